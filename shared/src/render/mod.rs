@@ -1,0 +1,2 @@
+//! Liquid rendering (placeholder until the render module lands).
+pub mod value;
