@@ -75,7 +75,10 @@ macro_rules! identifier {
 /// they are restricted to characters that are safe in all three.
 fn validate_identifier(value: &str, kind: &'static str, max: usize) -> Result<(), InvalidId> {
     if value.is_empty() {
-        return Err(InvalidId { kind, reason: "empty" });
+        return Err(InvalidId {
+            kind,
+            reason: "empty",
+        });
     }
     if value.len() > max {
         return Err(InvalidId {

@@ -1,5 +1,19 @@
 //! Storecast: the library behind every function. Logic lives here and is testable without AWS;
 //! the functions under `functions/` only translate Lambda events and call into it.
 
+pub mod aws;
+pub mod clock;
+pub mod config;
+// pub mod deliver;
 pub mod domain;
+pub mod error;
+pub mod kinesis;
+pub mod memory;
+pub mod metrics;
+// pub mod mime;
+pub mod ports;
+pub mod rebatch;
+pub mod redrive;
 pub mod render;
+pub mod samples;
+pub mod stream;

@@ -1,0 +1,18 @@
+//! AWS adapters of the ports. SDK types stay inside this module.
+
+pub mod dynamodb;
+pub mod errors;
+pub mod kinesis;
+pub mod s3;
+pub mod ses;
+
+/// Loads the SDK configuration once per cold start (it resolves credentials and region; the
+/// clients built from it are cheap). `AWS_ENDPOINT_URL` points every client at the local endpoint.
+pub async fn load_sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// True when the clients talk to a local endpoint (moto) rather than AWS.
+pub fn uses_local_endpoint() -> bool {
+    std::env::var_os("AWS_ENDPOINT_URL").is_some_and(|v| !v.is_empty())
+}

@@ -1,0 +1,140 @@
+//! `Archive` on S3: parked batches under `parked/`, dead letters under `dead-letter/`.
+
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
+
+use super::errors::store_error;
+use crate::domain::{CampaignId, TenantId};
+use crate::error::StoreError;
+use crate::ports::{Archive, DeadLetter, ParkedBatch, keys};
+
+const ARCHIVE: &str = "archive bucket";
+
+pub struct S3Archive {
+    client: Client,
+    bucket: String,
+}
+
+/// S3 clients for the local endpoint need path-style addresses (no per-bucket host names there).
+pub fn client(config: &aws_config::SdkConfig) -> Client {
+    let builder =
+        aws_sdk_s3::config::Builder::from(config).force_path_style(super::uses_local_endpoint());
+    Client::from_conf(builder.build())
+}
+
+impl S3Archive {
+    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        Self {
+            client,
+            bucket: bucket.into(),
+        }
+    }
+
+    async fn put_json(&self, key: String, value: &impl serde::Serialize) -> Result<(), StoreError> {
+        let body = serde_json::to_vec(value).map_err(|e| StoreError::Rejected {
+            store: ARCHIVE,
+            source: Box::new(e),
+        })?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| store_error(ARCHIVE, e))?;
+        Ok(())
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut keys = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| store_error(ARCHIVE, e))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+        }
+        Ok(keys)
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<T, StoreError> {
+        let object = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| store_error(ARCHIVE, e))?;
+        let bytes = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::Unavailable {
+                store: ARCHIVE,
+                source: Box::new(e),
+            })?;
+        serde_json::from_slice(&bytes.into_bytes()).map_err(|e| StoreError::Corrupt {
+            store: ARCHIVE,
+            reason: format!("{key}: {e}"),
+        })
+    }
+}
+
+#[async_trait]
+impl Archive for S3Archive {
+    async fn park(&self, parked: &ParkedBatch) -> Result<(), StoreError> {
+        let group = &parked.batch.group;
+        let key = keys::parked(&group.tenant_id, &group.campaign_id, &parked.batch.batch_id);
+        self.put_json(key, parked).await
+    }
+
+    async fn dead_letter(&self, letter: &DeadLetter) -> Result<(), StoreError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let key = keys::dead_letter(&letter.source, letter.tenant_id.as_deref(), &id);
+        self.put_json(key, letter).await
+    }
+
+    async fn parked(
+        &self,
+        tenant: &TenantId,
+        campaign: Option<&CampaignId>,
+    ) -> Result<Vec<(String, ParkedBatch)>, StoreError> {
+        let mut parked = Vec::new();
+        for key in self.list(&keys::parked_prefix(tenant, campaign)).await? {
+            let batch = self.get_json(&key).await?;
+            parked.push((key, batch));
+        }
+        Ok(parked)
+    }
+
+    async fn remove_parked(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| store_error(ARCHIVE, e))?;
+        Ok(())
+    }
+
+    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        let mut letters = Vec::new();
+        for key in self.list("dead-letter/").await? {
+            letters.push(self.get_json(&key).await?);
+        }
+        Ok(letters)
+    }
+}

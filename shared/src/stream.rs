@@ -1,0 +1,277 @@
+//! Writing many records to a stream: chunked to the PutRecords limits, only the failed entries
+//! retried, with jittered exponential backoff.
+
+use std::time::Duration;
+
+use rand::Rng;
+
+use crate::error::{Retryable, StreamError};
+use crate::ports::{
+    EntryResult, MAX_BYTES_PER_PUT, MAX_BYTES_PER_RECORD, MAX_RECORDS_PER_PUT, RecordStream,
+    StreamRecord,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 6,
+            base_delay: Duration::from_millis(50),
+            max_delay: Duration::from_secs(2),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// "Full jitter": a random delay up to the exponential bound, so that throttled writers
+    /// spread out instead of retrying in lockstep.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exponential = self
+            .base_delay
+            .saturating_mul(2u32.saturating_pow(attempt.min(16)));
+        let bound = exponential.min(self.max_delay);
+        let millis = bound.as_millis() as u64;
+        Duration::from_millis(rand::rng().random_range(0..=millis))
+    }
+}
+
+/// Why one record did not reach the stream.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishFailure {
+    #[error("record of {size} bytes exceeds the {MAX_BYTES_PER_RECORD}-byte record limit")]
+    TooLarge { size: usize },
+    #[error("still failing after {attempts} attempts: {code}: {message}")]
+    Exhausted {
+        attempts: u32,
+        code: String,
+        message: String,
+    },
+    #[error("stream rejected the request: {message}")]
+    Rejected { message: String },
+}
+
+impl Retryable for PublishFailure {
+    fn is_retryable(&self) -> bool {
+        matches!(self, PublishFailure::Exhausted { .. })
+    }
+}
+
+/// Splits records into PutRecords calls that respect both the count and the size limit.
+pub fn chunk_for_put(records: &[StreamRecord]) -> Vec<std::ops::Range<usize>> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    for (index, record) in records.iter().enumerate() {
+        let size = record.size();
+        if index > start
+            && (index - start == MAX_RECORDS_PER_PUT || bytes + size > MAX_BYTES_PER_PUT)
+        {
+            chunks.push(start..index);
+            start = index;
+            bytes = 0;
+        }
+        bytes += size;
+    }
+    if start < records.len() {
+        chunks.push(start..records.len());
+    }
+    chunks
+}
+
+/// Puts every record, answering one result per record in input order.
+pub async fn put_all(
+    stream: &dyn RecordStream,
+    records: &[StreamRecord],
+    policy: RetryPolicy,
+) -> Vec<Result<(), PublishFailure>> {
+    let mut results: Vec<Result<(), PublishFailure>> = vec![Ok(()); records.len()];
+    let mut sendable = Vec::with_capacity(records.len());
+    for (index, record) in records.iter().enumerate() {
+        if record.data.len() > MAX_BYTES_PER_RECORD {
+            results[index] = Err(PublishFailure::TooLarge {
+                size: record.data.len(),
+            });
+        } else {
+            sendable.push(index);
+        }
+    }
+    let owned: Vec<StreamRecord> = sendable.iter().map(|&i| records[i].clone()).collect();
+    for range in chunk_for_put(&owned) {
+        let indices: Vec<usize> = sendable[range.clone()].to_vec();
+        put_chunk(stream, records, indices, policy, &mut results).await;
+    }
+    results
+}
+
+async fn put_chunk(
+    stream: &dyn RecordStream,
+    records: &[StreamRecord],
+    mut pending: Vec<usize>,
+    policy: RetryPolicy,
+    results: &mut [Result<(), PublishFailure>],
+) {
+    let mut last_error = (String::new(), String::new());
+    for attempt in 0..policy.max_attempts {
+        if attempt > 0 {
+            tokio::time::sleep(policy.backoff(attempt)).await;
+        }
+        let batch: Vec<StreamRecord> = pending.iter().map(|&i| records[i].clone()).collect();
+        match stream.put_records(&batch).await {
+            Ok(entries) => {
+                let mut still_failed = Vec::new();
+                for (position, &index) in pending.iter().enumerate() {
+                    match entries.get(position) {
+                        Some(EntryResult::Accepted) => results[index] = Ok(()),
+                        Some(EntryResult::Failed { code, message }) => {
+                            last_error = (code.clone(), message.clone());
+                            still_failed.push(index);
+                        }
+                        None => {
+                            last_error = ("MissingEntry".into(), "no result for record".into());
+                            still_failed.push(index);
+                        }
+                    }
+                }
+                if still_failed.len() < pending.len() || still_failed.is_empty() {
+                    tracing::debug!(
+                        accepted = pending.len() - still_failed.len(),
+                        failed = still_failed.len(),
+                        "put records"
+                    );
+                }
+                pending = still_failed;
+            }
+            Err(error) if error.is_retryable() => {
+                tracing::warn!(error = %error, attempt, "put records failed, retrying");
+                last_error = ("RequestFailed".into(), error_chain(&error));
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "put records rejected");
+                for &index in &pending {
+                    results[index] = Err(PublishFailure::Rejected {
+                        message: error_chain(&error),
+                    });
+                }
+                return;
+            }
+        }
+        if pending.is_empty() {
+            return;
+        }
+    }
+    for &index in &pending {
+        results[index] = Err(PublishFailure::Exhausted {
+            attempts: policy.max_attempts,
+            code: last_error.0.clone(),
+            message: last_error.1.clone(),
+        });
+    }
+}
+
+fn error_chain(error: &StreamError) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryStream;
+
+    fn record(size: usize) -> StreamRecord {
+        StreamRecord {
+            partition_key: "k".into(),
+            data: vec![b'x'; size],
+        }
+    }
+
+    #[test]
+    fn chunks_respect_the_record_count_limit() {
+        let records: Vec<_> = (0..1201).map(|_| record(10)).collect();
+        let chunks = chunk_for_put(&records);
+        assert_eq!(chunks, vec![0..500, 500..1000, 1000..1201]);
+    }
+
+    #[test]
+    fn chunks_respect_the_byte_limit() {
+        let records: Vec<_> = (0..12).map(|_| record(1024 * 1024 - 1)).collect();
+        let chunks = chunk_for_put(&records);
+        assert!(chunks.iter().all(|c| {
+            records[c.clone()]
+                .iter()
+                .map(StreamRecord::size)
+                .sum::<usize>()
+                <= MAX_BYTES_PER_PUT
+        }));
+        assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 12);
+        assert_eq!(chunks[0].len(), 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_failed_entries_are_retried() {
+        let stream = MemoryStream::default();
+        stream.fail_next_entries(&[1, 3]);
+        let records: Vec<_> = (0..5)
+            .map(|i| StreamRecord {
+                partition_key: format!("k{i}"),
+                data: vec![i as u8],
+            })
+            .collect();
+        let results = put_all(&stream, &records, RetryPolicy::default()).await;
+        assert!(results.iter().all(Result::is_ok));
+        let calls = stream.calls();
+        assert_eq!(calls.len(), 2);
+        assert_eq!(calls[0], 5);
+        assert_eq!(
+            calls[1], 2,
+            "the second call carries only the two failed entries"
+        );
+        let stored = stream.records();
+        assert_eq!(stored.len(), 5, "every record lands exactly once");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn entries_that_keep_failing_are_reported_not_dropped() {
+        let stream = MemoryStream::default();
+        stream.fail_always(true);
+        let results = put_all(&stream, &[record(3)], RetryPolicy::default()).await;
+        assert!(matches!(
+            results[0],
+            Err(PublishFailure::Exhausted { attempts: 6, .. })
+        ));
+        assert_eq!(stream.calls().len(), 6);
+    }
+
+    #[test]
+    fn backoff_stays_within_the_bound() {
+        let policy = RetryPolicy::default();
+        for attempt in 0..20 {
+            assert!(policy.backoff(attempt) <= policy.max_delay);
+        }
+    }
+
+    #[tokio::test]
+    async fn oversized_records_fail_without_a_call() {
+        let stream = MemoryStream::default();
+        let results = put_all(
+            &stream,
+            &[record(MAX_BYTES_PER_RECORD + 1)],
+            RetryPolicy::default(),
+        )
+        .await;
+        assert!(matches!(results[0], Err(PublishFailure::TooLarge { .. })));
+        assert!(stream.calls().is_empty());
+    }
+}
