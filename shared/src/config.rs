@@ -10,16 +10,35 @@ pub enum ConfigError {
     Invalid { name: &'static str, reason: String },
 }
 
-fn required(name: &'static str) -> Result<String, ConfigError> {
-    std::env::var(name)
-        .ok()
+/// Where settings come from: the process environment in Lambda, the template's declared
+/// environment in the local runner.
+pub trait Lookup {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+pub struct ProcessEnv;
+
+impl Lookup for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Lookup for std::collections::BTreeMap<String, String> {
+    fn get(&self, name: &str) -> Option<String> {
+        std::collections::BTreeMap::get(self, name).cloned()
+    }
+}
+
+fn required(env: &dyn Lookup, name: &'static str) -> Result<String, ConfigError> {
+    env.get(name)
         .filter(|v| !v.trim().is_empty())
         .ok_or(ConfigError::Missing(name))
 }
 
-fn optional_number(name: &'static str, default: u64) -> Result<u64, ConfigError> {
-    match std::env::var(name) {
-        Ok(value) if !value.trim().is_empty() => {
+fn optional_number(env: &dyn Lookup, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+    match env.get(name) {
+        Some(value) if !value.trim().is_empty() => {
             value.trim().parse().map_err(|e| ConfigError::Invalid {
                 name,
                 reason: format!("{value:?}: {e}"),
@@ -37,9 +56,13 @@ pub struct RebatchSettings {
 
 impl RebatchSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&ProcessEnv)
+    }
+
+    pub fn from_lookup(env: &dyn Lookup) -> Result<Self, ConfigError> {
         Ok(Self {
-            send_batches_stream: required("SEND_BATCHES_STREAM")?,
-            archive_bucket: required("ARCHIVE_BUCKET")?,
+            send_batches_stream: required(env, "SEND_BATCHES_STREAM")?,
+            archive_bucket: required(env, "ARCHIVE_BUCKET")?,
         })
     }
 }
@@ -56,21 +79,56 @@ pub struct DeliverSettings {
 
 impl DeliverSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&ProcessEnv)
+    }
+
+    pub fn from_lookup(env: &dyn Lookup) -> Result<Self, ConfigError> {
         Ok(Self {
-            tenants_table: required("TENANTS_TABLE")?,
-            delivery_table: required("DELIVERY_TABLE")?,
-            archive_bucket: required("ARCHIVE_BUCKET")?,
-            sending_domain: required("SENDING_DOMAIN")?,
-            send_concurrency: optional_number("SEND_CONCURRENCY", 16)?.clamp(1, 256) as usize,
-            lease_margin: Duration::from_secs(optional_number("LEASE_MARGIN_SECONDS", 30)?),
+            tenants_table: required(env, "TENANTS_TABLE")?,
+            delivery_table: required(env, "DELIVERY_TABLE")?,
+            archive_bucket: required(env, "ARCHIVE_BUCKET")?,
+            sending_domain: required(env, "SENDING_DOMAIN")?,
+            send_concurrency: optional_number(env, "SEND_CONCURRENCY", 16)?.clamp(1, 256) as usize,
+            lease_margin: Duration::from_secs(optional_number(env, "LEASE_MARGIN_SECONDS", 30)?),
         })
     }
 
-    #[cfg(any())]
     pub fn delivery_config(&self) -> crate::deliver::DeliveryConfig {
         let mut config = crate::deliver::DeliveryConfig::new(&self.sending_domain);
         config.send_concurrency = self.send_concurrency;
         config.lease_margin = self.lease_margin;
         config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn a_missing_setting_names_the_variable() {
+        let env = BTreeMap::from([("TENANTS_TABLE".to_string(), "t".to_string())]);
+        let err = DeliverSettings::from_lookup(&env).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable DELIVERY_TABLE is not set"
+        );
+    }
+
+    #[test]
+    fn an_invalid_number_is_rejected_with_its_value() {
+        let env: BTreeMap<String, String> = [
+            ("TENANTS_TABLE", "t"),
+            ("DELIVERY_TABLE", "d"),
+            ("ARCHIVE_BUCKET", "b"),
+            ("SENDING_DOMAIN", "mail.example"),
+            ("SEND_CONCURRENCY", "many"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let err = DeliverSettings::from_lookup(&env).unwrap_err();
+        assert!(err.to_string().contains("SEND_CONCURRENCY"), "{err}");
     }
 }

@@ -18,15 +18,18 @@ use crate::domain::{
     TenantStatus, TenantWorkspace,
 };
 use crate::error::{Retryable, SendError, StoreError};
-use crate::kinesis::{InboundRecord, MissingSequenceNumber, inbound_records, partial_batch_response};
+use crate::kinesis::{
+    InboundRecord, MissingSequenceNumber, inbound_records, partial_batch_response,
+};
 use crate::metrics::Metrics;
 use crate::mime::{EmailParts, build_email};
 use crate::ports::{
-    Archive, BatchOutcome, ClaimResult, DeadLetter, DeliveryDirectory, EmailProvider,
-    MessageClaim, OutboundEmail, ParkedBatch, RecipientOutcome, SendLog, TemplateStore,
-    normalise_address,
+    Archive, BatchOutcome, ClaimResult, DeadLetter, DeliveryDirectory, EmailProvider, MessageClaim,
+    OutboundEmail, ParkedBatch, RecipientOutcome, SendLog, TemplateStore, normalise_address,
 };
-use crate::render::{CompiledTemplate, RecipientContext, RenderContext, RenderedMessage, TemplateCache};
+use crate::render::{
+    CompiledTemplate, RecipientContext, RenderContext, RenderedMessage, TemplateCache,
+};
 use crate::stream::RetryPolicy;
 
 pub const FUNCTION_NAME: &str = "deliver";
@@ -171,15 +174,23 @@ impl Deliverer {
         Ok(partial_batch_response(&records, outcome.failed_positions)?)
     }
 
-    pub async fn deliver(&self, records: &[InboundRecord], deadline: OffsetDateTime) -> DeliveryOutcome {
+    pub async fn deliver(
+        &self,
+        records: &[InboundRecord],
+        deadline: OffsetDateTime,
+    ) -> DeliveryOutcome {
         let mut outcome = DeliveryOutcome::default();
         for (position, record) in records.iter().enumerate() {
             let batch = match decode_batch(&record.data) {
                 Ok(batch) => batch,
                 Err(reason) => {
                     let tenant = tenant_hint(&record.data);
-                    let letter =
-                        DeadLetter::of_payload(FUNCTION_NAME, &reason, tenant.clone(), &record.data);
+                    let letter = DeadLetter::of_payload(
+                        FUNCTION_NAME,
+                        &reason,
+                        tenant.clone(),
+                        &record.data,
+                    );
                     match self.archive.dead_letter(&letter).await {
                         Ok(()) => {
                             tracing::warn!(reason, sequence_number = %record.sequence_number, "unreadable send batch dead-lettered");
@@ -254,7 +265,12 @@ impl Deliverer {
         let recipients = batch.recipients.len() as u64;
         if group.channel != Channel::Email {
             return self
-                .dead_letter_batch(batch, raw, "no provider for the push channel is configured yet", counts)
+                .dead_letter_batch(
+                    batch,
+                    raw,
+                    "no provider for the push channel is configured yet",
+                    counts,
+                )
                 .await;
         }
         let addresses: Vec<String> = batch
@@ -268,26 +284,38 @@ impl Deliverer {
             .await
         {
             Ok(context) => context,
-            Err(error) => return self.store_failure("directory lookup", &error, counts, recipients),
+            Err(error) => {
+                return self.store_failure("directory lookup", &error, counts, recipients);
+            }
         };
         let Some(workspace) = context.workspace else {
-            return self.dead_letter_batch(batch, raw, "unknown tenant", counts).await;
+            return self
+                .dead_letter_batch(batch, raw, "unknown tenant", counts)
+                .await;
         };
         match (workspace.status, context.campaign_status) {
             (_, None) => {
-                return self.dead_letter_batch(batch, raw, "unknown campaign", counts).await;
+                return self
+                    .dead_letter_batch(batch, raw, "unknown campaign", counts)
+                    .await;
             }
             (_, Some(CampaignStatus::Cancelled)) => {
                 tracing::info!("campaign cancelled; batch not sent");
                 counts.cancelled += recipients;
                 return BatchDisposition::Done;
             }
-            (TenantStatus::Paused, _) => return self.park(batch, "tenant paused", counts, recipients).await,
+            (TenantStatus::Paused, _) => {
+                return self.park(batch, "tenant paused", counts, recipients).await;
+            }
             (TenantStatus::Suspended, _) => {
-                return self.park(batch, "tenant suspended", counts, recipients).await;
+                return self
+                    .park(batch, "tenant suspended", counts, recipients)
+                    .await;
             }
             (TenantStatus::Active, Some(CampaignStatus::Paused)) => {
-                return self.park(batch, "campaign paused", counts, recipients).await;
+                return self
+                    .park(batch, "campaign paused", counts, recipients)
+                    .await;
             }
             (TenantStatus::Active, Some(CampaignStatus::Active)) => {}
         }
@@ -304,34 +332,29 @@ impl Deliverer {
         let lease_until = (deadline + self.config.lease_margin).unix_timestamp();
         let send_until = deadline - self.config.deadline_reserve;
         let resolver = ClaimResolver::new(self.send_log.as_ref(), self.clock.as_ref(), batch);
-        let outcomes: Vec<(usize, RecipientOutcome)> = futures::stream::iter(batch.recipients.iter().enumerate())
+        let jobs: Vec<_> = batch
+            .recipients
+            .iter()
+            .enumerate()
             .map(|(slot, recipient)| {
-                let resolver = &resolver;
-                let workspace = &workspace;
-                let template = &template;
-                let suppressed = &context.suppressed;
-                async move {
-                    let outcome = self
-                        .deliver_recipient(DeliverRecipient {
-                            batch,
-                            slot,
-                            recipient,
-                            workspace,
-                            template,
-                            suppressed: recipient
-                                .customer
-                                .email
-                                .as_deref()
-                                .is_some_and(|a| suppressed.contains(&normalise_address(a))),
-                            resolver,
-                            lease_until,
-                            send_until,
-                        })
-                        .instrument(tracing::info_span!("message", message_id = %recipient.message_id, slot))
-                        .await;
-                    (slot, outcome)
-                }
+                self.deliver_in_span(DeliverRecipient {
+                    batch,
+                    slot,
+                    recipient,
+                    workspace: &workspace,
+                    template: &template,
+                    suppressed: recipient
+                        .customer
+                        .email
+                        .as_deref()
+                        .is_some_and(|a| context.suppressed.contains(&normalise_address(a))),
+                    resolver: &resolver,
+                    lease_until,
+                    send_until,
+                })
             })
+            .collect();
+        let outcomes: Vec<(usize, RecipientResult)> = futures::stream::iter(jobs)
             .buffer_unordered(self.config.send_concurrency.max(1))
             .collect()
             .await;
@@ -344,9 +367,9 @@ impl Deliverer {
                 tenant_rejection = outcome.tenant_rejection;
             }
         }
-        let merged = resolver.merge_with_previous(slots).await;
-        let pending = merged.iter().filter(|o| !o.is_final()).count() as u64;
-        for outcome in &merged {
+        // Counted from this attempt: a message sent by an earlier attempt comes back as a
+        // duplicate here, so nothing is ever counted as sent twice.
+        for outcome in &slots {
             match outcome {
                 RecipientOutcome::Sent { .. } => counts.sent += 1,
                 RecipientOutcome::Failed { .. } => counts.failed += 1,
@@ -355,6 +378,8 @@ impl Deliverer {
                 RecipientOutcome::Deferred | RecipientOutcome::Pending => {}
             }
         }
+        let merged = resolver.merge_with_previous(slots).await;
+        let pending = merged.iter().filter(|o| !o.is_final()).count() as u64;
         let record = BatchOutcome {
             tenant_id: group.tenant_id.clone(),
             campaign_id: group.campaign_id.clone(),
@@ -371,8 +396,23 @@ impl Deliverer {
             return BatchDisposition::Retry;
         }
         if let Some(reason) = tenant_rejection {
-            // The unsent recipients stay Pending in the outcome: a redrive takes them over.
-            return self.park(batch, &reason, counts, pending).await;
+            // Only the recipients without a final outcome are parked, as a batch of their own:
+            // their claims stay released (Pending in this outcome), so a redrive takes them over.
+            let remaining: Vec<Recipient> = batch
+                .recipients
+                .iter()
+                .zip(&record.outcomes)
+                .filter(|(_, outcome)| !outcome.is_final())
+                .map(|(recipient, _)| recipient.clone())
+                .collect();
+            let ids: Vec<&MessageId> = remaining.iter().map(|r| &r.message_id).collect();
+            let remainder = SendBatch {
+                contract_version: CONTRACT_VERSION,
+                batch_id: BatchId::derive(group, &ids),
+                group: group.clone(),
+                recipients: remaining,
+            };
+            return self.park(&remainder, &reason, counts, pending).await;
         }
         if pending > 0 {
             counts.retried += pending;
@@ -387,7 +427,10 @@ impl Deliverer {
         loop {
             match self.send_log.record_outcome(record).await {
                 Ok(()) => return Ok(()),
-                Err(error) if error.is_retryable() && attempt + 1 < self.config.send_retry.max_attempts => {
+                Err(error)
+                    if error.is_retryable()
+                        && attempt + 1 < self.config.send_retry.max_attempts =>
+                {
                     attempt += 1;
                     tokio::time::sleep(self.config.send_retry.backoff(attempt)).await;
                 }
@@ -396,16 +439,20 @@ impl Deliverer {
         }
     }
 
+    async fn deliver_in_span(&self, job: DeliverRecipient<'_>) -> (usize, RecipientResult) {
+        let slot = job.slot;
+        let span = tracing::info_span!("message", message_id = %job.recipient.message_id, slot);
+        (slot, self.deliver_recipient(job).instrument(span).await)
+    }
+
     async fn deliver_recipient(&self, job: DeliverRecipient<'_>) -> RecipientResult {
-        let Some(address) = job.recipient.customer.email.as_deref() else {
-            return RecipientResult::final_outcome(RecipientOutcome::Failed {
-                reason: "customer has no email address".into(),
-            });
-        };
-        if job.suppressed {
-            return RecipientResult::final_outcome(RecipientOutcome::Suppressed);
-        }
-        match job.resolver.claim(job.slot, &job.recipient.message_id, job.lease_until).await {
+        // Every recipient is claimed first, even one that will not be sent: its outcome is then
+        // recorded once, and a redelivered copy of it counts as a duplicate, not again.
+        match job
+            .resolver
+            .claim(job.slot, &job.recipient.message_id, job.lease_until)
+            .await
+        {
             Ok(ClaimDecision::Send) => {}
             Ok(ClaimDecision::AlreadyDone) => {
                 return RecipientResult::final_outcome(RecipientOutcome::Duplicate);
@@ -417,6 +464,14 @@ impl Deliverer {
                 tracing::warn!(%error, "claim failed; message left for a retry");
                 return RecipientResult::final_outcome(RecipientOutcome::Pending);
             }
+        }
+        let Some(address) = job.recipient.customer.email.as_deref() else {
+            return RecipientResult::final_outcome(RecipientOutcome::Failed {
+                reason: "customer has no email address".into(),
+            });
+        };
+        if job.suppressed {
+            return RecipientResult::final_outcome(RecipientOutcome::Suppressed);
         }
         let email = match self.compose(&job, address) {
             Ok(email) => email,
@@ -432,7 +487,9 @@ impl Deliverer {
             }
             match self.provider.send(&email).await {
                 Ok(provider_message_id) => {
-                    return RecipientResult::final_outcome(RecipientOutcome::Sent { provider_message_id });
+                    return RecipientResult::final_outcome(RecipientOutcome::Sent {
+                        provider_message_id,
+                    });
                 }
                 Err(error @ (SendError::Throttled { .. } | SendError::Unavailable { .. })) => {
                     attempt += 1;
@@ -461,7 +518,10 @@ impl Deliverer {
         let group = &job.batch.group;
         let unsubscribe_url = format!(
             "{}?t={}&c={}&m={}",
-            job.workspace.unsubscribe_base_url, group.tenant_id, group.campaign_id, job.recipient.message_id
+            job.workspace.unsubscribe_base_url,
+            group.tenant_id,
+            group.campaign_id,
+            job.recipient.message_id
         );
         let started = std::time::Instant::now();
         let context = RenderContext::for_recipient(RecipientContext {
@@ -722,7 +782,13 @@ impl<'a> ClaimResolver<'a> {
 
     /// Outcomes already final in an earlier attempt of this batch are kept as they were.
     async fn merge_with_previous(&self, slots: Vec<RecipientOutcome>) -> Vec<RecipientOutcome> {
-        let previous = self.outcomes.lock().await.get(&self.batch.batch_id).cloned().flatten();
+        let previous = self
+            .outcomes
+            .lock()
+            .await
+            .get(&self.batch.batch_id)
+            .cloned()
+            .flatten();
         match previous {
             Some(previous) => slots
                 .into_iter()
@@ -776,4 +842,10 @@ fn tenant_hint(data: &[u8]) -> Option<String> {
     serde_json::from_slice::<Hint>(data)
         .ok()
         .map(|hint| hint.tenant_id.to_string())
+}
+
+impl From<DeliverError> for lambda_runtime::Diagnostic {
+    fn from(error: DeliverError) -> Self {
+        crate::kinesis::diagnostic(&error, false)
+    }
 }

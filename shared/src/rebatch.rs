@@ -432,3 +432,9 @@ mod tests {
         assert_eq!(batches[0].batch_id, batches[1].batch_id);
     }
 }
+
+impl From<RebatchError> for lambda_runtime::Diagnostic {
+    fn from(error: RebatchError) -> Self {
+        crate::kinesis::diagnostic(&error, false)
+    }
+}

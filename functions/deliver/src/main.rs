@@ -1,1 +1,23 @@
-fn main() {}
+//! Send batches in, emails out through each tenant's own SES workspace. Logic:
+//! `storecast::deliver`.
+
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use storecast::config::DeliverSettings;
+use storecast::wiring::deadline_from_millis;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let settings = DeliverSettings::from_env()?;
+    let sdk = storecast::aws::load_sdk_config().await;
+    let deliverer = storecast::wiring::deliverer(&settings, &sdk);
+    run(service_fn(|event: LambdaEvent<KinesisEvent>| {
+        let deliverer = &deliverer;
+        async move {
+            let deadline = deadline_from_millis(event.context.deadline);
+            deliverer.handle(event.payload, deadline).await
+        }
+    }))
+    .await
+}

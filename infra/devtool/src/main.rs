@@ -1,1 +1,132 @@
-fn main(){}
+//! `storecast-dev`: the local stack's command line.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use storecast::domain::{CampaignId, TenantId};
+use storecast_dev::demo::{DemoOptions, LocalPipeline};
+use storecast_dev::render_tool::RenderOptions;
+
+#[derive(Parser)]
+#[command(about = "Storecast's local stack and tools")]
+struct Cli {
+    /// The SAM template the local resources are read from.
+    #[arg(long, default_value = "template.yaml", global = true)]
+    template_file: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the template's streams, tables and buckets on the local endpoint.
+    Provision,
+    /// Run the demo campaign end to end and print the per-retailer report.
+    Demo {
+        /// Customers in the campaign's audience.
+        #[arg(long, default_value_t = 2000)]
+        size: usize,
+        #[arg(long, default_value = "out/demo")]
+        out: PathBuf,
+    },
+    /// Render a template folder for each recipient of a JSON-lines file.
+    Render {
+        #[arg(long)]
+        template: PathBuf,
+        /// JSON object every recipient's line is merged over; its "vars" are the retailer's
+        /// variables.
+        #[arg(long)]
+        shared: Option<PathBuf>,
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print recipients per second instead of writing files.
+        #[arg(long)]
+        bench: bool,
+    },
+    /// Put a tenant's parked batches (of one campaign, or all) back on the send-batches stream.
+    Redrive {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        campaign: Option<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber_init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Provision => {
+            let pipeline = LocalPipeline::connect(&cli.template_file).await?;
+            pipeline.provision().await?;
+            println!(
+                "provisioned the template's resources on {}",
+                pipeline.endpoint.url
+            );
+        }
+        Command::Demo { size, out } => {
+            let report = storecast_dev::demo::run(&DemoOptions {
+                size,
+                out_dir: out,
+                template_path: cli.template_file,
+                saved_emails: 2,
+            })
+            .await?;
+            print!("{}", report.render());
+            if !report.reconciliation_errors().is_empty() {
+                anyhow::bail!("the demo's report does not reconcile");
+            }
+        }
+        Command::Render {
+            template,
+            shared,
+            data,
+            out,
+            bench,
+        } => {
+            let summary = storecast_dev::render_tool::run(&RenderOptions {
+                template,
+                shared,
+                data,
+                out,
+                bench,
+            })?;
+            if bench {
+                println!(
+                    "{} recipients: {:.0} recipients/second",
+                    summary.recipients, summary.recipients_per_second
+                );
+            } else {
+                println!(
+                    "rendered {} recipients into {} files",
+                    summary.recipients, summary.files_written
+                );
+            }
+        }
+        Command::Redrive { tenant, campaign } => {
+            let pipeline = LocalPipeline::connect(&cli.template_file).await?;
+            let tenant = TenantId::parse(tenant)?;
+            let campaign = campaign.map(CampaignId::parse).transpose()?;
+            let summary = storecast::redrive::redrive_parked(
+                &pipeline.archive()?,
+                &pipeline.stream("SendBatchesStream")?,
+                &tenant,
+                campaign.as_ref(),
+            )
+            .await?;
+            println!(
+                "redrove {} batches ({} recipients); {} still parked",
+                summary.batches, summary.recipients, summary.still_parked
+            );
+        }
+    }
+    Ok(())
+}
+
+fn tracing_subscriber_init() {
+    lambda_runtime::tracing::init_default_subscriber_with_writer(std::io::stderr);
+}

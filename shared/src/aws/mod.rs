@@ -11,8 +11,3 @@ pub mod ses;
 pub async fn load_sdk_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
-
-/// True when the clients talk to a local endpoint (moto) rather than AWS.
-pub fn uses_local_endpoint() -> bool {
-    std::env::var_os("AWS_ENDPOINT_URL").is_some_and(|v| !v.is_empty())
-}

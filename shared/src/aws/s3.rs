@@ -18,8 +18,8 @@ pub struct S3Archive {
 
 /// S3 clients for the local endpoint need path-style addresses (no per-bucket host names there).
 pub fn client(config: &aws_config::SdkConfig) -> Client {
-    let builder =
-        aws_sdk_s3::config::Builder::from(config).force_path_style(super::uses_local_endpoint());
+    let local = config.endpoint_url().is_some();
+    let builder = aws_sdk_s3::config::Builder::from(config).force_path_style(local);
     Client::from_conf(builder.build())
 }
 

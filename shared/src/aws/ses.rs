@@ -91,7 +91,7 @@ where
     ) || (matches!(
         error.as_service_error(),
         Some(SendEmailError::MessageRejected(_))
-    ) && message.to_ascii_lowercase().contains("not verified"));
+    ) && identity_refused(&message));
     let code = error
         .as_service_error()
         .and_then(|e| e.code())
@@ -112,4 +112,11 @@ where
             source,
         },
     }
+}
+
+/// SES answers an unverified or unauthorised From identity with MessageRejected; that is the
+/// workspace's problem, not the message's.
+fn identity_refused(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    message.contains("not verified") || message.contains("did not have authority")
 }

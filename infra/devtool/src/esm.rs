@@ -1,0 +1,235 @@
+//! Runs a Kinesis event source mapping the way Lambda does: poll each shard, build the same event
+//! JSON, call the handler in process, checkpoint by its partial batch response, retry what
+//! failed, and give up on a record after the mapping's retry limit (Lambda's on-failure
+//! destination, kept here as a list).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use async_trait::async_trait;
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use aws_lambda_events::event::streams::KinesisEventResponse;
+use aws_sdk_kinesis::types::ShardIteratorType;
+use base64::Engine as _;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::local::REGION;
+
+/// A function as the mapping sees it: event in, partial batch response out.
+#[async_trait]
+pub trait KinesisHandler: Send + Sync {
+    async fn invoke(
+        &self,
+        event: KinesisEvent,
+        deadline: OffsetDateTime,
+    ) -> Result<KinesisEventResponse>;
+}
+
+pub struct Mapping {
+    pub stream_name: String,
+    pub batch_size: usize,
+    pub max_retries: u32,
+    pub timeout: time::Duration,
+    pub handler: Arc<dyn KinesisHandler>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MappingStats {
+    pub invocations: u64,
+    pub records: u64,
+    pub retried_invocations: u64,
+    /// Records given up on after the retry limit: (shard, sequence number).
+    pub sent_to_on_failure: Vec<(String, String)>,
+}
+
+/// Where the mapping stands in each shard: the last checkpointed sequence number.
+#[derive(Debug, Default, Clone)]
+pub struct Checkpoints(HashMap<String, String>);
+
+pub struct Runner {
+    kinesis: aws_sdk_kinesis::Client,
+}
+
+impl Runner {
+    pub fn new(kinesis: aws_sdk_kinesis::Client) -> Self {
+        Self { kinesis }
+    }
+
+    /// Polls every shard (concurrently, one invocation at a time per shard, as Lambda does
+    /// without a parallelization factor) until none has records left.
+    pub async fn drain(
+        &self,
+        mapping: &Mapping,
+        checkpoints: &mut Checkpoints,
+    ) -> Result<MappingStats> {
+        let shards = self
+            .kinesis
+            .list_shards()
+            .stream_name(&mapping.stream_name)
+            .send()
+            .await
+            .with_context(|| format!("listing shards of {}", mapping.stream_name))?;
+        let shard_ids: Vec<String> = shards
+            .shards()
+            .iter()
+            .map(|s| s.shard_id().to_string())
+            .collect();
+        let results = futures::future::join_all(shard_ids.iter().map(|shard| {
+            let start = checkpoints.0.get(shard).cloned();
+            self.drain_shard(mapping, shard, start)
+        }))
+        .await;
+        let mut total = MappingStats::default();
+        for (shard, result) in shard_ids.iter().zip(results) {
+            let (stats, checkpoint) = result?;
+            if let Some(checkpoint) = checkpoint {
+                checkpoints.0.insert(shard.clone(), checkpoint);
+            }
+            total.invocations += stats.invocations;
+            total.records += stats.records;
+            total.retried_invocations += stats.retried_invocations;
+            total.sent_to_on_failure.extend(stats.sent_to_on_failure);
+        }
+        Ok(total)
+    }
+
+    async fn drain_shard(
+        &self,
+        mapping: &Mapping,
+        shard: &str,
+        mut checkpoint: Option<String>,
+    ) -> Result<(MappingStats, Option<String>)> {
+        let mut stats = MappingStats::default();
+        let mut attempts: HashMap<String, u32> = HashMap::new();
+        loop {
+            let iterator = match &checkpoint {
+                Some(sequence) => self
+                    .kinesis
+                    .get_shard_iterator()
+                    .stream_name(&mapping.stream_name)
+                    .shard_id(shard)
+                    .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                    .starting_sequence_number(sequence),
+                None => self
+                    .kinesis
+                    .get_shard_iterator()
+                    .stream_name(&mapping.stream_name)
+                    .shard_id(shard)
+                    .shard_iterator_type(ShardIteratorType::TrimHorizon),
+            }
+            .send()
+            .await
+            .context("getting a shard iterator")?
+            .shard_iterator
+            .context("no shard iterator")?;
+            let output = self
+                .kinesis
+                .get_records()
+                .shard_iterator(iterator)
+                .limit(mapping.batch_size as i32)
+                .send()
+                .await
+                .context("getting records")?;
+            let records = output.records();
+            if records.is_empty() {
+                return Ok((stats, checkpoint));
+            }
+            let event = lambda_event(&mapping.stream_name, shard, records)?;
+            let sequence_numbers: Vec<String> = records
+                .iter()
+                .map(|r| r.sequence_number().to_string())
+                .collect();
+            stats.invocations += 1;
+            let deadline = OffsetDateTime::now_utc() + mapping.timeout;
+            let failed_at = match mapping.handler.invoke(event, deadline).await {
+                Ok(response) => {
+                    let failed: Vec<String> = response
+                        .batch_item_failures
+                        .iter()
+                        .filter_map(|f| f.item_identifier.clone())
+                        .collect();
+                    if response.batch_item_failures.len() != failed.len() {
+                        tracing::warn!(
+                            "handler reported a failure without an identifier: whole batch retried"
+                        );
+                        Some(0)
+                    } else {
+                        failed
+                            .iter()
+                            .filter_map(|id| sequence_numbers.iter().position(|s| s == id))
+                            .min()
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(error = %format!("{error:#}"), "handler failed: whole batch retried");
+                    Some(0)
+                }
+            };
+            match failed_at {
+                None => {
+                    stats.records += sequence_numbers.len() as u64;
+                    checkpoint = sequence_numbers.last().cloned();
+                }
+                Some(position) => {
+                    stats.records += position as u64;
+                    if position > 0 {
+                        checkpoint = Some(sequence_numbers[position - 1].clone());
+                    }
+                    let failed = &sequence_numbers[position];
+                    let tries = attempts.entry(failed.clone()).or_default();
+                    *tries += 1;
+                    stats.retried_invocations += 1;
+                    if *tries > mapping.max_retries {
+                        tracing::error!(shard, sequence_number = %failed, "retries exhausted: record goes to the on-failure destination");
+                        stats
+                            .sent_to_on_failure
+                            .push((shard.to_string(), failed.clone()));
+                        checkpoint = Some(failed.clone());
+                    } else {
+                        tokio::time::sleep(std::time::Duration::from_millis(
+                            50 * u64::from(*tries),
+                        ))
+                        .await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The event exactly as Lambda delivers it to a Kinesis-triggered function.
+pub fn lambda_event(
+    stream_name: &str,
+    shard: &str,
+    records: &[aws_sdk_kinesis::types::Record],
+) -> Result<KinesisEvent> {
+    let arn = format!("arn:aws:kinesis:{REGION}:123456789012:stream/{stream_name}");
+    let records: Vec<serde_json::Value> = records
+        .iter()
+        .map(|record| {
+            let arrival = record
+                .approximate_arrival_timestamp()
+                .map(|t| t.as_secs_f64())
+                .unwrap_or_default();
+            json!({
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": record.partition_key(),
+                    "sequenceNumber": record.sequence_number(),
+                    "data": base64::engine::general_purpose::STANDARD.encode(record.data().as_ref()),
+                    "approximateArrivalTimestamp": arrival,
+                },
+                "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": format!("{shard}:{}", record.sequence_number()),
+                "eventName": "aws:kinesis:record",
+                "invokeIdentityArn": "arn:aws:iam::123456789012:role/storecast-local",
+                "awsRegion": REGION,
+                "eventSourceARN": arn,
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).context("building the Kinesis event")
+}

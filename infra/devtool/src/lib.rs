@@ -1,0 +1,9 @@
+//! Storecast's local stack: provisions template.yaml's resources on the local endpoint, runs the
+//! Kinesis event source mappings in process, the demo campaign, and the render tool.
+
+pub mod demo;
+pub mod esm;
+pub mod local;
+pub mod provision;
+pub mod render_tool;
+pub mod template;

@@ -1,0 +1,483 @@
+//! Reads template.yaml: the one list of streams, tables, buckets and functions. The local stack
+//! is created from it, so it cannot drift from what `sam deploy` creates.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde_yaml_ng::Value;
+
+/// Values of the pseudo parameters and parameters when resolving names locally.
+#[derive(Debug, Clone)]
+pub struct Resolution {
+    pub stack_name: String,
+    pub account_id: String,
+    pub region: String,
+    pub parameters: BTreeMap<String, String>,
+}
+
+impl Default for Resolution {
+    fn default() -> Self {
+        Self {
+            stack_name: "storecast-local".into(),
+            account_id: "123456789012".into(),
+            region: "us-east-1".into(),
+            parameters: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSpec {
+    pub logical_id: String,
+    pub name: String,
+    pub shard_count: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySpec {
+    pub name: String,
+    pub key_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSpec {
+    pub logical_id: String,
+    pub name: String,
+    pub keys: Vec<KeySpec>,
+    pub attributes: Vec<(String, String)>,
+    pub ttl_attribute: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketSpec {
+    pub logical_id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappingSpec {
+    pub stream_logical_id: String,
+    pub batch_size: usize,
+    pub max_retries: u32,
+    pub report_batch_item_failures: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionSpec {
+    pub logical_id: String,
+    pub binary: String,
+    pub timeout_seconds: u64,
+    pub environment: BTreeMap<String, String>,
+    pub mappings: Vec<MappingSpec>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Stack {
+    pub streams: Vec<StreamSpec>,
+    pub tables: Vec<TableSpec>,
+    pub buckets: Vec<BucketSpec>,
+    pub functions: Vec<FunctionSpec>,
+}
+
+impl Stack {
+    pub fn load(path: &Path, resolution: &Resolution) -> Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::parse(&text, resolution)
+    }
+
+    pub fn parse(text: &str, resolution: &Resolution) -> Result<Self> {
+        let document: Value = serde_yaml_ng::from_str(text).context("template.yaml is not YAML")?;
+        let resources = document
+            .get("Resources")
+            .and_then(Value::as_mapping)
+            .ok_or_else(|| anyhow!("template has no Resources"))?;
+        let mut resolver = Resolver {
+            resolution: resolution.clone(),
+            names: BTreeMap::new(),
+            arns: BTreeMap::new(),
+        };
+        for (name, default) in parameter_defaults(&document) {
+            resolver
+                .resolution
+                .parameters
+                .entry(name)
+                .or_insert(default);
+        }
+        // Names first: functions refer to them.
+        let mut stack = Stack::default();
+        for (id, resource) in resources {
+            let id = id.as_str().unwrap_or_default().to_string();
+            let kind = resource
+                .get("Type")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let properties = resource.get("Properties").cloned().unwrap_or(Value::Null);
+            let r = &resolver.resolution;
+            match kind {
+                "AWS::Kinesis::Stream" => {
+                    let name = resolver.string(properties.get("Name"))?;
+                    resolver.arns.insert(
+                        id.clone(),
+                        format!(
+                            "arn:aws:kinesis:{}:{}:stream/{name}",
+                            r.region, r.account_id
+                        ),
+                    );
+                    resolver.names.insert(id.clone(), name.clone());
+                    stack.streams.push(StreamSpec {
+                        logical_id: id,
+                        name,
+                        shard_count: properties
+                            .get("ShardCount")
+                            .and_then(Value::as_i64)
+                            .unwrap_or(1) as i32,
+                    });
+                }
+                "AWS::DynamoDB::Table" => {
+                    let name = resolver.string(properties.get("TableName"))?;
+                    resolver.arns.insert(
+                        id.clone(),
+                        format!(
+                            "arn:aws:dynamodb:{}:{}:table/{name}",
+                            r.region, r.account_id
+                        ),
+                    );
+                    resolver.names.insert(id.clone(), name.clone());
+                    stack.tables.push(table_spec(id, name, &properties)?);
+                }
+                "AWS::S3::Bucket" => {
+                    let name = resolver.string(properties.get("BucketName"))?;
+                    resolver
+                        .arns
+                        .insert(id.clone(), format!("arn:aws:s3:::{name}"));
+                    resolver.names.insert(id.clone(), name.clone());
+                    stack.buckets.push(BucketSpec {
+                        logical_id: id,
+                        name,
+                    });
+                }
+                _ => {}
+            }
+        }
+        let globals_env = document
+            .get("Globals")
+            .and_then(|g| g.get("Function"))
+            .and_then(|f| f.get("Environment"))
+            .and_then(|e| e.get("Variables"))
+            .cloned();
+        let globals_timeout = document
+            .get("Globals")
+            .and_then(|g| g.get("Function"))
+            .and_then(|f| f.get("Timeout"))
+            .and_then(Value::as_u64)
+            .unwrap_or(3);
+        for (id, resource) in resources {
+            if resource.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
+                continue;
+            }
+            let id = id.as_str().unwrap_or_default().to_string();
+            let properties = resource.get("Properties").cloned().unwrap_or(Value::Null);
+            let binary = resource
+                .get("Metadata")
+                .and_then(|m| m.get("BuildProperties"))
+                .and_then(|b| b.get("Binary"))
+                .and_then(Value::as_str)
+                .ok_or_else(|| anyhow!("{id} has no Metadata.BuildProperties.Binary"))?
+                .to_string();
+            let mut environment = BTreeMap::new();
+            for variables in [
+                globals_env.clone(),
+                properties
+                    .get("Environment")
+                    .and_then(|e| e.get("Variables"))
+                    .cloned(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if let Some(map) = variables.as_mapping() {
+                    for (key, value) in map {
+                        let key = key.as_str().unwrap_or_default().to_string();
+                        environment.insert(key, resolver.string(Some(value))?);
+                    }
+                }
+            }
+            let mut mappings = Vec::new();
+            if let Some(events) = properties.get("Events").and_then(Value::as_mapping) {
+                for (_, event) in events {
+                    if event.get("Type").and_then(Value::as_str) != Some("Kinesis") {
+                        continue;
+                    }
+                    let p = event.get("Properties").cloned().unwrap_or(Value::Null);
+                    let stream_logical_id = get_att_target(p.get("Stream"))
+                        .ok_or_else(|| anyhow!("{id}: Kinesis event without !GetAtt Stream"))?;
+                    mappings.push(MappingSpec {
+                        stream_logical_id,
+                        batch_size: p.get("BatchSize").and_then(Value::as_u64).unwrap_or(100)
+                            as usize,
+                        max_retries: p
+                            .get("MaximumRetryAttempts")
+                            .and_then(Value::as_u64)
+                            .unwrap_or(10) as u32,
+                        report_batch_item_failures: p
+                            .get("FunctionResponseTypes")
+                            .and_then(Value::as_sequence)
+                            .is_some_and(|s| {
+                                s.iter()
+                                    .any(|v| v.as_str() == Some("ReportBatchItemFailures"))
+                            }),
+                    });
+                }
+            }
+            stack.functions.push(FunctionSpec {
+                logical_id: id,
+                binary,
+                timeout_seconds: properties
+                    .get("Timeout")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(globals_timeout),
+                environment,
+                mappings,
+            });
+        }
+        Ok(stack)
+    }
+
+    pub fn stream(&self, logical_id: &str) -> Result<&StreamSpec> {
+        self.streams
+            .iter()
+            .find(|s| s.logical_id == logical_id)
+            .ok_or_else(|| anyhow!("template has no stream {logical_id}"))
+    }
+
+    pub fn function(&self, binary: &str) -> Result<&FunctionSpec> {
+        self.functions
+            .iter()
+            .find(|f| f.binary == binary)
+            .ok_or_else(|| anyhow!("template has no function with binary {binary}"))
+    }
+
+    pub fn bucket(&self, logical_id: &str) -> Result<&BucketSpec> {
+        self.buckets
+            .iter()
+            .find(|b| b.logical_id == logical_id)
+            .ok_or_else(|| anyhow!("template has no bucket {logical_id}"))
+    }
+
+    pub fn table(&self, logical_id: &str) -> Result<&TableSpec> {
+        self.tables
+            .iter()
+            .find(|t| t.logical_id == logical_id)
+            .ok_or_else(|| anyhow!("template has no table {logical_id}"))
+    }
+}
+
+fn parameter_defaults(document: &Value) -> Vec<(String, String)> {
+    document
+        .get("Parameters")
+        .and_then(Value::as_mapping)
+        .map(|parameters| {
+            parameters
+                .iter()
+                .filter_map(|(name, spec)| {
+                    let default = spec.get("Default")?;
+                    let default = match default {
+                        Value::String(s) => s.clone(),
+                        Value::Number(n) => n.to_string(),
+                        _ => return None,
+                    };
+                    Some((name.as_str()?.to_string(), default))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn table_spec(logical_id: String, name: String, properties: &Value) -> Result<TableSpec> {
+    let keys = properties
+        .get("KeySchema")
+        .and_then(Value::as_sequence)
+        .ok_or_else(|| anyhow!("{logical_id} has no KeySchema"))?
+        .iter()
+        .map(|k| KeySpec {
+            name: k
+                .get("AttributeName")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .into(),
+            key_type: k
+                .get("KeyType")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .into(),
+        })
+        .collect();
+    let attributes = properties
+        .get("AttributeDefinitions")
+        .and_then(Value::as_sequence)
+        .ok_or_else(|| anyhow!("{logical_id} has no AttributeDefinitions"))?
+        .iter()
+        .map(|a| {
+            (
+                a.get("AttributeName")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                a.get("AttributeType")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    let ttl_attribute = properties
+        .get("TimeToLiveSpecification")
+        .filter(|t| t.get("Enabled").and_then(Value::as_bool) == Some(true))
+        .and_then(|t| t.get("AttributeName"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Ok(TableSpec {
+        logical_id,
+        name,
+        keys,
+        attributes,
+        ttl_attribute,
+    })
+}
+
+fn get_att_target(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::Tagged(tagged) if tagged.tag == "GetAtt" => {
+            let target = tagged.value.as_str()?;
+            Some(target.split('.').next()?.to_string())
+        }
+        Value::Mapping(map) => {
+            let att = map.get("Fn::GetAtt")?.as_sequence()?;
+            Some(att.first()?.as_str()?.to_string())
+        }
+        _ => None,
+    }
+}
+
+struct Resolver {
+    resolution: Resolution,
+    names: BTreeMap<String, String>,
+    arns: BTreeMap<String, String>,
+}
+
+impl Resolver {
+    fn string(&self, value: Option<&Value>) -> Result<String> {
+        let value = value.ok_or_else(|| anyhow!("missing value"))?;
+        match value {
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            Value::Bool(b) => Ok(b.to_string()),
+            Value::Tagged(tagged) => match tagged.tag.to_string().trim_start_matches('!') {
+                "Sub" => self.substitute(tagged.value.as_str().unwrap_or_default()),
+                "Ref" => self.reference(tagged.value.as_str().unwrap_or_default()),
+                "GetAtt" => self.attribute(tagged.value.as_str().unwrap_or_default()),
+                other => bail!("unsupported intrinsic !{other}"),
+            },
+            other => bail!("unsupported value {other:?}"),
+        }
+    }
+
+    fn reference(&self, name: &str) -> Result<String> {
+        if let Some(value) = self.names.get(name) {
+            return Ok(value.clone());
+        }
+        if let Some(value) = self.resolution.parameters.get(name) {
+            return Ok(value.clone());
+        }
+        match name {
+            "AWS::StackName" => Ok(self.resolution.stack_name.clone()),
+            "AWS::AccountId" => Ok(self.resolution.account_id.clone()),
+            "AWS::Region" => Ok(self.resolution.region.clone()),
+            "AWS::Partition" => Ok("aws".into()),
+            other => bail!("cannot resolve !Ref {other} locally"),
+        }
+    }
+
+    fn attribute(&self, target: &str) -> Result<String> {
+        let (resource, attribute) = target
+            .split_once('.')
+            .ok_or_else(|| anyhow!("bad !GetAtt {target}"))?;
+        match attribute {
+            "Arn" => self
+                .arns
+                .get(resource)
+                .cloned()
+                .ok_or_else(|| anyhow!("no ARN for {resource}")),
+            other => bail!("cannot resolve attribute {other} locally"),
+        }
+    }
+
+    fn substitute(&self, text: &str) -> Result<String> {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let end = rest[start..]
+                .find('}')
+                .ok_or_else(|| anyhow!("unclosed ${{ in {text}"))?;
+            let name = &rest[start + 2..start + end];
+            let value = if name.contains('.') {
+                self.attribute(name)?
+            } else {
+                self.reference(name)?
+            };
+            out.push_str(&value);
+            rest = &rest[start + end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stack() -> Stack {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
+        Stack::load(&path, &Resolution::default()).unwrap()
+    }
+
+    #[test]
+    fn reads_streams_tables_and_buckets_from_the_real_template() {
+        let stack = stack();
+        let events = stack.stream("CampaignEventsStream").unwrap();
+        assert_eq!(events.name, "storecast-local-campaign-events");
+        assert!(events.shard_count >= 1);
+        let delivery = stack.table("DeliveryTable").unwrap();
+        assert_eq!(delivery.ttl_attribute.as_deref(), Some("expires_at"));
+        assert_eq!(delivery.keys.len(), 2);
+        assert_eq!(
+            stack.bucket("ArchiveBucket").unwrap().name,
+            "storecast-local-archive-123456789012"
+        );
+    }
+
+    #[test]
+    fn resolves_function_environment_and_mappings() {
+        let stack = stack();
+        let deliver = stack.function("deliver").unwrap();
+        assert_eq!(
+            deliver.environment["DELIVERY_TABLE"],
+            "storecast-local-delivery"
+        );
+        assert_eq!(
+            deliver.environment["SENDING_DOMAIN"],
+            "mail.storecast.example"
+        );
+        assert_eq!(deliver.mappings[0].stream_logical_id, "SendBatchesStream");
+        assert!(deliver.mappings[0].report_batch_item_failures);
+        let rebatch = stack.function("rebatch").unwrap();
+        assert_eq!(
+            rebatch.environment["SEND_BATCHES_STREAM"],
+            "storecast-local-send-batches"
+        );
+    }
+}

@@ -1,0 +1,58 @@
+//! Builds the services on their AWS adapters: once per cold start in Lambda, and the same way in
+//! the local runner.
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+
+use crate::aws::dynamodb::{DeliveryTable, TenantsTable};
+use crate::aws::kinesis::KinesisStream;
+use crate::aws::s3::S3Archive;
+use crate::aws::ses::SesProvider;
+use crate::clock::SystemClock;
+use crate::config::{DeliverSettings, RebatchSettings};
+use crate::deliver::{Deliverer, DelivererPorts};
+use crate::rebatch::Rebatcher;
+
+pub fn rebatcher(settings: &RebatchSettings, sdk: &SdkConfig) -> Rebatcher {
+    Rebatcher::new(
+        Arc::new(KinesisStream::new(
+            aws_sdk_kinesis::Client::new(sdk),
+            &settings.send_batches_stream,
+        )),
+        Arc::new(S3Archive::new(
+            crate::aws::s3::client(sdk),
+            &settings.archive_bucket,
+        )),
+    )
+}
+
+pub fn deliverer(settings: &DeliverSettings, sdk: &SdkConfig) -> Deliverer {
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    let tenants = Arc::new(TenantsTable::new(dynamodb.clone(), &settings.tenants_table));
+    let clock = Arc::new(SystemClock);
+    Deliverer::new(
+        DelivererPorts {
+            directory: tenants.clone(),
+            templates: tenants,
+            send_log: Arc::new(DeliveryTable::new(
+                dynamodb,
+                &settings.delivery_table,
+                clock.clone(),
+            )),
+            provider: Arc::new(SesProvider::new(aws_sdk_sesv2::Client::new(sdk))),
+            archive: Arc::new(S3Archive::new(
+                crate::aws::s3::client(sdk),
+                &settings.archive_bucket,
+            )),
+            clock,
+        },
+        settings.delivery_config(),
+    )
+}
+
+/// Lambda's deadline (milliseconds since the epoch) as a time.
+pub fn deadline_from_millis(millis: u64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc() + time::Duration::seconds(60))
+}
