@@ -1,0 +1,520 @@
+//! Delivery on the in-memory adapters: idempotency, isolation, failure classes.
+
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use storecast::clock::{Clock, ManualClock};
+use storecast::deliver::{Deliverer, DelivererPorts, DeliveryConfig, DeliveryOutcome};
+use storecast::domain::{
+    BatchGroup, BatchId, CONTRACT_VERSION, CampaignId, CampaignStatus, MessageId, SendBatch,
+    TenantId, TenantStatus,
+};
+use storecast::kinesis::InboundRecord;
+use storecast::memory::{
+    MemoryArchive, MemoryDirectory, MemoryEmailProvider, MemorySendLog, MemoryStream,
+    ScriptedFailure,
+};
+use storecast::ports::{Archive, RecipientOutcome, SendLog, TenantAdmin};
+use storecast::samples::{sample_event, sample_template_version, sample_workspace};
+use time::OffsetDateTime;
+
+const DOMAIN: &str = "mail.storecast.example";
+
+struct World {
+    directory: Arc<MemoryDirectory>,
+    send_log: Arc<MemorySendLog>,
+    provider: Arc<MemoryEmailProvider>,
+    archive: Arc<MemoryArchive>,
+    clock: Arc<ManualClock>,
+    deliverer: Deliverer,
+}
+
+fn start() -> OffsetDateTime {
+    time::macros::datetime!(2026-11-22 10:00:00 UTC)
+}
+
+async fn world(tenants: &[&str]) -> World {
+    let directory = Arc::new(MemoryDirectory::default());
+    for tenant in tenants {
+        directory
+            .put_workspace(&sample_workspace(tenant, DOMAIN))
+            .await
+            .unwrap();
+        directory
+            .put_template_version(&sample_template_version(tenant, 1))
+            .await
+            .unwrap();
+        directory
+            .set_campaign_status(
+                &TenantId::parse(*tenant).unwrap(),
+                &CampaignId::parse("c1").unwrap(),
+                CampaignStatus::Active,
+            )
+            .await
+            .unwrap();
+    }
+    let send_log = Arc::new(MemorySendLog::default());
+    let provider = Arc::new(MemoryEmailProvider::keeping_messages());
+    let archive = Arc::new(MemoryArchive::default());
+    let clock = Arc::new(ManualClock::new(start()));
+    let mut config = DeliveryConfig::new(DOMAIN);
+    config.send_retry.base_delay = std::time::Duration::from_millis(1);
+    config.send_retry.max_delay = std::time::Duration::from_millis(2);
+    let deliverer = Deliverer::new(
+        DelivererPorts {
+            directory: directory.clone(),
+            templates: directory.clone(),
+            send_log: send_log.clone(),
+            provider: provider.clone(),
+            archive: archive.clone(),
+            clock: clock.clone(),
+        },
+        config,
+    );
+    World {
+        directory,
+        send_log,
+        provider,
+        archive,
+        clock,
+        deliverer,
+    }
+}
+
+/// A batch of customers `range` of one tenant's campaign c1 (variant A).
+fn batch(tenant: &str, range: std::ops::Range<u32>) -> SendBatch {
+    let events: Vec<_> = range.map(|n| sample_event(tenant, "c1", n)).collect();
+    let mut group: BatchGroup = events[0].group();
+    group.variant = storecast::domain::VariantId::parse("A").unwrap();
+    let recipients: Vec<_> = events.into_iter().map(|e| e.into_recipient()).collect();
+    let ids: Vec<&MessageId> = recipients.iter().map(|r| &r.message_id).collect();
+    SendBatch {
+        contract_version: CONTRACT_VERSION,
+        batch_id: BatchId::derive(&group, &ids),
+        group,
+        recipients,
+    }
+}
+
+fn records(batches: &[&SendBatch]) -> Vec<InboundRecord> {
+    batches
+        .iter()
+        .enumerate()
+        .map(|(i, b)| InboundRecord {
+            sequence_number: format!("{}", 100 + i),
+            partition_key: b.batch_id.to_string(),
+            data: serde_json::to_vec(b).unwrap(),
+        })
+        .collect()
+}
+
+impl World {
+    async fn deliver(&self, batches: &[&SendBatch]) -> DeliveryOutcome {
+        let deadline = self.clock.now() + time::Duration::seconds(60);
+        self.deliverer.deliver(&records(batches), deadline).await
+    }
+
+    fn sent_to(&self, address: &str) -> usize {
+        self.provider
+            .sent()
+            .iter()
+            .filter(|(_, e)| e.to_address == address)
+            .count()
+    }
+}
+
+fn html_of(raw: &[u8]) -> String {
+    let message = mail_parser::MessageParser::default().parse(raw).unwrap();
+    message.body_html(0).unwrap().to_string()
+}
+
+#[tokio::test]
+async fn given_a_batch_when_delivered_then_each_recipient_gets_one_routed_email() {
+    let world = world(&["alpine"]).await;
+    let batch = batch("alpine", 1..11);
+    let outcome = world.deliver(&[&batch]).await;
+    assert!(outcome.failed_positions.is_empty());
+    let counts = outcome.per_tenant["alpine"];
+    assert_eq!(counts.sent + counts.suppressed + counts.failed, 10);
+    let sent = world.provider.sent();
+    assert_eq!(sent.len() as u64, counts.sent);
+    for (_, email) in &sent {
+        assert_eq!(email.configuration_set, "storecast-alpine");
+        assert_eq!(email.ses_tenant, "storecast-alpine");
+        assert_eq!(email.from_address, "alpine@mail.storecast.example");
+        assert!(email.tags.contains(&("tenant".into(), "alpine".into())));
+        let raw = String::from_utf8_lossy(&email.raw_mime);
+        assert!(raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));
+        assert!(raw.contains("multipart/alternative"));
+    }
+}
+
+#[tokio::test]
+async fn given_a_delivered_batch_when_it_is_redelivered_then_nothing_is_sent_twice() {
+    let world = world(&["alpine"]).await;
+    let batch = batch("alpine", 1..21);
+    let first = world.deliver(&[&batch]).await;
+    let sent_once = world.provider.sent_count();
+    let writes_after_first = world.send_log.writes();
+    let again = world.deliver(&[&batch]).await;
+    assert_eq!(world.provider.sent_count(), sent_once, "no second send");
+    assert_eq!(again.per_tenant["alpine"].sent, 0);
+    assert_eq!(again.per_tenant["alpine"].duplicates, 20);
+    assert!(first.failed_positions.is_empty() && again.failed_positions.is_empty());
+    // The redelivery re-checks the claims but leaves the recorded outcome alone.
+    assert_eq!(world.send_log.writes() - writes_after_first, 20);
+    let outcome = world
+        .send_log
+        .outcome(
+            &batch.group.tenant_id,
+            &batch.group.campaign_id,
+            &batch.batch_id,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        outcome
+            .outcomes
+            .iter()
+            .all(|o| !matches!(o, RecipientOutcome::Duplicate))
+    );
+}
+
+#[tokio::test]
+async fn given_the_same_message_in_two_batches_delivered_at_once_then_it_is_sent_once() {
+    let world = world(&["alpine"]).await;
+    // Customer 5 is in both batches: a redelivered campaign event rebatched anew.
+    let first = batch("alpine", 1..8);
+    let second = batch("alpine", 5..12);
+    let deadline = world.clock.now() + time::Duration::seconds(60);
+    let (first_records, second_records) = (records(&[&first]), records(&[&second]));
+    let (a, b) = tokio::join!(
+        world.deliverer.deliver(&first_records, deadline),
+        world.deliverer.deliver(&second_records, deadline),
+    );
+    for n in 1..12u32 {
+        let address = format!("customer{n}@alpine.customers.example");
+        assert!(
+            world.sent_to(&address) <= 1,
+            "customer {n} got {} emails",
+            world.sent_to(&address)
+        );
+    }
+    // Either the overlap was already final (a duplicate) or still in flight (deferred and
+    // retried): in both cases it was sent exactly once, and a retry completes the batch.
+    let retried = a.failed_positions.len() + b.failed_positions.len();
+    if retried > 0 {
+        world.clock.advance(time::Duration::seconds(1));
+        let again_first = world.deliver(&[&first]).await;
+        let again_second = world.deliver(&[&second]).await;
+        assert!(again_first.failed_positions.is_empty());
+        assert!(again_second.failed_positions.is_empty());
+    }
+    for n in 1..12u32 {
+        assert_eq!(
+            world.sent_to(&format!("customer{n}@alpine.customers.example")),
+            1,
+            "customer {n}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn given_a_crash_after_claiming_then_the_claim_blocks_until_its_lease_ends_then_is_taken_over()
+ {
+    let world = world(&["alpine"]).await;
+    let batch = batch("alpine", 1..4);
+    // A delivery claimed the three messages (lease: its deadline + margin) and died before
+    // recording the outcome: we reproduce its claims directly.
+    let lease_until = (world.clock.now() + time::Duration::seconds(90)).unix_timestamp();
+    for (slot, recipient) in batch.recipients.iter().enumerate() {
+        let claim = storecast::ports::MessageClaim {
+            tenant_id: batch.group.tenant_id.clone(),
+            campaign_id: batch.group.campaign_id.clone(),
+            message_id: recipient.message_id.clone(),
+            batch_id: batch.batch_id.clone(),
+            slot: slot as u16,
+            lease_until,
+        };
+        world.send_log.claim(&claim).await.unwrap();
+    }
+    // WHEN Lambda retries while the lease runs: nothing is sent, the record is retried.
+    let during = world.deliver(&[&batch]).await;
+    assert_eq!(world.provider.sent_count(), 0);
+    assert_eq!(during.failed_positions, vec![0]);
+    assert_eq!(during.per_tenant["alpine"].retried, 3);
+    // WHEN the lease has ended: the retry takes the claims over and sends.
+    world.clock.advance(time::Duration::seconds(91));
+    let after = world.deliver(&[&batch]).await;
+    assert!(after.failed_positions.is_empty());
+    assert_eq!(world.provider.sent_count(), 3);
+}
+
+#[tokio::test]
+async fn given_a_tenant_whose_workspace_rejects_sends_then_its_batch_is_parked_and_others_flow() {
+    let world = world(&["alpine", "harbor"]).await;
+    world.provider.fail_configuration_set(
+        "storecast-alpine",
+        ScriptedFailure::RejectTenant("configuration set does not exist".into()),
+    );
+    let rejected = batch("alpine", 1..6);
+    let healthy = batch("harbor", 1..6);
+    let outcome = world.deliver(&[&rejected, &healthy]).await;
+    assert!(
+        outcome.failed_positions.is_empty(),
+        "nothing blocks the shard"
+    );
+    assert_eq!(outcome.per_tenant["alpine"].sent, 0);
+    assert!(outcome.per_tenant["alpine"].parked > 0);
+    assert!(outcome.per_tenant["harbor"].sent > 0);
+    let parked = world
+        .archive
+        .parked(&TenantId::parse("alpine").unwrap(), None)
+        .await
+        .unwrap();
+    assert_eq!(parked.len(), 1);
+    assert!(
+        parked[0]
+            .1
+            .reason
+            .contains("configuration set does not exist")
+    );
+
+    assert_eq!(
+        parked[0].1.batch.recipients.len() as u64,
+        outcome.per_tenant["alpine"].parked,
+        "only the recipients without a final outcome are parked"
+    );
+
+    // WHEN the tenant's batches are redriven: they go back on the stream and leave the archive.
+    let stream = MemoryStream::default();
+    let summary = storecast::redrive::redrive_parked(
+        world.archive.as_ref(),
+        &stream,
+        &TenantId::parse("alpine").unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.batches, 1);
+    assert!(
+        world
+            .archive
+            .parked(&TenantId::parse("alpine").unwrap(), None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(stream.records().len(), 1);
+}
+
+#[tokio::test]
+async fn given_a_paused_campaign_then_batches_are_parked_and_resuming_redrives_them() {
+    let world = world(&["alpine"]).await;
+    let tenant = TenantId::parse("alpine").unwrap();
+    let campaign = CampaignId::parse("c1").unwrap();
+    world
+        .directory
+        .set_campaign_status(&tenant, &campaign, CampaignStatus::Paused)
+        .await
+        .unwrap();
+    let batch = batch("alpine", 1..6);
+    let outcome = world.deliver(&[&batch]).await;
+    assert_eq!(world.provider.sent_count(), 0);
+    assert_eq!(outcome.per_tenant["alpine"].parked, 5);
+    let stream = MemoryStream::default();
+    let summary = storecast::redrive::resume_campaign(
+        world.directory.as_ref(),
+        world.archive.as_ref(),
+        &stream,
+        &tenant,
+        &campaign,
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.recipients, 5);
+    let redriven: Vec<InboundRecord> = stream
+        .records()
+        .into_iter()
+        .map(|r| InboundRecord {
+            sequence_number: "1".into(),
+            partition_key: r.partition_key,
+            data: r.data,
+        })
+        .collect();
+    let deadline = world.clock.now() + time::Duration::seconds(60);
+    let resumed = world.deliverer.deliver(&redriven, deadline).await;
+    assert!(resumed.failed_positions.is_empty());
+    assert!(world.provider.sent_count() > 0);
+    assert_eq!(
+        world.provider.sent_count(),
+        resumed.per_tenant["alpine"].sent
+    );
+}
+
+#[tokio::test]
+async fn given_a_suspended_tenant_then_its_batches_are_parked() {
+    let world = world(&["alpine"]).await;
+    let mut workspace = sample_workspace("alpine", DOMAIN);
+    workspace.status = TenantStatus::Suspended;
+    world.directory.put_workspace(&workspace).await.unwrap();
+    let outcome = world.deliver(&[&batch("alpine", 1..3)]).await;
+    assert_eq!(outcome.per_tenant["alpine"].parked, 2);
+    assert_eq!(world.provider.sent_count(), 0);
+}
+
+#[tokio::test]
+async fn given_throttling_that_outlasts_the_retries_then_the_rest_is_retried_and_sent_once() {
+    let world = world(&["alpine"]).await;
+    // Three recipients, four attempts each.
+    world.provider.throttle_next(12);
+    let batch = batch("alpine", 1..4);
+    let first = world.deliver(&[&batch]).await;
+    assert_eq!(
+        first.failed_positions,
+        vec![0],
+        "reported for a later retry"
+    );
+    assert_eq!(world.provider.sent_count(), 0);
+    let second = world.deliver(&[&batch]).await;
+    assert!(second.failed_positions.is_empty());
+    assert_eq!(world.provider.sent_count(), 3);
+    let third = world.deliver(&[&batch]).await;
+    assert_eq!(third.per_tenant["alpine"].duplicates, 3);
+    assert_eq!(world.provider.sent_count(), 3);
+}
+
+#[tokio::test]
+async fn given_bad_input_then_it_is_dead_lettered_with_its_reason_and_never_blocks() {
+    let world = world(&["alpine"]).await;
+    let unknown = batch("ghost", 1..3);
+    let good = batch("alpine", 1..3);
+    let mut records = records(&[&unknown, &good]);
+    records.push(InboundRecord {
+        sequence_number: "999".into(),
+        partition_key: "x".into(),
+        data: vec![0xff, 0x00, 0x12],
+    });
+    let deadline = world.clock.now() + time::Duration::seconds(60);
+    let outcome = world.deliverer.deliver(&records, deadline).await;
+    assert!(outcome.failed_positions.is_empty());
+    assert_eq!(outcome.per_tenant["ghost"].dead_lettered, 2);
+    assert_eq!(outcome.unreadable_records, 1);
+    assert!(outcome.per_tenant["alpine"].sent > 0);
+    let letters = world.archive.dead_letters().await.unwrap();
+    assert!(letters.iter().any(|l| l.reason == "unknown tenant"));
+    assert!(
+        letters
+            .iter()
+            .any(|l| l.payload_encoding == storecast::ports::PayloadEncoding::Base64)
+    );
+}
+
+#[tokio::test]
+async fn given_a_template_that_does_not_compile_then_only_that_tenant_is_dead_lettered() {
+    let world = world(&["alpine", "harbor"]).await;
+    let mut broken = sample_template_version("alpine", 1);
+    broken.html = "{% for x in %}".into();
+    world.directory.put_template_version(&broken).await.unwrap();
+    let outcome = world
+        .deliver(&[&batch("alpine", 1..3), &batch("harbor", 1..3)])
+        .await;
+    assert_eq!(outcome.per_tenant["alpine"].dead_lettered, 2);
+    assert!(outcome.per_tenant["harbor"].sent > 0);
+    let letters = world.archive.dead_letters().await.unwrap();
+    assert!(letters[0].reason.contains("template failed to compile"));
+}
+
+#[tokio::test]
+async fn given_suppressed_and_addressless_customers_then_they_are_recorded_not_sent() {
+    let world = world(&["alpine"]).await;
+    world
+        .directory
+        .suppress(
+            &TenantId::parse("alpine").unwrap(),
+            "Customer2@Alpine.Customers.Example",
+        )
+        .await
+        .unwrap();
+    let mut batch = batch("alpine", 1..4);
+    batch.recipients[2].customer.email = None;
+    let outcome = world.deliver(&[&batch]).await;
+    let counts = outcome.per_tenant["alpine"];
+    assert_eq!((counts.sent, counts.suppressed, counts.failed), (1, 1, 1));
+    assert_eq!(world.sent_to("customer2@alpine.customers.example"), 0);
+}
+
+#[tokio::test]
+async fn given_a_recipient_the_provider_rejects_then_it_is_failed_with_the_reason() {
+    let world = world(&["alpine"]).await;
+    world.provider.fail_address(
+        "customer1@alpine.customers.example",
+        ScriptedFailure::RejectMessage("Illegal address".into()),
+    );
+    let batch = batch("alpine", 1..3);
+    let outcome = world.deliver(&[&batch]).await;
+    assert_eq!(outcome.per_tenant["alpine"].failed, 1);
+    let recorded = world
+        .send_log
+        .outcome(
+            &batch.group.tenant_id,
+            &batch.group.campaign_id,
+            &batch.batch_id,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        recorded.outcomes[0],
+        RecipientOutcome::Failed {
+            reason: "Illegal address".into()
+        }
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
+
+    /// No message of one retailer ever goes out with another's configuration set, SES tenant,
+    /// from-address, template or variables, whatever the mix of tenants in one invocation.
+    #[test]
+    fn tenant_isolation_holds_for_any_mix(mix in proptest::collection::vec((0usize..4, 0u32..200), 1..12)) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let tenants = ["alpine", "harbor", "citrus", "gadget"];
+            let world = world(&tenants).await;
+            let batches: Vec<SendBatch> = mix
+                .iter()
+                .map(|(tenant, start)| batch(tenants[*tenant], *start..*start + 3))
+                .collect();
+            let refs: Vec<&SendBatch> = batches.iter().collect();
+            world.deliver(&refs).await;
+            for (_, email) in world.provider.sent() {
+                let owner = email
+                    .tags
+                    .iter()
+                    .find(|(k, _)| k == "tenant")
+                    .map(|(_, v)| v.clone())
+                    .unwrap();
+                let expected = sample_workspace(&owner, DOMAIN);
+                prop_assert_eq!(&email.configuration_set, &expected.configuration_set);
+                prop_assert_eq!(&email.ses_tenant, &expected.ses_tenant);
+                prop_assert_eq!(&email.from_address, &expected.from_address);
+                let domain = format!("@{owner}.customers.example");
+                prop_assert!(email.to_address.ends_with(&domain));
+                let html = html_of(&email.raw_mime);
+                let version = sample_template_version(&owner, 1);
+                let headline = version.variables["headline"].as_str().unwrap();
+                prop_assert!(html.contains(headline), "own variables rendered");
+                for other in tenants.iter().filter(|t| **t != owner) {
+                    let theirs = sample_template_version(other, 1);
+                    prop_assert!(!html.contains(theirs.variables["headline"].as_str().unwrap()));
+                    let their_domain = format!("{other}.shop.example");
+                    prop_assert!(!html.contains(&their_domain));
+                }
+            }
+            Ok(())
+        })?;
+    }
+}
