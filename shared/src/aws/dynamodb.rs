@@ -617,3 +617,79 @@ mod tests {
         assert_eq!(partitions.len(), 16);
     }
 }
+
+/// The local endpoint never answers UnprocessedKeys; a request-level mock does.
+#[cfg(test)]
+mod batch_get_tests {
+    use super::*;
+    use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    #[tokio::test]
+    async fn unprocessed_keys_are_read_again_until_done() {
+        let workspace_item = {
+            let mut item = key("TENANT#alpine".into(), "WORKSPACE".into());
+            for (name, value) in [
+                ("tenant_id", "alpine"),
+                ("slug", "alpine"),
+                ("display_name", "Alpine"),
+                ("configuration_set", "cs"),
+                ("ses_tenant", "st"),
+                ("from_address", "alpine@mail.example"),
+                ("status", "ACTIVE"),
+                ("unsubscribe_base_url", "https://u"),
+            ] {
+                item.insert(name.into(), s(value));
+            }
+            item
+        };
+        let campaign_key = key("TENANT#alpine".into(), "CAMPAIGN#c1".into());
+        let first = {
+            let workspace_item = workspace_item.clone();
+            let campaign_key = campaign_key.clone();
+            mock!(Client::batch_get_item)
+                .match_requests(|r| {
+                    r.request_items()
+                        .is_some_and(|i| i["tenants"].keys().len() == 3)
+                })
+                .then_output(move || {
+                    BatchGetItemOutput::builder()
+                        .responses("tenants", vec![workspace_item.clone()])
+                        .unprocessed_keys(
+                            "tenants",
+                            KeysAndAttributes::builder()
+                                .keys(campaign_key.clone())
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                })
+        };
+        let second = mock!(Client::batch_get_item)
+            .match_requests(|r| {
+                r.request_items()
+                    .is_some_and(|i| i["tenants"].keys().len() == 1)
+            })
+            .then_output(|| {
+                let mut item = key("TENANT#alpine".into(), "CAMPAIGN#c1".into());
+                item.insert("status".into(), s("PAUSED"));
+                BatchGetItemOutput::builder()
+                    .responses("tenants", vec![item])
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&first, &second]);
+        let table = TenantsTable::new(client, "tenants");
+        let context = table
+            .delivery_context(
+                &TenantId::parse("alpine").unwrap(),
+                &CampaignId::parse("c1").unwrap(),
+                &["ann@example.com".to_string()],
+            )
+            .await
+            .unwrap();
+        assert_eq!(context.campaign_status, Some(CampaignStatus::Paused));
+        assert_eq!(context.workspace.unwrap().configuration_set, "cs");
+        assert!(context.suppressed.is_empty());
+        assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+    }
+}

@@ -74,43 +74,71 @@ pub fn send_error<R>(error: SdkError<SendEmailError, R>) -> SendError
 where
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let kind = classify(&error);
-    let message = error
-        .as_service_error()
-        .and_then(|e| e.message())
-        .unwrap_or_default()
-        .to_string();
-    let tenant_level = matches!(
-        error.as_service_error(),
-        Some(
-            SendEmailError::AccountSuspendedException(_)
-                | SendEmailError::SendingPausedException(_)
-                | SendEmailError::MailFromDomainNotVerifiedException(_)
-                | SendEmailError::NotFoundException(_)
-        )
-    ) || (matches!(
-        error.as_service_error(),
-        Some(SendEmailError::MessageRejected(_))
-    ) && identity_refused(&message));
-    let code = error
-        .as_service_error()
-        .and_then(|e| e.code())
-        .unwrap_or("Unknown")
-        .to_string();
-    let source = Box::new(error);
-    if tenant_level {
-        return SendError::TenantRejected {
-            reason: format!("{code}: {message}"),
-            source,
-        };
+    enum Class {
+        Throttled,
+        Transient,
+        Tenant(String),
+        Message(String),
     }
-    match kind {
-        FailureKind::Throttled => SendError::Throttled { source },
-        FailureKind::Transient => SendError::Unavailable { source },
-        FailureKind::Permanent => SendError::MessageRejected {
-            reason: format!("{code}: {message}"),
-            source,
+    let class = match error.as_service_error() {
+        Some(
+            SendEmailError::TooManyRequestsException(_) | SendEmailError::LimitExceededException(_),
+        ) => Class::Throttled,
+        Some(
+            e @ (SendEmailError::AccountSuspendedException(_)
+            | SendEmailError::SendingPausedException(_)
+            | SendEmailError::MailFromDomainNotVerifiedException(_)
+            | SendEmailError::NotFoundException(_)),
+        ) => Class::Tenant(describe(e)),
+        Some(e @ SendEmailError::MessageRejected(rejected)) => {
+            if identity_refused(rejected.message().unwrap_or_default()) {
+                Class::Tenant(describe(e))
+            } else {
+                Class::Message(describe(e))
+            }
+        }
+        Some(e @ SendEmailError::BadRequestException(_)) => Class::Message(describe(e)),
+        Some(e) => match classify(&error) {
+            FailureKind::Throttled => Class::Throttled,
+            FailureKind::Transient => Class::Transient,
+            FailureKind::Permanent => Class::Message(describe(e)),
         },
+        None => match classify(&error) {
+            FailureKind::Throttled => Class::Throttled,
+            _ => Class::Transient,
+        },
+    };
+    let source = Box::new(error);
+    match class {
+        Class::Throttled => SendError::Throttled { source },
+        Class::Transient => SendError::Unavailable { source },
+        Class::Tenant(reason) => SendError::TenantRejected { reason, source },
+        Class::Message(reason) => SendError::MessageRejected { reason, source },
+    }
+}
+
+fn describe(error: &SendEmailError) -> String {
+    let code = error.code().unwrap_or_else(|| variant_name(error));
+    let message = error
+        .message()
+        .map(str::to_string)
+        .unwrap_or_else(|| error.to_string());
+    format!("{code}: {message}")
+}
+
+fn variant_name(error: &SendEmailError) -> &'static str {
+    match error {
+        SendEmailError::AccountSuspendedException(_) => "AccountSuspendedException",
+        SendEmailError::BadRequestException(_) => "BadRequestException",
+        SendEmailError::LimitExceededException(_) => "LimitExceededException",
+        SendEmailError::MailFromDomainNotVerifiedException(_) => {
+            "MailFromDomainNotVerifiedException"
+        }
+        SendEmailError::MessageRejected(_) => "MessageRejected",
+        SendEmailError::NotFoundException(_) => "NotFoundException",
+        SendEmailError::SendingPausedException(_) => "SendingPausedException",
+        SendEmailError::TooManyRequestsException(_) => "TooManyRequestsException",
+        _ => "Unknown",
     }
 }
 
@@ -119,4 +147,136 @@ where
 fn identity_refused(message: &str) -> bool {
     let message = message.to_ascii_lowercase();
     message.contains("not verified") || message.contains("did not have authority")
+}
+
+/// The local endpoint's SES v2 has SendEmail but not tenants; these tests check the request we
+/// build and how SES's errors are classified, with request-level mocks.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_sesv2::operation::send_email::SendEmailOutput;
+    use aws_sdk_sesv2::types::error::{
+        MessageRejected, NotFoundException, SendingPausedException, TooManyRequestsException,
+    };
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    fn email() -> OutboundEmail {
+        OutboundEmail {
+            configuration_set: "storecast-alpine".into(),
+            ses_tenant: "storecast-alpine".into(),
+            from_address: "alpine@mail.storecast.example".into(),
+            to_address: "ann@example.com".into(),
+            raw_mime: b"Subject: hi\r\n\r\nbody".to_vec(),
+            tags: vec![
+                ("tenant".into(), "alpine".into()),
+                ("campaign".into(), "c1".into()),
+            ],
+        }
+    }
+
+    #[tokio::test]
+    async fn the_request_routes_through_the_tenants_own_workspace() {
+        let rule = mock!(Client::send_email)
+            .match_requests(|request| {
+                request.configuration_set_name() == Some("storecast-alpine")
+                    && request.tenant_name() == Some("storecast-alpine")
+                    && request.from_email_address() == Some("alpine@mail.storecast.example")
+                    && request
+                        .destination()
+                        .is_some_and(|d| d.to_addresses() == ["ann@example.com"])
+                    && request
+                        .email_tags()
+                        .iter()
+                        .any(|t| t.name() == "tenant" && t.value() == "alpine")
+                    && request
+                        .content()
+                        .and_then(|c| c.raw())
+                        .is_some_and(|raw| raw.data().as_ref().starts_with(b"Subject: hi"))
+            })
+            .then_output(|| SendEmailOutput::builder().message_id("ses-1").build());
+        let client = mock_client!(aws_sdk_sesv2, [&rule]);
+        let id = SesProvider::new(client).send(&email()).await.unwrap();
+        assert_eq!(id, "ses-1");
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    async fn classify_send(error: SendEmailError) -> SendError {
+        let rule = mock!(Client::send_email).then_error(move || clone_error(&error));
+        let client = mock_client!(aws_sdk_sesv2, RuleMode::MatchAny, [&rule], |c| c
+            .retry_config(aws_sdk_sesv2::config::retry::RetryConfig::disabled()));
+        SesProvider::new(client).send(&email()).await.unwrap_err()
+    }
+
+    fn clone_error(error: &SendEmailError) -> SendEmailError {
+        match error {
+            SendEmailError::TooManyRequestsException(_) => {
+                SendEmailError::TooManyRequestsException(
+                    TooManyRequestsException::builder()
+                        .message("Maximum sending rate exceeded.")
+                        .build(),
+                )
+            }
+            SendEmailError::SendingPausedException(_) => SendEmailError::SendingPausedException(
+                SendingPausedException::builder().message("paused").build(),
+            ),
+            SendEmailError::NotFoundException(_) => SendEmailError::NotFoundException(
+                NotFoundException::builder()
+                    .message("Configuration set does not exist")
+                    .build(),
+            ),
+            SendEmailError::MessageRejected(e) => SendEmailError::MessageRejected(
+                MessageRejected::builder()
+                    .set_message(e.message().map(str::to_string))
+                    .build(),
+            ),
+            _ => unreachable!("not used by these tests"),
+        }
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retryable() {
+        let error = classify_send(SendEmailError::TooManyRequestsException(
+            TooManyRequestsException::builder().build(),
+        ))
+        .await;
+        assert!(matches!(error, SendError::Throttled { .. }), "{error:?}");
+        assert!(crate::error::Retryable::is_retryable(&error));
+    }
+
+    #[tokio::test]
+    async fn a_paused_or_missing_workspace_is_a_tenant_failure() {
+        for failure in [
+            SendEmailError::SendingPausedException(SendingPausedException::builder().build()),
+            SendEmailError::NotFoundException(NotFoundException::builder().build()),
+            SendEmailError::MessageRejected(
+                MessageRejected::builder()
+                    .message(
+                        "Email address is not verified. The following identities failed the check",
+                    )
+                    .build(),
+            ),
+        ] {
+            let error = classify_send(failure).await;
+            assert!(
+                matches!(error, SendError::TenantRejected { .. }),
+                "{error:?}"
+            );
+            assert!(
+                std::error::Error::source(&error).is_some(),
+                "the SDK error is kept"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn rejected_content_fails_only_the_message() {
+        let error = classify_send(SendEmailError::MessageRejected(
+            MessageRejected::builder().message("Illegal header").build(),
+        ))
+        .await;
+        assert!(
+            matches!(error, SendError::MessageRejected { .. }),
+            "{error:?}"
+        );
+    }
 }
