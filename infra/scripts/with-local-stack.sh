@@ -13,9 +13,11 @@ fi
 
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
 log="${TMPDIR:-/tmp}/storecast-moto-$port.log"
+# moto's request recorder writes to a file: keep it out of the working tree.
+export MOTO_RECORDER_FILEPATH="${TMPDIR:-/tmp}/storecast-moto-$port.recording"
 "$root/.venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
 moto_pid=$!
-trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true' EXIT
+trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; rm -f "$MOTO_RECORDER_FILEPATH"' EXIT
 
 for _ in $(seq 1 100); do
     if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/', timeout=1)" 2>/dev/null; then

@@ -43,6 +43,10 @@ pub const PAUSED_CAMPAIGN: &str = "flash-sale";
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
     pub size: usize,
+    /// Resources are named after this stack, as `sam deploy` would name them.
+    pub stack_name: String,
+    /// Wipe the endpoint first (the demo does; tests sharing an endpoint do not).
+    pub reset: bool,
     pub out_dir: PathBuf,
     pub template_path: PathBuf,
     /// Emails saved to disk for a look.
@@ -232,9 +236,16 @@ pub struct LocalPipeline {
 
 impl LocalPipeline {
     pub async fn connect(template_path: &Path) -> Result<Self> {
+        Self::connect_as(template_path, &crate::template::Resolution::default()).await
+    }
+
+    pub async fn connect_as(
+        template_path: &Path,
+        resolution: &crate::template::Resolution,
+    ) -> Result<Self> {
         let endpoint = Endpoint::from_env()?;
         let config = endpoint.sdk_config().await;
-        let stack = Stack::load(template_path, &crate::template::Resolution::default())?;
+        let stack = Stack::load(template_path, resolution)?;
         let sending_domain = stack.function("deliver")?.environment["SENDING_DOMAIN"].clone();
         Ok(Self {
             clients: Clients::new(&config),
@@ -358,13 +369,20 @@ fn audience_member(n: usize) -> (&'static str, &'static str) {
 
 pub async fn run(options: &DemoOptions) -> Result<DemoReport> {
     let started = std::time::Instant::now();
-    let pipeline = LocalPipeline::connect(&options.template_path).await?;
-    pipeline.endpoint.reset().await?;
+    let resolution = crate::template::Resolution {
+        stack_name: options.stack_name.clone(),
+        ..crate::template::Resolution::default()
+    };
+    let pipeline = LocalPipeline::connect_as(&options.template_path, &resolution).await?;
+    if options.reset {
+        pipeline.endpoint.reset().await?;
+    }
     pipeline.provision().await?;
     seed(&pipeline, options.size).await?;
 
     let mut report = DemoReport::default();
     let mut records = Vec::with_capacity(options.size + options.size / 20 + 8);
+    let mut late = Vec::new();
     for n in 0..options.size {
         let (tenant, campaign) = audience_member(n);
         let mut event = sample_event(tenant, campaign, n as u32);
@@ -382,6 +400,14 @@ pub async fn run(options: &DemoOptions) -> Result<DemoReport> {
             records.push(StreamRecord {
                 partition_key: event.message_id.to_string(),
                 data,
+            });
+            report.redelivered_events += 1;
+        }
+        // ... and some arrive again after their first copy was delivered.
+        if n % 23 == 7 {
+            late.push(StreamRecord {
+                partition_key: event.message_id.to_string(),
+                data: serde_json::to_vec(&event)?,
             });
             report.redelivered_events += 1;
         }
@@ -418,20 +444,26 @@ pub async fn run(options: &DemoOptions) -> Result<DemoReport> {
         counts: Mutex::default(),
     });
     let runner = Runner::new(pipeline.clients.kinesis.clone());
+    let rebatch_mapping = pipeline.mapping("rebatch", rebatch.clone())?;
+    let deliver_mapping = pipeline.mapping("deliver", deliver.clone())?;
     let mut rebatch_checkpoints = Checkpoints::default();
     let mut deliver_checkpoints = Checkpoints::default();
-    report.rebatch_stats = runner
-        .drain(
-            &pipeline.mapping("rebatch", rebatch.clone())?,
-            &mut rebatch_checkpoints,
-        )
-        .await?;
-    report.deliver_stats = runner
-        .drain(
-            &pipeline.mapping("deliver", deliver.clone())?,
-            &mut deliver_checkpoints,
-        )
-        .await?;
+    for (round, extra) in [Vec::new(), late].into_iter().enumerate() {
+        if round > 0 {
+            let results = put_all(&events_stream, &extra, RetryPolicy::default()).await;
+            if let Some(Err(failure)) = results.into_iter().find(Result::is_err) {
+                bail!("could not put the redelivered events: {failure}");
+            }
+        }
+        let rebatched = runner
+            .drain(&rebatch_mapping, &mut rebatch_checkpoints)
+            .await?;
+        let delivered = runner
+            .drain(&deliver_mapping, &mut deliver_checkpoints)
+            .await?;
+        report.rebatch_stats.add(&rebatched);
+        report.deliver_stats.add(&delivered);
+    }
     report.rebatch = rebatch
         .summary
         .lock()
@@ -476,7 +508,18 @@ pub async fn run(options: &DemoOptions) -> Result<DemoReport> {
     for (tenant, ids) in dead {
         report.rows.entry(tenant).or_default().dead_lettered = ids.len() as u64;
     }
-    let sent = pipeline.endpoint.sent_emails().await?;
+    // Only this campaign's audience: other users of the endpoint may have sent mail too.
+    let sent: Vec<_> = pipeline
+        .endpoint
+        .sent_emails()
+        .await?
+        .into_iter()
+        .filter(|e| {
+            e.destinations
+                .iter()
+                .all(|d| d.ends_with(".customers.example"))
+        })
+        .collect();
     report.emails_at_endpoint = sent.len();
     report.saved = save_emails(&sent, &options.out_dir, options.saved_emails)?;
     report.seconds = started.elapsed().as_secs_f64();

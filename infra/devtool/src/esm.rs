@@ -44,6 +44,16 @@ pub struct MappingStats {
     pub sent_to_on_failure: Vec<(String, String)>,
 }
 
+impl MappingStats {
+    pub fn add(&mut self, other: &MappingStats) {
+        self.invocations += other.invocations;
+        self.records += other.records;
+        self.retried_invocations += other.retried_invocations;
+        self.sent_to_on_failure
+            .extend(other.sent_to_on_failure.iter().cloned());
+    }
+}
+
 /// Where the mapping stands in each shard: the last checkpointed sequence number.
 #[derive(Debug, Default, Clone)]
 pub struct Checkpoints(HashMap<String, String>);
@@ -87,10 +97,7 @@ impl Runner {
             if let Some(checkpoint) = checkpoint {
                 checkpoints.0.insert(shard.clone(), checkpoint);
             }
-            total.invocations += stats.invocations;
-            total.records += stats.records;
-            total.retried_invocations += stats.retried_invocations;
-            total.sent_to_on_failure.extend(stats.sent_to_on_failure);
+            total.add(&stats);
         }
         Ok(total)
     }

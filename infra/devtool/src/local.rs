@@ -71,8 +71,8 @@ impl Endpoint {
         Ok(())
     }
 
-    /// The requests recorded since `start_recording`, one JSON document each.
-    pub async fn recording(&self) -> Result<Vec<serde_json::Value>> {
+    /// The requests recorded since `start_recording`: (url, decoded body).
+    pub async fn recording(&self) -> Result<Vec<RecordedRequest>> {
         let text = reqwest::Client::new()
             .get(format!("{}/moto-api/recorder/download-recording", self.url))
             .send()
@@ -80,10 +80,33 @@ impl Endpoint {
             .error_for_status()?
             .text()
             .await?;
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).context("recording line is not JSON"))
-            .collect()
+        let mut requests = Vec::new();
+        // Concurrent requests can land on one line: read the file as a stream of documents.
+        for entry in serde_json::Deserializer::from_str(&text).into_iter::<serde_json::Value>() {
+            let entry = entry.context("the recording is not a sequence of JSON documents")?;
+            let body = entry
+                .get("body")
+                .and_then(|b| b.as_str())
+                .unwrap_or_default();
+            let body = if entry.get("body_encoded").and_then(|e| e.as_bool()) == Some(true) {
+                use base64::Engine as _;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(body)
+                    .context("recorded body is not base64")?;
+                String::from_utf8_lossy(&bytes).into_owned()
+            } else {
+                body.to_string()
+            };
+            requests.push(RecordedRequest {
+                url: entry
+                    .get("url")
+                    .and_then(|u| u.as_str())
+                    .unwrap_or_default()
+                    .to_string(),
+                body,
+            });
+        }
+        Ok(requests)
     }
 
     /// The emails the endpoint accepted: (from, to, raw MIME).
@@ -127,6 +150,12 @@ impl Endpoint {
         }
         Ok(sent)
     }
+}
+
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    pub url: String,
+    pub body: String,
 }
 
 #[derive(Debug, Clone)]

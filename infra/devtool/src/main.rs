@@ -71,6 +71,8 @@ async fn main() -> Result<()> {
         Command::Demo { size, out } => {
             let report = storecast_dev::demo::run(&DemoOptions {
                 size,
+                stack_name: "storecast-local".into(),
+                reset: true,
                 out_dir: out,
                 template_path: cli.template_file,
                 saved_emails: 2,

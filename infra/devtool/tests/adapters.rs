@@ -1,0 +1,333 @@
+//! Every AWS adapter against the local endpoint (moto in server mode), through the real SDK.
+
+mod support;
+
+use std::sync::Arc;
+
+use aws_sdk_kinesis::types::ShardIteratorType;
+use storecast::aws::dynamodb::{DeliveryTable, TenantsTable};
+use storecast::aws::kinesis::KinesisStream;
+use storecast::aws::s3::S3Archive;
+use storecast::aws::ses::SesProvider;
+use storecast::clock::SystemClock;
+use storecast::domain::{BatchId, CampaignId, CampaignStatus, MessageId, TenantId, TenantStatus};
+use storecast::error::SendError;
+use storecast::ports::{
+    Archive, BatchOutcome, ClaimResult, DeadLetter, DeliveryDirectory, EmailProvider, EntryResult,
+    MessageClaim, OutboundEmail, ParkedBatch, RecipientOutcome, RecordStream, SendLog,
+    StreamRecord, TemplateStore, TenantAdmin,
+};
+use storecast::samples::{sample_template_version, sample_workspace};
+use support::test_stack;
+
+#[tokio::test]
+async fn kinesis_stream_puts_records_that_read_back_unchanged() {
+    let t = test_stack("kinesis").await;
+    let name = t.stack.stream("SendBatchesStream").unwrap().name.clone();
+    let stream = KinesisStream::new(t.clients.kinesis.clone(), &name);
+    let records: Vec<StreamRecord> = (0..7)
+        .map(|i| StreamRecord {
+            partition_key: format!("key-{i}"),
+            data: format!("payload {i}").into_bytes(),
+        })
+        .collect();
+    let results = stream.put_records(&records).await.unwrap();
+    assert_eq!(results, vec![EntryResult::Accepted; 7]);
+
+    let mut read = Vec::new();
+    let shards = t
+        .clients
+        .kinesis
+        .list_shards()
+        .stream_name(&name)
+        .send()
+        .await
+        .unwrap();
+    for shard in shards.shards() {
+        let iterator = t
+            .clients
+            .kinesis
+            .get_shard_iterator()
+            .stream_name(&name)
+            .shard_id(shard.shard_id())
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator
+            .unwrap();
+        let output = t
+            .clients
+            .kinesis
+            .get_records()
+            .shard_iterator(iterator)
+            .send()
+            .await
+            .unwrap();
+        read.extend(
+            output
+                .records()
+                .iter()
+                .map(|r| String::from_utf8(r.data().as_ref().to_vec()).unwrap()),
+        );
+    }
+    read.sort();
+    let expected: Vec<String> = (0..7).map(|i| format!("payload {i}")).collect();
+    assert_eq!(read, expected);
+}
+
+#[tokio::test]
+async fn kinesis_stream_reports_a_missing_stream_as_not_retryable() {
+    let t = test_stack("kinesis-missing").await;
+    let stream = KinesisStream::new(t.clients.kinesis.clone(), "no-such-stream");
+    let error = stream
+        .put_records(&[StreamRecord {
+            partition_key: "k".into(),
+            data: b"x".to_vec(),
+        }])
+        .await
+        .unwrap_err();
+    assert!(
+        !storecast::error::Retryable::is_retryable(&error),
+        "{error:?}"
+    );
+    assert!(
+        std::error::Error::source(&error).is_some(),
+        "the SDK error is kept"
+    );
+}
+
+#[tokio::test]
+async fn tenants_table_answers_the_delivery_context_in_one_read() {
+    let t = test_stack("tenants").await;
+    let table = TenantsTable::new(
+        t.clients.dynamodb.clone(),
+        &t.stack.table("TenantsTable").unwrap().name,
+    );
+    let tenant = TenantId::parse("alpine").unwrap();
+    let campaign = CampaignId::parse("c1").unwrap();
+    let mut workspace = sample_workspace("alpine", &t.sending_domain);
+    workspace.status = TenantStatus::Paused;
+    table.put_workspace(&workspace).await.unwrap();
+    table
+        .set_campaign_status(&tenant, &campaign, CampaignStatus::Active)
+        .await
+        .unwrap();
+    table.suppress(&tenant, "Ann@Example.com").await.unwrap();
+    // Another tenant's suppression of the same address does not leak.
+    table
+        .suppress(&TenantId::parse("harbor").unwrap(), "bo@example.com")
+        .await
+        .unwrap();
+
+    let addresses = vec!["ann@example.com".to_string(), "bo@example.com".to_string()];
+    let context = table
+        .delivery_context(&tenant, &campaign, &addresses)
+        .await
+        .unwrap();
+    assert_eq!(context.workspace, Some(workspace));
+    assert_eq!(context.campaign_status, Some(CampaignStatus::Active));
+    assert_eq!(
+        context.suppressed.into_iter().collect::<Vec<_>>(),
+        vec!["ann@example.com".to_string()]
+    );
+
+    let unknown = table
+        .delivery_context(&TenantId::parse("ghost").unwrap(), &campaign, &[])
+        .await
+        .unwrap();
+    assert!(unknown.workspace.is_none() && unknown.campaign_status.is_none());
+}
+
+#[tokio::test]
+async fn tenants_table_keeps_template_versions_per_tenant() {
+    let t = test_stack("templates").await;
+    let table = TenantsTable::new(
+        t.clients.dynamodb.clone(),
+        &t.stack.table("TenantsTable").unwrap().name,
+    );
+    let version = sample_template_version("alpine", 3);
+    table.put_template_version(&version).await.unwrap();
+    let read = table
+        .template_version(&version.tenant_id, &version.template)
+        .await
+        .unwrap();
+    assert_eq!(read, Some(version.clone()));
+    let other_tenant = table
+        .template_version(&TenantId::parse("harbor").unwrap(), &version.template)
+        .await
+        .unwrap();
+    assert_eq!(other_tenant, None);
+}
+
+fn claim(batch: &str, slot: u16, lease_until: i64) -> MessageClaim {
+    MessageClaim {
+        tenant_id: TenantId::parse("alpine").unwrap(),
+        campaign_id: CampaignId::parse("c1").unwrap(),
+        message_id: MessageId::parse("0123456789abcdef0123456789abcdef").unwrap(),
+        batch_id: BatchId::parse(batch).unwrap(),
+        slot,
+        lease_until,
+    }
+}
+
+#[tokio::test]
+async fn delivery_table_claims_once_and_takes_over_only_the_named_claim() {
+    let t = test_stack("claims").await;
+    let table = DeliveryTable::new(
+        t.clients.dynamodb.clone(),
+        &t.stack.table("DeliveryTable").unwrap().name,
+        Arc::new(SystemClock),
+    );
+    let first = claim("batch-a", 3, 1_000);
+    assert_eq!(table.claim(&first).await.unwrap(), ClaimResult::Claimed);
+    let second = claim("batch-b", 0, 2_000);
+    assert_eq!(
+        table.claim(&second).await.unwrap(),
+        ClaimResult::Held(first.clone()),
+        "the conditional put answers the existing claim"
+    );
+    let stale = claim("batch-a", 3, 999);
+    assert!(!table.take_over(&stale, &second).await.unwrap());
+    assert!(table.take_over(&first, &second).await.unwrap());
+    assert_eq!(
+        table
+            .message_claim(&first.tenant_id, &first.campaign_id, &first.message_id)
+            .await
+            .unwrap(),
+        Some(second)
+    );
+}
+
+#[tokio::test]
+async fn delivery_table_keeps_batch_outcomes_with_an_expiry() {
+    let t = test_stack("outcomes").await;
+    let table_name = t.stack.table("DeliveryTable").unwrap().name.clone();
+    let table = DeliveryTable::new(
+        t.clients.dynamodb.clone(),
+        &table_name,
+        Arc::new(SystemClock),
+    );
+    let outcome = BatchOutcome {
+        tenant_id: TenantId::parse("alpine").unwrap(),
+        campaign_id: CampaignId::parse("c1").unwrap(),
+        batch_id: BatchId::parse("b1").unwrap(),
+        outcomes: vec![
+            RecipientOutcome::Sent {
+                provider_message_id: "0100-abc".into(),
+            },
+            RecipientOutcome::Suppressed,
+            RecipientOutcome::Failed {
+                reason: "bad address".into(),
+            },
+            RecipientOutcome::Pending,
+        ],
+    };
+    table.record_outcome(&outcome).await.unwrap();
+    let read = table
+        .outcome(&outcome.tenant_id, &outcome.campaign_id, &outcome.batch_id)
+        .await
+        .unwrap();
+    assert_eq!(read, Some(outcome));
+    let scan = t
+        .clients
+        .dynamodb
+        .scan()
+        .table_name(&table_name)
+        .send()
+        .await
+        .unwrap();
+    let expires_at: i64 = scan.items()[0]["expires_at"]
+        .as_n()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(expires_at > time::OffsetDateTime::now_utc().unix_timestamp() + 86_400);
+}
+
+#[tokio::test]
+async fn s3_archive_parks_lists_and_removes_batches_and_keeps_dead_letters() {
+    let t = test_stack("archive").await;
+    let archive = S3Archive::new(
+        t.clients.s3.clone(),
+        &t.stack.bucket("ArchiveBucket").unwrap().name,
+    );
+    let event = storecast::samples::sample_event("alpine", "c1", 1);
+    let batch = storecast::domain::SendBatch {
+        contract_version: 1,
+        batch_id: BatchId::parse("b1").unwrap(),
+        group: event.group(),
+        recipients: vec![event.into_recipient()],
+    };
+    archive
+        .park(&ParkedBatch {
+            reason: "campaign paused".into(),
+            parked_at: "2026-11-22T10:00:00Z".into(),
+            batch: batch.clone(),
+        })
+        .await
+        .unwrap();
+    let tenant = TenantId::parse("alpine").unwrap();
+    let parked = archive.parked(&tenant, None).await.unwrap();
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].1.batch, batch);
+    assert!(
+        archive
+            .parked(&TenantId::parse("harbor").unwrap(), None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    archive.remove_parked(&parked[0].0).await.unwrap();
+    assert!(archive.parked(&tenant, None).await.unwrap().is_empty());
+
+    let letter = DeadLetter::of_payload("rebatch", "malformed", None, &[0xff, 0xfe]);
+    archive.dead_letter(&letter).await.unwrap();
+    assert_eq!(archive.dead_letters().await.unwrap(), vec![letter]);
+}
+
+fn email(from: &str) -> OutboundEmail {
+    OutboundEmail {
+        configuration_set: "storecast-alpine".into(),
+        ses_tenant: "storecast-alpine".into(),
+        from_address: from.into(),
+        to_address: "ann@example.com".into(),
+        raw_mime: format!(
+            "From: {from}\r\nTo: ann@example.com\r\nSubject: hello\r\nMIME-Version: 1.0\r\n\
+             Content-Type: text/plain\r\n\r\nhi\r\n"
+        )
+        .into_bytes(),
+        tags: vec![
+            ("tenant".into(), "alpine".into()),
+            ("campaign".into(), "c1".into()),
+        ],
+    }
+}
+
+#[tokio::test]
+async fn ses_provider_sends_raw_mail_with_the_tenants_routing() {
+    let t = test_stack("ses").await;
+    let provider = SesProvider::new(t.clients.sesv2.clone());
+    let from = format!("alpine@{}", t.sending_domain);
+    let id = provider.send(&email(&from)).await.unwrap();
+    assert!(!id.is_empty());
+    let sent = t.endpoint.sent_emails().await.unwrap();
+    assert!(
+        sent.iter()
+            .any(|e| e.source == from && e.raw.contains("Subject: hello"))
+    );
+}
+
+#[tokio::test]
+async fn ses_provider_classifies_an_unverified_identity_as_a_tenant_failure() {
+    let t = test_stack("ses-unverified").await;
+    let provider = SesProvider::new(t.clients.sesv2.clone());
+    let error = provider
+        .send(&email("alpine@never-verified.example"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, SendError::TenantRejected { .. }),
+        "{error:?}"
+    );
+}

@@ -1,0 +1,56 @@
+//! Shared by the tests against the local endpoint: every test gets its own stack name, so tests
+//! run in parallel on one endpoint without seeing each other's resources.
+
+use std::path::PathBuf;
+
+use storecast_dev::local::{Clients, Endpoint};
+use storecast_dev::provision::provision;
+use storecast_dev::template::{Resolution, Stack};
+
+pub struct TestStack {
+    pub stack: Stack,
+    pub clients: Clients,
+    pub endpoint: Endpoint,
+    pub sending_domain: String,
+}
+
+pub fn template_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml")
+}
+
+/// A freshly provisioned copy of the template's resources under a unique stack name.
+pub async fn test_stack(name: &str) -> TestStack {
+    let endpoint = Endpoint::from_env().expect(
+        "these tests need the local endpoint: run them with `make test` \
+         (or infra/scripts/with-local-stack.sh cargo test)",
+    );
+    let suffix = uuid_suffix();
+    let resolution = Resolution {
+        stack_name: format!("t-{name}-{suffix}"),
+        ..Resolution::default()
+    };
+    let stack = Stack::load(&template_path(), &resolution).expect("template.yaml loads");
+    let sdk = endpoint.sdk_config().await;
+    let clients = Clients::new(&sdk);
+    let sending_domain = stack.function("deliver").unwrap().environment["SENDING_DOMAIN"].clone();
+    provision(&clients, &stack, &sending_domain)
+        .await
+        .expect("provisioning on the local endpoint");
+    TestStack {
+        stack,
+        clients,
+        endpoint,
+
+        sending_domain,
+    }
+}
+
+fn uuid_suffix() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{}{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
