@@ -10,8 +10,9 @@ DEV := cargo run --quiet -p storecast-dev --
 demo: bootstrap
 	$(STACK) $(DEV) demo --size $(SIZE) --out out/demo
 
-## The whole suite: format, clippy, unit + integration tests (local endpoint), demo, template lint.
-test: fmt clippy integration template-lint
+## The whole suite: format, clippy, unit + integration tests (local endpoint, demo as a test),
+## events/ under the Lambda emulator, template lint.
+test: fmt clippy integration events template-lint
 
 bootstrap:
 	infra/scripts/bootstrap.sh

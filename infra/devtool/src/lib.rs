@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod esm;
+pub mod events;
 pub mod local;
 pub mod provision;
 pub mod render_tool;

@@ -46,6 +46,15 @@ enum Command {
         #[arg(long)]
         bench: bool,
     },
+    /// Seed the demo's sample retailers (workspaces, templates, campaigns, suppressions).
+    Seed,
+    /// Print a function's environment as the template declares it, resolved locally (KEY=VALUE).
+    Env { binary: String },
+    /// Regenerate the sample Lambda events in events/ from the current contracts.
+    SampleEvents {
+        #[arg(long, default_value = "events")]
+        out: PathBuf,
+    },
     /// Put a tenant's parked batches (of one campaign, or all) back on the send-batches stream.
     Redrive {
         #[arg(long)]
@@ -107,6 +116,26 @@ async fn main() -> Result<()> {
                     "rendered {} recipients into {} files",
                     summary.recipients, summary.files_written
                 );
+            }
+        }
+        Command::Seed => {
+            let pipeline = LocalPipeline::connect(&cli.template_file).await?;
+            pipeline.provision().await?;
+            storecast_dev::demo::seed(&pipeline, 100).await?;
+            println!("seeded the sample retailers");
+        }
+        Command::Env { binary } => {
+            let stack = storecast_dev::template::Stack::load(
+                &cli.template_file,
+                &storecast_dev::template::Resolution::default(),
+            )?;
+            for (key, value) in &stack.function(&binary)?.environment {
+                println!("{key}={value}");
+            }
+        }
+        Command::SampleEvents { out } => {
+            for name in storecast_dev::events::write_samples(&out)? {
+                println!("wrote {}", out.join(name).display());
             }
         }
         Command::Redrive { tenant, campaign } => {

@@ -1,0 +1,117 @@
+//! The sample Lambda events in `events/`, ready for `sam local invoke -e`, generated from the
+//! current contracts so they never drift from what the functions read.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use serde_json::json;
+use storecast::domain::{BatchId, CONTRACT_VERSION, MessageId, SendBatch};
+use storecast::samples::sample_event;
+
+use crate::demo::{CAMPAIGN, PAUSED_CAMPAIGN, RETAILERS, UNKNOWN_TENANT};
+
+fn kinesis_event(stream: &str, payloads: &[Vec<u8>]) -> Result<serde_json::Value> {
+    use base64::Engine as _;
+    let records: Vec<_> = payloads
+        .iter()
+        .enumerate()
+        .map(|(i, data)| {
+            let sequence = format!("4959{:056}", i + 1);
+            json!({
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": format!("sample-{i}"),
+                    "sequenceNumber": sequence,
+                    "data": base64::engine::general_purpose::STANDARD.encode(data),
+                    "approximateArrivalTimestamp": 1795341600.0 + i as f64,
+                },
+                "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": format!("shardId-000000000000:{sequence}"),
+                "eventName": "aws:kinesis:record",
+                "invokeIdentityArn": "arn:aws:iam::123456789012:role/storecast-local",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": format!("arn:aws:kinesis:us-east-1:123456789012:stream/storecast-local-{stream}"),
+            })
+        })
+        .collect();
+    let event = json!({ "Records": records });
+    // The file must be exactly what the handler's event type reads.
+    serde_json::from_value::<KinesisEvent>(event.clone())
+        .context("sample is not a Kinesis event")?;
+    Ok(event)
+}
+
+fn send_batch(tenant: &str, campaign: &str, customers: std::ops::Range<u32>) -> SendBatch {
+    let events: Vec<_> = customers
+        .map(|n| sample_event(tenant, campaign, n * 2))
+        .collect();
+    let group = events[0].group();
+    let recipients: Vec<_> = events.into_iter().map(|e| e.into_recipient()).collect();
+    let ids: Vec<&MessageId> = recipients.iter().map(|r| &r.message_id).collect();
+    SendBatch {
+        contract_version: CONTRACT_VERSION,
+        batch_id: BatchId::derive(&group, &ids),
+        group,
+        recipients,
+    }
+}
+
+/// (file name, event) for every sample.
+pub fn samples() -> Result<Vec<(String, serde_json::Value)>> {
+    let campaign_events: Vec<Vec<u8>> = [
+        (RETAILERS[0], 1),
+        (RETAILERS[0], 2),
+        (RETAILERS[1], 3),
+        (RETAILERS[2], 4),
+    ]
+    .iter()
+    .map(|(tenant, n)| serde_json::to_vec(&sample_event(tenant, CAMPAIGN, *n)))
+    .collect::<Result<_, _>>()?;
+    let mut with_malformed = campaign_events[..1].to_vec();
+    with_malformed.push(b"{\"tenant_id\": \"alpine-outfitters\", \"campaign_id\": ".to_vec());
+    let batch = |tenant: &str, campaign: &str, range| -> Result<Vec<u8>> {
+        Ok(serde_json::to_vec(&send_batch(tenant, campaign, range))?)
+    };
+    Ok(vec![
+        (
+            "rebatch/campaign-events.json".into(),
+            kinesis_event("campaign-events", &campaign_events)?,
+        ),
+        (
+            "rebatch/malformed-record.json".into(),
+            kinesis_event("campaign-events", &with_malformed)?,
+        ),
+        (
+            "deliver/send-batch.json".into(),
+            kinesis_event("send-batches", &[batch(RETAILERS[0], CAMPAIGN, 0..3)?])?,
+        ),
+        (
+            "deliver/mixed-tenants.json".into(),
+            kinesis_event(
+                "send-batches",
+                &[
+                    batch(RETAILERS[1], CAMPAIGN, 0..2)?,
+                    batch(UNKNOWN_TENANT, CAMPAIGN, 0..2)?,
+                    batch(RETAILERS[0], PAUSED_CAMPAIGN, 0..2)?,
+                    batch(RETAILERS[2], CAMPAIGN, 0..2)?,
+                ],
+            )?,
+        ),
+    ])
+}
+
+pub fn write_samples(dir: &Path) -> Result<Vec<String>> {
+    let mut written = Vec::new();
+    for (name, event) in samples()? {
+        let path = dir.join(&name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, serde_json::to_string_pretty(&event)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+        written.push(name);
+    }
+    Ok(written)
+}
