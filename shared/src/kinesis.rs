@@ -55,6 +55,30 @@ pub fn partial_batch_response(
     Ok(response)
 }
 
+/// What the runtime reports when a handler fails as a whole (never for one bad record: those are
+/// dead-lettered or reported as batch item failures). Lambda then retries the batch.
+pub fn diagnostic(
+    error: &(dyn std::error::Error + 'static),
+    retryable: bool,
+) -> lambda_runtime::Diagnostic {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    lambda_runtime::Diagnostic {
+        error_type: if retryable {
+            "Retryable"
+        } else {
+            "NonRetryable"
+        }
+        .to_string(),
+        error_message: message,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,29 +130,5 @@ mod tests {
         let records = inbound_records(event);
         assert_eq!(records[0].data, b"hello");
         assert_eq!(records[0].sequence_number, "4959");
-    }
-}
-
-/// What the runtime reports when a handler fails as a whole (never for one bad record: those are
-/// dead-lettered or reported as batch item failures). Lambda then retries the batch.
-pub fn diagnostic(
-    error: &(dyn std::error::Error + 'static),
-    retryable: bool,
-) -> lambda_runtime::Diagnostic {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    lambda_runtime::Diagnostic {
-        error_type: if retryable {
-            "Retryable"
-        } else {
-            "NonRetryable"
-        }
-        .to_string(),
-        error_message: message,
     }
 }

@@ -253,6 +253,12 @@ fn build_batches(group: &BatchGroup, members: &[(usize, Recipient)]) -> Vec<Pend
     }]
 }
 
+impl From<RebatchError> for lambda_runtime::Diagnostic {
+    fn from(error: RebatchError) -> Self {
+        crate::kinesis::diagnostic(&error, false)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -430,11 +436,5 @@ mod tests {
         rebatcher.rebatch(&records(&events)).await;
         let batches = written_batches(&stream);
         assert_eq!(batches[0].batch_id, batches[1].batch_id);
-    }
-}
-
-impl From<RebatchError> for lambda_runtime::Diagnostic {
-    fn from(error: RebatchError) -> Self {
-        crate::kinesis::diagnostic(&error, false)
     }
 }

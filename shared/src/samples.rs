@@ -95,7 +95,7 @@ pub fn sample_event(tenant: &str, campaign: &str, n: u32) -> CampaignEvent {
     let campaign_id = CampaignId::parse(campaign).expect("sample campaign ids are valid");
     let customer_id = CustomerId::parse(format!("cust-{n:07}")).expect("valid");
     let mut fields = serde_json::Map::new();
-    if n % 7 != 0 {
+    if !n.is_multiple_of(7) {
         fields.insert(
             "first_name".into(),
             FIRST_NAMES[n as usize % FIRST_NAMES.len()].into(),
@@ -129,7 +129,7 @@ pub fn sample_event(tenant: &str, campaign: &str, n: u32) -> CampaignEvent {
         message_id: MessageId::derive(&tenant_id, &campaign_id, &customer_id, Channel::Email),
         tenant_id,
         campaign_id,
-        variant: VariantId::parse(if n % 2 == 0 { "A" } else { "B" }).expect("valid"),
+        variant: VariantId::parse(if n.is_multiple_of(2) { "A" } else { "B" }).expect("valid"),
         channel: Channel::Email,
         template: TemplateRef {
             id: TemplateId::parse(SAMPLE_TEMPLATE_ID).expect("valid"),
