@@ -554,7 +554,7 @@ impl Deliverer {
             &mut raw_mime,
         )
         .map_err(|e| format!("message could not be built: {e}"))?;
-        self.metrics.add(
+        self.metrics.observe(
             group.tenant_id.as_str(),
             "RenderTime",
             started.elapsed().as_micros() as f64,

@@ -14,7 +14,18 @@ pub const NAMESPACE: &str = "Storecast";
 #[derive(Debug, Default)]
 pub struct Metrics {
     function: &'static str,
-    counters: Mutex<BTreeMap<String, BTreeMap<&'static str, f64>>>,
+    counters: Mutex<BTreeMap<String, BTreeMap<&'static str, MetricValue>>>,
+}
+
+/// EMF takes at most this many values of one metric in one document.
+pub const MAX_VALUES_PER_METRIC: usize = 100;
+
+#[derive(Debug, Clone, PartialEq)]
+enum MetricValue {
+    /// Summed: counts.
+    Sum(f64),
+    /// Kept one by one (up to the EMF limit) so CloudWatch computes percentiles: timings.
+    Samples(Vec<f64>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +66,30 @@ impl Metrics {
     }
 
     pub fn add(&self, tenant: &str, name: &'static str, value: f64) {
+        self.record(tenant, name, |entry| match entry {
+            Some(MetricValue::Sum(sum)) => *sum += value,
+            _ => *entry = Some(MetricValue::Sum(value)),
+        });
+    }
+
+    /// One observation of a timing; the first hundred per tenant and invocation are kept.
+    pub fn observe(&self, tenant: &str, name: &'static str, value: f64) {
+        self.record(tenant, name, |entry| match entry {
+            Some(MetricValue::Samples(samples)) => {
+                if samples.len() < MAX_VALUES_PER_METRIC {
+                    samples.push(value);
+                }
+            }
+            _ => *entry = Some(MetricValue::Samples(vec![value])),
+        });
+    }
+
+    fn record(
+        &self,
+        tenant: &str,
+        name: &'static str,
+        update: impl FnOnce(&mut Option<MetricValue>),
+    ) {
         debug_assert!(
             METRICS.iter().any(|(n, _)| *n == name),
             "unknown metric {name}"
@@ -63,11 +98,12 @@ impl Metrics {
             .counters
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *counters
-            .entry(tenant.to_string())
-            .or_default()
-            .entry(name)
-            .or_default() += value;
+        let values = counters.entry(tenant.to_string()).or_default();
+        let mut entry = values.remove(name);
+        update(&mut entry);
+        if let Some(value) = entry {
+            values.insert(name, value);
+        }
     }
 
     /// One EMF document per tenant.
@@ -104,7 +140,11 @@ impl Metrics {
                 document.insert("Function".into(), json!(self.function));
                 document.insert("TenantId".into(), json!(tenant));
                 for (name, value) in values {
-                    document.insert((*name).into(), json!(value));
+                    let value = match value {
+                        MetricValue::Sum(sum) => json!(sum),
+                        MetricValue::Samples(samples) => json!(samples),
+                    };
+                    document.insert((*name).into(), value);
                 }
                 Value::Object(document)
             })
@@ -136,7 +176,8 @@ mod tests {
         metrics.add("t1", "Sent", 2.0);
         metrics.add("t1", "Sent", 3.0);
         metrics.add("t2", "Parked", 1.0);
-        metrics.add("t1", "RenderTime", 120.0);
+        metrics.observe("t1", "RenderTime", 120.0);
+        metrics.observe("t1", "RenderTime", 80.0);
         let docs = metrics.documents(1);
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[0]["TenantId"], "t1");
@@ -148,6 +189,7 @@ mod tests {
                 .unwrap()
                 .contains(&json!({"Name": "RenderTime", "Unit": "Microseconds"}))
         );
+        assert_eq!(docs[0]["RenderTime"], json!([120.0, 80.0]));
         assert_eq!(docs[1]["Parked"], 1.0);
         assert!(
             docs[1].get("Sent").is_none(),
