@@ -373,6 +373,78 @@ pub fn decode_outcome(encoded: &str) -> Result<RecipientOutcome, StoreError> {
     })
 }
 
+fn claim_item(claim: &MessageClaim, expires_at: AttributeValue) -> Item {
+    let mut item = claim_key(&claim.tenant_id, &claim.campaign_id, &claim.message_id);
+    item.extend([
+        ("batch_id".into(), s(claim.batch_id.as_str())),
+        ("slot".into(), n(claim.slot)),
+        ("lease_until".into(), n(claim.lease_until)),
+        ("expires_at".into(), expires_at),
+    ]);
+    item
+}
+
+fn outcome_item(outcome: &BatchOutcome, expires_at: AttributeValue) -> Item {
+    let mut item = outcome_key(&outcome.tenant_id, &outcome.campaign_id, &outcome.batch_id);
+    item.extend([
+        (
+            "o".into(),
+            AttributeValue::L(
+                outcome
+                    .outcomes
+                    .iter()
+                    .map(|o| s(encode_outcome(o)))
+                    .collect(),
+            ),
+        ),
+        ("expires_at".into(), expires_at),
+    ]);
+    item
+}
+
+/// DynamoDB bills a write per started kilobyte of the item.
+const WRITE_UNIT_BYTES: usize = 1024;
+
+/// An item's size as DynamoDB counts it: attribute names plus values (strings in UTF-8 bytes,
+/// numbers about one byte per two digits plus one, lists three bytes plus one per element).
+pub fn item_size(item: &Item) -> usize {
+    fn value_size(value: &AttributeValue) -> usize {
+        match value {
+            AttributeValue::S(text) => text.len(),
+            AttributeValue::N(number) => number.trim_start_matches('-').len().div_ceil(2) + 1,
+            AttributeValue::B(bytes) => bytes.as_ref().len(),
+            AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+            AttributeValue::L(values) => {
+                3 + values.iter().map(|v| value_size(v) + 1).sum::<usize>()
+            }
+            AttributeValue::M(map) => {
+                3 + map
+                    .iter()
+                    .map(|(k, v)| k.len() + value_size(v) + 1)
+                    .sum::<usize>()
+            }
+            _ => 0,
+        }
+    }
+    item.iter()
+        .map(|(name, value)| name.len() + value_size(value))
+        .sum()
+}
+
+fn write_units(item: &Item) -> u64 {
+    item_size(item).div_ceil(WRITE_UNIT_BYTES) as u64
+}
+
+/// The write units one claim costs (the per-message cost of idempotency).
+pub fn claim_write_units(claim: &MessageClaim) -> u64 {
+    write_units(&claim_item(claim, n(i64::MAX)))
+}
+
+/// The write units one batch outcome costs (shared by the batch's recipients).
+pub fn outcome_write_units(outcome: &BatchOutcome) -> u64 {
+    write_units(&outcome_item(outcome, n(i64::MAX)))
+}
+
 fn claim_from_item(
     item: &Item,
     tenant: &TenantId,
@@ -405,14 +477,7 @@ impl DeliveryTable {
     }
 
     fn claim_item(&self, claim: &MessageClaim) -> Item {
-        let mut item = claim_key(&claim.tenant_id, &claim.campaign_id, &claim.message_id);
-        item.extend([
-            ("batch_id".into(), s(claim.batch_id.as_str())),
-            ("slot".into(), n(claim.slot)),
-            ("lease_until".into(), n(claim.lease_until)),
-            ("expires_at".into(), self.expires_at()),
-        ]);
-        item
+        claim_item(claim, self.expires_at())
     }
 
     async fn read_claim(
@@ -504,20 +569,7 @@ impl SendLog for DeliveryTable {
     }
 
     async fn record_outcome(&self, outcome: &BatchOutcome) -> Result<(), StoreError> {
-        let mut item = outcome_key(&outcome.tenant_id, &outcome.campaign_id, &outcome.batch_id);
-        item.extend([
-            (
-                "o".into(),
-                AttributeValue::L(
-                    outcome
-                        .outcomes
-                        .iter()
-                        .map(|o| s(encode_outcome(o)))
-                        .collect(),
-                ),
-            ),
-            ("expires_at".into(), self.expires_at()),
-        ]);
+        let item = outcome_item(outcome, self.expires_at());
         self.client
             .put_item()
             .table_name(&self.table)
@@ -597,6 +649,34 @@ mod tests {
             assert_eq!(decode_outcome(&encode_outcome(&outcome)).unwrap(), outcome);
         }
         assert!(decode_outcome("?").is_err());
+    }
+
+    #[test]
+    fn a_claim_costs_one_write_unit_and_a_full_batch_outcome_a_few() {
+        let claim = MessageClaim {
+            tenant_id: TenantId::parse("alpine-outfitters").unwrap(),
+            campaign_id: CampaignId::parse("winter-warmup-2026").unwrap(),
+            message_id: MessageId::parse("0123456789abcdef0123456789abcdef").unwrap(),
+            batch_id: BatchId::parse("0123456789abcdef01234567").unwrap(),
+            slot: 49,
+            lease_until: 1_795_322_134,
+        };
+        assert_eq!(claim_write_units(&claim), 1);
+        let outcome = BatchOutcome {
+            tenant_id: claim.tenant_id.clone(),
+            campaign_id: claim.campaign_id.clone(),
+            batch_id: claim.batch_id.clone(),
+            outcomes: vec![
+                RecipientOutcome::Sent {
+                    // The shape of an SES message id.
+                    provider_message_id:
+                        "010001933b8a8c3e-5b0b6e2c-8d0a-4b8a-9c53-0c9b2a7f6e1a-000000".into(),
+                };
+                crate::domain::PROVIDER_BATCH_SIZE
+            ],
+        };
+        let units = outcome_write_units(&outcome);
+        assert!((3..=4).contains(&units), "{units} write units");
     }
 
     #[test]
