@@ -263,16 +263,19 @@ fn rss_peak_kib() -> Option<u64> {
 }
 
 fn main() {
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs this binary without it, as
+    // a quick smoke run of the same code.
+    let benchmarking = std::env::args().any(|a| a == "--bench");
     let total: u32 = std::env::var("BENCH_MESSAGES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+        .unwrap_or(if benchmarking { 100_000 } else { 300 });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
         .unwrap();
 
-    let (render_rate, html_bytes) = render_only(20_000);
+    let (render_rate, html_bytes) = render_only(if benchmarking { 20_000 } else { 100 });
     println!("render + MIME only (subject, {html_bytes}-byte HTML, text, MIME):");
     println!(
         "  {:>10.0} messages/s on one core, {:.1} µs/message",
