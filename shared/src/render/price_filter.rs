@@ -75,24 +75,30 @@ impl Filter for PriceFilter {
             return Ok(input.to_value());
         };
         let currency = match &self.currency {
-            Some(expression) => Some(expression.evaluate(runtime)?.to_kstr().into_owned()),
+            Some(expression) => Some(expression.evaluate(runtime)?),
             None => None,
         };
+        let code = currency.as_ref().map(|c| c.to_kstr());
         Ok(Value::scalar(format_price(
             amount,
-            currency.as_ref().map(|c| c.as_str()),
+            code.as_ref().map(|c| c.as_str()),
         )))
     }
 }
 
 pub(crate) fn format_price(amount: f64, currency: Option<&str>) -> String {
     let code = currency.map(str::trim).unwrap_or_default();
-    let (symbol, decimals) = match code.to_ascii_uppercase().as_str() {
-        "USD" => (Some("$"), 2),
-        "EUR" => (Some("€"), 2),
-        "GBP" => (Some("£"), 2),
-        "JPY" => (Some("¥"), 0),
-        _ => (None, 2),
+    let is = |known: &str| code.eq_ignore_ascii_case(known);
+    let (symbol, decimals) = if is("USD") {
+        (Some("$"), 2)
+    } else if is("EUR") {
+        (Some("€"), 2)
+    } else if is("GBP") {
+        (Some("£"), 2)
+    } else if is("JPY") {
+        (Some("¥"), 0)
+    } else {
+        (None, 2)
     };
     let scale = if decimals == 0 { 1.0 } else { 100.0 };
     // Rounded to whole minor units first so that the integer formatting below is exact.
@@ -110,12 +116,23 @@ pub(crate) fn format_price(amount: f64, currency: Option<&str>) -> String {
     if let Some(symbol) = symbol {
         out.push_str(symbol);
     }
-    let digits = whole.to_string();
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+    // Digits of `whole`, most significant first, without an intermediate String.
+    let mut digits = [0u8; 20];
+    let mut len = 0;
+    let mut rest = whole;
+    loop {
+        digits[len] = b'0' + (rest % 10) as u8;
+        len += 1;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for i in (0..len).rev() {
+        out.push(char::from(digits[i]));
+        if i > 0 && i % 3 == 0 {
             out.push(',');
         }
-        out.push(digit);
     }
     if decimals > 0 {
         let _ = write!(out, ".{fraction:02}");

@@ -47,12 +47,13 @@ fn step<'v>(value: &'v dyn ValueView, index: &ScalarCow<'_>) -> ValueCow<'v> {
     }
     if let Some(object) = value.as_object() {
         let key = index.to_kstr();
-        if object.contains_key(key.as_str()) {
-            return object.get(key.as_str()).map_or(nil, ValueCow::Borrowed);
-        }
-        return match key.as_str() {
-            "size" if !value.is_nil() => ValueCow::Owned(Value::scalar(object.size())),
-            _ => nil,
+        // One `get`, not `contains_key` and `get`: a missing key and a nil value both end as nil.
+        return match object.get(key.as_str()) {
+            Some(found) => ValueCow::Borrowed(found),
+            None if key.as_str() == "size" && !value.is_nil() => {
+                ValueCow::Owned(Value::scalar(object.size()))
+            }
+            None => nil,
         };
     }
     if let Some(scalar) = value.as_scalar()
@@ -94,14 +95,19 @@ impl<'g> LenientRuntime<'g> {
         let rest = &path[1..];
         // Assigned variables shadow the data, as in Shopify where `assign` writes to the
         // outermost scope, which is searched before the data passed in.
-        if let Some(value) = self.assigned.borrow().get(name.as_str()) {
-            return ValueCow::Owned(lookup(value, rest).into_owned());
+        {
+            let assigned = self.assigned.borrow();
+            if !assigned.is_empty()
+                && let Some(value) = assigned.get(name.as_str())
+            {
+                return ValueCow::Owned(lookup(value, rest).into_owned());
+            }
         }
         if name.as_str() == "vars" {
             return lookup(self.vars, rest);
         }
-        if self.context.contains_key(name.as_str())
-            && let Some(value) = self.context.get(name.as_str())
+        if let Some(value) = self.context.get(name.as_str())
+            && !value.is_nil()
         {
             return lookup(value, rest);
         }

@@ -1,13 +1,14 @@
 //! Baking template variables into the source at compile time.
 //!
 //! A plain `{{ vars.brand_color }}` prints the same text for every recipient, so it is replaced
-//! by that text, wrapped in `{% raw %}` so Liquid does not read it as markup. Everything else
-//! (`vars` with filters, in conditions, in loops) keeps looking `vars` up per render. The
-//! replacement is made only where it provably renders the same:
+//! by that text, which then merges with the text around it. Everything else (`vars` with
+//! filters, in conditions, in loops) keeps looking `vars` up per render. The replacement is made
+//! only where it provably renders the same:
 //!
-//! - whitespace control carries over: `{{- vars.x -}}` becomes `{%- raw %}…{% endraw -%}`, which
-//!   trims the same whitespace outside and none inside;
-//! - values containing `{` or `}` are not baked: next to the `raw` tags they could form markup;
+//! - values containing `{` or `}` are not baked: next to other markup they could form markup;
+//! - a value that is empty or starts or ends with whitespace, or an output with whitespace
+//!   control, is wrapped in `{% raw %}`, so that neighbouring `{{-`/`-}}` trim exactly what they
+//!   trimmed before and nothing of the value: `{{- vars.x -}}` becomes `{%- raw %}…{% endraw -%}`;
 //! - sources containing a `raw` block are not baked at all: text inside one is not markup, and
 //!   telling "inside" apart would mean re-implementing liquid's lexer;
 //! - strings in tags are skipped over, so `{% assign s = "{{ vars.x }}" %}` stays as it is.
@@ -99,6 +100,12 @@ fn bake_output(output: &str, vars: &RenderValue) -> Option<String> {
     let text = value.render().to_string();
     if text.contains(['{', '}']) {
         return None;
+    }
+    let reaches_neighbours = text.is_empty()
+        || text.starts_with(char::is_whitespace)
+        || text.ends_with(char::is_whitespace);
+    if !trim_before && !trim_after && !reaches_neighbours {
+        return Some(text);
     }
     let open = if trim_before {
         "{%- raw %}"
