@@ -374,6 +374,8 @@ impl CompiledTemplate {
     }
 
     /// Renders every part into `out`, reusing its buffers. Parts the template lacks are `None`.
+    /// The subject comes out as one trimmed line (it is a header); push texts are trimmed, since
+    /// a device shows the newline a source file ends with.
     pub fn render(
         &self,
         ctx: &RenderContext<'_>,
