@@ -1,6 +1,9 @@
 //! Shared by the tests against the local endpoint: every test gets its own stack name, so tests
 //! run in parallel on one endpoint without seeing each other's resources.
 
+// Each test binary includes this module and uses a different part of it.
+#![allow(dead_code)]
+
 use std::path::PathBuf;
 
 use storecast_dev::local::{Clients, Endpoint};
