@@ -16,5 +16,6 @@ pub mod rebatch;
 pub mod redrive;
 pub mod render;
 pub mod samples;
+pub mod send_log;
 pub mod stream;
 pub mod wiring;

@@ -298,6 +298,22 @@ impl SendLog for MemorySendLog {
     }
 }
 
+#[async_trait]
+impl crate::send_log::CampaignClaims for MemorySendLog {
+    async fn campaign_claims(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+    ) -> Result<Vec<MessageClaim>, StoreError> {
+        Ok(lock(&self.state)
+            .claims
+            .values()
+            .filter(|c| &c.tenant_id == tenant && &c.campaign_id == campaign)
+            .cloned()
+            .collect())
+    }
+}
+
 /// A scripted answer of the in-memory provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScriptedFailure {

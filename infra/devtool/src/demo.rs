@@ -266,6 +266,14 @@ impl LocalPipeline {
         ))
     }
 
+    pub fn delivery_table(&self) -> Result<storecast::aws::dynamodb::DeliveryTable> {
+        Ok(storecast::aws::dynamodb::DeliveryTable::new(
+            self.clients.dynamodb.clone(),
+            &self.stack.table("DeliveryTable")?.name,
+            Arc::new(storecast::clock::SystemClock),
+        ))
+    }
+
     pub fn archive(&self) -> Result<S3Archive> {
         Ok(S3Archive::new(
             self.clients.s3.clone(),

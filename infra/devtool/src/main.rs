@@ -55,6 +55,22 @@ enum Command {
         #[arg(long, default_value = "events")]
         out: PathBuf,
     },
+    /// Resume a paused campaign: set it active and redrive its parked batches.
+    Resume {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        campaign: String,
+    },
+    /// The per-recipient send log of a campaign (or one message), as JSON lines.
+    SendLog {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        campaign: String,
+        #[arg(long)]
+        message: Option<String>,
+    },
     /// Put a tenant's parked batches (of one campaign, or all) back on the send-batches stream.
     Redrive {
         #[arg(long)]
@@ -136,6 +152,48 @@ async fn main() -> Result<()> {
         Command::SampleEvents { out } => {
             for name in storecast_dev::events::write_samples(&out)? {
                 println!("wrote {}", out.join(name).display());
+            }
+        }
+        Command::Resume { tenant, campaign } => {
+            let pipeline = LocalPipeline::connect(&cli.template_file).await?;
+            let summary = storecast::redrive::resume_campaign(
+                &pipeline.tenants()?,
+                &pipeline.archive()?,
+                &pipeline.stream("SendBatchesStream")?,
+                &TenantId::parse(tenant)?,
+                &CampaignId::parse(campaign)?,
+            )
+            .await?;
+            println!(
+                "campaign active again; redrove {} batches ({} recipients); {} still parked",
+                summary.batches, summary.recipients, summary.still_parked
+            );
+        }
+        Command::SendLog {
+            tenant,
+            campaign,
+            message,
+        } => {
+            let pipeline = LocalPipeline::connect(&cli.template_file).await?;
+            let log = pipeline.delivery_table()?;
+            let tenant = TenantId::parse(tenant)?;
+            let campaign = CampaignId::parse(campaign)?;
+            let statuses = match message {
+                Some(message) => storecast::send_log::recipient_status(
+                    &log,
+                    &tenant,
+                    &campaign,
+                    &storecast::domain::MessageId::parse(message)?,
+                )
+                .await?
+                .into_iter()
+                .collect(),
+                None => {
+                    storecast::send_log::campaign_statuses(&log, &log, &tenant, &campaign).await?
+                }
+            };
+            for status in statuses {
+                println!("{}", serde_json::to_string(&status)?);
             }
         }
         Command::Redrive { tenant, campaign } => {

@@ -331,3 +331,66 @@ async fn ses_provider_classifies_an_unverified_identity_as_a_tenant_failure() {
         "{error:?}"
     );
 }
+
+#[tokio::test]
+async fn delivery_table_lists_a_campaigns_send_log_across_its_key_shards() {
+    let t = test_stack("send-log").await;
+    let table = DeliveryTable::new(
+        t.clients.dynamodb.clone(),
+        &t.stack.table("DeliveryTable").unwrap().name,
+        Arc::new(SystemClock),
+    );
+    let tenant = TenantId::parse("alpine").unwrap();
+    let campaign = CampaignId::parse("c1").unwrap();
+    let batch = BatchId::parse("b1").unwrap();
+    let ids: Vec<MessageId> = (0..20)
+        .map(|i| {
+            MessageId::derive(
+                &tenant,
+                &campaign,
+                &storecast::domain::CustomerId::parse(format!("u{i}")).unwrap(),
+                storecast::domain::Channel::Email,
+            )
+        })
+        .collect();
+    for (slot, id) in ids.iter().enumerate() {
+        let claim = MessageClaim {
+            tenant_id: tenant.clone(),
+            campaign_id: campaign.clone(),
+            message_id: id.clone(),
+            batch_id: batch.clone(),
+            slot: slot as u16,
+            lease_until: 1,
+        };
+        table.claim(&claim).await.unwrap();
+    }
+    let mut outcomes = vec![RecipientOutcome::Suppressed; 20];
+    outcomes[0] = RecipientOutcome::Sent {
+        provider_message_id: "ses-0".into(),
+    };
+    table
+        .record_outcome(&BatchOutcome {
+            tenant_id: tenant.clone(),
+            campaign_id: campaign.clone(),
+            batch_id: batch.clone(),
+            outcomes,
+        })
+        .await
+        .unwrap();
+    let statuses = storecast::send_log::campaign_statuses(&table, &table, &tenant, &campaign)
+        .await
+        .unwrap();
+    assert_eq!(statuses.len(), 20);
+    let first = statuses.iter().find(|s| s.message_id == ids[0]).unwrap();
+    assert_eq!(
+        first.outcome,
+        Some(RecipientOutcome::Sent {
+            provider_message_id: "ses-0".into()
+        })
+    );
+    let one = storecast::send_log::recipient_status(&table, &tenant, &campaign, &ids[5])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(one.outcome, Some(RecipientOutcome::Suppressed));
+}

@@ -502,6 +502,36 @@ impl DeliveryTable {
     }
 }
 
+/// Hex digits: the key shards of a campaign's claims and outcomes.
+const KEY_SHARDS: &str = "0123456789abcdef";
+
+#[async_trait]
+impl crate::send_log::CampaignClaims for DeliveryTable {
+    async fn campaign_claims(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+    ) -> Result<Vec<MessageClaim>, StoreError> {
+        let mut claims = Vec::new();
+        for shard in KEY_SHARDS.chars() {
+            let mut pages = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(format!("MSG#{tenant}#{campaign}#{shard}")))
+                .into_paginator()
+                .items()
+                .send();
+            while let Some(item) = pages.next().await {
+                let item = item.map_err(|e| store_error(DELIVERY, e))?;
+                claims.push(claim_from_item(&item, tenant, campaign)?);
+            }
+        }
+        Ok(claims)
+    }
+}
+
 fn is_condition_failure(error: &SdkError<PutItemError, impl std::fmt::Debug>) -> bool {
     matches!(
         error.as_service_error(),

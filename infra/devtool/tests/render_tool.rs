@@ -1,0 +1,104 @@
+//! The render tool renders exactly as delivery does, part by part, line by line.
+
+use std::path::PathBuf;
+
+use storecast::render::value::RenderValue;
+use storecast::render::{CompiledTemplate, RenderContext, RenderedMessage};
+use storecast_dev::render_tool::{RenderOptions, load_template, run};
+
+fn sample_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/src/render/sample")
+}
+
+#[test]
+fn renders_each_line_merged_over_the_shared_context_into_numbered_files() {
+    let dir = std::env::temp_dir().join(format!("storecast-render-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let shared = dir.join("shared.json");
+    std::fs::write(
+        &shared,
+        r##"{"vars": {"headline": "Winter picks", "brand_color": "#123456", "disclaimer": "While stocks last."},
+            "retailer": {"name": "Alpine Outfitters", "slug": "alpine"},
+            "unsubscribe_url": "https://prefs.example/u"}"##,
+    )
+    .unwrap();
+    let data = dir.join("recipients.jsonl");
+    std::fs::write(
+        &data,
+        "{\"customer\": {\"first_name\": \"Ann\"}, \"offers\": [{\"title\": \"Tent\", \"price\": 10.5, \"currency\": \"EUR\", \"url\": \"https://x/1\"}]}\n\
+         {\"customer\": {}}\n",
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let summary = run(&RenderOptions {
+        template: sample_dir(),
+        shared: Some(shared),
+        data,
+        out: Some(out.clone()),
+        bench: false,
+    })
+    .unwrap();
+    assert_eq!(summary.recipients, 2);
+    for part in [
+        "subject",
+        "email.html",
+        "email.txt",
+        "push_title",
+        "push_body",
+    ] {
+        assert!(out.join(format!("0.{part}")).exists(), "0.{part}");
+        assert!(out.join(format!("1.{part}")).exists(), "1.{part}");
+    }
+    let html = std::fs::read_to_string(out.join("0.email.html")).unwrap();
+    assert!(html.contains("Ann"));
+    assert!(
+        html.contains("Winter picks"),
+        "the shared vars are baked in"
+    );
+
+    // The same as delivery's compiled template renders from the same context.
+    let sources = load_template(&sample_dir()).unwrap();
+    let vars = serde_json::json!({"headline": "Winter picks", "brand_color": "#123456", "disclaimer": "While stocks last."});
+    let template = CompiledTemplate::compile_sources(&sources, vars.as_object().unwrap()).unwrap();
+    let context: RenderValue = serde_json::from_value(serde_json::json!({
+        "retailer": {"name": "Alpine Outfitters", "slug": "alpine"},
+        "unsubscribe_url": "https://prefs.example/u",
+        "customer": {}
+    }))
+    .unwrap();
+    let mut rendered = RenderedMessage::default();
+    template
+        .render(&RenderContext::from_value(&context), &mut rendered)
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(out.join("1.email.html")).unwrap(),
+        rendered.html
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("1.subject")).unwrap(),
+        rendered.subject
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn broken_liquid_is_reported_with_its_part_and_line() {
+    let dir = std::env::temp_dir().join(format!("storecast-render-broken-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("subject.liquid"), "Hi").unwrap();
+    std::fs::write(dir.join("email.html.liquid"), "<p>\n{% if %}</p>").unwrap();
+    std::fs::write(dir.join("email.txt.liquid"), "text").unwrap();
+    std::fs::write(dir.join("data.jsonl"), "{}\n").unwrap();
+    let error = run(&RenderOptions {
+        template: dir.clone(),
+        shared: None,
+        data: dir.join("data.jsonl"),
+        out: Some(dir.join("out")),
+        bench: false,
+    })
+    .unwrap_err();
+    let message = format!("{error:#}");
+    assert!(message.contains("email.html"), "{message}");
+    assert!(message.contains("line 2"), "{message}");
+    let _ = std::fs::remove_dir_all(dir);
+}
