@@ -39,23 +39,26 @@ fn display_name(tenant: &str) -> String {
 /// The standard retail template, published for one retailer with its own variable values.
 pub fn sample_template_version(tenant: &str, version: u32) -> TemplateVersion {
     let sources = crate::render::sample::retail_template();
-    let mut variables = serde_json::Map::new();
-    variables.insert(
-        "brand_color".into(),
-        format!("#{:06x}", fnv(tenant) & 0xff_ffff).into(),
-    );
-    variables.insert(
-        "headline".into(),
-        format!("This week at {}", display_name(tenant)).into(),
-    );
-    variables.insert(
-        "disclaimer".into(),
-        format!(
-            "Prices valid while stocks last. {} Ltd.",
-            display_name(tenant)
-        )
-        .into(),
-    );
+    // The template's defaults, with this retailer's own values over them.
+    let mut variables = crate::render::sample::retail_variables();
+    let name = display_name(tenant);
+    for (key, value) in [
+        ("brand_color", format!("#{:06x}", fnv(tenant) & 0xff_ffff)),
+        ("headline", format!("This week at {name}")),
+        (
+            "disclaimer",
+            format!("Prices valid while stocks last. {name} Ltd."),
+        ),
+        ("store_url", format!("https://{tenant}.shop.example")),
+        (
+            "logo_url",
+            format!("https://cdn.example/{tenant}/logo-160.png"),
+        ),
+        ("support_email", format!("help@{tenant}.shop.example")),
+        ("footer_address", format!("{name} Ltd., 1 Market Street")),
+    ] {
+        variables.insert(key.into(), value.into());
+    }
     TemplateVersion {
         tenant_id: TenantId::parse(tenant).expect("sample tenant ids are valid"),
         template: TemplateRef {
