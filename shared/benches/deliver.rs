@@ -13,15 +13,15 @@ use async_trait::async_trait;
 use storecast::aws::dynamodb::{claim_write_units, outcome_write_units};
 use storecast::clock::SystemClock;
 use storecast::deliver::{Deliverer, DelivererPorts, DeliveryConfig};
-use storecast::domain::{CampaignId, CampaignStatus, MessageId, TenantId};
+use storecast::domain::{CampaignId, MessageId, TenantId};
 use storecast::error::StoreError;
 use storecast::kinesis::InboundRecord;
 use storecast::memory::{MemoryArchive, MemoryDirectory, MemoryEmailProvider, MemoryStream};
 use storecast::mime::{EmailParts, build_email};
-use storecast::ports::{BatchOutcome, ClaimResult, MessageClaim, SendLog, TenantAdmin};
+use storecast::ports::{BatchOutcome, ClaimResult, MessageClaim, SendLog};
 use storecast::rebatch::Rebatcher;
 use storecast::render::{CompiledTemplate, RecipientContext, RenderContext, RenderedMessage};
-use storecast::samples::{sample_event, sample_template_version, sample_workspace};
+use storecast::samples::{sample_event, sample_template_version, sample_workspace, seed_retailer};
 
 /// Counts live and peak heap bytes.
 struct TrackingAllocator;
@@ -131,20 +131,7 @@ struct Setup {
 async fn setup() -> Setup {
     let directory = Arc::new(MemoryDirectory::default());
     for tenant in TENANTS {
-        directory
-            .put_workspace(&sample_workspace(tenant, DOMAIN))
-            .await
-            .unwrap();
-        directory
-            .put_template_version(&sample_template_version(tenant, 1))
-            .await
-            .unwrap();
-        directory
-            .set_campaign_status(
-                &TenantId::parse(*tenant).unwrap(),
-                &CampaignId::parse("winter-warmup").unwrap(),
-                CampaignStatus::Active,
-            )
+        seed_retailer(directory.as_ref(), tenant, "winter-warmup", DOMAIN)
             .await
             .unwrap();
     }

@@ -1,9 +1,12 @@
 //! Sample retailers, templates and campaign events: for the demo, the benchmarks and tests.
 
 use crate::domain::{
-    CONTRACT_VERSION, CampaignEvent, CampaignId, Channel, Customer, CustomerId, MessageId, Offer,
-    TemplateId, TemplateRef, TemplateVersion, TenantId, TenantStatus, TenantWorkspace, VariantId,
+    BatchId, CONTRACT_VERSION, CampaignEvent, CampaignId, CampaignStatus, Channel, Customer,
+    CustomerId, MessageId, Offer, SendBatch, TemplateId, TemplateRef, TemplateVersion, TenantId,
+    TenantStatus, TenantWorkspace, VariantId,
 };
+use crate::error::StoreError;
+use crate::ports::TenantAdmin;
 use crate::render::value::RenderValue;
 
 pub const SAMPLE_TEMPLATE_ID: &str = "weekly-picks";
@@ -146,5 +149,59 @@ pub fn sample_event(tenant: &str, campaign: &str, n: u32) -> CampaignEvent {
                 .expect("JSON objects are render values"),
         },
         offers,
+    }
+}
+
+/// Onboards a sample retailer: its workspace, its version 1 of the standard template, and an
+/// active campaign.
+pub async fn seed_retailer(
+    admin: &dyn TenantAdmin,
+    tenant: &str,
+    campaign: &str,
+    sending_domain: &str,
+) -> Result<(), StoreError> {
+    admin
+        .put_workspace(&sample_workspace(tenant, sending_domain))
+        .await?;
+    admin
+        .put_template_version(&sample_template_version(tenant, 1))
+        .await?;
+    admin
+        .set_campaign_status(
+            &TenantId::parse(tenant).expect("sample tenant ids are valid"),
+            &CampaignId::parse(campaign).expect("sample campaign ids are valid"),
+            CampaignStatus::Active,
+        )
+        .await
+}
+
+/// One send batch of customers `customers` of a campaign, as rebatch would write it (all in the
+/// first customer's variant).
+pub fn sample_batch(
+    tenant: &str,
+    campaign: &str,
+    customers: impl IntoIterator<Item = u32>,
+) -> SendBatch {
+    let events: Vec<_> = customers
+        .into_iter()
+        .map(|n| sample_event(tenant, campaign, n))
+        .collect();
+    let group = events
+        .first()
+        .expect("a batch has at least one customer")
+        .group();
+    let recipients: Vec<_> = events
+        .into_iter()
+        .map(|mut event| {
+            event.variant = group.variant.clone();
+            event.into_recipient()
+        })
+        .collect();
+    let ids: Vec<&MessageId> = recipients.iter().map(|r| &r.message_id).collect();
+    SendBatch {
+        contract_version: CONTRACT_VERSION,
+        batch_id: BatchId::derive(&group, &ids),
+        group,
+        recipients,
     }
 }

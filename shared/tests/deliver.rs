@@ -5,17 +5,14 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use storecast::clock::{Clock, ManualClock};
 use storecast::deliver::{Deliverer, DelivererPorts, DeliveryConfig, DeliveryOutcome};
-use storecast::domain::{
-    BatchGroup, BatchId, CONTRACT_VERSION, CampaignId, CampaignStatus, MessageId, SendBatch,
-    TenantId, TenantStatus,
-};
+use storecast::domain::{CampaignId, CampaignStatus, SendBatch, TenantId, TenantStatus};
 use storecast::kinesis::InboundRecord;
 use storecast::memory::{
     MemoryArchive, MemoryDirectory, MemoryEmailProvider, MemorySendLog, MemoryStream,
     ScriptedFailure,
 };
 use storecast::ports::{Archive, RecipientOutcome, SendLog, TenantAdmin};
-use storecast::samples::{sample_event, sample_template_version, sample_workspace};
+use storecast::samples::{sample_batch, sample_template_version, sample_workspace, seed_retailer};
 use time::OffsetDateTime;
 
 const DOMAIN: &str = "mail.storecast.example";
@@ -36,20 +33,7 @@ fn start() -> OffsetDateTime {
 async fn world(tenants: &[&str]) -> World {
     let directory = Arc::new(MemoryDirectory::default());
     for tenant in tenants {
-        directory
-            .put_workspace(&sample_workspace(tenant, DOMAIN))
-            .await
-            .unwrap();
-        directory
-            .put_template_version(&sample_template_version(tenant, 1))
-            .await
-            .unwrap();
-        directory
-            .set_campaign_status(
-                &TenantId::parse(*tenant).unwrap(),
-                &CampaignId::parse("c1").unwrap(),
-                CampaignStatus::Active,
-            )
+        seed_retailer(directory.as_ref(), tenant, "c1", DOMAIN)
             .await
             .unwrap();
     }
@@ -81,19 +65,9 @@ async fn world(tenants: &[&str]) -> World {
     }
 }
 
-/// A batch of customers `range` of one tenant's campaign c1 (variant A).
+/// A batch of customers `range` of one tenant's campaign c1.
 fn batch(tenant: &str, range: std::ops::Range<u32>) -> SendBatch {
-    let events: Vec<_> = range.map(|n| sample_event(tenant, "c1", n)).collect();
-    let mut group: BatchGroup = events[0].group();
-    group.variant = storecast::domain::VariantId::parse("A").unwrap();
-    let recipients: Vec<_> = events.into_iter().map(|e| e.into_recipient()).collect();
-    let ids: Vec<&MessageId> = recipients.iter().map(|r| &r.message_id).collect();
-    SendBatch {
-        contract_version: CONTRACT_VERSION,
-        batch_id: BatchId::derive(&group, &ids),
-        group,
-        recipients,
-    }
+    sample_batch(tenant, "c1", range)
 }
 
 fn records(batches: &[&SendBatch]) -> Vec<InboundRecord> {

@@ -21,7 +21,7 @@ use storecast::domain::{CampaignId, CampaignStatus, TenantId, TenantWorkspace};
 use storecast::kinesis::{inbound_records, partial_batch_response};
 use storecast::ports::{Archive, PayloadEncoding, StreamRecord, TenantAdmin};
 use storecast::rebatch::{RebatchSummary, Rebatcher};
-use storecast::samples::{sample_event, sample_template_version, sample_workspace};
+use storecast::samples::{sample_event, sample_workspace, seed_retailer};
 use storecast::stream::{RetryPolicy, put_all};
 
 use crate::esm::{Checkpoints, KinesisHandler, Mapping, MappingStats, Runner};
@@ -312,19 +312,8 @@ impl LocalPipeline {
 pub async fn seed(pipeline: &LocalPipeline, size: usize) -> Result<()> {
     let tenants = pipeline.tenants()?;
     for retailer in RETAILERS {
-        let workspace = sample_workspace(retailer, &pipeline.sending_domain);
-        tenants.put_workspace(&workspace).await?;
-        tenants
-            .put_template_version(&sample_template_version(retailer, 1))
-            .await?;
+        seed_retailer(&tenants, retailer, CAMPAIGN, &pipeline.sending_domain).await?;
         let tenant = TenantId::parse(*retailer)?;
-        tenants
-            .set_campaign_status(
-                &tenant,
-                &CampaignId::parse(CAMPAIGN)?,
-                CampaignStatus::Active,
-            )
-            .await?;
         for n in suppressed_customers(size) {
             tenants
                 .suppress(
@@ -342,20 +331,17 @@ pub async fn seed(pipeline: &LocalPipeline, size: usize) -> Result<()> {
             CampaignStatus::Paused,
         )
         .await?;
+    seed_retailer(
+        &tenants,
+        MISCONFIGURED_RETAILER,
+        CAMPAIGN,
+        &pipeline.sending_domain,
+    )
+    .await?;
     let mut misconfigured = sample_workspace(MISCONFIGURED_RETAILER, &pipeline.sending_domain);
     misconfigured.from_address =
         TenantWorkspace::from_address_for(MISCONFIGURED_RETAILER, "unverified.example");
     tenants.put_workspace(&misconfigured).await?;
-    tenants
-        .put_template_version(&sample_template_version(MISCONFIGURED_RETAILER, 1))
-        .await?;
-    tenants
-        .set_campaign_status(
-            &TenantId::parse(MISCONFIGURED_RETAILER)?,
-            &CampaignId::parse(CAMPAIGN)?,
-            CampaignStatus::Active,
-        )
-        .await?;
     Ok(())
 }
 

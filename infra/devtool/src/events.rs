@@ -6,8 +6,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use serde_json::json;
-use storecast::domain::{BatchId, CONTRACT_VERSION, MessageId, SendBatch};
-use storecast::samples::sample_event;
+use storecast::domain::SendBatch;
+use storecast::samples::{sample_batch, sample_event};
 
 use crate::demo::{CAMPAIGN, PAUSED_CAMPAIGN, RETAILERS, UNKNOWN_TENANT};
 
@@ -44,18 +44,7 @@ fn kinesis_event(stream: &str, payloads: &[Vec<u8>]) -> Result<serde_json::Value
 }
 
 fn send_batch(tenant: &str, campaign: &str, customers: std::ops::Range<u32>) -> SendBatch {
-    let events: Vec<_> = customers
-        .map(|n| sample_event(tenant, campaign, n * 2))
-        .collect();
-    let group = events[0].group();
-    let recipients: Vec<_> = events.into_iter().map(|e| e.into_recipient()).collect();
-    let ids: Vec<&MessageId> = recipients.iter().map(|r| &r.message_id).collect();
-    SendBatch {
-        contract_version: CONTRACT_VERSION,
-        batch_id: BatchId::derive(&group, &ids),
-        group,
-        recipients,
-    }
+    sample_batch(tenant, campaign, customers.map(|n| n * 2))
 }
 
 /// (file name, event) for every sample.

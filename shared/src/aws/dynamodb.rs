@@ -480,23 +480,29 @@ impl DeliveryTable {
         claim_item(claim, self.expires_at())
     }
 
+    /// Claims and outcomes are read strongly consistent: a just-written claim or outcome must
+    /// be seen by the delivery that resolves it.
+    async fn get_consistent(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error(DELIVERY, e))?;
+        Ok(output.item)
+    }
+
     async fn read_claim(
         &self,
         tenant: &TenantId,
         campaign: &CampaignId,
         message: &MessageId,
     ) -> Result<Option<MessageClaim>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(claim_key(tenant, campaign, message)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| store_error(DELIVERY, e))?;
-        output
-            .item
+        self.get_consistent(claim_key(tenant, campaign, message))
+            .await?
             .map(|item| claim_from_item(&item, tenant, campaign))
             .transpose()
     }
@@ -616,16 +622,10 @@ impl SendLog for DeliveryTable {
         campaign: &CampaignId,
         batch: &BatchId,
     ) -> Result<Option<BatchOutcome>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(outcome_key(tenant, campaign, batch)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| store_error(DELIVERY, e))?;
-        let Some(item) = output.item else {
+        let Some(item) = self
+            .get_consistent(outcome_key(tenant, campaign, batch))
+            .await?
+        else {
             return Ok(None);
         };
         let encoded = item
