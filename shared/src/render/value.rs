@@ -276,6 +276,20 @@ impl fmt::Display for OwnedRender {
     }
 }
 
+/// A float as Ruby prints it: a whole number keeps its `.0`, so a price of `49.0` in the data
+/// prints `49.0` as in Shopify, not `49`.
+struct RubyFloat(f64);
+
+impl fmt::Display for RubyFloat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_finite() && self.0.fract() == 0.0 {
+            write!(f, "{:.1}", self.0)
+        } else {
+            write!(f, "{}", self.0)
+        }
+    }
+}
+
 pub(crate) struct OwnedSource(pub(crate) Value);
 
 impl fmt::Display for OwnedSource {
@@ -294,7 +308,7 @@ impl ValueView for RenderValue {
             RenderValue::Nil => DisplayCow::Borrowed(&""),
             RenderValue::Bool(b) => DisplayCow::Borrowed(b),
             RenderValue::Integer(i) => DisplayCow::Borrowed(i),
-            RenderValue::Float(f) => DisplayCow::Borrowed(f),
+            RenderValue::Float(f) => DisplayCow::Owned(Box::new(RubyFloat(*f))),
             RenderValue::String(s) => DisplayCow::Borrowed(s),
             RenderValue::Array(_) | RenderValue::Object(_) => {
                 DisplayCow::Owned(Box::new(OwnedRender(self.to_value())))
@@ -578,6 +592,20 @@ mod tests {
 
         assert_eq!(ours.render().to_string(), liquid.render().to_string());
         assert_eq!(ours.to_value(), liquid);
+    }
+
+    #[test]
+    fn given_whole_float_when_rendered_then_it_keeps_its_fraction_like_ruby() {
+        let cases = [
+            (1.0, "1.0"),
+            (-0.0, "-0.0"),
+            (49.9, "49.9"),
+            (1e3, "1000.0"),
+        ];
+        for (float, expected) in cases {
+            assert_eq!(RenderValue::Float(float).render().to_string(), expected);
+            assert_eq!(RenderValue::Float(float).to_kstr(), expected);
+        }
     }
 
     #[test]
