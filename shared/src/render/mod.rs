@@ -14,6 +14,7 @@ mod object_view;
 mod price_filter;
 mod runtime;
 pub mod sample;
+mod shopify_filters;
 pub mod value;
 mod vars;
 
@@ -171,7 +172,8 @@ impl<'s> From<&'s TemplateSources> for PartSources<'s> {
 
 /// The Liquid dialect of every template: the stdlib (minus partials, which templates do not
 /// have, and `tablerow`), a lenient `for`, math and array filters that read nil as Shopify does,
-/// and our `date` and `price` filters. Built once.
+/// Shopify's own versions of the filters where liquid's differ ([`shopify_filters`]), and our
+/// `date` and `price` filters. Built once.
 static LANGUAGE: LazyLock<Language> = LazyLock::new(build_language);
 
 fn build_language() -> Language {
@@ -206,30 +208,23 @@ fn build_language() -> Language {
             .blocks
             .register(block.reflection().start_tag().to_owned(), block);
     }
-    let filters: Vec<Box<dyn liquid_core::ParseFilter>> = vec![
+    let mut filters: Vec<Box<dyn liquid_core::ParseFilter>> = vec![
         nil_as_zero(stdlib::Abs),
         Box::new(stdlib::Append),
         nil_as_zero(stdlib::AtLeast),
         nil_as_zero(stdlib::AtMost),
-        Box::new(stdlib::Capitalize),
         nil_as_zero(stdlib::Ceil),
         nil_as_empty_list(stdlib::Compact),
         nil_as_empty_list(stdlib::Concat),
-        Box::new(stdlib::Default),
-        nil_as_zero(stdlib::DividedBy),
         Box::new(stdlib::Downcase),
         Box::new(stdlib::Escape),
         Box::new(stdlib::EscapeOnce),
         nil_as_empty_list(stdlib::First),
         nil_as_zero(stdlib::Floor),
-        nil_as_empty_list(stdlib::Join),
         nil_as_empty_list(stdlib::Last),
         Box::new(stdlib::Lstrip),
         nil_as_empty_list(stdlib::Map),
-        nil_as_zero(stdlib::Minus),
-        nil_as_zero(stdlib::Modulo),
         Box::new(stdlib::NewlineToBr),
-        nil_as_zero(stdlib::Plus),
         Box::new(stdlib::Prepend),
         Box::new(stdlib::Remove),
         Box::new(stdlib::RemoveFirst),
@@ -242,21 +237,21 @@ fn build_language() -> Language {
         Box::new(stdlib::Slice),
         nil_as_empty_list(stdlib::Sort),
         nil_as_empty_list(stdlib::SortNatural),
-        Box::new(stdlib::Split),
         Box::new(stdlib::Strip),
         Box::new(stdlib::StripHtml),
         Box::new(stdlib::StripNewlines),
-        nil_as_zero(stdlib::Times),
-        Box::new(stdlib::Truncate),
-        Box::new(stdlib::TruncateWords),
         nil_as_empty_list(stdlib::Uniq),
         Box::new(stdlib::Upcase),
         Box::new(stdlib::UrlDecode),
-        Box::new(stdlib::UrlEncode),
         nil_as_empty_list(stdlib::Where),
         Box::new(date_filter::DateFilterParser),
         Box::new(price_filter::PriceFilterParser),
     ];
+    filters.extend(
+        shopify_filters::all()
+            .into_iter()
+            .map(|filter| Box::new(filter) as Box<dyn liquid_core::ParseFilter>),
+    );
     for filter in filters {
         language
             .filters
