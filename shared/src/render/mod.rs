@@ -425,7 +425,16 @@ impl CompiledTemplate {
         let mut bytes = std::mem::take(out).into_bytes();
         bytes.clear();
         let runtime = LenientRuntime::new(&self.vars, ctx);
-        let rendered = template.render_to(&mut bytes, &runtime);
+        // Like parsing, rendering must never panic a delivery away: a panic is this part's
+        // render error.
+        let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            template.render_to(&mut bytes, &runtime)
+        }))
+        .unwrap_or_else(|_| {
+            Err(liquid_core::Error::with_msg(
+                "rendering panicked inside the template engine",
+            ))
+        });
         match String::from_utf8(bytes) {
             Ok(text) => *out = text,
             Err(error) => {
@@ -452,8 +461,7 @@ fn compile_part(
     baking: Baking,
 ) -> Result<Template, RenderError> {
     // The retailer's source is parsed as written first, so errors point at their lines.
-    let elements = liquid_core::parser::parse(source, &LANGUAGE)
-        .map_err(|error| RenderError::parse(part, &error))?;
+    let elements = parse_guarded(part, source)?;
     let baked = match baking {
         Baking::Enabled => vars::bake(source, vars),
         #[cfg(test)]
@@ -462,12 +470,30 @@ fn compile_part(
     let Some(baked) = baked else {
         return Ok(Template::new(elements));
     };
-    match liquid_core::parser::parse(&baked, &LANGUAGE) {
+    match parse_guarded(part, &baked) {
         Ok(baked_elements) => Ok(Template::new(baked_elements)),
         Err(error) => {
             tracing::warn!(part = %part, %error, "baking template variables failed; looking them up per render");
             Ok(Template::new(elements))
         }
+    }
+}
+
+/// Parses one part. liquid's parser panics on some malformed input (tags inside a `comment`
+/// block); a retailer's template must never take the function down with it, so a panic becomes
+/// a parse error of that part.
+fn parse_guarded(
+    part: TemplatePart,
+    source: &str,
+) -> Result<Vec<Box<dyn Renderable>>, RenderError> {
+    match std::panic::catch_unwind(|| liquid_core::parser::parse(source, &LANGUAGE)) {
+        Ok(parsed) => parsed.map_err(|error| RenderError::parse(part, &error)),
+        Err(_) => Err(RenderError::Parse {
+            part,
+            line: None,
+            column: None,
+            message: "the template could not be parsed (malformed tag)".to_owned(),
+        }),
     }
 }
 
