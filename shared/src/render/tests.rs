@@ -681,21 +681,19 @@ fn compiled_templates_and_the_cache_are_shareable_between_threads() {
 
 #[test]
 fn given_tags_the_parser_panics_on_when_compiled_then_a_parse_error_not_a_panic() {
-    for source in [
-        "{% comment %}    {% if true %}    {% if ... %}    {%- for ? -%}    {% while true %}    {%    unless if    %}    {% endcase %}{% endcomment %}",
-    ] {
-        let sources = TemplateSources {
-            subject: "Hi".into(),
-            html: source.into(),
-            text: "t".into(),
-            push_title: None,
-            push_body: None,
-        };
-        let outcome = std::panic::catch_unwind(|| {
-            CompiledTemplate::compile_sources(&sources, &serde_json::Map::new())
-        });
-        let result = outcome.expect("compiling never panics");
-        let error = result.expect_err("malformed tags are a parse error");
-        assert_eq!(error.part(), TemplatePart::Html);
-    }
+    // liquid's parser panics on these tags inside a comment block.
+    let source = "{% comment %}    {% if true %}    {% if ... %}    {%- for ? -%}    {% while true %}    {%    unless if    %}    {% endcase %}{% endcomment %}";
+    let sources = TemplateSources {
+        subject: "Hi".into(),
+        html: source.into(),
+        text: "t".into(),
+        push_title: None,
+        push_body: None,
+    };
+    let outcome = std::panic::catch_unwind(|| {
+        CompiledTemplate::compile_sources(&sources, &serde_json::Map::new())
+    });
+    let result = outcome.expect("compiling never panics");
+    let error = result.expect_err("the malformed tags are a parse error");
+    assert_eq!(error.part(), TemplatePart::Html);
 }
