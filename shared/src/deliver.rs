@@ -500,7 +500,7 @@ impl Deliverer {
                     tokio::time::sleep(self.config.send_retry.backoff(attempt)).await;
                 }
                 Err(SendError::TenantRejected { reason, source }) => {
-                    tracing::warn!(reason, error = %source, "tenant workspace rejected the send; parking the batch");
+                    tracing::debug!(reason, error = %source, "tenant workspace rejected the send; parking the batch");
                     return RecipientResult {
                         outcome: RecipientOutcome::Pending,
                         tenant_rejection: Some(format!("workspace rejected the send: {reason}")),
@@ -626,7 +626,7 @@ impl Deliverer {
         };
         match self.archive.park(&parked).await {
             Ok(()) => {
-                tracing::info!(reason, "batch parked");
+                tracing::warn!(reason, recipients, "batch parked");
                 counts.parked += recipients;
                 BatchDisposition::Done
             }

@@ -216,6 +216,13 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
+/// Warnings and errors only, unless RUST_LOG asks for more: the demo's report is the output.
 fn tracing_subscriber_init() {
-    lambda_runtime::tracing::init_default_subscriber_with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
 }
