@@ -285,7 +285,9 @@ impl Deliverer {
         {
             Ok(context) => context,
             Err(error) => {
-                return self.store_failure("directory lookup", &error, counts, recipients);
+                return self
+                    .store_failure(batch, "directory lookup", &error, counts)
+                    .await;
             }
         };
         let Some(workspace) = context.workspace else {
@@ -322,7 +324,9 @@ impl Deliverer {
         let template = match self.template(batch).await {
             Ok(template) => template,
             Err(TemplateProblem::Store(error)) => {
-                return self.store_failure("template lookup", &error, counts, recipients);
+                return self
+                    .store_failure(batch, "template lookup", &error, counts)
+                    .await;
             }
             Err(TemplateProblem::Unusable(reason)) => {
                 return self.dead_letter_batch(batch, raw, &reason, counts).await;
@@ -600,13 +604,23 @@ impl Deliverer {
             .map_err(|e| TemplateProblem::Unusable(format!("template failed to compile: {e}")))
     }
 
-    fn store_failure(
+    /// A store that is down or throttled is retried (the record goes back to Lambda). A tenant
+    /// item that cannot be read is that tenant's problem: its batch is parked with the reason,
+    /// to be redriven once the data is fixed, and the shard moves on.
+    async fn store_failure(
         &self,
+        batch: &SendBatch,
         what: &str,
         error: &StoreError,
         counts: &mut TenantCounts,
-        recipients: u64,
     ) -> BatchDisposition {
+        let recipients = batch.recipients.len() as u64;
+        if let StoreError::Corrupt { .. } = error {
+            tracing::error!(error = %error, "{what}: tenant data unreadable; parking the batch");
+            return self
+                .park(batch, &format!("{what}: {error}"), counts, recipients)
+                .await;
+        }
         tracing::warn!(error = %error, retryable = error.is_retryable(), "{what} failed; batch will be retried");
         counts.retried += recipients;
         BatchDisposition::Retry

@@ -90,6 +90,7 @@ struct DirectoryState {
     campaigns: HashMap<(TenantId, CampaignId), CampaignStatus>,
     suppressed: HashSet<(TenantId, String)>,
     unavailable: bool,
+    corrupt: HashSet<TenantId>,
 }
 
 /// Tenants, templates, campaigns and suppression lists.
@@ -102,6 +103,11 @@ pub struct MemoryDirectory {
 impl MemoryDirectory {
     pub fn set_unavailable(&self, unavailable: bool) {
         lock(&self.state).unavailable = unavailable;
+    }
+
+    /// Makes the tenant's items unreadable, as a hand-edited item with a missing attribute would.
+    pub fn corrupt_tenant(&self, tenant: &TenantId) {
+        lock(&self.state).corrupt.insert(tenant.clone());
     }
 
     pub fn lookups(&self) -> u64 {
@@ -123,6 +129,12 @@ impl DeliveryDirectory for MemoryDirectory {
             return Err(StoreError::Unavailable {
                 store: "directory",
                 source: Message::boxed("injected outage"),
+            });
+        }
+        if state.corrupt.contains(tenant) {
+            return Err(StoreError::Corrupt {
+                store: "directory",
+                reason: "attribute configuration_set missing or not a string".into(),
             });
         }
         Ok(DeliveryContext {

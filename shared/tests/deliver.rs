@@ -360,6 +360,40 @@ async fn given_throttling_that_outlasts_the_retries_then_the_rest_is_retried_and
 }
 
 #[tokio::test]
+async fn given_a_tenant_whose_items_cannot_be_read_then_its_batch_is_parked_and_others_flow() {
+    let world = world(&["alpine", "harbor"]).await;
+    world
+        .directory
+        .corrupt_tenant(&TenantId::parse("alpine").unwrap());
+    let outcome = world
+        .deliver(&[&batch("alpine", 1..3), &batch("harbor", 1..3)])
+        .await;
+    assert!(outcome.failed_positions.is_empty(), "the shard moves on");
+    assert_eq!(outcome.per_tenant["alpine"].parked, 2);
+    assert!(outcome.per_tenant["harbor"].sent > 0);
+    let parked = world
+        .archive
+        .parked(&TenantId::parse("alpine").unwrap(), None)
+        .await
+        .unwrap();
+    assert!(parked[0].1.reason.contains("configuration_set"));
+}
+
+#[tokio::test]
+async fn given_the_directory_is_down_then_the_batch_is_retried_and_nothing_is_lost() {
+    let world = world(&["alpine"]).await;
+    world.directory.set_unavailable(true);
+    let batch = batch("alpine", 1..3);
+    let outcome = world.deliver(&[&batch]).await;
+    assert_eq!(outcome.failed_positions, vec![0]);
+    assert_eq!(world.provider.sent_count(), 0);
+    world.directory.set_unavailable(false);
+    let retried = world.deliver(&[&batch]).await;
+    assert!(retried.failed_positions.is_empty());
+    assert_eq!(world.provider.sent_count(), 2);
+}
+
+#[tokio::test]
 async fn given_bad_input_then_it_is_dead_lettered_with_its_reason_and_never_blocks() {
     let world = world(&["alpine"]).await;
     let unknown = batch("ghost", 1..3);
