@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
@@ -336,6 +337,7 @@ impl Deliverer {
         let lease_until = (deadline + self.config.lease_margin).unix_timestamp();
         let send_until = deadline - self.config.deadline_reserve;
         let resolver = ClaimResolver::new(self.send_log.as_ref(), self.clock.as_ref(), batch);
+        let workspace_refused = AtomicBool::new(false);
         let jobs: Vec<_> = batch
             .recipients
             .iter()
@@ -355,6 +357,7 @@ impl Deliverer {
                     resolver: &resolver,
                     lease_until,
                     send_until,
+                    workspace_refused: &workspace_refused,
                 })
             })
             .collect();
@@ -450,6 +453,9 @@ impl Deliverer {
     }
 
     async fn deliver_recipient(&self, job: DeliverRecipient<'_>) -> RecipientResult {
+        if job.workspace_refused.load(Ordering::Relaxed) {
+            return RecipientResult::final_outcome(RecipientOutcome::Pending);
+        }
         // Every recipient is claimed first, even one that will not be sent: its outcome is then
         // recorded once, and a redelivered copy of it counts as a duplicate, not again.
         match job
@@ -486,7 +492,7 @@ impl Deliverer {
         };
         let mut attempt = 0;
         loop {
-            if self.clock.now() >= job.send_until {
+            if self.clock.now() >= job.send_until || job.workspace_refused.load(Ordering::Relaxed) {
                 return RecipientResult::final_outcome(RecipientOutcome::Pending);
             }
             match self.provider.send(&email).await {
@@ -504,6 +510,7 @@ impl Deliverer {
                     tokio::time::sleep(self.config.send_retry.backoff(attempt)).await;
                 }
                 Err(SendError::TenantRejected { reason, source }) => {
+                    job.workspace_refused.store(true, Ordering::Relaxed);
                     tracing::debug!(reason, error = %source, "tenant workspace rejected the send; parking the batch");
                     return RecipientResult {
                         outcome: RecipientOutcome::Pending,
@@ -695,6 +702,9 @@ struct DeliverRecipient<'a> {
     resolver: &'a ClaimResolver<'a>,
     lease_until: i64,
     send_until: OffsetDateTime,
+    /// Set by the first recipient whose send the tenant's workspace refuses: the others of the
+    /// batch are not attempted (they would be refused the same way) and are parked with it.
+    workspace_refused: &'a AtomicBool,
 }
 
 struct RecipientResult {

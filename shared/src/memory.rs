@@ -340,6 +340,7 @@ struct ProviderState {
     by_configuration_set: HashMap<String, ScriptedFailure>,
     by_address: HashMap<String, ScriptedFailure>,
     throttle_next: VecDeque<()>,
+    attempts: HashMap<String, u64>,
 }
 
 /// Keeps every sent email; fails by configuration set or recipient address on request.
@@ -385,6 +386,15 @@ impl MemoryEmailProvider {
         lock(&self.state).sent.clone()
     }
 
+    /// Sends attempted through a configuration set, refused ones included.
+    pub fn attempts_for(&self, configuration_set: &str) -> u64 {
+        lock(&self.state)
+            .attempts
+            .get(configuration_set)
+            .copied()
+            .unwrap_or(0)
+    }
+
     pub fn sent_count(&self) -> u64 {
         self.counter.load(Ordering::Relaxed)
     }
@@ -395,6 +405,10 @@ impl EmailProvider for MemoryEmailProvider {
     async fn send(&self, email: &OutboundEmail) -> Result<String, SendError> {
         let failure = {
             let mut state = lock(&self.state);
+            *state
+                .attempts
+                .entry(email.configuration_set.clone())
+                .or_default() += 1;
             if state.throttle_next.pop_front().is_some() {
                 Some(ScriptedFailure::Throttle)
             } else {

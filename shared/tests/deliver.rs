@@ -232,9 +232,14 @@ async fn given_a_tenant_whose_workspace_rejects_sends_then_its_batch_is_parked_a
         "storecast-alpine",
         ScriptedFailure::RejectTenant("configuration set does not exist".into()),
     );
-    let rejected = batch("alpine", 1..6);
+    let rejected = batch("alpine", 1..41);
     let healthy = batch("harbor", 1..6);
     let outcome = world.deliver(&[&rejected, &healthy]).await;
+    assert!(
+        world.provider.attempts_for("storecast-alpine") <= 16,
+        "once refused, the rest of the batch is not attempted (at most the sends in flight): {}",
+        world.provider.attempts_for("storecast-alpine")
+    );
     assert!(
         outcome.failed_positions.is_empty(),
         "nothing blocks the shard"
