@@ -231,6 +231,34 @@ impl DeliveryDirectory for TenantsTable {
     }
 }
 
+/// Suppression entries of one tenant, in BatchGetItem calls of [`MAX_KEYS_PER_BATCH_GET`] keys
+/// (duplicates removed: BatchGetItem refuses a request that names a key twice), unprocessed keys
+/// read again.
+#[async_trait]
+impl crate::campaigns::SuppressionCheck for TenantsTable {
+    async fn suppressed(
+        &self,
+        tenant: &TenantId,
+        addresses: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let pk = tenant_pk(tenant);
+        let mut unique: Vec<&String> = addresses.iter().collect();
+        unique.sort();
+        unique.dedup();
+        let keys = unique
+            .iter()
+            .map(|address| key(pk.clone(), format!("SUPPRESSED#{address}")))
+            .collect();
+        let mut suppressed = std::collections::HashSet::new();
+        for item in self.batch_get(keys).await? {
+            if let Some(address) = get_s(&item, "sk", TENANTS)?.strip_prefix("SUPPRESSED#") {
+                suppressed.insert(address.to_string());
+            }
+        }
+        Ok(suppressed)
+    }
+}
+
 #[async_trait]
 impl TemplateStore for TenantsTable {
     async fn template_version(
