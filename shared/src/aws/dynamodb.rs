@@ -830,4 +830,66 @@ mod batch_get_tests {
         assert!(context.suppressed.is_empty());
         assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
     }
+
+    #[tokio::test]
+    async fn suppression_check_reads_unique_keys_in_groups_of_100_and_retries_unprocessed_ones() {
+        use crate::campaigns::SuppressionCheck;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Mutex};
+
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let first_call = Arc::new(AtomicBool::new(true));
+        let rule = {
+            let calls = calls.clone();
+            mock!(Client::batch_get_item).then_compute_output(move |request| {
+                let keys = request.request_items().unwrap()["tenants"].keys().to_vec();
+                calls.lock().unwrap().push(keys.len());
+                let (processed, unprocessed) = if first_call.swap(false, Ordering::SeqCst) {
+                    keys.split_at(keys.len() - 10)
+                } else {
+                    (&keys[..], &[][..])
+                };
+                let found: Vec<Item> = processed
+                    .iter()
+                    .filter(|k| k["sk"].as_s().unwrap().contains("blocked"))
+                    .cloned()
+                    .collect();
+                let mut output = BatchGetItemOutput::builder().responses("tenants", found);
+                if !unprocessed.is_empty() {
+                    output = output.unprocessed_keys(
+                        "tenants",
+                        KeysAndAttributes::builder()
+                            .set_keys(Some(unprocessed.to_vec()))
+                            .build()
+                            .unwrap(),
+                    );
+                }
+                output.build()
+            })
+        };
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]);
+        let table = TenantsTable::new(client, "tenants");
+        let mut addresses: Vec<String> = (0..250)
+            .map(|i| {
+                if i % 50 == 0 {
+                    format!("blocked{i}@example.com")
+                } else {
+                    format!("c{i}@example.com")
+                }
+            })
+            .collect();
+        addresses.extend(addresses[..10].to_vec());
+
+        let suppressed = table
+            .suppressed(&TenantId::parse("alpine").unwrap(), &addresses)
+            .await
+            .unwrap();
+
+        assert_eq!(suppressed.len(), 5);
+        assert!(suppressed.contains("blocked0@example.com"));
+        assert_eq!(
+            *calls.lock().unwrap(),
+            vec![MAX_KEYS_PER_BATCH_GET, 10, 100, 50]
+        );
+    }
 }
