@@ -9,7 +9,10 @@
 use std::io::Write as _;
 use std::ops::Range;
 
+use memchr::memchr;
+
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use super::definition::AudienceLocation;
 use super::ports::AudienceSource;
@@ -84,13 +87,63 @@ impl Candidate {
     }
 }
 
-/// Parses one line; the error is the reason it is malformed.
+/// Parses one line completely; the error is the reason it is malformed.
 pub fn parse_row(line: &[u8]) -> Result<AudienceRow, String> {
-    let row: AudienceRow = serde_json::from_slice(line).map_err(|e| e.to_string())?;
-    if !matches!(row.attributes, RenderValue::Object(_)) {
-        return Err("attributes must be an object".into());
+    let head = RowHead::parse(line)?;
+    let attributes = head.attributes()?;
+    let candidates = parse_candidates(head.candidates)?;
+    Ok(AudienceRow {
+        id: head.id,
+        email: head.email,
+        push_token: head.push_token,
+        consent: head.consent,
+        attributes,
+        candidates,
+    })
+}
+
+/// A row read only as far as consent needs: `attributes` and `candidates` stay raw JSON until a
+/// rule or an offer needs them, so the rows that are left out early cost less.
+#[derive(Deserialize)]
+pub(crate) struct RowHead<'a> {
+    pub(crate) id: CustomerId,
+    #[serde(default)]
+    pub(crate) email: Option<String>,
+    #[serde(default)]
+    pub(crate) push_token: Option<String>,
+    #[serde(default)]
+    pub(crate) consent: Consent,
+    #[serde(default, borrow)]
+    attributes: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub(crate) candidates: Option<&'a RawValue>,
+}
+
+impl<'a> RowHead<'a> {
+    pub(crate) fn parse(line: &'a [u8]) -> Result<Self, String> {
+        serde_json::from_slice(line).map_err(|e| e.to_string())
     }
-    Ok(row)
+
+    pub(crate) fn attributes(&self) -> Result<RenderValue, String> {
+        let Some(raw) = self.attributes else {
+            return Ok(RenderValue::default());
+        };
+        match serde_json::from_str(raw.get()).map_err(|e| format!("attributes: {e}"))? {
+            RenderValue::Nil => Ok(RenderValue::default()),
+            object @ RenderValue::Object(_) => Ok(object),
+            _ => Err("attributes must be an object".into()),
+        }
+    }
+}
+
+/// A row's `candidates` (missing or `null`: none).
+pub(crate) fn parse_candidates(raw: Option<&RawValue>) -> Result<Vec<Candidate>, String> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    serde_json::from_str::<Option<Vec<Candidate>>>(raw.get())
+        .map(Option::unwrap_or_default)
+        .map_err(|e| format!("candidates: {e}"))
 }
 
 /// Byte ranges of `chunk_bytes` (the last one shorter) covering an object of `size` bytes.
@@ -294,10 +347,6 @@ fn corrupt_gzip(error: std::io::Error) -> StoreError {
         store: AUDIENCE,
         reason: format!("gzip stream: {error}"),
     }
-}
-
-fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == needle)
 }
 
 #[cfg(test)]

@@ -35,10 +35,16 @@ pub use ports::{AssumeAvailable, AudienceSource, Availability, SuppressionCheck}
 pub use report::{LaunchReport, MalformedRow};
 pub use rules::SegmentRule;
 
-use crate::domain::{CONTRACT_VERSION, CampaignEvent, Channel, Customer, MessageId, VariantId};
+use serde_json::value::RawValue;
+
+use crate::domain::{
+    CONTRACT_VERSION, CampaignEvent, Channel, Customer, CustomerId, MessageId, VariantId,
+};
 use crate::error::{Retryable, StoreError};
 use crate::ports::{MAX_RECORDS_PER_PUT, RecordStream, StreamRecord, normalise_address};
+use crate::render::value::RenderValue;
 use crate::stream::{PublishFailure, RetryPolicy, put_all};
+use audience::RowHead;
 
 /// Rows are checked against the suppression list, offered and emitted in groups of this many:
 /// one PutRecords call's worth.
@@ -116,8 +122,18 @@ pub struct CampaignEngine {
 /// Consented rows waiting for the group's suppression check, with their normalised addresses.
 #[derive(Default)]
 struct Group {
-    rows: Vec<AudienceRow>,
+    rows: Vec<PendingRow>,
     addresses: Vec<String>,
+}
+
+/// A consented row with its attributes parsed; its candidates stay raw until it is sent.
+struct PendingRow {
+    offset: u64,
+    id: CustomerId,
+    email: Option<String>,
+    push_token: Option<String>,
+    attributes: RenderValue,
+    candidates: Option<Box<RawValue>>,
 }
 
 impl CampaignEngine {
@@ -175,16 +191,16 @@ impl CampaignEngine {
                 continue;
             }
             report.rows += 1;
-            let row = match parse_row(line) {
-                Ok(row) => row,
+            let head = match RowHead::parse(line) {
+                Ok(head) => head,
                 Err(reason) => {
                     report.malformed_row(offset, reason);
                     continue;
                 }
             };
             let (consent, address) = match campaign.channel {
-                Channel::Email => (row.consent.email, row.email.as_deref()),
-                Channel::Push => (row.consent.push, row.push_token.as_deref()),
+                Channel::Email => (head.consent.email, head.email.as_deref()),
+                Channel::Push => (head.consent.push, head.push_token.as_deref()),
             };
             if consent != Some(true) {
                 report.not_consented += 1;
@@ -194,8 +210,22 @@ impl CampaignEngine {
                 report.no_address += 1;
                 continue;
             };
+            let attributes = match head.attributes() {
+                Ok(attributes) => attributes,
+                Err(reason) => {
+                    report.malformed_row(offset, reason);
+                    continue;
+                }
+            };
             group.addresses.push(address);
-            group.rows.push(row);
+            group.rows.push(PendingRow {
+                offset,
+                id: head.id,
+                email: head.email,
+                push_token: head.push_token,
+                attributes,
+                candidates: head.candidates.map(ToOwned::to_owned),
+            });
             if group.rows.len() == GROUP_SIZE {
                 self.flush(launch, &mut group, &mut report).await?;
             }
@@ -238,6 +268,21 @@ impl CampaignEngine {
             match launch.variants.assign(&row.id) {
                 Assignment::Holdout => report.held_out += 1,
                 Assignment::Variant(variant) => {
+                    let candidates = match audience::parse_candidates(row.candidates.as_deref()) {
+                        Ok(candidates) => candidates,
+                        Err(reason) => {
+                            report.malformed_row(row.offset, reason);
+                            continue;
+                        }
+                    };
+                    let row = AudienceRow {
+                        id: row.id,
+                        email: row.email,
+                        push_token: row.push_token,
+                        consent: Consent::default(),
+                        attributes: row.attributes,
+                        candidates,
+                    };
                     match report.matched.get_mut(variant.as_str()) {
                         Some(count) => *count += 1,
                         None => {
@@ -357,7 +402,8 @@ fn event_record(
     available: &HashSet<String>,
 ) -> StreamRecord {
     let event = campaign_event(launch, variant, row, available);
-    let data = serde_json::to_vec(&event).expect("a campaign event always serializes");
+    let mut data = Vec::with_capacity(1024);
+    serde_json::to_writer(&mut data, &event).expect("a campaign event always serializes");
     StreamRecord {
         partition_key: event.message_id.into(),
         data,

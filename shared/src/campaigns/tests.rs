@@ -494,3 +494,30 @@ fn a_launch_refuses_an_invalid_campaign() {
     invalid.offers.slots = 0;
     assert_eq!(Launch::new(invalid, NOW).unwrap_err().field, "offers.slots");
 }
+
+#[tokio::test]
+async fn candidates_are_read_when_a_customer_is_sent_and_bad_ones_make_the_row_malformed() {
+    let t = setup();
+    let campaign = campaign("a.jsonl", serde_json::json!([]), 0.0);
+    let bad_candidates = r#"{"id":"bad","email":"b@x.io","consent":{"email":true},"attributes":null,"candidates":[{"item_id":1}]}"#;
+    let null_candidates =
+        r#"{"id":"fine","email":"f@x.io","consent":{"email":true},"candidates":null}"#;
+    t.source.put(
+        &campaign.audience.source,
+        export(&[bad_candidates.to_string(), null_candidates.to_string()]),
+    );
+    let report = t
+        .engine
+        .run(&launch(campaign), DEFAULT_CHUNK_BYTES)
+        .await
+        .unwrap();
+    assert_eq!(report.malformed, 1);
+    assert_eq!(report.malformed_examples[0].offset, 0);
+    assert!(
+        report.malformed_examples[0]
+            .reason
+            .starts_with("candidates:")
+    );
+    assert_eq!(report.matched_total(), 1);
+    assert_eq!(customer_ids(&events(&t.stream)), vec!["fine"]);
+}
