@@ -100,7 +100,7 @@ fn row(i: usize) -> String {
     serde_json::json!({
         "id": format!("cust-{i}"),
         "email": format!("cust-{i}@example.com"),
-        "consent": {"email": i % 10 != 0},
+        "consent": {"email": !i.is_multiple_of(10)},
         "attributes": {"first_name": format!("Customer {i}"), "orders": i % 7},
         "candidates": [
             {"item_id": "boots", "title": "Boots", "url": "https://shop/boots", "price": 90,
