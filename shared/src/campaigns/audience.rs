@@ -26,6 +26,10 @@ pub const READ_PIECE_BYTES: u64 = 1024 * 1024;
 pub const EXTRA_READ_BYTES: u64 = 16 * 1024;
 /// A gzip export is fetched in compressed pieces of this many bytes.
 pub const GZIP_PIECE_BYTES: u64 = 256 * 1024;
+/// Compressed bytes are fed to the decoder this many at a time, and the lines they yield handed
+/// out before more: deflate expands at most about 1,000 times, so the decompressed buffer stays
+/// within a few MiB however well the export compresses.
+pub const GZIP_FEED_BYTES: usize = 4 * 1024;
 
 const AUDIENCE: &str = "audience export";
 
@@ -179,6 +183,8 @@ impl<'a> ChunkLines<'a> {
                 size,
                 fetched: 0,
                 decoder: flate2::write::MultiGzDecoder::new(Vec::new()),
+                input: Vec::new(),
+                input_at: 0,
                 consumed: 0,
                 offset: 0,
                 finished: false,
@@ -292,6 +298,9 @@ pub(crate) struct GzipLines<'a> {
     fetched: u64,
     /// Decompressed bytes collect in the decoder's buffer; `consumed` of them are handed out.
     decoder: flate2::write::MultiGzDecoder<Vec<u8>>,
+    /// The compressed piece being fed to the decoder, and how far.
+    input: Vec<u8>,
+    input_at: usize,
     consumed: usize,
     /// Offset in the decompressed stream of the decoder buffer's first byte.
     offset: u64,
@@ -322,6 +331,14 @@ impl GzipLines<'_> {
             self.decoder.get_mut().drain(..consumed);
             self.offset += consumed as u64;
             searched = self.decoder.get_ref().len();
+            if self.input_at < self.input.len() {
+                let until = (self.input_at + GZIP_FEED_BYTES).min(self.input.len());
+                self.decoder
+                    .write_all(&self.input[self.input_at..until])
+                    .map_err(corrupt_gzip)?;
+                self.input_at = until;
+                continue;
+            }
             if self.fetched >= self.size {
                 self.decoder.try_finish().map_err(corrupt_gzip)?;
                 self.finished = true;
@@ -337,7 +354,8 @@ impl GzipLines<'_> {
                 continue;
             }
             self.fetched += bytes.len() as u64;
-            self.decoder.write_all(&bytes).map_err(corrupt_gzip)?;
+            self.input = bytes;
+            self.input_at = 0;
         }
     }
 }

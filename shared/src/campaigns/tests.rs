@@ -386,6 +386,21 @@ async fn a_gzip_export_is_one_chunk_streamed_through_the_decoder() {
     );
 
     let t = setup();
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&plain).unwrap();
+    let truncated = encoder.finish().unwrap();
+    let cut = campaign("cut.jsonl.gz", serde_json::json!([]), 0.0);
+    t.source.put(
+        &cut.audience.source,
+        truncated[..truncated.len() / 2].to_vec(),
+    );
+    let error = t.engine.run(&self::launch(cut), 100).await.unwrap_err();
+    assert!(
+        matches!(error, ChunkError::Audience(StoreError::Corrupt { .. })),
+        "{error:?}"
+    );
+
+    let t = setup();
     let corrupt = campaign("broken.jsonl.gz", serde_json::json!([]), 0.0);
     t.source
         .put(&corrupt.audience.source, plain[..5_000].to_vec());
