@@ -177,17 +177,20 @@ impl<'a> ChunkLines<'a> {
     ) -> Result<Self, StoreError> {
         let size = source.object_size(location).await?;
         if location.is_gzip() {
+            // Every line of a gzip stream starts, as far as byte ranges go, at 0: the chunk that
+            // starts there owns them all, any other owns none.
+            let owns_all = range.start == 0 && !range.is_empty();
             Ok(ChunkLines::Gzip(Box::new(GzipLines {
                 source,
                 location,
-                size,
+                size: if owns_all { size } else { 0 },
                 fetched: 0,
                 decoder: flate2::write::MultiGzDecoder::new(Vec::new()),
                 input: Vec::new(),
                 input_at: 0,
                 consumed: 0,
                 offset: 0,
-                finished: false,
+                finished: !owns_all,
             })))
         } else {
             let end = range.end.min(size);

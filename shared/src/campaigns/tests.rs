@@ -377,6 +377,11 @@ async fn a_gzip_export_is_one_chunk_streamed_through_the_decoder() {
     assert_eq!(plan, vec![0..gzipped.len() as u64]);
     let report = t.engine.run(&launch, 100).await.unwrap();
     assert_eq!(report.rows, 3_000);
+    let beyond = t.engine.process_chunk(&launch, 100..200).await.unwrap();
+    assert_eq!(
+        beyond.rows, 0,
+        "only the chunk at 0 owns a gzip export's lines"
+    );
     assert_eq!(report.events_emitted, 3_000);
     assert!(
         t.source
