@@ -289,7 +289,11 @@ impl RangeLines<'_> {
                 continue;
             }
             self.fetched += bytes.len() as u64;
-            self.buf.extend_from_slice(&bytes);
+            if self.buf.is_empty() {
+                self.buf = bytes;
+            } else {
+                self.buf.extend_from_slice(&bytes);
+            }
         }
     }
 }
