@@ -2,6 +2,7 @@
 //! the functions under `functions/` only translate Lambda events and call into it.
 
 pub mod aws;
+pub mod campaigns;
 pub mod clock;
 pub mod config;
 pub mod deliver;

@@ -541,3 +541,80 @@ impl Archive for MemoryArchive {
             .collect()
     }
 }
+
+#[async_trait]
+impl crate::campaigns::SuppressionCheck for MemoryDirectory {
+    async fn suppressed(
+        &self,
+        tenant: &TenantId,
+        addresses: &[String],
+    ) -> Result<HashSet<String>, StoreError> {
+        self.lookups.fetch_add(1, Ordering::Relaxed);
+        let state = lock(&self.state);
+        if state.unavailable {
+            return Err(StoreError::Unavailable {
+                store: "directory",
+                source: Message::boxed("injected outage"),
+            });
+        }
+        Ok(addresses
+            .iter()
+            .filter(|a| state.suppressed.contains(&(tenant.clone(), (*a).clone())))
+            .cloned()
+            .collect())
+    }
+}
+
+/// Audience exports kept in memory; every read is recorded, so tests can check what a chunk
+/// fetched.
+#[derive(Default)]
+pub struct MemoryAudienceSource {
+    objects: Mutex<HashMap<crate::campaigns::AudienceLocation, std::sync::Arc<Vec<u8>>>>,
+    reads: Mutex<Vec<std::ops::Range<u64>>>,
+}
+
+impl MemoryAudienceSource {
+    pub fn put(&self, location: &crate::campaigns::AudienceLocation, bytes: Vec<u8>) {
+        lock(&self.objects).insert(location.clone(), std::sync::Arc::new(bytes));
+    }
+
+    pub fn reads(&self) -> Vec<std::ops::Range<u64>> {
+        lock(&self.reads).clone()
+    }
+
+    fn object(
+        &self,
+        location: &crate::campaigns::AudienceLocation,
+    ) -> Result<std::sync::Arc<Vec<u8>>, StoreError> {
+        lock(&self.objects)
+            .get(location)
+            .cloned()
+            .ok_or_else(|| StoreError::Rejected {
+                store: "audience export",
+                source: Message::boxed(format!("no object {}/{}", location.bucket, location.key)),
+            })
+    }
+}
+
+#[async_trait]
+impl crate::campaigns::AudienceSource for MemoryAudienceSource {
+    async fn object_size(
+        &self,
+        location: &crate::campaigns::AudienceLocation,
+    ) -> Result<u64, StoreError> {
+        Ok(self.object(location)?.len() as u64)
+    }
+
+    async fn read_range(
+        &self,
+        location: &crate::campaigns::AudienceLocation,
+        start: u64,
+        end_exclusive: u64,
+    ) -> Result<Vec<u8>, StoreError> {
+        let object = self.object(location)?;
+        let end = (end_exclusive as usize).min(object.len());
+        let start = (start as usize).min(end);
+        lock(&self.reads).push(start as u64..end as u64);
+        Ok(object[start..end].to_vec())
+    }
+}

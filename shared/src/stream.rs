@@ -64,11 +64,16 @@ impl Retryable for PublishFailure {
 
 /// Splits records into PutRecords calls that respect both the count and the size limit.
 pub fn chunk_for_put(records: &[StreamRecord]) -> Vec<std::ops::Range<usize>> {
+    chunk_by_size(records.iter().map(StreamRecord::size))
+}
+
+/// The same split over record sizes alone, so callers need not copy records to plan calls.
+fn chunk_by_size(sizes: impl Iterator<Item = usize>) -> Vec<std::ops::Range<usize>> {
     let mut chunks = Vec::new();
     let mut start = 0;
     let mut bytes = 0;
-    for (index, record) in records.iter().enumerate() {
-        let size = record.size();
+    let mut count = 0;
+    for (index, size) in sizes.enumerate() {
         if index > start
             && (index - start == MAX_RECORDS_PER_PUT || bytes + size > MAX_BYTES_PER_PUT)
         {
@@ -77,9 +82,10 @@ pub fn chunk_for_put(records: &[StreamRecord]) -> Vec<std::ops::Range<usize>> {
             bytes = 0;
         }
         bytes += size;
+        count = index + 1;
     }
-    if start < records.len() {
-        chunks.push(start..records.len());
+    if start < count {
+        chunks.push(start..count);
     }
     chunks
 }
@@ -101,8 +107,7 @@ pub async fn put_all(
             sendable.push(index);
         }
     }
-    let owned: Vec<StreamRecord> = sendable.iter().map(|&i| records[i].clone()).collect();
-    for range in chunk_for_put(&owned) {
+    for range in chunk_by_size(sendable.iter().map(|&i| records[i].size())) {
         let indices: Vec<usize> = sendable[range.clone()].to_vec();
         put_chunk(stream, records, indices, policy, &mut results).await;
     }
@@ -121,8 +126,17 @@ async fn put_chunk(
         if attempt > 0 {
             tokio::time::sleep(policy.backoff(attempt)).await;
         }
-        let batch: Vec<StreamRecord> = pending.iter().map(|&i| records[i].clone()).collect();
-        match stream.put_records(&batch).await {
+        // The first attempt usually covers consecutive records: no copy needed for those.
+        let consecutive = pending.windows(2).all(|pair| pair[1] == pair[0] + 1);
+        let copied: Vec<StreamRecord>;
+        let batch: &[StreamRecord] = match pending.first() {
+            Some(&first) if consecutive => &records[first..first + pending.len()],
+            _ => {
+                copied = pending.iter().map(|&i| records[i].clone()).collect();
+                &copied
+            }
+        };
+        match stream.put_records(batch).await {
             Ok(entries) => {
                 let mut still_failed = Vec::new();
                 for (position, &index) in pending.iter().enumerate() {
@@ -273,5 +287,17 @@ mod tests {
         .await;
         assert!(matches!(results[0], Err(PublishFailure::TooLarge { .. })));
         assert!(stream.calls().is_empty());
+    }
+
+    #[tokio::test]
+    async fn records_around_an_oversized_one_go_in_one_call() {
+        let stream = MemoryStream::default();
+        let records = [record(3), record(MAX_BYTES_PER_RECORD + 1), record(4)];
+        let results = put_all(&stream, &records, RetryPolicy::default()).await;
+        assert!(results[0].is_ok() && results[2].is_ok());
+        assert!(matches!(results[1], Err(PublishFailure::TooLarge { .. })));
+        assert_eq!(stream.calls(), vec![2]);
+        let sizes: Vec<usize> = stream.records().iter().map(|r| r.data.len()).collect();
+        assert_eq!(sizes, vec![3, 4]);
     }
 }

@@ -231,6 +231,34 @@ impl DeliveryDirectory for TenantsTable {
     }
 }
 
+/// Suppression entries of one tenant, in BatchGetItem calls of [`MAX_KEYS_PER_BATCH_GET`] keys
+/// (duplicates removed: BatchGetItem refuses a request that names a key twice), unprocessed keys
+/// read again.
+#[async_trait]
+impl crate::campaigns::SuppressionCheck for TenantsTable {
+    async fn suppressed(
+        &self,
+        tenant: &TenantId,
+        addresses: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let pk = tenant_pk(tenant);
+        let mut unique: Vec<&String> = addresses.iter().collect();
+        unique.sort();
+        unique.dedup();
+        let keys = unique
+            .iter()
+            .map(|address| key(pk.clone(), format!("SUPPRESSED#{address}")))
+            .collect();
+        let mut suppressed = std::collections::HashSet::new();
+        for item in self.batch_get(keys).await? {
+            if let Some(address) = get_s(&item, "sk", TENANTS)?.strip_prefix("SUPPRESSED#") {
+                suppressed.insert(address.to_string());
+            }
+        }
+        Ok(suppressed)
+    }
+}
+
 #[async_trait]
 impl TemplateStore for TenantsTable {
     async fn template_version(
@@ -801,5 +829,67 @@ mod batch_get_tests {
         assert_eq!(context.workspace.unwrap().configuration_set, "cs");
         assert!(context.suppressed.is_empty());
         assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn suppression_check_reads_unique_keys_in_groups_of_100_and_retries_unprocessed_ones() {
+        use crate::campaigns::SuppressionCheck;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Mutex};
+
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let first_call = Arc::new(AtomicBool::new(true));
+        let rule = {
+            let calls = calls.clone();
+            mock!(Client::batch_get_item).then_compute_output(move |request| {
+                let keys = request.request_items().unwrap()["tenants"].keys().to_vec();
+                calls.lock().unwrap().push(keys.len());
+                let (processed, unprocessed) = if first_call.swap(false, Ordering::SeqCst) {
+                    keys.split_at(keys.len() - 10)
+                } else {
+                    (&keys[..], &[][..])
+                };
+                let found: Vec<Item> = processed
+                    .iter()
+                    .filter(|k| k["sk"].as_s().unwrap().contains("blocked"))
+                    .cloned()
+                    .collect();
+                let mut output = BatchGetItemOutput::builder().responses("tenants", found);
+                if !unprocessed.is_empty() {
+                    output = output.unprocessed_keys(
+                        "tenants",
+                        KeysAndAttributes::builder()
+                            .set_keys(Some(unprocessed.to_vec()))
+                            .build()
+                            .unwrap(),
+                    );
+                }
+                output.build()
+            })
+        };
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]);
+        let table = TenantsTable::new(client, "tenants");
+        let mut addresses: Vec<String> = (0..250)
+            .map(|i| {
+                if i % 50 == 0 {
+                    format!("blocked{i}@example.com")
+                } else {
+                    format!("c{i}@example.com")
+                }
+            })
+            .collect();
+        addresses.extend(addresses[..10].to_vec());
+
+        let suppressed = table
+            .suppressed(&TenantId::parse("alpine").unwrap(), &addresses)
+            .await
+            .unwrap();
+
+        assert_eq!(suppressed.len(), 5);
+        assert!(suppressed.contains("blocked0@example.com"));
+        assert_eq!(
+            *calls.lock().unwrap(),
+            vec![MAX_KEYS_PER_BATCH_GET, 10, 100, 50]
+        );
     }
 }

@@ -138,3 +138,69 @@ impl Archive for S3Archive {
         Ok(letters)
     }
 }
+
+const AUDIENCE: &str = "audience export";
+
+/// The retailers' customer exports on S3, read with ranged GetObject calls.
+#[derive(Clone)]
+pub struct S3AudienceSource {
+    client: Client,
+}
+
+impl S3AudienceSource {
+    /// Build the client with [`client`] (path-style addresses on the local endpoint).
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl crate::campaigns::AudienceSource for S3AudienceSource {
+    async fn object_size(
+        &self,
+        location: &crate::campaigns::AudienceLocation,
+    ) -> Result<u64, StoreError> {
+        let head = self
+            .client
+            .head_object()
+            .bucket(&location.bucket)
+            .key(&location.key)
+            .send()
+            .await
+            .map_err(|e| store_error(AUDIENCE, e))?;
+        let length = head.content_length().unwrap_or_default();
+        u64::try_from(length).map_err(|_| StoreError::Corrupt {
+            store: AUDIENCE,
+            reason: format!("negative content length {length}"),
+        })
+    }
+
+    async fn read_range(
+        &self,
+        location: &crate::campaigns::AudienceLocation,
+        start: u64,
+        end_exclusive: u64,
+    ) -> Result<Vec<u8>, StoreError> {
+        if end_exclusive <= start {
+            return Ok(Vec::new());
+        }
+        let object = self
+            .client
+            .get_object()
+            .bucket(&location.bucket)
+            .key(&location.key)
+            .range(format!("bytes={start}-{}", end_exclusive - 1))
+            .send()
+            .await
+            .map_err(|e| store_error(AUDIENCE, e))?;
+        let bytes = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::Unavailable {
+                store: AUDIENCE,
+                source: Box::new(e),
+            })?;
+        Ok(bytes.into_bytes().to_vec())
+    }
+}

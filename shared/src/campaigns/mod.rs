@@ -1,0 +1,411 @@
+//! The campaigns engine: evaluates a campaign's audience and emits one `campaign-event` per
+//! matched customer onto the campaign-events stream, where the delivery pipeline takes over.
+//!
+//! A launch is planned as byte ranges of the audience export ([`CampaignEngine::plan`]); each
+//! chunk is processed on its own ([`CampaignEngine::process_chunk`]) and can be retried alone:
+//! assignment and message ids are deterministic, so a re-run emits the same events and the
+//! delivery side dedupes them. Per row, in order: consent for the channel, an address for the
+//! channel, the tenant's suppression list (asked in bulk per group of rows), the segment rules,
+//! then the sticky variant assignment (the holdout is counted, not sent) and the offers.
+//! See docs/campaigns-engine.md.
+
+pub mod assign;
+pub mod audience;
+pub mod definition;
+pub mod ports;
+pub mod report;
+pub mod rules;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashSet;
+use std::ops::Range;
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+pub use assign::{Assignment, BUCKETS, VariantTable};
+pub use audience::{AudienceRow, Candidate, Consent, parse_row, plan_chunks};
+pub use definition::{
+    AudienceDefinition, AudienceLocation, CampaignDefinition, InvalidCampaign, OfferSettings,
+    VariantWeight,
+};
+pub use ports::{AssumeAvailable, AudienceSource, Availability, SuppressionCheck};
+pub use report::{LaunchReport, MalformedRow};
+pub use rules::SegmentRule;
+
+use serde_json::value::RawValue;
+
+use crate::domain::{
+    CONTRACT_VERSION, CampaignEvent, Channel, Customer, CustomerId, MessageId, VariantId,
+};
+use crate::error::{Retryable, StoreError};
+use crate::ports::{MAX_RECORDS_PER_PUT, RecordStream, StreamRecord, normalise_address};
+use crate::render::value::RenderValue;
+use crate::stream::{PublishFailure, RetryPolicy, put_all};
+use audience::RowHead;
+
+/// Rows are checked against the suppression list, offered and emitted in groups of this many:
+/// one PutRecords call's worth.
+pub const GROUP_SIZE: usize = MAX_RECORDS_PER_PUT;
+/// Default chunk size of a launch plan.
+pub const DEFAULT_CHUNK_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A validated campaign at its launch time, with its bucket table computed once.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    campaign: CampaignDefinition,
+    now: OffsetDateTime,
+    variants: VariantTable,
+}
+
+impl Launch {
+    /// `now` is the launch time: recency rules count back from it.
+    pub fn new(campaign: CampaignDefinition, now: OffsetDateTime) -> Result<Self, InvalidCampaign> {
+        campaign.validate()?;
+        let variants = VariantTable::new(&campaign);
+        Ok(Self {
+            campaign,
+            now,
+            variants,
+        })
+    }
+
+    pub fn campaign(&self) -> &CampaignDefinition {
+        &self.campaign
+    }
+
+    pub fn variants(&self) -> &VariantTable {
+        &self.variants
+    }
+}
+
+/// Why a chunk did not finish. Every variant says whether retrying the chunk can help.
+#[derive(Debug, thiserror::Error)]
+pub enum ChunkError {
+    #[error("reading the audience export failed")]
+    Audience(#[source] StoreError),
+    #[error("checking the suppression list failed")]
+    Suppression(#[source] StoreError),
+    #[error("checking item availability failed")]
+    Availability(#[source] StoreError),
+    /// Some events did not reach the stream; the counts so far are in `report`.
+    #[error("{failed} campaign events were not written")]
+    Publish {
+        failed: usize,
+        #[source]
+        first: PublishFailure,
+        report: Box<LaunchReport>,
+    },
+}
+
+impl Retryable for ChunkError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            ChunkError::Audience(e) | ChunkError::Suppression(e) | ChunkError::Availability(e) => {
+                e.is_retryable()
+            }
+            ChunkError::Publish { first, .. } => first.is_retryable(),
+        }
+    }
+}
+
+pub struct CampaignEngine {
+    pub source: Arc<dyn AudienceSource>,
+    pub suppression: Arc<dyn SuppressionCheck>,
+    pub availability: Arc<dyn Availability>,
+    pub events: Arc<dyn RecordStream>,
+    pub retry: RetryPolicy,
+}
+
+/// Consented rows waiting for the group's suppression check, with their normalised addresses.
+#[derive(Default)]
+struct Group {
+    rows: Vec<PendingRow>,
+    addresses: Vec<String>,
+}
+
+/// A consented row with its attributes parsed; its candidates stay raw until it is sent.
+struct PendingRow {
+    offset: u64,
+    id: CustomerId,
+    email: Option<String>,
+    push_token: Option<String>,
+    attributes: RenderValue,
+    candidates: Option<Box<RawValue>>,
+}
+
+impl CampaignEngine {
+    /// The chunks of a launch: byte ranges of `chunk_bytes`, or the whole object for gzip.
+    pub async fn plan(
+        &self,
+        launch: &Launch,
+        chunk_bytes: u64,
+    ) -> Result<Vec<Range<u64>>, StoreError> {
+        let location = &launch.campaign.audience.source;
+        let size = self.source.object_size(location).await?;
+        if location.is_gzip() {
+            let whole = std::iter::once(0..size).filter(|r| !r.is_empty());
+            return Ok(whole.collect());
+        }
+        Ok(plan_chunks(size, chunk_bytes))
+    }
+
+    /// Every chunk one after the other, reports merged: for tests and small local launches (in
+    /// production each chunk is its own invocation).
+    pub async fn run(&self, launch: &Launch, chunk_bytes: u64) -> Result<LaunchReport, ChunkError> {
+        let mut report = LaunchReport::default();
+        for range in self
+            .plan(launch, chunk_bytes)
+            .await
+            .map_err(ChunkError::Audience)?
+        {
+            report.merge(&self.process_chunk(launch, range).await?);
+        }
+        Ok(report)
+    }
+
+    /// Evaluates the rows that start inside `range` and emits their events.
+    #[tracing::instrument(skip_all, fields(
+        tenant_id = %launch.campaign.tenant_id,
+        campaign_id = %launch.campaign.campaign_id,
+        start = range.start,
+        end = range.end,
+    ))]
+    pub async fn process_chunk(
+        &self,
+        launch: &Launch,
+        range: Range<u64>,
+    ) -> Result<LaunchReport, ChunkError> {
+        let campaign = &launch.campaign;
+        let mut report = LaunchReport::default();
+        let mut lines =
+            audience::ChunkLines::open(self.source.as_ref(), &campaign.audience.source, range)
+                .await
+                .map_err(ChunkError::Audience)?;
+        let mut group = Group::default();
+        while let Some((offset, line)) = lines.next_line().await.map_err(ChunkError::Audience)? {
+            let line = line.trim_ascii();
+            if line.is_empty() {
+                continue;
+            }
+            report.rows += 1;
+            let head = match RowHead::parse(line) {
+                Ok(head) => head,
+                Err(reason) => {
+                    report.malformed_row(offset, reason);
+                    continue;
+                }
+            };
+            let (consent, address) = match campaign.channel {
+                Channel::Email => (head.consent.email, head.email.as_deref()),
+                Channel::Push => (head.consent.push, head.push_token.as_deref()),
+            };
+            if consent != Some(true) {
+                report.not_consented += 1;
+                continue;
+            }
+            let Some(address) = address.map(normalise_address).filter(|a| !a.is_empty()) else {
+                report.no_address += 1;
+                continue;
+            };
+            let attributes = match head.attributes() {
+                Ok(attributes) => attributes,
+                Err(reason) => {
+                    report.malformed_row(offset, reason);
+                    continue;
+                }
+            };
+            group.addresses.push(address);
+            group.rows.push(PendingRow {
+                offset,
+                id: head.id,
+                email: head.email,
+                push_token: head.push_token,
+                attributes,
+                candidates: head.candidates.map(ToOwned::to_owned),
+            });
+            if group.rows.len() == GROUP_SIZE {
+                self.flush(launch, &mut group, &mut report).await?;
+            }
+        }
+        self.flush(launch, &mut group, &mut report).await?;
+        tracing::info!(
+            rows = report.rows,
+            malformed = report.malformed,
+            events = report.events_emitted,
+            "chunk evaluated"
+        );
+        Ok(report)
+    }
+
+    async fn flush(
+        &self,
+        launch: &Launch,
+        group: &mut Group,
+        report: &mut LaunchReport,
+    ) -> Result<(), ChunkError> {
+        if group.rows.is_empty() {
+            return Ok(());
+        }
+        let campaign = &launch.campaign;
+        let suppressed = self
+            .suppression
+            .suppressed(&campaign.tenant_id, &group.addresses)
+            .await
+            .map_err(ChunkError::Suppression)?;
+        let mut sendable: Vec<(&VariantId, AudienceRow)> = Vec::with_capacity(group.rows.len());
+        for (row, address) in group.rows.drain(..).zip(group.addresses.drain(..)) {
+            if suppressed.contains(&address) {
+                report.suppressed += 1;
+                continue;
+            }
+            if !rules::matches_all(&campaign.audience.rules, &row.attributes, launch.now) {
+                report.not_in_segment += 1;
+                continue;
+            }
+            match launch.variants.assign(&row.id) {
+                Assignment::Holdout => report.held_out += 1,
+                Assignment::Variant(variant) => {
+                    let candidates = match audience::parse_candidates(row.candidates.as_deref()) {
+                        Ok(candidates) => candidates,
+                        Err(reason) => {
+                            report.malformed_row(row.offset, reason);
+                            continue;
+                        }
+                    };
+                    let row = AudienceRow {
+                        id: row.id,
+                        email: row.email,
+                        push_token: row.push_token,
+                        consent: Consent::default(),
+                        attributes: row.attributes,
+                        candidates,
+                    };
+                    match report.matched.get_mut(variant.as_str()) {
+                        Some(count) => *count += 1,
+                        None => {
+                            report.matched.insert(variant.to_string(), 1);
+                        }
+                    }
+                    sendable.push((variant, row));
+                }
+            }
+        }
+        if sendable.is_empty() {
+            return Ok(());
+        }
+        let available = self.available_items(launch, &sendable).await?;
+        let records: Vec<StreamRecord> = sendable
+            .into_iter()
+            .map(|(variant, row)| event_record(launch, variant, row, &available))
+            .collect();
+        let results = put_all(self.events.as_ref(), &records, self.retry).await;
+        let mut failed = 0;
+        let mut first = None;
+        for result in results {
+            match result {
+                Ok(()) => report.events_emitted += 1,
+                Err(failure) => {
+                    failed += 1;
+                    first.get_or_insert(failure);
+                }
+            }
+        }
+        match first {
+            None => Ok(()),
+            Some(first) => {
+                tracing::warn!(failed, error = %first, "campaign events not written");
+                Err(ChunkError::Publish {
+                    failed,
+                    first,
+                    report: Box::new(report.clone()),
+                })
+            }
+        }
+    }
+
+    async fn available_items(
+        &self,
+        launch: &Launch,
+        sendable: &[(&VariantId, AudienceRow)],
+    ) -> Result<HashSet<String>, ChunkError> {
+        let mut seen = HashSet::new();
+        let item_ids: Vec<String> = sendable
+            .iter()
+            .flat_map(|(_, row)| row.candidates.iter().map(|c| c.item_id.as_str()))
+            .filter(|id| seen.insert(*id))
+            .map(str::to_string)
+            .collect();
+        if item_ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        self.availability
+            .likely_in_stock(&launch.campaign.tenant_id, &item_ids)
+            .await
+            .map_err(ChunkError::Availability)
+    }
+}
+
+/// The customer's candidates ranked by score (highest first; ties keep the export's order),
+/// those likely in stock, cut to the campaign's slots.
+pub fn select_offers(
+    mut candidates: Vec<Candidate>,
+    available: &HashSet<String>,
+    slots: usize,
+) -> Vec<crate::domain::Offer> {
+    candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+    candidates
+        .into_iter()
+        .filter(|c| available.contains(&c.item_id))
+        .take(slots)
+        .map(Candidate::into_offer)
+        .collect()
+}
+
+/// The `campaign-event` of one matched customer.
+pub fn campaign_event(
+    launch: &Launch,
+    variant: &VariantId,
+    row: AudienceRow,
+    available: &HashSet<String>,
+) -> CampaignEvent {
+    let campaign = &launch.campaign;
+    CampaignEvent {
+        contract_version: CONTRACT_VERSION,
+        tenant_id: campaign.tenant_id.clone(),
+        campaign_id: campaign.campaign_id.clone(),
+        variant: variant.clone(),
+        channel: campaign.channel,
+        template: campaign.template.clone(),
+        message_id: MessageId::derive(
+            &campaign.tenant_id,
+            &campaign.campaign_id,
+            &row.id,
+            campaign.channel,
+        ),
+        offers: select_offers(row.candidates, available, campaign.offers.slots),
+        customer: Customer {
+            id: row.id,
+            email: row.email,
+            push_token: row.push_token,
+            fields: row.attributes,
+        },
+    }
+}
+
+fn event_record(
+    launch: &Launch,
+    variant: &VariantId,
+    row: AudienceRow,
+    available: &HashSet<String>,
+) -> StreamRecord {
+    let event = campaign_event(launch, variant, row, available);
+    let mut data = Vec::with_capacity(1024);
+    serde_json::to_writer(&mut data, &event).expect("a campaign event always serializes");
+    StreamRecord {
+        partition_key: event.message_id.into(),
+        data,
+    }
+}

@@ -1,0 +1,62 @@
+//! The engine's own narrow ports. Like those in `crate::ports`, each has an AWS adapter
+//! (`crate::aws`) and an in-memory adapter (`crate::memory`), and no SDK type crosses them.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+
+use super::definition::AudienceLocation;
+use crate::domain::TenantId;
+use crate::error::StoreError;
+
+/// The retailer's customer export, read in byte ranges so that chunks can be processed apart and
+/// memory stays flat in the audience size.
+#[async_trait]
+pub trait AudienceSource: Send + Sync {
+    async fn object_size(&self, location: &AudienceLocation) -> Result<u64, StoreError>;
+    /// The bytes from `start` up to `end_exclusive` (cut at the end of the object).
+    async fn read_range(
+        &self,
+        location: &AudienceLocation,
+        start: u64,
+        end_exclusive: u64,
+    ) -> Result<Vec<u8>, StoreError>;
+}
+
+/// The tenant's suppression list, asked in bulk for one group of rows.
+#[async_trait]
+pub trait SuppressionCheck: Send + Sync {
+    /// The given addresses (normalised with [`crate::ports::normalise_address`]) that are on the
+    /// tenant's suppression list.
+    async fn suppressed(
+        &self,
+        tenant: &TenantId,
+        addresses: &[String],
+    ) -> Result<HashSet<String>, StoreError>;
+}
+
+/// Which items are likely in stock, so that offers do not point at sold-out items.
+#[async_trait]
+pub trait Availability: Send + Sync {
+    async fn likely_in_stock(
+        &self,
+        tenant: &TenantId,
+        item_ids: &[String],
+    ) -> Result<HashSet<String>, StoreError>;
+}
+
+/// The only availability adapter so far: every item counts as in stock. Item-availability
+/// scores land in a later issue; until then offers are ranked by the export's scores alone.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AssumeAvailable;
+
+#[async_trait]
+impl Availability for AssumeAvailable {
+    async fn likely_in_stock(
+        &self,
+        _tenant: &TenantId,
+        item_ids: &[String],
+    ) -> Result<HashSet<String>, StoreError> {
+        Ok(item_ids.iter().cloned().collect())
+    }
+}

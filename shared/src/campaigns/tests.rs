@@ -1,0 +1,543 @@
+//! The engine on in-memory adapters: GIVEN an export, WHEN a launch runs, THEN the counts and the
+//! events on the stream.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write as _;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use time::macros::datetime;
+
+use super::*;
+use crate::domain::{CampaignEvent, TenantId};
+use crate::error::Retryable;
+use crate::memory::{MemoryAudienceSource, MemoryDirectory, MemoryStream};
+use crate::ports::TenantAdmin;
+
+const NOW: OffsetDateTime = datetime!(2026-11-20 12:00 UTC);
+
+struct Setup {
+    source: Arc<MemoryAudienceSource>,
+    directory: Arc<MemoryDirectory>,
+    stream: Arc<MemoryStream>,
+    engine: CampaignEngine,
+}
+
+fn setup() -> Setup {
+    setup_with(Arc::new(AssumeAvailable))
+}
+
+fn setup_with(availability: Arc<dyn Availability>) -> Setup {
+    let source = Arc::new(MemoryAudienceSource::default());
+    let directory = Arc::new(MemoryDirectory::default());
+    let stream = Arc::new(MemoryStream::default());
+    let engine = CampaignEngine {
+        source: source.clone(),
+        suppression: directory.clone(),
+        availability,
+        events: stream.clone(),
+        retry: RetryPolicy::default(),
+    };
+    Setup {
+        source,
+        directory,
+        stream,
+        engine,
+    }
+}
+
+fn campaign(key: &str, rules: serde_json::Value, holdout_percent: f64) -> CampaignDefinition {
+    serde_json::from_value(serde_json::json!({
+        "tenant_id": "alpine",
+        "campaign_id": "spring",
+        "template": {"id": "weekly", "version": 2},
+        "channel": "email",
+        "audience": {"source": {"bucket": "exports", "key": key}, "rules": rules},
+        "variants": [{"id": "A", "weight": 1}, {"id": "B", "weight": 1}],
+        "holdout_percent": holdout_percent,
+        "offers": {"slots": 2}
+    }))
+    .unwrap()
+}
+
+fn launch(campaign: CampaignDefinition) -> Launch {
+    Launch::new(campaign, NOW).unwrap()
+}
+
+fn row(id: &str, tier: &str) -> String {
+    serde_json::json!({
+        "id": id,
+        "email": format!("{id}@Example.com"),
+        "consent": {"email": true, "push": false},
+        "attributes": {"tier": tier, "first_name": id},
+        "candidates": [
+            {"item_id": "low", "title": "Socks", "url": "https://s/low", "price": 5,
+             "currency": "EUR", "score": 0.1},
+            {"item_id": "high", "title": "Boots", "url": "https://s/high", "price": 90,
+             "sale_price": 70, "currency": "EUR", "valid_until": "2026-12-01T00:00:00Z", "score": 0.9},
+            {"item_id": "mid", "title": "Hat", "url": "https://s/mid", "price": 20,
+             "currency": "EUR", "score": 0.5}
+        ]
+    })
+    .to_string()
+}
+
+fn export(rows: &[String]) -> Vec<u8> {
+    let mut bytes = rows.join("\n").into_bytes();
+    bytes.push(b'\n');
+    bytes
+}
+
+fn events(stream: &MemoryStream) -> Vec<CampaignEvent> {
+    stream
+        .records()
+        .iter()
+        .map(|r| {
+            let event: CampaignEvent = serde_json::from_slice(&r.data).unwrap();
+            assert_eq!(r.partition_key, event.message_id.as_str());
+            event
+        })
+        .collect()
+}
+
+fn customer_ids(events: &[CampaignEvent]) -> Vec<String> {
+    let mut ids: Vec<String> = events.iter().map(|e| e.customer.id.to_string()).collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn eligibility_is_consent_then_suppression_then_segment() {
+    let t = setup();
+    let campaign = campaign(
+        "a.jsonl",
+        serde_json::json!([{"op": "equals", "field": "tier", "value": "gold"}]),
+        0.0,
+    );
+    let no_consent = r#"{"id":"nc","email":"nc@example.com","consent":{"email":false},"attributes":{"tier":"gold"}}"#;
+    let missing_consent = r#"{"id":"mc","email":"mc@example.com","attributes":{"tier":"gold"}}"#;
+    let no_address = r#"{"id":"na","consent":{"email":true},"attributes":{"tier":"gold"}}"#;
+    let rows = vec![
+        row("gold1", "gold"),
+        row("gold2", "gold"),
+        row("silver", "silver"),
+        row("blocked", "silver"),
+        no_consent.to_string(),
+        missing_consent.to_string(),
+        no_address.to_string(),
+    ];
+    t.source.put(&campaign.audience.source, export(&rows));
+    let tenant = TenantId::parse("alpine").unwrap();
+    t.directory
+        .suppress(&tenant, "BLOCKED@example.com")
+        .await
+        .unwrap();
+    t.directory
+        .suppress(&tenant, "gold2@example.com")
+        .await
+        .unwrap();
+
+    let report = t
+        .engine
+        .run(&launch(campaign), DEFAULT_CHUNK_BYTES)
+        .await
+        .unwrap();
+
+    assert_eq!(report.rows, 7);
+    assert_eq!(report.not_consented, 2, "false and missing consent");
+    assert_eq!(report.no_address, 1);
+    assert_eq!(
+        report.suppressed, 2,
+        "suppression is checked before the segment"
+    );
+    assert_eq!(report.not_in_segment, 1);
+    assert_eq!(report.matched_total(), 1);
+    assert_eq!(report.events_emitted, 1);
+    assert_eq!(customer_ids(&events(&t.stream)), vec!["gold1"]);
+}
+
+#[tokio::test]
+async fn events_carry_the_contract_with_ranked_offers_cut_to_the_slots() {
+    let t = setup();
+    let campaign = campaign("a.jsonl", serde_json::json!([]), 0.0);
+    t.source
+        .put(&campaign.audience.source, export(&[row("ann", "gold")]));
+    let launch = launch(campaign);
+    t.engine.run(&launch, DEFAULT_CHUNK_BYTES).await.unwrap();
+
+    let event = events(&t.stream).remove(0);
+    assert_eq!(event.contract_version, crate::domain::CONTRACT_VERSION);
+    assert_eq!(event.tenant_id.as_str(), "alpine");
+    assert_eq!(event.template.version, 2);
+    assert_eq!(
+        event.message_id,
+        MessageId::derive(
+            &event.tenant_id,
+            &event.campaign_id,
+            &event.customer.id,
+            Channel::Email
+        )
+    );
+    assert_eq!(event.customer.email.as_deref(), Some("ann@Example.com"));
+    assert_eq!(
+        event
+            .customer
+            .fields
+            .get("first_name")
+            .and_then(|v| v.as_str()),
+        Some("ann")
+    );
+    let items: Vec<&str> = event.offers.iter().map(|o| o.item_id.as_str()).collect();
+    assert_eq!(items, vec!["high", "mid"]);
+    assert_eq!(event.offers[0].sale_price, Some(70.0));
+    assert!(event.offers[0].valid_until.is_some());
+    assert_eq!(
+        launch.variants().assign(&event.customer.id),
+        Assignment::Variant(&event.variant)
+    );
+}
+
+struct OnlyInStock(HashSet<String>);
+
+#[async_trait]
+impl Availability for OnlyInStock {
+    async fn likely_in_stock(
+        &self,
+        _tenant: &TenantId,
+        item_ids: &[String],
+    ) -> Result<HashSet<String>, StoreError> {
+        Ok(item_ids
+            .iter()
+            .filter(|id| self.0.contains(*id))
+            .cloned()
+            .collect())
+    }
+}
+
+#[tokio::test]
+async fn offers_skip_items_unlikely_in_stock_and_ties_keep_the_export_order() {
+    let t = setup_with(Arc::new(OnlyInStock(
+        ["low", "mid"].map(String::from).into(),
+    )));
+    let campaign = campaign("a.jsonl", serde_json::json!([]), 0.0);
+    t.source
+        .put(&campaign.audience.source, export(&[row("ann", "gold")]));
+    t.engine
+        .run(&launch(campaign), DEFAULT_CHUNK_BYTES)
+        .await
+        .unwrap();
+    let items: Vec<String> = events(&t.stream)[0]
+        .offers
+        .iter()
+        .map(|o| o.item_id.clone())
+        .collect();
+    assert_eq!(items, vec!["mid", "low"]);
+
+    let tie = |id: &str| Candidate {
+        item_id: id.into(),
+        title: id.into(),
+        url: "u".into(),
+        image_url: None,
+        price: 1.0,
+        sale_price: None,
+        currency: "EUR".into(),
+        valid_until: None,
+        score: 1.0,
+    };
+    let all: HashSet<String> = ["x", "y", "z"].map(String::from).into();
+    let offers = select_offers(vec![tie("x"), tie("y"), tie("z")], &all, 2);
+    let ids: Vec<&str> = offers.iter().map(|o| o.item_id.as_str()).collect();
+    assert_eq!(ids, vec!["x", "y"]);
+}
+
+#[tokio::test]
+async fn malformed_rows_are_counted_with_offsets_and_the_rest_goes_on() {
+    let t = setup();
+    let campaign = campaign("a.jsonl", serde_json::json!([]), 0.0);
+    let mut rows = vec![row("ok1", "gold")];
+    for i in 0..7 {
+        rows.push(format!("{{\"id\": \"broken{i}\""));
+    }
+    rows.push(String::new());
+    rows.push(row("ok2", "gold"));
+    let bytes = export(&rows);
+    let second_line_offset = rows[0].len() as u64 + 1;
+    t.source.put(&campaign.audience.source, bytes);
+
+    let report = t.engine.run(&launch(campaign), 100).await.unwrap();
+
+    assert_eq!(report.rows, 9, "blank lines are not rows");
+    assert_eq!(report.malformed, 7);
+    assert_eq!(report.malformed_examples.len(), report::MALFORMED_EXAMPLES);
+    assert_eq!(report.malformed_examples[0].offset, second_line_offset);
+    assert!(report.malformed_examples[0].reason.contains("EOF"));
+    assert_eq!(report.events_emitted, 2);
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["malformed"], 7);
+}
+
+/// Lines of different lengths, some without a final newline, some CRLF.
+fn varied_export() -> (Vec<u8>, usize) {
+    let mut bytes = Vec::new();
+    let mut count = 0;
+    for i in 0..12 {
+        let line = if i % 3 == 0 {
+            row(&format!("c{i}"), "gold")
+        } else {
+            format!(
+                r#"{{"id":"c{i}","email":"c{i}@x.io","consent":{{"email":true}},"attributes":{{"pad":"{}"}}}}"#,
+                "x".repeat(i * 7)
+            )
+        };
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.extend_from_slice(if i % 4 == 1 { b"\r\n" } else { b"\n" });
+        count += 1;
+    }
+    bytes.extend_from_slice(br#"{"id":"last","email":"l@x.io","consent":{"email":true}}"#);
+    (bytes, count + 1)
+}
+
+#[tokio::test]
+async fn a_file_split_at_every_byte_offset_yields_each_row_exactly_once() {
+    let (bytes, rows) = varied_export();
+    let campaign = campaign("a.jsonl", serde_json::json!([]), 0.0);
+    let launch = launch(campaign);
+    let t = setup();
+    t.source
+        .put(&launch.campaign().audience.source, bytes.clone());
+    t.engine.run(&launch, u64::MAX).await.unwrap();
+    let expected = customer_ids(&events(&t.stream));
+    assert_eq!(expected.len(), rows);
+
+    for split in 0..=bytes.len() as u64 {
+        let t = setup();
+        t.source
+            .put(&launch.campaign().audience.source, bytes.clone());
+        let mut report = LaunchReport::default();
+        for range in [0..split, split..bytes.len() as u64] {
+            report.merge(&t.engine.process_chunk(&launch, range).await.unwrap());
+        }
+        assert_eq!(report.rows, rows as u64, "split at {split}");
+        assert_eq!(
+            customer_ids(&events(&t.stream)),
+            expected,
+            "split at {split}"
+        );
+    }
+    for chunk_bytes in [1, 2, 3, 7, 50, 333] {
+        let t = setup();
+        t.source
+            .put(&launch.campaign().audience.source, bytes.clone());
+        let report = t.engine.run(&launch, chunk_bytes).await.unwrap();
+        assert_eq!(report.rows, rows as u64, "chunks of {chunk_bytes}");
+        assert_eq!(customer_ids(&events(&t.stream)), expected);
+    }
+}
+
+#[tokio::test]
+async fn a_chunk_reads_its_range_and_only_a_little_past_it() {
+    let t = setup();
+    let rows: Vec<String> = (0..5_000).map(|i| row(&format!("c{i}"), "gold")).collect();
+    let bytes = export(&rows);
+    let size = bytes.len() as u64;
+    let campaign = campaign("a.jsonl", serde_json::json!([]), 0.0);
+    t.source.put(&campaign.audience.source, bytes);
+    let launch = launch(campaign);
+    let chunk = size / 3;
+    t.engine
+        .process_chunk(&launch, chunk..2 * chunk)
+        .await
+        .unwrap();
+    let reads = t.source.reads();
+    assert!(
+        reads
+            .iter()
+            .all(|r| r.end - r.start <= audience::READ_PIECE_BYTES)
+    );
+    let first = reads.iter().map(|r| r.start).min().unwrap();
+    let last = reads.iter().map(|r| r.end).max().unwrap();
+    assert_eq!(first, chunk - 1);
+    assert!(last <= 2 * chunk + audience::EXTRA_READ_BYTES);
+}
+
+#[tokio::test]
+async fn a_gzip_export_is_one_chunk_streamed_through_the_decoder() {
+    let rows: Vec<String> = (0..3_000).map(|i| row(&format!("c{i}"), "gold")).collect();
+    let plain = export(&rows);
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&plain).unwrap();
+    let gzipped = encoder.finish().unwrap();
+    assert!(gzipped.len() as u64 > 0);
+
+    let t = setup();
+    let gz = campaign("alpine/customers.jsonl.gz", serde_json::json!([]), 0.0);
+    t.source.put(&gz.audience.source, gzipped.clone());
+    let launch = launch(gz);
+    let plan = t.engine.plan(&launch, 100).await.unwrap();
+    assert_eq!(plan, vec![0..gzipped.len() as u64]);
+    let report = t.engine.run(&launch, 100).await.unwrap();
+    assert_eq!(report.rows, 3_000);
+    let beyond = t.engine.process_chunk(&launch, 100..200).await.unwrap();
+    assert_eq!(
+        beyond.rows, 0,
+        "only the chunk at 0 owns a gzip export's lines"
+    );
+    assert_eq!(report.events_emitted, 3_000);
+    assert!(
+        t.source
+            .reads()
+            .iter()
+            .all(|r| r.end - r.start <= audience::GZIP_PIECE_BYTES)
+    );
+
+    let t = setup();
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&plain).unwrap();
+    let truncated = encoder.finish().unwrap();
+    let cut = campaign("cut.jsonl.gz", serde_json::json!([]), 0.0);
+    t.source.put(
+        &cut.audience.source,
+        truncated[..truncated.len() / 2].to_vec(),
+    );
+    let error = t.engine.run(&self::launch(cut), 100).await.unwrap_err();
+    assert!(
+        matches!(error, ChunkError::Audience(StoreError::Corrupt { .. })),
+        "{error:?}"
+    );
+
+    let t = setup();
+    let corrupt = campaign("broken.jsonl.gz", serde_json::json!([]), 0.0);
+    t.source
+        .put(&corrupt.audience.source, plain[..5_000].to_vec());
+    let error = t.engine.run(&self::launch(corrupt), 100).await.unwrap_err();
+    assert!(matches!(
+        error,
+        ChunkError::Audience(StoreError::Corrupt { .. })
+    ));
+}
+
+#[tokio::test]
+async fn holdout_is_counted_not_sent_and_reruns_emit_the_same_events() {
+    let rows: Vec<String> = (0..2_000).map(|i| row(&format!("c{i}"), "gold")).collect();
+    let campaign = campaign("a.jsonl", serde_json::json!([]), 25.0);
+    let launch = launch(campaign);
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let t = setup();
+        t.source
+            .put(&launch.campaign().audience.source, export(&rows));
+        let report = t.engine.run(&launch, 10_000).await.unwrap();
+        assert_eq!(report.held_out + report.matched_total(), 2_000);
+        assert!((400..600).contains(&report.held_out), "{}", report.held_out);
+        assert_eq!(report.events_emitted, report.matched_total());
+        let mut sent: Vec<(String, String, String)> = events(&t.stream)
+            .into_iter()
+            .map(|e| {
+                (
+                    e.customer.id.to_string(),
+                    e.variant.to_string(),
+                    e.message_id.to_string(),
+                )
+            })
+            .collect();
+        sent.sort();
+        runs.push((report, sent));
+    }
+    assert_eq!(runs[0], runs[1]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_put_fails_the_chunk_as_retryable_and_the_retry_emits_the_same_ids() {
+    let t = setup();
+    let rows: Vec<String> = (0..20).map(|i| row(&format!("c{i}"), "gold")).collect();
+    let campaign = campaign("a.jsonl", serde_json::json!([]), 0.0);
+    t.source.put(&campaign.audience.source, export(&rows));
+    let launch = launch(campaign);
+    t.stream.fail_always(true);
+    let error = t
+        .engine
+        .run(&launch, DEFAULT_CHUNK_BYTES)
+        .await
+        .unwrap_err();
+    assert!(error.is_retryable());
+    assert!(matches!(error, ChunkError::Publish { failed: 20, .. }));
+
+    t.stream.fail_always(false);
+    let report = t.engine.run(&launch, DEFAULT_CHUNK_BYTES).await.unwrap();
+    assert_eq!(report.events_emitted, 20);
+    let ids: HashSet<String> = events(&t.stream)
+        .iter()
+        .map(|e| e.message_id.to_string())
+        .collect();
+    assert_eq!(ids.len(), 20);
+}
+
+#[tokio::test]
+async fn a_suppression_outage_fails_the_chunk_as_retryable() {
+    let t = setup();
+    let campaign = campaign("a.jsonl", serde_json::json!([]), 0.0);
+    t.source
+        .put(&campaign.audience.source, export(&[row("ann", "gold")]));
+    t.directory.set_unavailable(true);
+    let error = t
+        .engine
+        .run(&launch(campaign), DEFAULT_CHUNK_BYTES)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ChunkError::Suppression(_)));
+    assert!(error.is_retryable());
+    assert!(t.stream.records().is_empty());
+}
+
+#[tokio::test]
+async fn groups_are_emitted_in_calls_of_500_and_suppression_asked_once_per_group() {
+    let t = setup();
+    let rows: Vec<String> = (0..1_234).map(|i| row(&format!("c{i}"), "gold")).collect();
+    let campaign = campaign("a.jsonl", serde_json::json!([]), 0.0);
+    t.source.put(&campaign.audience.source, export(&rows));
+    let report = t
+        .engine
+        .run(&launch(campaign), DEFAULT_CHUNK_BYTES)
+        .await
+        .unwrap();
+    assert_eq!(report.events_emitted, 1_234);
+    assert_eq!(t.stream.calls(), vec![500, 500, 234]);
+    assert_eq!(t.directory.lookups(), 3);
+    let per_variant: BTreeMap<String, u64> = report.matched.clone();
+    assert_eq!(per_variant.values().sum::<u64>(), 1_234);
+    assert_eq!(per_variant.len(), 2);
+}
+
+#[test]
+fn a_launch_refuses_an_invalid_campaign() {
+    let mut invalid = campaign("a.jsonl", serde_json::json!([]), 0.0);
+    invalid.offers.slots = 0;
+    assert_eq!(Launch::new(invalid, NOW).unwrap_err().field, "offers.slots");
+}
+
+#[tokio::test]
+async fn candidates_are_read_when_a_customer_is_sent_and_bad_ones_make_the_row_malformed() {
+    let t = setup();
+    let campaign = campaign("a.jsonl", serde_json::json!([]), 0.0);
+    let bad_candidates = r#"{"id":"bad","email":"b@x.io","consent":{"email":true},"attributes":null,"candidates":[{"item_id":1}]}"#;
+    let null_candidates =
+        r#"{"id":"fine","email":"f@x.io","consent":{"email":true},"candidates":null}"#;
+    t.source.put(
+        &campaign.audience.source,
+        export(&[bad_candidates.to_string(), null_candidates.to_string()]),
+    );
+    let report = t
+        .engine
+        .run(&launch(campaign), DEFAULT_CHUNK_BYTES)
+        .await
+        .unwrap();
+    assert_eq!(report.malformed, 1);
+    assert_eq!(report.malformed_examples[0].offset, 0);
+    assert!(
+        report.malformed_examples[0]
+            .reason
+            .starts_with("candidates:")
+    );
+    assert_eq!(report.matched_total(), 1);
+    assert_eq!(customer_ids(&events(&t.stream)), vec!["fine"]);
+}
