@@ -37,7 +37,7 @@ events: bootstrap
 	$(STACK) infra/scripts/events-under-rie.sh
 
 bench:
-	cargo bench -p storecast --bench deliver
+	cargo bench -p storecast --bench deliver --bench audience
 
 sam-build:
 	infra/scripts/sam-build.sh
