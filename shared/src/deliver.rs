@@ -35,6 +35,11 @@ use crate::stream::RetryPolicy;
 
 pub const FUNCTION_NAME: &str = "deliver";
 
+thread_local! {
+    static RENDER_BUFFERS: std::cell::RefCell<RenderedMessage> =
+        std::cell::RefCell::new(RenderedMessage::default());
+}
+
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {
     pub sending_domain: String,
@@ -544,27 +549,32 @@ impl Deliverer {
             message_id: &job.recipient.message_id,
             unsubscribe_url: &unsubscribe_url,
         });
-        let mut rendered = RenderedMessage::default();
-        job.template
-            .render(&context, &mut rendered)
-            .map_err(|e| format!("template failed to render: {e}"))?;
-        let mut raw_mime = Vec::with_capacity(rendered.html.len() + rendered.text.len() + 1024);
-        build_email(
-            &EmailParts {
-                from_name: &job.workspace.display_name,
-                from_address: &job.workspace.from_address,
-                to_address: address,
-                subject: &rendered.subject,
-                html: &rendered.html,
-                text: &rendered.text,
-                message_id: job.recipient.message_id.as_str(),
-                sending_domain: &self.config.sending_domain,
-                unsubscribe_url: &unsubscribe_url,
-                unsubscribe_mailto: self.config.unsubscribe_mailto.as_deref(),
-            },
-            &mut raw_mime,
-        )
-        .map_err(|e| format!("message could not be built: {e}"))?;
+        // The rendered parts are only read to build the MIME, so one set of buffers per thread
+        // serves every message: no 15 KB allocations per recipient. Nothing awaits while it is
+        // borrowed.
+        let raw_mime = RENDER_BUFFERS.with_borrow_mut(|rendered| {
+            job.template
+                .render(&context, rendered)
+                .map_err(|e| format!("template failed to render: {e}"))?;
+            let mut raw_mime = Vec::with_capacity(rendered.html.len() + rendered.text.len() + 1024);
+            build_email(
+                &EmailParts {
+                    from_name: &job.workspace.display_name,
+                    from_address: &job.workspace.from_address,
+                    to_address: address,
+                    subject: &rendered.subject,
+                    html: &rendered.html,
+                    text: &rendered.text,
+                    message_id: job.recipient.message_id.as_str(),
+                    sending_domain: &self.config.sending_domain,
+                    unsubscribe_url: &unsubscribe_url,
+                    unsubscribe_mailto: self.config.unsubscribe_mailto.as_deref(),
+                },
+                &mut raw_mime,
+            )
+            .map_err(|e| format!("message could not be built: {e}"))?;
+            Ok::<_, String>(raw_mime)
+        })?;
         self.metrics.observe(
             group.tenant_id.as_str(),
             "RenderTime",

@@ -98,7 +98,13 @@ impl Metrics {
             .counters
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let values = counters.entry(tenant.to_string()).or_default();
+        // Called per message: no allocation once the tenant has a line.
+        if !counters.contains_key(tenant) {
+            counters.insert(tenant.to_string(), BTreeMap::new());
+        }
+        let Some(values) = counters.get_mut(tenant) else {
+            return;
+        };
         let mut entry = values.remove(name);
         update(&mut entry);
         if let Some(value) = entry {
