@@ -9,9 +9,8 @@
 //! customer id patched into a few hundred distinct row bodies), so the benchmark itself holds
 //! no audience in memory.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -24,31 +23,10 @@ use storecast::memory::MemoryDirectory;
 use storecast::ports::{EntryResult, RecordStream, StreamRecord, TenantAdmin};
 use storecast::stream::RetryPolicy;
 
-struct TrackingAllocator;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for TrackingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwards the caller's layout to the system allocator unchanged.
-        let pointer = unsafe { System.alloc(layout) };
-        if !pointer.is_null() {
-            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(live, Ordering::Relaxed);
-        }
-        pointer
-    }
-
-    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
-        // SAFETY: the pointer came from `alloc` above with the same layout.
-        unsafe { System.dealloc(pointer, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
+mod support;
 
 #[global_allocator]
-static ALLOCATOR: TrackingAllocator = TrackingAllocator;
+static ALLOCATOR: support::TrackingAllocator = support::TrackingAllocator;
 
 /// Every synthetic row takes exactly this many bytes, newline included.
 const ROW_BYTES: usize = 1024;
@@ -253,12 +231,12 @@ async fn run(customers: u64) -> Run {
     }
     let source_only_seconds = started.elapsed().as_secs_f64();
 
-    let baseline = LIVE.load(Ordering::Relaxed);
-    PEAK.store(baseline, Ordering::Relaxed);
+    let baseline = support::live_bytes();
+    support::reset_peak();
     let started = Instant::now();
     let report = engine.run(&launch, DEFAULT_CHUNK_BYTES).await.unwrap();
     let seconds = started.elapsed().as_secs_f64();
-    let peak_heap = PEAK.load(Ordering::Relaxed) - baseline;
+    let peak_heap = support::peak_bytes() - baseline;
     assert_eq!(report.rows, customers);
     assert_eq!(
         report.events_emitted,

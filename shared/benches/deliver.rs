@@ -4,9 +4,8 @@
 //!
 //! Figures printed, not asserted: targets live here, not in timed tests.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -23,32 +22,10 @@ use storecast::rebatch::Rebatcher;
 use storecast::render::{CompiledTemplate, RecipientContext, RenderContext, RenderedMessage};
 use storecast::samples::{sample_event, sample_template_version, sample_workspace, seed_retailer};
 
-/// Counts live and peak heap bytes.
-struct TrackingAllocator;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for TrackingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwards the caller's layout to the system allocator unchanged.
-        let pointer = unsafe { System.alloc(layout) };
-        if !pointer.is_null() {
-            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(live, Ordering::Relaxed);
-        }
-        pointer
-    }
-
-    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
-        // SAFETY: the pointer came from `alloc` above with the same layout.
-        unsafe { System.dealloc(pointer, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
+mod support;
 
 #[global_allocator]
-static ALLOCATOR: TrackingAllocator = TrackingAllocator;
+static ALLOCATOR: support::TrackingAllocator = support::TrackingAllocator;
 
 const TENANTS: &[&str] = &["alpine-outfitters", "harbor-books", "citrus-kitchen"];
 const DOMAIN: &str = "mail.storecast.example";
@@ -278,8 +255,8 @@ fn main() {
         let mut events = 0u64;
         let mut delivered_batches = 0u64;
         let mut elapsed = std::time::Duration::ZERO;
-        let heap_before = LIVE.load(Ordering::Relaxed);
-        PEAK.store(heap_before, Ordering::Relaxed);
+        let heap_before = support::live_bytes();
+        support::reset_peak();
         let mut start = 0;
         while start < total {
             let end = (start + chunk).min(total);
@@ -302,7 +279,7 @@ fn main() {
         println!("  {rate:>10.0} messages/s, {:.1} µs/message", 1e6 / rate);
         println!(
             "  peak heap above start: {:.1} MiB; peak RSS of the whole bench: {:.1} MiB",
-            (PEAK.load(Ordering::Relaxed) - heap_before) as f64 / (1024.0 * 1024.0),
+            (support::peak_bytes() - heap_before) as f64 / (1024.0 * 1024.0),
             rss_peak_kib().unwrap_or(0) as f64 / 1024.0
         );
 
