@@ -88,6 +88,18 @@ impl World {
         self.deliverer.deliver(&records(batches), deadline).await
     }
 
+    async fn recorded_outcome(&self, batch: &SendBatch) -> storecast::ports::BatchOutcome {
+        self.send_log
+            .outcome(
+                &batch.group.tenant_id,
+                &batch.group.campaign_id,
+                &batch.batch_id,
+            )
+            .await
+            .unwrap()
+            .expect("the batch's outcome is recorded")
+    }
+
     fn sent_to(&self, address: &str) -> usize {
         self.provider
             .sent()
@@ -137,16 +149,7 @@ async fn given_a_delivered_batch_when_it_is_redelivered_then_nothing_is_sent_twi
     assert!(first.failed_positions.is_empty() && again.failed_positions.is_empty());
     // The redelivery re-checks the claims but leaves the recorded outcome alone.
     assert_eq!(world.send_log.writes() - writes_after_first, 20);
-    let outcome = world
-        .send_log
-        .outcome(
-            &batch.group.tenant_id,
-            &batch.group.campaign_id,
-            &batch.batch_id,
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let outcome = world.recorded_outcome(&batch).await;
     assert!(
         outcome
             .outcomes
@@ -468,16 +471,7 @@ async fn given_a_recipient_the_provider_rejects_then_it_is_failed_with_the_reaso
     let batch = batch("alpine", 1..3);
     let outcome = world.deliver(&[&batch]).await;
     assert_eq!(outcome.per_tenant["alpine"].failed, 1);
-    let recorded = world
-        .send_log
-        .outcome(
-            &batch.group.tenant_id,
-            &batch.group.campaign_id,
-            &batch.batch_id,
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let recorded = world.recorded_outcome(&batch).await;
     assert_eq!(
         recorded.outcomes[0],
         RecipientOutcome::Failed {

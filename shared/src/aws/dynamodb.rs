@@ -33,8 +33,6 @@ use crate::ports::{
 
 /// BatchGetItem reads at most this many keys per call.
 pub const MAX_KEYS_PER_BATCH_GET: usize = 100;
-/// BatchWriteItem writes at most this many items per call.
-pub const MAX_ITEMS_PER_BATCH_WRITE: usize = 25;
 /// Unprocessed keys are retried this many times before the read counts as throttled.
 const UNPROCESSED_RETRIES: u32 = 5;
 
