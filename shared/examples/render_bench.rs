@@ -155,6 +155,7 @@ fn workspace() -> Result<TenantWorkspace, Box<dyn Error>> {
         from_address: TenantWorkspace::from_address_for("acme-outdoor", SENDING_DOMAIN),
         status: TenantStatus::Active,
         unsubscribe_base_url: "https://u.storecast.example/unsubscribe".to_owned(),
+        settings: Default::default(),
     })
 }
 

@@ -28,8 +28,12 @@ pub struct InvalidId {
 macro_rules! identifier {
     ($(#[$doc:meta])* $name:ident, $kind:literal, $max:expr) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(
+            Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+            utoipa::ToSchema,
+        )]
         #[serde(try_from = "String", into = "String")]
+        #[schema(value_type = String)]
         pub struct $name(String);
 
         impl $name {
@@ -174,7 +178,19 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     out
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
     Email,
@@ -197,7 +213,9 @@ impl fmt::Display for Channel {
 }
 
 /// A published, immutable version of one of the tenant's templates.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 pub struct TemplateRef {
     pub id: TemplateId,
     pub version: u32,
@@ -301,7 +319,7 @@ pub struct SendBatch {
     pub recipients: Vec<Recipient>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TenantStatus {
     Active,
@@ -311,7 +329,7 @@ pub enum TenantStatus {
     Suspended,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CampaignStatus {
     Active,
@@ -332,6 +350,61 @@ pub struct TenantWorkspace {
     pub status: TenantStatus,
     /// Base of the per-recipient one-click unsubscribe link.
     pub unsubscribe_base_url: String,
+    /// The retailer's own settings: brand variables, time zone, quiet hours, frequency cap.
+    #[serde(default)]
+    pub settings: TenantSettings,
+}
+
+/// What a retailer configures about its sending, beyond the workspace's routing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TenantSettings {
+    /// IANA time zone (`Europe/Paris`): scheduled sends and quiet hours are in local time.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// No marketing sends between these local hours; held until the window opens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<QuietHours>,
+    /// No more than this many marketing messages per customer in a rolling window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency_cap: Option<FrequencyCap>,
+    /// Dedicated IP pool (SES sending pool) the retailer's configuration set uses, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sending_pool: Option<String>,
+    /// Brand variables (logo, colours, postal address...) every template sees as `brand.*`.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub brand: serde_json::Map<String, serde_json::Value>,
+}
+
+fn default_timezone() -> String {
+    "UTC".to_string()
+}
+
+impl Default for TenantSettings {
+    fn default() -> Self {
+        Self {
+            timezone: default_timezone(),
+            quiet_hours: None,
+            frequency_cap: None,
+            sending_pool: None,
+            brand: serde_json::Map::new(),
+        }
+    }
+}
+
+/// Local hours `[start_hour, end_hour)` with no sends; the window may wrap past midnight
+/// (`21` to `8`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct QuietHours {
+    pub start_hour: u8,
+    pub end_hour: u8,
+}
+
+/// At most `max_messages` marketing messages per customer within `window_days`, per retailer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FrequencyCap {
+    pub max_messages: u32,
+    pub window_days: u32,
 }
 
 impl TenantWorkspace {

@@ -22,6 +22,7 @@ pub fn sample_workspace(tenant: &str, sending_domain: &str) -> TenantWorkspace {
         from_address: TenantWorkspace::from_address_for(tenant, sending_domain),
         status: TenantStatus::Active,
         unsubscribe_base_url: format!("https://prefs.{sending_domain}/{tenant}/unsubscribe"),
+        settings: Default::default(),
     }
 }
 

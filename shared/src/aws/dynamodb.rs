@@ -23,7 +23,7 @@ use super::errors::store_error;
 use crate::clock::Clock;
 use crate::domain::{
     BatchId, CampaignId, CampaignStatus, MessageId, TemplateRef, TemplateVersion, TenantId,
-    TenantStatus, TenantWorkspace,
+    TenantSettings, TenantStatus, TenantWorkspace,
 };
 use crate::error::StoreError;
 use crate::ports::{
@@ -115,6 +115,12 @@ fn workspace_from_item(item: &Item) -> Result<TenantWorkspace, StoreError> {
         from_address: get_s(item, "from_address", TENANTS)?.to_string(),
         status: parse_status::<TenantStatus>(get_s(item, "status", TENANTS)?)?,
         unsubscribe_base_url: get_s(item, "unsubscribe_base_url", TENANTS)?.to_string(),
+        settings: match item.get("settings").map(|v| v.as_s()) {
+            None => TenantSettings::default(),
+            Some(Ok(json)) => serde_json::from_str(json)
+                .map_err(|e| corrupt(TENANTS, format!("tenant settings: {e}")))?,
+            Some(Err(_)) => return Err(corrupt(TENANTS, "attribute settings is not a string")),
+        },
     })
 }
 
@@ -297,6 +303,15 @@ impl TenantAdmin for TenantsTable {
             (
                 "unsubscribe_base_url".into(),
                 s(&workspace.unsubscribe_base_url),
+            ),
+            (
+                "settings".into(),
+                s(serde_json::to_string(&workspace.settings).map_err(|e| {
+                    StoreError::Rejected {
+                        store: TENANTS,
+                        source: Box::new(e),
+                    }
+                })?),
             ),
         ]);
         self.put(item).await

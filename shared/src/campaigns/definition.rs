@@ -14,7 +14,7 @@ pub const MAX_HOLDOUT_PERCENT: f64 = 50.0;
 /// A template shows at most this many offers.
 pub const MAX_OFFER_SLOTS: usize = 12;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CampaignDefinition {
     pub tenant_id: TenantId,
     pub campaign_id: CampaignId,
@@ -28,7 +28,7 @@ pub struct CampaignDefinition {
     pub offers: OfferSettings,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AudienceDefinition {
     pub source: AudienceLocation,
     /// Every rule must match (an empty list matches everyone).
@@ -37,7 +37,7 @@ pub struct AudienceDefinition {
 }
 
 /// The retailer's customer export: JSON lines, gzip-compressed when the key ends with `.gz`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AudienceLocation {
     pub bucket: String,
     pub key: String,
@@ -50,13 +50,13 @@ impl AudienceLocation {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VariantWeight {
     pub id: VariantId,
     pub weight: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OfferSettings {
     /// How many offers the template shows: 1 to 12.
     pub slots: usize,

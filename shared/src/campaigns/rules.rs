@@ -8,11 +8,15 @@ use time::OffsetDateTime;
 use super::definition::InvalidCampaign;
 use crate::render::value::RenderValue;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum SegmentRule {
     /// The field equals the value (numbers compare by value: `2` equals `2.0`).
-    Equals { field: String, value: RenderValue },
+    Equals {
+        field: String,
+        #[schema(value_type = serde_json::Value)]
+        value: RenderValue,
+    },
     /// The field is a number within the bounds, both inclusive; a missing bound is open.
     Range {
         field: String,
@@ -24,15 +28,22 @@ pub enum SegmentRule {
     /// The field equals one of the values.
     In {
         field: String,
+        #[schema(value_type = Vec<serde_json::Value>)]
         values: Vec<RenderValue>,
     },
     /// The field holds an RFC 3339 time or an ISO date (`2026-11-02`, midnight UTC) no longer
     /// than `within_days` before the launch time (and not after it).
     Recency { field: String, within_days: u32 },
     /// Every nested rule matches (an empty list matches).
-    All { rules: Vec<SegmentRule> },
+    All {
+        #[schema(no_recursion)]
+        rules: Vec<SegmentRule>,
+    },
     /// At least one nested rule matches (an empty list does not).
-    Any { rules: Vec<SegmentRule> },
+    Any {
+        #[schema(no_recursion)]
+        rules: Vec<SegmentRule>,
+    },
 }
 
 impl SegmentRule {

@@ -42,6 +42,7 @@ impl Fixture {
                 from_address: "acme-outdoor@mail.storecast.example".to_owned(),
                 status: TenantStatus::Active,
                 unsubscribe_base_url: "https://u.storecast.example".to_owned(),
+                settings: Default::default(),
             },
             campaign_id: CampaignId::parse("spring-sale").unwrap(),
             variant: VariantId::parse("A").unwrap(),
