@@ -5,6 +5,7 @@ pub mod demo;
 pub mod esm;
 pub mod events;
 pub mod local;
+pub mod local_auth;
 pub mod provision;
 pub mod render_tool;
 pub mod template;
