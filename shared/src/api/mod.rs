@@ -22,7 +22,14 @@ pub use problem::{FieldError, Problem};
 /// extensions (Lambda: [`auth::claims_from_api_gateway`]; locally: the dev server's verifier).
 pub fn router() -> Router {
     Router::new()
-        .route("/openapi.json", get(openapi::document))
+        .route(
+            "/openapi.json",
+            get(|| async {
+                let mut document = <openapi::ApiDoc as utoipa::OpenApi>::openapi();
+                openapi::add_common_problems(&mut document);
+                axum::Json(document)
+            }),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }

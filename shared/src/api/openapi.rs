@@ -1,15 +1,21 @@
-//! The OpenAPI document, generated from the handlers' annotations and the request and response
-//! types, and served at `/openapi.json`.
+//! The OpenAPI document, generated from the handlers' `#[utoipa::path]` annotations and the
+//! request and response types as the router is built, and served at `/openapi.json`.
 
-use axum::Json;
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{RefOr, Required};
 use utoipa::{Modify, OpenApi};
+
+use super::problem::PROBLEM_CONTENT_TYPE;
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Storecast marketer API",
-        description = "Onboard retailers, customise templates, and launch campaigns.",
+        description = "Onboard retailers, customise their templates, and launch campaigns. \
+                       Marketers reach their own retailer only; operators onboard, suspend and \
+                       reinstate retailers. Errors are RFC 9457 problem details.",
         version = "1.0.0"
     ),
     components(schemas(super::problem::Problem, super::problem::FieldError)),
@@ -35,6 +41,67 @@ impl Modify for BearerAuth {
     }
 }
 
-pub async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+/// The answers every operation may give besides its own: problem details for a bad or
+/// unauthenticated request, another retailer's data, a missing resource, and failures behind
+/// the API. Added once here rather than on every handler.
+const COMMON_PROBLEMS: &[(&str, &str)] = &[
+    ("400", "Malformed request (body or path parameter)"),
+    ("401", "Missing, invalid or expired token"),
+    ("403", "Not allowed for this caller or retailer"),
+    ("404", "No such resource for this retailer"),
+    ("415", "The body is not JSON"),
+    (
+        "422",
+        "A field's value is not acceptable; `errors` names it",
+    ),
+    ("500", "Failure on our side"),
+    ("503", "A dependency is unavailable; retry later"),
+];
+
+pub fn add_common_problems(openapi: &mut utoipa::openapi::OpenApi) {
+    let problem = || {
+        ContentBuilder::new()
+            .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                "Problem",
+            ))))
+            .build()
+    };
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        let has_body_or_params = path.contains('{');
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let takes_body = operation
+                .request_body
+                .as_ref()
+                .is_some_and(|body| body.required != Some(Required::False));
+            for (status, description) in COMMON_PROBLEMS {
+                if (*status == "415" || *status == "422") && !takes_body {
+                    continue;
+                }
+                if *status == "400" && !takes_body && !has_body_or_params {
+                    continue;
+                }
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| {
+                        RefOr::T(
+                            ResponseBuilder::new()
+                                .description(*description)
+                                .content(PROBLEM_CONTENT_TYPE, problem())
+                                .build(),
+                        )
+                    });
+            }
+        }
+    }
 }

@@ -13,6 +13,22 @@ pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 pub struct FieldError {
     pub field: String,
     pub reason: String,
+    /// Where in a template source the error is (1-based), for template errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+            line: None,
+            column: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -63,10 +79,7 @@ impl Problem {
 
     /// 422: the body is well-formed JSON but a field's value is not acceptable.
     pub fn invalid_field(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self::invalid_fields(vec![FieldError {
-            field: field.into(),
-            reason: reason.into(),
-        }])
+        Self::invalid_fields(vec![FieldError::new(field, reason)])
     }
 
     pub fn invalid_fields(errors: Vec<FieldError>) -> Self {
