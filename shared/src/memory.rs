@@ -15,7 +15,7 @@ use crate::error::{Message, SendError, StoreError, StreamError};
 use crate::ports::{
     Archive, BatchOutcome, ClaimResult, DeadLetter, DeliveryContext, DeliveryDirectory,
     EmailProvider, EntryResult, MessageClaim, OutboundEmail, ParkedBatch, RecordStream, SendLog,
-    StreamRecord, TemplateStore, TenantAdmin, keys, normalise_address,
+    SlugClaim, StreamRecord, TemplateStore, TenantAdmin, keys, normalise_address,
 };
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -89,6 +89,7 @@ struct DirectoryState {
     templates: HashMap<(TenantId, TemplateRef), TemplateVersion>,
     campaigns: HashMap<(TenantId, CampaignId), CampaignStatus>,
     suppressed: HashSet<(TenantId, String)>,
+    slugs: HashMap<String, TenantId>,
     unavailable: bool,
     corrupt: HashSet<TenantId>,
 }
@@ -200,6 +201,32 @@ impl TenantAdmin for MemoryDirectory {
             .suppressed
             .insert((tenant.clone(), normalise_address(address)));
         Ok(())
+    }
+
+    async fn workspace(&self, tenant: &TenantId) -> Result<Option<TenantWorkspace>, StoreError> {
+        let state = lock(&self.state);
+        if state.unavailable {
+            return Err(StoreError::Unavailable {
+                store: "directory",
+                source: Message::boxed("injected outage"),
+            });
+        }
+        Ok(state.workspaces.get(tenant).cloned())
+    }
+
+    async fn claim_slug(&self, slug: &str, tenant: &TenantId) -> Result<SlugClaim, StoreError> {
+        let mut state = lock(&self.state);
+        let owner = state
+            .slugs
+            .entry(slug.to_string())
+            .or_insert_with(|| tenant.clone());
+        if owner == tenant {
+            Ok(SlugClaim::Claimed)
+        } else {
+            Ok(SlugClaim::Taken {
+                owner: owner.clone(),
+            })
+        }
     }
 }
 

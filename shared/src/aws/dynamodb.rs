@@ -28,7 +28,7 @@ use crate::domain::{
 use crate::error::StoreError;
 use crate::ports::{
     BatchOutcome, ClaimResult, DeliveryContext, DeliveryDirectory, MessageClaim, RecipientOutcome,
-    SendLog, TemplateStore, TenantAdmin, normalise_address,
+    SendLog, SlugClaim, TemplateStore, TenantAdmin, normalise_address,
 };
 
 /// BatchGetItem reads at most this many keys per call.
@@ -348,6 +348,71 @@ impl TenantAdmin for TenantsTable {
         );
         self.put(item).await
     }
+
+    async fn workspace(&self, tenant: &TenantId) -> Result<Option<TenantWorkspace>, StoreError> {
+        // Strongly consistent: an operator's PATCH right after a PUT must see the PUT.
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant_pk(tenant), "WORKSPACE".into())))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error(TENANTS, e))?;
+        output.item.as_ref().map(workspace_from_item).transpose()
+    }
+
+    /// `pk = SLUG#<slug>, sk = OWNER` with the owner's tenant id: the one platform-wide item of
+    /// the table (a slug is the from-address, so it is unique across tenants). Written with
+    /// `attribute_not_exists(pk) OR tenant_id = :tenant`, so the owner may claim it again.
+    async fn claim_slug(&self, slug: &str, tenant: &TenantId) -> Result<SlugClaim, StoreError> {
+        let mut item = slug_key(slug);
+        item.insert("tenant_id".into(), s(tenant.as_str()));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR tenant_id = :tenant")
+            .expression_attribute_values(":tenant", s(tenant.as_str()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(SlugClaim::Claimed),
+            Err(error) if is_condition_failure(&error) => {
+                let old = match error.as_service_error() {
+                    Some(PutItemError::ConditionalCheckFailedException(e)) => e.item.clone(),
+                    _ => None,
+                };
+                let old = match old {
+                    Some(item) => item,
+                    None => self
+                        .client
+                        .get_item()
+                        .table_name(&self.table)
+                        .set_key(Some(slug_key(slug)))
+                        .consistent_read(true)
+                        .send()
+                        .await
+                        .map_err(|e| store_error(TENANTS, e))?
+                        .item
+                        .ok_or_else(|| {
+                            corrupt(TENANTS, "slug claim vanished after a failed condition")
+                        })?,
+                };
+                let owner = TenantId::parse(get_s(&old, "tenant_id", TENANTS)?)
+                    .map_err(|e| corrupt(TENANTS, e))?;
+                Ok(SlugClaim::Taken { owner })
+            }
+            Err(error) => Err(store_error(TENANTS, error)),
+        }
+    }
+}
+
+fn slug_key(slug: &str) -> Item {
+    key(format!("SLUG#{slug}"), "OWNER".into())
 }
 
 /// The delivery table: claims and batch outcomes.
