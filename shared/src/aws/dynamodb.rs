@@ -16,14 +16,14 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, ReturnValuesOnConditionCheckFailure,
+    AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
 };
 
 use super::errors::store_error;
 use crate::clock::Clock;
 use crate::domain::{
-    BatchId, CampaignId, CampaignStatus, MessageId, TemplateRef, TemplateVersion, TenantId,
-    TenantSettings, TenantStatus, TenantWorkspace,
+    BatchId, CampaignId, CampaignStatus, CustomerId, MAX_FREQUENCY_CAP_WINDOW_DAYS, MessageId,
+    TemplateRef, TemplateVersion, TenantId, TenantSettings, TenantStatus, TenantWorkspace,
 };
 use crate::error::StoreError;
 use crate::ports::{
@@ -260,6 +260,147 @@ impl crate::campaigns::SuppressionCheck for TenantsTable {
             }
         }
         Ok(suppressed)
+    }
+}
+
+/// Contact history items: `pk = TENANT#<tenant>, sk = CONTACTS#<customer>`, one attribute
+/// `C#<campaign>` per campaign holding the contact time (epoch seconds). Recording sets the
+/// campaign's attribute (idempotent: a re-run chunk sets the same value again) and prunes
+/// attributes older than the longest cap window from the item it gets back.
+const CONTACT_ATTRIBUTE_PREFIX: &str = "C#";
+/// Contacts are recorded with this many UpdateItem calls in flight (one per customer: a
+/// BatchWriteItem put would replace the other campaigns' attributes).
+pub const CONTACT_WRITE_CONCURRENCY: usize = 16;
+
+fn contacts_key(tenant: &TenantId, customer: &CustomerId) -> Item {
+    key(tenant_pk(tenant), format!("CONTACTS#{customer}"))
+}
+
+impl TenantsTable {
+    async fn record_contact(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        customer: &CustomerId,
+        at: time::OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(contacts_key(tenant, customer)))
+            .update_expression("SET #c = :at")
+            .expression_attribute_names("#c", format!("{CONTACT_ATTRIBUTE_PREFIX}{campaign}"))
+            .expression_attribute_values(":at", n(at.unix_timestamp()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| store_error(TENANTS, e))?;
+        let horizon =
+            (at - time::Duration::days(i64::from(MAX_FREQUENCY_CAP_WINDOW_DAYS))).unix_timestamp();
+        let stale: Vec<String> = output
+            .attributes
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(name, value)| {
+                name.starts_with(CONTACT_ATTRIBUTE_PREFIX)
+                    && value
+                        .as_n()
+                        .ok()
+                        .and_then(|v| v.parse::<i64>().ok())
+                        .is_some_and(|contacted| contacted < horizon)
+            })
+            .map(|(name, _)| name)
+            .collect();
+        if stale.is_empty() {
+            return Ok(());
+        }
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(contacts_key(tenant, customer)));
+        let mut placeholders = Vec::with_capacity(stale.len());
+        for (i, name) in stale.into_iter().enumerate() {
+            placeholders.push(format!("#s{i}"));
+            request = request.expression_attribute_names(format!("#s{i}"), name);
+        }
+        request
+            .update_expression(format!("REMOVE {}", placeholders.join(", ")))
+            .send()
+            .await
+            .map_err(|e| store_error(TENANTS, e))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::campaigns::ContactHistory for TenantsTable {
+    /// BatchGetItem of the customers' contact items in groups of [`MAX_KEYS_PER_BATCH_GET`]
+    /// (duplicates removed), unprocessed keys read again.
+    async fn recent_contacts(
+        &self,
+        tenant: &TenantId,
+        customers: &[CustomerId],
+        since: time::OffsetDateTime,
+        excluding: &CampaignId,
+    ) -> Result<HashMap<CustomerId, u32>, StoreError> {
+        let mut unique: Vec<&CustomerId> = customers.iter().collect();
+        unique.sort();
+        unique.dedup();
+        let keys = unique
+            .iter()
+            .map(|customer| contacts_key(tenant, customer))
+            .collect();
+        let excluded = format!("{CONTACT_ATTRIBUTE_PREFIX}{excluding}");
+        let since = since.unix_timestamp();
+        let mut counts = HashMap::new();
+        for item in self.batch_get(keys).await? {
+            let Some(customer) = get_s(&item, "sk", TENANTS)?.strip_prefix("CONTACTS#") else {
+                continue;
+            };
+            let customer = CustomerId::parse(customer).map_err(|e| corrupt(TENANTS, e))?;
+            let count = item
+                .iter()
+                .filter(|(name, value)| {
+                    name.starts_with(CONTACT_ATTRIBUTE_PREFIX)
+                        && **name != excluded
+                        && value
+                            .as_n()
+                            .ok()
+                            .and_then(|v| v.parse::<i64>().ok())
+                            .is_some_and(|contacted| contacted >= since)
+                })
+                .count() as u32;
+            if count > 0 {
+                counts.insert(customer, count);
+            }
+        }
+        Ok(counts)
+    }
+
+    async fn record_contacts(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        customers: &[CustomerId],
+        at: time::OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        use futures::{StreamExt as _, TryStreamExt as _};
+
+        let mut unique: Vec<&CustomerId> = customers.iter().collect();
+        unique.sort();
+        unique.dedup();
+        // Built before streaming them: a closure inside the stream is not general enough for
+        // the boxed future async_trait makes.
+        let writes: Vec<_> = unique
+            .into_iter()
+            .map(|customer| self.record_contact(tenant, campaign, customer, at))
+            .collect();
+        futures::stream::iter(writes)
+            .buffer_unordered(CONTACT_WRITE_CONCURRENCY)
+            .try_collect::<()>()
+            .await
     }
 }
 
