@@ -1112,3 +1112,140 @@ mod batch_get_tests {
         );
     }
 }
+
+/// Contact history requests, with request-level mocks: unprocessed keys (the local endpoint
+/// never answers them) and pruning on write.
+#[cfg(test)]
+mod contact_tests {
+    use super::*;
+    use crate::campaigns::ContactHistory;
+    use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
+    use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use time::macros::datetime;
+
+    const NOW: time::OffsetDateTime = datetime!(2026-11-20 12:00 UTC);
+
+    fn customer(i: usize) -> CustomerId {
+        CustomerId::parse(format!("c{i}")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn recent_contacts_read_unique_keys_in_groups_of_100_and_count_within_the_window() {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let first_call = Arc::new(AtomicBool::new(true));
+        let rule = {
+            let calls = calls.clone();
+            mock!(Client::batch_get_item).then_compute_output(move |request| {
+                let keys = request.request_items().unwrap()["tenants"].keys().to_vec();
+                calls.lock().unwrap().push(keys.len());
+                let (processed, unprocessed) = if first_call.swap(false, Ordering::SeqCst) {
+                    keys.split_at(keys.len() - 7)
+                } else {
+                    (&keys[..], &[][..])
+                };
+                let found: Vec<Item> = processed
+                    .iter()
+                    .map(|k| {
+                        assert_eq!(k["pk"].as_s().unwrap(), "TENANT#alpine");
+                        let mut item = k.clone();
+                        // Every customer: spring inside the window, an old one outside it, and
+                        // the campaign being launched (never counted).
+                        item.insert(
+                            "C#spring".into(),
+                            n((NOW - time::Duration::days(2)).unix_timestamp()),
+                        );
+                        item.insert(
+                            "C#old".into(),
+                            n((NOW - time::Duration::days(20)).unix_timestamp()),
+                        );
+                        item.insert("C#summer".into(), n(NOW.unix_timestamp()));
+                        item
+                    })
+                    .collect();
+                let mut output = BatchGetItemOutput::builder().responses("tenants", found);
+                if !unprocessed.is_empty() {
+                    output = output.unprocessed_keys(
+                        "tenants",
+                        KeysAndAttributes::builder()
+                            .set_keys(Some(unprocessed.to_vec()))
+                            .build()
+                            .unwrap(),
+                    );
+                }
+                output.build()
+            })
+        };
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]);
+        let table = TenantsTable::new(client, "tenants");
+        let mut customers: Vec<CustomerId> = (0..250).map(customer).collect();
+        customers.extend((0..10).map(customer));
+        let counts = table
+            .recent_contacts(
+                &TenantId::parse("alpine").unwrap(),
+                &customers,
+                NOW - time::Duration::days(7),
+                &CampaignId::parse("summer").unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(counts.len(), 250);
+        assert!(counts.values().all(|count| *count == 1), "{counts:?}");
+        assert_eq!(*calls.lock().unwrap(), vec![100, 7, 100, 50]);
+    }
+
+    #[tokio::test]
+    async fn recording_sets_the_campaigns_attribute_and_prunes_old_ones() {
+        let set = mock!(Client::update_item)
+            .match_requests(|r| r.update_expression() == Some("SET #c = :at"))
+            .then_compute_output(|request| {
+                assert_eq!(
+                    request.expression_attribute_names().unwrap()["#c"],
+                    "C#winter"
+                );
+                let mut item = request.key().unwrap().clone();
+                item.insert("C#winter".into(), n(NOW.unix_timestamp()));
+                item.insert(
+                    "C#recent".into(),
+                    n((NOW - time::Duration::days(30)).unix_timestamp()),
+                );
+                item.insert(
+                    "C#ancient".into(),
+                    n((NOW - time::Duration::days(91)).unix_timestamp()),
+                );
+                UpdateItemOutput::builder()
+                    .set_attributes(Some(item))
+                    .build()
+            });
+        let removed = Arc::new(Mutex::new(Vec::new()));
+        let prune = {
+            let removed = removed.clone();
+            mock!(Client::update_item)
+                .match_requests(|r| {
+                    r.update_expression()
+                        .is_some_and(|e| e.starts_with("REMOVE"))
+                })
+                .then_compute_output(move |request| {
+                    let names = request.expression_attribute_names().unwrap();
+                    removed.lock().unwrap().extend(names.values().cloned());
+                    UpdateItemOutput::builder().build()
+                })
+        };
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&set, &prune]);
+        let table = TenantsTable::new(client, "tenants");
+        table
+            .record_contacts(
+                &TenantId::parse("alpine").unwrap(),
+                &CampaignId::parse("winter").unwrap(),
+                &[customer(1), customer(2), customer(1)],
+                NOW,
+            )
+            .await
+            .unwrap();
+        assert_eq!(set.num_calls(), 2, "one write per distinct customer");
+        assert_eq!(prune.num_calls(), 2);
+        assert_eq!(*removed.lock().unwrap(), vec!["C#ancient", "C#ancient"]);
+    }
+}
