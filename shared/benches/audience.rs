@@ -217,6 +217,7 @@ async fn run(customers: u64) -> Run {
         suppression: directory,
         availability: Arc::new(AssumeAvailable),
         events: stream.clone(),
+        contacts: Arc::new(storecast::memory::MemoryContactHistory::default()),
         retry: RetryPolicy::default(),
     };
     let launch = Launch::new(campaign(), time::macros::datetime!(2026-11-20 12:00 UTC)).unwrap();

@@ -101,6 +101,60 @@ impl DeliverSettings {
     }
 }
 
+/// What the tenant endpoints need (the API function): see docs/onboarding.md.
+#[derive(Debug, Clone)]
+pub struct OnboardingSettings {
+    pub tenants_table: String,
+    /// Prefix of each retailer's configuration set and SES tenant name (the stack name).
+    pub resource_prefix: String,
+    pub sending_domain: String,
+    /// `arn:aws:ses:<region>:<account>:identity/<sending domain>`.
+    pub domain_identity_arn: String,
+    /// Where SES sending events go: `arn:aws:events:<region>:<account>:event-bus/default`.
+    pub event_bus_arn: String,
+    /// With `{tenant}` standing for the tenant id.
+    pub unsubscribe_base_url: String,
+    /// Both set: reinstating a tenant redrives its parked batches.
+    pub archive_bucket: Option<String>,
+    pub send_batches_stream: Option<String>,
+}
+
+impl OnboardingSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&ProcessEnv)
+    }
+
+    pub fn from_lookup(env: &dyn Lookup) -> Result<Self, ConfigError> {
+        let optional = |name: &str| env.get(name).filter(|v| !v.trim().is_empty());
+        Ok(Self {
+            tenants_table: required(env, "TENANTS_TABLE")?,
+            resource_prefix: required(env, "RESOURCE_PREFIX")?,
+            sending_domain: required(env, "SENDING_DOMAIN")?,
+            domain_identity_arn: required(env, "SENDING_DOMAIN_IDENTITY_ARN")?,
+            event_bus_arn: required(env, "EVENT_BUS_ARN")?,
+            unsubscribe_base_url: required(env, "UNSUBSCRIBE_BASE_URL")?,
+            archive_bucket: optional("ARCHIVE_BUCKET"),
+            send_batches_stream: optional("SEND_BATCHES_STREAM"),
+        })
+    }
+
+    pub fn workspace_config(&self) -> crate::aws::ses_workspaces::SesWorkspaceConfig {
+        crate::aws::ses_workspaces::SesWorkspaceConfig {
+            resource_prefix: self.resource_prefix.clone(),
+            sending_domain: self.sending_domain.clone(),
+            domain_identity_arn: self.domain_identity_arn.clone(),
+            event_bus_arn: self.event_bus_arn.clone(),
+        }
+    }
+
+    pub fn onboarding_config(&self) -> crate::onboarding::OnboardingConfig {
+        crate::onboarding::OnboardingConfig {
+            sending_domain: self.sending_domain.clone(),
+            unsubscribe_base_url: self.unsubscribe_base_url.clone(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +184,35 @@ mod tests {
         .collect();
         let err = DeliverSettings::from_lookup(&env).unwrap_err();
         assert!(err.to_string().contains("SEND_CONCURRENCY"), "{err}");
+    }
+
+    #[test]
+    fn onboarding_settings_need_the_workspace_names_and_make_redrive_optional() {
+        let mut env: BTreeMap<String, String> = [
+            ("TENANTS_TABLE", "t"),
+            ("RESOURCE_PREFIX", "storecast-prod"),
+            ("SENDING_DOMAIN", "mail.example"),
+            (
+                "SENDING_DOMAIN_IDENTITY_ARN",
+                "arn:aws:ses:eu-west-1:1:identity/mail.example",
+            ),
+            (
+                "EVENT_BUS_ARN",
+                "arn:aws:events:eu-west-1:1:event-bus/default",
+            ),
+            ("UNSUBSCRIBE_BASE_URL", "https://prefs/{tenant}"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let settings = OnboardingSettings::from_lookup(&env).unwrap();
+        assert_eq!(settings.archive_bucket, None);
+        assert_eq!(
+            settings.workspace_config().resource_prefix,
+            "storecast-prod"
+        );
+        env.remove("EVENT_BUS_ARN");
+        let err = OnboardingSettings::from_lookup(&env).unwrap_err();
+        assert!(err.to_string().contains("EVENT_BUS_ARN"), "{err}");
     }
 }

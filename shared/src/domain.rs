@@ -400,6 +400,10 @@ pub struct QuietHours {
     pub end_hour: u8,
 }
 
+/// The longest frequency-cap window a retailer may set; contact history older than this is
+/// pruned.
+pub const MAX_FREQUENCY_CAP_WINDOW_DAYS: u32 = 90;
+
 /// At most `max_messages` marketing messages per customer within `window_days`, per retailer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FrequencyCap {

@@ -13,6 +13,7 @@ pub mod kinesis;
 pub mod memory;
 pub mod metrics;
 pub mod mime;
+pub mod onboarding;
 pub mod ports;
 pub mod rebatch;
 pub mod redrive;

@@ -15,7 +15,7 @@ use crate::error::{Message, SendError, StoreError, StreamError};
 use crate::ports::{
     Archive, BatchOutcome, ClaimResult, DeadLetter, DeliveryContext, DeliveryDirectory,
     EmailProvider, EntryResult, MessageClaim, OutboundEmail, ParkedBatch, RecordStream, SendLog,
-    StreamRecord, TemplateStore, TenantAdmin, keys, normalise_address,
+    SlugClaim, StreamRecord, TemplateStore, TenantAdmin, keys, normalise_address,
 };
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -89,6 +89,7 @@ struct DirectoryState {
     templates: HashMap<(TenantId, TemplateRef), TemplateVersion>,
     campaigns: HashMap<(TenantId, CampaignId), CampaignStatus>,
     suppressed: HashSet<(TenantId, String)>,
+    slugs: HashMap<String, TenantId>,
     unavailable: bool,
     corrupt: HashSet<TenantId>,
 }
@@ -200,6 +201,32 @@ impl TenantAdmin for MemoryDirectory {
             .suppressed
             .insert((tenant.clone(), normalise_address(address)));
         Ok(())
+    }
+
+    async fn workspace(&self, tenant: &TenantId) -> Result<Option<TenantWorkspace>, StoreError> {
+        let state = lock(&self.state);
+        if state.unavailable {
+            return Err(StoreError::Unavailable {
+                store: "directory",
+                source: Message::boxed("injected outage"),
+            });
+        }
+        Ok(state.workspaces.get(tenant).cloned())
+    }
+
+    async fn claim_slug(&self, slug: &str, tenant: &TenantId) -> Result<SlugClaim, StoreError> {
+        let mut state = lock(&self.state);
+        let owner = state
+            .slugs
+            .entry(slug.to_string())
+            .or_insert_with(|| tenant.clone());
+        if owner == tenant {
+            Ok(SlugClaim::Claimed)
+        } else {
+            Ok(SlugClaim::Taken {
+                owner: owner.clone(),
+            })
+        }
     }
 }
 
@@ -616,5 +643,116 @@ impl crate::campaigns::AudienceSource for MemoryAudienceSource {
         let start = (start as usize).min(end);
         lock(&self.reads).push(start as u64..end as u64);
         Ok(object[start..end].to_vec())
+    }
+}
+
+type ContactKey = (TenantId, crate::domain::CustomerId);
+
+#[derive(Default)]
+struct ContactState {
+    /// Per tenant and customer: campaign → contact time (epoch seconds), as the table keeps it.
+    contacts: HashMap<ContactKey, HashMap<CampaignId, i64>>,
+    reads: u64,
+    writes: u64,
+    unavailable: bool,
+}
+
+/// Contact history in memory, with the DynamoDB adapter's semantics (one entry per customer and
+/// campaign, pruned past the longest window); counts calls so tests can check that launches
+/// without a cap never touch it.
+#[derive(Default)]
+pub struct MemoryContactHistory {
+    state: Mutex<ContactState>,
+}
+
+impl MemoryContactHistory {
+    /// (recent_contacts calls, record_contacts calls).
+    pub fn calls(&self) -> (u64, u64) {
+        let state = lock(&self.state);
+        (state.reads, state.writes)
+    }
+
+    pub fn set_unavailable(&self, unavailable: bool) {
+        lock(&self.state).unavailable = unavailable;
+    }
+
+    /// The campaigns recorded for one customer of a tenant.
+    pub fn campaigns_of(
+        &self,
+        tenant: &TenantId,
+        customer: &crate::domain::CustomerId,
+    ) -> Vec<CampaignId> {
+        let state = lock(&self.state);
+        let mut campaigns: Vec<CampaignId> = state
+            .contacts
+            .get(&(tenant.clone(), customer.clone()))
+            .map(|c| c.keys().cloned().collect())
+            .unwrap_or_default();
+        campaigns.sort();
+        campaigns
+    }
+
+    fn check(state: &ContactState) -> Result<(), StoreError> {
+        if state.unavailable {
+            return Err(StoreError::Unavailable {
+                store: "contact history",
+                source: Message::boxed("injected outage"),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::campaigns::ContactHistory for MemoryContactHistory {
+    async fn recent_contacts(
+        &self,
+        tenant: &TenantId,
+        customers: &[crate::domain::CustomerId],
+        since: time::OffsetDateTime,
+        excluding: &CampaignId,
+    ) -> Result<HashMap<crate::domain::CustomerId, u32>, StoreError> {
+        let mut state = lock(&self.state);
+        state.reads += 1;
+        Self::check(&state)?;
+        let since = since.unix_timestamp();
+        let mut counts = HashMap::new();
+        for customer in customers {
+            let Some(campaigns) = state.contacts.get(&(tenant.clone(), customer.clone())) else {
+                continue;
+            };
+            let count = campaigns
+                .iter()
+                .filter(|(campaign, at)| *campaign != excluding && **at >= since)
+                .count() as u32;
+            if count > 0 {
+                counts.insert(customer.clone(), count);
+            }
+        }
+        Ok(counts)
+    }
+
+    async fn record_contacts(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        customers: &[crate::domain::CustomerId],
+        at: time::OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        state.writes += 1;
+        Self::check(&state)?;
+        let horizon = (at
+            - time::Duration::days(i64::from(crate::domain::MAX_FREQUENCY_CAP_WINDOW_DAYS)))
+        .unix_timestamp();
+        for customer in customers {
+            let campaigns = state
+                .contacts
+                .entry((tenant.clone(), customer.clone()))
+                .or_default();
+            campaigns.insert(campaign.clone(), at.unix_timestamp());
+            campaigns.retain(|_, contacted| *contacted >= horizon);
+        }
+        Ok(())
     }
 }

@@ -90,6 +90,20 @@ pub trait TenantAdmin: Send + Sync {
         status: CampaignStatus,
     ) -> Result<(), StoreError>;
     async fn suppress(&self, tenant: &TenantId, address: &str) -> Result<(), StoreError>;
+    /// The tenant's workspace, if it was onboarded.
+    async fn workspace(&self, tenant: &TenantId) -> Result<Option<TenantWorkspace>, StoreError>;
+    /// Claims `slug` (a from-address local part: platform-wide, not per tenant) for `tenant`
+    /// with a conditional write. Claiming a slug the tenant already owns succeeds again.
+    async fn claim_slug(&self, slug: &str, tenant: &TenantId) -> Result<SlugClaim, StoreError>;
+}
+
+/// The answer to a slug claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlugClaim {
+    /// The slug is the tenant's (newly, or already).
+    Claimed,
+    /// Another tenant owns it.
+    Taken { owner: TenantId },
 }
 
 /// Suppression lists and idempotency compare addresses case-insensitively.

@@ -51,6 +51,34 @@ pub fn deliverer(settings: &DeliverSettings, sdk: &SdkConfig) -> Deliverer {
     )
 }
 
+/// The onboarding service on SES v2 and the tenants table (the API's tenant endpoints).
+pub fn onboarding(
+    settings: &crate::config::OnboardingSettings,
+    sdk: &SdkConfig,
+) -> crate::onboarding::Onboarding {
+    let onboarding = crate::onboarding::Onboarding::new(
+        Arc::new(crate::aws::ses_workspaces::SesWorkspaces::new(
+            aws_sdk_sesv2::Client::new(sdk),
+            settings.workspace_config(),
+        )),
+        Arc::new(TenantsTable::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            &settings.tenants_table,
+        )),
+        settings.onboarding_config(),
+    );
+    match (&settings.archive_bucket, &settings.send_batches_stream) {
+        (Some(bucket), Some(stream)) => onboarding.with_redrive(
+            Arc::new(S3Archive::new(crate::aws::s3::client(sdk), bucket)),
+            Arc::new(KinesisStream::new(
+                aws_sdk_kinesis::Client::new(sdk),
+                stream,
+            )),
+        ),
+        _ => onboarding,
+    }
+}
+
 /// Lambda's deadline (milliseconds since the epoch) as a time.
 pub fn deadline_from_millis(millis: u64) -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)

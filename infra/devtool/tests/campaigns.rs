@@ -192,6 +192,7 @@ async fn a_campaign_launched_from_s3_lands_on_the_campaign_events_stream_as_the_
         suppression: Arc::new(table),
         availability: Arc::new(AssumeAvailable),
         events: Arc::new(KinesisStream::new(t.clients.kinesis.clone(), &stream_name)),
+        contacts: Arc::new(tenants(&t)),
         retry: RetryPolicy::default(),
     };
     let now = time::OffsetDateTime::now_utc();

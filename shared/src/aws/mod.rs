@@ -5,6 +5,7 @@ pub mod errors;
 pub mod kinesis;
 pub mod s3;
 pub mod ses;
+pub mod ses_workspaces;
 
 /// Loads the SDK configuration once per cold start (it resolves credentials and region; the
 /// clients built from it are cheap). `AWS_ENDPOINT_URL` points every client at the local endpoint.

@@ -31,14 +31,15 @@ pub use definition::{
     AudienceDefinition, AudienceLocation, CampaignDefinition, InvalidCampaign, OfferSettings,
     VariantWeight,
 };
-pub use ports::{AssumeAvailable, AudienceSource, Availability, SuppressionCheck};
+pub use ports::{AssumeAvailable, AudienceSource, Availability, ContactHistory, SuppressionCheck};
 pub use report::{LaunchReport, MalformedRow};
 pub use rules::SegmentRule;
 
 use serde_json::value::RawValue;
 
 use crate::domain::{
-    CONTRACT_VERSION, CampaignEvent, Channel, Customer, CustomerId, MessageId, VariantId,
+    CONTRACT_VERSION, CampaignEvent, Channel, Customer, CustomerId, FrequencyCap, MessageId,
+    VariantId,
 };
 use crate::error::{Retryable, StoreError};
 use crate::ports::{MAX_RECORDS_PER_PUT, RecordStream, StreamRecord, normalise_address};
@@ -58,6 +59,7 @@ pub struct Launch {
     campaign: CampaignDefinition,
     now: OffsetDateTime,
     variants: VariantTable,
+    frequency_cap: Option<FrequencyCap>,
 }
 
 impl Launch {
@@ -69,7 +71,20 @@ impl Launch {
             campaign,
             now,
             variants,
+            frequency_cap: None,
         })
+    }
+
+    /// The retailer's frequency cap (`TenantSettings::frequency_cap`), counted over its
+    /// campaigns through [`CampaignEngine::contacts`]. Without one, no contact history is read
+    /// or written.
+    pub fn with_frequency_cap(mut self, cap: Option<FrequencyCap>) -> Self {
+        self.frequency_cap = cap;
+        self
+    }
+
+    pub fn frequency_cap(&self) -> Option<FrequencyCap> {
+        self.frequency_cap
     }
 
     pub fn campaign(&self) -> &CampaignDefinition {
@@ -90,6 +105,8 @@ pub enum ChunkError {
     Suppression(#[source] StoreError),
     #[error("checking item availability failed")]
     Availability(#[source] StoreError),
+    #[error("reading or recording the contact history (frequency cap) failed")]
+    ContactHistory(#[source] StoreError),
     /// Some events did not reach the stream; the counts so far are in `report`.
     #[error("{failed} campaign events were not written")]
     Publish {
@@ -103,9 +120,10 @@ pub enum ChunkError {
 impl Retryable for ChunkError {
     fn is_retryable(&self) -> bool {
         match self {
-            ChunkError::Audience(e) | ChunkError::Suppression(e) | ChunkError::Availability(e) => {
-                e.is_retryable()
-            }
+            ChunkError::Audience(e)
+            | ChunkError::Suppression(e)
+            | ChunkError::Availability(e)
+            | ChunkError::ContactHistory(e) => e.is_retryable(),
             ChunkError::Publish { first, .. } => first.is_retryable(),
         }
     }
@@ -116,6 +134,8 @@ pub struct CampaignEngine {
     pub suppression: Arc<dyn SuppressionCheck>,
     pub availability: Arc<dyn Availability>,
     pub events: Arc<dyn RecordStream>,
+    /// Read and written only for launches with a frequency cap.
+    pub contacts: Arc<dyn ContactHistory>,
     pub retry: RetryPolicy,
 }
 
@@ -255,7 +275,7 @@ impl CampaignEngine {
             .suppressed(&campaign.tenant_id, &group.addresses)
             .await
             .map_err(ChunkError::Suppression)?;
-        let mut sendable: Vec<(&VariantId, AudienceRow)> = Vec::with_capacity(group.rows.len());
+        let mut assigned: Vec<(&VariantId, PendingRow)> = Vec::with_capacity(group.rows.len());
         for (row, address) in group.rows.drain(..).zip(group.addresses.drain(..)) {
             if suppressed.contains(&address) {
                 report.suppressed += 1;
@@ -267,36 +287,48 @@ impl CampaignEngine {
             }
             match launch.variants.assign(&row.id) {
                 Assignment::Holdout => report.held_out += 1,
-                Assignment::Variant(variant) => {
-                    let candidates = match audience::parse_candidates(row.candidates.as_deref()) {
-                        Ok(candidates) => candidates,
-                        Err(reason) => {
-                            report.malformed_row(row.offset, reason);
-                            continue;
-                        }
-                    };
-                    let row = AudienceRow {
-                        id: row.id,
-                        email: row.email,
-                        push_token: row.push_token,
-                        consent: Consent::default(),
-                        attributes: row.attributes,
-                        candidates,
-                    };
-                    match report.matched.get_mut(variant.as_str()) {
-                        Some(count) => *count += 1,
-                        None => {
-                            report.matched.insert(variant.to_string(), 1);
-                        }
-                    }
-                    sendable.push((variant, row));
+                Assignment::Variant(variant) => assigned.push((variant, row)),
+            }
+        }
+        if let Some(cap) = launch.frequency_cap {
+            self.apply_frequency_cap(launch, cap, &mut assigned, report)
+                .await?;
+        }
+        let mut sendable: Vec<(&VariantId, AudienceRow)> = Vec::with_capacity(assigned.len());
+        for (variant, row) in assigned {
+            let candidates = match audience::parse_candidates(row.candidates.as_deref()) {
+                Ok(candidates) => candidates,
+                Err(reason) => {
+                    report.malformed_row(row.offset, reason);
+                    continue;
+                }
+            };
+            let row = AudienceRow {
+                id: row.id,
+                email: row.email,
+                push_token: row.push_token,
+                consent: Consent::default(),
+                attributes: row.attributes,
+                candidates,
+            };
+            match report.matched.get_mut(variant.as_str()) {
+                Some(count) => *count += 1,
+                None => {
+                    report.matched.insert(variant.to_string(), 1);
                 }
             }
+            sendable.push((variant, row));
         }
         if sendable.is_empty() {
             return Ok(());
         }
         let available = self.available_items(launch, &sendable).await?;
+        // The customers to record as contacted, by record (only when a cap is set: without one
+        // nothing is recorded and nothing is cloned).
+        let customers: Vec<CustomerId> = match launch.frequency_cap {
+            Some(_) => sendable.iter().map(|(_, row)| row.id.clone()).collect(),
+            None => Vec::new(),
+        };
         let records: Vec<StreamRecord> = sendable
             .into_iter()
             .map(|(variant, row)| event_record(launch, variant, row, &available))
@@ -304,14 +336,31 @@ impl CampaignEngine {
         let results = put_all(self.events.as_ref(), &records, self.retry).await;
         let mut failed = 0;
         let mut first = None;
-        for result in results {
+        let mut contacted = Vec::with_capacity(customers.len());
+        for (index, result) in results.into_iter().enumerate() {
             match result {
-                Ok(()) => report.events_emitted += 1,
+                Ok(()) => {
+                    report.events_emitted += 1;
+                    contacted.extend(customers.get(index).cloned());
+                }
                 Err(failure) => {
                     failed += 1;
                     first.get_or_insert(failure);
                 }
             }
+        }
+        // Only the customers whose events the stream accepted count as contacted; a failed
+        // chunk is retried and records the rest then.
+        if !contacted.is_empty() {
+            self.contacts
+                .record_contacts(
+                    &campaign.tenant_id,
+                    &campaign.campaign_id,
+                    &contacted,
+                    launch.now,
+                )
+                .await
+                .map_err(ChunkError::ContactHistory)?;
         }
         match first {
             None => Ok(()),
@@ -324,6 +373,37 @@ impl CampaignEngine {
                 })
             }
         }
+    }
+
+    /// One bulk look-up for the group: customers who other campaigns of the tenant already
+    /// contacted `max_messages` times within the window are left out and counted.
+    async fn apply_frequency_cap(
+        &self,
+        launch: &Launch,
+        cap: FrequencyCap,
+        assigned: &mut Vec<(&VariantId, PendingRow)>,
+        report: &mut LaunchReport,
+    ) -> Result<(), ChunkError> {
+        if assigned.is_empty() {
+            return Ok(());
+        }
+        let campaign = &launch.campaign;
+        let customers: Vec<CustomerId> = assigned.iter().map(|(_, row)| row.id.clone()).collect();
+        let since = launch.now - time::Duration::days(i64::from(cap.window_days));
+        let counts = self
+            .contacts
+            .recent_contacts(
+                &campaign.tenant_id,
+                &customers,
+                since,
+                &campaign.campaign_id,
+            )
+            .await
+            .map_err(ChunkError::ContactHistory)?;
+        let before = assigned.len();
+        assigned.retain(|(_, row)| counts.get(&row.id).copied().unwrap_or(0) < cap.max_messages);
+        report.frequency_capped += (before - assigned.len()) as u64;
+        Ok(())
     }
 
     async fn available_items(

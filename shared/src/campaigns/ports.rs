@@ -1,12 +1,13 @@
 //! The engine's own narrow ports. Like those in `crate::ports`, each has an AWS adapter
 //! (`crate::aws`) and an in-memory adapter (`crate::memory`), and no SDK type crosses them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
+use time::OffsetDateTime;
 
 use super::definition::AudienceLocation;
-use crate::domain::TenantId;
+use crate::domain::{CampaignId, CustomerId, TenantId};
 use crate::error::StoreError;
 
 /// The retailer's customer export, read in byte ranges so that chunks can be processed apart and
@@ -59,4 +60,28 @@ impl Availability for AssumeAvailable {
     ) -> Result<HashSet<String>, StoreError> {
         Ok(item_ids.iter().cloned().collect())
     }
+}
+
+/// Who the tenant's campaigns contacted when: what the frequency cap counts.
+#[async_trait]
+pub trait ContactHistory: Send + Sync {
+    /// Per customer, how many of the tenant's campaigns other than `excluding` contacted them
+    /// at or after `since`. Customers without such contacts may be missing from the answer.
+    async fn recent_contacts(
+        &self,
+        tenant: &TenantId,
+        customers: &[CustomerId],
+        since: OffsetDateTime,
+        excluding: &CampaignId,
+    ) -> Result<HashMap<CustomerId, u32>, StoreError>;
+
+    /// Records that `campaign` contacted `customers` at `at`. Idempotent per (customer,
+    /// campaign): recording again replaces the time, so a re-run chunk never counts twice.
+    async fn record_contacts(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        customers: &[CustomerId],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
 }

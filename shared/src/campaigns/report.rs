@@ -24,6 +24,9 @@ pub struct LaunchReport {
     pub not_in_segment: u64,
     /// Matched, and in the control group: recorded here, not sent.
     pub held_out: u64,
+    /// Matched and not held out, but already at the retailer's frequency cap: not sent.
+    #[serde(default)]
+    pub frequency_capped: u64,
     /// Matched and not held out, per variant.
     pub matched: BTreeMap<String, u64>,
     pub events_emitted: u64,
@@ -65,6 +68,7 @@ impl LaunchReport {
         self.suppressed += other.suppressed;
         self.not_in_segment += other.not_in_segment;
         self.held_out += other.held_out;
+        self.frequency_capped += other.frequency_capped;
         for (variant, count) in &other.matched {
             *self.matched.entry(variant.clone()).or_default() += count;
         }
@@ -89,12 +93,15 @@ mod tests {
         first.matched.insert("A".into(), 2);
         second.matched.insert("A".into(), 3);
         second.matched.insert("B".into(), 1);
+        first.frequency_capped = 2;
+        second.frequency_capped = 5;
         first.merge(&second);
         assert_eq!(first.malformed, 7);
         let offsets: Vec<u64> = first.malformed_examples.iter().map(|r| r.offset).collect();
         assert_eq!(offsets, vec![10, 20, 30, 40, 500]);
         assert_eq!(first.matched["A"], 5);
         assert_eq!(first.matched_total(), 6);
+        assert_eq!(first.frequency_capped, 7);
         let json = serde_json::to_value(&first).unwrap();
         assert_eq!(json["matched"]["B"], 1);
     }

@@ -11,7 +11,7 @@ use time::macros::datetime;
 use super::*;
 use crate::domain::{CampaignEvent, TenantId};
 use crate::error::Retryable;
-use crate::memory::{MemoryAudienceSource, MemoryDirectory, MemoryStream};
+use crate::memory::{MemoryAudienceSource, MemoryContactHistory, MemoryDirectory, MemoryStream};
 use crate::ports::TenantAdmin;
 
 const NOW: OffsetDateTime = datetime!(2026-11-20 12:00 UTC);
@@ -20,6 +20,7 @@ struct Setup {
     source: Arc<MemoryAudienceSource>,
     directory: Arc<MemoryDirectory>,
     stream: Arc<MemoryStream>,
+    contacts: Arc<MemoryContactHistory>,
     engine: CampaignEngine,
 }
 
@@ -31,17 +32,20 @@ fn setup_with(availability: Arc<dyn Availability>) -> Setup {
     let source = Arc::new(MemoryAudienceSource::default());
     let directory = Arc::new(MemoryDirectory::default());
     let stream = Arc::new(MemoryStream::default());
+    let contacts = Arc::new(MemoryContactHistory::default());
     let engine = CampaignEngine {
         source: source.clone(),
         suppression: directory.clone(),
         availability,
         events: stream.clone(),
+        contacts: contacts.clone(),
         retry: RetryPolicy::default(),
     };
     Setup {
         source,
         directory,
         stream,
+        contacts,
         engine,
     }
 }
@@ -540,4 +544,240 @@ async fn candidates_are_read_when_a_customer_is_sent_and_bad_ones_make_the_row_m
     );
     assert_eq!(report.matched_total(), 1);
     assert_eq!(customer_ids(&events(&t.stream)), vec!["fine"]);
+}
+
+fn capped(
+    campaign_id: &str,
+    tenant: &str,
+    holdout_percent: f64,
+    now: OffsetDateTime,
+    cap: Option<crate::domain::FrequencyCap>,
+) -> Launch {
+    let mut definition = campaign("cap.jsonl", serde_json::json!([]), holdout_percent);
+    definition.campaign_id = CampaignId::parse(campaign_id).unwrap();
+    definition.tenant_id = TenantId::parse(tenant).unwrap();
+    Launch::new(definition, now)
+        .unwrap()
+        .with_frequency_cap(cap)
+}
+
+fn cap(max_messages: u32, window_days: u32) -> Option<crate::domain::FrequencyCap> {
+    Some(crate::domain::FrequencyCap {
+        max_messages,
+        window_days,
+    })
+}
+
+fn cap_audience(t: &Setup, customers: usize) {
+    let rows: Vec<String> = (0..customers)
+        .map(|i| row(&format!("c{i}"), "gold"))
+        .collect();
+    let location = campaign("cap.jsonl", serde_json::json!([]), 0.0)
+        .audience
+        .source;
+    t.source.put(&location, export(&rows));
+}
+
+use crate::domain::CampaignId;
+
+#[tokio::test]
+async fn the_frequency_cap_counts_the_tenants_other_campaigns_within_the_window() {
+    let t = setup();
+    cap_audience(&t, 40);
+    let first = t
+        .engine
+        .run(
+            &capped("spring", "alpine", 0.0, NOW, cap(2, 7)),
+            DEFAULT_CHUNK_BYTES,
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.events_emitted, 40);
+    assert_eq!(first.frequency_capped, 0);
+
+    let second = t
+        .engine
+        .run(
+            &capped(
+                "summer",
+                "alpine",
+                0.0,
+                NOW + time::Duration::days(1),
+                cap(2, 7),
+            ),
+            DEFAULT_CHUNK_BYTES,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        second.events_emitted, 40,
+        "one earlier contact, the cap is 2"
+    );
+
+    t.stream.take_records();
+    let third = t
+        .engine
+        .run(
+            &capped(
+                "autumn",
+                "alpine",
+                0.0,
+                NOW + time::Duration::days(2),
+                cap(2, 7),
+            ),
+            DEFAULT_CHUNK_BYTES,
+        )
+        .await
+        .unwrap();
+    assert_eq!(third.frequency_capped, 40, "two contacts in the window");
+    assert_eq!(third.events_emitted, 0);
+    assert_eq!(third.matched_total(), 0, "capped customers are not matched");
+    assert!(t.stream.records().is_empty());
+
+    let later = t
+        .engine
+        .run(
+            &capped(
+                "winter",
+                "alpine",
+                0.0,
+                NOW + time::Duration::days(8),
+                cap(2, 7),
+            ),
+            DEFAULT_CHUNK_BYTES,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        later.events_emitted, 40,
+        "spring left the 7-day window: one contact (summer) remains"
+    );
+}
+
+#[tokio::test]
+async fn re_running_a_chunk_does_not_count_its_own_contacts_twice() {
+    let t = setup();
+    cap_audience(&t, 30);
+    let spring = capped("spring", "alpine", 0.0, NOW, cap(1, 30));
+    let plan = t.engine.plan(&spring, 1024).await.unwrap();
+    assert!(plan.len() > 2);
+    let once = t
+        .engine
+        .process_chunk(&spring, plan[1].clone())
+        .await
+        .unwrap();
+    let again = t
+        .engine
+        .process_chunk(&spring, plan[1].clone())
+        .await
+        .unwrap();
+    assert!(once.events_emitted > 0);
+    assert_eq!(again, once, "a re-run sends the same customers again");
+    let report = t.engine.run(&spring, 1024).await.unwrap();
+    assert_eq!(report.events_emitted, 30);
+    assert_eq!(report.frequency_capped, 0);
+    let alpine = TenantId::parse("alpine").unwrap();
+    assert_eq!(
+        t.contacts
+            .campaigns_of(&alpine, &CustomerId::parse("c0").unwrap()),
+        vec![CampaignId::parse("spring").unwrap()]
+    );
+    let summer = t
+        .engine
+        .run(
+            &capped("summer", "alpine", 0.0, NOW, cap(2, 30)),
+            DEFAULT_CHUNK_BYTES,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        summer.events_emitted, 30,
+        "spring counts once however often it ran"
+    );
+}
+
+#[tokio::test]
+async fn held_out_customers_are_not_counted_as_contacted() {
+    let t = setup();
+    cap_audience(&t, 200);
+    let spring = t
+        .engine
+        .run(
+            &capped("spring", "alpine", 30.0, NOW, cap(1, 7)),
+            DEFAULT_CHUNK_BYTES,
+        )
+        .await
+        .unwrap();
+    assert!(spring.held_out > 20);
+    let summer = t
+        .engine
+        .run(
+            &capped("summer", "alpine", 0.0, NOW, cap(1, 7)),
+            DEFAULT_CHUNK_BYTES,
+        )
+        .await
+        .unwrap();
+    assert_eq!(summer.frequency_capped, spring.events_emitted);
+    assert_eq!(
+        summer.events_emitted, spring.held_out,
+        "exactly spring's holdout is still under the cap"
+    );
+}
+
+#[tokio::test]
+async fn another_tenants_contacts_do_not_count() {
+    let t = setup();
+    cap_audience(&t, 20);
+    t.engine
+        .run(
+            &capped("spring", "alpine", 0.0, NOW, cap(1, 7)),
+            DEFAULT_CHUNK_BYTES,
+        )
+        .await
+        .unwrap();
+    let harbor = t
+        .engine
+        .run(
+            &capped("spring", "harbor", 0.0, NOW, cap(1, 7)),
+            DEFAULT_CHUNK_BYTES,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        harbor.events_emitted, 20,
+        "same customer ids, another retailer"
+    );
+    assert_eq!(harbor.frequency_capped, 0);
+}
+
+#[tokio::test]
+async fn without_a_cap_the_contact_history_is_never_touched() {
+    let t = setup();
+    cap_audience(&t, 20);
+    t.engine
+        .run(
+            &capped("spring", "alpine", 0.0, NOW, None),
+            DEFAULT_CHUNK_BYTES,
+        )
+        .await
+        .unwrap();
+    assert_eq!(t.contacts.calls(), (0, 0));
+}
+
+#[tokio::test]
+async fn a_contact_history_outage_fails_the_chunk_as_retryable() {
+    let t = setup();
+    cap_audience(&t, 5);
+    t.contacts.set_unavailable(true);
+    let error = t
+        .engine
+        .run(
+            &capped("spring", "alpine", 0.0, NOW, cap(1, 7)),
+            DEFAULT_CHUNK_BYTES,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ChunkError::ContactHistory(_)), "{error:?}");
+    assert!(error.is_retryable());
+    assert!(t.stream.records().is_empty(), "nothing sent unchecked");
 }
