@@ -19,4 +19,5 @@ pub mod render;
 pub mod samples;
 pub mod send_log;
 pub mod stream;
+pub mod templates;
 pub mod wiring;
