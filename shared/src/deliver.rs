@@ -28,6 +28,7 @@ use crate::ports::{
     Archive, BatchOutcome, ClaimResult, DeadLetter, DeliveryDirectory, EmailProvider, MessageClaim,
     OutboundEmail, ParkedBatch, RecipientOutcome, SendLog, TemplateStore, normalise_address,
 };
+use crate::render::value::RenderValue;
 use crate::render::{
     CompiledTemplate, RecipientContext, RenderContext, RenderedMessage, TemplateCache,
 };
@@ -339,6 +340,8 @@ impl Deliverer {
             }
         };
 
+        // Converted once for the batch's recipients, not per recipient.
+        let brand = RenderValue::from(&workspace.settings.brand);
         let lease_until = (deadline + self.config.lease_margin).unix_timestamp();
         let send_until = deadline - self.config.deadline_reserve;
         let resolver = ClaimResolver::new(self.send_log.as_ref(), self.clock.as_ref(), batch);
@@ -353,6 +356,7 @@ impl Deliverer {
                     slot,
                     recipient,
                     workspace: &workspace,
+                    brand: &brand,
                     template: &template,
                     suppressed: recipient
                         .customer
@@ -532,13 +536,8 @@ impl Deliverer {
 
     fn compose(&self, job: &DeliverRecipient<'_>, address: &str) -> Result<OutboundEmail, String> {
         let group = &job.batch.group;
-        let unsubscribe_url = format!(
-            "{}?t={}&c={}&m={}",
-            job.workspace.unsubscribe_base_url,
-            group.tenant_id,
-            group.campaign_id,
-            job.recipient.message_id
-        );
+        let unsubscribe_url =
+            unsubscribe_url(job.workspace, &group.campaign_id, &job.recipient.message_id);
         let started = std::time::Instant::now();
         let context = RenderContext::for_recipient(RecipientContext {
             customer: &job.recipient.customer,
@@ -548,7 +547,8 @@ impl Deliverer {
             variant: &group.variant,
             message_id: &job.recipient.message_id,
             unsubscribe_url: &unsubscribe_url,
-        });
+        })
+        .with_brand(job.brand);
         // The rendered parts are only read to build the MIME, so one set of buffers per thread
         // serves every message: no 15 KB allocations per recipient. Nothing awaits while it is
         // borrowed.
@@ -597,6 +597,9 @@ impl Deliverer {
 
     async fn template(&self, batch: &SendBatch) -> Result<Arc<CompiledTemplate>, TemplateProblem> {
         let group = &batch.group;
+        if group.template.is_live() {
+            return self.live_template(batch).await;
+        }
         if let Some(template) = self.cache.get(&group.tenant_id, &group.template) {
             return Ok(template);
         }
@@ -618,6 +621,44 @@ impl Deliverer {
         }
         self.cache
             .get_or_compile(&version)
+            .map_err(|e| TemplateProblem::Unusable(format!("template failed to compile: {e}")))
+    }
+
+    /// The template's live version, read through its live pointer at most once a minute
+    /// ([`crate::render::LIVE_POINTER_TTL`]) per warm container.
+    async fn live_template(
+        &self,
+        batch: &SendBatch,
+    ) -> Result<Arc<CompiledTemplate>, TemplateProblem> {
+        let group = &batch.group;
+        let now = self.clock.now();
+        if let Some(template) = self
+            .cache
+            .get_live(&group.tenant_id, &group.template.id, now)
+        {
+            return Ok(template);
+        }
+        let version = self
+            .templates
+            .live_template(&group.tenant_id, &group.template.id)
+            .await
+            .map_err(TemplateProblem::Store)?
+            .ok_or_else(|| {
+                TemplateProblem::Unusable(format!(
+                    "template {} has no live version",
+                    group.template.id
+                ))
+            })?;
+        if version.tenant_id != group.tenant_id
+            || version.template.id != group.template.id
+            || version.template.is_live()
+        {
+            return Err(TemplateProblem::Unusable(
+                "template store answered another tenant's or template's live version".into(),
+            ));
+        }
+        self.cache
+            .put_live(&version, now)
             .map_err(|e| TemplateProblem::Unusable(format!("template failed to compile: {e}")))
     }
 
@@ -707,6 +748,7 @@ struct DeliverRecipient<'a> {
     slot: usize,
     recipient: &'a Recipient,
     workspace: &'a TenantWorkspace,
+    brand: &'a RenderValue,
     template: &'a CompiledTemplate,
     suppressed: bool,
     resolver: &'a ClaimResolver<'a>,
@@ -845,6 +887,18 @@ impl<'a> ClaimResolver<'a> {
             .flatten()
             .is_some_and(|previous| previous.outcomes == outcomes)
     }
+}
+
+/// The per-recipient one-click unsubscribe link: the same in delivery and in previews.
+pub fn unsubscribe_url(
+    workspace: &TenantWorkspace,
+    campaign: &crate::domain::CampaignId,
+    message: &MessageId,
+) -> String {
+    format!(
+        "{}?t={}&c={}&m={}",
+        workspace.unsubscribe_base_url, workspace.tenant_id, campaign, message
+    )
 }
 
 fn decode_batch(data: &[u8]) -> Result<SendBatch, String> {

@@ -212,13 +212,31 @@ impl fmt::Display for Channel {
     }
 }
 
-/// A published, immutable version of one of the tenant's templates.
+/// A published, immutable version of one of the tenant's templates, or, with version
+/// [`TemplateRef::LIVE`] (0), whichever version is live when the message is delivered.
 #[derive(
     Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
 )]
 pub struct TemplateRef {
     pub id: TemplateId,
     pub version: u32,
+}
+
+impl TemplateRef {
+    /// The version number that means "the live version": published versions start at 1.
+    pub const LIVE: u32 = 0;
+
+    /// A reference that follows the template's live pointer.
+    pub fn live(id: TemplateId) -> Self {
+        Self {
+            id,
+            version: Self::LIVE,
+        }
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.version == Self::LIVE
+    }
 }
 
 /// An item offered to a customer. Prices are for display only (the shop is the source of truth).
@@ -433,6 +451,13 @@ pub struct TemplateVersion {
     pub push_body: Option<String>,
     #[serde(default)]
     pub variables: serde_json::Map<String, serde_json::Value>,
+    /// The variables the template declares (types, defaults): what a retailer's values are
+    /// checked against when they change them. Empty for versions published before the catalog.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schema: Vec<crate::templates::VariableSpec>,
+    /// The retailer's own values (`variables` = the schema's defaults with these over them).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub overrides: serde_json::Map<String, serde_json::Value>,
 }
 
 #[cfg(test)]

@@ -21,4 +21,5 @@ pub mod render;
 pub mod samples;
 pub mod send_log;
 pub mod stream;
+pub mod templates;
 pub mod wiring;

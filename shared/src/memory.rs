@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 
 use crate::domain::{
-    BatchId, CampaignId, CampaignStatus, MessageId, TemplateRef, TemplateVersion, TenantId,
-    TenantWorkspace,
+    BatchId, CampaignId, CampaignStatus, MessageId, TemplateId, TemplateRef, TemplateVersion,
+    TenantId, TenantWorkspace,
 };
 use crate::error::{Message, SendError, StoreError, StreamError};
 use crate::ports::{
@@ -87,6 +87,11 @@ impl RecordStream for MemoryStream {
 struct DirectoryState {
     workspaces: HashMap<TenantId, TenantWorkspace>,
     templates: HashMap<(TenantId, TemplateRef), TemplateVersion>,
+    /// The live pointer of each template, holding the whole live version.
+    live: HashMap<(TenantId, TemplateId), TemplateVersion>,
+    live_reads: AtomicU64,
+    /// Versions written by [`crate::ports::TemplatePublisher::publish_all`].
+    bulk_writes: u64,
     campaigns: HashMap<(TenantId, CampaignId), CampaignStatus>,
     suppressed: HashSet<(TenantId, String)>,
     slugs: HashMap<String, TenantId>,
@@ -113,6 +118,16 @@ impl MemoryDirectory {
 
     pub fn lookups(&self) -> u64 {
         self.lookups.load(Ordering::Relaxed)
+    }
+
+    /// Reads of live pointers so far.
+    pub fn live_reads(&self) -> u64 {
+        lock(&self.state).live_reads.load(Ordering::Relaxed)
+    }
+
+    /// Versions written by bulk publishes so far.
+    pub fn bulk_writes(&self) -> u64 {
+        lock(&self.state).bulk_writes
     }
 }
 
@@ -164,6 +179,100 @@ impl TemplateStore for MemoryDirectory {
             .templates
             .get(&(tenant.clone(), template.clone()))
             .cloned())
+    }
+
+    async fn live_template(
+        &self,
+        tenant: &TenantId,
+        template: &TemplateId,
+    ) -> Result<Option<TemplateVersion>, StoreError> {
+        let state = lock(&self.state);
+        if state.unavailable {
+            return Err(StoreError::Unavailable {
+                store: "directory",
+                source: Message::boxed("injected outage"),
+            });
+        }
+        state.live_reads.fetch_add(1, Ordering::Relaxed);
+        Ok(state.live.get(&(tenant.clone(), template.clone())).cloned())
+    }
+}
+
+#[async_trait]
+impl crate::ports::TemplatePublisher for MemoryDirectory {
+    async fn publish(
+        &self,
+        version: &TemplateVersion,
+        expected_live: Option<u32>,
+    ) -> Result<crate::ports::PublishResult, StoreError> {
+        let mut state = lock(&self.state);
+        let key = (version.tenant_id.clone(), version.template.id.clone());
+        let current = state.live.get(&key).map(|live| live.template.version);
+        if current != expected_live
+            || state
+                .templates
+                .contains_key(&(version.tenant_id.clone(), version.template.clone()))
+        {
+            return Ok(crate::ports::PublishResult::Conflict);
+        }
+        state.templates.insert(
+            (version.tenant_id.clone(), version.template.clone()),
+            version.clone(),
+        );
+        state.live.insert(key, version.clone());
+        Ok(crate::ports::PublishResult::Published)
+    }
+
+    async fn publish_all(&self, versions: &[TemplateVersion]) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        if state.unavailable {
+            return Err(StoreError::Unavailable {
+                store: "directory",
+                source: Message::boxed("injected outage"),
+            });
+        }
+        for version in versions {
+            state.templates.insert(
+                (version.tenant_id.clone(), version.template.clone()),
+                version.clone(),
+            );
+        }
+        for version in versions {
+            state.live.insert(
+                (version.tenant_id.clone(), version.template.id.clone()),
+                version.clone(),
+            );
+        }
+        state.bulk_writes += versions.len() as u64;
+        Ok(())
+    }
+
+    async fn live_heads(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<crate::ports::LiveHead>, StoreError> {
+        let state = lock(&self.state);
+        let mut heads: Vec<_> = state
+            .live
+            .iter()
+            .filter(|((owner, _), _)| owner == tenant)
+            .map(|(_, version)| crate::ports::LiveHead {
+                template: version.template.clone(),
+                content_hash: crate::templates::content_hash(version),
+                overrides: version.overrides.clone(),
+            })
+            .collect();
+        heads.sort_by(|a, b| a.template.cmp(&b.template));
+        Ok(heads)
+    }
+}
+
+#[async_trait]
+impl crate::ports::WorkspaceListing for MemoryDirectory {
+    async fn workspaces(&self) -> Result<Vec<TenantWorkspace>, StoreError> {
+        let mut workspaces: Vec<_> = lock(&self.state).workspaces.values().cloned().collect();
+        workspaces.sort_by(|a, b| a.tenant_id.cmp(&b.tenant_id));
+        Ok(workspaces)
     }
 }
 

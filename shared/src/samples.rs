@@ -75,6 +75,8 @@ pub fn sample_template_version(tenant: &str, version: u32) -> TemplateVersion {
         push_title: sources.push_title,
         push_body: sources.push_body,
         variables,
+        schema: Vec::new(),
+        overrides: serde_json::Map::new(),
     }
 }
 

@@ -525,3 +525,86 @@ proptest! {
         })?;
     }
 }
+
+#[tokio::test]
+async fn given_a_live_reference_then_a_newly_published_version_is_sent_within_a_minute() {
+    use storecast::domain::TemplateRef;
+    use storecast::ports::{PublishResult, TemplatePublisher};
+
+    let world = world(&["alpine"]).await;
+    // Version 1 is the seeded, explicitly referenced one; the live pointer starts at 2.
+    let mut live = sample_template_version("alpine", 2);
+    live.html = "<p>first {{ brand.tagline }}</p>".into();
+    let mut workspace = sample_workspace("alpine", DOMAIN);
+    workspace
+        .settings
+        .brand
+        .insert("tagline".into(), "Made in the Alps".into());
+    world.directory.put_workspace(&workspace).await.unwrap();
+    assert_eq!(
+        world.directory.publish(&live, None).await.unwrap(),
+        PublishResult::Published
+    );
+    let live_batch = |range| {
+        let mut batch = batch("alpine", range);
+        batch.group.template = TemplateRef::live(live.template.id.clone());
+        batch
+    };
+    let sent_html = |world: &World| {
+        world
+            .provider
+            .sent()
+            .iter()
+            .map(|(_, e)| html_of(&e.raw_mime))
+            .collect::<Vec<_>>()
+    };
+
+    world.deliver(&[&live_batch(1..3)]).await;
+    let mut second = live.clone();
+    second.template.version = 3;
+    second.html = "<p>second {{ brand.tagline }}</p>".into();
+    assert_eq!(
+        world.directory.publish(&second, Some(2)).await.unwrap(),
+        PublishResult::Published
+    );
+    world.clock.advance(time::Duration::seconds(59));
+    world.deliver(&[&live_batch(3..5)]).await;
+    let reads_within_the_minute = world.directory.live_reads();
+    world.clock.advance(time::Duration::seconds(2));
+    world.deliver(&[&live_batch(5..7)]).await;
+
+    let html = sent_html(&world);
+    assert_eq!(
+        html.len(),
+        6,
+        "every recipient of the three batches is sent"
+    );
+    assert!(
+        html[..4]
+            .iter()
+            .all(|h| h.contains("first Made in the Alps")),
+        "{html:?}"
+    );
+    assert!(
+        html[4..]
+            .iter()
+            .all(|h| h.contains("second Made in the Alps")),
+        "{html:?}"
+    );
+    assert_eq!(
+        reads_within_the_minute, 1,
+        "the pointer is read once a minute, not per batch"
+    );
+    assert_eq!(world.directory.live_reads(), 2);
+}
+
+#[tokio::test]
+async fn given_a_live_reference_to_a_template_never_published_then_the_batch_is_dead_lettered() {
+    use storecast::domain::TemplateRef;
+    let world = world(&["alpine"]).await;
+    let mut batch = batch("alpine", 1..3);
+    batch.group.template = TemplateRef::live(batch.group.template.id.clone());
+    let outcome = world.deliver(&[&batch]).await;
+    assert_eq!(outcome.per_tenant["alpine"].dead_lettered, 2);
+    assert!(world.provider.sent().is_empty());
+}

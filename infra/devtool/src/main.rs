@@ -71,6 +71,23 @@ enum Command {
         #[arg(long)]
         message: Option<String>,
     },
+    /// Publish the standard template catalog to every retailer it targets (CI/CD): checks the
+    /// catalog, renders every template for every retailer, publishes what changed. Exits
+    /// non-zero when a retailer failed (the others are published).
+    DeployTemplates {
+        #[arg(long, default_value = "templates/catalog.yaml")]
+        catalog: PathBuf,
+        /// Print what would change per retailer and template; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only these retailers (repeatable); all onboarded ones the catalog targets otherwise.
+        #[arg(long = "tenant")]
+        tenants: Vec<String>,
+        /// The tenants table of a deployed stack (AWS credentials from the environment); the
+        /// local stack's when absent (AWS_ENDPOINT_URL).
+        #[arg(long)]
+        tenants_table: Option<String>,
+    },
     /// Put a tenant's parked batches (of one campaign, or all) back on the send-batches stream.
     Redrive {
         #[arg(long)]
@@ -194,6 +211,43 @@ async fn main() -> Result<()> {
             };
             for status in statuses {
                 println!("{}", serde_json::to_string(&status)?);
+            }
+        }
+        Command::DeployTemplates {
+            catalog,
+            dry_run,
+            tenants,
+            tenants_table,
+        } => {
+            let catalog = storecast::templates::Catalog::load(&catalog)?;
+            let table = match tenants_table {
+                Some(name) => {
+                    let sdk =
+                        aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                    storecast::aws::dynamodb::TenantsTable::new(
+                        aws_sdk_dynamodb::Client::new(&sdk),
+                        name,
+                    )
+                }
+                None => LocalPipeline::connect(&cli.template_file)
+                    .await?
+                    .tenants()?,
+            };
+            let options = storecast::templates::deploy::DeployOptions {
+                dry_run,
+                tenants: tenants
+                    .into_iter()
+                    .map(TenantId::parse)
+                    .collect::<Result<_, _>>()?,
+            };
+            let report =
+                storecast::templates::deploy::deploy(&catalog, &table, &table, &options).await?;
+            print!("{}", report.to_text());
+            if !report.is_success() {
+                anyhow::bail!(
+                    "{} retailer(s) not deployed; see the errors above",
+                    report.failed_retailers()
+                );
             }
         }
         Command::Redrive { tenant, campaign } => {

@@ -4,7 +4,11 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::{CompiledTemplate, RenderError};
-use crate::domain::{TemplateRef, TemplateVersion, TenantId};
+use crate::domain::{TemplateId, TemplateRef, TemplateVersion, TenantId};
+
+/// How long delivery trusts what it last read of a template's live pointer: a newly published
+/// version reaches every warm container within this time.
+pub const LIVE_POINTER_TTL: time::Duration = time::Duration::seconds(60);
 
 /// Enough for every template a container's batches use; a cold start recompiles anyway.
 const DEFAULT_CAPACITY: usize = 512;
@@ -25,6 +29,14 @@ pub struct TemplateCache {
 struct Entries {
     templates: HashMap<Key, Arc<CompiledTemplate>>,
     insertion_order: VecDeque<Key>,
+    /// Which version each template's live pointer named, and when that was read.
+    live: HashMap<(TenantId, TemplateId), LivePointer>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct LivePointer {
+    version: u32,
+    read_at: time::OffsetDateTime,
 }
 
 impl Default for TemplateCache {
@@ -79,6 +91,47 @@ impl TemplateCache {
         Ok(compiled)
     }
 
+    /// The compiled live version of `template`, if its pointer was read less than
+    /// [`LIVE_POINTER_TTL`] before `now` and that version is still cached.
+    pub fn get_live(
+        &self,
+        tenant: &TenantId,
+        template: &TemplateId,
+        now: time::OffsetDateTime,
+    ) -> Option<Arc<CompiledTemplate>> {
+        let entries = self.lock();
+        let pointer = entries.live.get(&(tenant.clone(), template.clone()))?;
+        if now - pointer.read_at >= LIVE_POINTER_TTL || now < pointer.read_at {
+            return None;
+        }
+        let key = (
+            tenant.clone(),
+            TemplateRef {
+                id: template.clone(),
+                version: pointer.version,
+            },
+        );
+        entries.templates.get(&key).cloned()
+    }
+
+    /// Records that `version` is live as of `read_at`, and answers it compiled (compiled once per
+    /// version: re-reading an unchanged pointer recompiles nothing).
+    pub fn put_live(
+        &self,
+        version: &TemplateVersion,
+        read_at: time::OffsetDateTime,
+    ) -> Result<Arc<CompiledTemplate>, RenderError> {
+        let compiled = self.get_or_compile(version)?;
+        self.lock().live.insert(
+            (version.tenant_id.clone(), version.template.id.clone()),
+            LivePointer {
+                version: version.template.version,
+                read_at,
+            },
+        );
+        Ok(compiled)
+    }
+
     pub fn len(&self) -> usize {
         self.lock().templates.len()
     }
@@ -113,6 +166,8 @@ mod tests {
             push_title: None,
             push_body: None,
             variables: serde_json::Map::new(),
+            schema: Vec::new(),
+            overrides: serde_json::Map::new(),
         }
     }
 
@@ -169,6 +224,26 @@ mod tests {
         assert_eq!(cache.len(), 2);
         assert!(cache.get(&v1.tenant_id, &v1.template).is_none());
         assert!(cache.get(&v3.tenant_id, &v3.template).is_some());
+    }
+
+    #[test]
+    fn given_live_pointer_read_then_it_is_trusted_for_sixty_seconds_only() {
+        let cache = TemplateCache::new();
+        let v2 = version("acme", "welcome", 2, "two");
+        let start = time::macros::datetime!(2026-11-22 10:00:00 UTC);
+
+        cache.put_live(&v2, start).unwrap();
+
+        let live = |at| cache.get_live(&v2.tenant_id, &v2.template.id, at);
+        assert_eq!(subject(&live(start).unwrap()), "two");
+        assert!(live(start + time::Duration::seconds(59)).is_some());
+        assert!(live(start + LIVE_POINTER_TTL).is_none());
+        let other_tenant = TenantId::parse("globex").unwrap();
+        assert!(
+            cache
+                .get_live(&other_tenant, &v2.template.id, start)
+                .is_none()
+        );
     }
 
     #[test]

@@ -39,7 +39,8 @@ enum Root<'a> {
 
 impl<'a> RenderContext<'a> {
     /// Templates see `customer` (its fields plus `id` and `email`), `offers`, `retailer`
-    /// (`name`, `slug`), `campaign` (`id`, `variant`), `message_id` and `unsubscribe_url`.
+    /// (`name`, `slug`), `campaign` (`id`, `variant`), `message_id`, `unsubscribe_url` and
+    /// `brand` (nil unless given with [`RenderContext::with_brand`]).
     pub fn for_recipient(recipient: RecipientContext<'a>) -> Self {
         let customer = recipient.customer;
         RenderContext {
@@ -60,8 +61,18 @@ impl<'a> RenderContext<'a> {
                 },
                 message_id: recipient.message_id.as_str(),
                 unsubscribe_url: recipient.unsubscribe_url,
+                brand: &NIL,
             }),
         }
+    }
+
+    /// The retailer's brand variables as `brand.*` (`workspace.settings.brand`, converted once
+    /// per batch or preview with `RenderValue::from`, never per recipient).
+    pub fn with_brand(mut self, brand: &'a RenderValue) -> Self {
+        if let Root::Recipient(view) = &mut self.root {
+            view.brand = brand;
+        }
+        self
     }
 
     /// An arbitrary object as the top level, for previews and the render tool. A value that is
@@ -89,6 +100,7 @@ struct RecipientView<'a> {
     campaign: CampaignView<'a>,
     message_id: &'a str,
     unsubscribe_url: &'a str,
+    brand: &'a RenderValue,
 }
 
 impl RecipientView<'_> {
@@ -99,6 +111,7 @@ impl RecipientView<'_> {
         "campaign",
         "message_id",
         "unsubscribe_url",
+        "brand",
     ];
 
     fn field(&self, key: &str) -> Option<&dyn ValueView> {
@@ -109,6 +122,7 @@ impl RecipientView<'_> {
             "campaign" => &self.campaign,
             "message_id" => &self.message_id,
             "unsubscribe_url" => &self.unsubscribe_url,
+            "brand" => self.brand,
             _ => return None,
         })
     }

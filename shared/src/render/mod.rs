@@ -24,7 +24,7 @@ use std::sync::LazyLock;
 use liquid_core::{Language, Renderable, Template};
 use serde::{Deserialize, Serialize};
 
-pub use cache::TemplateCache;
+pub use cache::{LIVE_POINTER_TTL, TemplateCache};
 pub use context::{RecipientContext, RenderContext};
 
 use crate::domain::TemplateVersion;
@@ -32,7 +32,7 @@ use runtime::LenientRuntime;
 use value::RenderValue;
 
 /// One source file of a template.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TemplatePart {
     Subject,

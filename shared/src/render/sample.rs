@@ -1,4 +1,6 @@
-//! A realistic retail template for benchmarks, demos and tests.
+//! A realistic retail template for benchmarks, demos and tests: the standard `weekly-offers`
+//! template of `templates/` (the catalog the deploy tool publishes), read from there so there is
+//! one copy.
 
 use super::TemplateSources;
 
@@ -6,11 +8,15 @@ use super::TemplateSources;
 /// unsubscribe link, plus its subject, text part and push notification.
 pub fn retail_template() -> TemplateSources {
     TemplateSources {
-        subject: include_str!("sample/subject.liquid").to_owned(),
-        html: include_str!("sample/email.html.liquid").to_owned(),
-        text: include_str!("sample/email.txt.liquid").to_owned(),
-        push_title: Some(include_str!("sample/push_title.liquid").to_owned()),
-        push_body: Some(include_str!("sample/push_body.liquid").to_owned()),
+        subject: include_str!("../../../templates/weekly-offers/subject.liquid").to_owned(),
+        html: include_str!("../../../templates/weekly-offers/email.html.liquid").to_owned(),
+        text: include_str!("../../../templates/weekly-offers/email.txt.liquid").to_owned(),
+        push_title: Some(
+            include_str!("../../../templates/weekly-offers/push_title.liquid").to_owned(),
+        ),
+        push_body: Some(
+            include_str!("../../../templates/weekly-offers/push_body.liquid").to_owned(),
+        ),
     }
 }
 

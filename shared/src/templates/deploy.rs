@@ -1,0 +1,286 @@
+//! Publishing the standard catalog to every retailer it targets (`storecast-dev
+//! deploy-templates`, run by CI/CD).
+//!
+//! Per retailer: every template it gets is rebuilt with the retailer's current overrides (read
+//! from its live heads), compiled and rendered with sample data and the retailer's brand. Any
+//! error fails that retailer only: none of its templates is published, the other retailers'
+//! are. Versions whose content did not change are skipped. Everything that changed is then
+//! written in bulk: versions first, live pointers after.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use serde::Serialize;
+use serde_json::Map;
+
+use super::{Catalog, CatalogTemplate, TemplateError, content_hash};
+use crate::domain::{TemplateId, TemplateVersion, TenantId, TenantWorkspace};
+use crate::error::StoreError;
+use crate::ports::{LiveHead, TemplatePublisher, WorkspaceListing};
+use crate::render::{CompiledTemplate, RenderError};
+
+/// Live heads are read for this many retailers at once.
+const HEAD_READ_CONCURRENCY: usize = 16;
+
+#[derive(Debug, Clone, Default)]
+pub struct DeployOptions {
+    /// Report what would change; write nothing.
+    pub dry_run: bool,
+    /// Only these retailers (all onboarded ones the catalog targets when empty).
+    pub tenants: Vec<TenantId>,
+}
+
+/// One template that gets a new version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TemplateChange {
+    pub template: TemplateId,
+    /// The live version it replaces (`None`: first publish).
+    pub from: Option<u32>,
+    pub to: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RetailerReport {
+    pub tenant: String,
+    pub changed: Vec<TemplateChange>,
+    pub unchanged: Vec<TemplateId>,
+    /// Overrides of variables the catalog no longer declares, dropped: `template.variable`.
+    pub dropped_overrides: Vec<String>,
+    /// Why this retailer was not deployed; empty when it was.
+    pub errors: Vec<String>,
+}
+
+impl RetailerReport {
+    pub fn failed(&self) -> bool {
+        !self.errors.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DeployReport {
+    pub dry_run: bool,
+    pub retailers: Vec<RetailerReport>,
+    /// Versions written (0 in a dry run).
+    pub published: usize,
+}
+
+impl DeployReport {
+    pub fn failed_retailers(&self) -> usize {
+        self.retailers.iter().filter(|r| r.failed()).count()
+    }
+
+    pub fn is_success(&self) -> bool {
+        self.failed_retailers() == 0
+    }
+
+    /// A human-readable report: one line per retailer, then every change and error.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let verb = if self.dry_run {
+            "would publish"
+        } else {
+            "published"
+        };
+        let _ = writeln!(
+            out,
+            "{:<28} {:>8} {:>10}  status",
+            "retailer", "changed", "unchanged"
+        );
+        for r in &self.retailers {
+            let status = if r.failed() { "FAILED" } else { "ok" };
+            let _ = writeln!(
+                out,
+                "{:<28} {:>8} {:>10}  {status}",
+                r.tenant,
+                r.changed.len(),
+                r.unchanged.len()
+            );
+        }
+        for r in &self.retailers {
+            for c in &r.changed {
+                let from = c.from.map_or("none".to_string(), |v| format!("v{v}"));
+                let _ = writeln!(
+                    out,
+                    "{}: {verb} {} {from} -> v{}",
+                    r.tenant, c.template, c.to
+                );
+            }
+            for d in &r.dropped_overrides {
+                let _ = writeln!(
+                    out,
+                    "{}: dropped override {d} (no longer declared)",
+                    r.tenant
+                );
+            }
+            for e in &r.errors {
+                let _ = writeln!(out, "{}: ERROR {e}", r.tenant);
+            }
+        }
+        let changed: usize = self.retailers.iter().map(|r| r.changed.len()).sum();
+        let _ = writeln!(
+            out,
+            "{} retailers, {changed} template versions {verb}, {} retailers failed",
+            self.retailers.len(),
+            self.failed_retailers()
+        );
+        out
+    }
+}
+
+/// Deploys `catalog`. Per-retailer problems are in the report; an `Err` means the store failed
+/// (listing, reading heads or writing), and a re-run resumes (unchanged content is skipped).
+pub async fn deploy(
+    catalog: &Catalog,
+    workspaces: &dyn WorkspaceListing,
+    publisher: &dyn TemplatePublisher,
+    options: &DeployOptions,
+) -> Result<DeployReport, StoreError> {
+    let onboarded = workspaces.workspaces().await?;
+    let mut reports = Vec::new();
+    let mut targets: Vec<TenantWorkspace> = Vec::new();
+    if options.tenants.is_empty() {
+        targets = onboarded
+            .into_iter()
+            .filter(|w| catalog.for_tenant(&w.tenant_id).next().is_some())
+            .collect();
+    } else {
+        let mut by_id: HashMap<TenantId, TenantWorkspace> = onboarded
+            .into_iter()
+            .map(|w| (w.tenant_id.clone(), w))
+            .collect();
+        for tenant in &options.tenants {
+            match by_id.remove(tenant) {
+                Some(workspace) => targets.push(workspace),
+                None => reports.push(RetailerReport {
+                    tenant: tenant.to_string(),
+                    errors: vec!["no onboarded workspace with this tenant id".into()],
+                    ..RetailerReport::default()
+                }),
+            }
+        }
+    }
+    let heads: Vec<(TenantWorkspace, Result<Vec<LiveHead>, StoreError>)> =
+        futures::stream::iter(targets)
+            .map(|workspace| async move {
+                let heads = publisher.live_heads(&workspace.tenant_id).await;
+                (workspace, heads)
+            })
+            .buffered(HEAD_READ_CONCURRENCY)
+            .collect()
+            .await;
+
+    let mut builder = VersionBuilder::default();
+    let mut to_publish = Vec::new();
+    for (workspace, heads) in heads {
+        let span = tracing::info_span!("deploy", tenant_id = %workspace.tenant_id);
+        let _entered = span.enter();
+        let (report, versions) = builder.retailer(catalog, &workspace, &heads?);
+        if report.failed() {
+            tracing::warn!(errors = ?report.errors, "retailer not deployed");
+        } else {
+            to_publish.extend(versions);
+        }
+        reports.push(report);
+    }
+    reports.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+    let mut published = 0;
+    if !options.dry_run && !to_publish.is_empty() {
+        publisher.publish_all(&to_publish).await?;
+        published = to_publish.len();
+    }
+    Ok(DeployReport {
+        dry_run: options.dry_run,
+        retailers: reports,
+        published,
+    })
+}
+
+/// Builds and checks versions, compiling each (template, effective values) once and hashing each
+/// (template, overrides) once: most retailers share the defaults.
+#[derive(Default)]
+struct VersionBuilder {
+    compiled: HashMap<(TemplateId, String), Result<Arc<CompiledTemplate>, RenderError>>,
+    hashes: HashMap<(TemplateId, String), String>,
+}
+
+impl VersionBuilder {
+    fn retailer(
+        &mut self,
+        catalog: &Catalog,
+        workspace: &TenantWorkspace,
+        heads: &[LiveHead],
+    ) -> (RetailerReport, Vec<TemplateVersion>) {
+        let tenant = &workspace.tenant_id;
+        let mut report = RetailerReport {
+            tenant: tenant.to_string(),
+            ..RetailerReport::default()
+        };
+        let heads: BTreeMap<&TemplateId, &LiveHead> =
+            heads.iter().map(|h| (&h.template.id, h)).collect();
+        let mut versions = Vec::new();
+        for template in catalog.for_tenant(tenant) {
+            let head = heads.get(&template.id).copied();
+            match self.version(template, workspace, head, &mut report.dropped_overrides) {
+                Ok(Some(version)) => {
+                    report.changed.push(TemplateChange {
+                        template: template.id.clone(),
+                        from: head.map(|h| h.template.version),
+                        to: version.template.version,
+                    });
+                    versions.push(version);
+                }
+                Ok(None) => report.unchanged.push(template.id.clone()),
+                Err(error) => report.errors.push(format!("{}: {error}", template.id)),
+            }
+        }
+        (report, versions)
+    }
+
+    /// The new version of `template` for the retailer, `None` when the live one has the same
+    /// content.
+    fn version(
+        &mut self,
+        template: &CatalogTemplate,
+        workspace: &TenantWorkspace,
+        head: Option<&LiveHead>,
+        dropped: &mut Vec<String>,
+    ) -> Result<Option<TemplateVersion>, TemplateError> {
+        let tenant = &workspace.tenant_id;
+        // Overrides of variables the catalog dropped go with them; a kept variable whose value
+        // no longer fits its (changed) type fails the retailer, to be fixed by hand.
+        let mut overrides = Map::new();
+        for (name, value) in head.map(|h| &h.overrides).into_iter().flatten() {
+            if template.schema.iter().any(|spec| &spec.name == name) {
+                overrides.insert(name.clone(), value.clone());
+            } else {
+                dropped.push(format!("{}.{name}", template.id));
+            }
+        }
+        let number = head.map_or(1, |h| h.template.version + 1);
+        let version = template.version_for(tenant, number, &overrides)?;
+        let overrides_key = serde_json::to_string(&version.overrides).unwrap_or_default();
+        let key = (template.id.clone(), overrides_key);
+        let hash = self
+            .hashes
+            .entry(key.clone())
+            .or_insert_with(|| content_hash(&version));
+        let unchanged = head.is_some_and(|h| &h.content_hash == hash);
+        let compiled = self
+            .compiled
+            .entry(key)
+            .or_insert_with(|| CompiledTemplate::compile(&version).map(Arc::new))
+            .clone()?;
+        // Rendered with this retailer's brand even when unchanged: a brand edit can break a
+        // template that rendered before, and the retailer should hear of it at deploy time.
+        super::service::render_compiled_check(&compiled, tenant, Some(workspace))?;
+        if unchanged {
+            return Ok(None);
+        }
+        Ok(Some(version))
+    }
+}
+
+#[cfg(test)]
+mod tests;
