@@ -124,7 +124,7 @@ fn row(i: usize) -> String {
         "id": format!("c{i}"),
         "email": email,
         "consent": {"email": !i.is_multiple_of(10)},
-        "attributes": {"tier": if i % 3 == 0 { "bronze" } else { "gold" }, "first_name": format!("C{i}")},
+        "attributes": {"tier": if i.is_multiple_of(3) { "bronze" } else { "gold" }, "first_name": format!("C{i}")},
         "candidates": [{"item_id": "boots", "title": "Boots", "url": "https://s/b", "price": 90,
                         "currency": "EUR", "score": 0.5}]
     })
@@ -457,8 +457,8 @@ async fn a_launch_fans_out_per_chunk_and_the_stats_add_up_with_delivery() {
     assert_eq!(stats.progress.chunks_done, messages.len() as u32);
     assert_eq!(stats.rows, ROWS as u64 + 1);
     assert_eq!(stats.skipped.malformed, 1);
-    let not_consented = (0..ROWS).filter(|i| i % 10 == 0).count() as u64;
-    let no_address = (0..ROWS).filter(|i| i % 10 != 0 && i % 15 == 0).count() as u64;
+    let not_consented = (0..ROWS).filter(|i| i.is_multiple_of(10)).count() as u64;
+    let no_address = (0..ROWS).filter(|i| !i.is_multiple_of(10) && i.is_multiple_of(15)).count() as u64;
     assert_eq!(stats.skipped.not_consented, not_consented);
     assert_eq!(stats.skipped.no_address, no_address);
     let matched: u64 = stats.matched.values().sum();
