@@ -458,7 +458,9 @@ async fn a_launch_fans_out_per_chunk_and_the_stats_add_up_with_delivery() {
     assert_eq!(stats.rows, ROWS as u64 + 1);
     assert_eq!(stats.skipped.malformed, 1);
     let not_consented = (0..ROWS).filter(|i| i.is_multiple_of(10)).count() as u64;
-    let no_address = (0..ROWS).filter(|i| !i.is_multiple_of(10) && i.is_multiple_of(15)).count() as u64;
+    let no_address = (0..ROWS)
+        .filter(|i| !i.is_multiple_of(10) && i.is_multiple_of(15))
+        .count() as u64;
     assert_eq!(stats.skipped.not_consented, not_consented);
     assert_eq!(stats.skipped.no_address, no_address);
     let matched: u64 = stats.matched.values().sum();
