@@ -155,6 +155,57 @@ impl OnboardingSettings {
     }
 }
 
+/// The campaign lifecycle: the API, the launch worker and the scheduler read the same settings.
+#[derive(Debug, Clone)]
+pub struct CampaignsSettings {
+    pub tenants_table: String,
+    pub delivery_table: String,
+    pub archive_bucket: String,
+    /// Where audience exports are read from (`<tenant>/…` keys).
+    pub exports_bucket: String,
+    pub campaign_events_stream: String,
+    /// Resumed campaigns' parked batches go back here.
+    pub send_batches_stream: String,
+    pub launch_queue_url: String,
+    pub chunk_bytes: u64,
+    /// The launch queue's maxReceiveCount (template.yaml): the attempt reaching it is the last.
+    pub max_chunk_attempts: u32,
+}
+
+impl CampaignsSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&ProcessEnv)
+    }
+
+    pub fn from_lookup(env: &dyn Lookup) -> Result<Self, ConfigError> {
+        Ok(Self {
+            tenants_table: required(env, "TENANTS_TABLE")?,
+            delivery_table: required(env, "DELIVERY_TABLE")?,
+            archive_bucket: required(env, "ARCHIVE_BUCKET")?,
+            exports_bucket: required(env, "EXPORTS_BUCKET")?,
+            campaign_events_stream: required(env, "CAMPAIGN_EVENTS_STREAM")?,
+            send_batches_stream: required(env, "SEND_BATCHES_STREAM")?,
+            launch_queue_url: required(env, "LAUNCH_QUEUE_URL")?,
+            chunk_bytes: optional_number(
+                env,
+                "CHUNK_BYTES",
+                crate::campaigns::DEFAULT_CHUNK_BYTES,
+            )?
+            .max(1024),
+            max_chunk_attempts: optional_number(env, "MAX_CHUNK_ATTEMPTS", 5)?.clamp(1, 1000)
+                as u32,
+        })
+    }
+
+    pub fn campaigns_config(&self) -> crate::campaigns::CampaignsConfig {
+        crate::campaigns::CampaignsConfig {
+            chunk_bytes: self.chunk_bytes,
+            exports_bucket: Some(self.exports_bucket.clone()),
+            max_chunk_attempts: self.max_chunk_attempts,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use crate::aws::kinesis::KinesisStream;
 use crate::aws::s3::S3Archive;
 use crate::aws::ses::SesProvider;
 use crate::clock::SystemClock;
-use crate::config::{DeliverSettings, RebatchSettings};
+use crate::config::{CampaignsSettings, DeliverSettings, RebatchSettings};
 use crate::deliver::{Deliverer, DelivererPorts};
 use crate::rebatch::Rebatcher;
 
@@ -77,6 +77,55 @@ pub fn onboarding(
         ),
         _ => onboarding,
     }
+}
+
+/// The campaign lifecycle on its AWS adapters: for the API, the launch worker and the scheduler.
+pub fn campaigns(settings: &CampaignsSettings, sdk: &SdkConfig) -> crate::campaigns::Campaigns {
+    use crate::aws::campaigns::DynamoCampaignStore;
+    use crate::aws::s3::S3AudienceSource;
+    use crate::aws::sqs::SqsChunkQueue;
+    use crate::campaigns::{AssumeAvailable, CampaignEngine, CampaignPorts, Campaigns};
+
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    let kinesis = aws_sdk_kinesis::Client::new(sdk);
+    let s3 = crate::aws::s3::client(sdk);
+    let tenants = Arc::new(TenantsTable::new(dynamodb.clone(), &settings.tenants_table));
+    let clock = Arc::new(SystemClock);
+    let delivery = Arc::new(DeliveryTable::new(
+        dynamodb.clone(),
+        &settings.delivery_table,
+        clock.clone(),
+    ));
+    let engine = CampaignEngine {
+        source: Arc::new(S3AudienceSource::new(s3.clone())),
+        suppression: tenants.clone(),
+        contacts: tenants.clone(),
+        availability: Arc::new(AssumeAvailable),
+        events: Arc::new(KinesisStream::new(
+            kinesis.clone(),
+            &settings.campaign_events_stream,
+        )),
+        retry: crate::stream::RetryPolicy::default(),
+    };
+    Campaigns::new(
+        CampaignPorts {
+            store: Arc::new(DynamoCampaignStore::new(dynamodb, &settings.tenants_table)),
+            queue: Arc::new(SqsChunkQueue::new(
+                aws_sdk_sqs::Client::new(sdk),
+                &settings.launch_queue_url,
+            )),
+            directory: tenants.clone(),
+            templates: tenants.clone(),
+            admin: tenants,
+            archive: Arc::new(S3Archive::new(s3, &settings.archive_bucket)),
+            send_batches: Arc::new(KinesisStream::new(kinesis, &settings.send_batches_stream)),
+            claims: delivery.clone(),
+            send_log: delivery,
+            engine: Arc::new(engine),
+            clock,
+        },
+        settings.campaigns_config(),
+    )
 }
 
 /// Lambda's deadline (milliseconds since the epoch) as a time.

@@ -1,6 +1,8 @@
 //! Storecast's local stack: provisions template.yaml's resources on the local endpoint, runs the
-//! Kinesis event source mappings in process, the demo campaign, and the render tool.
+//! Kinesis and SQS event source mappings in process, the scheduler's tick, the demo campaign, and
+//! the render tool.
 
+pub mod campaigns;
 pub mod demo;
 pub mod esm;
 pub mod events;
@@ -8,4 +10,5 @@ pub mod local;
 pub mod local_auth;
 pub mod provision;
 pub mod render_tool;
+pub mod sqs_esm;
 pub mod template;

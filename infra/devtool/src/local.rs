@@ -172,6 +172,7 @@ pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sesv2: aws_sdk_sesv2::Client,
     pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
 }
 
 impl Clients {
@@ -181,6 +182,7 @@ impl Clients {
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             sesv2: aws_sdk_sesv2::Client::new(config),
             s3: storecast::aws::s3::client(config),
+            sqs: aws_sdk_sqs::Client::new(config),
         }
     }
 }

@@ -88,6 +88,11 @@ enum Command {
         #[arg(long)]
         tenants_table: Option<String>,
     },
+    /// Run the launch queue's event source mapping (the launch function, in process) until the
+    /// queue is empty.
+    LaunchQueue,
+    /// One tick of the scheduler: start the scheduled launches that are due.
+    SchedulerTick,
     /// Put a tenant's parked batches (of one campaign, or all) back on the send-batches stream.
     Redrive {
         #[arg(long)]
@@ -249,6 +254,32 @@ async fn main() -> Result<()> {
                     report.failed_retailers()
                 );
             }
+        }
+        Command::LaunchQueue => {
+            let pipeline = LocalPipeline::connect(&cli.template_file).await?;
+            let sdk = pipeline.sdk_config().await;
+            let local = storecast_dev::campaigns::LocalCampaigns::new(
+                &pipeline.stack,
+                &pipeline.clients,
+                &sdk,
+                &[],
+            )?;
+            let stats = local.drain_launch_queue().await?;
+            println!(
+                "launch queue drained: {} invocations, {} messages, {} failures",
+                stats.invocations, stats.messages, stats.failures
+            );
+        }
+        Command::SchedulerTick => {
+            let pipeline = LocalPipeline::connect(&cli.template_file).await?;
+            let sdk = pipeline.sdk_config().await;
+            let local = storecast_dev::campaigns::LocalCampaigns::new(
+                &pipeline.stack,
+                &pipeline.clients,
+                &sdk,
+                &[],
+            )?;
+            println!("{}", serde_json::to_string(&local.tick().await?)?);
         }
         Command::Redrive { tenant, campaign } => {
             let pipeline = LocalPipeline::connect(&cli.template_file).await?;

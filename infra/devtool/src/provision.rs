@@ -1,4 +1,4 @@
-//! Creates the template's streams, tables and buckets on the local endpoint, idempotently, plus
+//! Creates the template's streams, tables, buckets and queues on the local endpoint, idempotently, plus
 //! the verified sending domain that onboarding relies on.
 
 use std::time::Duration;
@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::{
     TimeToLiveSpecification,
 };
 use aws_sdk_kinesis::types::StreamStatus;
+use aws_sdk_sqs::types::QueueAttributeName;
 
 use crate::local::Clients;
 use crate::template::Stack;
@@ -87,6 +88,30 @@ pub async fn provision(clients: &Clients, stack: &Stack, sending_domain: &str) -
                 return Err(error).with_context(|| format!("creating bucket {}", bucket.name));
             }
         }
+    }
+    // Dead-letter queues first: a queue's redrive policy names its dead-letter queue's ARN.
+    let mut queues: Vec<_> = stack.queues.iter().collect();
+    queues.sort_by_key(|q| q.dead_letter.is_some());
+    for queue in queues {
+        let mut request = clients
+            .sqs
+            .create_queue()
+            .queue_name(&queue.name)
+            .attributes(
+                QueueAttributeName::VisibilityTimeout,
+                queue.visibility_timeout.to_string(),
+            );
+        if let Some((target, receives)) = &queue.dead_letter {
+            let policy = serde_json::json!({
+                "deadLetterTargetArn": stack.queue(target)?.arn,
+                "maxReceiveCount": receives,
+            });
+            request = request.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
+        }
+        request
+            .send()
+            .await
+            .with_context(|| format!("creating queue {}", queue.name))?;
     }
     let identity = clients
         .sesv2

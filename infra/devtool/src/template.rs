@@ -56,6 +56,25 @@ pub struct BucketSpec {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueSpec {
+    pub logical_id: String,
+    pub name: String,
+    pub url: String,
+    pub arn: String,
+    pub visibility_timeout: i32,
+    /// The dead-letter queue's logical id and the receives before a message moves there.
+    pub dead_letter: Option<(String, u32)>,
+}
+
+/// An SQS event source mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqsMappingSpec {
+    pub queue_logical_id: String,
+    pub batch_size: usize,
+    pub report_batch_item_failures: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MappingSpec {
     pub stream_logical_id: String,
     pub batch_size: usize,
@@ -70,6 +89,9 @@ pub struct FunctionSpec {
     pub timeout_seconds: u64,
     pub environment: BTreeMap<String, String>,
     pub mappings: Vec<MappingSpec>,
+    pub sqs_mappings: Vec<SqsMappingSpec>,
+    /// Schedule events' expressions (`rate(1 minute)`).
+    pub schedules: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -77,6 +99,7 @@ pub struct Stack {
     pub streams: Vec<StreamSpec>,
     pub tables: Vec<TableSpec>,
     pub buckets: Vec<BucketSpec>,
+    pub queues: Vec<QueueSpec>,
     pub functions: Vec<FunctionSpec>,
 }
 
@@ -158,6 +181,33 @@ impl Stack {
                         name,
                     });
                 }
+                "AWS::SQS::Queue" => {
+                    let name = resolver.string(properties.get("QueueName"))?;
+                    let arn = format!("arn:aws:sqs:{}:{}:{name}", r.region, r.account_id);
+                    // What !Ref answers for a queue: its URL.
+                    let url = format!(
+                        "https://sqs.{}.amazonaws.com/{}/{name}",
+                        r.region, r.account_id
+                    );
+                    resolver.arns.insert(id.clone(), arn.clone());
+                    resolver.names.insert(id.clone(), url.clone());
+                    let dead_letter = properties.get("RedrivePolicy").and_then(|policy| {
+                        let target = get_att_target(policy.get("deadLetterTargetArn"))?;
+                        let receives = policy.get("maxReceiveCount").and_then(Value::as_u64)?;
+                        Some((target, receives as u32))
+                    });
+                    stack.queues.push(QueueSpec {
+                        logical_id: id,
+                        name,
+                        url,
+                        arn,
+                        visibility_timeout: properties
+                            .get("VisibilityTimeout")
+                            .and_then(Value::as_i64)
+                            .unwrap_or(30) as i32,
+                        dead_letter,
+                    });
+                }
                 _ => {}
             }
         }
@@ -205,12 +255,32 @@ impl Stack {
                 }
             }
             let mut mappings = Vec::new();
+            let mut sqs_mappings = Vec::new();
+            let mut schedules = Vec::new();
             if let Some(events) = properties.get("Events").and_then(Value::as_mapping) {
                 for (_, event) in events {
-                    if event.get("Type").and_then(Value::as_str) != Some("Kinesis") {
-                        continue;
-                    }
                     let p = event.get("Properties").cloned().unwrap_or(Value::Null);
+                    match event.get("Type").and_then(Value::as_str) {
+                        Some("Kinesis") => {}
+                        Some("SQS") => {
+                            sqs_mappings.push(SqsMappingSpec {
+                                queue_logical_id: get_att_target(p.get("Queue")).ok_or_else(
+                                    || anyhow!("{id}: SQS event without !GetAtt Queue"),
+                                )?,
+                                batch_size: p.get("BatchSize").and_then(Value::as_u64).unwrap_or(10)
+                                    as usize,
+                                report_batch_item_failures: reports_item_failures(&p),
+                            });
+                            continue;
+                        }
+                        Some("Schedule") => {
+                            if let Some(expression) = p.get("Schedule").and_then(Value::as_str) {
+                                schedules.push(expression.to_string());
+                            }
+                            continue;
+                        }
+                        _ => continue,
+                    }
                     let stream_logical_id = get_att_target(p.get("Stream"))
                         .ok_or_else(|| anyhow!("{id}: Kinesis event without !GetAtt Stream"))?;
                     mappings.push(MappingSpec {
@@ -221,13 +291,7 @@ impl Stack {
                             .get("MaximumRetryAttempts")
                             .and_then(Value::as_u64)
                             .unwrap_or(10) as u32,
-                        report_batch_item_failures: p
-                            .get("FunctionResponseTypes")
-                            .and_then(Value::as_sequence)
-                            .is_some_and(|s| {
-                                s.iter()
-                                    .any(|v| v.as_str() == Some("ReportBatchItemFailures"))
-                            }),
+                        report_batch_item_failures: reports_item_failures(&p),
                     });
                 }
             }
@@ -240,6 +304,8 @@ impl Stack {
                     .unwrap_or(globals_timeout),
                 environment,
                 mappings,
+                sqs_mappings,
+                schedules,
             });
         }
         Ok(stack)
@@ -266,12 +332,29 @@ impl Stack {
             .ok_or_else(|| anyhow!("template has no bucket {logical_id}"))
     }
 
+    pub fn queue(&self, logical_id: &str) -> Result<&QueueSpec> {
+        self.queues
+            .iter()
+            .find(|q| q.logical_id == logical_id)
+            .ok_or_else(|| anyhow!("template has no queue {logical_id}"))
+    }
+
     pub fn table(&self, logical_id: &str) -> Result<&TableSpec> {
         self.tables
             .iter()
             .find(|t| t.logical_id == logical_id)
             .ok_or_else(|| anyhow!("template has no table {logical_id}"))
     }
+}
+
+fn reports_item_failures(properties: &Value) -> bool {
+    properties
+        .get("FunctionResponseTypes")
+        .and_then(Value::as_sequence)
+        .is_some_and(|s| {
+            s.iter()
+                .any(|v| v.as_str() == Some("ReportBatchItemFailures"))
+        })
 }
 
 fn parameter_defaults(document: &Value) -> Vec<(String, String)> {
@@ -474,6 +557,24 @@ mod tests {
         );
         assert_eq!(deliver.mappings[0].stream_logical_id, "SendBatchesStream");
         assert!(deliver.mappings[0].report_batch_item_failures);
+        let launch = stack.function("launch").unwrap();
+        let queue = stack.queue("LaunchQueue").unwrap();
+        assert_eq!(launch.environment["LAUNCH_QUEUE_URL"], queue.url);
+        assert_eq!(launch.sqs_mappings[0].queue_logical_id, "LaunchQueue");
+        assert!(launch.sqs_mappings[0].report_batch_item_failures);
+        assert_eq!(
+            queue.dead_letter,
+            Some(("LaunchDeadLetterQueue".to_string(), 5))
+        );
+        assert_eq!(
+            launch.environment["MAX_CHUNK_ATTEMPTS"],
+            queue.dead_letter.as_ref().unwrap().1.to_string(),
+            "the function's last attempt is the queue's last receive"
+        );
+        assert_eq!(
+            stack.function("scheduler").unwrap().schedules,
+            ["rate(1 minute)"]
+        );
         let rebatch = stack.function("rebatch").unwrap();
         assert_eq!(
             rebatch.environment["SEND_BATCHES_STREAM"],

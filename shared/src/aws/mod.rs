@@ -1,11 +1,13 @@
 //! AWS adapters of the ports. SDK types stay inside this module.
 
+pub mod campaigns;
 pub mod dynamodb;
 pub mod errors;
 pub mod kinesis;
 pub mod s3;
 pub mod ses;
 pub mod ses_workspaces;
+pub mod sqs;
 
 /// Loads the SDK configuration once per cold start (it resolves credentials and region; the
 /// clients built from it are cheap). `AWS_ENDPOINT_URL` points every client at the local endpoint.

@@ -12,10 +12,16 @@
 pub mod assign;
 pub mod audience;
 pub mod definition;
+pub mod lifecycle;
 pub mod ports;
+pub mod queue;
 pub mod report;
 pub mod rules;
+pub mod schedule;
+pub mod store;
 
+#[cfg(test)]
+mod lifecycle_tests;
 #[cfg(test)]
 mod tests;
 
@@ -31,9 +37,18 @@ pub use definition::{
     AudienceDefinition, AudienceLocation, CampaignDefinition, InvalidCampaign, OfferSettings,
     VariantWeight,
 };
+pub use lifecycle::{
+    CampaignError, CampaignPage, CampaignPorts, CampaignStats, CampaignView, Campaigns,
+    CampaignsConfig, ChunkOutcome, LaunchAccepted, NewCampaign, NewTemplateRef, SchedulerSummary,
+};
 pub use ports::{AssumeAvailable, AudienceSource, Availability, ContactHistory, SuppressionCheck};
+pub use queue::{ChunkMessage, ChunkQueue, MemoryChunkQueue};
 pub use report::{LaunchReport, MalformedRow};
 pub use rules::SegmentRule;
+pub use store::{
+    CampaignRecord, CampaignState, CampaignStore, ChunkProgress, ChunkStatus, LaunchId, LaunchKey,
+    LaunchRecord, MemoryCampaignStore, ScheduleEntry,
+};
 
 use serde_json::value::RawValue;
 
