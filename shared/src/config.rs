@@ -206,6 +206,26 @@ impl CampaignsSettings {
     }
 }
 
+/// The API function: the tenant endpoints' and the campaign lifecycle's settings.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    pub onboarding: OnboardingSettings,
+    pub campaigns: CampaignsSettings,
+}
+
+impl ApiSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&ProcessEnv)
+    }
+
+    pub fn from_lookup(env: &dyn Lookup) -> Result<Self, ConfigError> {
+        Ok(Self {
+            onboarding: OnboardingSettings::from_lookup(env)?,
+            campaigns: CampaignsSettings::from_lookup(env)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

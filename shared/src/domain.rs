@@ -357,7 +357,7 @@ pub enum CampaignStatus {
 
 /// A retailer's isolated sending workspace: every message of that retailer goes out with these
 /// and no other settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TenantWorkspace {
     pub tenant_id: TenantId,
     pub slug: String,

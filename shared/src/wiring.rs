@@ -10,7 +10,7 @@ use crate::aws::kinesis::KinesisStream;
 use crate::aws::s3::S3Archive;
 use crate::aws::ses::SesProvider;
 use crate::clock::SystemClock;
-use crate::config::{CampaignsSettings, DeliverSettings, RebatchSettings};
+use crate::config::{ApiSettings, CampaignsSettings, DeliverSettings, RebatchSettings};
 use crate::deliver::{Deliverer, DelivererPorts};
 use crate::rebatch::Rebatcher;
 
@@ -126,6 +126,27 @@ pub fn campaigns(settings: &CampaignsSettings, sdk: &SdkConfig) -> crate::campai
         },
         settings.campaigns_config(),
     )
+}
+
+/// The marketer API's services on their AWS adapters.
+pub fn api_state(settings: &ApiSettings, sdk: &SdkConfig) -> crate::api::ApiState {
+    let tenants = Arc::new(TenantsTable::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        &settings.campaigns.tenants_table,
+    ));
+    crate::api::ApiState {
+        onboarding: Arc::new(onboarding(&settings.onboarding, sdk)),
+        templates: Arc::new(crate::templates::TemplateService::new(
+            tenants.clone(),
+            tenants,
+        )),
+        campaigns: Arc::new(campaigns(&settings.campaigns, sdk)),
+    }
+}
+
+/// The marketer API's router; the caller adds how claims reach it.
+pub fn api(settings: &ApiSettings, sdk: &SdkConfig) -> axum::Router {
+    crate::api::router(api_state(settings, sdk))
 }
 
 /// Lambda's deadline (milliseconds since the epoch) as a time.

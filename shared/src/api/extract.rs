@@ -1,5 +1,9 @@
 //! Request extractors that answer with problem details: JSON bodies whose errors name the field
 //! at fault, and path identifiers parsed into domain ids.
+//!
+//! The path extractors also authorize: they resolve the [`Caller`] and refuse a retailer that is
+//! not the caller's before the handler runs and before the body is read, so no route can forget
+//! the check and no other retailer's request is ever parsed.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
@@ -7,6 +11,7 @@ use http::header;
 use http::request::Parts;
 use serde::de::DeserializeOwned;
 
+use super::auth::Caller;
 use super::problem::Problem;
 use crate::domain::{CampaignId, TemplateId, TenantId};
 
@@ -99,7 +104,32 @@ fn segment(segments: &[(String, String)], name: &str) -> Result<String, Problem>
         .ok_or_else(|| Problem::bad_request(format!("path parameter {name} is missing")))
 }
 
-/// `/tenants/{tenant}/...`
+async fn authorized_tenant<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+    segments: &[(String, String)],
+) -> Result<TenantId, Problem> {
+    let caller = Caller::from_request_parts(parts, state).await?;
+    let tenant = parse_id(segment(segments, "tenant")?, "tenant", TenantId::parse)?;
+    caller.may_access(&tenant)?;
+    Ok(tenant)
+}
+
+/// Routes only platform operators may call (onboarding, suspension).
+#[derive(Debug, Clone)]
+pub struct OperatorOnly(pub Caller);
+
+impl<S: Send + Sync> FromRequestParts<S> for OperatorOnly {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller.require_operator()?;
+        Ok(Self(caller))
+    }
+}
+
+/// `/tenants/{tenant}/...`, for a caller allowed to reach that retailer.
 #[derive(Debug, Clone)]
 pub struct TenantPath(pub TenantId);
 
@@ -108,12 +138,12 @@ impl<S: Send + Sync> FromRequestParts<S> for TenantPath {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let segments = path_segments(parts, state).await?;
-        let tenant = parse_id(segment(&segments, "tenant")?, "tenant", TenantId::parse)?;
+        let tenant = authorized_tenant(parts, state, &segments).await?;
         Ok(Self(tenant))
     }
 }
 
-/// `/tenants/{tenant}/templates/{template}/...`
+/// `/tenants/{tenant}/templates/{template}/...`, for a caller allowed to reach that retailer.
 #[derive(Debug, Clone)]
 pub struct TemplatePath(pub TenantId, pub TemplateId);
 
@@ -122,7 +152,7 @@ impl<S: Send + Sync> FromRequestParts<S> for TemplatePath {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let segments = path_segments(parts, state).await?;
-        let tenant = parse_id(segment(&segments, "tenant")?, "tenant", TenantId::parse)?;
+        let tenant = authorized_tenant(parts, state, &segments).await?;
         let template = parse_id(
             segment(&segments, "template")?,
             "template",
@@ -132,7 +162,7 @@ impl<S: Send + Sync> FromRequestParts<S> for TemplatePath {
     }
 }
 
-/// `/tenants/{tenant}/campaigns/{campaign}/...`
+/// `/tenants/{tenant}/campaigns/{campaign}/...`, for a caller allowed to reach that retailer.
 #[derive(Debug, Clone)]
 pub struct CampaignPath(pub TenantId, pub CampaignId);
 
@@ -141,7 +171,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CampaignPath {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let segments = path_segments(parts, state).await?;
-        let tenant = parse_id(segment(&segments, "tenant")?, "tenant", TenantId::parse)?;
+        let tenant = authorized_tenant(parts, state, &segments).await?;
         let campaign = parse_id(
             segment(&segments, "campaign")?,
             "campaign",

@@ -2,36 +2,86 @@
 //! with a JWT authorizer) and by `storecast-dev serve-api` on a loopback port.
 //!
 //! Every route under `/tenants/{tenant}` checks the caller against the tenant in the path
-//! before it reads anything (see [`auth::Caller::may_access`]), and every store below is keyed by
-//! that tenant, so a marketer can reach no other retailer's data. Errors are problem details.
+//! before it reads anything ([`auth::Caller::may_access`]), and every store below is keyed by
+//! that tenant, so a marketer reaches no other retailer's data. Errors are problem details
+//! ([`problem::Problem`]); the OpenAPI document is built from the handlers as the router is.
 
 pub mod auth;
+pub mod campaigns;
+pub mod errors;
 pub mod extract;
 pub mod openapi;
 pub mod problem;
+pub mod templates;
+pub mod tenants;
 
-use axum::Router;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use axum::{Json, Router};
 use http::StatusCode;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use auth::{Caller, Claims, Role};
 pub use problem::{FieldError, Problem};
 
+/// Request bodies larger than this are refused (413): the largest legitimate one is a preview
+/// with draft variables and a sample customer.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// The services behind the API, built once per cold start.
+#[derive(Clone)]
+pub struct ApiState {
+    pub onboarding: Arc<crate::onboarding::Onboarding>,
+    pub templates: Arc<crate::templates::TemplateService>,
+    pub campaigns: Arc<crate::campaigns::Campaigns>,
+}
+
+/// The routes and the OpenAPI document describing exactly them.
+pub fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
+    let (router, mut document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(
+            tenants::put_tenant,
+            tenants::get_tenant,
+            tenants::patch_tenant
+        ))
+        .routes(routes!(tenants::suspend_tenant))
+        .routes(routes!(tenants::reinstate_tenant))
+        .routes(routes!(templates::get_variables, templates::put_variables))
+        .routes(routes!(templates::preview))
+        .routes(routes!(campaigns::create, campaigns::list))
+        .routes(routes!(campaigns::get))
+        .routes(routes!(campaigns::launch))
+        .routes(routes!(campaigns::pause))
+        .routes(routes!(campaigns::resume))
+        .routes(routes!(campaigns::cancel))
+        .routes(routes!(campaigns::stats))
+        .split_for_parts();
+    openapi::add_common_problems(&mut document);
+    (router, document)
+}
+
 /// The whole API. Authentication is the caller's concern: put [`Claims`] into each request's
 /// extensions (Lambda: [`auth::claims_from_api_gateway`]; locally: the dev server's verifier).
-pub fn router() -> Router {
-    Router::new()
+pub fn router(state: ApiState) -> Router {
+    let (routes, document) = routes();
+    let document = Arc::new(document);
+    routes
         .route(
             "/openapi.json",
-            get(|| async {
-                let mut document = <openapi::ApiDoc as utoipa::OpenApi>::openapi();
-                openapi::add_common_problems(&mut document);
-                axum::Json(document)
+            get(move || {
+                let document = document.clone();
+                async move { Json(document.as_ref().clone()) }
             }),
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
 }
 
 async fn not_found() -> Problem {

@@ -1,0 +1,66 @@
+//! How the services' errors answer over HTTP. Failures behind the API are logged with their
+//! whole source chain and answered 503 (retry) or 500; the caller never sees internals.
+
+use super::problem::{FieldError, Problem};
+use crate::campaigns::CampaignError;
+use crate::onboarding::OnboardingError;
+use crate::templates::TemplateError;
+
+impl From<OnboardingError> for Problem {
+    fn from(error: OnboardingError) -> Self {
+        match error {
+            OnboardingError::Invalid { field, reason } => Problem::invalid_field(field, reason),
+            OnboardingError::NotFound => Problem::not_found("no such retailer"),
+            OnboardingError::Conflict(reason) => Problem::conflict(reason),
+            other => Problem::from_retryable(&other),
+        }
+    }
+}
+
+impl From<TemplateError> for Problem {
+    fn from(error: TemplateError) -> Self {
+        match error {
+            TemplateError::NotFound { template } => Problem::not_found(format!(
+                "no template {template} is published for this retailer"
+            )),
+            TemplateError::InvalidVariables { errors } => Problem::invalid_fields(
+                errors
+                    .into_iter()
+                    .map(|e| FieldError::new(e.field, e.reason))
+                    .collect(),
+            ),
+            TemplateError::Liquid {
+                part,
+                line,
+                column,
+                message,
+            } => {
+                let mut problem = Problem::invalid_fields(vec![FieldError {
+                    field: part.to_string(),
+                    reason: message,
+                    line: line.and_then(|l| u32::try_from(l).ok()),
+                    column: column.and_then(|c| u32::try_from(c).ok()),
+                }]);
+                problem.kind = "https://storecast.dev/problems/template-error".into();
+                problem
+            }
+            other => Problem::from_retryable(&other),
+        }
+    }
+}
+
+impl From<CampaignError> for Problem {
+    fn from(error: CampaignError) -> Self {
+        match error {
+            CampaignError::NotFound => Problem::not_found("no such campaign for this retailer"),
+            CampaignError::Conflict(reason) => Problem::conflict(reason),
+            CampaignError::Invalid(invalid) => {
+                Problem::invalid_field(invalid.field, invalid.reason)
+            }
+            CampaignError::TenantNotActive => Problem::conflict(
+                "the retailer is not onboarded or its sending is suspended or paused",
+            ),
+            other => Problem::from_retryable(&other),
+        }
+    }
+}

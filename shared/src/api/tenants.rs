@@ -1,0 +1,106 @@
+//! `/tenants/{tenant}`: onboarding (operators) and the retailer's own settings.
+
+use axum::Json;
+use axum::extract::State;
+use http::StatusCode;
+
+use super::ApiState;
+use super::extract::{ApiJson, OperatorOnly, TenantPath};
+use super::problem::Problem;
+use crate::domain::TenantWorkspace;
+use crate::onboarding::{TenantPatch, TenantRequest};
+
+/// Onboard a retailer, or update its onboarding: provisions its isolated SES workspace
+/// (configuration set with event destination and reputation metrics, SES tenant, from-address
+/// under the central sending domain). Safe to call again.
+#[utoipa::path(
+    put,
+    path = "/tenants/{tenant}",
+    tag = "tenants",
+    params(("tenant" = String, Path, description = "The retailer's id")),
+    request_body = TenantRequest,
+    responses(
+        (status = 201, description = "Onboarded", body = TenantWorkspace),
+        (status = 200, description = "Already onboarded; updated", body = TenantWorkspace),
+        (status = 409, description = "The slug belongs to another retailer", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn put_tenant(
+    _operator: OperatorOnly,
+    TenantPath(tenant): TenantPath,
+    State(state): State<ApiState>,
+    ApiJson(request): ApiJson<TenantRequest>,
+) -> Result<(StatusCode, Json<TenantWorkspace>), Problem> {
+    let (workspace, created) = state.onboarding.put_tenant(&tenant, request).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(workspace)))
+}
+
+/// The retailer's workspace and settings.
+#[utoipa::path(
+    get,
+    path = "/tenants/{tenant}",
+    tag = "tenants",
+    params(("tenant" = String, Path, description = "The retailer's id")),
+    responses((status = 200, description = "The retailer", body = TenantWorkspace))
+)]
+pub async fn get_tenant(
+    TenantPath(tenant): TenantPath,
+    State(state): State<ApiState>,
+) -> Result<Json<TenantWorkspace>, Problem> {
+    Ok(Json(state.onboarding.tenant(&tenant).await?))
+}
+
+/// Change the retailer's brand variables (JSON merge patch: `null` removes a key), display name,
+/// time zone, quiet hours or frequency cap.
+#[utoipa::path(
+    patch,
+    path = "/tenants/{tenant}",
+    tag = "tenants",
+    params(("tenant" = String, Path, description = "The retailer's id")),
+    request_body(content = TenantPatch, content_type = "application/merge-patch+json"),
+    responses((status = 200, description = "The updated retailer", body = TenantWorkspace))
+)]
+pub async fn patch_tenant(
+    TenantPath(tenant): TenantPath,
+    State(state): State<ApiState>,
+    ApiJson(patch): ApiJson<TenantPatch>,
+) -> Result<Json<TenantWorkspace>, Problem> {
+    Ok(Json(state.onboarding.patch_tenant(&tenant, patch).await?))
+}
+
+/// Stop the retailer's sending (at SES too); its batches are parked until it is reinstated.
+#[utoipa::path(
+    post,
+    path = "/tenants/{tenant}/suspend",
+    tag = "tenants",
+    params(("tenant" = String, Path, description = "The retailer's id")),
+    responses((status = 200, description = "Suspended", body = TenantWorkspace))
+)]
+pub async fn suspend_tenant(
+    _operator: OperatorOnly,
+    TenantPath(tenant): TenantPath,
+    State(state): State<ApiState>,
+) -> Result<Json<TenantWorkspace>, Problem> {
+    Ok(Json(state.onboarding.suspend(&tenant).await?))
+}
+
+/// Let the retailer send again; its parked batches are redriven.
+#[utoipa::path(
+    post,
+    path = "/tenants/{tenant}/reinstate",
+    tag = "tenants",
+    params(("tenant" = String, Path, description = "The retailer's id")),
+    responses((status = 200, description = "Reinstated", body = TenantWorkspace))
+)]
+pub async fn reinstate_tenant(
+    _operator: OperatorOnly,
+    TenantPath(tenant): TenantPath,
+    State(state): State<ApiState>,
+) -> Result<Json<TenantWorkspace>, Problem> {
+    Ok(Json(state.onboarding.reinstate(&tenant).await?))
+}

@@ -1,0 +1,864 @@
+//! The marketer API on in-memory adapters: authorization on every route (walked from the
+//! generated OpenAPI document, so a new route is covered the day it is added), onboarding,
+//! template variables and preview, the campaign lifecycle, and problem details for bad input
+//! and failing dependencies. The same router runs against the local AWS endpoint in
+//! `infra/devtool/tests/api.rs` and under schemathesis (`make api-contract`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use axum::Router;
+use axum::body::Body;
+use http::{Method, Request, StatusCode, header};
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+use storecast::api::{ApiState, Claims};
+use storecast::campaigns::{
+    AssumeAvailable, AudienceLocation, CampaignEngine, CampaignPorts, Campaigns, CampaignsConfig,
+    ChunkMessage, MemoryCampaignStore, MemoryChunkQueue,
+};
+use storecast::clock::SystemClock;
+use storecast::memory::{
+    MemoryArchive, MemoryAudienceSource, MemoryContactHistory, MemoryDirectory, MemorySendLog,
+    MemoryStream,
+};
+use storecast::onboarding::workspaces::MemorySendingWorkspaces;
+use storecast::onboarding::{Onboarding, OnboardingConfig};
+use storecast::stream::RetryPolicy;
+use storecast::templates::{Catalog, TemplateService};
+
+const DOMAIN: &str = "mail.storecast.test";
+const EXPORTS: &str = "exports";
+const TEMPLATE: &str = "weekly-offers";
+
+struct Harness {
+    router: Router,
+    directory: Arc<MemoryDirectory>,
+    workspaces: Arc<MemorySendingWorkspaces>,
+    source: Arc<MemoryAudienceSource>,
+    queue: Arc<MemoryChunkQueue>,
+    campaigns: Arc<Campaigns>,
+    events: Arc<MemoryStream>,
+}
+
+fn harness() -> Harness {
+    let directory = Arc::new(MemoryDirectory::default());
+    let workspaces = Arc::new(MemorySendingWorkspaces::new("storecast-test", DOMAIN));
+    let onboarding = Onboarding::new(
+        workspaces.clone(),
+        directory.clone(),
+        OnboardingConfig {
+            sending_domain: DOMAIN.into(),
+            unsubscribe_base_url: "https://prefs.storecast.test/{tenant}/unsubscribe".into(),
+        },
+    );
+    let source = Arc::new(MemoryAudienceSource::default());
+    let queue = Arc::new(MemoryChunkQueue::default());
+    let events = Arc::new(MemoryStream::default());
+    let send_log = Arc::new(MemorySendLog::default());
+    let engine = CampaignEngine {
+        source: source.clone(),
+        suppression: directory.clone(),
+        contacts: Arc::new(MemoryContactHistory::default()),
+        availability: Arc::new(AssumeAvailable),
+        events: events.clone(),
+        retry: RetryPolicy {
+            max_attempts: 2,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+        },
+    };
+    let campaigns = Arc::new(Campaigns::new(
+        CampaignPorts {
+            store: Arc::new(MemoryCampaignStore::syncing_status_to(directory.clone())),
+            queue: queue.clone(),
+            directory: directory.clone(),
+            templates: directory.clone(),
+            admin: directory.clone(),
+            archive: Arc::new(MemoryArchive::default()),
+            send_batches: Arc::new(MemoryStream::default()),
+            claims: send_log.clone(),
+            send_log,
+            engine: Arc::new(engine),
+            clock: Arc::new(SystemClock),
+        },
+        CampaignsConfig {
+            chunk_bytes: 4096,
+            exports_bucket: Some(EXPORTS.into()),
+            max_chunk_attempts: 3,
+        },
+    ));
+    let router = storecast::api::router(ApiState {
+        onboarding: Arc::new(onboarding),
+        templates: Arc::new(TemplateService::new(directory.clone(), directory.clone())),
+        campaigns: campaigns.clone(),
+    });
+    Harness {
+        router,
+        directory,
+        workspaces,
+        source,
+        queue,
+        campaigns,
+        events,
+    }
+}
+
+fn operator() -> Claims {
+    claims(&[("sub", "ops"), ("role", "operator")])
+}
+
+fn marketer(tenant: &str) -> Claims {
+    claims(&[("sub", "m"), ("role", "marketer"), ("tenant_id", tenant)])
+}
+
+fn claims(pairs: &[(&str, &str)]) -> Claims {
+    Claims(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
+struct Answer {
+    status: StatusCode,
+    content_type: String,
+    location: Option<String>,
+    body: Value,
+}
+
+impl Answer {
+    fn location(&self) -> &str {
+        self.location.as_deref().unwrap_or_default()
+    }
+}
+
+impl Harness {
+    async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        caller: Option<Claims>,
+        body: Option<Value>,
+    ) -> Answer {
+        let mut request = Request::builder().method(method).uri(uri);
+        if body.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        let mut request = request
+            .body(match body {
+                Some(body) => Body::from(body.to_string()),
+                None => Body::empty(),
+            })
+            .unwrap();
+        if let Some(caller) = caller {
+            request.extensions_mut().insert(caller);
+        }
+        self.send(request).await
+    }
+
+    async fn send(&self, request: Request<Body>) -> Answer {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let header_text = |name| {
+            response
+                .headers()
+                .get(name)
+                .map(|v: &http::HeaderValue| v.to_str().unwrap().to_string())
+        };
+        let content_type = header_text(header::CONTENT_TYPE).unwrap_or_default();
+        let location = header_text(header::LOCATION);
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)))
+        };
+        Answer {
+            status,
+            content_type,
+            location,
+            body,
+        }
+    }
+
+    async fn onboard(&self, tenant: &str) -> Answer {
+        self.call(
+            Method::PUT,
+            &format!("/tenants/{tenant}"),
+            Some(operator()),
+            Some(json!({
+                "display_name": format!("{tenant} store"),
+                "slug": tenant,
+                "settings": {"timezone": "Europe/Berlin", "brand": {"name": tenant}}
+            })),
+        )
+        .await
+    }
+
+    /// The standard catalog, published to every onboarded retailer, as CI/CD deploys it.
+    async fn deploy_templates(&self) {
+        let catalog = Catalog::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates/catalog.yaml"),
+        )
+        .unwrap();
+        let report = storecast::templates::deploy::deploy(
+            &catalog,
+            self.directory.as_ref(),
+            self.directory.as_ref(),
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+        assert!(report.is_success(), "{}", report.to_text());
+    }
+
+    fn put_audience(&self, tenant: &str, rows: usize) {
+        let mut text = String::new();
+        for i in 0..rows {
+            text.push_str(
+                &json!({
+                    "id": format!("{tenant}-c{i}"),
+                    "email": format!("c{i}@{tenant}.customers.test"),
+                    "consent": {"email": i % 10 != 0},
+                    "attributes": {"first_name": format!("C{i}"), "tier": if i % 3 == 0 { "bronze" } else { "gold" }},
+                    "candidates": [{"item_id": "boots", "title": "Boots", "url": "https://s.test/b",
+                                    "price": 90, "currency": "EUR", "score": 0.5}]
+                })
+                .to_string(),
+            );
+            text.push('\n');
+        }
+        text.push_str("{\"id\": \"broken\n");
+        self.source.put(
+            &AudienceLocation {
+                bucket: EXPORTS.into(),
+                key: format!("{tenant}/customers.jsonl"),
+            },
+            text.into_bytes(),
+        );
+    }
+
+    /// Runs the launch queue's messages through the launch worker, as the SQS mapping does.
+    async fn run_launch_queue(&self) {
+        loop {
+            let messages = self.queue.take();
+            if messages.is_empty() {
+                return;
+            }
+            let response = self
+                .campaigns
+                .handle_chunk_messages(sqs_event(&messages))
+                .await;
+            assert!(response.batch_item_failures.is_empty());
+        }
+    }
+}
+
+fn sqs_event(messages: &[ChunkMessage]) -> SqsEvent {
+    let records: Vec<Value> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            json!({
+                "messageId": format!("msg-{i}"),
+                "receiptHandle": "r",
+                "body": serde_json::to_string(m).unwrap(),
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:launch",
+                "awsRegion": "us-east-1",
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).unwrap()
+}
+
+fn campaign_body(id: &str, tenant: &str) -> Value {
+    json!({
+        "campaign_id": id,
+        "name": "Spring edit",
+        "template": {"id": TEMPLATE},
+        "channel": "email",
+        "audience": {
+            "source": {"bucket": EXPORTS, "key": format!("{tenant}/customers.jsonl")},
+            "rules": [{"op": "equals", "field": "tier", "value": "gold"}]
+        },
+        "variants": [{"id": "A", "weight": 1}, {"id": "B", "weight": 1}],
+        "holdout_percent": 10.0,
+        "offers": {"slots": 2}
+    })
+}
+
+/// Two onboarded retailers with the standard templates and a draft campaign of the first.
+async fn two_retailers() -> Harness {
+    let h = harness();
+    assert_eq!(h.onboard("alpine").await.status, StatusCode::CREATED);
+    assert_eq!(h.onboard("harbor").await.status, StatusCode::CREATED);
+    h.deploy_templates().await;
+    h.put_audience("alpine", 60);
+    let created = h
+        .call(
+            Method::POST,
+            "/tenants/alpine/campaigns",
+            Some(marketer("alpine")),
+            Some(campaign_body("spring", "alpine")),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.location(), "/tenants/alpine/campaigns/spring");
+    h
+}
+
+/// Every operation of the generated document, with its path filled in.
+fn operations(tenant: &str, campaign: &str) -> Vec<(Method, String, bool)> {
+    let (_, document) = storecast::api::routes();
+    let mut operations = Vec::new();
+    for (path, item) in &document.paths.paths {
+        let uri = path
+            .replace("{tenant}", tenant)
+            .replace("{campaign}", campaign)
+            .replace("{template}", TEMPLATE);
+        for (method, operation) in [
+            (Method::GET, &item.get),
+            (Method::PUT, &item.put),
+            (Method::POST, &item.post),
+            (Method::PATCH, &item.patch),
+            (Method::DELETE, &item.delete),
+        ] {
+            if let Some(operation) = operation {
+                operations.push((method, uri.clone(), operation.request_body.is_some()));
+            }
+        }
+    }
+    operations
+}
+
+#[tokio::test]
+async fn every_route_refuses_other_retailers_and_anonymous_callers() {
+    let h = two_retailers().await;
+    let routes = operations("alpine", "spring");
+    assert!(routes.len() >= 14, "only {} operations", routes.len());
+    for (method, uri, takes_body) in &routes {
+        let body = takes_body.then(|| json!({}));
+        let foreign = h
+            .call(method.clone(), uri, Some(marketer("harbor")), body.clone())
+            .await;
+        assert_eq!(foreign.status, StatusCode::FORBIDDEN, "{method} {uri}");
+        assert_eq!(foreign.content_type, "application/problem+json");
+        let anonymous = h.call(method.clone(), uri, None, body.clone()).await;
+        assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED, "{method} {uri}");
+    }
+    // Alpine's campaign id under harbor's own path names nothing of harbor's.
+    for (method, uri, takes_body) in operations("harbor", "spring") {
+        if !uri.contains("/campaigns/spring") {
+            continue;
+        }
+        let answer = h
+            .call(
+                method.clone(),
+                &uri,
+                Some(marketer("harbor")),
+                takes_body.then(|| json!({})),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{method} {uri}");
+    }
+    // None of it touched alpine's campaign.
+    let campaign = h
+        .call(
+            Method::GET,
+            "/tenants/alpine/campaigns/spring",
+            Some(marketer("alpine")),
+            None,
+        )
+        .await;
+    assert_eq!(campaign.body["state"], "DRAFT");
+    assert!(h.events.records().is_empty());
+}
+
+#[tokio::test]
+async fn only_operators_onboard_suspend_and_reinstate() {
+    let h = two_retailers().await;
+    for (method, uri) in [
+        (Method::PUT, "/tenants/alpine"),
+        (Method::POST, "/tenants/alpine/suspend"),
+        (Method::POST, "/tenants/alpine/reinstate"),
+    ] {
+        let body = (method == Method::PUT).then(|| json!({"display_name": "x", "slug": "alpine"}));
+        let answer = h
+            .call(method.clone(), uri, Some(marketer("alpine")), body)
+            .await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{method} {uri}");
+        assert!(
+            answer.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("operators")
+        );
+    }
+    let suspended = h
+        .call(
+            Method::POST,
+            "/tenants/alpine/suspend",
+            Some(operator()),
+            None,
+        )
+        .await;
+    assert_eq!(suspended.body["status"], "SUSPENDED");
+    let reinstated = h
+        .call(
+            Method::POST,
+            "/tenants/alpine/reinstate",
+            Some(operator()),
+            None,
+        )
+        .await;
+    assert_eq!(reinstated.body["status"], "ACTIVE");
+}
+
+#[tokio::test]
+async fn onboarding_is_idempotent_and_each_retailer_gets_its_own_workspace() {
+    let h = harness();
+    let first = h.onboard("alpine").await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    assert_eq!(first.body["from_address"], format!("alpine@{DOMAIN}"));
+    let again = h.onboard("alpine").await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.body, first.body);
+    h.onboard("harbor").await;
+    let workspaces = h.workspaces.workspaces();
+    assert_eq!(workspaces.len(), 2, "a re-PUT provisions nothing new");
+    let alpine = h
+        .call(
+            Method::GET,
+            "/tenants/alpine",
+            Some(marketer("alpine")),
+            None,
+        )
+        .await;
+    let harbor = h
+        .call(
+            Method::GET,
+            "/tenants/harbor",
+            Some(marketer("harbor")),
+            None,
+        )
+        .await;
+    for field in ["configuration_set", "ses_tenant", "from_address"] {
+        assert_ne!(alpine.body[field], harbor.body[field], "{field}");
+    }
+    // Another retailer may not take alpine's slug (it is alpine's from-address).
+    let taken = h
+        .call(
+            Method::PUT,
+            "/tenants/copycat",
+            Some(operator()),
+            Some(json!({"display_name": "Copycat", "slug": "alpine"})),
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::CONFLICT);
+    // A marketer patches the brand variables (merge patch: null removes).
+    let patched = h
+        .call(
+            Method::PATCH,
+            "/tenants/alpine",
+            Some(marketer("alpine")),
+            Some(json!({"brand": {"logo_url": "https://cdn.test/logo.png", "name": null}})),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+    assert_eq!(
+        patched.body["settings"]["brand"],
+        json!({"logo_url": "https://cdn.test/logo.png"})
+    );
+    let bad_zone = h
+        .call(
+            Method::PATCH,
+            "/tenants/alpine",
+            Some(marketer("alpine")),
+            Some(json!({"timezone": "Mars/Olympus"})),
+        )
+        .await;
+    assert_eq!(bad_zone.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        bad_zone.body["errors"][0]["field"]
+            .as_str()
+            .unwrap()
+            .contains("timezone")
+    );
+}
+
+#[tokio::test]
+async fn template_variables_are_checked_saved_and_previewed_as_delivery_renders() {
+    let h = two_retailers().await;
+    let uri = format!("/tenants/alpine/templates/{TEMPLATE}/variables");
+    let before = h
+        .call(Method::GET, &uri, Some(marketer("alpine")), None)
+        .await;
+    assert_eq!(before.status, StatusCode::OK, "{}", before.body);
+    let live = before.body["live_version"].as_u64().unwrap();
+
+    let unknown = h
+        .call(
+            Method::PUT,
+            &uri,
+            Some(marketer("alpine")),
+            Some(json!({"variables": {"subject_lien": "typo"}})),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(unknown.body["errors"][0]["field"], "variables.subject_lien");
+    let wrong_type = h
+        .call(
+            Method::PUT,
+            &uri,
+            Some(marketer("alpine")),
+            Some(json!({"variables": {"brand_color": "green-ish"}})),
+        )
+        .await;
+    assert_eq!(wrong_type.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let saved = h
+        .call(
+            Method::PUT,
+            &uri,
+            Some(marketer("alpine")),
+            Some(json!({"variables": {"subject_line": "the alpine winter sale"}})),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    assert_eq!(saved.body["live_version"].as_u64().unwrap(), live + 1);
+    assert_eq!(
+        saved.body["effective"]["subject_line"],
+        "the alpine winter sale"
+    );
+    // Harbor's template is untouched.
+    let harbor = h
+        .call(
+            Method::GET,
+            &format!("/tenants/harbor/templates/{TEMPLATE}/variables"),
+            Some(marketer("harbor")),
+            None,
+        )
+        .await;
+    assert_ne!(
+        harbor.body["effective"]["subject_line"],
+        "the alpine winter sale"
+    );
+
+    let preview_uri = format!("/tenants/alpine/templates/{TEMPLATE}/preview");
+    let preview = h
+        .call(
+            Method::POST,
+            &preview_uri,
+            Some(marketer("alpine")),
+            Some(json!({
+                "variables": {"headline": "Draft headline"},
+                "customer": {"email": "ana@example.com", "fields": {"first_name": "Ana"}}
+            })),
+        )
+        .await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+    assert!(
+        preview.body["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("Ana, the alpine winter sale"),
+        "{}",
+        preview.body["subject"]
+    );
+    assert!(
+        preview.body["html"]
+            .as_str()
+            .unwrap()
+            .contains("Draft headline")
+    );
+    assert!(preview.body["text"].as_str().unwrap().contains("Ana"));
+    assert!(preview.body["push"]["title"].is_string());
+    // The draft was not saved.
+    let after = h
+        .call(Method::GET, &uri, Some(marketer("alpine")), None)
+        .await;
+    assert_eq!(after.body["live_version"].as_u64().unwrap(), live + 1);
+    assert_ne!(after.body["effective"]["headline"], "Draft headline");
+}
+
+#[tokio::test]
+async fn a_campaign_is_created_launched_in_chunks_and_counted() {
+    let h = two_retailers().await;
+    let duplicate = h
+        .call(
+            Method::POST,
+            "/tenants/alpine/campaigns",
+            Some(marketer("alpine")),
+            Some(campaign_body("spring", "alpine")),
+        )
+        .await;
+    assert_eq!(duplicate.status, StatusCode::CONFLICT);
+    let foreign_export = h
+        .call(
+            Method::POST,
+            "/tenants/harbor/campaigns",
+            Some(marketer("harbor")),
+            Some(campaign_body("steal", "alpine")),
+        )
+        .await;
+    assert_eq!(foreign_export.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        foreign_export.body["errors"][0]["field"],
+        "audience.source.key"
+    );
+
+    let launched = h
+        .call(
+            Method::POST,
+            "/tenants/alpine/campaigns/spring/launch",
+            Some(marketer("alpine")),
+            None,
+        )
+        .await;
+    assert_eq!(launched.status, StatusCode::ACCEPTED, "{}", launched.body);
+    assert_eq!(launched.body["state"], "LAUNCHING");
+    assert!(launched.body["launch_id"].is_string());
+    let again = h
+        .call(
+            Method::POST,
+            "/tenants/alpine/campaigns/spring/launch",
+            Some(marketer("alpine")),
+            None,
+        )
+        .await;
+    // A repeated launch request is the same launch, not a second one.
+    assert_eq!(again.status, StatusCode::ACCEPTED);
+    assert_eq!(again.body["launch_id"], launched.body["launch_id"]);
+
+    h.run_launch_queue().await;
+    let stats = h
+        .call(
+            Method::GET,
+            "/tenants/alpine/campaigns/spring/stats",
+            Some(marketer("alpine")),
+            None,
+        )
+        .await;
+    assert_eq!(stats.status, StatusCode::OK);
+    let body = &stats.body;
+    assert_eq!(body["rows"], 61);
+    assert_eq!(body["skipped"]["malformed"], 1);
+    assert_eq!(body["skipped"]["not_consented"], 6);
+    let matched: u64 = body["matched"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    let held_out = body["held_out"].as_u64().unwrap();
+    let not_in_segment = body["skipped"]["not_in_segment"].as_u64().unwrap();
+    assert_eq!(matched + held_out + not_in_segment + 6, 60);
+    assert_eq!(body["events_emitted"].as_u64().unwrap(), matched);
+    assert_eq!(h.events.records().len() as u64, matched);
+    assert_eq!(
+        body["progress"]["chunks_done"],
+        body["progress"]["chunks_total"]
+    );
+
+    let paused = h
+        .call(
+            Method::POST,
+            "/tenants/alpine/campaigns/spring/pause",
+            Some(marketer("alpine")),
+            None,
+        )
+        .await;
+    assert_eq!(paused.status, StatusCode::OK, "{}", paused.body);
+    assert_eq!(paused.body["state"], "PAUSED");
+    let resumed = h
+        .call(
+            Method::POST,
+            "/tenants/alpine/campaigns/spring/resume",
+            Some(marketer("alpine")),
+            None,
+        )
+        .await;
+    assert_eq!(resumed.status, StatusCode::OK, "{}", resumed.body);
+    let cancelled = h
+        .call(
+            Method::POST,
+            "/tenants/alpine/campaigns/spring/cancel",
+            Some(marketer("alpine")),
+            None,
+        )
+        .await;
+    assert_eq!(cancelled.body["state"], "CANCELLED");
+    let list = h
+        .call(
+            Method::GET,
+            "/tenants/alpine/campaigns?limit=10",
+            Some(marketer("alpine")),
+            None,
+        )
+        .await;
+    assert_eq!(list.body["campaigns"].as_array().unwrap().len(), 1);
+    let harbor_list = h
+        .call(
+            Method::GET,
+            "/tenants/harbor/campaigns",
+            Some(marketer("harbor")),
+            None,
+        )
+        .await;
+    assert!(harbor_list.body["campaigns"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn bad_requests_get_problem_details_that_name_the_fault() {
+    let h = two_retailers().await;
+    let uri = "/tenants/alpine/campaigns";
+    let raw = |body: &'static str, content_type: Option<&str>| {
+        let mut request = Request::builder().method(Method::POST).uri(uri);
+        if let Some(content_type) = content_type {
+            request = request.header(header::CONTENT_TYPE, content_type);
+        }
+        let mut request = request.body(Body::from(body)).unwrap();
+        request.extensions_mut().insert(marketer("alpine"));
+        request
+    };
+    let malformed = h
+        .send(raw("{\"campaign_id\": ", Some("application/json")))
+        .await;
+    assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+    assert_eq!(malformed.content_type, "application/problem+json");
+    let not_json = h.send(raw("{}", Some("text/plain"))).await;
+    assert_eq!(not_json.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    let mut body = campaign_body("autumn", "alpine");
+    body["variants"][1]["weight"] = json!("heavy");
+    let wrong_type = h
+        .call(Method::POST, uri, Some(marketer("alpine")), Some(body))
+        .await;
+    assert_eq!(wrong_type.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(wrong_type.body["errors"][0]["field"], "variants[1].weight");
+    let mut body = campaign_body("autumn", "alpine");
+    body["holdout_percent"] = json!(75.0);
+    let out_of_range = h
+        .call(Method::POST, uri, Some(marketer("alpine")), Some(body))
+        .await;
+    assert_eq!(out_of_range.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(out_of_range.body["errors"][0]["field"], "holdout_percent");
+    let mut body = campaign_body("autumn", "alpine");
+    body["surprise"] = json!(1);
+    let unknown = h
+        .call(Method::POST, uri, Some(marketer("alpine")), Some(body))
+        .await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let bad_id = h
+        .call(
+            Method::GET,
+            "/tenants/al%23pine/campaigns",
+            Some(operator()),
+            None,
+        )
+        .await;
+    assert_eq!(bad_id.status, StatusCode::BAD_REQUEST);
+    let no_route = h
+        .call(Method::GET, "/nowhere", Some(operator()), None)
+        .await;
+    assert_eq!(no_route.status, StatusCode::NOT_FOUND);
+    assert_eq!(no_route.content_type, "application/problem+json");
+    let wrong_method = h
+        .call(Method::DELETE, "/tenants/alpine", Some(operator()), None)
+        .await;
+    assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
+    let bad_limit = h
+        .call(
+            Method::GET,
+            "/tenants/alpine/campaigns?limit=0",
+            Some(marketer("alpine")),
+            None,
+        )
+        .await;
+    assert_eq!(bad_limit.status, StatusCode::BAD_REQUEST);
+
+    let broken_liquid = h
+        .call(
+            Method::POST,
+            &format!("/tenants/alpine/templates/{TEMPLATE}/preview"),
+            Some(marketer("alpine")),
+            Some(json!({"variables": {"headline": "{% if %}"}})),
+        )
+        .await;
+    // Variables are values, not markup: a Liquid-looking value renders as text.
+    assert_eq!(
+        broken_liquid.status,
+        StatusCode::OK,
+        "{}",
+        broken_liquid.body
+    );
+    let missing_template = h
+        .call(
+            Method::GET,
+            "/tenants/alpine/templates/no-such-template/variables",
+            Some(marketer("alpine")),
+            None,
+        )
+        .await;
+    assert_eq!(missing_template.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_failing_dependency_is_a_retryable_503_without_internals() {
+    let h = two_retailers().await;
+    h.directory.set_unavailable(true);
+    let answer = h
+        .call(
+            Method::GET,
+            "/tenants/alpine",
+            Some(marketer("alpine")),
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(answer.body["retryable"], true);
+    assert!(!answer.body["detail"].as_str().unwrap().contains("memory"));
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_public_and_lists_every_route_with_its_problems() {
+    let h = harness();
+    let answer = h.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let paths = answer.body["paths"].as_object().unwrap();
+    for path in [
+        "/tenants/{tenant}",
+        "/tenants/{tenant}/suspend",
+        "/tenants/{tenant}/reinstate",
+        "/tenants/{tenant}/templates/{template}/variables",
+        "/tenants/{tenant}/templates/{template}/preview",
+        "/tenants/{tenant}/campaigns",
+        "/tenants/{tenant}/campaigns/{campaign}",
+        "/tenants/{tenant}/campaigns/{campaign}/launch",
+        "/tenants/{tenant}/campaigns/{campaign}/pause",
+        "/tenants/{tenant}/campaigns/{campaign}/resume",
+        "/tenants/{tenant}/campaigns/{campaign}/cancel",
+        "/tenants/{tenant}/campaigns/{campaign}/stats",
+    ] {
+        let item = paths.get(path).unwrap_or_else(|| panic!("{path} missing"));
+        for (_, operation) in item.as_object().unwrap() {
+            let responses = operation["responses"].as_object().unwrap();
+            assert!(responses.contains_key("401") && responses.contains_key("403"));
+        }
+    }
+    assert_eq!(
+        answer.body["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+}
