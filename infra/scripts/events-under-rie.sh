@@ -2,7 +2,7 @@
 # Posts every events/ file to the real `bootstrap` binaries running under the Lambda Runtime
 # Interface Emulator (the host binary the SAM CLI ships): the same binary and event that
 # `sam local invoke -e` runs, without Docker. Needs the local endpoint (run it through
-# with-local-stack.sh) and debug builds of the functions (cargo build -p rebatch -p deliver).
+# with-local-stack.sh) and debug builds of the functions (cargo build -p rebatch -p deliver -p launch).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -10,7 +10,7 @@ dev() { cargo run --quiet -p storecast-dev -- "$@"; }
 dev seed >/dev/null
 
 failed=0
-for function in rebatch deliver; do
+for function in rebatch deliver launch; do
     binary="target/debug/$function"
     [[ -x "$binary" ]] || { echo "events-under-rie: build $binary first" >&2; exit 2; }
     responses="$(mktemp)"

@@ -43,6 +43,35 @@ fn kinesis_event(stream: &str, payloads: &[Vec<u8>]) -> Result<serde_json::Value
     Ok(event)
 }
 
+/// An SQS event as Lambda delivers the launch queue's messages.
+fn sqs_event(queue: &str, bodies: &[String]) -> Result<serde_json::Value> {
+    let records: Vec<_> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            json!({
+                "messageId": format!("00000000-0000-4000-8000-{:012}", i + 1),
+                "receiptHandle": format!("sample-receipt-{}", i + 1),
+                "body": body,
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": "1795341600000",
+                    "SenderId": "AIDAEXAMPLE",
+                    "ApproximateFirstReceiveTimestamp": "1795341600100"
+                },
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": format!("arn:aws:sqs:us-east-1:123456789012:storecast-local-{queue}"),
+                "awsRegion": "us-east-1",
+            })
+        })
+        .collect();
+    let event = json!({ "Records": records });
+    serde_json::from_value::<aws_lambda_events::event::sqs::SqsEvent>(event.clone())
+        .context("sample is not an SQS event")?;
+    Ok(event)
+}
+
 fn send_batch(tenant: &str, campaign: &str, customers: std::ops::Range<u32>) -> SendBatch {
     sample_batch(tenant, campaign, customers.map(|n| n * 2))
 }
@@ -63,7 +92,22 @@ pub fn samples() -> Result<Vec<(String, serde_json::Value)>> {
     let batch = |tenant: &str, campaign: &str, range| -> Result<Vec<u8>> {
         Ok(serde_json::to_vec(&send_batch(tenant, campaign, range))?)
     };
+    // A chunk of a launch the local stack never made: the worker skips it (nothing to emit).
+    let chunk = storecast::campaigns::ChunkMessage {
+        launch: storecast::campaigns::LaunchKey {
+            tenant_id: storecast::domain::TenantId::parse(RETAILERS[0])?,
+            campaign_id: storecast::domain::CampaignId::parse(CAMPAIGN)?,
+            launch_id: storecast::campaigns::LaunchId::parse("sample-launch")?,
+        },
+        index: 0,
+        start: 0,
+        end: 64 * 1024 * 1024,
+    };
     Ok(vec![
+        (
+            "launch/chunk-message.json".into(),
+            sqs_event("launch-chunks", &[serde_json::to_string(&chunk)?])?,
+        ),
         (
             "rebatch/campaign-events.json".into(),
             kinesis_event("campaign-events", &campaign_events)?,

@@ -73,6 +73,19 @@ async fn rebatch_events_run_through_the_handler() {
 }
 
 #[tokio::test]
+async fn launch_events_run_through_the_handler() {
+    let (pipeline, sdk) = pipeline("launch").await;
+    let settings =
+        storecast::config::CampaignsSettings::from_lookup(&environment(&pipeline, "launch"))
+            .unwrap();
+    let campaigns = storecast::wiring::campaigns(&settings, &sdk);
+    let path = events_dir().join("launch/chunk-message.json");
+    let event = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let response = campaigns.handle_chunk_messages(event).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+}
+
+#[tokio::test]
 async fn deliver_events_run_through_the_handler() {
     let (pipeline, sdk) = pipeline("deliver").await;
     let settings = DeliverSettings::from_lookup(&environment(&pipeline, "deliver")).unwrap();

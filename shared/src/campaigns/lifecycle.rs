@@ -1000,6 +1000,12 @@ impl Campaigns {
             for entry in due {
                 match self.start_entry(&entry, now, &mut summary).await {
                     Ok(()) => {}
+                    // Changed meanwhile (paused, cancelled, started by another tick): whoever
+                    // changed it owns what happens next.
+                    Err(CampaignError::Conflict(reason)) => {
+                        tracing::info!(%reason, "scheduled launch changed meanwhile");
+                        summary.dropped += 1;
+                    }
                     Err(error) if error.is_retryable() => {
                         // Kept: the next tick tries again.
                         tracing::warn!(error = %DisplayChain(&error), "scheduled launch not started");
