@@ -175,9 +175,18 @@ impl DemoReport {
 }
 
 /// Wraps the rebatch service as the mapping's handler, keeping its summaries.
-struct RebatchHandler {
+pub(crate) struct RebatchHandler {
     rebatcher: Rebatcher,
     summary: Mutex<RebatchSummary>,
+}
+
+impl RebatchHandler {
+    pub(crate) fn new(rebatcher: Rebatcher) -> Self {
+        Self {
+            rebatcher,
+            summary: Mutex::default(),
+        }
+    }
 }
 
 #[async_trait]
@@ -203,9 +212,18 @@ impl KinesisHandler for RebatchHandler {
 }
 
 /// Wraps the deliver service, keeping the per-tenant counts.
-struct DeliverHandler {
+pub(crate) struct DeliverHandler {
     deliverer: Deliverer,
     counts: Mutex<BTreeMap<String, TenantCounts>>,
+}
+
+impl DeliverHandler {
+    pub(crate) fn new(deliverer: Deliverer) -> Self {
+        Self {
+            deliverer,
+            counts: Mutex::default(),
+        }
+    }
 }
 
 #[async_trait]
@@ -292,7 +310,11 @@ impl LocalPipeline {
         self.endpoint.sdk_config().await
     }
 
-    fn mapping(&self, binary: &str, handler: Arc<dyn KinesisHandler>) -> Result<Mapping> {
+    pub(crate) fn mapping(
+        &self,
+        binary: &str,
+        handler: Arc<dyn KinesisHandler>,
+    ) -> Result<Mapping> {
         let function = self.stack.function(binary)?;
         let spec = function
             .mappings

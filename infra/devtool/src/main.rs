@@ -22,8 +22,36 @@ struct Cli {
 enum Command {
     /// Create the template's streams, tables and buckets on the local endpoint.
     Provision,
-    /// Run the demo campaign end to end and print the per-retailer report.
+    /// The demo through the marketer API: onboard three retailers, deploy the templates, set
+    /// variables and preview, upload audiences, create and launch campaigns, run the pipeline,
+    /// and print the per-retailer report from the campaigns' stats.
     Demo {
+        /// Customers in each retailer's audience export.
+        #[arg(long, default_value_t = 700)]
+        size: usize,
+        #[arg(long, default_value = "out/demo")]
+        out: PathBuf,
+    },
+    /// Serve the marketer API on a loopback port, with the pipeline behind it running in
+    /// process. Tokens: `storecast-dev token`.
+    ServeApi {
+        #[arg(long, default_value_t = 8787)]
+        port: u16,
+    },
+    /// Print a bearer token for the local API (signed with the local development key).
+    Token {
+        /// marketer or operator.
+        #[arg(long, default_value = "marketer")]
+        role: String,
+        /// The marketer's retailer.
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long, default_value_t = 3600)]
+        ttl_seconds: i64,
+    },
+    /// The delivery pipeline's own demo: events put straight on the stream, with redelivered,
+    /// malformed, paused, misconfigured and unknown-retailer cases.
+    PipelineDemo {
         /// Customers in the campaign's audience.
         #[arg(long, default_value_t = 2000)]
         size: usize,
@@ -116,6 +144,60 @@ async fn main() -> Result<()> {
             );
         }
         Command::Demo { size, out } => {
+            let report = storecast_dev::api_demo::run(&storecast_dev::api_demo::ApiDemoOptions {
+                size,
+                stack_name: "storecast-local".into(),
+                reset: true,
+                out_dir: out,
+                catalog_path: storecast_dev::api_demo::catalog_beside(&cli.template_file),
+                template_path: cli.template_file,
+            })
+            .await?;
+            print!("{}", report.render());
+            if !report.reconciliation_errors().is_empty() {
+                anyhow::bail!("the demo's report does not reconcile");
+            }
+        }
+        Command::ServeApi { port } => {
+            let pipeline = LocalPipeline::connect(&cli.template_file).await?;
+            pipeline.provision().await?;
+            let sdk = pipeline.sdk_config().await;
+            let state = storecast_dev::local_api::api_state(&pipeline, &sdk)?;
+            let (address, _server) =
+                storecast_dev::local_api::serve(state, ([127, 0, 0, 1], port).into()).await?;
+            println!("marketer API on http://{address} (Ctrl-C to stop)");
+            println!("  export STORECAST_API=http://{address}");
+            println!("  tokens: cargo run -q -p storecast-dev -- token --role operator");
+            let mut runner = storecast_dev::local_api::LocalPipelineRunner::new(&pipeline, &sdk)?;
+            let mut ticks = 0u64;
+            loop {
+                if let Err(error) = runner.drain().await {
+                    tracing::warn!(%error, "the pipeline behind the API failed a pass");
+                }
+                ticks += 1;
+                if ticks.is_multiple_of(30) {
+                    runner.tick().await?;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+        }
+        Command::Token {
+            role,
+            tenant,
+            ttl_seconds,
+        } => {
+            let role = match role.as_str() {
+                "operator" => storecast::api::Role::Operator,
+                "marketer" => storecast::api::Role::Marketer,
+                other => anyhow::bail!("unknown role {other}: marketer or operator"),
+            };
+            let tenant = tenant.map(TenantId::parse).transpose()?;
+            println!(
+                "{}",
+                storecast_dev::local_auth::mint(role, tenant.as_ref(), ttl_seconds)?
+            );
+        }
+        Command::PipelineDemo { size, out } => {
             let report = storecast_dev::demo::run(&DemoOptions {
                 size,
                 stack_name: "storecast-local".into(),
