@@ -250,8 +250,8 @@ impl ApiClient {
 
 /// Customer `i` of `tenant`'s export: some without consent or an address, a gold/silver/bronze
 /// tier for the segment, offers from the retailer's catalog.
-fn audience_row(tenant: &str, i: usize) -> Value {
-    let email = (i % 41 != 3).then(|| format!("customer{i}@{tenant}.customers.example"));
+fn audience_row(tenant: &str, domain: &str, i: usize) -> Value {
+    let email = (i % 41 != 3).then(|| format!("customer{i}@{domain}"));
     let tier = ["gold", "silver", "bronze"][i % 3];
     let candidates: Vec<Value> = (0..4)
         .map(|c| {
@@ -282,12 +282,13 @@ async fn upload_audience(
     pipeline: &LocalPipeline,
     bucket: &str,
     tenant: &str,
+    domain: &str,
     size: usize,
 ) -> Result<(u64, u64)> {
     let mut text = Vec::with_capacity(size * 900);
     let mut malformed = 0;
     for i in 0..size {
-        serde_json::to_writer(&mut text, &audience_row(tenant, i))?;
+        serde_json::to_writer(&mut text, &audience_row(tenant, domain, i))?;
         text.push(b'\n');
         if i % 250 == 100 {
             text.extend_from_slice(b"{\"id\": \"half a row\n");
@@ -415,8 +416,14 @@ async fn drive(
         let line = report.lines.entry(tenant.to_string()).or_default();
         line.preview_subject = preview["subject"].as_str().unwrap_or_default().to_string();
         // 4. The audience export, then the campaign: created, launched (202 at once).
-        let (rows, malformed) =
-            upload_audience(pipeline, &exports_bucket, tenant, options.size).await?;
+        let (rows, malformed) = upload_audience(
+            pipeline,
+            &exports_bucket,
+            tenant,
+            &customer_domain(options, tenant),
+            options.size,
+        )
+        .await?;
         line.rows_written = rows;
         line.malformed_written = malformed;
         marketer
@@ -492,10 +499,16 @@ async fn drive(
         .filter(|e| {
             e.destinations
                 .iter()
-                .all(|d| d.ends_with(".customers.example"))
+                .all(|d| d.ends_with(&format!(".{}.example", options.stack_name)))
         })
         .count();
     Ok(())
+}
+
+/// The retailer's customers' mail domain, per stack, so that runs sharing an endpoint count
+/// only their own emails.
+fn customer_domain(options: &ApiDemoOptions, tenant: &str) -> String {
+    format!("{tenant}.{}.example", options.stack_name)
 }
 
 /// `templates/catalog.yaml` next to the given template.yaml.
