@@ -83,7 +83,10 @@ async fn main() -> Result<()> {
         "one template changed",
     ] {
         if run == "one template changed" {
-            catalog.templates[0].sources.html.push_str("<!-- revised -->");
+            catalog.templates[0]
+                .sources
+                .html
+                .push_str("<!-- revised -->");
         }
         let started = Instant::now();
         let report = deploy(&catalog, &table, &table, &DeployOptions::default()).await?;
