@@ -7,7 +7,7 @@ use storecast::render::{CompiledTemplate, RenderContext, RenderedMessage};
 use storecast_dev::render_tool::{RenderOptions, load_template, run};
 
 fn sample_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/src/render/sample")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../templates/weekly-offers")
 }
 
 #[test]

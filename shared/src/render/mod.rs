@@ -301,7 +301,6 @@ struct PartSources<'s> {
 #[derive(Clone, Copy)]
 enum Baking {
     Enabled,
-    #[cfg(test)]
     Disabled,
 }
 
@@ -318,6 +317,25 @@ impl CompiledTemplate {
             sources,
             RenderValue::from(&version.variables),
             Baking::Enabled,
+        )
+    }
+
+    /// The same template with every `vars` lookup left to render time: it renders exactly what
+    /// [`CompiledTemplate::compile`] renders (the baking tests hold them equal) and compiles in
+    /// half the time (one parse instead of two), for templates rendered once, like previews of
+    /// draft values; delivery renders thousands and keeps the baked one.
+    pub fn compile_unbaked(version: &TemplateVersion) -> Result<Self, RenderError> {
+        let sources = PartSources {
+            subject: &version.subject,
+            html: &version.html,
+            text: &version.text,
+            push_title: version.push_title.as_deref(),
+            push_body: version.push_body.as_deref(),
+        };
+        Self::build(
+            sources,
+            RenderValue::from(&version.variables),
+            Baking::Disabled,
         )
     }
 
@@ -464,7 +482,6 @@ fn compile_part(
     let elements = parse_guarded(part, source)?;
     let baked = match baking {
         Baking::Enabled => vars::bake(source, vars),
-        #[cfg(test)]
         Baking::Disabled => None,
     };
     let Some(baked) = baked else {

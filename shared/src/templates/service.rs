@@ -195,7 +195,7 @@ impl TemplateService {
                     overrides: kept,
                     ..live
                 };
-                Arc::new(CompiledTemplate::compile(&version)?)
+                Arc::new(CompiledTemplate::compile_unbaked(&version)?)
             }
         };
         let sample = SampleRecipient::new(
