@@ -1,18 +1,32 @@
 # Storecast's entry points. `make demo` and `make test` are all a fresh machine needs.
 SHELL := /bin/bash
-SIZE ?= 2000
+SIZE ?= 700
 STACK := infra/scripts/with-local-stack.sh
 DEV := cargo run --quiet -p storecast-dev --
 
-.PHONY: demo test bootstrap lint clippy fmt unit integration template-lint events bench sam-build local-stack
+.PHONY: demo pipeline-demo serve-api api-contract test bootstrap lint clippy fmt unit integration template-lint events bench sam-build local-stack
 
-## Runs a demo campaign end to end on the local stack and prints the per-retailer report.
+## The demo through the marketer API on the local stack (SIZE customers per retailer), ending
+## with the per-retailer report read from the campaigns' stats.
 demo: bootstrap
 	$(STACK) $(DEV) demo --size $(SIZE) --out out/demo
 
-## The whole suite: format, clippy, unit + integration tests (local endpoint, demo as a test),
-## events/ under the Lambda emulator, template lint.
-test: fmt clippy integration events template-lint
+## The delivery pipeline's own demo (redeliveries, malformed records, a paused campaign, a
+## misconfigured and an unknown retailer).
+pipeline-demo: bootstrap
+	$(STACK) $(DEV) pipeline-demo --size 2000 --out out/pipeline-demo
+
+## The marketer API on http://127.0.0.1:8787 with the pipeline behind it (see docs/api.md).
+serve-api: bootstrap
+	$(STACK) $(DEV) serve-api --port 8787
+
+## schemathesis against the running API and its OpenAPI document.
+api-contract: bootstrap
+	$(STACK) infra/scripts/api-contract.sh
+
+## The whole suite: format, clippy, unit + integration tests (local endpoint, demos as tests),
+## the API against its OpenAPI document (schemathesis), events/ under the Lambda emulator, template lint.
+test: fmt clippy integration api-contract events template-lint
 
 bootstrap:
 	infra/scripts/bootstrap.sh
@@ -23,7 +37,8 @@ fmt:
 clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
 
-## Unit tests need no endpoint; the integration tests (adapters, events/, demo) get a fresh one.
+## Unit tests need no endpoint; the integration tests (adapters, events/, both demos) get a fresh
+## one.
 integration: bootstrap
 	$(STACK) cargo test --workspace --all-targets
 

@@ -62,10 +62,13 @@ impl SendingWorkspaces for LocalSesWorkspaces {
             .await;
         match created {
             Ok(_) => {}
+            // SES answers AlreadyExistsException; moto its own ConfigurationSetAlreadyExists.
             Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_already_exists_exception()) => {}
+                if error.as_service_error().is_some_and(|e| {
+                    use aws_sdk_sesv2::error::ProvideErrorMetadata as _;
+                    e.is_already_exists_exception()
+                        || e.code() == Some("ConfigurationSetAlreadyExistsException")
+                }) => {}
             Err(error) => {
                 return Err(ProvisionError::Unavailable {
                     step: "CreateConfigurationSet",

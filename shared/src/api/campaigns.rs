@@ -8,7 +8,9 @@ use serde::Deserialize;
 use super::ApiState;
 use super::extract::{ApiJson, CampaignPath, TenantPath};
 use super::problem::Problem;
-use crate::campaigns::{CampaignPage, CampaignStats, CampaignView, LaunchAccepted, NewCampaign};
+use crate::campaigns::{
+    CampaignError, CampaignPage, CampaignStats, CampaignView, LaunchAccepted, NewCampaign,
+};
 
 /// Pages of campaigns hold at most this many.
 pub const MAX_PAGE_SIZE: usize = 100;
@@ -77,9 +79,18 @@ pub async fn list(
             "limit must be between 1 and {MAX_PAGE_SIZE}"
         )));
     }
-    Ok(Json(
-        state.campaigns.list(&tenant, query.cursor, limit).await?,
-    ))
+    // A cursor is a query parameter: one that does not parse is a bad request, not a bad body.
+    let page = state
+        .campaigns
+        .list(&tenant, query.cursor, limit)
+        .await
+        .map_err(|error| match error {
+            CampaignError::Invalid(invalid) if invalid.field == "cursor" => {
+                Problem::bad_request(format!("cursor: {}", invalid.reason))
+            }
+            other => other.into(),
+        })?;
+    Ok(Json(page))
 }
 
 #[utoipa::path(

@@ -44,6 +44,12 @@ impl From<TemplateError> for Problem {
                 problem.kind = "https://storecast.dev/problems/template-error".into();
                 problem
             }
+            TemplateError::Conflict { template } => Problem {
+                retryable: true,
+                ..Problem::conflict(format!(
+                    "template {template} was being published at the same time; try again"
+                ))
+            },
             other => Problem::from_retryable(&other),
         }
     }

@@ -47,7 +47,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// Every request body of the API is a JSON object; serde would also accept a struct written as
+/// an array, which the document does not allow.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        Some(b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {
+            return Err(Problem::invalid_field("body", "must be a JSON object"));
+        }
+        _ => {
+            return Err(Problem::bad_request(
+                "the body is not valid JSON: expected an object",
+            ));
+        }
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -219,6 +232,15 @@ mod tests {
         let missing = parse_json::<Body>(br#"{"variants": []}"#).unwrap_err();
         assert_eq!(missing.status, 422);
         assert!(missing.errors[0].reason.contains("missing field `name`"));
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_is_a_422() {
+        for body in [&b"[null, null]"[..], b"\"x\"", b"42", b"null"] {
+            let problem = parse_json::<Body>(body).unwrap_err();
+            assert_eq!(problem.status, 422);
+            assert_eq!(problem.errors[0].field, "body");
+        }
     }
 
     #[test]

@@ -54,7 +54,7 @@ pub struct VariableSpec {
     pub name: String,
     #[serde(rename = "type")]
     pub kind: VariableType,
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     pub default: Value,
     /// The longest value allowed, in characters (string and text types).
     #[serde(default, skip_serializing_if = "Option::is_none")]
