@@ -48,7 +48,7 @@ template-lint:
 ## Runs each events/ file through the real bootstrap binaries under the Lambda runtime emulator.
 events: bootstrap
 	infra/scripts/bootstrap-sam.sh
-	cargo build -p rebatch -p deliver -p launch
+	cargo build -p rebatch -p deliver -p launch -p api
 	$(STACK) infra/scripts/events-under-rie.sh
 
 bench:

@@ -76,6 +76,49 @@ fn send_batch(tenant: &str, campaign: &str, customers: std::ops::Range<u32>) -> 
     sample_batch(tenant, campaign, customers.map(|n| n * 2))
 }
 
+/// An API Gateway HTTP API request (payload format 2.0), with the claims its JWT authorizer
+/// verified. The file name ends with the status the API must answer.
+fn http_api_event(
+    method: &str,
+    path: &str,
+    route: &str,
+    claims: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let mut context = serde_json::json!({
+        "accountId": "123456789012",
+        "apiId": "a1b2c3d4e5",
+        "domainName": "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com",
+        "domainPrefix": "a1b2c3d4e5",
+        "http": {
+            "method": method,
+            "path": path,
+            "protocol": "HTTP/1.1",
+            "sourceIp": "192.0.2.10",
+            "userAgent": "curl/8.5.0"
+        },
+        "requestId": "sample-request-id",
+        "routeKey": format!("{method} {route}"),
+        "stage": "$default",
+        "time": "22/Nov/2026:08:00:00 +0000",
+        "timeEpoch": 1_795_334_400_000_u64
+    });
+    if let Some(claims) = claims {
+        context["authorizer"] = serde_json::json!({"jwt": {"claims": claims, "scopes": null}});
+    }
+    serde_json::json!({
+        "version": "2.0",
+        "routeKey": format!("{method} {route}"),
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {
+            "accept": "application/json",
+            "host": "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
+        },
+        "requestContext": context,
+        "isBase64Encoded": false
+    })
+}
+
 /// (file name, event) for every sample.
 pub fn samples() -> Result<Vec<(String, serde_json::Value)>> {
     let campaign_events: Vec<Vec<u8>> = [
@@ -103,7 +146,36 @@ pub fn samples() -> Result<Vec<(String, serde_json::Value)>> {
         start: 0,
         end: 64 * 1024 * 1024,
     };
+    let marketer = serde_json::json!({
+        "sub": "marketer-1",
+        "role": "marketer",
+        "tenant_id": RETAILERS[0],
+        "iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_EXAMPLE",
+        "aud": "storecast-api"
+    });
     Ok(vec![
+        (
+            "api/openapi-200.json".into(),
+            http_api_event("GET", "/openapi.json", "/openapi.json", None),
+        ),
+        (
+            "api/own-tenant-200.json".into(),
+            http_api_event(
+                "GET",
+                &format!("/tenants/{}", RETAILERS[0]),
+                "/{proxy+}",
+                Some(marketer.clone()),
+            ),
+        ),
+        (
+            "api/other-tenant-403.json".into(),
+            http_api_event(
+                "GET",
+                &format!("/tenants/{}", RETAILERS[1]),
+                "/{proxy+}",
+                Some(marketer),
+            ),
+        ),
         (
             "launch/chunk-message.json".into(),
             sqs_event("launch-chunks", &[serde_json::to_string(&chunk)?])?,

@@ -167,6 +167,7 @@ async fn main() -> Result<()> {
                 storecast_dev::local_api::serve(state, ([127, 0, 0, 1], port).into()).await?;
             println!("marketer API on http://{address} (Ctrl-C to stop)");
             println!("  export STORECAST_API=http://{address}");
+            println!("  export AWS_ENDPOINT_URL={}", pipeline.endpoint.url);
             println!("  tokens: cargo run -q -p storecast-dev -- token --role operator");
             let mut runner = storecast_dev::local_api::LocalPipelineRunner::new(&pipeline, &sdk)?;
             let mut ticks = 0u64;

@@ -115,3 +115,31 @@ async fn deliver_events_run_through_the_handler() {
         .unwrap();
     assert_eq!(parked[0].1.reason, "campaign paused");
 }
+
+#[tokio::test]
+async fn api_events_run_through_the_router_as_lambda_http_passes_them() {
+    use tower::ServiceExt as _;
+    let (pipeline, sdk) = pipeline("api").await;
+    let router =
+        storecast::api::router(storecast_dev::local_api::api_state(&pipeline, &sdk).unwrap())
+            .layer(axum::middleware::from_fn(
+                storecast::api::auth::claims_from_api_gateway,
+            ));
+    for name in [
+        "api/openapi-200.json",
+        "api/own-tenant-200.json",
+        "api/other-tenant-403.json",
+    ] {
+        let text = std::fs::read_to_string(events_dir().join(name)).unwrap();
+        let request = lambda_http::request::from_str(&text).unwrap();
+        let expected: u16 = name
+            .trim_end_matches(".json")
+            .rsplit('-')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status().as_u16(), expected, "{name}");
+    }
+}

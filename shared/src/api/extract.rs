@@ -50,16 +50,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 /// Every request body of the API is a JSON object; serde would also accept a struct written as
 /// an array, which the document does not allow.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
-    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') => {}
-        Some(b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {
-            return Err(Problem::invalid_field("body", "must be a JSON object"));
-        }
-        _ => {
-            return Err(Problem::bad_request(
-                "the body is not valid JSON: expected an object",
-            ));
-        }
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                Ok(_) => Problem::invalid_field("body", "must be a JSON object"),
+                Err(e) => Problem::bad_request(format!("the body is not valid JSON: {e}")),
+            },
+        );
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
