@@ -1,7 +1,8 @@
 //! Deploy throughput: 100 templates × 350 retailers published to the local endpoint (moto).
 //!
 //! `infra/scripts/with-local-stack.sh cargo bench -p storecast-dev --bench deploy`
-//! (`DEPLOY_TEMPLATES` and `DEPLOY_RETAILERS` change the sizes). Prints the time of a first
+//! (`DEPLOY_TEMPLATES` and `DEPLOY_RETAILERS` change the sizes). Without `--bench`, as under
+//! `cargo test --all-targets`, it is a smoke run of 3 templates × 5 retailers. Prints the time of a first
 //! deploy (everything new), of a re-run (everything unchanged), and of a deploy after a catalog
 //! change of one template.
 
@@ -42,8 +43,9 @@ fn catalog_of(count: usize) -> Result<Catalog> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let templates = size("DEPLOY_TEMPLATES", 100);
-    let retailers = size("DEPLOY_RETAILERS", 350);
+    let benchmarking = std::env::args().any(|arg| arg == "--bench");
+    let templates = size("DEPLOY_TEMPLATES", if benchmarking { 100 } else { 3 });
+    let retailers = size("DEPLOY_RETAILERS", if benchmarking { 350 } else { 5 });
     let endpoint = Endpoint::from_env().context(
         "the deploy bench needs the local endpoint: \
          infra/scripts/with-local-stack.sh cargo bench -p storecast-dev --bench deploy",
