@@ -26,6 +26,8 @@ pub const RETAILERS: &[(&str, &str, &str)] = &[
 ];
 pub const TEMPLATE: &str = "weekly-offers";
 pub const CAMPAIGN: &str = "winter-warmup";
+/// The third retailer's second campaign, launched after the first was delivered.
+pub const SECOND_CAMPAIGN: &str = "new-year-teaser";
 
 #[derive(Debug, Clone)]
 pub struct ApiDemoOptions {
@@ -128,8 +130,8 @@ impl ApiDemoReport {
         let _ = writeln!(out, "API at {}", self.base_url);
         let _ = writeln!(
             out,
-            "{:<18} {:>6} {:>7} {:>5} {:>8} {:>9} {:>7} {:>6} {:>4} {:>5} {:>5} {:>7} {:>5}",
-            "retailer",
+            "{:<32} {:>6} {:>7} {:>5} {:>8} {:>9} {:>7} {:>6} {:>4} {:>5} {:>5} {:>7} {:>5}",
+            "retailer / campaign",
             "rows",
             "matched",
             "held",
@@ -146,7 +148,7 @@ impl ApiDemoReport {
         for (tenant, line) in &self.lines {
             let _ = writeln!(
                 out,
-                "{:<18} {:>6} {:>7} {:>5} {:>8} {:>9} {:>7} {:>6} {:>4} {:>5} {:>5} {:>7} {:>5}",
+                "{:<32} {:>6} {:>7} {:>5} {:>8} {:>9} {:>7} {:>6} {:>4} {:>5} {:>5} {:>7} {:>5}",
                 tenant,
                 line.n(&["rows"]),
                 line.matched(),
@@ -162,7 +164,7 @@ impl ApiDemoReport {
                 line.n(&["delivery", "parked"]),
             );
         }
-        for (tenant, line) in &self.lines {
+        for (tenant, line) in self.lines.iter().filter(|(key, _)| !key.contains('/')) {
             let _ = writeln!(out, "preview subject, {tenant}: {}", line.preview_subject);
         }
         let _ = writeln!(
@@ -344,7 +346,9 @@ async fn drive(
     let operator = ApiClient::new(base, Role::Operator, None)?;
     // 1. The operator onboards the retailers: each gets its own SES workspace.
     for (i, (tenant, name, zone)) in RETAILERS.iter().enumerate() {
-        let frequency_cap = (i == 2).then(|| json!({"max_messages": 3, "window_days": 7}));
+        // The third retailer allows one marketing message per customer a week: its second
+        // campaign skips whoever the first one reached.
+        let frequency_cap = (i == 2).then(|| json!({"max_messages": 1, "window_days": 7}));
         operator
             .expect(
                 Method::PUT,
@@ -376,7 +380,7 @@ async fn drive(
             tenants
                 .suppress(
                     &tenant_id,
-                    &format!("customer{i}@{tenant}.customers.example"),
+                    &format!("customer{i}@{}", customer_domain(options, tenant)),
                 )
                 .await?;
         }
@@ -426,37 +430,14 @@ async fn drive(
         .await?;
         line.rows_written = rows;
         line.malformed_written = malformed;
-        marketer
-            .expect(
-                Method::POST,
-                &format!("/tenants/{tenant}/campaigns"),
-                Some(json!({
-                    "campaign_id": CAMPAIGN,
-                    "name": "Winter warm-up",
-                    "template": {"id": TEMPLATE},
-                    "channel": "email",
-                    "audience": {
-                        "source": {"bucket": exports_bucket, "key": format!("{tenant}/customers.jsonl")},
-                        "rules": [{"op": "in", "field": "tier", "values": ["gold", "silver"]}]
-                    },
-                    "variants": [{"id": "A", "weight": 1}, {"id": "B", "weight": 1}],
-                    "holdout_percent": 10.0,
-                    "offers": {"slots": 3}
-                })),
-                201,
-            )
-            .await?;
-        let accepted = marketer
-            .expect(
-                Method::POST,
-                &format!("/tenants/{tenant}/campaigns/{CAMPAIGN}/launch"),
-                None,
-                202,
-            )
-            .await?;
-        if accepted["launch_id"].as_str().is_none() {
-            bail!("{tenant}: the launch answered no launch id: {accepted}");
-        }
+        create_and_launch(
+            &marketer,
+            tenant,
+            CAMPAIGN,
+            "Winter warm-up",
+            &exports_bucket,
+        )
+        .await?;
     }
     // Isolation, as a marketer sees it.
     let first = TenantId::parse(RETAILERS[0].0)?;
@@ -471,25 +452,43 @@ async fn drive(
 
     // 5. The pipeline behind the API: launch chunks, rebatch, deliver, until nothing moves.
     let mut runner = LocalPipelineRunner::new(pipeline, sdk)?;
-    for _ in 0..10 {
-        let pass = runner.drain().await?;
-        if pass.launch_messages == 0 && pass.rebatch.records == 0 && pass.deliver.records == 0 {
-            break;
-        }
-    }
-    // 6. The report, from each campaign's stats.
-    for (tenant, _, _) in RETAILERS {
-        let tenant_id = TenantId::parse(*tenant)?;
+    drain_pipeline(&mut runner).await?;
+    // 6. The frequency-capped retailer's second campaign, to the same audience.
+    let (capped, _, _) = RETAILERS[2];
+    let capped_id = TenantId::parse(capped)?;
+    let capped_marketer = ApiClient::new(base, Role::Marketer, Some(&capped_id))?;
+    create_and_launch(
+        &capped_marketer,
+        capped,
+        SECOND_CAMPAIGN,
+        "New year teaser",
+        &exports_bucket,
+    )
+    .await?;
+    drain_pipeline(&mut runner).await?;
+    let first = &report.lines[capped];
+    let second = RetailerLine {
+        rows_written: first.rows_written,
+        malformed_written: first.malformed_written,
+        preview_subject: first.preview_subject.clone(),
+        ..RetailerLine::default()
+    };
+    report
+        .lines
+        .insert(format!("{capped}/{SECOND_CAMPAIGN}"), second);
+    // 7. The report, from each campaign's stats.
+    for (line, entry) in report.lines.iter_mut() {
+        let (tenant, campaign) = line.split_once('/').unwrap_or((line.as_str(), CAMPAIGN));
+        let tenant_id = TenantId::parse(tenant)?;
         let marketer = ApiClient::new(base, Role::Marketer, Some(&tenant_id))?;
-        let stats = marketer
+        entry.stats = marketer
             .expect(
                 Method::GET,
-                &format!("/tenants/{tenant}/campaigns/{CAMPAIGN}/stats"),
+                &format!("/tenants/{tenant}/campaigns/{campaign}/stats"),
                 None,
                 200,
             )
             .await?;
-        report.lines.entry(tenant.to_string()).or_default().stats = stats;
     }
     report.emails_at_endpoint = pipeline
         .endpoint
@@ -502,6 +501,61 @@ async fn drive(
                 .all(|d| d.ends_with(&format!(".{}.example", options.stack_name)))
         })
         .count();
+    Ok(())
+}
+
+/// Runs the pipeline behind the API until nothing moves.
+async fn drain_pipeline(runner: &mut LocalPipelineRunner) -> Result<()> {
+    for _ in 0..10 {
+        let pass = runner.drain().await?;
+        if pass.launch_messages == 0 && pass.rebatch.records == 0 && pass.deliver.records == 0 {
+            return Ok(());
+        }
+    }
+    bail!("the pipeline was still moving after 10 passes")
+}
+
+/// Creates the campaign over the retailer's export (gold and silver customers, two variants, a
+/// 10 % holdout, three offers) and launches it: 202 with a launch id.
+async fn create_and_launch(
+    marketer: &ApiClient,
+    tenant: &str,
+    campaign: &str,
+    name: &str,
+    exports_bucket: &str,
+) -> Result<()> {
+    use reqwest::Method;
+    marketer
+        .expect(
+            Method::POST,
+            &format!("/tenants/{tenant}/campaigns"),
+            Some(json!({
+                "campaign_id": campaign,
+                "name": name,
+                "template": {"id": TEMPLATE},
+                "channel": "email",
+                "audience": {
+                    "source": {"bucket": exports_bucket, "key": format!("{tenant}/customers.jsonl")},
+                    "rules": [{"op": "in", "field": "tier", "values": ["gold", "silver"]}]
+                },
+                "variants": [{"id": "A", "weight": 1}, {"id": "B", "weight": 1}],
+                "holdout_percent": 10.0,
+                "offers": {"slots": 3}
+            })),
+            201,
+        )
+        .await?;
+    let accepted = marketer
+        .expect(
+            Method::POST,
+            &format!("/tenants/{tenant}/campaigns/{campaign}/launch"),
+            None,
+            202,
+        )
+        .await?;
+    if accepted["launch_id"].as_str().is_none() {
+        bail!("{tenant}: the launch of {campaign} answered no launch id: {accepted}");
+    }
     Ok(())
 }
 

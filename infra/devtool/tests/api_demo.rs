@@ -28,11 +28,27 @@ async fn a_campaign_through_the_api_reconciles_for_every_retailer() {
         let line = &report.lines[*tenant];
         assert!(line.matched() > 0, "{tenant} matched nobody");
         assert!(
+            line.stats["skipped"]["suppressed"].as_u64().unwrap() > 0,
+            "{tenant}'s suppression list was not applied"
+        );
+        assert!(
             line.preview_subject.contains(name),
             "{tenant}'s preview shows its own variables: {}",
             line.preview_subject
         );
     }
+    // The capped retailer's second campaign skipped whoever its first campaign reached.
+    let second = &report.lines[&format!(
+        "{}/{}",
+        RETAILERS[2].0,
+        storecast_dev::api_demo::SECOND_CAMPAIGN
+    )];
+    assert!(
+        second.stats["skipped"]["frequency_capped"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     assert_eq!(report.cross_tenant_status, 403);
     assert!(report.emails_at_endpoint > 0);
 }
