@@ -51,8 +51,11 @@ events: bootstrap
 	cargo build -p rebatch -p deliver -p launch -p api
 	$(STACK) infra/scripts/events-under-rie.sh
 
-bench:
-	cargo bench -p storecast --bench deliver --bench audience
+## In process: deliver hot path, audience evaluation, template preview. Then the template deploy
+## to the local stack (100 templates x 350 retailers).
+bench: bootstrap
+	cargo bench -p storecast --bench deliver --bench audience --bench preview
+	$(STACK) cargo bench -p storecast-dev --bench deploy
 
 sam-build:
 	infra/scripts/sam-build.sh
