@@ -81,7 +81,51 @@ pub fn router(state: ApiState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// One span and one log line per request: the route (not the raw path, so no identifiers of a
+/// retailer's customers end up in a metric label), the tenant and campaign it names, the status
+/// and the latency. The services' own spans nest inside.
+async fn log_request(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use tracing::Instrument as _;
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|path| path.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let mut segments = request.uri().path().split('/').skip(1);
+    let tenant_id = match (segments.next(), segments.next()) {
+        (Some("tenants"), Some(tenant)) => tenant.to_string(),
+        _ => String::new(),
+    };
+    let campaign_id = match (segments.next(), segments.next()) {
+        (Some("campaigns"), Some(campaign)) => campaign.to_string(),
+        _ => String::new(),
+    };
+    let span = tracing::info_span!(
+        "api_request",
+        method = %request.method(),
+        route = %route,
+        tenant_id = %tenant_id,
+        campaign_id = %campaign_id,
+    );
+    let started = std::time::Instant::now();
+    async move {
+        let response = next.run(request).await;
+        tracing::info!(
+            status = response.status().as_u16(),
+            millis = started.elapsed().as_millis() as u64,
+            "request answered"
+        );
+        response
+    }
+    .instrument(span)
+    .await
 }
 
 async fn not_found() -> Problem {

@@ -67,7 +67,7 @@ pub fn add_common_problems(openapi: &mut utoipa::openapi::OpenApi) {
             .build()
     };
     for (path, item) in openapi.paths.paths.iter_mut() {
-        let has_body_or_params = path.contains('{');
+        let has_path_parameters = path.contains('{');
         for operation in [
             &mut item.get,
             &mut item.put,
@@ -86,7 +86,7 @@ pub fn add_common_problems(openapi: &mut utoipa::openapi::OpenApi) {
                 if (*status == "415" || *status == "422") && !takes_body {
                     continue;
                 }
-                if *status == "400" && !takes_body && !has_body_or_params {
+                if *status == "400" && !takes_body && !has_path_parameters {
                     continue;
                 }
                 operation
