@@ -862,3 +862,19 @@ async fn the_openapi_document_is_public_and_lists_every_route_with_its_problems(
         "bearer"
     );
 }
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_a_413() {
+    let h = two_retailers().await;
+    let huge = "x".repeat(storecast::api::MAX_BODY_BYTES + 1);
+    let answer = h
+        .call(
+            Method::POST,
+            &format!("/tenants/alpine/templates/{TEMPLATE}/preview"),
+            Some(marketer("alpine")),
+            Some(json!({"variables": {"headline": huge}})),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(answer.content_type, "application/problem+json");
+}

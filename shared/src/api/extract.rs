@@ -40,9 +40,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 "the body must be JSON (Content-Type: application/json)",
             ));
         }
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|e| Problem::bad_request(format!("the body could not be read: {e}")))?;
+        // Too large is a 413 (see `MAX_BODY_BYTES`); anything else unreadable a 400.
+        let bytes = Bytes::from_request(request, state).await.map_err(|e| {
+            Problem::new(
+                e.status(),
+                "unreadable-body",
+                format!("the body could not be read: {}", e.body_text()),
+            )
+        })?;
         parse_json(&bytes).map(ApiJson)
     }
 }

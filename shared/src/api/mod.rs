@@ -1,9 +1,10 @@
 //! The marketer API: one axum router, served by the `api` function behind API Gateway (HTTP API
 //! with a JWT authorizer) and by `storecast-dev serve-api` on a loopback port.
 //!
-//! Every route under `/tenants/{tenant}` checks the caller against the tenant in the path
-//! before it reads anything ([`auth::Caller::may_access`]), and every store below is keyed by
-//! that tenant, so a marketer reaches no other retailer's data. Errors are problem details
+//! Every route under `/tenants/{tenant}` takes its identifiers through the path extractors of
+//! [`extract`], which check the caller against the tenant in the path before the handler runs or
+//! the body is read ([`auth::Caller::may_access`]), and every store below is keyed by that
+//! tenant, so a marketer reaches no other retailer's data. Errors are problem details
 //! ([`problem::Problem`]); the OpenAPI document is built from the handlers as the router is.
 
 pub mod auth;

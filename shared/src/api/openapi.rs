@@ -49,6 +49,7 @@ const COMMON_PROBLEMS: &[(&str, &str)] = &[
     ("401", "Missing, invalid or expired token"),
     ("403", "Not allowed for this caller or retailer"),
     ("404", "No such resource for this retailer"),
+    ("413", "The body is larger than the API accepts (256 KiB)"),
     ("415", "The body is not JSON"),
     (
         "422",
@@ -83,7 +84,7 @@ pub fn add_common_problems(openapi: &mut utoipa::openapi::OpenApi) {
                 .as_ref()
                 .is_some_and(|body| body.required != Some(Required::False));
             for (status, description) in COMMON_PROBLEMS {
-                if (*status == "415" || *status == "422") && !takes_body {
+                if matches!(*status, "413" | "415" | "422") && !takes_body {
                     continue;
                 }
                 if *status == "400" && !takes_body && !has_path_parameters {
