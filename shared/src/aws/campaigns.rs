@@ -11,7 +11,6 @@
 //! time across tenants, and then reads each campaign under the tenant its entry names.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -21,18 +20,16 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, PutRequest, TransactWriteItem, WriteRequest};
 use time::OffsetDateTime;
 
+use super::dynamodb::batch_write;
 use super::errors::store_error;
 use crate::campaigns::report::LaunchReport;
 use crate::campaigns::store::{
     CampaignRecord, CampaignStore, ChunkProgress, ChunkStatus, LaunchId, LaunchKey, ScheduleEntry,
 };
 use crate::domain::{CampaignId, TenantId};
-use crate::error::{Message, StoreError};
+use crate::error::StoreError;
+use crate::ports::MAX_ITEMS_PER_BATCH_WRITE;
 
-/// BatchWriteItem writes at most this many items per call.
-pub const MAX_ITEMS_PER_BATCH_WRITE: usize = 25;
-/// Unprocessed items are written again this many times before the write counts as throttled.
-const UNPROCESSED_RETRIES: u32 = 5;
 const STORE: &str = "tenants table";
 const SCHEDULE_PK: &str = "SCHEDULE";
 
@@ -379,33 +376,7 @@ impl CampaignStore for DynamoCampaignStore {
                         .build(),
                 );
             }
-            let mut attempt = 0;
-            while !pending.is_empty() {
-                let output = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, std::mem::take(&mut pending))
-                    .send()
-                    .await
-                    .map_err(|e| store_error(STORE, e))?;
-                pending = output
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
-                if !pending.is_empty() {
-                    attempt += 1;
-                    if attempt > UNPROCESSED_RETRIES {
-                        return Err(StoreError::Throttled {
-                            store: STORE,
-                            source: Message::boxed(format!(
-                                "{} chunk items still unprocessed after {UNPROCESSED_RETRIES} retries",
-                                pending.len()
-                            )),
-                        });
-                    }
-                    tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
-                }
-            }
+            batch_write(&self.client, &self.table, STORE, pending).await?;
         }
         Ok(())
     }

@@ -536,47 +536,50 @@ impl TenantsTable {
             })
             .collect::<Result<_, _>>()?;
         let mut calls = futures::stream::iter(requests)
-            .map(|chunk| self.batch_write_chunk(chunk))
+            .map(|chunk| batch_write(&self.client, &self.table, TENANTS, chunk))
             .buffer_unordered(BATCH_WRITE_CONCURRENCY);
         while let Some(result) = calls.next().await {
             result?;
         }
         Ok(())
     }
+}
 
-    async fn batch_write_chunk(
-        &self,
-        mut pending: Vec<aws_sdk_dynamodb::types::WriteRequest>,
-    ) -> Result<(), StoreError> {
-        let mut attempt = 0;
-        while !pending.is_empty() {
-            let output = self
-                .client
-                .batch_write_item()
-                .request_items(&self.table, std::mem::take(&mut pending))
-                .send()
-                .await
-                .map_err(|e| store_error(TENANTS, e))?;
-            pending = output
-                .unprocessed_items
-                .and_then(|mut u| u.remove(&self.table))
-                .unwrap_or_default();
-            if !pending.is_empty() {
-                attempt += 1;
-                if attempt > UNPROCESSED_RETRIES {
-                    return Err(StoreError::Throttled {
-                        store: TENANTS,
-                        source: crate::error::Message::boxed(format!(
-                            "{} items still unprocessed after {UNPROCESSED_RETRIES} retries",
-                            pending.len()
-                        )),
-                    });
-                }
-                tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+/// One BatchWriteItem of at most [`MAX_ITEMS_PER_BATCH_WRITE`] requests, with the unprocessed
+/// ones written again (backing off) until none is left or the retries run out.
+pub(crate) async fn batch_write(
+    client: &Client,
+    table: &str,
+    store: &'static str,
+    mut pending: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+) -> Result<(), StoreError> {
+    let mut attempt = 0;
+    while !pending.is_empty() {
+        let output = client
+            .batch_write_item()
+            .request_items(table, std::mem::take(&mut pending))
+            .send()
+            .await
+            .map_err(|e| store_error(store, e))?;
+        pending = output
+            .unprocessed_items
+            .and_then(|mut u| u.remove(table))
+            .unwrap_or_default();
+        if !pending.is_empty() {
+            attempt += 1;
+            if attempt > UNPROCESSED_RETRIES {
+                return Err(StoreError::Throttled {
+                    store,
+                    source: crate::error::Message::boxed(format!(
+                        "{} items still unprocessed after {UNPROCESSED_RETRIES} retries",
+                        pending.len()
+                    )),
+                });
             }
+            tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
         }
-        Ok(())
     }
+    Ok(())
 }
 
 #[async_trait]
