@@ -7,7 +7,6 @@ use std::collections::HashSet;
 use std::io::Write as _;
 use std::sync::Arc;
 
-use aws_sdk_kinesis::types::ShardIteratorType;
 use aws_sdk_s3::primitives::ByteStream;
 use storecast::aws::dynamodb::TenantsTable;
 use storecast::aws::kinesis::KinesisStream;
@@ -16,11 +15,11 @@ use storecast::campaigns::{
     AssumeAvailable, AudienceLocation, AudienceSource, CampaignDefinition, CampaignEngine, Launch,
     SuppressionCheck,
 };
-use storecast::domain::{CONTRACT_VERSION, CampaignEvent, MessageId, TenantId};
+use storecast::domain::{CONTRACT_VERSION, MessageId, TenantId};
 use storecast::error::{Retryable, StoreError};
 use storecast::ports::TenantAdmin;
 use storecast::stream::RetryPolicy;
-use support::{TestStack, test_stack};
+use support::{TestStack, stream_events, test_stack};
 
 async fn put_object(t: &TestStack, key: &str, body: Vec<u8>) -> AudienceLocation {
     let bucket = t.stack.bucket("ArchiveBucket").unwrap().name.clone();
@@ -127,49 +126,6 @@ fn campaign(location: &AudienceLocation) -> CampaignDefinition {
         "offers": {"slots": 1}
     }))
     .unwrap()
-}
-
-async fn stream_events(t: &TestStack, name: &str) -> Vec<(String, CampaignEvent)> {
-    let kinesis = &t.clients.kinesis;
-    let mut events = Vec::new();
-    let shards = kinesis
-        .list_shards()
-        .stream_name(name)
-        .send()
-        .await
-        .unwrap();
-    for shard in shards.shards() {
-        let mut iterator = kinesis
-            .get_shard_iterator()
-            .stream_name(name)
-            .shard_id(shard.shard_id())
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .unwrap()
-            .shard_iterator;
-        while let Some(current) = iterator {
-            let output = kinesis
-                .get_records()
-                .shard_iterator(current)
-                .send()
-                .await
-                .unwrap();
-            if output.records().is_empty() {
-                break;
-            }
-            for record in output.records() {
-                let event: CampaignEvent = serde_json::from_slice(record.data().as_ref())
-                    .expect("every record decodes as the campaign-event contract");
-                events.push((
-                    record.partition_key().unwrap_or_default().to_string(),
-                    event,
-                ));
-            }
-            iterator = output.next_shard_iterator;
-        }
-    }
-    events
 }
 
 #[tokio::test]

@@ -4,7 +4,6 @@
 
 mod support;
 
-use aws_sdk_kinesis::types::ShardIteratorType;
 use aws_sdk_s3::primitives::ByteStream;
 use storecast::aws::campaigns::DynamoCampaignStore;
 use storecast::aws::dynamodb::TenantsTable;
@@ -17,7 +16,7 @@ use storecast::domain::{CampaignEvent, CampaignId, CampaignStatus, TenantId};
 use storecast::ports::DeliveryDirectory;
 use storecast::samples::{SAMPLE_TEMPLATE_ID, seed_retailer};
 use storecast_dev::campaigns::LocalCampaigns;
-use support::{TestStack, test_stack};
+use support::{TestStack, stream_events, test_stack};
 use time::macros::datetime;
 
 fn tenants_table(t: &TestStack) -> String {
@@ -207,44 +206,6 @@ fn row(i: usize) -> String {
     .to_string()
 }
 
-async fn stream_events(t: &TestStack, name: &str) -> Vec<CampaignEvent> {
-    let kinesis = &t.clients.kinesis;
-    let mut events = Vec::new();
-    let shards = kinesis
-        .list_shards()
-        .stream_name(name)
-        .send()
-        .await
-        .unwrap();
-    for shard in shards.shards() {
-        let mut iterator = kinesis
-            .get_shard_iterator()
-            .stream_name(name)
-            .shard_id(shard.shard_id())
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .unwrap()
-            .shard_iterator;
-        while let Some(current) = iterator {
-            let output = kinesis
-                .get_records()
-                .shard_iterator(current)
-                .send()
-                .await
-                .unwrap();
-            if output.records().is_empty() {
-                break;
-            }
-            for record in output.records() {
-                events.push(serde_json::from_slice(record.data().as_ref()).unwrap());
-            }
-            iterator = output.next_shard_iterator;
-        }
-    }
-    events
-}
-
 #[tokio::test]
 async fn a_launch_runs_its_chunks_through_the_launch_queue() {
     let t = test_stack("launch-queue").await;
@@ -308,7 +269,11 @@ async fn a_launch_runs_its_chunks_through_the_launch_queue() {
     let matched: u64 = campaign_stats.matched.values().sum();
     assert_eq!(matched + campaign_stats.held_out, 180);
     let stream = t.stack.stream("CampaignEventsStream").unwrap().name.clone();
-    let events = stream_events(&t, &stream).await;
+    let events: Vec<CampaignEvent> = stream_events(&t, &stream)
+        .await
+        .into_iter()
+        .map(|(_, event)| event)
+        .collect();
     assert_eq!(events.len() as u64, campaign_stats.events_emitted);
     assert_eq!(events.len() as u64, matched);
     // The status item delivery reads is in step with the record.

@@ -6,6 +6,8 @@
 
 use std::path::PathBuf;
 
+use aws_sdk_kinesis::types::ShardIteratorType;
+use storecast::domain::CampaignEvent;
 use storecast_dev::local::{Clients, Endpoint};
 use storecast_dev::provision::provision;
 use storecast_dev::template::{Resolution, Stack};
@@ -56,4 +58,48 @@ fn uuid_suffix() -> String {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// Every record of the stream, from the start of each shard: (partition key, decoded event).
+pub async fn stream_events(t: &TestStack, name: &str) -> Vec<(String, CampaignEvent)> {
+    let kinesis = &t.clients.kinesis;
+    let mut events = Vec::new();
+    let shards = kinesis
+        .list_shards()
+        .stream_name(name)
+        .send()
+        .await
+        .unwrap();
+    for shard in shards.shards() {
+        let mut iterator = kinesis
+            .get_shard_iterator()
+            .stream_name(name)
+            .shard_id(shard.shard_id())
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator;
+        while let Some(current) = iterator {
+            let output = kinesis
+                .get_records()
+                .shard_iterator(current)
+                .send()
+                .await
+                .unwrap();
+            if output.records().is_empty() {
+                break;
+            }
+            for record in output.records() {
+                let event: CampaignEvent = serde_json::from_slice(record.data().as_ref())
+                    .expect("every record decodes as the campaign-event contract");
+                events.push((
+                    record.partition_key().unwrap_or_default().to_string(),
+                    event,
+                ));
+            }
+            iterator = output.next_shard_iterator;
+        }
+    }
+    events
 }
