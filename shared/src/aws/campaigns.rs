@@ -10,8 +10,6 @@
 //! The schedule index is the one partition not keyed by a tenant: the scheduler reads it by due
 //! time across tenants, and then reads each campaign under the tenant its entry names.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
@@ -20,7 +18,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, PutRequest, TransactWriteItem, WriteRequest};
 use time::OffsetDateTime;
 
-use super::dynamodb::batch_write;
+use super::dynamodb::{Item, batch_write, get_n, get_s, key, n, s, tenant_pk};
 use super::errors::store_error;
 use crate::campaigns::report::LaunchReport;
 use crate::campaigns::store::{
@@ -32,20 +30,6 @@ use crate::ports::MAX_ITEMS_PER_BATCH_WRITE;
 
 const STORE: &str = "tenants table";
 const SCHEDULE_PK: &str = "SCHEDULE";
-
-type Item = HashMap<String, AttributeValue>;
-
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
-
-fn n(value: impl ToString) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
-fn key(pk: String, sk: String) -> Item {
-    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
-}
 
 fn corrupt(reason: impl ToString) -> StoreError {
     StoreError::Corrupt {
@@ -59,10 +43,6 @@ fn rejected(error: impl std::error::Error + Send + Sync + 'static) -> StoreError
         store: STORE,
         source: Box::new(error),
     }
-}
-
-fn tenant_pk(tenant: &TenantId) -> String {
-    format!("TENANT#{tenant}")
 }
 
 fn record_key(tenant: &TenantId, campaign: &CampaignId) -> Item {
@@ -90,20 +70,6 @@ fn schedule_sk(entry: &ScheduleEntry) -> String {
     )
 }
 
-fn text<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-        .ok_or_else(|| corrupt(format!("attribute {name} missing or not a string")))
-}
-
-fn number<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, StoreError> {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| corrupt(format!("attribute {name} missing or not a number")))
-}
-
 fn status_name(status: ChunkStatus) -> &'static str {
     match status {
         ChunkStatus::Pending => "PENDING",
@@ -113,14 +79,14 @@ fn status_name(status: ChunkStatus) -> &'static str {
 }
 
 fn record_from_item(item: &Item) -> Result<CampaignRecord, StoreError> {
-    let mut record: CampaignRecord = serde_json::from_str(text(item, "record")?)
+    let mut record: CampaignRecord = serde_json::from_str(get_s(item, "record", STORE)?)
         .map_err(|e| corrupt(format!("campaign record: {e}")))?;
-    record.revision = number(item, "revision")?;
+    record.revision = get_n(item, "revision", STORE)?;
     Ok(record)
 }
 
 fn chunk_from_item(item: &Item) -> Result<ChunkProgress, StoreError> {
-    let status = match text(item, "status")? {
+    let status = match get_s(item, "status", STORE)? {
         "PENDING" => ChunkStatus::Pending,
         "DONE" => ChunkStatus::Done,
         "FAILED" => ChunkStatus::Failed,
@@ -139,25 +105,25 @@ fn chunk_from_item(item: &Item) -> Result<ChunkProgress, StoreError> {
         }
     };
     Ok(ChunkProgress {
-        index: number(item, "index")?,
-        start: number(item, "start")?,
-        end: number(item, "end")?,
+        index: get_n(item, "index", STORE)?,
+        start: get_n(item, "start", STORE)?,
+        end: get_n(item, "end", STORE)?,
         status,
-        attempts: number(item, "attempts")?,
+        attempts: get_n(item, "attempts", STORE)?,
         report,
         last_error: item.get("last_error").and_then(|v| v.as_s().ok()).cloned(),
     })
 }
 
 fn entry_from_item(item: &Item) -> Result<ScheduleEntry, StoreError> {
-    let due = OffsetDateTime::from_unix_timestamp(number(item, "due")?)
+    let due = OffsetDateTime::from_unix_timestamp(get_n(item, "due", STORE)?)
         .map_err(|e| corrupt(format!("due time: {e}")))?;
     Ok(ScheduleEntry {
         due,
         launch: LaunchKey {
-            tenant_id: TenantId::parse(text(item, "tenant_id")?).map_err(corrupt)?,
-            campaign_id: CampaignId::parse(text(item, "campaign_id")?).map_err(corrupt)?,
-            launch_id: LaunchId::parse(text(item, "launch_id")?).map_err(corrupt)?,
+            tenant_id: TenantId::parse(get_s(item, "tenant_id", STORE)?).map_err(corrupt)?,
+            campaign_id: CampaignId::parse(get_s(item, "campaign_id", STORE)?).map_err(corrupt)?,
+            launch_id: LaunchId::parse(get_s(item, "launch_id", STORE)?).map_err(corrupt)?,
         },
     })
 }

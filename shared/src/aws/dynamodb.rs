@@ -39,21 +39,25 @@ pub const MAX_KEYS_PER_BATCH_GET: usize = 100;
 /// Unprocessed keys are retried this many times before the read counts as throttled.
 const UNPROCESSED_RETRIES: u32 = 5;
 
-type Item = HashMap<String, AttributeValue>;
+pub(crate) type Item = HashMap<String, AttributeValue>;
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn n(value: impl ToString) -> AttributeValue {
+pub(crate) fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn key(pk: String, sk: String) -> Item {
+pub(crate) fn key(pk: String, sk: String) -> Item {
     HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
 }
 
-fn get_s<'a>(item: &'a Item, name: &str, store: &'static str) -> Result<&'a str, StoreError> {
+pub(crate) fn get_s<'a>(
+    item: &'a Item,
+    name: &str,
+    store: &'static str,
+) -> Result<&'a str, StoreError> {
     item.get(name)
         .and_then(|v| v.as_s().ok())
         .map(String::as_str)
@@ -63,7 +67,7 @@ fn get_s<'a>(item: &'a Item, name: &str, store: &'static str) -> Result<&'a str,
         })
 }
 
-fn get_n<T: std::str::FromStr>(
+pub(crate) fn get_n<T: std::str::FromStr>(
     item: &Item,
     name: &str,
     store: &'static str,
@@ -87,7 +91,7 @@ fn corrupt(store: &'static str, reason: impl ToString) -> StoreError {
 const TENANTS: &str = "tenants table";
 const DELIVERY: &str = "delivery table";
 
-fn tenant_pk(tenant: &TenantId) -> String {
+pub(crate) fn tenant_pk(tenant: &TenantId) -> String {
     format!("TENANT#{tenant}")
 }
 
