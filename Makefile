@@ -4,7 +4,7 @@ SIZE ?= 700
 STACK := infra/scripts/with-local-stack.sh
 DEV := cargo run --quiet -p storecast-dev --
 
-.PHONY: demo pipeline-demo serve-api api-contract test bootstrap lint clippy fmt unit integration template-lint events bench sam-build local-stack
+.PHONY: demo pipeline-demo serve-api api-contract test bootstrap lint layout clippy fmt unit integration template-lint events bench sam-build local-stack
 
 ## The demo through the marketer API on the local stack (SIZE customers per retailer), ending
 ## with the per-retailer report read from the campaigns' stats.
@@ -26,7 +26,7 @@ api-contract: bootstrap
 
 ## The whole suite: format, clippy, unit + integration tests (local endpoint, demos as tests),
 ## the API against its OpenAPI document (schemathesis), events/ under the Lambda emulator, template lint.
-test: fmt clippy integration api-contract events template-lint
+test: fmt layout clippy integration api-contract events template-lint
 
 bootstrap:
 	infra/scripts/bootstrap.sh
@@ -34,8 +34,16 @@ bootstrap:
 fmt:
 	cargo fmt --all -- --check
 
+## The workspace, then each function crate alone: its own features only, as `sam build` builds
+## it, so a function that needs a feature it does not enable (or names `storecast::testing`)
+## fails here.
 clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
+	for function in rebatch deliver launch scheduler api; do cargo clippy -p $$function -- -D warnings || exit 1; done
+
+## One home per capability, no oversized file or function, no module cycle (docs/architecture.md).
+layout:
+	python3 infra/scripts/check-layout.py
 
 ## Unit tests need no endpoint; the integration tests (adapters, events/, both demos) get a fresh
 ## one.

@@ -18,10 +18,11 @@ use storecast::campaigns::{
     AssumeAvailable, AudienceLocation, AudienceSource, CampaignDefinition, CampaignEngine,
     DEFAULT_CHUNK_BYTES, Launch,
 };
+use storecast::directory::TenantAdmin;
 use storecast::error::{StoreError, StreamError};
-use storecast::memory::MemoryDirectory;
-use storecast::ports::{EntryResult, RecordStream, StreamRecord, TenantAdmin};
-use storecast::stream::RetryPolicy;
+use storecast::pipeline::publish::RetryPolicy;
+use storecast::pipeline::publish::{EntryResult, RecordStream, StreamRecord};
+use storecast::testing::MemoryDirectory;
 
 mod support;
 
@@ -217,7 +218,7 @@ async fn run(customers: u64) -> Run {
         suppression: directory,
         availability: Arc::new(AssumeAvailable),
         events: stream.clone(),
-        contacts: Arc::new(storecast::memory::MemoryContactHistory::default()),
+        contacts: Arc::new(storecast::testing::MemoryContactHistory::default()),
         retry: RetryPolicy::default(),
     };
     let launch = Launch::new(campaign(), time::macros::datetime!(2026-11-20 12:00 UTC)).unwrap();

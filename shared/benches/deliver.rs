@@ -10,17 +10,19 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use storecast::aws::dynamodb::{claim_write_units, outcome_write_units};
+use storecast::channels::mime::{EmailParts, build_email};
 use storecast::clock::SystemClock;
-use storecast::deliver::{Deliverer, DelivererPorts, DeliveryConfig};
 use storecast::domain::{CampaignId, MessageId, TenantId};
 use storecast::error::StoreError;
-use storecast::kinesis::InboundRecord;
-use storecast::memory::{MemoryArchive, MemoryDirectory, MemoryEmailProvider, MemoryStream};
-use storecast::mime::{EmailParts, build_email};
-use storecast::ports::{BatchOutcome, ClaimResult, MessageClaim, SendLog};
-use storecast::rebatch::Rebatcher;
+use storecast::pipeline::deliver::{Deliverer, DelivererPorts, DeliveryConfig};
+use storecast::pipeline::lambda_batch::InboundRecord;
+use storecast::pipeline::rebatch::Rebatcher;
+use storecast::pipeline::send_log::{BatchOutcome, ClaimResult, MessageClaim, SendLog};
 use storecast::render::{CompiledTemplate, RecipientContext, RenderContext, RenderedMessage};
-use storecast::samples::{sample_event, sample_template_version, sample_workspace, seed_retailer};
+use storecast::testing::samples::{
+    sample_event, sample_template_version, sample_workspace, seed_retailer,
+};
+use storecast::testing::{MemoryArchive, MemoryDirectory, MemoryEmailProvider, MemoryStream};
 
 mod support;
 
@@ -85,10 +87,10 @@ impl SendLog for MeteredSendLog {
 struct SesShapedProvider(MemoryEmailProvider);
 
 #[async_trait]
-impl storecast::ports::EmailProvider for SesShapedProvider {
+impl storecast::channels::email::EmailProvider for SesShapedProvider {
     async fn send(
         &self,
-        email: &storecast::ports::OutboundEmail,
+        email: &storecast::channels::email::OutboundEmail,
     ) -> Result<String, storecast::error::SendError> {
         let id = self.0.send(email).await?;
         Ok(format!(

@@ -10,10 +10,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use storecast::memory::MemoryDirectory;
-use storecast::ports::TemplatePublisher;
-use storecast::samples::sample_workspace;
+use storecast::templates::ports::TemplatePublisher;
 use storecast::templates::{Catalog, PreviewRequest, TemplateService};
+use storecast::testing::MemoryDirectory;
+use storecast::testing::samples::sample_workspace;
 
 const ITERATIONS: u32 = 300;
 

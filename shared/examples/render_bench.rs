@@ -8,15 +8,13 @@ use std::fmt::Write as _;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use storecast::channels::mime::{EmailParts, build_email};
+use storecast::domain::FieldValue;
 use storecast::domain::{
     CampaignId, Customer, CustomerId, MessageId, Offer, TenantId, TenantStatus, TenantWorkspace,
     VariantId,
 };
-use storecast::mime::{EmailParts, build_email};
-use storecast::render::value::RenderValue;
-use storecast::render::{
-    CompiledTemplate, RecipientContext, RenderContext, RenderedMessage, sample,
-};
+use storecast::render::{CompiledTemplate, RecipientContext, RenderContext, RenderedMessage};
 
 const RECIPIENTS: usize = 50;
 const SENDING_DOMAIN: &str = "mail.storecast.example";
@@ -32,8 +30,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         Some(count) => count.parse()?,
         None => 20_000,
     };
-    let template =
-        CompiledTemplate::compile_sources(&sample::retail_template(), &sample::retail_variables())?;
+    let template = CompiledTemplate::compile_sources(
+        &storecast::testing::retail_template::retail_template(),
+        &storecast::testing::retail_template::retail_variables(),
+    )?;
     let workspace = workspace()?;
     let campaign_id = CampaignId::parse("spring-sale")?;
     let variant = VariantId::parse("A")?;
@@ -198,7 +198,7 @@ fn recipients(tenant: &TenantId, campaign: &CampaignId) -> Result<Vec<Recipient>
                     id,
                     email: Some(format!("customer-{i}@example.com")),
                     push_token: None,
-                    fields: RenderValue::from(serde_json::Value::Object(fields)),
+                    fields: FieldValue::from(serde_json::Value::Object(fields)),
                 },
                 offers,
                 message_id,

@@ -1,7 +1,5 @@
 //! Configuration read from the environment once per cold start; a missing value fails the start.
 
-use std::time::Duration;
-
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("environment variable {0} is not set")]
@@ -36,6 +34,7 @@ fn required(env: &dyn Lookup, name: &'static str) -> Result<String, ConfigError>
         .ok_or(ConfigError::Missing(name))
 }
 
+#[cfg(any(feature = "deliver", feature = "campaigns"))]
 fn optional_number(env: &dyn Lookup, name: &'static str, default: u64) -> Result<u64, ConfigError> {
     match env.get(name) {
         Some(value) if !value.trim().is_empty() => {
@@ -67,6 +66,7 @@ impl RebatchSettings {
     }
 }
 
+#[cfg(feature = "deliver")]
 #[derive(Debug, Clone)]
 pub struct DeliverSettings {
     pub tenants_table: String,
@@ -74,9 +74,10 @@ pub struct DeliverSettings {
     pub archive_bucket: String,
     pub sending_domain: String,
     pub send_concurrency: usize,
-    pub lease_margin: Duration,
+    pub lease_margin: std::time::Duration,
 }
 
+#[cfg(feature = "deliver")]
 impl DeliverSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(&ProcessEnv)
@@ -89,18 +90,23 @@ impl DeliverSettings {
             archive_bucket: required(env, "ARCHIVE_BUCKET")?,
             sending_domain: required(env, "SENDING_DOMAIN")?,
             send_concurrency: optional_number(env, "SEND_CONCURRENCY", 16)?.clamp(1, 256) as usize,
-            lease_margin: Duration::from_secs(optional_number(env, "LEASE_MARGIN_SECONDS", 30)?),
+            lease_margin: std::time::Duration::from_secs(optional_number(
+                env,
+                "LEASE_MARGIN_SECONDS",
+                30,
+            )?),
         })
     }
 
-    pub fn delivery_config(&self) -> crate::deliver::DeliveryConfig {
-        let mut config = crate::deliver::DeliveryConfig::new(&self.sending_domain);
+    pub fn delivery_config(&self) -> crate::pipeline::deliver::DeliveryConfig {
+        let mut config = crate::pipeline::deliver::DeliveryConfig::new(&self.sending_domain);
         config.send_concurrency = self.send_concurrency;
         config.lease_margin = self.lease_margin;
         config
     }
 }
 
+#[cfg(feature = "api")]
 /// What the tenant endpoints need (the API function): see docs/onboarding.md.
 #[derive(Debug, Clone)]
 pub struct OnboardingSettings {
@@ -119,6 +125,7 @@ pub struct OnboardingSettings {
     pub send_batches_stream: Option<String>,
 }
 
+#[cfg(feature = "api")]
 impl OnboardingSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(&ProcessEnv)
@@ -155,6 +162,7 @@ impl OnboardingSettings {
     }
 }
 
+#[cfg(feature = "campaigns")]
 /// The campaign lifecycle: the API, the launch worker and the scheduler read the same settings.
 #[derive(Debug, Clone)]
 pub struct CampaignsSettings {
@@ -172,6 +180,7 @@ pub struct CampaignsSettings {
     pub max_chunk_attempts: u32,
 }
 
+#[cfg(feature = "campaigns")]
 impl CampaignsSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(&ProcessEnv)
@@ -206,6 +215,7 @@ impl CampaignsSettings {
     }
 }
 
+#[cfg(feature = "api")]
 /// The API function: the tenant endpoints' and the campaign lifecycle's settings.
 #[derive(Debug, Clone)]
 pub struct ApiSettings {
@@ -213,6 +223,7 @@ pub struct ApiSettings {
     pub campaigns: CampaignsSettings,
 }
 
+#[cfg(feature = "api")]
 impl ApiSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(&ProcessEnv)

@@ -1,25 +1,24 @@
 //! Storecast: the library behind every function. Logic lives here and is testable without AWS;
-//! the functions under `functions/` only translate Lambda events and call into it.
+//! the functions under `functions/` only translate Lambda events and call into it. Where each
+//! capability lives: docs/architecture.md, "Where things live".
 
+#[cfg(feature = "api")]
 pub mod api;
 pub mod aws;
+#[cfg(feature = "campaigns")]
 pub mod campaigns;
+pub mod channels;
 pub mod clock;
 pub mod config;
-pub mod deliver;
+pub mod directory;
 pub mod domain;
 pub mod error;
-pub mod kinesis;
-pub mod memory;
 pub mod metrics;
-pub mod mime;
 pub mod onboarding;
-pub mod ports;
-pub mod rebatch;
-pub mod redrive;
+pub mod pipeline;
+#[cfg(feature = "render")]
 pub mod render;
-pub mod samples;
-pub mod send_log;
-pub mod stream;
 pub mod templates;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod wiring;

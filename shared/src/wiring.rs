@@ -5,14 +5,18 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 
+#[cfg(feature = "dynamodb")]
 use crate::aws::dynamodb::{DeliveryTable, TenantsTable};
 use crate::aws::kinesis::KinesisStream;
 use crate::aws::s3::S3Archive;
+#[cfg(feature = "deliver")]
 use crate::aws::ses::SesProvider;
+#[cfg(feature = "dynamodb")]
 use crate::clock::SystemClock;
-use crate::config::{ApiSettings, CampaignsSettings, DeliverSettings, RebatchSettings};
-use crate::deliver::{Deliverer, DelivererPorts};
-use crate::rebatch::Rebatcher;
+use crate::config::RebatchSettings;
+#[cfg(feature = "deliver")]
+use crate::pipeline::deliver::{Deliverer, DelivererPorts};
+use crate::pipeline::rebatch::Rebatcher;
 
 pub fn rebatcher(settings: &RebatchSettings, sdk: &SdkConfig) -> Rebatcher {
     Rebatcher::new(
@@ -27,7 +31,8 @@ pub fn rebatcher(settings: &RebatchSettings, sdk: &SdkConfig) -> Rebatcher {
     )
 }
 
-pub fn deliverer(settings: &DeliverSettings, sdk: &SdkConfig) -> Deliverer {
+#[cfg(feature = "deliver")]
+pub fn deliverer(settings: &crate::config::DeliverSettings, sdk: &SdkConfig) -> Deliverer {
     let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
     let tenants = Arc::new(TenantsTable::new(dynamodb.clone(), &settings.tenants_table));
     let clock = Arc::new(SystemClock);
@@ -51,6 +56,7 @@ pub fn deliverer(settings: &DeliverSettings, sdk: &SdkConfig) -> Deliverer {
     )
 }
 
+#[cfg(feature = "api")]
 /// The onboarding service on SES v2 and the tenants table (the API's tenant endpoints).
 pub fn onboarding(
     settings: &crate::config::OnboardingSettings,
@@ -79,9 +85,13 @@ pub fn onboarding(
     }
 }
 
+#[cfg(feature = "campaigns")]
 /// The campaign lifecycle on its AWS adapters: for the API, the launch worker and the scheduler.
-pub fn campaigns(settings: &CampaignsSettings, sdk: &SdkConfig) -> crate::campaigns::Campaigns {
-    use crate::aws::campaigns::DynamoCampaignStore;
+pub fn campaigns(
+    settings: &crate::config::CampaignsSettings,
+    sdk: &SdkConfig,
+) -> crate::campaigns::Campaigns {
+    use crate::aws::dynamodb::campaigns::DynamoCampaignStore;
     use crate::aws::s3::S3AudienceSource;
     use crate::aws::sqs::SqsChunkQueue;
     use crate::campaigns::{AssumeAvailable, CampaignEngine, CampaignPorts, Campaigns};
@@ -105,7 +115,7 @@ pub fn campaigns(settings: &CampaignsSettings, sdk: &SdkConfig) -> crate::campai
             kinesis.clone(),
             &settings.campaign_events_stream,
         )),
-        retry: crate::stream::RetryPolicy::default(),
+        retry: crate::pipeline::publish::RetryPolicy::default(),
     };
     Campaigns::new(
         CampaignPorts {
@@ -128,8 +138,9 @@ pub fn campaigns(settings: &CampaignsSettings, sdk: &SdkConfig) -> crate::campai
     )
 }
 
+#[cfg(feature = "api")]
 /// The marketer API's services on their AWS adapters.
-pub fn api_state(settings: &ApiSettings, sdk: &SdkConfig) -> crate::api::ApiState {
+pub fn api_state(settings: &crate::config::ApiSettings, sdk: &SdkConfig) -> crate::api::ApiState {
     let tenants = Arc::new(TenantsTable::new(
         aws_sdk_dynamodb::Client::new(sdk),
         &settings.campaigns.tenants_table,
@@ -144,8 +155,9 @@ pub fn api_state(settings: &ApiSettings, sdk: &SdkConfig) -> crate::api::ApiStat
     }
 }
 
+#[cfg(feature = "api")]
 /// The marketer API's router; the caller adds how claims reach it.
-pub fn api(settings: &ApiSettings, sdk: &SdkConfig) -> axum::Router {
+pub fn api(settings: &crate::config::ApiSettings, sdk: &SdkConfig) -> axum::Router {
     crate::api::router(api_state(settings, sdk))
 }
 

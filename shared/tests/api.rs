@@ -17,17 +17,18 @@ use tower::ServiceExt as _;
 use storecast::api::{ApiState, Claims};
 use storecast::campaigns::{
     AssumeAvailable, AudienceLocation, CampaignEngine, CampaignPorts, Campaigns, CampaignsConfig,
-    ChunkMessage, MemoryCampaignStore, MemoryChunkQueue,
+    ChunkMessage,
 };
 use storecast::clock::SystemClock;
-use storecast::memory::{
+use storecast::onboarding::{Onboarding, OnboardingConfig};
+use storecast::pipeline::publish::RetryPolicy;
+use storecast::templates::{Catalog, TemplateService};
+use storecast::testing::MemorySendingWorkspaces;
+use storecast::testing::{
     MemoryArchive, MemoryAudienceSource, MemoryContactHistory, MemoryDirectory, MemorySendLog,
     MemoryStream,
 };
-use storecast::onboarding::workspaces::MemorySendingWorkspaces;
-use storecast::onboarding::{Onboarding, OnboardingConfig};
-use storecast::stream::RetryPolicy;
-use storecast::templates::{Catalog, TemplateService};
+use storecast::testing::{MemoryCampaignStore, MemoryChunkQueue};
 
 const DOMAIN: &str = "mail.storecast.test";
 const EXPORTS: &str = "exports";

@@ -3,16 +3,21 @@
 use std::sync::Arc;
 
 use proptest::prelude::*;
-use storecast::clock::{Clock, ManualClock};
-use storecast::deliver::{Deliverer, DelivererPorts, DeliveryConfig, DeliveryOutcome};
+use storecast::clock::Clock;
+use storecast::directory::TenantAdmin;
 use storecast::domain::{CampaignId, CampaignStatus, SendBatch, TenantId, TenantStatus};
-use storecast::kinesis::InboundRecord;
-use storecast::memory::{
+use storecast::pipeline::archive::Archive;
+use storecast::pipeline::deliver::{Deliverer, DelivererPorts, DeliveryConfig, DeliveryOutcome};
+use storecast::pipeline::lambda_batch::InboundRecord;
+use storecast::pipeline::send_log::{RecipientOutcome, SendLog};
+use storecast::testing::ManualClock;
+use storecast::testing::samples::{
+    sample_batch, sample_template_version, sample_workspace, seed_retailer,
+};
+use storecast::testing::{
     MemoryArchive, MemoryDirectory, MemoryEmailProvider, MemorySendLog, MemoryStream,
     ScriptedFailure,
 };
-use storecast::ports::{Archive, RecipientOutcome, SendLog, TenantAdmin};
-use storecast::samples::{sample_batch, sample_template_version, sample_workspace, seed_retailer};
 use time::OffsetDateTime;
 
 const DOMAIN: &str = "mail.storecast.example";
@@ -88,7 +93,10 @@ impl World {
         self.deliverer.deliver(&records(batches), deadline).await
     }
 
-    async fn recorded_outcome(&self, batch: &SendBatch) -> storecast::ports::BatchOutcome {
+    async fn recorded_outcome(
+        &self,
+        batch: &SendBatch,
+    ) -> storecast::pipeline::send_log::BatchOutcome {
         self.send_log
             .outcome(
                 &batch.group.tenant_id,
@@ -206,7 +214,7 @@ async fn given_a_crash_after_claiming_then_the_claim_blocks_until_its_lease_ends
     // recording the outcome: we reproduce its claims directly.
     let lease_until = (world.clock.now() + time::Duration::seconds(90)).unix_timestamp();
     for (slot, recipient) in batch.recipients.iter().enumerate() {
-        let claim = storecast::ports::MessageClaim {
+        let claim = storecast::pipeline::send_log::MessageClaim {
             tenant_id: batch.group.tenant_id.clone(),
             campaign_id: batch.group.campaign_id.clone(),
             message_id: recipient.message_id.clone(),
@@ -271,7 +279,7 @@ async fn given_a_tenant_whose_workspace_rejects_sends_then_its_batch_is_parked_a
 
     // WHEN the tenant's batches are redriven: they go back on the stream and leave the archive.
     let stream = MemoryStream::default();
-    let summary = storecast::redrive::redrive_parked(
+    let summary = storecast::pipeline::redrive::redrive_parked(
         world.archive.as_ref(),
         &stream,
         &TenantId::parse("alpine").unwrap(),
@@ -306,7 +314,7 @@ async fn given_a_paused_campaign_then_batches_are_parked_and_resuming_redrives_t
     assert_eq!(world.provider.sent_count(), 0);
     assert_eq!(outcome.per_tenant["alpine"].parked, 5);
     let stream = MemoryStream::default();
-    let summary = storecast::redrive::resume_campaign(
+    let summary = storecast::pipeline::redrive::resume_campaign(
         world.directory.as_ref(),
         world.archive.as_ref(),
         &stream,
@@ -423,7 +431,7 @@ async fn given_bad_input_then_it_is_dead_lettered_with_its_reason_and_never_bloc
     assert!(
         letters
             .iter()
-            .any(|l| l.payload_encoding == storecast::ports::PayloadEncoding::Base64)
+            .any(|l| l.payload_encoding == storecast::pipeline::archive::PayloadEncoding::Base64)
     );
 }
 
@@ -529,7 +537,7 @@ proptest! {
 #[tokio::test]
 async fn given_a_live_reference_then_a_newly_published_version_is_sent_within_a_minute() {
     use storecast::domain::TemplateRef;
-    use storecast::ports::{PublishResult, TemplatePublisher};
+    use storecast::templates::ports::{PublishResult, TemplatePublisher};
 
     let world = world(&["alpine"]).await;
     // Version 1 is the seeded, explicitly referenced one; the live pointer starts at 2.

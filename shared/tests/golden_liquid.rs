@@ -14,7 +14,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::LazyLock;
 
 use serde::Deserialize;
-use storecast::render::value::RenderValue;
+use storecast::domain::FieldValue;
 use storecast::render::{CompiledTemplate, RenderContext, RenderedMessage, TemplateSources};
 
 const SUITE_PATH: &str = concat!(
@@ -145,7 +145,7 @@ fn render(case: &Case) -> Result<String, String> {
         .data
         .clone()
         .unwrap_or_else(|| serde_json::Value::Object(serde_json::Map::new()));
-    let data: RenderValue = serde_json::from_value(data).map_err(|error| error.to_string())?;
+    let data: FieldValue = serde_json::from_value(data).map_err(|error| error.to_string())?;
     let mut out = RenderedMessage::default();
     template
         .render(&RenderContext::from_value(&data), &mut out)

@@ -1,5 +1,5 @@
 //! Send batches in, emails out through each tenant's own SES workspace. Logic:
-//! `storecast::deliver`.
+//! `storecast::pipeline::deliver`.
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};

@@ -1,4 +1,4 @@
-//! Campaign events in, send batches of at most 50 out. Logic: `storecast::rebatch`.
+//! Campaign events in, send batches of at most 50 out. Logic: `storecast::pipeline::rebatch`.
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};

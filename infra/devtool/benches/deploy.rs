@@ -11,14 +11,14 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use futures::StreamExt;
+use storecast::directory::TenantAdmin;
 use storecast::domain::TemplateId;
-use storecast::ports::TenantAdmin;
-use storecast::samples::sample_workspace;
 use storecast::templates::Catalog;
 use storecast::templates::deploy::{DeployOptions, deploy};
+use storecast::testing::samples::sample_workspace;
+use storecast_dev::local::provision::provision;
+use storecast_dev::local::template::{Resolution, Stack};
 use storecast_dev::local::{Clients, Endpoint};
-use storecast_dev::provision::provision;
-use storecast_dev::template::{Resolution, Stack};
 
 fn size(name: &str, default: usize) -> usize {
     std::env::var(name)

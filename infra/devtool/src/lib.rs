@@ -1,16 +1,8 @@
-//! Storecast's local stack: provisions template.yaml's resources on the local endpoint, runs the
-//! Kinesis and SQS event source mappings in process, the scheduler's tick, the demo campaign, and
-//! the render tool.
+//! `storecast-dev`: the operator commands (`ops`), the local emulation of AWS (`local`: the stack
+//! of template.yaml on the local endpoint, the event source mappings, the local API), the demos
+//! (`demos`) and the template authors' tools (`tools`). See docs/architecture.md, "The dev tool".
 
-pub mod api_demo;
-pub mod campaigns;
-pub mod demo;
-pub mod esm;
-pub mod events;
+pub mod demos;
 pub mod local;
-pub mod local_api;
-pub mod local_auth;
-pub mod provision;
-pub mod render_tool;
-pub mod sqs_esm;
-pub mod template;
+pub mod ops;
+pub mod tools;

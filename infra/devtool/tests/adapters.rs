@@ -9,15 +9,19 @@ use storecast::aws::dynamodb::{DeliveryTable, TenantsTable};
 use storecast::aws::kinesis::KinesisStream;
 use storecast::aws::s3::S3Archive;
 use storecast::aws::ses::SesProvider;
+use storecast::channels::email::{EmailProvider, OutboundEmail};
 use storecast::clock::SystemClock;
+use storecast::directory::DeliveryDirectory;
+use storecast::directory::TenantAdmin;
 use storecast::domain::{BatchId, CampaignId, CampaignStatus, MessageId, TenantId, TenantStatus};
 use storecast::error::SendError;
-use storecast::ports::{
-    Archive, BatchOutcome, ClaimResult, DeadLetter, DeliveryDirectory, EmailProvider, EntryResult,
-    MessageClaim, OutboundEmail, ParkedBatch, RecipientOutcome, RecordStream, SendLog,
-    StreamRecord, TemplateStore, TenantAdmin,
+use storecast::pipeline::archive::{Archive, DeadLetter, ParkedBatch};
+use storecast::pipeline::publish::{EntryResult, RecordStream, StreamRecord};
+use storecast::pipeline::send_log::{
+    BatchOutcome, ClaimResult, MessageClaim, RecipientOutcome, SendLog,
 };
-use storecast::samples::{sample_template_version, sample_workspace};
+use storecast::templates::ports::TemplateStore;
+use storecast::testing::samples::{sample_template_version, sample_workspace};
 use support::test_stack;
 
 #[tokio::test]
@@ -252,7 +256,7 @@ async fn s3_archive_parks_lists_and_removes_batches_and_keeps_dead_letters() {
         t.clients.s3.clone(),
         &t.stack.bucket("ArchiveBucket").unwrap().name,
     );
-    let event = storecast::samples::sample_event("alpine", "c1", 1);
+    let event = storecast::testing::samples::sample_event("alpine", "c1", 1);
     let batch = storecast::domain::SendBatch {
         contract_version: 1,
         batch_id: BatchId::parse("b1").unwrap(),
@@ -377,9 +381,10 @@ async fn delivery_table_lists_a_campaigns_send_log_across_its_key_shards() {
         })
         .await
         .unwrap();
-    let statuses = storecast::send_log::campaign_statuses(&table, &table, &tenant, &campaign)
-        .await
-        .unwrap();
+    let statuses =
+        storecast::pipeline::send_log::campaign_statuses(&table, &table, &tenant, &campaign)
+            .await
+            .unwrap();
     assert_eq!(statuses.len(), 20);
     let first = statuses.iter().find(|s| s.message_id == ids[0]).unwrap();
     assert_eq!(
@@ -388,7 +393,7 @@ async fn delivery_table_lists_a_campaigns_send_log_across_its_key_shards() {
             provider_message_id: "ses-0".into()
         })
     );
-    let one = storecast::send_log::recipient_status(&table, &tenant, &campaign, &ids[5])
+    let one = storecast::pipeline::send_log::recipient_status(&table, &tenant, &campaign, &ids[5])
         .await
         .unwrap()
         .unwrap();

@@ -2,13 +2,13 @@
 //! deploy, variables and preview, audience upload, campaign create and launch over HTTP with
 //! bearer tokens, the pipeline behind it, and stats that reconcile with what SES accepted.
 
-use storecast_dev::api_demo::{ApiDemoOptions, RETAILERS};
+use storecast_dev::demos::api::{ApiDemoOptions, RETAILERS};
 
 #[tokio::test]
 async fn a_campaign_through_the_api_reconciles_for_every_retailer() {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = std::env::temp_dir().join(format!("storecast-api-demo-{}", std::process::id()));
-    let report = storecast_dev::api_demo::run(&ApiDemoOptions {
+    let report = storecast_dev::demos::api::run(&ApiDemoOptions {
         size: 150,
         stack_name: format!("t-api-{}", std::process::id()),
         reset: false,
@@ -41,7 +41,7 @@ async fn a_campaign_through_the_api_reconciles_for_every_retailer() {
     let second = &report.lines[&format!(
         "{}/{}",
         RETAILERS[2].0,
-        storecast_dev::api_demo::SECOND_CAMPAIGN
+        storecast_dev::demos::api::SECOND_CAMPAIGN
     )];
     assert!(
         second.stats["skipped"]["frequency_capped"]

@@ -15,10 +15,10 @@ use storecast::campaigns::{
     AssumeAvailable, AudienceLocation, AudienceSource, CampaignDefinition, CampaignEngine, Launch,
     SuppressionCheck,
 };
+use storecast::directory::TenantAdmin;
 use storecast::domain::{CONTRACT_VERSION, MessageId, TenantId};
 use storecast::error::{Retryable, StoreError};
-use storecast::ports::TenantAdmin;
-use storecast::stream::RetryPolicy;
+use storecast::pipeline::publish::RetryPolicy;
 use support::{TestStack, stream_events, test_stack};
 
 async fn put_object(t: &TestStack, key: &str, body: Vec<u8>) -> AudienceLocation {

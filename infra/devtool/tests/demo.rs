@@ -2,7 +2,9 @@
 //! event source mappings, with every message accounted for and every email routed to its own
 //! retailer's workspace.
 
-use storecast_dev::demo::{DemoOptions, MISCONFIGURED_RETAILER, RETAILERS, UNKNOWN_TENANT};
+use storecast_dev::demos::pipeline::{
+    DemoOptions, MISCONFIGURED_RETAILER, RETAILERS, UNKNOWN_TENANT,
+};
 use storecast_dev::local::Endpoint;
 
 #[tokio::test]
@@ -11,7 +13,7 @@ async fn demo_campaign_reconciles_and_routes_every_email_to_its_own_workspace() 
         Endpoint::from_env().expect("run with `make test`: it starts the local endpoint");
     endpoint.start_recording().await.unwrap();
     let out = std::env::temp_dir().join(format!("storecast-demo-test-{}", std::process::id()));
-    let report = storecast_dev::demo::run(&DemoOptions {
+    let report = storecast_dev::demos::pipeline::run(&DemoOptions {
         size: 400,
         stack_name: format!("t-demo-{}", std::process::id()),
         reset: false,

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use storecast::config::{DeliverSettings, RebatchSettings};
-use storecast_dev::demo::LocalPipeline;
-use storecast_dev::template::Resolution;
+use storecast_dev::local::pipeline::LocalPipeline;
+use storecast_dev::local::template::Resolution;
 
 fn events_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events")
@@ -23,7 +23,7 @@ fn event(name: &str) -> KinesisEvent {
 
 #[test]
 fn committed_events_match_the_current_contracts() {
-    for (name, expected) in storecast_dev::events::samples().unwrap() {
+    for (name, expected) in storecast_dev::tools::events::samples().unwrap() {
         let committed: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(events_dir().join(&name)).unwrap())
                 .unwrap();
@@ -43,7 +43,9 @@ async fn pipeline(name: &str) -> (LocalPipeline, aws_config::SdkConfig) {
         .await
         .expect("run with `make test`: it starts the local endpoint");
     pipeline.provision().await.unwrap();
-    storecast_dev::demo::seed(&pipeline, 10).await.unwrap();
+    storecast_dev::demos::pipeline::seed(&pipeline, 10)
+        .await
+        .unwrap();
     let sdk = pipeline.sdk_config().await;
     (pipeline, sdk)
 }
@@ -67,7 +69,7 @@ async fn rebatch_events_run_through_the_handler() {
             "{name}: {response:?}"
         );
     }
-    use storecast::ports::Archive;
+    use storecast::pipeline::archive::Archive;
     let letters = pipeline.archive().unwrap().dead_letters().await.unwrap();
     assert_eq!(letters.len(), 1, "the malformed record is dead-lettered");
 }
@@ -102,7 +104,7 @@ async fn deliver_events_run_through_the_handler() {
             "{name}: {response:?}"
         );
     }
-    use storecast::ports::Archive;
+    use storecast::pipeline::archive::Archive;
     let archive = pipeline.archive().unwrap();
     let letters = archive.dead_letters().await.unwrap();
     assert!(letters.iter().any(|l| l.reason == "unknown tenant"));
@@ -121,7 +123,7 @@ async fn api_events_run_through_the_router_as_lambda_http_passes_them() {
     use tower::ServiceExt as _;
     let (pipeline, sdk) = pipeline("api").await;
     let router =
-        storecast::api::router(storecast_dev::local_api::api_state(&pipeline, &sdk).unwrap())
+        storecast::api::router(storecast_dev::local::api::api_state(&pipeline, &sdk).unwrap())
             .layer(axum::middleware::from_fn(
                 storecast::api::auth::claims_from_api_gateway,
             ));

@@ -5,17 +5,17 @@
 mod support;
 
 use aws_sdk_s3::primitives::ByteStream;
-use storecast::aws::campaigns::DynamoCampaignStore;
 use storecast::aws::dynamodb::TenantsTable;
+use storecast::aws::dynamodb::campaigns::DynamoCampaignStore;
 use storecast::campaigns::report::LaunchReport;
 use storecast::campaigns::{
     CampaignRecord, CampaignState, CampaignStore, ChunkProgress, ChunkStatus, LaunchId, LaunchKey,
     NewCampaign, ScheduleEntry,
 };
+use storecast::directory::DeliveryDirectory;
 use storecast::domain::{CampaignEvent, CampaignId, CampaignStatus, TenantId};
-use storecast::ports::DeliveryDirectory;
-use storecast::samples::{SAMPLE_TEMPLATE_ID, seed_retailer};
-use storecast_dev::campaigns::LocalCampaigns;
+use storecast::testing::samples::{SAMPLE_TEMPLATE_ID, seed_retailer};
+use storecast_dev::local::campaigns::LocalCampaigns;
 use support::{TestStack, stream_events, test_stack};
 use time::macros::datetime;
 

@@ -10,12 +10,13 @@ use std::sync::Arc;
 use storecast::aws::dynamodb::TenantsTable;
 use storecast::aws::ses_workspaces::{SesWorkspaceConfig, SesWorkspaces, TENANT_TAG};
 use storecast::campaigns::ContactHistory;
+use storecast::directory::DeliveryDirectory;
+use storecast::directory::{SlugClaim, TenantAdmin};
 use storecast::domain::{CampaignId, CustomerId, TenantId, TenantStatus};
 use storecast::onboarding::{
-    MemorySendingWorkspaces, Onboarding, OnboardingConfig, OnboardingError, TenantRequest,
-    WorkspaceSpec,
+    Onboarding, OnboardingConfig, OnboardingError, TenantRequest, WorkspaceSpec,
 };
-use storecast::ports::{DeliveryDirectory, SlugClaim, TenantAdmin};
+use storecast::testing::MemorySendingWorkspaces;
 use support::{TestStack, test_stack};
 
 fn tenants(t: &TestStack) -> TenantsTable {

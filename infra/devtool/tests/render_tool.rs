@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use storecast::render::value::RenderValue;
+use storecast::domain::FieldValue;
 use storecast::render::{CompiledTemplate, RenderContext, RenderedMessage};
-use storecast_dev::render_tool::{RenderOptions, load_template, run};
+use storecast_dev::tools::render::{RenderOptions, load_template, run};
 
 fn sample_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../templates/weekly-offers")
@@ -60,7 +60,7 @@ fn renders_each_line_merged_over_the_shared_context_into_numbered_files() {
     let sources = load_template(&sample_dir()).unwrap();
     let vars = serde_json::json!({"headline": "Winter picks", "brand_color": "#123456", "disclaimer": "While stocks last."});
     let template = CompiledTemplate::compile_sources(&sources, vars.as_object().unwrap()).unwrap();
-    let context: RenderValue = serde_json::from_value(serde_json::json!({
+    let context: FieldValue = serde_json::from_value(serde_json::json!({
         "retailer": {"name": "Alpine Outfitters", "slug": "alpine"},
         "unsubscribe_url": "https://prefs.example/u",
         "customer": {}

@@ -4,15 +4,15 @@ mod support;
 
 use std::path::PathBuf;
 
+use storecast::aws::dynamodb::MAX_ITEMS_PER_BATCH_WRITE;
 use storecast::aws::dynamodb::TenantsTable;
+use storecast::directory::{TenantAdmin, WorkspaceListing};
+use storecast::domain::content_hash;
 use storecast::domain::{TemplateId, TemplateRef, TenantId};
-use storecast::ports::{
-    MAX_ITEMS_PER_BATCH_WRITE, PublishResult, TemplatePublisher, TemplateStore, TenantAdmin,
-    WorkspaceListing,
-};
-use storecast::samples::{sample_template_version, sample_workspace};
 use storecast::templates::deploy::{DeployOptions, deploy};
-use storecast::templates::{Catalog, TemplateService, content_hash};
+use storecast::templates::ports::{PublishResult, TemplatePublisher, TemplateStore};
+use storecast::templates::{Catalog, TemplateService};
+use storecast::testing::samples::{sample_template_version, sample_workspace};
 use support::test_stack;
 
 async fn table(name: &str) -> (support::TestStack, TenantsTable) {

@@ -1,6 +1,6 @@
 //! Classifies SDK errors into the ports' errors, keeping the SDK error as the source.
 
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
 
 use crate::error::{StoreError, StreamError};
 

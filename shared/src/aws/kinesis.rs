@@ -7,7 +7,7 @@ use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 
 use super::errors::stream_error;
 use crate::error::{Message, StreamError};
-use crate::ports::{EntryResult, RecordStream, StreamRecord};
+use crate::pipeline::publish::{EntryResult, RecordStream, StreamRecord};
 
 pub struct KinesisStream {
     client: Client,

@@ -1,12 +1,15 @@
 //! AWS adapters of the ports. SDK types stay inside this module.
 
-pub mod campaigns;
+#[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 pub mod errors;
 pub mod kinesis;
 pub mod s3;
+#[cfg(feature = "deliver")]
 pub mod ses;
+#[cfg(feature = "api")]
 pub mod ses_workspaces;
+#[cfg(feature = "campaigns")]
 pub mod sqs;
 
 /// Loads the SDK configuration once per cold start (it resolves credentials and region; the

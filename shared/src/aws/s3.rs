@@ -7,7 +7,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use super::errors::store_error;
 use crate::domain::{CampaignId, TenantId};
 use crate::error::StoreError;
-use crate::ports::{Archive, DeadLetter, ParkedBatch, keys};
+use crate::pipeline::archive::{Archive, DeadLetter, ParkedBatch, keys};
 
 const ARCHIVE: &str = "archive bucket";
 
@@ -139,14 +139,17 @@ impl Archive for S3Archive {
     }
 }
 
+#[cfg(feature = "campaigns")]
 const AUDIENCE: &str = "audience export";
 
 /// The retailers' customer exports on S3, read with ranged GetObject calls.
+#[cfg(feature = "campaigns")]
 #[derive(Clone)]
 pub struct S3AudienceSource {
     client: Client,
 }
 
+#[cfg(feature = "campaigns")]
 impl S3AudienceSource {
     /// Build the client with [`client`] (path-style addresses on the local endpoint).
     pub fn new(client: Client) -> Self {
@@ -154,6 +157,7 @@ impl S3AudienceSource {
     }
 }
 
+#[cfg(feature = "campaigns")]
 #[async_trait]
 impl crate::campaigns::AudienceSource for S3AudienceSource {
     async fn object_size(

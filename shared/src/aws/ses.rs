@@ -9,8 +9,8 @@ use aws_sdk_sesv2::primitives::Blob;
 use aws_sdk_sesv2::types::{Destination, EmailContent, MessageTag, RawMessage};
 
 use super::errors::{FailureKind, classify};
+use crate::channels::email::{EmailProvider, OutboundEmail};
 use crate::error::SendError;
-use crate::ports::{EmailProvider, OutboundEmail};
 
 pub struct SesProvider {
     client: Client,

@@ -8,7 +8,7 @@ use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use super::errors::store_error;
 use crate::campaigns::queue::{ChunkMessage, ChunkQueue};
 use crate::error::{Message, StoreError};
-use crate::stream::RetryPolicy;
+use crate::pipeline::publish::RetryPolicy;
 
 /// SendMessageBatch takes at most this many messages per call.
 pub const MAX_MESSAGES_PER_SEND_BATCH: usize = 10;

@@ -16,9 +16,9 @@ use serde_json::value::RawValue;
 
 use super::definition::AudienceLocation;
 use super::ports::AudienceSource;
+use crate::domain::FieldValue;
 use crate::domain::{CustomerId, Offer};
 use crate::error::StoreError;
-use crate::render::value::RenderValue;
 
 /// A chunk reads its range in pieces of at most this many bytes.
 pub const READ_PIECE_BYTES: u64 = 1024 * 1024;
@@ -44,7 +44,7 @@ pub struct AudienceRow {
     #[serde(default)]
     pub consent: Consent,
     #[serde(default)]
-    pub attributes: RenderValue,
+    pub attributes: FieldValue,
     #[serde(default)]
     pub candidates: Vec<Candidate>,
 }
@@ -128,13 +128,13 @@ impl<'a> RowHead<'a> {
         serde_json::from_slice(line).map_err(|e| e.to_string())
     }
 
-    pub(crate) fn attributes(&self) -> Result<RenderValue, String> {
+    pub(crate) fn attributes(&self) -> Result<FieldValue, String> {
         let Some(raw) = self.attributes else {
-            return Ok(RenderValue::default());
+            return Ok(FieldValue::default());
         };
         match serde_json::from_str(raw.get()).map_err(|e| format!("attributes: {e}"))? {
-            RenderValue::Nil => Ok(RenderValue::default()),
-            object @ RenderValue::Object(_) => Ok(object),
+            FieldValue::Nil => Ok(FieldValue::default()),
+            object @ FieldValue::Object(_) => Ok(object),
             _ => Err("attributes must be an object".into()),
         }
     }

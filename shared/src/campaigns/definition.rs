@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
+use super::invalid::{InvalidCampaign, invalid};
 use super::rules::SegmentRule;
 use crate::domain::{CampaignId, Channel, TemplateRef, TenantId, VariantId};
 
@@ -14,7 +15,8 @@ pub const MAX_HOLDOUT_PERCENT: f64 = 50.0;
 /// A template shows at most this many offers.
 pub const MAX_OFFER_SLOTS: usize = 12;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct CampaignDefinition {
     pub tenant_id: TenantId,
     pub campaign_id: CampaignId,
@@ -28,7 +30,8 @@ pub struct CampaignDefinition {
     pub offers: OfferSettings,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct AudienceDefinition {
     pub source: AudienceLocation,
     /// Every rule must match (an empty list matches everyone).
@@ -37,7 +40,8 @@ pub struct AudienceDefinition {
 }
 
 /// The retailer's customer export: JSON lines, gzip-compressed when the key ends with `.gz`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct AudienceLocation {
     pub bucket: String,
     pub key: String,
@@ -50,31 +54,18 @@ impl AudienceLocation {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct VariantWeight {
     pub id: VariantId,
     pub weight: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct OfferSettings {
     /// How many offers the template shows: 1 to 12.
     pub slots: usize,
-}
-
-/// A campaign that cannot be launched, with the field at fault.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {reason}")]
-pub struct InvalidCampaign {
-    pub field: String,
-    pub reason: String,
-}
-
-fn invalid(field: impl Into<String>, reason: impl Into<String>) -> InvalidCampaign {
-    InvalidCampaign {
-        field: field.into(),
-        reason: reason.into(),
-    }
 }
 
 impl CampaignDefinition {

@@ -10,24 +10,29 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 
 use super::lifecycle::*;
-use super::queue::{ChunkMessage, MemoryChunkQueue};
-use super::store::{CampaignState, CampaignStore, ChunkStatus, MemoryCampaignStore};
+use super::queue::ChunkMessage;
+use super::store::{CampaignState, CampaignStore, ChunkStatus};
 use super::{AssumeAvailable, AudienceLocation, CampaignEngine};
-use crate::clock::{Clock, ManualClock};
-use crate::deliver::{Deliverer, DelivererPorts, DeliveryConfig};
+use crate::clock::Clock;
+use crate::directory::DeliveryDirectory;
+use crate::directory::TenantAdmin;
 use crate::domain::{
     CampaignEvent, CampaignId, CampaignStatus, QuietHours, TenantId, TenantStatus,
 };
 use crate::error::Retryable;
-use crate::kinesis::InboundRecord;
-use crate::memory::{
+use crate::pipeline::archive::Archive;
+use crate::pipeline::deliver::{Deliverer, DelivererPorts, DeliveryConfig};
+use crate::pipeline::lambda_batch::InboundRecord;
+use crate::pipeline::publish::RetryPolicy;
+use crate::pipeline::publish::StreamRecord;
+use crate::pipeline::rebatch::Rebatcher;
+use crate::testing::ManualClock;
+use crate::testing::samples::{SAMPLE_TEMPLATE_ID, sample_workspace, seed_retailer};
+use crate::testing::{
     MemoryArchive, MemoryAudienceSource, MemoryDirectory, MemoryEmailProvider, MemorySendLog,
     MemoryStream,
 };
-use crate::ports::{Archive, DeliveryDirectory, StreamRecord, TenantAdmin};
-use crate::rebatch::Rebatcher;
-use crate::samples::{SAMPLE_TEMPLATE_ID, sample_workspace, seed_retailer};
-use crate::stream::RetryPolicy;
+use crate::testing::{MemoryCampaignStore, MemoryChunkQueue};
 
 const START: OffsetDateTime = datetime!(2026-12-01 12:00 UTC);
 const DOMAIN: &str = "mail.example";
@@ -72,7 +77,7 @@ async fn world() -> World {
     let engine = Arc::new(CampaignEngine {
         source: source.clone(),
         suppression: directory.clone(),
-        contacts: Arc::new(crate::memory::MemoryContactHistory::default()),
+        contacts: Arc::new(crate::testing::MemoryContactHistory::default()),
         availability: Arc::new(AssumeAvailable),
         events: events.clone(),
         retry: RetryPolicy {

@@ -12,6 +12,7 @@
 pub mod assign;
 pub mod audience;
 pub mod definition;
+mod invalid;
 pub mod lifecycle;
 pub mod ports;
 pub mod queue;
@@ -34,32 +35,33 @@ use time::OffsetDateTime;
 pub use assign::{Assignment, BUCKETS, VariantTable};
 pub use audience::{AudienceRow, Candidate, Consent, parse_row, plan_chunks};
 pub use definition::{
-    AudienceDefinition, AudienceLocation, CampaignDefinition, InvalidCampaign, OfferSettings,
-    VariantWeight,
+    AudienceDefinition, AudienceLocation, CampaignDefinition, OfferSettings, VariantWeight,
 };
+pub use invalid::InvalidCampaign;
 pub use lifecycle::{
     CampaignError, CampaignPage, CampaignPorts, CampaignStats, CampaignView, Campaigns,
     CampaignsConfig, ChunkOutcome, LaunchAccepted, NewCampaign, NewTemplateRef, SchedulerSummary,
 };
 pub use ports::{AssumeAvailable, AudienceSource, Availability, ContactHistory, SuppressionCheck};
-pub use queue::{ChunkMessage, ChunkQueue, MemoryChunkQueue};
+pub use queue::{ChunkMessage, ChunkQueue};
 pub use report::{LaunchReport, MalformedRow};
 pub use rules::SegmentRule;
 pub use store::{
     CampaignRecord, CampaignState, CampaignStore, ChunkProgress, ChunkStatus, LaunchId, LaunchKey,
-    LaunchRecord, MemoryCampaignStore, ScheduleEntry,
+    LaunchRecord, ScheduleEntry,
 };
 
 use serde_json::value::RawValue;
 
+use crate::domain::FieldValue;
+use crate::domain::normalise_address;
 use crate::domain::{
     CONTRACT_VERSION, CampaignEvent, Channel, Customer, CustomerId, FrequencyCap, MessageId,
     VariantId,
 };
 use crate::error::{Retryable, StoreError};
-use crate::ports::{MAX_RECORDS_PER_PUT, RecordStream, StreamRecord, normalise_address};
-use crate::render::value::RenderValue;
-use crate::stream::{PublishFailure, RetryPolicy, put_all};
+use crate::pipeline::publish::{MAX_RECORDS_PER_PUT, RecordStream, StreamRecord};
+use crate::pipeline::publish::{PublishFailure, RetryPolicy, put_all};
 use audience::RowHead;
 
 /// Rows are checked against the suppression list, offered and emitted in groups of this many:
@@ -167,7 +169,7 @@ struct PendingRow {
     id: CustomerId,
     email: Option<String>,
     push_token: Option<String>,
-    attributes: RenderValue,
+    attributes: FieldValue,
     candidates: Option<Box<RawValue>>,
 }
 

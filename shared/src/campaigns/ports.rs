@@ -1,5 +1,5 @@
 //! The engine's own narrow ports. Like those in `crate::ports`, each has an AWS adapter
-//! (`crate::aws`) and an in-memory adapter (`crate::memory`), and no SDK type crosses them.
+//! (`crate::aws`) and an in-memory adapter (`crate::testing`), and no SDK type crosses them.
 
 use std::collections::{HashMap, HashSet};
 
@@ -27,7 +27,7 @@ pub trait AudienceSource: Send + Sync {
 /// The tenant's suppression list, asked in bulk for one group of rows.
 #[async_trait]
 pub trait SuppressionCheck: Send + Sync {
-    /// The given addresses (normalised with [`crate::ports::normalise_address`]) that are on the
+    /// The given addresses (normalised with [`crate::domain::normalise_address`]) that are on the
     /// tenant's suppression list.
     async fn suppressed(
         &self,

@@ -5,17 +5,18 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::definition::InvalidCampaign;
-use crate::render::value::RenderValue;
+use super::invalid::InvalidCampaign;
+use crate::domain::FieldValue;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum SegmentRule {
     /// The field equals the value (numbers compare by value: `2` equals `2.0`).
     Equals {
         field: String,
-        #[schema(value_type = serde_json::Value)]
-        value: RenderValue,
+        #[cfg_attr(feature = "api", schema(value_type = serde_json::Value))]
+        value: FieldValue,
     },
     /// The field is a number within the bounds, both inclusive; a missing bound is open.
     Range {
@@ -28,20 +29,20 @@ pub enum SegmentRule {
     /// The field equals one of the values.
     In {
         field: String,
-        #[schema(value_type = Vec<serde_json::Value>)]
-        values: Vec<RenderValue>,
+        #[cfg_attr(feature = "api", schema(value_type = Vec<serde_json::Value>))]
+        values: Vec<FieldValue>,
     },
     /// The field holds an RFC 3339 time or an ISO date (`2026-11-02`, midnight UTC) no longer
     /// than `within_days` before the launch time (and not after it).
     Recency { field: String, within_days: u32 },
     /// Every nested rule matches (an empty list matches).
     All {
-        #[schema(no_recursion)]
+        #[cfg_attr(feature = "api", schema(no_recursion))]
         rules: Vec<SegmentRule>,
     },
     /// At least one nested rule matches (an empty list does not).
     Any {
-        #[schema(no_recursion)]
+        #[cfg_attr(feature = "api", schema(no_recursion))]
         rules: Vec<SegmentRule>,
     },
 }
@@ -83,7 +84,7 @@ impl SegmentRule {
     }
 
     /// Whether the customer's attributes match this rule at `now`.
-    pub fn matches(&self, attributes: &RenderValue, now: OffsetDateTime) -> bool {
+    pub fn matches(&self, attributes: &FieldValue, now: OffsetDateTime) -> bool {
         match self {
             SegmentRule::Equals { field, value } => {
                 lookup(attributes, field).is_some_and(|found| same_value(found, value))
@@ -94,7 +95,7 @@ impl SegmentRule {
             SegmentRule::In { field, values } => lookup(attributes, field)
                 .is_some_and(|found| values.iter().any(|value| same_value(found, value))),
             SegmentRule::Recency { field, within_days } => lookup(attributes, field)
-                .and_then(RenderValue::as_str)
+                .and_then(FieldValue::as_str)
                 .and_then(parse_instant)
                 .is_some_and(|at| {
                     at <= now && now - at <= time::Duration::days(i64::from(*within_days))
@@ -106,7 +107,7 @@ impl SegmentRule {
 }
 
 /// Every rule matches (the audience's top-level list).
-pub fn matches_all(rules: &[SegmentRule], attributes: &RenderValue, now: OffsetDateTime) -> bool {
+pub fn matches_all(rules: &[SegmentRule], attributes: &FieldValue, now: OffsetDateTime) -> bool {
     rules.iter().all(|rule| rule.matches(attributes, now))
 }
 
@@ -114,22 +115,22 @@ fn valid_path(field: &str) -> bool {
     !field.is_empty() && field.split('.').all(|part| !part.is_empty())
 }
 
-fn lookup<'a>(attributes: &'a RenderValue, field: &str) -> Option<&'a RenderValue> {
+fn lookup<'a>(attributes: &'a FieldValue, field: &str) -> Option<&'a FieldValue> {
     field
         .split('.')
         .try_fold(attributes, |value, part| value.get(part))
         .filter(|value| !value.is_nil())
 }
 
-fn number(value: &RenderValue) -> Option<f64> {
+fn number(value: &FieldValue) -> Option<f64> {
     match value {
-        RenderValue::Integer(i) => Some(*i as f64),
-        RenderValue::Float(f) => Some(*f),
+        FieldValue::Integer(i) => Some(*i as f64),
+        FieldValue::Float(f) => Some(*f),
         _ => None,
     }
 }
 
-fn same_value(found: &RenderValue, expected: &RenderValue) -> bool {
+fn same_value(found: &FieldValue, expected: &FieldValue) -> bool {
     match (number(found), number(expected)) {
         (Some(a), Some(b)) => a == b,
         _ => found == expected,
@@ -155,7 +156,7 @@ mod tests {
 
     const NOW: OffsetDateTime = datetime!(2026-11-20 12:00 UTC);
 
-    fn attributes() -> RenderValue {
+    fn attributes() -> FieldValue {
         serde_json::from_value(serde_json::json!({
             "tier": "gold",
             "orders": 7,
@@ -248,7 +249,7 @@ mod tests {
         assert!(!check(
             serde_json::json!({"op": "recency", "field": "tier", "within_days": 700})
         ));
-        let future: RenderValue =
+        let future: FieldValue =
             serde_json::from_value(serde_json::json!({"at": "2027-01-01"})).unwrap();
         assert!(
             !rule(serde_json::json!({"op": "recency", "field": "at", "within_days": 1000}))

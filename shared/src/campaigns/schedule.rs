@@ -7,7 +7,7 @@ use jiff::tz::TimeZone;
 use jiff::{Timestamp, Zoned};
 use time::OffsetDateTime;
 
-use super::definition::InvalidCampaign;
+use super::invalid::InvalidCampaign;
 use crate::domain::QuietHours;
 
 /// The format of a scheduled send time: local to the retailer, minutes precision.

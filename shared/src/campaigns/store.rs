@@ -1,12 +1,10 @@
-//! Campaign records, launch progress and the schedule index: the port, its records and the
-//! in-memory adapter (the DynamoDB adapter is `crate::aws::campaigns`).
+//! Campaign records, launch progress and the schedule index: the port and its records (the
+//! DynamoDB adapter is `crate::aws::dynamodb::campaigns`, the in-memory one
+//! `crate::testing::MemoryCampaignStore`).
 //!
 //! Every record is keyed by its tenant. The one exception is the schedule index, which the
 //! scheduler reads across tenants by due time; its entries name the tenant, and the scheduler
 //! then reads the campaign under that tenant only.
-
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -15,15 +13,13 @@ use time::OffsetDateTime;
 use super::definition::CampaignDefinition;
 use super::report::LaunchReport;
 use crate::domain::{CampaignId, CampaignStatus, TenantId};
-use crate::error::{Message, StoreError};
-use crate::ports::TenantAdmin;
+use crate::error::StoreError;
 
 /// A launch's id: random, so a relaunch after a failure is told apart from the first one.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 #[serde(try_from = "String", into = "String")]
-#[schema(value_type = String)]
+#[cfg_attr(feature = "api", schema(value_type = String))]
 pub struct LaunchId(String);
 
 impl LaunchId {
@@ -73,7 +69,8 @@ impl std::fmt::Display for LaunchId {
 }
 
 /// Where a campaign stands. See docs/campaigns-engine.md for the transitions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CampaignState {
     /// Created, not launched.
@@ -177,7 +174,8 @@ pub struct LaunchKey {
     pub launch_id: LaunchId,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ChunkStatus {
     Pending,
@@ -269,229 +267,4 @@ pub trait CampaignStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<ScheduleEntry>, StoreError>;
     async fn unschedule(&self, entry: &ScheduleEntry) -> Result<(), StoreError>;
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-#[derive(Default)]
-struct MemoryState {
-    records: BTreeMap<(TenantId, CampaignId), CampaignRecord>,
-    chunks: HashMap<LaunchKey, BTreeMap<u32, ChunkProgress>>,
-    schedule: BTreeMap<(OffsetDateTime, LaunchKey), ScheduleEntry>,
-    unavailable: bool,
-}
-
-/// In memory, with the DynamoDB adapter's conditional semantics. Given the directory, it keeps
-/// the delivery status item in step as the DynamoDB adapter's transactions do.
-#[derive(Default)]
-pub struct MemoryCampaignStore {
-    state: Mutex<MemoryState>,
-    status_items: Option<Arc<dyn TenantAdmin>>,
-}
-
-impl MemoryCampaignStore {
-    pub fn syncing_status_to(directory: Arc<dyn TenantAdmin>) -> Self {
-        Self {
-            state: Mutex::default(),
-            status_items: Some(directory),
-        }
-    }
-
-    pub fn set_unavailable(&self, unavailable: bool) {
-        lock(&self.state).unavailable = unavailable;
-    }
-
-    pub fn schedule_entries(&self) -> Vec<ScheduleEntry> {
-        lock(&self.state).schedule.values().cloned().collect()
-    }
-
-    fn check(&self) -> Result<std::sync::MutexGuard<'_, MemoryState>, StoreError> {
-        let state = lock(&self.state);
-        if state.unavailable {
-            return Err(StoreError::Unavailable {
-                store: "campaign store",
-                source: Message::boxed("injected outage"),
-            });
-        }
-        Ok(state)
-    }
-
-    async fn sync_status(&self, record: &CampaignRecord) -> Result<(), StoreError> {
-        match &self.status_items {
-            Some(admin) => {
-                admin
-                    .set_campaign_status(
-                        record.tenant_id(),
-                        record.campaign_id(),
-                        record.state.delivery_status(),
-                    )
-                    .await
-            }
-            None => Ok(()),
-        }
-    }
-}
-
-#[async_trait]
-impl CampaignStore for MemoryCampaignStore {
-    async fn create(&self, record: &CampaignRecord) -> Result<bool, StoreError> {
-        {
-            let mut state = self.check()?;
-            let key = (record.tenant_id().clone(), record.campaign_id().clone());
-            if state.records.contains_key(&key) {
-                return Ok(false);
-            }
-            state.records.insert(key, record.clone());
-        }
-        self.sync_status(record).await?;
-        Ok(true)
-    }
-
-    async fn get(
-        &self,
-        tenant: &TenantId,
-        campaign: &CampaignId,
-    ) -> Result<Option<CampaignRecord>, StoreError> {
-        Ok(self
-            .check()?
-            .records
-            .get(&(tenant.clone(), campaign.clone()))
-            .cloned())
-    }
-
-    async fn list(
-        &self,
-        tenant: &TenantId,
-        after: Option<&CampaignId>,
-        limit: usize,
-    ) -> Result<Vec<CampaignRecord>, StoreError> {
-        let state = self.check()?;
-        Ok(state
-            .records
-            .iter()
-            .filter(|((t, c), _)| t == tenant && after.is_none_or(|after| c > after))
-            .take(limit)
-            .map(|(_, record)| record.clone())
-            .collect())
-    }
-
-    async fn update(&self, record: &CampaignRecord) -> Result<bool, StoreError> {
-        {
-            let mut state = self.check()?;
-            let key = (record.tenant_id().clone(), record.campaign_id().clone());
-            match state.records.get(&key) {
-                Some(stored) if stored.revision + 1 == record.revision => {
-                    state.records.insert(key, record.clone());
-                }
-                _ => return Ok(false),
-            }
-        }
-        self.sync_status(record).await?;
-        Ok(true)
-    }
-
-    async fn put_chunks(
-        &self,
-        launch: &LaunchKey,
-        chunks: &[ChunkProgress],
-    ) -> Result<(), StoreError> {
-        let mut state = self.check()?;
-        let stored = state.chunks.entry(launch.clone()).or_default();
-        for chunk in chunks {
-            stored.insert(chunk.index, chunk.clone());
-        }
-        Ok(())
-    }
-
-    async fn chunk(
-        &self,
-        launch: &LaunchKey,
-        index: u32,
-    ) -> Result<Option<ChunkProgress>, StoreError> {
-        Ok(self
-            .check()?
-            .chunks
-            .get(launch)
-            .and_then(|chunks| chunks.get(&index))
-            .cloned())
-    }
-
-    async fn chunks(&self, launch: &LaunchKey) -> Result<Vec<ChunkProgress>, StoreError> {
-        Ok(self
-            .check()?
-            .chunks
-            .get(launch)
-            .map(|chunks| chunks.values().cloned().collect())
-            .unwrap_or_default())
-    }
-
-    async fn finish_chunk(
-        &self,
-        launch: &LaunchKey,
-        index: u32,
-        report: &LaunchReport,
-    ) -> Result<bool, StoreError> {
-        let mut state = self.check()?;
-        match state.chunks.get_mut(launch).and_then(|c| c.get_mut(&index)) {
-            Some(chunk) if chunk.status != ChunkStatus::Done => {
-                chunk.status = ChunkStatus::Done;
-                chunk.report = Some(report.clone());
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
-    }
-
-    async fn fail_chunk(
-        &self,
-        launch: &LaunchKey,
-        index: u32,
-        error: &str,
-        permanent: bool,
-    ) -> Result<(), StoreError> {
-        let mut state = self.check()?;
-        if let Some(chunk) = state.chunks.get_mut(launch).and_then(|c| c.get_mut(&index))
-            && chunk.status != ChunkStatus::Done
-        {
-            chunk.attempts += 1;
-            chunk.last_error = Some(error.to_string());
-            if permanent {
-                chunk.status = ChunkStatus::Failed;
-            }
-        }
-        Ok(())
-    }
-
-    async fn schedule(&self, entry: &ScheduleEntry) -> Result<(), StoreError> {
-        self.check()?
-            .schedule
-            .insert((entry.due, entry.launch.clone()), entry.clone());
-        Ok(())
-    }
-
-    async fn due(
-        &self,
-        now: OffsetDateTime,
-        limit: usize,
-    ) -> Result<Vec<ScheduleEntry>, StoreError> {
-        Ok(self
-            .check()?
-            .schedule
-            .values()
-            .take_while(|entry| entry.due <= now)
-            .take(limit)
-            .cloned()
-            .collect())
-    }
-
-    async fn unschedule(&self, entry: &ScheduleEntry) -> Result<(), StoreError> {
-        self.check()?
-            .schedule
-            .remove(&(entry.due, entry.launch.clone()));
-        Ok(())
-    }
 }

@@ -9,10 +9,10 @@ use async_trait::async_trait;
 use time::macros::datetime;
 
 use super::*;
+use crate::directory::TenantAdmin;
 use crate::domain::{CampaignEvent, TenantId};
 use crate::error::Retryable;
-use crate::memory::{MemoryAudienceSource, MemoryContactHistory, MemoryDirectory, MemoryStream};
-use crate::ports::TenantAdmin;
+use crate::testing::{MemoryAudienceSource, MemoryContactHistory, MemoryDirectory, MemoryStream};
 
 const NOW: OffsetDateTime = datetime!(2026-11-20 12:00 UTC);
 

@@ -6,9 +6,13 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::*;
+use crate::directory::DeliveryDirectory;
 use crate::domain::{CampaignId, Channel, SendBatch};
-use crate::memory::{MemoryArchive, MemoryDirectory, MemoryStream};
-use crate::ports::{DeliveryDirectory, ParkedBatch};
+use crate::domain::{FrequencyCap, TenantId, TenantStatus};
+use crate::error::Retryable;
+use crate::pipeline::archive::Archive;
+use crate::pipeline::archive::ParkedBatch;
+use crate::testing::{MemoryArchive, MemoryDirectory, MemorySendingWorkspaces, MemoryStream};
 
 struct Setup {
     directory: Arc<MemoryDirectory>,

@@ -149,8 +149,8 @@ impl TemplateCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::FieldValue;
     use crate::domain::TemplateId;
-    use crate::render::value::RenderValue;
     use crate::render::{RenderContext, RenderedMessage};
 
     fn version(tenant: &str, id: &str, number: u32, subject: &str) -> TemplateVersion {
@@ -172,7 +172,7 @@ mod tests {
     }
 
     fn subject(template: &CompiledTemplate) -> String {
-        let data = RenderValue::default();
+        let data = FieldValue::default();
         let mut out = RenderedMessage::default();
         template
             .render(&RenderContext::from_value(&data), &mut out)

@@ -10,7 +10,8 @@ use liquid_core::model::{
 };
 
 use super::object_view::{fixed_object_view, lenient};
-use super::value::{NIL, OwnedRender, OwnedSource, RenderValue};
+use super::value::{NIL, OwnedRender, OwnedSource};
+use crate::domain::FieldValue;
 use crate::domain::{CampaignId, Customer, MessageId, Offer, TenantWorkspace, VariantId};
 
 /// The data one recipient's message is rendered from.
@@ -34,7 +35,7 @@ pub struct RenderContext<'a> {
 #[derive(Debug)]
 enum Root<'a> {
     Recipient(RecipientView<'a>),
-    Value(&'a RenderValue),
+    Value(&'a FieldValue),
 }
 
 impl<'a> RenderContext<'a> {
@@ -67,8 +68,8 @@ impl<'a> RenderContext<'a> {
     }
 
     /// The retailer's brand variables as `brand.*` (`workspace.settings.brand`, converted once
-    /// per batch or preview with `RenderValue::from`, never per recipient).
-    pub fn with_brand(mut self, brand: &'a RenderValue) -> Self {
+    /// per batch or preview with `FieldValue::from`, never per recipient).
+    pub fn with_brand(mut self, brand: &'a FieldValue) -> Self {
         if let Root::Recipient(view) = &mut self.root {
             view.brand = brand;
         }
@@ -77,7 +78,7 @@ impl<'a> RenderContext<'a> {
 
     /// An arbitrary object as the top level, for previews and the render tool. A value that is
     /// not an object gives a context in which every variable is nil.
-    pub fn from_value(value: &'a RenderValue) -> Self {
+    pub fn from_value(value: &'a FieldValue) -> Self {
         RenderContext {
             root: Root::Value(value),
         }
@@ -86,7 +87,7 @@ impl<'a> RenderContext<'a> {
     fn object(&self) -> &dyn ObjectView {
         match &self.root {
             Root::Recipient(view) => view,
-            Root::Value(value @ RenderValue::Object(_)) => *value,
+            Root::Value(value @ FieldValue::Object(_)) => *value,
             Root::Value(_) => &NIL,
         }
     }
@@ -100,7 +101,7 @@ struct RecipientView<'a> {
     campaign: CampaignView<'a>,
     message_id: &'a str,
     unsubscribe_url: &'a str,
-    brand: &'a RenderValue,
+    brand: &'a FieldValue,
 }
 
 impl RecipientView<'_> {
@@ -236,7 +237,7 @@ pub(crate) fn liquid_date_time(value: time::OffsetDateTime) -> DateTime {
 struct CustomerView<'a> {
     id: &'a str,
     email: Option<&'a str>,
-    fields: &'a RenderValue,
+    fields: &'a FieldValue,
 }
 
 impl CustomerView<'_> {
@@ -253,7 +254,7 @@ impl CustomerView<'_> {
         let has_email = self.email.is_some();
         let typed = std::iter::once("id").chain(has_email.then_some("email"));
         let fields = match self.fields {
-            RenderValue::Object(map) => Some(map.keys()),
+            FieldValue::Object(map) => Some(map.keys()),
             _ => None,
         };
         typed.chain(

@@ -466,8 +466,7 @@ mod tests {
         };
         let template =
             CompiledTemplate::compile_sources(&sources, &serde_json::Map::new()).unwrap();
-        let data =
-            RenderValue::from(&serde_json::json!({ "ts": 1_700_000_000, "s": "2026-03-07" }));
+        let data = FieldValue::from(&serde_json::json!({ "ts": 1_700_000_000, "s": "2026-03-07" }));
         let mut out = RenderedMessage::default();
         template
             .render(&RenderContext::from_value(&data), &mut out)
@@ -475,7 +474,7 @@ mod tests {
         out.html
     }
 
-    use crate::render::value::RenderValue;
+    use crate::domain::FieldValue;
 
     const MORNING: OffsetDateTime = datetime!(2026-03-07 09:05:03.123456789 UTC);
 

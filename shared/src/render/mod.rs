@@ -13,7 +13,6 @@ mod nil_tolerant;
 mod object_view;
 mod price_filter;
 mod runtime;
-pub mod sample;
 mod shopify_filters;
 pub mod value;
 mod vars;
@@ -27,12 +26,13 @@ use serde::{Deserialize, Serialize};
 pub use cache::{LIVE_POINTER_TTL, TemplateCache};
 pub use context::{RecipientContext, RenderContext};
 
+use crate::domain::FieldValue;
 use crate::domain::TemplateVersion;
 use runtime::LenientRuntime;
-use value::RenderValue;
 
 /// One source file of a template.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TemplatePart {
     Subject,
@@ -286,7 +286,7 @@ pub struct CompiledTemplate {
     text: Template,
     push_title: Option<Template>,
     push_body: Option<Template>,
-    vars: RenderValue,
+    vars: FieldValue,
 }
 
 /// Borrowed sources of the five parts, whichever type holds them.
@@ -315,7 +315,7 @@ impl CompiledTemplate {
         };
         Self::build(
             sources,
-            RenderValue::from(&version.variables),
+            FieldValue::from(&version.variables),
             Baking::Enabled,
         )
     }
@@ -334,7 +334,7 @@ impl CompiledTemplate {
         };
         Self::build(
             sources,
-            RenderValue::from(&version.variables),
+            FieldValue::from(&version.variables),
             Baking::Disabled,
         )
     }
@@ -346,7 +346,7 @@ impl CompiledTemplate {
     ) -> Result<Self, RenderError> {
         Self::build(
             PartSources::from(sources),
-            RenderValue::from(variables),
+            FieldValue::from(variables),
             Baking::Enabled,
         )
     }
@@ -359,14 +359,14 @@ impl CompiledTemplate {
     ) -> Result<Self, RenderError> {
         Self::build(
             PartSources::from(sources),
-            RenderValue::from(variables),
+            FieldValue::from(variables),
             Baking::Disabled,
         )
     }
 
     fn build(
         sources: PartSources<'_>,
-        vars: RenderValue,
+        vars: FieldValue,
         baking: Baking,
     ) -> Result<Self, RenderError> {
         let part = |part, source: &str| compile_part(part, source, &vars, baking);
@@ -475,7 +475,7 @@ impl CompiledTemplate {
 fn compile_part(
     part: TemplatePart,
     source: &str,
-    vars: &RenderValue,
+    vars: &FieldValue,
     baking: Baking,
 ) -> Result<Template, RenderError> {
     // The retailer's source is parsed as written first, so errors point at their lines.

@@ -13,10 +13,10 @@ use liquid_core::parser::FilterArguments;
 use liquid_core::runtime::{PartialStore, Registers};
 use liquid_core::{Filter, FilterReflection, ParseFilter, Result, Runtime};
 
-use super::value::RenderValue;
+use crate::domain::FieldValue;
 
-static ZERO: RenderValue = RenderValue::Integer(0);
-static EMPTY_LIST: RenderValue = RenderValue::Array(Vec::new());
+static ZERO: FieldValue = FieldValue::Integer(0);
+static EMPTY_LIST: FieldValue = FieldValue::Array(Vec::new());
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum NilAs {

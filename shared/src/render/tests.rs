@@ -17,7 +17,7 @@ pub(super) struct Fixture {
 
 impl Fixture {
     pub fn new() -> Self {
-        let fields: RenderValue = serde_json::from_value(serde_json::json!({
+        let fields: FieldValue = serde_json::from_value(serde_json::json!({
             "first_name": "Anna",
             "loyalty_tier": "gold",
             "points": 1200,
@@ -115,7 +115,7 @@ fn html_for(source: &str, fixture: &Fixture) -> String {
 #[test]
 fn given_customer_without_first_name_when_default_filter_used_then_fallback_renders() {
     let mut fixture = Fixture::new();
-    fixture.customer.fields = RenderValue::default();
+    fixture.customer.fields = FieldValue::default();
 
     let out = html_for(
         r#"Hi {{ customer.first_name | default: "there" }}!|{{ customer.first_name }}|"#,
@@ -266,7 +266,7 @@ fn given_customer_fields_named_id_or_email_when_rendered_then_checked_contract_v
 
 #[test]
 fn given_arbitrary_json_when_rendered_from_value_then_it_is_the_top_level() {
-    let data: RenderValue = serde_json::from_value(serde_json::json!({
+    let data: FieldValue = serde_json::from_value(serde_json::json!({
         "customer": { "first_name": "Bo" },
         "items": [1, 2, 3]
     }))
@@ -289,7 +289,7 @@ fn given_arbitrary_json_when_rendered_from_value_then_it_is_the_top_level() {
 
 #[test]
 fn given_non_object_json_when_rendered_from_value_then_every_variable_is_nil() {
-    let data = RenderValue::from("just a string");
+    let data = FieldValue::from("just a string");
     let template = CompiledTemplate::compile_sources(
         &html_part("[{{ customer.first_name }}]"),
         &serde_json::Map::new(),
@@ -406,7 +406,7 @@ fn given_plain_vars_outputs_when_baked_then_output_is_identical_to_lookup() {
         push_body: None,
     };
     assert!(
-        vars::bake(VARS_SOURCE, &RenderValue::from(&vars)).is_some(),
+        vars::bake(VARS_SOURCE, &FieldValue::from(&vars)).is_some(),
         "the source must exercise baking"
     );
     let fixture = Fixture::new();
@@ -444,7 +444,7 @@ fn given_plain_vars_outputs_when_baked_then_output_is_identical_to_lookup() {
 
 #[test]
 fn given_vars_source_when_baked_then_only_safe_plain_outputs_are_replaced() {
-    let vars = RenderValue::from(&match vars_fixture() {
+    let vars = FieldValue::from(&match vars_fixture() {
         serde_json::Value::Object(map) => map,
         _ => unreachable!(),
     });
@@ -605,9 +605,11 @@ fn given_subject_with_line_breaks_when_rendered_then_one_trimmed_line() {
 
 #[test]
 fn given_reused_message_when_rendered_again_then_buffers_are_refilled_in_place() {
-    let template =
-        CompiledTemplate::compile_sources(&sample::retail_template(), &sample::retail_variables())
-            .unwrap();
+    let template = CompiledTemplate::compile_sources(
+        &crate::testing::retail_template::retail_template(),
+        &crate::testing::retail_template::retail_variables(),
+    )
+    .unwrap();
     let fixture = Fixture::new();
     let mut out = RenderedMessage::default();
     template.render(&fixture.context(), &mut out).unwrap();
@@ -626,9 +628,11 @@ fn given_reused_message_when_rendered_again_then_buffers_are_refilled_in_place()
 
 #[test]
 fn given_template_without_push_when_rendered_into_used_message_then_push_parts_are_cleared() {
-    let with_push =
-        CompiledTemplate::compile_sources(&sample::retail_template(), &sample::retail_variables())
-            .unwrap();
+    let with_push = CompiledTemplate::compile_sources(
+        &crate::testing::retail_template::retail_template(),
+        &crate::testing::retail_template::retail_variables(),
+    )
+    .unwrap();
     let without_push =
         CompiledTemplate::compile_sources(&html_part("hi"), &serde_json::Map::new()).unwrap();
     let fixture = Fixture::new();
@@ -649,8 +653,8 @@ fn given_sample_template_when_rendered_then_realistic_message() {
     let fixture = Fixture::new();
 
     let out = render_with(
-        sample::retail_template(),
-        serde_json::Value::Object(sample::retail_variables()),
+        crate::testing::retail_template::retail_template(),
+        serde_json::Value::Object(crate::testing::retail_template::retail_variables()),
         &fixture,
     );
 

@@ -1,270 +1,21 @@
-//! [`RenderValue`]: a JSON-shaped value tree that Liquid templates read leniently.
+//! How templates see a [`FieldValue`]: leniently.
 //!
 //! Shopify's Liquid renders a key that does not exist as nil; the `liquid` crate raises
 //! "Unknown index" instead. A retailer's customer attributes differ from customer to customer, so
-//! a missing one must never fail a send: looking up a missing key on a `RenderValue` object gives
+//! a missing one must never fail a send: looking up a missing key on a `FieldValue` object gives
 //! the shared nil [`NIL`], and that nil answers any further key with itself, so
 //! `customer.address.city` is nil when the customer has no address.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use liquid_core::model::{
     ArrayView, DisplayCow, KStringCow, ObjectView, ScalarCow, State, Value, ValueView,
 };
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+
+use crate::domain::FieldValue;
 
 /// The nil every missing lookup resolves to.
-pub static NIL: RenderValue = RenderValue::Nil;
-
-/// A lenient Liquid value, (de)serialized as plain JSON.
-///
-/// Objects keep their keys sorted, as `serde_json`'s default map does, so rendering an object or
-/// serializing one is deterministic.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RenderValue {
-    Nil,
-    Bool(bool),
-    Integer(i64),
-    Float(f64),
-    String(String),
-    Array(Vec<RenderValue>),
-    Object(BTreeMap<String, RenderValue>),
-}
-
-impl Default for RenderValue {
-    /// An empty object: a customer without attributes still has a `fields` object.
-    fn default() -> Self {
-        RenderValue::Object(BTreeMap::new())
-    }
-}
-
-impl RenderValue {
-    /// The value under `key` when this is an object that has it.
-    pub fn get(&self, key: &str) -> Option<&RenderValue> {
-        match self {
-            RenderValue::Object(map) => map.get(key),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(&self) -> Option<&str> {
-        match self {
-            RenderValue::String(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    pub fn is_nil(&self) -> bool {
-        matches!(self, RenderValue::Nil)
-    }
-
-    fn array_item(&self, index: i64) -> Option<&RenderValue> {
-        let RenderValue::Array(items) = self else {
-            return None;
-        };
-        let len = i64::try_from(items.len()).ok()?;
-        // Liquid counts negative indexes from the end: `offers[-1]` is the last offer.
-        let index = if index < 0 { len + index } else { index };
-        usize::try_from(index)
-            .ok()
-            .and_then(|i| items.as_slice().get(i))
-    }
-
-    fn len(&self) -> usize {
-        match self {
-            RenderValue::Array(items) => items.len(),
-            RenderValue::Object(map) => map.len(),
-            _ => 0,
-        }
-    }
-}
-
-impl From<serde_json::Value> for RenderValue {
-    fn from(value: serde_json::Value) -> Self {
-        match value {
-            serde_json::Value::Null => RenderValue::Nil,
-            serde_json::Value::Bool(b) => RenderValue::Bool(b),
-            serde_json::Value::Number(n) => number(&n),
-            serde_json::Value::String(s) => RenderValue::String(s),
-            serde_json::Value::Array(items) => {
-                RenderValue::Array(items.into_iter().map(RenderValue::from).collect())
-            }
-            serde_json::Value::Object(map) => RenderValue::Object(
-                map.into_iter()
-                    .map(|(k, v)| (k, RenderValue::from(v)))
-                    .collect(),
-            ),
-        }
-    }
-}
-
-impl From<&serde_json::Value> for RenderValue {
-    fn from(value: &serde_json::Value) -> Self {
-        match value {
-            serde_json::Value::Null => RenderValue::Nil,
-            serde_json::Value::Bool(b) => RenderValue::Bool(*b),
-            serde_json::Value::Number(n) => number(n),
-            serde_json::Value::String(s) => RenderValue::String(s.clone()),
-            serde_json::Value::Array(items) => {
-                RenderValue::Array(items.iter().map(RenderValue::from).collect())
-            }
-            serde_json::Value::Object(map) => RenderValue::Object(
-                map.iter()
-                    .map(|(k, v)| (k.clone(), RenderValue::from(v)))
-                    .collect(),
-            ),
-        }
-    }
-}
-
-impl From<&serde_json::Map<String, serde_json::Value>> for RenderValue {
-    fn from(map: &serde_json::Map<String, serde_json::Value>) -> Self {
-        RenderValue::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), RenderValue::from(v)))
-                .collect(),
-        )
-    }
-}
-
-fn number(n: &serde_json::Number) -> RenderValue {
-    match n.as_i64() {
-        Some(i) => RenderValue::Integer(i),
-        None => RenderValue::Float(n.as_f64().unwrap_or(f64::NAN)),
-    }
-}
-
-impl From<&str> for RenderValue {
-    fn from(value: &str) -> Self {
-        RenderValue::String(value.to_owned())
-    }
-}
-
-impl From<String> for RenderValue {
-    fn from(value: String) -> Self {
-        RenderValue::String(value)
-    }
-}
-
-impl From<i64> for RenderValue {
-    fn from(value: i64) -> Self {
-        RenderValue::Integer(value)
-    }
-}
-
-impl From<f64> for RenderValue {
-    fn from(value: f64) -> Self {
-        RenderValue::Float(value)
-    }
-}
-
-impl From<bool> for RenderValue {
-    fn from(value: bool) -> Self {
-        RenderValue::Bool(value)
-    }
-}
-
-impl Serialize for RenderValue {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            RenderValue::Nil => serializer.serialize_unit(),
-            RenderValue::Bool(b) => serializer.serialize_bool(*b),
-            RenderValue::Integer(i) => serializer.serialize_i64(*i),
-            RenderValue::Float(f) => serializer.serialize_f64(*f),
-            RenderValue::String(s) => serializer.serialize_str(s),
-            RenderValue::Array(items) => {
-                let mut seq = serializer.serialize_seq(Some(items.len()))?;
-                for item in items {
-                    seq.serialize_element(item)?;
-                }
-                seq.end()
-            }
-            RenderValue::Object(map) => {
-                let mut out = serializer.serialize_map(Some(map.len()))?;
-                for (k, v) in map {
-                    out.serialize_entry(k, v)?;
-                }
-                out.end()
-            }
-        }
-    }
-}
-
-// A hand-written visitor rather than `#[serde(untagged)]`: customer fields arrive with every
-// campaign event, and untagged enums buffer the whole input before trying each variant.
-impl<'de> Deserialize<'de> for RenderValue {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(RenderValueVisitor)
-    }
-}
-
-struct RenderValueVisitor;
-
-impl<'de> Visitor<'de> for RenderValueVisitor {
-    type Value = RenderValue;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<RenderValue, E> {
-        Ok(RenderValue::Nil)
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<RenderValue, E> {
-        Ok(RenderValue::Nil)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<RenderValue, D::Error> {
-        RenderValue::deserialize(deserializer)
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<RenderValue, E> {
-        Ok(RenderValue::Bool(v))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<RenderValue, E> {
-        Ok(RenderValue::Integer(v))
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<RenderValue, E> {
-        Ok(match i64::try_from(v) {
-            Ok(i) => RenderValue::Integer(i),
-            // Precision loss past i64 is what JSON readers everywhere do with such numbers.
-            Err(_) => RenderValue::Float(v as f64),
-        })
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<RenderValue, E> {
-        Ok(RenderValue::Float(v))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<RenderValue, E> {
-        Ok(RenderValue::String(v.to_owned()))
-    }
-
-    fn visit_string<E: de::Error>(self, v: String) -> Result<RenderValue, E> {
-        Ok(RenderValue::String(v))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RenderValue, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(RenderValue::Array(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<RenderValue, A::Error> {
-        let mut map = BTreeMap::new();
-        while let Some((k, v)) = access.next_entry::<String, RenderValue>()? {
-            map.insert(k, v);
-        }
-        Ok(RenderValue::Object(map))
-    }
-}
+pub static NIL: FieldValue = FieldValue::Nil;
 
 /// Renders an owned liquid [`Value`]: composite views render through their liquid equivalent so
 /// that `{{ some_object }}` prints exactly what the `liquid` crate prints.
@@ -298,19 +49,19 @@ impl fmt::Display for OwnedSource {
     }
 }
 
-impl ValueView for RenderValue {
+impl ValueView for FieldValue {
     fn as_debug(&self) -> &dyn fmt::Debug {
         self
     }
 
     fn render(&self) -> DisplayCow<'_> {
         match self {
-            RenderValue::Nil => DisplayCow::Borrowed(&""),
-            RenderValue::Bool(b) => DisplayCow::Borrowed(b),
-            RenderValue::Integer(i) => DisplayCow::Borrowed(i),
-            RenderValue::Float(f) => DisplayCow::Owned(Box::new(RubyFloat(*f))),
-            RenderValue::String(s) => DisplayCow::Borrowed(s),
-            RenderValue::Array(_) | RenderValue::Object(_) => {
+            FieldValue::Nil => DisplayCow::Borrowed(&""),
+            FieldValue::Bool(b) => DisplayCow::Borrowed(b),
+            FieldValue::Integer(i) => DisplayCow::Borrowed(i),
+            FieldValue::Float(f) => DisplayCow::Owned(Box::new(RubyFloat(*f))),
+            FieldValue::String(s) => DisplayCow::Borrowed(s),
+            FieldValue::Array(_) | FieldValue::Object(_) => {
                 DisplayCow::Owned(Box::new(OwnedRender(self.to_value())))
             }
         }
@@ -322,31 +73,31 @@ impl ValueView for RenderValue {
 
     fn type_name(&self) -> &'static str {
         match self {
-            RenderValue::Nil => "nil",
-            RenderValue::Bool(_) => "boolean",
-            RenderValue::Integer(_) => "whole number",
-            RenderValue::Float(_) => "fractional number",
-            RenderValue::String(_) => "string",
-            RenderValue::Array(_) => "array",
-            RenderValue::Object(_) => "object",
+            FieldValue::Nil => "nil",
+            FieldValue::Bool(_) => "boolean",
+            FieldValue::Integer(_) => "whole number",
+            FieldValue::Float(_) => "fractional number",
+            FieldValue::String(_) => "string",
+            FieldValue::Array(_) => "array",
+            FieldValue::Object(_) => "object",
         }
     }
 
     fn query_state(&self, state: State) -> bool {
         match self {
-            RenderValue::Nil => !matches!(state, State::Truthy),
-            RenderValue::Bool(b) => match state {
+            FieldValue::Nil => !matches!(state, State::Truthy),
+            FieldValue::Bool(b) => match state {
                 State::Truthy => *b,
                 State::DefaultValue | State::Blank => !b,
                 State::Empty => false,
             },
-            RenderValue::Integer(_) | RenderValue::Float(_) => matches!(state, State::Truthy),
-            RenderValue::String(s) => match state {
+            FieldValue::Integer(_) | FieldValue::Float(_) => matches!(state, State::Truthy),
+            FieldValue::String(s) => match state {
                 State::Truthy => true,
                 State::DefaultValue | State::Empty => s.is_empty(),
                 State::Blank => s.trim().is_empty(),
             },
-            RenderValue::Array(_) | RenderValue::Object(_) => match state {
+            FieldValue::Array(_) | FieldValue::Object(_) => match state {
                 State::Truthy => true,
                 State::DefaultValue | State::Empty | State::Blank => self.len() == 0,
             },
@@ -355,21 +106,21 @@ impl ValueView for RenderValue {
 
     fn to_kstr(&self) -> KStringCow<'_> {
         match self {
-            RenderValue::Nil => KStringCow::from_static(""),
-            RenderValue::String(s) => KStringCow::from_ref(s),
+            FieldValue::Nil => KStringCow::from_static(""),
+            FieldValue::String(s) => KStringCow::from_ref(s),
             _ => KStringCow::from_string(self.render().to_string()),
         }
     }
 
     fn to_value(&self) -> Value {
         match self {
-            RenderValue::Nil => Value::Nil,
-            RenderValue::Bool(b) => Value::scalar(*b),
-            RenderValue::Integer(i) => Value::scalar(*i),
-            RenderValue::Float(f) => Value::scalar(*f),
-            RenderValue::String(s) => Value::scalar(liquid_core::model::KString::from_ref(s)),
-            RenderValue::Array(items) => Value::Array(items.iter().map(|v| v.to_value()).collect()),
-            RenderValue::Object(map) => Value::Object(
+            FieldValue::Nil => Value::Nil,
+            FieldValue::Bool(b) => Value::scalar(*b),
+            FieldValue::Integer(i) => Value::scalar(*i),
+            FieldValue::Float(f) => Value::scalar(*f),
+            FieldValue::String(s) => Value::scalar(liquid_core::model::KString::from_ref(s)),
+            FieldValue::Array(items) => Value::Array(items.iter().map(|v| v.to_value()).collect()),
+            FieldValue::Object(map) => Value::Object(
                 map.iter()
                     .map(|(k, v)| (liquid_core::model::KString::from_ref(k), v.to_value()))
                     .collect(),
@@ -379,17 +130,17 @@ impl ValueView for RenderValue {
 
     fn as_scalar(&self) -> Option<ScalarCow<'_>> {
         match self {
-            RenderValue::Bool(b) => Some(ScalarCow::new(*b)),
-            RenderValue::Integer(i) => Some(ScalarCow::new(*i)),
-            RenderValue::Float(f) => Some(ScalarCow::new(*f)),
-            RenderValue::String(s) => Some(ScalarCow::new(s.as_str())),
+            FieldValue::Bool(b) => Some(ScalarCow::new(*b)),
+            FieldValue::Integer(i) => Some(ScalarCow::new(*i)),
+            FieldValue::Float(f) => Some(ScalarCow::new(*f)),
+            FieldValue::String(s) => Some(ScalarCow::new(s.as_str())),
             _ => None,
         }
     }
 
     fn as_array(&self) -> Option<&dyn ArrayView> {
         match self {
-            RenderValue::Array(_) => Some(self),
+            FieldValue::Array(_) => Some(self),
             _ => None,
         }
     }
@@ -398,17 +149,17 @@ impl ValueView for RenderValue {
         match self {
             // Nil poses as an empty object so that a path through it (`a.missing.b`) keeps
             // resolving, to nil, instead of stopping with "Unknown index".
-            RenderValue::Object(_) | RenderValue::Nil => Some(self),
+            FieldValue::Object(_) | FieldValue::Nil => Some(self),
             _ => None,
         }
     }
 
     fn is_nil(&self) -> bool {
-        matches!(self, RenderValue::Nil)
+        matches!(self, FieldValue::Nil)
     }
 }
 
-impl ArrayView for RenderValue {
+impl ArrayView for FieldValue {
     fn as_value(&self) -> &dyn ValueView {
         self
     }
@@ -419,7 +170,7 @@ impl ArrayView for RenderValue {
 
     fn values<'k>(&'k self) -> Box<dyn Iterator<Item = &'k dyn ValueView> + 'k> {
         match self {
-            RenderValue::Array(items) => Box::new(items.iter().map(|v| v as &dyn ValueView)),
+            FieldValue::Array(items) => Box::new(items.iter().map(|v| v as &dyn ValueView)),
             _ => Box::new(std::iter::empty()),
         }
     }
@@ -433,7 +184,7 @@ impl ArrayView for RenderValue {
     }
 }
 
-impl ObjectView for RenderValue {
+impl ObjectView for FieldValue {
     fn as_value(&self) -> &dyn ValueView {
         self
     }
@@ -444,21 +195,21 @@ impl ObjectView for RenderValue {
 
     fn keys<'k>(&'k self) -> Box<dyn Iterator<Item = KStringCow<'k>> + 'k> {
         match self {
-            RenderValue::Object(map) => Box::new(map.keys().map(|k| KStringCow::from_ref(k))),
+            FieldValue::Object(map) => Box::new(map.keys().map(|k| KStringCow::from_ref(k))),
             _ => Box::new(std::iter::empty()),
         }
     }
 
     fn values<'k>(&'k self) -> Box<dyn Iterator<Item = &'k dyn ValueView> + 'k> {
         match self {
-            RenderValue::Object(map) => Box::new(map.values().map(|v| v as &dyn ValueView)),
+            FieldValue::Object(map) => Box::new(map.values().map(|v| v as &dyn ValueView)),
             _ => Box::new(std::iter::empty()),
         }
     }
 
     fn iter<'k>(&'k self) -> Box<dyn Iterator<Item = (KStringCow<'k>, &'k dyn ValueView)> + 'k> {
         match self {
-            RenderValue::Object(map) => Box::new(
+            FieldValue::Object(map) => Box::new(
                 map.iter()
                     .map(|(k, v)| (KStringCow::from_ref(k), v as &dyn ValueView)),
             ),
@@ -475,7 +226,7 @@ impl ObjectView for RenderValue {
             Some(value) => Some(value),
             // An object without a `size` key answers `size` with its length: liquid computes
             // that when `get` has nothing.
-            None if index == "size" && matches!(self, RenderValue::Object(_)) => None,
+            None if index == "size" && matches!(self, FieldValue::Object(_)) => None,
             None => Some(&NIL),
         }
     }
@@ -487,7 +238,7 @@ mod tests {
 
     use super::*;
 
-    fn value(json: serde_json::Value) -> RenderValue {
+    fn value(json: serde_json::Value) -> FieldValue {
         serde_json::from_value(json).unwrap()
     }
 
@@ -501,10 +252,10 @@ mod tests {
         let parsed = value(json.clone());
 
         assert_eq!(serde_json::to_value(&parsed).unwrap(), json);
-        assert_eq!(parsed.get("int"), Some(&RenderValue::Integer(-3)));
-        assert_eq!(parsed.get("float"), Some(&RenderValue::Float(2.5)));
+        assert_eq!(parsed.get("int"), Some(&FieldValue::Integer(-3)));
+        assert_eq!(parsed.get("float"), Some(&FieldValue::Float(2.5)));
         assert_eq!(
-            RenderValue::from(json),
+            FieldValue::from(json),
             parsed,
             "From<serde_json::Value> agrees"
         );
@@ -514,14 +265,14 @@ mod tests {
     fn given_integer_beyond_i64_when_deserialized_then_it_becomes_a_float() {
         assert_eq!(
             value(serde_json::json!(u64::MAX)),
-            RenderValue::Float(u64::MAX as f64)
+            FieldValue::Float(u64::MAX as f64)
         );
     }
 
     #[test]
     fn given_default_value_then_it_is_an_empty_object() {
-        assert_eq!(RenderValue::default(), value(serde_json::json!({})));
-        assert!(RenderValue::default().as_object().is_some());
+        assert_eq!(FieldValue::default(), value(serde_json::json!({})));
+        assert!(FieldValue::default().as_object().is_some());
     }
 
     #[test]
@@ -603,8 +354,8 @@ mod tests {
             (1e3, "1000.0"),
         ];
         for (float, expected) in cases {
-            assert_eq!(RenderValue::Float(float).render().to_string(), expected);
-            assert_eq!(RenderValue::Float(float).to_kstr(), expected);
+            assert_eq!(FieldValue::Float(float).render().to_string(), expected);
+            assert_eq!(FieldValue::Float(float).to_kstr(), expected);
         }
     }
 

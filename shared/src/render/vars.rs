@@ -15,10 +15,10 @@
 
 use liquid_core::model::ValueView;
 
-use super::value::RenderValue;
+use crate::domain::FieldValue;
 
 /// The source with every bakeable `{{ vars.name }}` replaced, or `None` if there is none.
-pub(crate) fn bake(source: &str, vars: &RenderValue) -> Option<String> {
+pub(crate) fn bake(source: &str, vars: &FieldValue) -> Option<String> {
     if !source.contains("vars") || source.contains("endraw") {
         return None;
     }
@@ -79,7 +79,7 @@ fn markup_len(markup: &str, close: &str) -> Option<usize> {
 
 /// The raw block that prints what `output` (a whole `{{ … }}`) prints, if it is a plain
 /// variable lookup that can be baked.
-fn bake_output(output: &str, vars: &RenderValue) -> Option<String> {
+fn bake_output(output: &str, vars: &FieldValue) -> Option<String> {
     let inner = &output[2..output.len() - 2];
     let (trim_before, inner) = match inner.strip_prefix('-') {
         Some(rest) => (true, rest),

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{TemplateError, VariableSpec, VariableType, check_overrides, effective_variables};
+use super::{TemplateError, check_overrides, effective_variables};
 use crate::domain::{TemplateId, TemplateRef, TemplateVersion, TenantId};
+use crate::domain::{VariableSpec, VariableType};
 use crate::render::{CompiledTemplate, TemplatePart, TemplateSources};
 
 /// Which retailers get a template: `all`, a list of tenant ids, or `{ all_except: [...] }`.

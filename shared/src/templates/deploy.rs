@@ -15,11 +15,13 @@ use futures::StreamExt;
 use serde::Serialize;
 use serde_json::Map;
 
-use super::{Catalog, CatalogTemplate, TemplateError, content_hash};
+use super::{Catalog, CatalogTemplate, TemplateError};
+use crate::directory::WorkspaceListing;
+use crate::domain::content_hash;
 use crate::domain::{TemplateId, TemplateVersion, TenantId, TenantWorkspace};
 use crate::error::StoreError;
-use crate::ports::{LiveHead, TemplatePublisher, WorkspaceListing};
 use crate::render::{CompiledTemplate, RenderError};
+use crate::templates::ports::{LiveHead, TemplatePublisher};
 
 /// Live heads are read for this many retailers at once.
 const HEAD_READ_CONCURRENCY: usize = 16;

@@ -6,17 +6,19 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{TemplateError, VariableSpec, check_overrides, defaults, effective_variables};
-use crate::deliver::unsubscribe_url;
+use super::sample_recipient::{sample_customer, sample_workspace};
+use super::{TemplateError, check_overrides, defaults, effective_variables};
+use crate::channels::email::unsubscribe_url;
+use crate::domain::FieldValue;
+use crate::domain::VariableSpec;
 use crate::domain::{
     CampaignId, Channel, Customer, CustomerId, MessageId, Offer, TemplateId, TemplateRef,
     TemplateVersion, TenantId, TenantWorkspace, VariantId,
 };
-use crate::ports::{PublishResult, TemplatePublisher, TemplateStore};
-use crate::render::value::RenderValue;
 use crate::render::{
     CompiledTemplate, RecipientContext, RenderContext, RenderedMessage, TemplateCache,
 };
+use crate::templates::ports::{PublishResult, TemplatePublisher, TemplateStore};
 
 /// How often a save re-reads the live version when another publish got in first.
 const PUBLISH_ATTEMPTS: u32 = 3;
@@ -203,7 +205,7 @@ impl TemplateService {
             request.customer.as_ref(),
             request.offers,
         );
-        let brand = RenderValue::from(&workspace.settings.brand);
+        let brand = FieldValue::from(&workspace.settings.brand);
         let rendered = sample.render(&compiled, workspace, &brand)?;
         Ok(Preview {
             push: compiled.has_push().then(|| PushPreview {
@@ -253,16 +255,15 @@ pub fn render_compiled_check(
     tenant: &TenantId,
     workspace: Option<&TenantWorkspace>,
 ) -> Result<(), TemplateError> {
-    let sample_workspace;
+    let assumed;
     let workspace = match workspace {
         Some(workspace) => workspace,
         None => {
-            sample_workspace =
-                crate::samples::sample_workspace(tenant.as_str(), "mail.storecast.example");
-            &sample_workspace
+            assumed = sample_workspace(tenant.as_str(), "mail.storecast.example");
+            &assumed
         }
     };
-    let brand = RenderValue::from(&workspace.settings.brand);
+    let brand = FieldValue::from(&workspace.settings.brand);
     SampleRecipient::new(tenant, None, None).render(compiled, workspace, &brand)?;
     Ok(())
 }
@@ -282,21 +283,21 @@ impl SampleRecipient {
         customer: Option<&PreviewCustomer>,
         offers: Option<Vec<Offer>>,
     ) -> Self {
-        let sample = crate::samples::sample_event(tenant.as_str(), PREVIEW_CAMPAIGN, 1);
+        let (sample_customer, sample_offers) = sample_customer(tenant.as_str(), 1);
         let customer = match customer {
-            None => sample.customer,
+            None => sample_customer,
             Some(given) => Customer {
                 id: CustomerId::parse("preview-customer").expect("valid id"),
                 email: given.email.clone(),
                 push_token: None,
-                fields: RenderValue::from(&given.fields),
+                fields: FieldValue::from(&given.fields),
             },
         };
         let campaign = CampaignId::parse(PREVIEW_CAMPAIGN).expect("valid id");
         Self {
             message_id: MessageId::derive(tenant, &campaign, &customer.id, Channel::Email),
             customer,
-            offers: offers.unwrap_or(sample.offers),
+            offers: offers.unwrap_or(sample_offers),
             campaign,
             variant: VariantId::parse(PREVIEW_VARIANT).expect("valid id"),
         }
@@ -306,7 +307,7 @@ impl SampleRecipient {
         &self,
         compiled: &CompiledTemplate,
         workspace: &TenantWorkspace,
-        brand: &RenderValue,
+        brand: &FieldValue,
     ) -> Result<RenderedMessage, TemplateError> {
         let unsubscribe_url = unsubscribe_url(workspace, &self.campaign, &self.message_id);
         let context = RenderContext::for_recipient(RecipientContext {
@@ -328,11 +329,11 @@ impl SampleRecipient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::MemoryDirectory;
-    use crate::ports::TemplatePublisher;
     use crate::render::TemplatePart;
-    use crate::samples::sample_workspace;
     use crate::templates::Catalog;
+    use crate::templates::ports::TemplatePublisher;
+    use crate::testing::MemoryDirectory;
+    use crate::testing::samples::sample_workspace;
     use serde_json::json;
 
     fn weekly_offers() -> crate::templates::CatalogTemplate {

@@ -8,9 +8,9 @@ use std::path::PathBuf;
 
 use aws_sdk_kinesis::types::ShardIteratorType;
 use storecast::domain::CampaignEvent;
+use storecast_dev::local::provision::provision;
+use storecast_dev::local::template::{Resolution, Stack};
 use storecast_dev::local::{Clients, Endpoint};
-use storecast_dev::provision::provision;
-use storecast_dev::template::{Resolution, Stack};
 
 pub struct TestStack {
     pub stack: Stack,

@@ -2,10 +2,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::*;
-use crate::memory::MemoryDirectory;
-use crate::ports::{TemplateStore, TenantAdmin};
-use crate::samples::sample_workspace;
+use crate::directory::TenantAdmin;
 use crate::templates::TemplateService;
+use crate::templates::ports::TemplateStore;
+use crate::testing::MemoryDirectory;
+use crate::testing::samples::sample_workspace;
 
 const DOMAIN: &str = "mail.storecast.example";
 

@@ -1,0 +1,574 @@
+//! The demo through the marketer API, on the local stack: an operator onboards three retailers,
+//! the standard templates are deployed to them (as CI/CD does), each retailer's marketer sets
+//! template variables and previews, uploads an audience export, creates and launches a campaign;
+//! the pipeline runs (launch chunks, rebatch, deliver) and the report is read back from each
+//! campaign's stats. Every call is an HTTP request with a bearer token, as curl would make it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail, ensure};
+use serde_json::{Value, json};
+use storecast::api::Role;
+use storecast::directory::TenantAdmin;
+use storecast::domain::TenantId;
+
+use crate::local::api::{LocalPipelineRunner, api_state, serve};
+use crate::local::pipeline::LocalPipeline;
+
+/// The demo's retailers: (tenant id, display name, time zone).
+pub const RETAILERS: &[(&str, &str, &str)] = &[
+    ("alpine-outfitters", "Alpine Outfitters", "Europe/Berlin"),
+    ("harbor-books", "Harbor Books", "America/New_York"),
+    ("citrus-kitchen", "Citrus Kitchen", "Europe/Madrid"),
+];
+pub const TEMPLATE: &str = "weekly-offers";
+pub const CAMPAIGN: &str = "winter-warmup";
+/// The third retailer's second campaign, launched after the first was delivered.
+pub const SECOND_CAMPAIGN: &str = "new-year-teaser";
+
+#[derive(Debug, Clone)]
+pub struct ApiDemoOptions {
+    /// Customers per retailer's audience export.
+    pub size: usize,
+    pub stack_name: String,
+    pub reset: bool,
+    pub out_dir: PathBuf,
+    pub template_path: PathBuf,
+    pub catalog_path: PathBuf,
+}
+
+/// One retailer's line of the report, as its campaign's stats answered it.
+#[derive(Debug, Clone, Default)]
+pub struct RetailerLine {
+    pub stats: Value,
+    pub preview_subject: String,
+    pub rows_written: u64,
+    pub malformed_written: u64,
+}
+
+impl RetailerLine {
+    fn n(&self, path: &[&str]) -> u64 {
+        let mut value = &self.stats;
+        for key in path {
+            value = &value[*key];
+        }
+        value.as_u64().unwrap_or(0)
+    }
+
+    pub fn matched(&self) -> u64 {
+        self.stats["matched"]
+            .as_object()
+            .map(|m| m.values().filter_map(Value::as_u64).sum())
+            .unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct ApiDemoReport {
+    pub base_url: String,
+    pub lines: BTreeMap<String, RetailerLine>,
+    pub emails_at_endpoint: usize,
+    pub cross_tenant_status: u16,
+    pub seconds: f64,
+    pub previews: Vec<PathBuf>,
+}
+
+impl ApiDemoReport {
+    /// Every audience row is accounted for once, and every emitted event reached an end state.
+    pub fn reconciliation_errors(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        let mut sent_total = 0;
+        for (tenant, line) in &self.lines {
+            let rows = line.n(&["rows"]);
+            let accounted = line.matched()
+                + line.n(&["held_out"])
+                + line.n(&["skipped", "not_consented"])
+                + line.n(&["skipped", "no_address"])
+                + line.n(&["skipped", "suppressed"])
+                + line.n(&["skipped", "not_in_segment"])
+                + line.n(&["skipped", "frequency_capped"])
+                + line.n(&["skipped", "malformed"]);
+            if rows != line.rows_written || accounted != rows {
+                errors.push(format!(
+                    "{tenant}: {} rows written, {rows} read, {accounted} accounted for",
+                    line.rows_written
+                ));
+            }
+            let emitted = line.n(&["events_emitted"]);
+            let delivered = line.n(&["delivery", "sent"])
+                + line.n(&["delivery", "failed"])
+                + line.n(&["delivery", "suppressed"])
+                + line.n(&["delivery", "parked"]);
+            if emitted != line.matched() || delivered != emitted {
+                errors.push(format!(
+                    "{tenant}: {} matched, {emitted} emitted, {delivered} delivered or parked",
+                    line.matched()
+                ));
+            }
+            sent_total += line.n(&["delivery", "sent"]);
+        }
+        if sent_total as usize != self.emails_at_endpoint {
+            errors.push(format!(
+                "{sent_total} counted as sent, {} accepted by the endpoint",
+                self.emails_at_endpoint
+            ));
+        }
+        if self.cross_tenant_status != 403 {
+            errors.push(format!(
+                "a marketer reading another retailer got {}, not 403",
+                self.cross_tenant_status
+            ));
+        }
+        errors
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "API at {}", self.base_url);
+        let _ = writeln!(
+            out,
+            "{:<32} {:>6} {:>7} {:>5} {:>8} {:>9} {:>7} {:>6} {:>4} {:>5} {:>5} {:>7} {:>5}",
+            "retailer / campaign",
+            "rows",
+            "matched",
+            "held",
+            "consent",
+            "suppress",
+            "segment",
+            "capped",
+            "bad",
+            "sent",
+            "fail",
+            "sup@snd",
+            "park"
+        );
+        for (tenant, line) in &self.lines {
+            let _ = writeln!(
+                out,
+                "{:<32} {:>6} {:>7} {:>5} {:>8} {:>9} {:>7} {:>6} {:>4} {:>5} {:>5} {:>7} {:>5}",
+                tenant,
+                line.n(&["rows"]),
+                line.matched(),
+                line.n(&["held_out"]),
+                line.n(&["skipped", "not_consented"]) + line.n(&["skipped", "no_address"]),
+                line.n(&["skipped", "suppressed"]),
+                line.n(&["skipped", "not_in_segment"]),
+                line.n(&["skipped", "frequency_capped"]),
+                line.n(&["skipped", "malformed"]),
+                line.n(&["delivery", "sent"]),
+                line.n(&["delivery", "failed"]),
+                line.n(&["delivery", "suppressed"]),
+                line.n(&["delivery", "parked"]),
+            );
+        }
+        for (tenant, line) in self.lines.iter().filter(|(key, _)| !key.contains('/')) {
+            let _ = writeln!(out, "preview subject, {tenant}: {}", line.preview_subject);
+        }
+        let _ = writeln!(
+            out,
+            "a marketer of one retailer reading another: HTTP {}",
+            self.cross_tenant_status
+        );
+        let _ = writeln!(
+            out,
+            "emails accepted by the endpoint: {}; took {:.1}s",
+            self.emails_at_endpoint, self.seconds
+        );
+        for path in &self.previews {
+            let _ = writeln!(out, "preview saved: {}", path.display());
+        }
+        let errors = self.reconciliation_errors();
+        if errors.is_empty() {
+            let _ = writeln!(
+                out,
+                "reconciled: every audience row and every emitted event is accounted for once"
+            );
+        } else {
+            for error in errors {
+                let _ = writeln!(out, "NOT RECONCILED: {error}");
+            }
+        }
+        out
+    }
+}
+
+/// A client of the local API with one caller's token.
+struct ApiClient {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl ApiClient {
+    fn new(base: &str, role: Role, tenant: Option<&TenantId>) -> Result<Self> {
+        Ok(Self {
+            http: reqwest::Client::new(),
+            base: base.to_string(),
+            token: crate::local::auth::mint(role, tenant, 3600)?,
+        })
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value)> {
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("{method} {path}"))?;
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or(Value::Null);
+        Ok((status, body))
+    }
+
+    /// The call must answer `expected`; the problem details are the error otherwise.
+    async fn expect(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        expected: u16,
+    ) -> Result<Value> {
+        let (status, body) = self.call(method.clone(), path, body).await?;
+        ensure!(
+            status == expected,
+            "{method} {path}: HTTP {status} (expected {expected}): {body}"
+        );
+        Ok(body)
+    }
+}
+
+/// Customer `i` of `tenant`'s export: some without consent or an address, a gold/silver/bronze
+/// tier for the segment, offers from the retailer's catalog.
+fn audience_row(tenant: &str, domain: &str, i: usize) -> Value {
+    let email = (i % 41 != 3).then(|| format!("customer{i}@{domain}"));
+    let tier = ["gold", "silver", "bronze"][i % 3];
+    let candidates: Vec<Value> = (0..4)
+        .map(|c| {
+            json!({
+                "item_id": format!("sku-{}", (i * 7 + c) % 97),
+                "title": format!("Winter pick {}", (i + c) % 13),
+                "url": format!("https://shop.{tenant}.example/p/sku-{}", (i * 7 + c) % 97),
+                "image_url": format!("https://cdn.{tenant}.example/sku-{}.jpg", (i * 7 + c) % 97),
+                "price": 19.5 + c as f64 * 12.0,
+                "sale_price": (c == 1).then_some(14.9),
+                "currency": "EUR",
+                "score": 1.0 - c as f64 * 0.1
+            })
+        })
+        .collect();
+    json!({
+        "id": format!("{tenant}-{i}"),
+        "email": email,
+        "consent": {"email": i % 17 != 5},
+        "attributes": {"first_name": format!("Customer{i}"), "tier": tier, "city": "Hamburg"},
+        "candidates": candidates
+    })
+}
+
+/// Writes the export (with a few malformed lines) to the exports bucket under the retailer's
+/// prefix; answers (rows, malformed rows).
+async fn upload_audience(
+    pipeline: &LocalPipeline,
+    bucket: &str,
+    tenant: &str,
+    domain: &str,
+    size: usize,
+) -> Result<(u64, u64)> {
+    let mut text = Vec::with_capacity(size * 900);
+    let mut malformed = 0;
+    for i in 0..size {
+        serde_json::to_writer(&mut text, &audience_row(tenant, domain, i))?;
+        text.push(b'\n');
+        if i % 250 == 100 {
+            text.extend_from_slice(b"{\"id\": \"half a row\n");
+            malformed += 1;
+        }
+    }
+    pipeline
+        .clients
+        .s3
+        .put_object()
+        .bucket(bucket)
+        .key(format!("{tenant}/customers.jsonl"))
+        .body(text.into())
+        .send()
+        .await
+        .context("uploading the audience export")?;
+    Ok((size as u64 + malformed, malformed))
+}
+
+pub async fn run(options: &ApiDemoOptions) -> Result<ApiDemoReport> {
+    let started = std::time::Instant::now();
+    let resolution = crate::local::template::Resolution {
+        stack_name: options.stack_name.clone(),
+        ..crate::local::template::Resolution::default()
+    };
+    let pipeline = LocalPipeline::connect_as(&options.template_path, &resolution).await?;
+    if options.reset {
+        pipeline.endpoint.reset().await?;
+    }
+    pipeline.provision().await?;
+    let sdk = pipeline.sdk_config().await;
+    let (address, server) = serve(api_state(&pipeline, &sdk)?, ([127, 0, 0, 1], 0).into()).await?;
+    let base = format!("http://{address}");
+    let mut report = ApiDemoReport {
+        base_url: base.clone(),
+        ..ApiDemoReport::default()
+    };
+    let result = drive(&pipeline, &sdk, &base, options, &mut report).await;
+    server.abort();
+    result?;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+async fn drive(
+    pipeline: &LocalPipeline,
+    sdk: &aws_config::SdkConfig,
+    base: &str,
+    options: &ApiDemoOptions,
+    report: &mut ApiDemoReport,
+) -> Result<()> {
+    use reqwest::Method;
+    let operator = ApiClient::new(base, Role::Operator, None)?;
+    // 1. The operator onboards the retailers: each gets its own SES workspace.
+    for (i, (tenant, name, zone)) in RETAILERS.iter().enumerate() {
+        // The third retailer allows one marketing message per customer a week: its second
+        // campaign skips whoever the first one reached.
+        let frequency_cap = (i == 2).then(|| json!({"max_messages": 1, "window_days": 7}));
+        operator
+            .expect(
+                Method::PUT,
+                &format!("/tenants/{tenant}"),
+                Some(json!({
+                    "display_name": name,
+                    "slug": tenant,
+                    "settings": {
+                        "timezone": zone,
+                        "frequency_cap": frequency_cap,
+                        "brand": {"name": name, "primary_color": "#1f4d3a"}
+                    }
+                })),
+                201,
+            )
+            .await?;
+    }
+    // 2. CI/CD deploys the standard templates to every onboarded retailer.
+    let catalog = storecast::templates::Catalog::load(&options.catalog_path)?;
+    let tenants = pipeline.tenants()?;
+    let deployed =
+        storecast::templates::deploy::deploy(&catalog, &tenants, &tenants, &Default::default())
+            .await?;
+    ensure!(deployed.is_success(), "{}", deployed.to_text());
+    // A few addresses bounced earlier (SES feedback puts them on the suppression list).
+    for (tenant, _, _) in RETAILERS {
+        let tenant_id = TenantId::parse(*tenant)?;
+        for i in (7..options.size).step_by(97) {
+            tenants
+                .suppress(
+                    &tenant_id,
+                    &format!("customer{i}@{}", customer_domain(options, tenant)),
+                )
+                .await?;
+        }
+    }
+
+    let exports_bucket = pipeline.stack.bucket("ExportsBucket")?.name.clone();
+    let previews_dir = options.out_dir.join("previews");
+    std::fs::create_dir_all(&previews_dir)?;
+    for (tenant, name, _) in RETAILERS {
+        let tenant_id = TenantId::parse(*tenant)?;
+        let marketer = ApiClient::new(base, Role::Marketer, Some(&tenant_id))?;
+        // 3. The marketer sets the template's variables, then previews.
+        marketer
+            .expect(
+                Method::PUT,
+                &format!("/tenants/{tenant}/templates/{TEMPLATE}/variables"),
+                Some(json!({"variables": {
+                    "subject_line": format!("{name}'s winter warm-up"),
+                    "headline": format!("Warm up with {name}"),
+                    "cta_label": "See my picks"
+                }})),
+                200,
+            )
+            .await?;
+        let preview = marketer
+            .expect(
+                Method::POST,
+                &format!("/tenants/{tenant}/templates/{TEMPLATE}/preview"),
+                Some(json!({"customer": {"email": "ana@example.com", "fields": {"first_name": "Ana"}}})),
+                200,
+            )
+            .await?;
+        let path = previews_dir.join(format!("{tenant}.html"));
+        std::fs::File::create(&path)?
+            .write_all(preview["html"].as_str().unwrap_or_default().as_bytes())?;
+        report.previews.push(path);
+        let line = report.lines.entry(tenant.to_string()).or_default();
+        line.preview_subject = preview["subject"].as_str().unwrap_or_default().to_string();
+        // 4. The audience export, then the campaign: created, launched (202 at once).
+        let (rows, malformed) = upload_audience(
+            pipeline,
+            &exports_bucket,
+            tenant,
+            &customer_domain(options, tenant),
+            options.size,
+        )
+        .await?;
+        line.rows_written = rows;
+        line.malformed_written = malformed;
+        create_and_launch(
+            &marketer,
+            tenant,
+            CAMPAIGN,
+            "Winter warm-up",
+            &exports_bucket,
+        )
+        .await?;
+    }
+    // Isolation, as a marketer sees it.
+    let first = TenantId::parse(RETAILERS[0].0)?;
+    let (status, _) = ApiClient::new(base, Role::Marketer, Some(&first))?
+        .call(
+            Method::GET,
+            &format!("/tenants/{}/campaigns/{CAMPAIGN}/stats", RETAILERS[1].0),
+            None,
+        )
+        .await?;
+    report.cross_tenant_status = status;
+
+    // 5. The pipeline behind the API: launch chunks, rebatch, deliver, until nothing moves.
+    let mut runner = LocalPipelineRunner::new(pipeline, sdk)?;
+    drain_pipeline(&mut runner).await?;
+    // 6. The frequency-capped retailer's second campaign, to the same audience.
+    let (capped, _, _) = RETAILERS[2];
+    let capped_id = TenantId::parse(capped)?;
+    let capped_marketer = ApiClient::new(base, Role::Marketer, Some(&capped_id))?;
+    create_and_launch(
+        &capped_marketer,
+        capped,
+        SECOND_CAMPAIGN,
+        "New year teaser",
+        &exports_bucket,
+    )
+    .await?;
+    drain_pipeline(&mut runner).await?;
+    let first = &report.lines[capped];
+    let second = RetailerLine {
+        rows_written: first.rows_written,
+        malformed_written: first.malformed_written,
+        preview_subject: first.preview_subject.clone(),
+        ..RetailerLine::default()
+    };
+    report
+        .lines
+        .insert(format!("{capped}/{SECOND_CAMPAIGN}"), second);
+    // 7. The report, from each campaign's stats.
+    for (line, entry) in report.lines.iter_mut() {
+        let (tenant, campaign) = line.split_once('/').unwrap_or((line.as_str(), CAMPAIGN));
+        let tenant_id = TenantId::parse(tenant)?;
+        let marketer = ApiClient::new(base, Role::Marketer, Some(&tenant_id))?;
+        entry.stats = marketer
+            .expect(
+                Method::GET,
+                &format!("/tenants/{tenant}/campaigns/{campaign}/stats"),
+                None,
+                200,
+            )
+            .await?;
+    }
+    report.emails_at_endpoint = pipeline
+        .endpoint
+        .sent_emails()
+        .await?
+        .into_iter()
+        .filter(|e| {
+            e.destinations
+                .iter()
+                .all(|d| d.ends_with(&format!(".{}.example", options.stack_name)))
+        })
+        .count();
+    Ok(())
+}
+
+/// Runs the pipeline behind the API until nothing moves.
+async fn drain_pipeline(runner: &mut LocalPipelineRunner) -> Result<()> {
+    for _ in 0..10 {
+        let pass = runner.drain().await?;
+        if pass.launch_messages == 0 && pass.rebatch.records == 0 && pass.deliver.records == 0 {
+            return Ok(());
+        }
+    }
+    bail!("the pipeline was still moving after 10 passes")
+}
+
+/// Creates the campaign over the retailer's export (gold and silver customers, two variants, a
+/// 10 % holdout, three offers) and launches it: 202 with a launch id.
+async fn create_and_launch(
+    marketer: &ApiClient,
+    tenant: &str,
+    campaign: &str,
+    name: &str,
+    exports_bucket: &str,
+) -> Result<()> {
+    use reqwest::Method;
+    marketer
+        .expect(
+            Method::POST,
+            &format!("/tenants/{tenant}/campaigns"),
+            Some(json!({
+                "campaign_id": campaign,
+                "name": name,
+                "template": {"id": TEMPLATE},
+                "channel": "email",
+                "audience": {
+                    "source": {"bucket": exports_bucket, "key": format!("{tenant}/customers.jsonl")},
+                    "rules": [{"op": "in", "field": "tier", "values": ["gold", "silver"]}]
+                },
+                "variants": [{"id": "A", "weight": 1}, {"id": "B", "weight": 1}],
+                "holdout_percent": 10.0,
+                "offers": {"slots": 3}
+            })),
+            201,
+        )
+        .await?;
+    let accepted = marketer
+        .expect(
+            Method::POST,
+            &format!("/tenants/{tenant}/campaigns/{campaign}/launch"),
+            None,
+            202,
+        )
+        .await?;
+    if accepted["launch_id"].as_str().is_none() {
+        bail!("{tenant}: the launch of {campaign} answered no launch id: {accepted}");
+    }
+    Ok(())
+}
+
+/// The retailer's customers' mail domain, per stack, so that runs sharing an endpoint count
+/// only their own emails.
+fn customer_domain(options: &ApiDemoOptions, tenant: &str) -> String {
+    format!("{tenant}.{}.example", options.stack_name)
+}
+
+/// `templates/catalog.yaml` next to the given template.yaml.
+pub fn catalog_beside(template_path: &Path) -> PathBuf {
+    template_path
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join("templates/catalog.yaml")
+}

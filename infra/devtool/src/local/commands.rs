@@ -1,0 +1,139 @@
+//! The local stack's commands: provisioning, the API server, tokens, seeding, a function's
+//! environment, the launch queue and the scheduler in process.
+
+use std::path::Path;
+
+use anyhow::Result;
+use clap::Subcommand;
+use storecast::domain::TenantId;
+
+use crate::local::pipeline::LocalPipeline;
+
+#[derive(Subcommand)]
+pub enum LocalCommand {
+    /// Create the template's streams, tables and buckets on the local endpoint.
+    Provision,
+    /// Serve the marketer API on a loopback port, with the pipeline behind it running in
+    /// process. Tokens: `storecast-dev token`.
+    ServeApi {
+        #[arg(long, default_value_t = 8787)]
+        port: u16,
+    },
+    /// Print a bearer token for the local API (signed with the local development key).
+    Token {
+        /// marketer or operator.
+        #[arg(long, default_value = "marketer")]
+        role: String,
+        /// The marketer's retailer.
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long, default_value_t = 3600)]
+        ttl_seconds: i64,
+    },
+    /// Seed the demo's sample retailers (workspaces, templates, campaigns, suppressions).
+    Seed,
+    /// Print a function's environment as the template declares it, resolved locally (KEY=VALUE).
+    Env { binary: String },
+    /// Run the launch queue's event source mapping (the launch function, in process) until the
+    /// queue is empty.
+    LaunchQueue,
+    /// One tick of the scheduler: start the scheduled launches that are due.
+    SchedulerTick,
+}
+
+impl LocalCommand {
+    pub async fn run(self, template_file: &Path) -> Result<()> {
+        match self {
+            Self::Provision => {
+                let pipeline = LocalPipeline::connect(template_file).await?;
+                pipeline.provision().await?;
+                println!(
+                    "provisioned the template's resources on {}",
+                    pipeline.endpoint.url
+                );
+            }
+            Self::ServeApi { port } => {
+                let pipeline = LocalPipeline::connect(template_file).await?;
+                pipeline.provision().await?;
+                let sdk = pipeline.sdk_config().await;
+                let state = crate::local::api::api_state(&pipeline, &sdk)?;
+                let (address, _server) =
+                    crate::local::api::serve(state, ([127, 0, 0, 1], port).into()).await?;
+                println!("marketer API on http://{address} (Ctrl-C to stop)");
+                println!("  export STORECAST_API=http://{address}");
+                println!("  export AWS_ENDPOINT_URL={}", pipeline.endpoint.url);
+                println!("  tokens: cargo run -q -p storecast-dev -- token --role operator");
+                let mut runner = crate::local::api::LocalPipelineRunner::new(&pipeline, &sdk)?;
+                let mut ticks = 0u64;
+                loop {
+                    if let Err(error) = runner.drain().await {
+                        tracing::warn!(%error, "the pipeline behind the API failed a pass");
+                    }
+                    ticks += 1;
+                    if ticks.is_multiple_of(30) {
+                        runner.tick().await?;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                }
+            }
+            Self::Token {
+                role,
+                tenant,
+                ttl_seconds,
+            } => {
+                let role = match role.as_str() {
+                    "operator" => storecast::api::Role::Operator,
+                    "marketer" => storecast::api::Role::Marketer,
+                    other => anyhow::bail!("unknown role {other}: marketer or operator"),
+                };
+                let tenant = tenant.map(TenantId::parse).transpose()?;
+                println!(
+                    "{}",
+                    crate::local::auth::mint(role, tenant.as_ref(), ttl_seconds)?
+                );
+            }
+            Self::Seed => {
+                let pipeline = LocalPipeline::connect(template_file).await?;
+                pipeline.provision().await?;
+                crate::demos::pipeline::seed(&pipeline, 100).await?;
+                println!("seeded the sample retailers");
+            }
+            Self::Env { binary } => {
+                let stack = crate::local::template::Stack::load(
+                    template_file,
+                    &crate::local::template::Resolution::default(),
+                )?;
+                for (key, value) in &stack.function(&binary)?.environment {
+                    println!("{key}={value}");
+                }
+            }
+            Self::LaunchQueue => {
+                let pipeline = LocalPipeline::connect(template_file).await?;
+                let sdk = pipeline.sdk_config().await;
+                let local = crate::local::campaigns::LocalCampaigns::new(
+                    &pipeline.stack,
+                    &pipeline.clients,
+                    &sdk,
+                    &[],
+                )?;
+                let stats = local.drain_launch_queue().await?;
+                println!(
+                    "launch queue drained: {} invocations, {} messages, {} failures",
+                    stats.invocations, stats.messages, stats.failures
+                );
+            }
+            Self::SchedulerTick => {
+                let pipeline = LocalPipeline::connect(template_file).await?;
+                let sdk = pipeline.sdk_config().await;
+                let local = crate::local::campaigns::LocalCampaigns::new(
+                    &pipeline.stack,
+                    &pipeline.clients,
+                    &sdk,
+                    &[],
+                )?;
+                println!("{}", serde_json::to_string(&local.tick().await?)?);
+            }
+        }
+        Ok(())
+    }
+}

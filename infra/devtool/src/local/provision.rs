@@ -1,0 +1,151 @@
+//! Creates the template's streams, tables, buckets and queues on the local endpoint, idempotently, plus
+//! the verified sending domain that onboarding relies on.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    TimeToLiveSpecification,
+};
+use aws_sdk_kinesis::types::StreamStatus;
+use aws_sdk_sqs::types::QueueAttributeName;
+
+use crate::local::Clients;
+use crate::local::template::Stack;
+
+pub async fn provision(clients: &Clients, stack: &Stack, sending_domain: &str) -> Result<()> {
+    for stream in &stack.streams {
+        let created = clients
+            .kinesis
+            .create_stream()
+            .stream_name(&stream.name)
+            .shard_count(stream.shard_count)
+            .send()
+            .await;
+        if let Err(error) = created {
+            let exists = error
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception());
+            if !exists {
+                return Err(error).with_context(|| format!("creating stream {}", stream.name));
+            }
+        }
+        wait_for_stream(clients, &stream.name).await?;
+    }
+    for table in &stack.tables {
+        let mut request = clients
+            .dynamodb
+            .create_table()
+            .table_name(&table.name)
+            .billing_mode(BillingMode::PayPerRequest);
+        for key in &table.keys {
+            request = request.key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(&key.name)
+                    .key_type(KeyType::from(key.key_type.as_str()))
+                    .build()?,
+            );
+        }
+        for (name, kind) in &table.attributes {
+            request = request.attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(name)
+                    .attribute_type(ScalarAttributeType::from(kind.as_str()))
+                    .build()?,
+            );
+        }
+        if let Err(error) = request.send().await {
+            let exists = error
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception());
+            if !exists {
+                return Err(error).with_context(|| format!("creating table {}", table.name));
+            }
+        }
+        if let Some(attribute) = &table.ttl_attribute {
+            clients
+                .dynamodb
+                .update_time_to_live()
+                .table_name(&table.name)
+                .time_to_live_specification(
+                    TimeToLiveSpecification::builder()
+                        .attribute_name(attribute)
+                        .enabled(true)
+                        .build()?,
+                )
+                .send()
+                .await
+                .with_context(|| format!("enabling TTL on {}", table.name))?;
+        }
+    }
+    for bucket in &stack.buckets {
+        if let Err(error) = clients.s3.create_bucket().bucket(&bucket.name).send().await {
+            let exists = error.as_service_error().is_some_and(|e| {
+                e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()
+            });
+            if !exists {
+                return Err(error).with_context(|| format!("creating bucket {}", bucket.name));
+            }
+        }
+    }
+    // Dead-letter queues first: a queue's redrive policy names its dead-letter queue's ARN.
+    let mut queues: Vec<_> = stack.queues.iter().collect();
+    queues.sort_by_key(|q| q.dead_letter.is_some());
+    for queue in queues {
+        let mut request = clients
+            .sqs
+            .create_queue()
+            .queue_name(&queue.name)
+            .attributes(
+                QueueAttributeName::VisibilityTimeout,
+                queue.visibility_timeout.to_string(),
+            );
+        if let Some((target, receives)) = &queue.dead_letter {
+            let policy = serde_json::json!({
+                "deadLetterTargetArn": stack.queue(target)?.arn,
+                "maxReceiveCount": receives,
+            });
+            request = request.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
+        }
+        request
+            .send()
+            .await
+            .with_context(|| format!("creating queue {}", queue.name))?;
+    }
+    let identity = clients
+        .sesv2
+        .create_email_identity()
+        .email_identity(sending_domain)
+        .send()
+        .await;
+    if let Err(error) = identity {
+        let exists = error
+            .as_service_error()
+            .is_some_and(|e| e.is_already_exists_exception());
+        if !exists {
+            return Err(error).context("verifying the sending domain");
+        }
+    }
+    Ok(())
+}
+
+async fn wait_for_stream(clients: &Clients, name: &str) -> Result<()> {
+    for _ in 0..100 {
+        let summary = clients
+            .kinesis
+            .describe_stream_summary()
+            .stream_name(name)
+            .send()
+            .await
+            .with_context(|| format!("describing stream {name}"))?;
+        if summary
+            .stream_description_summary()
+            .is_some_and(|s| s.stream_status() == &StreamStatus::Active)
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("stream {name} did not become active")
+}

@@ -1,0 +1,160 @@
+//! Operator commands: they work on a deployed stack (`--tenants-table`, AWS credentials from the
+//! environment) as on the local one: template deploys, redrives, resuming a campaign, the send
+//! log. The runbook is docs/operations.md.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use clap::Subcommand;
+use storecast::domain::{CampaignId, TenantId};
+
+use crate::local::pipeline::LocalPipeline;
+
+#[derive(Subcommand)]
+pub enum OpsCommand {
+    /// Resume a paused campaign: set it active and redrive its parked batches.
+    Resume {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        campaign: String,
+    },
+    /// The per-recipient send log of a campaign (or one message), as JSON lines.
+    SendLog {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        campaign: String,
+        #[arg(long)]
+        message: Option<String>,
+    },
+    /// Publish the standard template catalog to every retailer it targets (CI/CD): checks the
+    /// catalog, renders every template for every retailer, publishes what changed. Exits
+    /// non-zero when a retailer failed (the others are published).
+    DeployTemplates {
+        #[arg(long, default_value = "templates/catalog.yaml")]
+        catalog: PathBuf,
+        /// Print what would change per retailer and template; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only these retailers (repeatable); all onboarded ones the catalog targets otherwise.
+        #[arg(long = "tenant")]
+        tenants: Vec<String>,
+        /// The tenants table of a deployed stack (AWS credentials from the environment); the
+        /// local stack's when absent (AWS_ENDPOINT_URL).
+        #[arg(long)]
+        tenants_table: Option<String>,
+    },
+    /// Put a tenant's parked batches (of one campaign, or all) back on the send-batches stream.
+    Redrive {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        campaign: Option<String>,
+    },
+}
+
+impl OpsCommand {
+    pub async fn run(self, template_file: &Path) -> Result<()> {
+        match self {
+            Self::Resume { tenant, campaign } => {
+                let pipeline = LocalPipeline::connect(template_file).await?;
+                let summary = storecast::pipeline::redrive::resume_campaign(
+                    &pipeline.tenants()?,
+                    &pipeline.archive()?,
+                    &pipeline.stream("SendBatchesStream")?,
+                    &TenantId::parse(tenant)?,
+                    &CampaignId::parse(campaign)?,
+                )
+                .await?;
+                println!(
+                    "campaign active again; redrove {} batches ({} recipients); {} still parked",
+                    summary.batches, summary.recipients, summary.still_parked
+                );
+            }
+            Self::SendLog {
+                tenant,
+                campaign,
+                message,
+            } => {
+                let pipeline = LocalPipeline::connect(template_file).await?;
+                let log = pipeline.delivery_table()?;
+                let tenant = TenantId::parse(tenant)?;
+                let campaign = CampaignId::parse(campaign)?;
+                let statuses = match message {
+                    Some(message) => storecast::pipeline::send_log::recipient_status(
+                        &log,
+                        &tenant,
+                        &campaign,
+                        &storecast::domain::MessageId::parse(message)?,
+                    )
+                    .await?
+                    .into_iter()
+                    .collect(),
+                    None => {
+                        storecast::pipeline::send_log::campaign_statuses(
+                            &log, &log, &tenant, &campaign,
+                        )
+                        .await?
+                    }
+                };
+                for status in statuses {
+                    println!("{}", serde_json::to_string(&status)?);
+                }
+            }
+            Self::DeployTemplates {
+                catalog,
+                dry_run,
+                tenants,
+                tenants_table,
+            } => {
+                let catalog = storecast::templates::Catalog::load(&catalog)?;
+                let table = match tenants_table {
+                    Some(name) => {
+                        let sdk =
+                            aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                        storecast::aws::dynamodb::TenantsTable::new(
+                            aws_sdk_dynamodb::Client::new(&sdk),
+                            name,
+                        )
+                    }
+                    None => LocalPipeline::connect(template_file).await?.tenants()?,
+                };
+                let options = storecast::templates::deploy::DeployOptions {
+                    dry_run,
+                    tenants: tenants
+                        .into_iter()
+                        .map(TenantId::parse)
+                        .collect::<Result<_, _>>()?,
+                };
+                let report =
+                    storecast::templates::deploy::deploy(&catalog, &table, &table, &options)
+                        .await?;
+                print!("{}", report.to_text());
+                if !report.is_success() {
+                    anyhow::bail!(
+                        "{} retailer(s) not deployed; see the errors above",
+                        report.failed_retailers()
+                    );
+                }
+            }
+            Self::Redrive { tenant, campaign } => {
+                let pipeline = LocalPipeline::connect(template_file).await?;
+                let tenant = TenantId::parse(tenant)?;
+                let campaign = campaign.map(CampaignId::parse).transpose()?;
+                let summary = storecast::pipeline::redrive::redrive_parked(
+                    &pipeline.archive()?,
+                    &pipeline.stream("SendBatchesStream")?,
+                    &tenant,
+                    campaign.as_ref(),
+                )
+                .await?;
+                println!(
+                    "redrove {} batches ({} recipients); {} still parked",
+                    summary.batches, summary.recipients, summary.still_parked
+                );
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,77 @@
+//! Tools for template authors and for the repository: the render tool ([`render`]) and the
+//! sample Lambda events of `events/` ([`events`]).
+
+pub mod events;
+pub mod render;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use clap::Subcommand;
+
+use crate::tools::render::RenderOptions;
+
+#[derive(Subcommand)]
+pub enum ToolCommand {
+    /// Render a template folder for each recipient of a JSON-lines file.
+    Render {
+        #[arg(long)]
+        template: PathBuf,
+        /// JSON object every recipient's line is merged over; its "vars" are the retailer's
+        /// variables.
+        #[arg(long)]
+        shared: Option<PathBuf>,
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print recipients per second instead of writing files.
+        #[arg(long)]
+        bench: bool,
+    },
+    /// Regenerate the sample Lambda events in events/ from the current contracts.
+    SampleEvents {
+        #[arg(long, default_value = "events")]
+        out: PathBuf,
+    },
+}
+
+impl ToolCommand {
+    /// The tools read no stack: `_template_file` is the global option every command takes.
+    pub async fn run(self, _template_file: &Path) -> Result<()> {
+        match self {
+            Self::Render {
+                template,
+                shared,
+                data,
+                out,
+                bench,
+            } => {
+                let summary = crate::tools::render::run(&RenderOptions {
+                    template,
+                    shared,
+                    data,
+                    out,
+                    bench,
+                })?;
+                if bench {
+                    println!(
+                        "{} recipients: {:.0} recipients/second",
+                        summary.recipients, summary.recipients_per_second
+                    );
+                } else {
+                    println!(
+                        "rendered {} recipients into {} files",
+                        summary.recipients, summary.files_written
+                    );
+                }
+            }
+            Self::SampleEvents { out } => {
+                for name in crate::tools::events::write_samples(&out)? {
+                    println!("wrote {}", out.join(name).display());
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,142 @@
+//! `render`: renders a template folder for each line of a JSON-lines file, exactly as delivery
+//! does (same parser, filters, lenient lookups and variable baking).
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Map, Value};
+use storecast::domain::FieldValue;
+use storecast::render::{CompiledTemplate, RenderContext, RenderedMessage, TemplateSources};
+
+#[derive(Debug, Clone)]
+pub struct RenderOptions {
+    pub template: PathBuf,
+    pub shared: Option<PathBuf>,
+    pub data: PathBuf,
+    pub out: Option<PathBuf>,
+    pub bench: bool,
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct RenderSummary {
+    pub recipients: usize,
+    pub files_written: usize,
+    pub recipients_per_second: f64,
+}
+
+fn read_part(dir: &Path, name: &str) -> Result<Option<String>> {
+    let path = dir.join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(text)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+pub fn load_template(dir: &Path) -> Result<TemplateSources> {
+    let required = |name: &str| -> Result<String> {
+        read_part(dir, name)?.with_context(|| format!("{} has no {name}", dir.display()))
+    };
+    Ok(TemplateSources {
+        subject: required("subject.liquid")?,
+        html: required("email.html.liquid")?,
+        text: required("email.txt.liquid")?,
+        push_title: read_part(dir, "push_title.liquid")?,
+        push_body: read_part(dir, "push_body.liquid")?,
+    })
+}
+
+pub fn run(options: &RenderOptions) -> Result<RenderSummary> {
+    let sources = load_template(&options.template)?;
+    let mut shared = match &options.shared {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            match serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", path.display()))?
+            {
+                Value::Object(map) => map,
+                _ => bail!("{} must hold a JSON object", path.display()),
+            }
+        }
+        None => Map::new(),
+    };
+    // The retailer's variables are baked into the template, as when a version is published.
+    let variables = match shared.remove("vars") {
+        Some(Value::Object(vars)) => vars,
+        Some(_) => bail!("\"vars\" in the shared context must be an object"),
+        None => Map::new(),
+    };
+    let template = CompiledTemplate::compile_sources(&sources, &variables)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let file = std::fs::File::open(&options.data)
+        .with_context(|| format!("opening {}", options.data.display()))?;
+    let mut contexts = Vec::new();
+    for (number, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Value::Object(own) = serde_json::from_str(&line).with_context(|| {
+            format!(
+                "line {} of {} is not JSON",
+                number + 1,
+                options.data.display()
+            )
+        })?
+        else {
+            bail!(
+                "line {} of {} is not a JSON object",
+                number + 1,
+                options.data.display()
+            );
+        };
+        let mut merged = shared.clone();
+        merged.extend(own);
+        contexts.push(serde_json::from_value::<FieldValue>(Value::Object(merged))?);
+    }
+    let mut rendered = RenderedMessage::default();
+    let mut summary = RenderSummary {
+        recipients: contexts.len(),
+        ..RenderSummary::default()
+    };
+    if options.bench {
+        let rounds = (20_000 / contexts.len().max(1)).max(1);
+        let started = std::time::Instant::now();
+        for _ in 0..rounds {
+            for context in &contexts {
+                template
+                    .render(&RenderContext::from_value(context), &mut rendered)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        summary.recipients_per_second = (rounds * contexts.len()) as f64 / elapsed;
+        return Ok(summary);
+    }
+    let out = options
+        .out
+        .as_ref()
+        .context("--out is required unless --bench")?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for (index, context) in contexts.iter().enumerate() {
+        template
+            .render(&RenderContext::from_value(context), &mut rendered)
+            .map_err(|e| anyhow::anyhow!("recipient {index}: {e}"))?;
+        let mut parts = vec![
+            ("subject", Some(&rendered.subject)),
+            ("email.html", Some(&rendered.html)),
+            ("email.txt", Some(&rendered.text)),
+        ];
+        parts.push(("push_title", rendered.push_title.as_ref()));
+        parts.push(("push_body", rendered.push_body.as_ref()));
+        for (part, text) in parts {
+            if let Some(text) = text {
+                std::fs::write(out.join(format!("{index}.{part}")), text)?;
+                summary.files_written += 1;
+            }
+        }
+    }
+    Ok(summary)
+}

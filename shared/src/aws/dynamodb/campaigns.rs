@@ -1,0 +1,480 @@
+//! Campaign records, launch progress and the schedule index on the tenants table.
+//!
+//! | item | pk | sk |
+//! | --- | --- | --- |
+//! | campaign record | `TENANT#<t>` | `CAMPAIGN_DEF#<campaign>` (`record` JSON, `revision`, `state`) |
+//! | delivery status | `TENANT#<t>` | `CAMPAIGN#<campaign>` (`status`), written in the same transaction |
+//! | chunk progress | `TENANT#<t>` | `LAUNCH#<campaign>#<launch>#CHUNK#<index, 6 digits>` |
+//! | schedule entry | `SCHEDULE` | `<due, epoch seconds, 12 digits>#<t>#<campaign>#<launch>` |
+//!
+//! The schedule index is the one partition not keyed by a tenant: the scheduler reads it by due
+//! time across tenants, and then reads each campaign under the tenant its entry names.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, PutRequest, TransactWriteItem, WriteRequest};
+use time::OffsetDateTime;
+
+use super::{Item, batch_write, get_n, get_s, key, n, s, tenant_pk};
+use crate::aws::dynamodb::MAX_ITEMS_PER_BATCH_WRITE;
+use crate::aws::errors::store_error;
+use crate::campaigns::report::LaunchReport;
+use crate::campaigns::store::{
+    CampaignRecord, CampaignStore, ChunkProgress, ChunkStatus, LaunchId, LaunchKey, ScheduleEntry,
+};
+use crate::domain::{CampaignId, TenantId};
+use crate::error::StoreError;
+
+const STORE: &str = "tenants table";
+const SCHEDULE_PK: &str = "SCHEDULE";
+
+fn corrupt(reason: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        store: STORE,
+        reason: reason.to_string(),
+    }
+}
+
+fn rejected(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Rejected {
+        store: STORE,
+        source: Box::new(error),
+    }
+}
+
+fn record_key(tenant: &TenantId, campaign: &CampaignId) -> Item {
+    key(tenant_pk(tenant), format!("CAMPAIGN_DEF#{campaign}"))
+}
+
+fn chunk_prefix(launch: &LaunchKey) -> String {
+    format!("LAUNCH#{}#{}#CHUNK#", launch.campaign_id, launch.launch_id)
+}
+
+fn chunk_key(launch: &LaunchKey, index: u32) -> Item {
+    key(
+        tenant_pk(&launch.tenant_id),
+        format!("{}{index:06}", chunk_prefix(launch)),
+    )
+}
+
+fn schedule_sk(entry: &ScheduleEntry) -> String {
+    format!(
+        "{:012}#{}#{}#{}",
+        entry.due.unix_timestamp().max(0),
+        entry.launch.tenant_id,
+        entry.launch.campaign_id,
+        entry.launch.launch_id
+    )
+}
+
+fn status_name(status: ChunkStatus) -> &'static str {
+    match status {
+        ChunkStatus::Pending => "PENDING",
+        ChunkStatus::Done => "DONE",
+        ChunkStatus::Failed => "FAILED",
+    }
+}
+
+fn record_from_item(item: &Item) -> Result<CampaignRecord, StoreError> {
+    let mut record: CampaignRecord = serde_json::from_str(get_s(item, "record", STORE)?)
+        .map_err(|e| corrupt(format!("campaign record: {e}")))?;
+    record.revision = get_n(item, "revision", STORE)?;
+    Ok(record)
+}
+
+fn chunk_from_item(item: &Item) -> Result<ChunkProgress, StoreError> {
+    let status = match get_s(item, "status", STORE)? {
+        "PENDING" => ChunkStatus::Pending,
+        "DONE" => ChunkStatus::Done,
+        "FAILED" => ChunkStatus::Failed,
+        other => return Err(corrupt(format!("unknown chunk status {other}"))),
+    };
+    let report = match item.get("report") {
+        None => None,
+        Some(value) => {
+            let json = value
+                .as_s()
+                .map_err(|_| corrupt("attribute report is not a string"))?;
+            Some(
+                serde_json::from_str::<LaunchReport>(json)
+                    .map_err(|e| corrupt(format!("chunk report: {e}")))?,
+            )
+        }
+    };
+    Ok(ChunkProgress {
+        index: get_n(item, "index", STORE)?,
+        start: get_n(item, "start", STORE)?,
+        end: get_n(item, "end", STORE)?,
+        status,
+        attempts: get_n(item, "attempts", STORE)?,
+        report,
+        last_error: item.get("last_error").and_then(|v| v.as_s().ok()).cloned(),
+    })
+}
+
+fn entry_from_item(item: &Item) -> Result<ScheduleEntry, StoreError> {
+    let due = OffsetDateTime::from_unix_timestamp(get_n(item, "due", STORE)?)
+        .map_err(|e| corrupt(format!("due time: {e}")))?;
+    Ok(ScheduleEntry {
+        due,
+        launch: LaunchKey {
+            tenant_id: TenantId::parse(get_s(item, "tenant_id", STORE)?).map_err(corrupt)?,
+            campaign_id: CampaignId::parse(get_s(item, "campaign_id", STORE)?).map_err(corrupt)?,
+            launch_id: LaunchId::parse(get_s(item, "launch_id", STORE)?).map_err(corrupt)?,
+        },
+    })
+}
+
+/// Whether a transaction was cancelled because its first item's condition failed.
+fn condition_failed(error: &SdkError<TransactWriteItemsError, impl std::fmt::Debug>) -> bool {
+    match error.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+            cancelled
+                .cancellation_reasons()
+                .first()
+                .and_then(|reason| reason.code())
+                == Some("ConditionalCheckFailed")
+        }
+        _ => false,
+    }
+}
+
+fn update_condition_failed(error: &SdkError<UpdateItemError, impl std::fmt::Debug>) -> bool {
+    matches!(
+        error.as_service_error(),
+        Some(UpdateItemError::ConditionalCheckFailedException(_))
+    )
+}
+
+#[derive(Clone)]
+pub struct DynamoCampaignStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoCampaignStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn put(
+        &self,
+        item: Item,
+        condition: Option<(&str, Option<(&str, AttributeValue)>)>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
+        if let Some((expression, value)) = condition {
+            put = put.condition_expression(expression);
+            if let Some((name, value)) = value {
+                put = put.expression_attribute_values(name, value);
+            }
+        }
+        Ok(TransactWriteItem::builder()
+            .put(put.build().map_err(rejected)?)
+            .build())
+    }
+
+    /// The record (conditional) and its delivery status item, in one transaction.
+    async fn write_record(
+        &self,
+        record: &CampaignRecord,
+        condition: (&str, Option<(&str, AttributeValue)>),
+    ) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(record).map_err(rejected)?;
+        let mut item = record_key(record.tenant_id(), record.campaign_id());
+        item.extend([
+            ("record".into(), s(json)),
+            ("revision".into(), n(record.revision)),
+            ("state".into(), s(record.state.as_str())),
+        ]);
+        let mut status = key(
+            tenant_pk(record.tenant_id()),
+            format!("CAMPAIGN#{}", record.campaign_id()),
+        );
+        let status_value = match record.state.delivery_status() {
+            crate::domain::CampaignStatus::Active => "ACTIVE",
+            crate::domain::CampaignStatus::Paused => "PAUSED",
+            crate::domain::CampaignStatus::Cancelled => "CANCELLED",
+        };
+        status.insert("status".into(), s(status_value));
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(self.put(item, Some(condition))?)
+            .transact_items(self.put(status, None)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if condition_failed(&error) => Ok(false),
+            Err(error) => Err(store_error(STORE, error)),
+        }
+    }
+
+    async fn query_all(
+        &self,
+        pk: String,
+        prefix: String,
+        consistent: bool,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(prefix))
+            .consistent_read(consistent)
+            .into_paginator()
+            .items()
+            .send();
+        let mut items = Vec::new();
+        while let Some(item) = pages.next().await {
+            items.push(item.map_err(|e| store_error(STORE, e))?);
+        }
+        Ok(items)
+    }
+}
+
+#[async_trait]
+impl CampaignStore for DynamoCampaignStore {
+    async fn create(&self, record: &CampaignRecord) -> Result<bool, StoreError> {
+        self.write_record(record, ("attribute_not_exists(pk)", None))
+            .await
+    }
+
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+    ) -> Result<Option<CampaignRecord>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(record_key(tenant, campaign)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error(STORE, e))?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        let record = record_from_item(&item)?;
+        if record.tenant_id() != tenant || record.campaign_id() != campaign {
+            return Err(corrupt("campaign record names another tenant or campaign"));
+        }
+        Ok(Some(record))
+    }
+
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        after: Option<&CampaignId>,
+        limit: usize,
+    ) -> Result<Vec<CampaignRecord>, StoreError> {
+        let mut records = Vec::new();
+        let mut start = after.map(|after| record_key(tenant, after));
+        while records.len() < limit {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(tenant_pk(tenant)))
+                .expression_attribute_values(":prefix", s("CAMPAIGN_DEF#"))
+                .set_exclusive_start_key(start.take())
+                .limit((limit - records.len()).min(i32::MAX as usize) as i32)
+                .send()
+                .await
+                .map_err(|e| store_error(STORE, e))?;
+            for item in output.items() {
+                records.push(record_from_item(item)?);
+            }
+            match output.last_evaluated_key {
+                Some(last) if !last.is_empty() => start = Some(last),
+                _ => break,
+            }
+        }
+        records.truncate(limit);
+        Ok(records)
+    }
+
+    async fn update(&self, record: &CampaignRecord) -> Result<bool, StoreError> {
+        let expected = record.revision.saturating_sub(1);
+        self.write_record(
+            record,
+            ("revision = :expected", Some((":expected", n(expected)))),
+        )
+        .await
+    }
+
+    async fn put_chunks(
+        &self,
+        launch: &LaunchKey,
+        chunks: &[ChunkProgress],
+    ) -> Result<(), StoreError> {
+        for group in chunks.chunks(MAX_ITEMS_PER_BATCH_WRITE) {
+            let mut pending: Vec<WriteRequest> = Vec::with_capacity(group.len());
+            for chunk in group {
+                let mut item = chunk_key(launch, chunk.index);
+                item.extend([
+                    ("index".into(), n(chunk.index)),
+                    ("start".into(), n(chunk.start)),
+                    ("end".into(), n(chunk.end)),
+                    ("status".into(), s(status_name(chunk.status))),
+                    ("attempts".into(), n(chunk.attempts)),
+                ]);
+                pending.push(
+                    WriteRequest::builder()
+                        .put_request(
+                            PutRequest::builder()
+                                .set_item(Some(item))
+                                .build()
+                                .map_err(rejected)?,
+                        )
+                        .build(),
+                );
+            }
+            batch_write(&self.client, &self.table, STORE, pending).await?;
+        }
+        Ok(())
+    }
+
+    async fn chunk(
+        &self,
+        launch: &LaunchKey,
+        index: u32,
+    ) -> Result<Option<ChunkProgress>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(chunk_key(launch, index)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error(STORE, e))?;
+        output.item.as_ref().map(chunk_from_item).transpose()
+    }
+
+    async fn chunks(&self, launch: &LaunchKey) -> Result<Vec<ChunkProgress>, StoreError> {
+        let items = self
+            .query_all(tenant_pk(&launch.tenant_id), chunk_prefix(launch), true)
+            .await?;
+        items.iter().map(chunk_from_item).collect()
+    }
+
+    async fn finish_chunk(
+        &self,
+        launch: &LaunchKey,
+        index: u32,
+        report: &LaunchReport,
+    ) -> Result<bool, StoreError> {
+        let report = serde_json::to_string(report).map_err(rejected)?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(chunk_key(launch, index)))
+            .update_expression("SET #status = :done, report = :report")
+            .condition_expression("attribute_exists(pk) AND #status <> :done")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":done", s("DONE"))
+            .expression_attribute_values(":report", s(report))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if update_condition_failed(&error) => Ok(false),
+            Err(error) => Err(store_error(STORE, error)),
+        }
+    }
+
+    async fn fail_chunk(
+        &self,
+        launch: &LaunchKey,
+        index: u32,
+        error: &str,
+        permanent: bool,
+    ) -> Result<(), StoreError> {
+        let status = if permanent { "FAILED" } else { "PENDING" };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(chunk_key(launch, index)))
+            .update_expression(
+                "SET attempts = attempts + :one, last_error = :error, #status = :status",
+            )
+            .condition_expression("attribute_exists(pk) AND #status <> :done")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":error", s(error.chars().take(1000).collect::<String>()))
+            .expression_attribute_values(":status", s(status))
+            .expression_attribute_values(":done", s("DONE"))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if update_condition_failed(&error) => Ok(()),
+            Err(error) => Err(store_error(STORE, error)),
+        }
+    }
+
+    async fn schedule(&self, entry: &ScheduleEntry) -> Result<(), StoreError> {
+        let mut item = key(SCHEDULE_PK.into(), schedule_sk(entry));
+        item.extend([
+            ("due".into(), n(entry.due.unix_timestamp())),
+            ("tenant_id".into(), s(entry.launch.tenant_id.as_str())),
+            ("campaign_id".into(), s(entry.launch.campaign_id.as_str())),
+            ("launch_id".into(), s(entry.launch.launch_id.as_str())),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| store_error(STORE, e))?;
+        Ok(())
+    }
+
+    async fn due(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<ScheduleEntry>, StoreError> {
+        // '~' sorts after every character an id may hold, so entries due this second are in.
+        let upper = format!("{:012}#~", now.unix_timestamp().max(0));
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk <= :upper")
+            .expression_attribute_values(":pk", s(SCHEDULE_PK))
+            .expression_attribute_values(":upper", s(upper))
+            .limit(limit.min(i32::MAX as usize) as i32)
+            .send()
+            .await
+            .map_err(|e| store_error(STORE, e))?;
+        output.items().iter().map(entry_from_item).collect()
+    }
+
+    async fn unschedule(&self, entry: &ScheduleEntry) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(SCHEDULE_PK.into(), schedule_sk(entry))))
+            .send()
+            .await
+            .map_err(|e| store_error(STORE, e))?;
+        Ok(())
+    }
+}

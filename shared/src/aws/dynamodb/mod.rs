@@ -1,0 +1,183 @@
+//! DynamoDB adapters, one file per port on each table: the tenants table ([`TenantsTable`]:
+//! [`tenants`] the delivery directory and suppression, [`contacts`], [`templates`], [`admin`];
+//! [`campaigns`]: campaign records, launches, the schedule index) and the delivery table
+//! ([`send_log`]: claims and batch outcomes).
+//!
+//! Key layout (see docs/architecture.md):
+//! - tenants: `pk = TENANT#<tenant>`, `sk = WORKSPACE | CAMPAIGN#<id> | SUPPRESSED#<address> |
+//!   TEMPLATE#<id>#V#<version> | LIVE#<template id>`
+//! - delivery: claims `pk = MSG#<tenant>#<campaign>#<shard>`, `sk = <message id>`; outcomes
+//!   `pk = BATCH#<tenant>#<campaign>#<shard>`, `sk = <batch id>`. The shard (one hex digit of the
+//!   id) spreads a large campaign over 16 partitions.
+
+mod admin;
+#[cfg(feature = "campaigns")]
+pub mod campaigns;
+#[cfg(feature = "campaigns")]
+mod contacts;
+mod send_log;
+mod templates;
+mod tenants;
+
+#[cfg(feature = "campaigns")]
+pub use contacts::CONTACT_WRITE_CONCURRENCY;
+pub use send_log::{
+    DeliveryTable, SEND_LOG_RETENTION, claim_write_units, decode_outcome, encode_outcome,
+    item_size, outcome_write_units,
+};
+pub use tenants::TenantsTable;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::aws::errors::store_error;
+use crate::domain::{TemplateRef, TenantId, TenantSettings, TenantStatus, TenantWorkspace};
+use crate::error::StoreError;
+
+/// BatchWriteItem writes at most this many items per call.
+pub const MAX_ITEMS_PER_BATCH_WRITE: usize = 25;
+/// BatchGetItem reads at most this many keys per call.
+pub const MAX_KEYS_PER_BATCH_GET: usize = 100;
+/// Unprocessed keys are retried this many times before the read counts as throttled.
+pub(super) const UNPROCESSED_RETRIES: u32 = 5;
+
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub(crate) fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub(crate) fn key(pk: String, sk: String) -> Item {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+pub(crate) fn get_s<'a>(
+    item: &'a Item,
+    name: &str,
+    store: &'static str,
+) -> Result<&'a str, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .ok_or_else(|| StoreError::Corrupt {
+            store,
+            reason: format!("attribute {name} missing or not a string"),
+        })
+}
+
+pub(crate) fn get_n<T: std::str::FromStr>(
+    item: &Item,
+    name: &str,
+    store: &'static str,
+) -> Result<T, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt {
+            store,
+            reason: format!("attribute {name} missing or not a number"),
+        })
+}
+
+pub(super) fn corrupt(store: &'static str, reason: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        store,
+        reason: reason.to_string(),
+    }
+}
+
+pub(super) const TENANTS: &str = "tenants table";
+pub(super) const DELIVERY: &str = "delivery table";
+
+pub(crate) fn tenant_pk(tenant: &TenantId) -> String {
+    format!("TENANT#{tenant}")
+}
+
+pub(super) fn template_sk(template: &TemplateRef) -> String {
+    format!("TEMPLATE#{}#V#{:010}", template.id, template.version)
+}
+
+pub(super) fn status_name<T: serde::Serialize>(status: T) -> Result<String, StoreError> {
+    match serde_json::to_value(status) {
+        Ok(serde_json::Value::String(name)) => Ok(name),
+        _ => Err(corrupt(TENANTS, "status does not serialise to a name")),
+    }
+}
+
+pub(super) fn parse_status<T: serde::de::DeserializeOwned>(name: &str) -> Result<T, StoreError> {
+    serde_json::from_value(serde_json::Value::String(name.to_string()))
+        .map_err(|e| corrupt(TENANTS, format!("unknown status {name}: {e}")))
+}
+
+pub(super) fn workspace_from_item(item: &Item) -> Result<TenantWorkspace, StoreError> {
+    Ok(TenantWorkspace {
+        tenant_id: TenantId::parse(get_s(item, "tenant_id", TENANTS)?)
+            .map_err(|e| corrupt(TENANTS, e))?,
+        slug: get_s(item, "slug", TENANTS)?.to_string(),
+        display_name: get_s(item, "display_name", TENANTS)?.to_string(),
+        configuration_set: get_s(item, "configuration_set", TENANTS)?.to_string(),
+        ses_tenant: get_s(item, "ses_tenant", TENANTS)?.to_string(),
+        from_address: get_s(item, "from_address", TENANTS)?.to_string(),
+        status: parse_status::<TenantStatus>(get_s(item, "status", TENANTS)?)?,
+        unsubscribe_base_url: get_s(item, "unsubscribe_base_url", TENANTS)?.to_string(),
+        settings: match item.get("settings").map(|v| v.as_s()) {
+            None => TenantSettings::default(),
+            Some(Ok(json)) => serde_json::from_str(json)
+                .map_err(|e| corrupt(TENANTS, format!("tenant settings: {e}")))?,
+            Some(Err(_)) => return Err(corrupt(TENANTS, "attribute settings is not a string")),
+        },
+    })
+}
+
+/// One BatchWriteItem of at most [`MAX_ITEMS_PER_BATCH_WRITE`] requests, with the unprocessed
+/// ones written again (backing off) until none is left or the retries run out.
+pub(crate) async fn batch_write(
+    client: &Client,
+    table: &str,
+    store: &'static str,
+    mut pending: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+) -> Result<(), StoreError> {
+    let mut attempt = 0;
+    while !pending.is_empty() {
+        let output = client
+            .batch_write_item()
+            .request_items(table, std::mem::take(&mut pending))
+            .send()
+            .await
+            .map_err(|e| store_error(store, e))?;
+        pending = output
+            .unprocessed_items
+            .and_then(|mut u| u.remove(table))
+            .unwrap_or_default();
+        if !pending.is_empty() {
+            attempt += 1;
+            if attempt > UNPROCESSED_RETRIES {
+                return Err(StoreError::Throttled {
+                    store,
+                    source: crate::error::Message::boxed(format!(
+                        "{} items still unprocessed after {UNPROCESSED_RETRIES} retries",
+                        pending.len()
+                    )),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn is_condition_failure(error: &SdkError<PutItemError, impl std::fmt::Debug>) -> bool {
+    matches!(
+        error.as_service_error(),
+        Some(PutItemError::ConditionalCheckFailedException(_))
+    )
+}

@@ -1,0 +1,113 @@
+//! The scheduler's tick: starts due launches, held past the retailer's quiet hours.
+
+use time::OffsetDateTime;
+
+use crate::campaigns::schedule;
+use crate::campaigns::store::{CampaignState, ScheduleEntry};
+use crate::error::Retryable;
+
+use super::*;
+
+impl Campaigns {
+    /// The scheduler's tick: starts every due SCHEDULED launch (held again if the retailer's
+    /// quiet hours began meanwhile) and drops entries that are no longer scheduled.
+    pub async fn start_due(&self) -> Result<SchedulerSummary, CampaignError> {
+        let mut summary = SchedulerSummary::default();
+        loop {
+            let now = self.ports.clock.now();
+            let due = self.ports.store.due(now, SCHEDULER_PAGE).await?;
+            if due.is_empty() {
+                return Ok(summary);
+            }
+            let mut retry_later = false;
+            for entry in due {
+                match self.start_entry(&entry, now, &mut summary).await {
+                    Ok(()) => {}
+                    // Changed meanwhile (paused, cancelled, started by another tick): whoever
+                    // changed it owns what happens next.
+                    Err(CampaignError::Conflict(reason)) => {
+                        tracing::info!(%reason, "scheduled launch changed meanwhile");
+                        summary.dropped += 1;
+                    }
+                    Err(error) if error.is_retryable() => {
+                        // Kept: the next tick tries again.
+                        tracing::warn!(error = %DisplayChain(&error), "scheduled launch not started");
+                        summary.failed += 1;
+                        retry_later = true;
+                        continue;
+                    }
+                    Err(error) => {
+                        tracing::error!(error = %DisplayChain(&error), "scheduled launch failed");
+                        summary.failed += 1;
+                        self.fail_launch(&entry.launch, &DisplayChain(&error).to_string())
+                            .await?;
+                    }
+                }
+                self.ports.store.unschedule(&entry).await?;
+            }
+            if retry_later {
+                return Ok(summary);
+            }
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(
+        tenant_id = %entry.launch.tenant_id,
+        campaign_id = %entry.launch.campaign_id,
+    ))]
+    pub(super) async fn start_entry(
+        &self,
+        entry: &ScheduleEntry,
+        now: OffsetDateTime,
+        summary: &mut SchedulerSummary,
+    ) -> Result<(), CampaignError> {
+        let key = &entry.launch;
+        let record = self
+            .ports
+            .store
+            .get(&key.tenant_id, &key.campaign_id)
+            .await?;
+        let Some(record) = record.filter(|r| {
+            r.state == CampaignState::Scheduled
+                && r.launch.as_ref().map(|l| &l.launch_id) == Some(&key.launch_id)
+        }) else {
+            summary.dropped += 1;
+            return Ok(());
+        };
+        let mut launch = record.launch.clone().expect("filtered");
+        // Settings may have changed since the launch was scheduled: look again.
+        let workspace = match self.active_workspace(&record).await {
+            Ok(workspace) => Some(workspace),
+            // Started anyway: delivery parks a paused tenant's batches until it is reinstated.
+            Err(CampaignError::TenantNotActive) => None,
+            Err(error) => return Err(error),
+        };
+        if let Some(workspace) = workspace
+            && let Ok(zone) = schedule::time_zone(&workspace.settings.timezone)
+        {
+            let opens = schedule::past_quiet_hours(now, &zone, workspace.settings.quiet_hours);
+            if opens > now {
+                launch.starts_at = opens;
+                let mut record = record.clone();
+                record.launch = Some(launch.clone());
+                self.ports
+                    .store
+                    .schedule(&ScheduleEntry {
+                        due: opens,
+                        launch: key.clone(),
+                    })
+                    .await?;
+                self.write(record).await?;
+                summary.held += 1;
+                return Ok(());
+            }
+        }
+        match self.start(record, launch).await {
+            Ok(_) => summary.started += 1,
+            // Another tick or a cancel got there first.
+            Err(CampaignError::Conflict(_)) => summary.dropped += 1,
+            Err(error) => return Err(error),
+        }
+        Ok(())
+    }
+}

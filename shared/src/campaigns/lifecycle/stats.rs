@@ -1,0 +1,77 @@
+//! A campaign's stats: launch reports joined with the send log and parked batches.
+
+use crate::campaigns::report::LaunchReport;
+use crate::campaigns::store::ChunkStatus;
+use crate::domain::{CampaignId, TenantId};
+use crate::pipeline::send_log::RecipientOutcome;
+
+use super::*;
+
+impl Campaigns {
+    pub async fn stats(
+        &self,
+        tenant: &TenantId,
+        id: &CampaignId,
+    ) -> Result<CampaignStats, CampaignError> {
+        let record = self.record(tenant, id).await?;
+        let mut progress = LaunchProgress::default();
+        let mut report = LaunchReport::default();
+        if let Some(launch) = record.launch.as_ref().filter(|l| l.started_at.is_some()) {
+            progress.chunks_total = launch.chunks;
+            for chunk in self
+                .ports
+                .store
+                .chunks(&launch_key(&record, &launch.launch_id))
+                .await?
+            {
+                match chunk.status {
+                    ChunkStatus::Done => progress.chunks_done += 1,
+                    ChunkStatus::Failed => progress.chunks_failed += 1,
+                    ChunkStatus::Pending => progress.chunks_pending += 1,
+                }
+                if let Some(chunk_report) = &chunk.report {
+                    report.merge(chunk_report);
+                }
+            }
+        }
+        let mut delivery = DeliveryCounts::default();
+        for status in crate::pipeline::send_log::campaign_statuses(
+            self.ports.claims.as_ref(),
+            self.ports.send_log.as_ref(),
+            tenant,
+            id,
+        )
+        .await?
+        {
+            match status.outcome {
+                Some(RecipientOutcome::Sent { .. }) => delivery.sent += 1,
+                Some(RecipientOutcome::Failed { .. }) => delivery.failed += 1,
+                Some(RecipientOutcome::Suppressed) => delivery.suppressed += 1,
+                _ => delivery.in_flight += 1,
+            }
+        }
+        for (_, parked) in self.ports.archive.parked(tenant, Some(id)).await? {
+            delivery.parked_batches += 1;
+            delivery.parked += parked.batch.recipients.len() as u64;
+        }
+        Ok(CampaignStats {
+            campaign_id: id.clone(),
+            state: record.state,
+            launch_id: record.launch.map(|l| l.launch_id),
+            progress,
+            rows: report.rows,
+            held_out: report.held_out,
+            skipped: SkippedCounts {
+                not_consented: report.not_consented,
+                no_address: report.no_address,
+                suppressed: report.suppressed,
+                not_in_segment: report.not_in_segment,
+                frequency_capped: report.frequency_capped,
+                malformed: report.malformed,
+            },
+            events_emitted: report.events_emitted,
+            matched: report.matched,
+            delivery,
+        })
+    }
+}

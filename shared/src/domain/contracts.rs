@@ -1,0 +1,184 @@
+//! The versioned message contracts between the functions: `campaign-event` and `send-batch`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    BatchId, CampaignId, CustomerId, FieldValue, MessageId, TemplateId, TenantId, VariantId,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Email,
+    Push,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Push => "push",
+        }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A published, immutable version of one of the tenant's templates, or, with version
+/// [`TemplateRef::LIVE`] (0), whichever version is live when the message is delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+pub struct TemplateRef {
+    pub id: TemplateId,
+    pub version: u32,
+}
+
+impl TemplateRef {
+    /// The version number that means "the live version": published versions start at 1.
+    pub const LIVE: u32 = 0;
+
+    /// A reference that follows the template's live pointer.
+    pub fn live(id: TemplateId) -> Self {
+        Self {
+            id,
+            version: Self::LIVE,
+        }
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.version == Self::LIVE
+    }
+}
+
+/// An item offered to a customer. Prices are for display only (the shop is the source of truth).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Offer {
+    pub item_id: String,
+    pub title: String,
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_url: Option<String>,
+    pub price: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sale_price: Option<f64>,
+    pub currency: String,
+    /// Parsed once when the event is read, so templates' `date` filter never parses strings.
+    #[serde(
+        default,
+        with = "time::serde::iso8601::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub valid_until: Option<time::OffsetDateTime>,
+}
+
+/// The customer as the campaign saw them. `fields` are the retailer's own attributes
+/// (`first_name`, `loyalty_tier`, ...), passed to templates as they are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Customer {
+    pub id: CustomerId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_token: Option<String>,
+    #[serde(default)]
+    pub fields: FieldValue,
+}
+
+/// Contract `campaign-event` (stream: campaign events): one per matched customer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CampaignEvent {
+    pub contract_version: u16,
+    pub tenant_id: TenantId,
+    pub campaign_id: CampaignId,
+    pub variant: VariantId,
+    pub channel: Channel,
+    pub template: TemplateRef,
+    pub message_id: MessageId,
+    pub customer: Customer,
+    #[serde(default)]
+    pub offers: Vec<Offer>,
+}
+
+impl CampaignEvent {
+    pub fn group(&self) -> BatchGroup {
+        BatchGroup {
+            tenant_id: self.tenant_id.clone(),
+            campaign_id: self.campaign_id.clone(),
+            variant: self.variant.clone(),
+            channel: self.channel,
+            template: self.template.clone(),
+        }
+    }
+
+    pub fn into_recipient(self) -> Recipient {
+        Recipient {
+            message_id: self.message_id,
+            customer: self.customer,
+            offers: self.offers,
+        }
+    }
+}
+
+/// What every recipient of one send batch shares.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct BatchGroup {
+    pub tenant_id: TenantId,
+    pub campaign_id: CampaignId,
+    pub variant: VariantId,
+    pub channel: Channel,
+    pub template: TemplateRef,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recipient {
+    pub message_id: MessageId,
+    pub customer: Customer,
+    #[serde(default)]
+    pub offers: Vec<Offer>,
+}
+
+/// Contract `send-batch` (stream: send batches): at most [`PROVIDER_BATCH_SIZE`] recipients of
+/// one group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SendBatch {
+    pub contract_version: u16,
+    pub batch_id: BatchId,
+    #[serde(flatten)]
+    pub group: BatchGroup,
+    pub recipients: Vec<Recipient>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn campaign_event_contract_round_trips_with_dates_parsed() {
+        let json = r#"{"contract_version":1,"tenant_id":"t1","campaign_id":"c1","variant":"A",
+            "channel":"email","template":{"id":"welcome","version":3},"message_id":"m1",
+            "customer":{"id":"u1","email":"a@example.com","fields":{"first_name":"Ann"}},
+            "offers":[{"item_id":"i1","title":"Tent","url":"https://x/i1","price":10.5,
+            "currency":"EUR","valid_until":"2026-12-01T00:00:00Z"}]}"#;
+        let event: CampaignEvent = serde_json::from_str(json).unwrap();
+        assert_eq!(event.offers[0].valid_until.unwrap().year(), 2026);
+        let again: CampaignEvent =
+            serde_json::from_str(&serde_json::to_string(&event).unwrap()).unwrap();
+        assert_eq!(again, event);
+    }
+
+    #[test]
+    fn unknown_identifier_in_contract_is_a_clear_error() {
+        let json = r#"{"contract_version":1,"tenant_id":"t#1","campaign_id":"c1","variant":"A",
+            "channel":"email","template":{"id":"w","version":1},"message_id":"m1",
+            "customer":{"id":"u1"}}"#;
+        let err = serde_json::from_str::<CampaignEvent>(json).unwrap_err();
+        assert!(err.to_string().contains("invalid tenant id"), "{err}");
+    }
+}

@@ -1,0 +1,115 @@
+//! A retailer's sending workspace and settings, and the statuses delivery obeys.
+
+use serde::{Deserialize, Serialize};
+
+use super::TenantId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TenantStatus {
+    Active,
+    /// Sending paused by the retailer or an operator: batches are parked until reinstated.
+    Paused,
+    /// Suspended by the platform (abuse, reputation): batches are parked.
+    Suspended,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CampaignStatus {
+    Active,
+    Paused,
+    Cancelled,
+}
+
+/// A retailer's isolated sending workspace: every message of that retailer goes out with these
+/// and no other settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+pub struct TenantWorkspace {
+    pub tenant_id: TenantId,
+    pub slug: String,
+    pub display_name: String,
+    pub configuration_set: String,
+    pub ses_tenant: String,
+    pub from_address: String,
+    pub status: TenantStatus,
+    /// Base of the per-recipient one-click unsubscribe link.
+    pub unsubscribe_base_url: String,
+    /// The retailer's own settings: brand variables, time zone, quiet hours, frequency cap.
+    #[serde(default)]
+    pub settings: TenantSettings,
+}
+
+/// What a retailer configures about its sending, beyond the workspace's routing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+pub struct TenantSettings {
+    /// IANA time zone (`Europe/Paris`): scheduled sends and quiet hours are in local time.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// No marketing sends between these local hours; held until the window opens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<QuietHours>,
+    /// No more than this many marketing messages per customer in a rolling window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency_cap: Option<FrequencyCap>,
+    /// Dedicated IP pool (SES sending pool) the retailer's configuration set uses, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sending_pool: Option<String>,
+    /// Brand variables (logo, colours, postal address...) every template sees as `brand.*`.
+    #[serde(default)]
+    #[cfg_attr(feature = "api", schema(value_type = Object))]
+    pub brand: serde_json::Map<String, serde_json::Value>,
+}
+
+fn default_timezone() -> String {
+    "UTC".to_string()
+}
+
+impl Default for TenantSettings {
+    fn default() -> Self {
+        Self {
+            timezone: default_timezone(),
+            quiet_hours: None,
+            frequency_cap: None,
+            sending_pool: None,
+            brand: serde_json::Map::new(),
+        }
+    }
+}
+
+/// Local hours `[start_hour, end_hour)` with no sends; the window may wrap past midnight
+/// (`21` to `8`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+pub struct QuietHours {
+    pub start_hour: u8,
+    pub end_hour: u8,
+}
+
+/// The longest frequency-cap window a retailer may set; contact history older than this is
+/// pruned.
+pub const MAX_FREQUENCY_CAP_WINDOW_DAYS: u32 = 90;
+
+/// At most `max_messages` marketing messages per customer within `window_days`, per retailer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+pub struct FrequencyCap {
+    pub max_messages: u32,
+    pub window_days: u32,
+}
+
+impl TenantWorkspace {
+    /// The from-address every retailer gets under the centrally verified sending domain.
+    pub fn from_address_for(slug: &str, sending_domain: &str) -> String {
+        format!("{slug}@{sending_domain}")
+    }
+}
+
+/// Suppression lists and idempotency compare addresses case-insensitively.
+pub fn normalise_address(address: &str) -> String {
+    address.trim().to_ascii_lowercase()
+}

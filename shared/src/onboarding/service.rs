@@ -1,0 +1,468 @@
+//! The onboarding service: workspaces created, changed, suspended and reinstated.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer};
+
+pub use super::workspaces::{
+    MAX_RESOURCE_NAME_CHARS, ProvisionError, ProvisionedWorkspace, SendingWorkspaces,
+    WorkspaceSpec, resource_name,
+};
+
+use crate::directory::{SlugClaim, TenantAdmin};
+use crate::domain::{
+    FrequencyCap, MAX_FREQUENCY_CAP_WINDOW_DAYS, QuietHours, TenantId, TenantSettings,
+    TenantStatus, TenantWorkspace,
+};
+use crate::error::{Retryable, StoreError};
+use crate::pipeline::archive::Archive;
+use crate::pipeline::publish::RecordStream;
+use crate::pipeline::redrive::RedriveError;
+
+/// A slug is 2 to 40 characters of `[a-z0-9-]`: the from-address's local part.
+pub const SLUG_CHARS: std::ops::RangeInclusive<usize> = 2..=40;
+/// A display name has at most this many characters.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 100;
+/// Brand variables: at most this many top-level keys ...
+pub const MAX_BRAND_KEYS: usize = 50;
+/// ... and at most this many bytes as JSON (they travel with every template render).
+pub const MAX_BRAND_BYTES: usize = 16 * 1024;
+
+/// `PUT /tenants/{tenant}`: the whole retailer. Settings are replaced as given.
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantRequest {
+    pub display_name: String,
+    /// From-address local part (`<slug>@<sending domain>`), unique across retailers; cannot
+    /// change after onboarding.
+    pub slug: String,
+    #[serde(default)]
+    pub settings: TenantSettings,
+}
+
+/// `PATCH /tenants/{tenant}`: only the fields given change. `brand` is a JSON merge patch
+/// (RFC 7396: `null` removes a key, objects merge); `quiet_hours` and `frequency_cap` set to
+/// `null` remove the setting.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantPatch {
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub brand: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    pub timezone: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<QuietHours>, nullable)]
+    pub quiet_hours: Option<Option<QuietHours>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<FrequencyCap>, nullable)]
+    pub frequency_cap: Option<Option<FrequencyCap>>,
+}
+
+/// A field that is present (even as `null`) is `Some`; a missing one stays `None` (default).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OnboardingError {
+    /// The request is invalid; `field` names the field at fault (`settings.timezone`).
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error("tenant not found")]
+    NotFound,
+    /// The request contradicts what exists (a slug of another tenant, a slug change).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("provisioning the sending workspace failed")]
+    Provision(#[source] ProvisionError),
+    #[error("the tenants table failed")]
+    Store(#[from] StoreError),
+    /// The tenant is active again, but some parked batches were not redriven: reinstating again
+    /// redrives them.
+    #[error("redriving the tenant's parked batches failed")]
+    Redrive(#[from] RedriveError),
+}
+
+impl From<ProvisionError> for OnboardingError {
+    fn from(error: ProvisionError) -> Self {
+        match error {
+            ProvisionError::InvalidName { name, reason } => OnboardingError::Invalid {
+                field: "tenant_id".into(),
+                reason: format!("the workspace name {name} would be invalid: {reason}"),
+            },
+            other => OnboardingError::Provision(other),
+        }
+    }
+}
+
+impl Retryable for OnboardingError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            OnboardingError::Invalid { .. }
+            | OnboardingError::NotFound
+            | OnboardingError::Conflict(_) => false,
+            OnboardingError::Provision(e) => e.is_retryable(),
+            OnboardingError::Store(e) => e.is_retryable(),
+            OnboardingError::Redrive(RedriveError::Archive(e)) => e.is_retryable(),
+            OnboardingError::Redrive(RedriveError::Encode(_)) => false,
+        }
+    }
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> OnboardingError {
+    OnboardingError::Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnboardingConfig {
+    /// The centrally verified sending domain: from-addresses are `<slug>@<sending domain>`.
+    pub sending_domain: String,
+    /// The one-click unsubscribe base URL, with `{tenant}` replaced by the tenant id
+    /// (`https://prefs.mail.example/{tenant}/unsubscribe`).
+    pub unsubscribe_base_url: String,
+}
+
+impl OnboardingConfig {
+    pub fn unsubscribe_base_url_for(&self, tenant: &TenantId) -> String {
+        self.unsubscribe_base_url
+            .replace("{tenant}", tenant.as_str())
+    }
+}
+
+/// Parked batches go back on this stream when a tenant is reinstated.
+struct Redrive {
+    archive: Arc<dyn Archive>,
+    send_batches: Arc<dyn RecordStream>,
+}
+
+pub struct Onboarding {
+    workspaces: Arc<dyn SendingWorkspaces>,
+    admin: Arc<dyn TenantAdmin>,
+    config: OnboardingConfig,
+    redrive: Option<Redrive>,
+}
+
+impl Onboarding {
+    pub fn new(
+        workspaces: Arc<dyn SendingWorkspaces>,
+        admin: Arc<dyn TenantAdmin>,
+        config: OnboardingConfig,
+    ) -> Self {
+        Self {
+            workspaces,
+            admin,
+            config,
+            redrive: None,
+        }
+    }
+
+    /// With these, [`Onboarding::reinstate`] also redrives the tenant's parked batches onto the
+    /// send-batches stream; without them the caller redrives (`storecast-dev redrive`).
+    pub fn with_redrive(
+        mut self,
+        archive: Arc<dyn Archive>,
+        send_batches: Arc<dyn RecordStream>,
+    ) -> Self {
+        self.redrive = Some(Redrive {
+            archive,
+            send_batches,
+        });
+        self
+    }
+
+    /// `PUT /tenants/{tenant}` (operator). Idempotent: provisions (or updates) the SES
+    /// workspace and writes the workspace item. Answers the workspace and whether it was created.
+    /// A re-PUT replaces name and settings but keeps the status (it never reinstates).
+    #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
+    pub async fn put_tenant(
+        &self,
+        tenant: &TenantId,
+        request: TenantRequest,
+    ) -> Result<(TenantWorkspace, bool), OnboardingError> {
+        validate_tenant_id(tenant)?;
+        validate_slug(&request.slug)?;
+        let display_name = validate_display_name("display_name", &request.display_name)?;
+        validate_settings("settings.", &request.settings)?;
+
+        let spec = WorkspaceSpec {
+            tenant_id: tenant.clone(),
+            slug: request.slug.clone(),
+            sending_pool: request.settings.sending_pool.clone(),
+        };
+        self.workspaces.check(&spec)?;
+        let existing = self.admin.workspace(tenant).await?;
+        if let Some(existing) = &existing
+            && existing.slug != request.slug
+        {
+            return Err(OnboardingError::Conflict(format!(
+                "the slug is {} and cannot change after onboarding (it is the from-address)",
+                existing.slug
+            )));
+        }
+        // Claimed before anything is provisioned, so that a tenant losing the race for a slug
+        // leaves nothing behind at SES.
+        if let SlugClaim::Taken { .. } = self.admin.claim_slug(&request.slug, tenant).await? {
+            return Err(OnboardingError::Conflict(format!(
+                "the slug {} belongs to another tenant",
+                request.slug
+            )));
+        }
+        let provisioned = self.workspaces.provision(&spec).await?;
+        let workspace = TenantWorkspace {
+            tenant_id: tenant.clone(),
+            slug: request.slug,
+            display_name,
+            configuration_set: provisioned.configuration_set,
+            ses_tenant: provisioned.ses_tenant,
+            from_address: provisioned.from_address,
+            status: existing
+                .as_ref()
+                .map_or(TenantStatus::Active, |existing| existing.status),
+            unsubscribe_base_url: self.config.unsubscribe_base_url_for(tenant),
+            settings: request.settings,
+        };
+        if existing.as_ref() != Some(&workspace) {
+            self.admin.put_workspace(&workspace).await?;
+        }
+        let created = existing.is_none();
+        tracing::info!(created, "tenant onboarded");
+        Ok((workspace, created))
+    }
+
+    pub async fn tenant(&self, tenant: &TenantId) -> Result<TenantWorkspace, OnboardingError> {
+        self.admin
+            .workspace(tenant)
+            .await?
+            .ok_or(OnboardingError::NotFound)
+    }
+
+    /// `PATCH /tenants/{tenant}`: display name, brand variables (JSON merge patch), time zone,
+    /// quiet hours, frequency cap. The result is validated as a whole before it is written.
+    #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
+    pub async fn patch_tenant(
+        &self,
+        tenant: &TenantId,
+        patch: TenantPatch,
+    ) -> Result<TenantWorkspace, OnboardingError> {
+        let mut workspace = self.tenant(tenant).await?;
+        if let Some(display_name) = &patch.display_name {
+            workspace.display_name = validate_display_name("display_name", display_name)?;
+        }
+        if let Some(brand) = &patch.brand {
+            let mut merged =
+                serde_json::Value::Object(std::mem::take(&mut workspace.settings.brand));
+            merge_patch(&mut merged, &serde_json::Value::Object(brand.clone()));
+            workspace.settings.brand = match merged {
+                serde_json::Value::Object(map) => map,
+                _ => serde_json::Map::new(),
+            };
+        }
+        if let Some(timezone) = patch.timezone {
+            workspace.settings.timezone = timezone;
+        }
+        if let Some(quiet_hours) = patch.quiet_hours {
+            workspace.settings.quiet_hours = quiet_hours;
+        }
+        if let Some(frequency_cap) = patch.frequency_cap {
+            workspace.settings.frequency_cap = frequency_cap;
+        }
+        validate_settings("", &workspace.settings)?;
+        self.admin.put_workspace(&workspace).await?;
+        Ok(workspace)
+    }
+
+    /// Status `SUSPENDED` (delivery parks the tenant's batches) and sending disabled at SES.
+    /// SES first: if it fails nothing has changed and the call can be retried.
+    #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
+    pub async fn suspend(&self, tenant: &TenantId) -> Result<TenantWorkspace, OnboardingError> {
+        let mut workspace = self.tenant(tenant).await?;
+        self.workspaces
+            .set_sending_enabled(&workspace.configuration_set, false)
+            .await?;
+        if workspace.status != TenantStatus::Suspended {
+            workspace.status = TenantStatus::Suspended;
+            self.admin.put_workspace(&workspace).await?;
+        }
+        tracing::info!("tenant suspended");
+        Ok(workspace)
+    }
+
+    /// Sending enabled at SES, status `ACTIVE`, and (with [`Onboarding::with_redrive`]) the
+    /// tenant's parked batches back on the send-batches stream. Idempotent.
+    #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
+    pub async fn reinstate(&self, tenant: &TenantId) -> Result<TenantWorkspace, OnboardingError> {
+        let mut workspace = self.tenant(tenant).await?;
+        self.workspaces
+            .set_sending_enabled(&workspace.configuration_set, true)
+            .await?;
+        match &self.redrive {
+            Some(redrive) => {
+                crate::pipeline::redrive::reinstate_tenant(
+                    self.admin.as_ref(),
+                    redrive.archive.as_ref(),
+                    redrive.send_batches.as_ref(),
+                    &workspace,
+                )
+                .await?;
+            }
+            None if workspace.status != TenantStatus::Active => {
+                let mut active = workspace.clone();
+                active.status = TenantStatus::Active;
+                self.admin.put_workspace(&active).await?;
+            }
+            None => {}
+        }
+        workspace.status = TenantStatus::Active;
+        tracing::info!("tenant reinstated");
+        Ok(workspace)
+    }
+}
+
+/// SES resource names are `<prefix>-<tenant>` and allow no '.', which tenant ids otherwise may
+/// hold (the length is checked against the prefix when the workspace is provisioned).
+fn validate_tenant_id(tenant: &TenantId) -> Result<(), OnboardingError> {
+    if tenant.as_str().contains('.') {
+        return Err(invalid(
+            "tenant_id",
+            "an onboarded tenant id may not contain '.' (SES resource names do not allow it)",
+        ));
+    }
+    Ok(())
+}
+
+pub fn validate_slug(slug: &str) -> Result<(), OnboardingError> {
+    if !SLUG_CHARS.contains(&slug.len()) {
+        return Err(invalid("slug", "must be 2 to 40 characters"));
+    }
+    if !slug
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(invalid(
+            "slug",
+            "only lower-case letters, digits and '-' are allowed",
+        ));
+    }
+    if slug.starts_with('-') || slug.ends_with('-') || slug.contains("--") {
+        // A dot-atom local part may be any of these, but mail clients and spam filters treat
+        // such addresses as suspicious.
+        return Err(invalid(
+            "slug",
+            "may not start or end with '-' or hold '--'",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_display_name(field: &str, name: &str) -> Result<String, OnboardingError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(invalid(field, "must not be empty"));
+    }
+    if name.chars().count() > MAX_DISPLAY_NAME_CHARS {
+        return Err(invalid(field, "must be at most 100 characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(invalid(field, "must not contain control characters"));
+    }
+    Ok(name.to_string())
+}
+
+/// `prefix` is `settings.` for a PUT body and empty for a PATCH, so the field names the body's.
+pub fn validate_settings(prefix: &str, settings: &TenantSettings) -> Result<(), OnboardingError> {
+    let field = |name: &str| format!("{prefix}{name}");
+    if jiff::tz::TimeZone::get(&settings.timezone).is_err() {
+        return Err(invalid(
+            field("timezone"),
+            format!("{:?} is not an IANA time zone", settings.timezone),
+        ));
+    }
+    if let Some(quiet) = settings.quiet_hours {
+        if quiet.start_hour > 23 {
+            return Err(invalid(field("quiet_hours.start_hour"), "must be 0 to 23"));
+        }
+        if quiet.end_hour > 23 {
+            return Err(invalid(field("quiet_hours.end_hour"), "must be 0 to 23"));
+        }
+        if quiet.start_hour == quiet.end_hour {
+            return Err(invalid(
+                field("quiet_hours"),
+                "start_hour and end_hour must differ",
+            ));
+        }
+    }
+    if let Some(cap) = settings.frequency_cap {
+        if cap.max_messages < 1 {
+            return Err(invalid(
+                field("frequency_cap.max_messages"),
+                "must be at least 1",
+            ));
+        }
+        if !(1..=MAX_FREQUENCY_CAP_WINDOW_DAYS).contains(&cap.window_days) {
+            return Err(invalid(
+                field("frequency_cap.window_days"),
+                format!("must be 1 to {MAX_FREQUENCY_CAP_WINDOW_DAYS}"),
+            ));
+        }
+    }
+    if let Some(pool) = &settings.sending_pool
+        && (pool.is_empty()
+            || pool.len() > MAX_RESOURCE_NAME_CHARS
+            || !pool
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    {
+        return Err(invalid(
+            field("sending_pool"),
+            "must be 1 to 64 ASCII letters, digits, '-' or '_'",
+        ));
+    }
+    if settings.brand.len() > MAX_BRAND_KEYS {
+        return Err(invalid(
+            field("brand"),
+            format!("at most {MAX_BRAND_KEYS} keys"),
+        ));
+    }
+    let bytes = serde_json::to_vec(&settings.brand).map_or(usize::MAX, |json| json.len());
+    if bytes > MAX_BRAND_BYTES {
+        return Err(invalid(
+            field("brand"),
+            format!("at most {MAX_BRAND_BYTES} bytes as JSON"),
+        ));
+    }
+    Ok(())
+}
+
+/// RFC 7396 JSON merge patch: `null` removes a key, objects merge, anything else replaces.
+pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    let serde_json::Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = serde_json::Value::Object(serde_json::Map::new());
+    }
+    let serde_json::Value::Object(target) = target else {
+        unreachable!("made an object above");
+    };
+    for (key, value) in patch {
+        if value.is_null() {
+            target.remove(key);
+        } else {
+            merge_patch(
+                target.entry(key.clone()).or_insert(serde_json::Value::Null),
+                value,
+            );
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The idempotency protocol, message by message.
+
+use std::collections::HashMap;
+
+use crate::clock::Clock;
+use crate::domain::{BatchId, MessageId, SendBatch};
+use crate::error::StoreError;
+use crate::pipeline::send_log::{
+    BatchOutcome, ClaimResult, MessageClaim, RecipientOutcome, SendLog,
+};
+
+pub(super) enum ClaimDecision {
+    Send,
+    AlreadyDone,
+    HeldElsewhere,
+}
+
+/// Decides, message by message, whether this delivery may send: the idempotency protocol.
+///
+/// A claim names the batch and slot that owns the message and a lease. The owner's batch outcome
+/// says how it ended. A message is sent only by the delivery that holds its claim; a claim is
+/// taken over only when its owner released it (outcome `Pending`) or its lease ran out with no
+/// final outcome recorded.
+pub(super) struct ClaimResolver<'a> {
+    pub(super) send_log: &'a dyn SendLog,
+    pub(super) clock: &'a dyn Clock,
+    pub(super) batch: &'a SendBatch,
+    pub(super) outcomes: tokio::sync::Mutex<HashMap<BatchId, Option<BatchOutcome>>>,
+}
+
+impl<'a> ClaimResolver<'a> {
+    pub(super) fn new(
+        send_log: &'a dyn SendLog,
+        clock: &'a dyn Clock,
+        batch: &'a SendBatch,
+    ) -> Self {
+        Self {
+            send_log,
+            clock,
+            batch,
+            outcomes: tokio::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(super) async fn outcome_of(
+        &self,
+        batch: &BatchId,
+    ) -> Result<Option<BatchOutcome>, StoreError> {
+        let mut outcomes = self.outcomes.lock().await;
+        if let Some(known) = outcomes.get(batch) {
+            return Ok(known.clone());
+        }
+        let group = &self.batch.group;
+        let outcome = self
+            .send_log
+            .outcome(&group.tenant_id, &group.campaign_id, batch)
+            .await?;
+        outcomes.insert(batch.clone(), outcome.clone());
+        Ok(outcome)
+    }
+
+    pub(super) async fn claim(
+        &self,
+        slot: usize,
+        message: &MessageId,
+        lease_until: i64,
+    ) -> Result<ClaimDecision, StoreError> {
+        let group = &self.batch.group;
+        let claim = MessageClaim {
+            tenant_id: group.tenant_id.clone(),
+            campaign_id: group.campaign_id.clone(),
+            message_id: message.clone(),
+            batch_id: self.batch.batch_id.clone(),
+            slot: slot as u16,
+            lease_until,
+        };
+        let existing = match self.send_log.claim(&claim).await? {
+            ClaimResult::Claimed => return Ok(ClaimDecision::Send),
+            ClaimResult::Held(existing) => existing,
+        };
+        let owner_outcome = self
+            .outcome_of(&existing.batch_id)
+            .await?
+            .and_then(|o| o.outcomes.get(existing.slot as usize).cloned());
+        let released = match owner_outcome {
+            Some(outcome) if outcome.is_final() => return Ok(ClaimDecision::AlreadyDone),
+            Some(RecipientOutcome::Pending) => true,
+            _ => existing.lease_until < self.clock.now().unix_timestamp(),
+        };
+        if !released {
+            tracing::info!(owner = %existing.batch_id, "message held by a delivery in flight");
+            return Ok(ClaimDecision::HeldElsewhere);
+        }
+        if self.send_log.take_over(&existing, &claim).await? {
+            tracing::info!(previous_owner = %existing.batch_id, "took over a released or expired claim");
+            Ok(ClaimDecision::Send)
+        } else {
+            Ok(ClaimDecision::HeldElsewhere)
+        }
+    }
+
+    /// Outcomes already final in an earlier attempt of this batch are kept as they were.
+    pub(super) async fn merge_with_previous(
+        &self,
+        slots: Vec<RecipientOutcome>,
+    ) -> Vec<RecipientOutcome> {
+        let previous = self
+            .outcomes
+            .lock()
+            .await
+            .get(&self.batch.batch_id)
+            .cloned()
+            .flatten();
+        match previous {
+            Some(previous) => slots
+                .into_iter()
+                .enumerate()
+                .map(|(slot, outcome)| match previous.outcomes.get(slot) {
+                    Some(earlier) if earlier.is_final() => earlier.clone(),
+                    _ => outcome,
+                })
+                .collect(),
+            None => slots,
+        }
+    }
+
+    pub(super) async fn previous_matches(&self, outcomes: &[RecipientOutcome]) -> bool {
+        self.outcomes
+            .lock()
+            .await
+            .get(&self.batch.batch_id)
+            .cloned()
+            .flatten()
+            .is_some_and(|previous| previous.outcomes == outcomes)
+    }
+}

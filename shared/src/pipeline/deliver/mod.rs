@@ -1,0 +1,551 @@
+//! Send batches in, emails out: idempotent, routed to the batch's own tenant workspace, every
+//! failure classified and kept.
+
+mod claims;
+mod recipient;
+mod setbacks;
+mod template;
+
+use claims::{ClaimDecision, ClaimResolver};
+use recipient::{DeliverRecipient, RecipientResult};
+use template::TemplateProblem;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use aws_lambda_events::event::streams::KinesisEventResponse;
+use futures::StreamExt;
+use serde::Serialize;
+use time::OffsetDateTime;
+use tracing::Instrument;
+
+use crate::channels::email::EmailProvider;
+use crate::clock::Clock;
+use crate::directory::DeliveryDirectory;
+use crate::domain::FieldValue;
+use crate::domain::normalise_address;
+use crate::domain::{
+    BatchId, CONTRACT_VERSION, CampaignStatus, Channel, MessageId, Recipient, SendBatch,
+    TenantStatus, TenantWorkspace,
+};
+use crate::error::{Retryable, StoreError};
+use crate::metrics::Metrics;
+use crate::pipeline::archive::{Archive, DeadLetter};
+use crate::pipeline::lambda_batch::{
+    InboundRecord, MissingSequenceNumber, inbound_records, partial_batch_response,
+};
+use crate::pipeline::publish::RetryPolicy;
+use crate::pipeline::send_log::{BatchOutcome, RecipientOutcome, SendLog};
+use crate::render::{CompiledTemplate, RenderedMessage, TemplateCache};
+use crate::templates::ports::TemplateStore;
+
+pub const FUNCTION_NAME: &str = "deliver";
+
+thread_local! {
+    static RENDER_BUFFERS: std::cell::RefCell<RenderedMessage> =
+        std::cell::RefCell::new(RenderedMessage::default());
+}
+
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    pub sending_domain: String,
+    /// Sends in flight at once within one batch.
+    pub send_concurrency: usize,
+    /// How long a claim outlives the invocation's deadline before another delivery may take it
+    /// over (covers clock skew and the outcome write after the last send).
+    pub lease_margin: Duration,
+    /// No new send starts this close to the invocation's deadline.
+    pub deadline_reserve: Duration,
+    /// Retries of a throttled or unavailable provider, per message.
+    pub send_retry: RetryPolicy,
+    pub unsubscribe_mailto: Option<String>,
+}
+
+impl DeliveryConfig {
+    pub fn new(sending_domain: impl Into<String>) -> Self {
+        Self {
+            sending_domain: sending_domain.into(),
+            send_concurrency: 16,
+            lease_margin: Duration::from_secs(30),
+            deadline_reserve: Duration::from_secs(5),
+            send_retry: RetryPolicy {
+                max_attempts: 4,
+                base_delay: Duration::from_millis(100),
+                max_delay: Duration::from_secs(2),
+            },
+            unsubscribe_mailto: None,
+        }
+    }
+}
+
+/// What happened to the recipients of one tenant in one invocation.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TenantCounts {
+    pub batches: u64,
+    pub recipients: u64,
+    pub sent: u64,
+    pub duplicates: u64,
+    pub suppressed: u64,
+    pub parked: u64,
+    pub dead_lettered: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+    /// Left for a later retry of the record (throttled, held elsewhere, out of time).
+    pub retried: u64,
+}
+
+impl TenantCounts {
+    pub fn add(&mut self, other: &TenantCounts) {
+        self.batches += other.batches;
+        self.recipients += other.recipients;
+        self.sent += other.sent;
+        self.duplicates += other.duplicates;
+        self.suppressed += other.suppressed;
+        self.parked += other.parked;
+        self.dead_lettered += other.dead_lettered;
+        self.failed += other.failed;
+        self.cancelled += other.cancelled;
+        self.retried += other.retried;
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct DeliveryOutcome {
+    pub per_tenant: BTreeMap<String, TenantCounts>,
+    /// Records that could not be read at all (no tenant to count them under).
+    pub unreadable_records: u64,
+    pub failed_positions: Vec<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliverError {
+    #[error(transparent)]
+    MissingSequenceNumber(#[from] MissingSequenceNumber),
+}
+
+/// How one batch ended, for the record's checkpoint.
+enum BatchDisposition {
+    /// Every recipient has a final outcome (or the batch was parked / dead-lettered).
+    Done,
+    /// Some recipients must be tried again: report the record as failed.
+    Retry,
+}
+
+/// A batch that may go out: its tenant's workspace, brand variables, suppressed addresses and
+/// compiled template.
+struct ReadyBatch {
+    workspace: TenantWorkspace,
+    brand: FieldValue,
+    suppressed: HashSet<String>,
+    template: Arc<CompiledTemplate>,
+}
+
+pub struct Deliverer {
+    directory: Arc<dyn DeliveryDirectory>,
+    templates: Arc<dyn TemplateStore>,
+    send_log: Arc<dyn SendLog>,
+    provider: Arc<dyn EmailProvider>,
+    archive: Arc<dyn Archive>,
+    clock: Arc<dyn Clock>,
+    cache: TemplateCache,
+    config: DeliveryConfig,
+    metrics: Metrics,
+}
+
+pub struct DelivererPorts {
+    pub directory: Arc<dyn DeliveryDirectory>,
+    pub templates: Arc<dyn TemplateStore>,
+    pub send_log: Arc<dyn SendLog>,
+    pub provider: Arc<dyn EmailProvider>,
+    pub archive: Arc<dyn Archive>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Deliverer {
+    pub fn new(ports: DelivererPorts, config: DeliveryConfig) -> Self {
+        Self {
+            directory: ports.directory,
+            templates: ports.templates,
+            send_log: ports.send_log,
+            provider: ports.provider,
+            archive: ports.archive,
+            clock: ports.clock,
+            cache: TemplateCache::default(),
+            config,
+            metrics: Metrics::new(FUNCTION_NAME),
+        }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The Lambda handler's body.
+    pub async fn handle(
+        &self,
+        event: KinesisEvent,
+        deadline: OffsetDateTime,
+    ) -> Result<KinesisEventResponse, DeliverError> {
+        let records = inbound_records(event);
+        let outcome = self.deliver(&records, deadline).await;
+        tracing::info!(per_tenant = ?outcome.per_tenant, "delivered");
+        if let Err(error) = self.metrics.flush(&mut std::io::stdout().lock()) {
+            tracing::warn!(%error, "could not write metrics");
+        }
+        Ok(partial_batch_response(&records, outcome.failed_positions)?)
+    }
+
+    pub async fn deliver(
+        &self,
+        records: &[InboundRecord],
+        deadline: OffsetDateTime,
+    ) -> DeliveryOutcome {
+        let mut outcome = DeliveryOutcome::default();
+        for (position, record) in records.iter().enumerate() {
+            let batch = match decode_batch(&record.data) {
+                Ok(batch) => batch,
+                Err(reason) => {
+                    let tenant = tenant_hint(&record.data);
+                    let letter = DeadLetter::of_payload(
+                        FUNCTION_NAME,
+                        &reason,
+                        tenant.clone(),
+                        &record.data,
+                    );
+                    match self.archive.dead_letter(&letter).await {
+                        Ok(()) => {
+                            tracing::warn!(reason, sequence_number = %record.sequence_number, "unreadable send batch dead-lettered");
+                            self.metrics.add(
+                                tenant.as_deref().unwrap_or("_unknown"),
+                                "DeadLettered",
+                                1.0,
+                            );
+                            outcome.unreadable_records += 1;
+                        }
+                        Err(error) => {
+                            tracing::error!(%error, reason, "dead letter could not be kept; record will be retried");
+                            outcome.failed_positions.push(position);
+                        }
+                    }
+                    continue;
+                }
+            };
+            let span = tracing::info_span!(
+                "batch",
+                tenant_id = %batch.group.tenant_id,
+                campaign_id = %batch.group.campaign_id,
+                batch_id = %batch.batch_id,
+            );
+            let mut counts = TenantCounts {
+                batches: 1,
+                recipients: batch.recipients.len() as u64,
+                ..TenantCounts::default()
+            };
+            let disposition = self
+                .deliver_batch(&batch, &record.data, deadline, &mut counts)
+                .instrument(span)
+                .await;
+            self.record_metrics(batch.group.tenant_id.as_str(), &counts);
+            outcome
+                .per_tenant
+                .entry(batch.group.tenant_id.to_string())
+                .or_default()
+                .add(&counts);
+            if matches!(disposition, BatchDisposition::Retry) {
+                outcome.failed_positions.push(position);
+            }
+        }
+        outcome
+    }
+
+    fn record_metrics(&self, tenant: &str, counts: &TenantCounts) {
+        for (name, value) in [
+            ("Batches", counts.batches),
+            ("Sent", counts.sent),
+            ("Failed", counts.failed),
+            ("Parked", counts.parked),
+            ("DuplicatesSkipped", counts.duplicates),
+            ("Suppressed", counts.suppressed),
+            ("DeadLettered", counts.dead_lettered),
+            ("Deferred", counts.retried),
+        ] {
+            if value > 0 {
+                self.metrics.add(tenant, name, value as f64);
+            }
+        }
+    }
+
+    async fn deliver_batch(
+        &self,
+        batch: &SendBatch,
+        raw: &[u8],
+        deadline: OffsetDateTime,
+        counts: &mut TenantCounts,
+    ) -> BatchDisposition {
+        let ready = match self.prepare(batch, raw, counts).await {
+            Ok(ready) => ready,
+            Err(disposition) => return disposition,
+        };
+        let resolver = ClaimResolver::new(self.send_log.as_ref(), self.clock.as_ref(), batch);
+        let (slots, tenant_rejection) = self.send_all(batch, &ready, &resolver, deadline).await;
+        // Counted from this attempt: a message sent by an earlier attempt comes back as a
+        // duplicate here, so nothing is ever counted as sent twice.
+        for outcome in &slots {
+            match outcome {
+                RecipientOutcome::Sent { .. } => counts.sent += 1,
+                RecipientOutcome::Failed { .. } => counts.failed += 1,
+                RecipientOutcome::Suppressed => counts.suppressed += 1,
+                RecipientOutcome::Duplicate => counts.duplicates += 1,
+                RecipientOutcome::Deferred | RecipientOutcome::Pending => {}
+            }
+        }
+        self.finish(batch, &resolver, slots, tenant_rejection, counts)
+            .await
+    }
+
+    /// Everything a batch needs before its first send: a provider for its channel, the tenant's
+    /// workspace and the campaign's status (one read), a status that lets it go out, and its
+    /// compiled template. A batch that cannot go out ends here with its disposition.
+    async fn prepare(
+        &self,
+        batch: &SendBatch,
+        raw: &[u8],
+        counts: &mut TenantCounts,
+    ) -> Result<ReadyBatch, BatchDisposition> {
+        let group = &batch.group;
+        let recipients = batch.recipients.len() as u64;
+        if group.channel != Channel::Email {
+            return Err(self
+                .dead_letter_batch(
+                    batch,
+                    raw,
+                    "no provider for the push channel is configured yet",
+                    counts,
+                )
+                .await);
+        }
+        let addresses: Vec<String> = batch
+            .recipients
+            .iter()
+            .filter_map(|r| r.customer.email.as_deref().map(normalise_address))
+            .collect();
+        let context = match self
+            .directory
+            .delivery_context(&group.tenant_id, &group.campaign_id, &addresses)
+            .await
+        {
+            Ok(context) => context,
+            Err(error) => {
+                return Err(self
+                    .store_failure(batch, "directory lookup", &error, counts)
+                    .await);
+            }
+        };
+        let Some(workspace) = context.workspace else {
+            return Err(self
+                .dead_letter_batch(batch, raw, "unknown tenant", counts)
+                .await);
+        };
+        let hold = match (workspace.status, context.campaign_status) {
+            (_, None) => {
+                return Err(self
+                    .dead_letter_batch(batch, raw, "unknown campaign", counts)
+                    .await);
+            }
+            (_, Some(CampaignStatus::Cancelled)) => {
+                tracing::info!("campaign cancelled; batch not sent");
+                counts.cancelled += recipients;
+                return Err(BatchDisposition::Done);
+            }
+            (TenantStatus::Paused, _) => Some("tenant paused"),
+            (TenantStatus::Suspended, _) => Some("tenant suspended"),
+            (TenantStatus::Active, Some(CampaignStatus::Paused)) => Some("campaign paused"),
+            (TenantStatus::Active, Some(CampaignStatus::Active)) => None,
+        };
+        if let Some(reason) = hold {
+            return Err(self.park(batch, reason, counts, recipients).await);
+        }
+        let template = match self.template(batch).await {
+            Ok(template) => template,
+            Err(TemplateProblem::Store(error)) => {
+                return Err(self
+                    .store_failure(batch, "template lookup", &error, counts)
+                    .await);
+            }
+            Err(TemplateProblem::Unusable(reason)) => {
+                return Err(self.dead_letter_batch(batch, raw, &reason, counts).await);
+            }
+        };
+        Ok(ReadyBatch {
+            // Converted once for the batch's recipients, not per recipient.
+            brand: FieldValue::from(&workspace.settings.brand),
+            workspace,
+            suppressed: context.suppressed,
+            template,
+        })
+    }
+
+    /// Claims and sends every recipient, `send_concurrency` at a time. Answers each slot's
+    /// outcome and, when the tenant's workspace refused a send, why.
+    async fn send_all(
+        &self,
+        batch: &SendBatch,
+        ready: &ReadyBatch,
+        resolver: &ClaimResolver<'_>,
+        deadline: OffsetDateTime,
+    ) -> (Vec<RecipientOutcome>, Option<String>) {
+        let lease_until = (deadline + self.config.lease_margin).unix_timestamp();
+        let send_until = deadline - self.config.deadline_reserve;
+        let workspace_refused = AtomicBool::new(false);
+        let jobs: Vec<_> = batch
+            .recipients
+            .iter()
+            .enumerate()
+            .map(|(slot, recipient)| {
+                self.deliver_in_span(DeliverRecipient {
+                    batch,
+                    slot,
+                    recipient,
+                    workspace: &ready.workspace,
+                    brand: &ready.brand,
+                    template: &ready.template,
+                    suppressed: recipient
+                        .customer
+                        .email
+                        .as_deref()
+                        .is_some_and(|a| ready.suppressed.contains(&normalise_address(a))),
+                    resolver,
+                    lease_until,
+                    send_until,
+                    workspace_refused: &workspace_refused,
+                })
+            })
+            .collect();
+        let outcomes: Vec<(usize, RecipientResult)> = futures::stream::iter(jobs)
+            .buffer_unordered(self.config.send_concurrency.max(1))
+            .collect()
+            .await;
+
+        let mut slots = vec![RecipientOutcome::Pending; batch.recipients.len()];
+        let mut tenant_rejection = None;
+        for (slot, outcome) in outcomes {
+            slots[slot] = outcome.outcome;
+            if tenant_rejection.is_none() {
+                tenant_rejection = outcome.tenant_rejection;
+            }
+        }
+        (slots, tenant_rejection)
+    }
+
+    /// Records the batch's outcome (merged with what earlier attempts made final), then parks
+    /// the unsent remainder of a refused tenant, or asks for a retry of what is still pending.
+    async fn finish(
+        &self,
+        batch: &SendBatch,
+        resolver: &ClaimResolver<'_>,
+        slots: Vec<RecipientOutcome>,
+        tenant_rejection: Option<String>,
+        counts: &mut TenantCounts,
+    ) -> BatchDisposition {
+        let group = &batch.group;
+        let merged = resolver.merge_with_previous(slots).await;
+        let pending = merged.iter().filter(|o| !o.is_final()).count() as u64;
+        let record = BatchOutcome {
+            tenant_id: group.tenant_id.clone(),
+            campaign_id: group.campaign_id.clone(),
+            batch_id: batch.batch_id.clone(),
+            outcomes: merged,
+        };
+        if resolver.previous_matches(&record.outcomes).await {
+            tracing::debug!("outcome unchanged; not written again");
+        } else if let Err(error) = self.write_outcome(&record).await {
+            // The sends happened; the claims (leased) still stop any other delivery from sending
+            // again until the lease ends. See docs/architecture.md, "the crash window".
+            tracing::error!(error = %error, "batch outcome could not be recorded");
+            counts.retried += pending;
+            return BatchDisposition::Retry;
+        }
+        if let Some(reason) = tenant_rejection {
+            // Only the recipients without a final outcome are parked, as a batch of their own:
+            // their claims stay released (Pending in this outcome), so a redrive takes them over.
+            let remaining: Vec<Recipient> = batch
+                .recipients
+                .iter()
+                .zip(&record.outcomes)
+                .filter(|(_, outcome)| !outcome.is_final())
+                .map(|(recipient, _)| recipient.clone())
+                .collect();
+            let ids: Vec<&MessageId> = remaining.iter().map(|r| &r.message_id).collect();
+            let remainder = SendBatch {
+                contract_version: CONTRACT_VERSION,
+                batch_id: BatchId::derive(group, &ids),
+                group: group.clone(),
+                recipients: remaining,
+            };
+            return self.park(&remainder, &reason, counts, pending).await;
+        }
+        if pending > 0 {
+            counts.retried += pending;
+            BatchDisposition::Retry
+        } else {
+            BatchDisposition::Done
+        }
+    }
+
+    async fn write_outcome(&self, record: &BatchOutcome) -> Result<(), StoreError> {
+        let mut attempt = 0;
+        loop {
+            match self.send_log.record_outcome(record).await {
+                Ok(()) => return Ok(()),
+                Err(error)
+                    if error.is_retryable()
+                        && attempt + 1 < self.config.send_retry.max_attempts =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(self.config.send_retry.backoff(attempt)).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+}
+
+fn decode_batch(data: &[u8]) -> Result<SendBatch, String> {
+    let batch: SendBatch =
+        serde_json::from_slice(data).map_err(|e| format!("malformed send batch: {e}"))?;
+    if batch.contract_version == 0 || batch.contract_version > CONTRACT_VERSION {
+        return Err(format!(
+            "unsupported send-batch contract version {} (this build reads 1..={CONTRACT_VERSION})",
+            batch.contract_version
+        ));
+    }
+    if batch.recipients.is_empty() || batch.recipients.len() > crate::domain::PROVIDER_BATCH_SIZE {
+        return Err(format!(
+            "send batch has {} recipients; 1..={} are allowed",
+            batch.recipients.len(),
+            crate::domain::PROVIDER_BATCH_SIZE
+        ));
+    }
+    Ok(batch)
+}
+
+/// The tenant of a record that could not be decoded, when its JSON still names one: only to file
+/// the dead letter under the right tenant.
+fn tenant_hint(data: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Hint {
+        tenant_id: crate::domain::TenantId,
+    }
+    serde_json::from_slice::<Hint>(data)
+        .ok()
+        .map(|hint| hint.tenant_id.to_string())
+}
+
+impl From<DeliverError> for lambda_runtime::Diagnostic {
+    fn from(error: DeliverError) -> Self {
+        crate::pipeline::lambda_batch::diagnostic(&error, false)
+    }
+}

@@ -1,0 +1,196 @@
+//! One recipient of a batch: claimed, checked, rendered, sent, with its outcome.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use time::OffsetDateTime;
+use tracing::Instrument;
+
+use crate::channels::email::OutboundEmail;
+use crate::channels::mime::{EmailParts, build_email};
+use crate::domain::FieldValue;
+use crate::domain::{Recipient, SendBatch, TenantWorkspace};
+use crate::error::SendError;
+use crate::pipeline::send_log::RecipientOutcome;
+use crate::render::{CompiledTemplate, RecipientContext, RenderContext};
+
+use super::*;
+use crate::channels::email::unsubscribe_url;
+
+impl Deliverer {
+    pub(super) async fn deliver_in_span(
+        &self,
+        job: DeliverRecipient<'_>,
+    ) -> (usize, RecipientResult) {
+        let slot = job.slot;
+        let span = tracing::info_span!("message", message_id = %job.recipient.message_id, slot);
+        (slot, self.deliver_recipient(job).instrument(span).await)
+    }
+
+    pub(super) async fn deliver_recipient(&self, job: DeliverRecipient<'_>) -> RecipientResult {
+        if job.workspace_refused.load(Ordering::Relaxed) {
+            return RecipientResult::final_outcome(RecipientOutcome::Pending);
+        }
+        // Every recipient is claimed first, even one that will not be sent: its outcome is then
+        // recorded once, and a redelivered copy of it counts as a duplicate, not again.
+        match job
+            .resolver
+            .claim(job.slot, &job.recipient.message_id, job.lease_until)
+            .await
+        {
+            Ok(ClaimDecision::Send) => {}
+            Ok(ClaimDecision::AlreadyDone) => {
+                return RecipientResult::final_outcome(RecipientOutcome::Duplicate);
+            }
+            Ok(ClaimDecision::HeldElsewhere) => {
+                return RecipientResult::final_outcome(RecipientOutcome::Deferred);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "claim failed; message left for a retry");
+                return RecipientResult::final_outcome(RecipientOutcome::Pending);
+            }
+        }
+        let Some(address) = job.recipient.customer.email.as_deref() else {
+            return RecipientResult::final_outcome(RecipientOutcome::Failed {
+                reason: "customer has no email address".into(),
+            });
+        };
+        if job.suppressed {
+            return RecipientResult::final_outcome(RecipientOutcome::Suppressed);
+        }
+        let email = match self.compose(&job, address) {
+            Ok(email) => email,
+            Err(reason) => {
+                tracing::warn!(reason, "message could not be composed");
+                return RecipientResult::final_outcome(RecipientOutcome::Failed { reason });
+            }
+        };
+        let mut attempt = 0;
+        loop {
+            if self.clock.now() >= job.send_until || job.workspace_refused.load(Ordering::Relaxed) {
+                return RecipientResult::final_outcome(RecipientOutcome::Pending);
+            }
+            match self.provider.send(&email).await {
+                Ok(provider_message_id) => {
+                    return RecipientResult::final_outcome(RecipientOutcome::Sent {
+                        provider_message_id,
+                    });
+                }
+                Err(error @ (SendError::Throttled { .. } | SendError::Unavailable { .. })) => {
+                    attempt += 1;
+                    if attempt >= self.config.send_retry.max_attempts {
+                        tracing::warn!(%error, attempt, "provider still unavailable; message left for a retry");
+                        return RecipientResult::final_outcome(RecipientOutcome::Pending);
+                    }
+                    tokio::time::sleep(self.config.send_retry.backoff(attempt)).await;
+                }
+                Err(SendError::TenantRejected { reason, source }) => {
+                    job.workspace_refused.store(true, Ordering::Relaxed);
+                    tracing::debug!(reason, error = %source, "tenant workspace rejected the send; parking the batch");
+                    return RecipientResult {
+                        outcome: RecipientOutcome::Pending,
+                        tenant_rejection: Some(format!("workspace rejected the send: {reason}")),
+                    };
+                }
+                Err(SendError::MessageRejected { reason, source }) => {
+                    tracing::warn!(reason, error = %source, "message rejected");
+                    return RecipientResult::final_outcome(RecipientOutcome::Failed { reason });
+                }
+            }
+        }
+    }
+
+    pub(super) fn compose(
+        &self,
+        job: &DeliverRecipient<'_>,
+        address: &str,
+    ) -> Result<OutboundEmail, String> {
+        let group = &job.batch.group;
+        let unsubscribe_url =
+            unsubscribe_url(job.workspace, &group.campaign_id, &job.recipient.message_id);
+        let started = std::time::Instant::now();
+        let context = RenderContext::for_recipient(RecipientContext {
+            customer: &job.recipient.customer,
+            offers: &job.recipient.offers,
+            workspace: job.workspace,
+            campaign_id: &group.campaign_id,
+            variant: &group.variant,
+            message_id: &job.recipient.message_id,
+            unsubscribe_url: &unsubscribe_url,
+        })
+        .with_brand(job.brand);
+        // The rendered parts are only read to build the MIME, so one set of buffers per thread
+        // serves every message: no 15 KB allocations per recipient. Nothing awaits while it is
+        // borrowed.
+        let raw_mime = RENDER_BUFFERS.with_borrow_mut(|rendered| {
+            job.template
+                .render(&context, rendered)
+                .map_err(|e| format!("template failed to render: {e}"))?;
+            let mut raw_mime = Vec::with_capacity(rendered.html.len() + rendered.text.len() + 1024);
+            build_email(
+                &EmailParts {
+                    from_name: &job.workspace.display_name,
+                    from_address: &job.workspace.from_address,
+                    to_address: address,
+                    subject: &rendered.subject,
+                    html: &rendered.html,
+                    text: &rendered.text,
+                    message_id: job.recipient.message_id.as_str(),
+                    sending_domain: &self.config.sending_domain,
+                    unsubscribe_url: &unsubscribe_url,
+                    unsubscribe_mailto: self.config.unsubscribe_mailto.as_deref(),
+                },
+                &mut raw_mime,
+            )
+            .map_err(|e| format!("message could not be built: {e}"))?;
+            Ok::<_, String>(raw_mime)
+        })?;
+        self.metrics.observe(
+            group.tenant_id.as_str(),
+            "RenderTime",
+            started.elapsed().as_micros() as f64,
+        );
+        Ok(OutboundEmail {
+            configuration_set: job.workspace.configuration_set.clone(),
+            ses_tenant: job.workspace.ses_tenant.clone(),
+            from_address: job.workspace.from_address.clone(),
+            to_address: address.to_string(),
+            raw_mime,
+            tags: vec![
+                ("tenant".into(), group.tenant_id.to_string()),
+                ("campaign".into(), group.campaign_id.to_string()),
+                ("variant".into(), group.variant.to_string()),
+                ("message_id".into(), job.recipient.message_id.to_string()),
+            ],
+        })
+    }
+}
+
+pub(super) struct DeliverRecipient<'a> {
+    pub(super) batch: &'a SendBatch,
+    pub(super) slot: usize,
+    pub(super) recipient: &'a Recipient,
+    pub(super) workspace: &'a TenantWorkspace,
+    pub(super) brand: &'a FieldValue,
+    pub(super) template: &'a CompiledTemplate,
+    pub(super) suppressed: bool,
+    pub(super) resolver: &'a ClaimResolver<'a>,
+    pub(super) lease_until: i64,
+    pub(super) send_until: OffsetDateTime,
+    /// Set by the first recipient whose send the tenant's workspace refuses: the others of the
+    /// batch are not attempted (they would be refused the same way) and are parked with it.
+    pub(super) workspace_refused: &'a AtomicBool,
+}
+
+pub(super) struct RecipientResult {
+    pub(super) outcome: RecipientOutcome,
+    pub(super) tenant_rejection: Option<String>,
+}
+
+impl RecipientResult {
+    pub(super) fn final_outcome(outcome: RecipientOutcome) -> Self {
+        Self {
+            outcome,
+            tenant_rejection: None,
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The per-recipient send log: one claim per message and one outcome per batch (the idempotency
+//! records delivery writes), and, for operators, each claim joined with the slot of its owning
+//! batch's outcome.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{BatchId, CampaignId, MessageId, TenantId};
+use crate::error::StoreError;
+
+/// Where a message's idempotency record says it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageClaim {
+    pub tenant_id: TenantId,
+    pub campaign_id: CampaignId,
+    pub message_id: MessageId,
+    /// The batch (and the recipient's position in it) that claimed the message.
+    pub batch_id: BatchId,
+    pub slot: u16,
+    /// Epoch seconds until which the claiming invocation may still be sending.
+    pub lease_until: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimResult {
+    /// This batch now owns the message and may send it.
+    Claimed,
+    /// Another (or an earlier) claim exists: the caller resolves it with the owner's outcome.
+    Held(MessageClaim),
+}
+
+/// Final state of one recipient of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RecipientOutcome {
+    Sent {
+        provider_message_id: String,
+    },
+    Failed {
+        reason: String,
+    },
+    Suppressed,
+    /// Already sent (or failed) by an earlier delivery.
+    Duplicate,
+    /// Held by another delivery that may still be sending: retried later.
+    Deferred,
+    /// Not attempted (throttled, or the invocation ran out of time): retried later.
+    Pending,
+}
+
+impl RecipientOutcome {
+    /// True when a later delivery must not try again.
+    pub fn is_final(&self) -> bool {
+        !matches!(self, RecipientOutcome::Deferred | RecipientOutcome::Pending)
+    }
+}
+
+/// The outcome of one delivery attempt of a batch, slot by slot in recipient order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchOutcome {
+    pub tenant_id: TenantId,
+    pub campaign_id: CampaignId,
+    pub batch_id: BatchId,
+    pub outcomes: Vec<RecipientOutcome>,
+}
+
+/// The idempotency records: one claim per message, one outcome per batch. Together they are the
+/// per-recipient send log.
+#[async_trait]
+pub trait SendLog: Send + Sync {
+    /// Conditionally creates the claim; answers the existing claim if there is one.
+    async fn claim(&self, claim: &MessageClaim) -> Result<ClaimResult, StoreError>;
+    /// Replaces `previous` (an expired claim) with `claim`, only if nobody else did first.
+    async fn take_over(
+        &self,
+        previous: &MessageClaim,
+        claim: &MessageClaim,
+    ) -> Result<bool, StoreError>;
+    async fn record_outcome(&self, outcome: &BatchOutcome) -> Result<(), StoreError>;
+    async fn outcome(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        batch: &BatchId,
+    ) -> Result<Option<BatchOutcome>, StoreError>;
+    async fn message_claim(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        message: &MessageId,
+    ) -> Result<Option<MessageClaim>, StoreError>;
+}
+
+/// Lists a campaign's claims (a query per key shard; not on the delivery path).
+#[async_trait]
+pub trait CampaignClaims: Send + Sync {
+    async fn campaign_claims(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+    ) -> Result<Vec<MessageClaim>, StoreError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecipientStatus {
+    pub message_id: MessageId,
+    pub batch_id: BatchId,
+    /// `None` while the owning delivery has not recorded an outcome (in flight, or crashed and
+    /// waiting for its lease to end).
+    pub outcome: Option<RecipientOutcome>,
+    pub lease_until: i64,
+}
+
+pub async fn recipient_status(
+    log: &dyn SendLog,
+    tenant: &TenantId,
+    campaign: &CampaignId,
+    message: &MessageId,
+) -> Result<Option<RecipientStatus>, StoreError> {
+    let Some(claim) = log.message_claim(tenant, campaign, message).await? else {
+        return Ok(None);
+    };
+    let outcome = log.outcome(tenant, campaign, &claim.batch_id).await?;
+    Ok(Some(status_of(
+        claim,
+        outcome.as_ref().map(|o| &o.outcomes[..]),
+    )))
+}
+
+pub async fn campaign_statuses(
+    claims: &dyn CampaignClaims,
+    log: &dyn SendLog,
+    tenant: &TenantId,
+    campaign: &CampaignId,
+) -> Result<Vec<RecipientStatus>, StoreError> {
+    let mut outcomes: HashMap<BatchId, Option<Vec<RecipientOutcome>>> = HashMap::new();
+    let mut statuses = Vec::new();
+    for claim in claims.campaign_claims(tenant, campaign).await? {
+        if !outcomes.contains_key(&claim.batch_id) {
+            let outcome = log.outcome(tenant, campaign, &claim.batch_id).await?;
+            outcomes.insert(claim.batch_id.clone(), outcome.map(|o| o.outcomes));
+        }
+        let slots = outcomes.get(&claim.batch_id).and_then(|o| o.as_deref());
+        statuses.push(status_of(claim, slots));
+    }
+    statuses.sort_by(|a, b| a.message_id.cmp(&b.message_id));
+    Ok(statuses)
+}
+
+fn status_of(claim: MessageClaim, slots: Option<&[RecipientOutcome]>) -> RecipientStatus {
+    RecipientStatus {
+        outcome: slots.and_then(|s| s.get(claim.slot as usize)).cloned(),
+        message_id: claim.message_id,
+        batch_id: claim.batch_id,
+        lease_until: claim.lease_until,
+    }
+}

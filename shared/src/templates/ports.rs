@@ -1,0 +1,64 @@
+//! Reading and publishing a retailer's template versions.
+
+use async_trait::async_trait;
+
+use crate::domain::{TemplateId, TemplateRef, TemplateVersion, TenantId};
+use crate::error::StoreError;
+
+#[async_trait]
+pub trait TemplateStore: Send + Sync {
+    async fn template_version(
+        &self,
+        tenant: &TenantId,
+        template: &TemplateRef,
+    ) -> Result<Option<TemplateVersion>, StoreError>;
+
+    /// The version the template's live pointer names, whole, in one read; `None` before the
+    /// template's first publish.
+    async fn live_template(
+        &self,
+        tenant: &TenantId,
+        template: &TemplateId,
+    ) -> Result<Option<TemplateVersion>, StoreError>;
+}
+
+/// What the deploy tool needs to know of a template's live version without reading it whole.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveHead {
+    /// The template and its live version number.
+    pub template: TemplateRef,
+    /// [`crate::domain::content_hash`] of the live version: equal hashes, same content.
+    pub content_hash: String,
+    /// The retailer's own variable values in the live version.
+    pub overrides: serde_json::Map<String, serde_json::Value>,
+}
+
+/// How a conditional publish ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishResult {
+    Published,
+    /// The live pointer was not at the expected version any more (someone else published):
+    /// nothing was written.
+    Conflict,
+}
+
+/// Publishing retailer-specific template versions: immutable versions, one live pointer per
+/// template and tenant.
+#[async_trait]
+pub trait TemplatePublisher: Send + Sync {
+    /// Writes `version` and moves the live pointer to it in one transaction, only if the pointer
+    /// is still at `expected_live` (`None`: no live version yet) and the version is new.
+    async fn publish(
+        &self,
+        version: &TemplateVersion,
+        expected_live: Option<u32>,
+    ) -> Result<PublishResult, StoreError>;
+
+    /// Bulk publish for the deploy tool: every version first (in writes of
+    /// [`crate::aws::dynamodb::MAX_ITEMS_PER_BATCH_WRITE`]), then every live pointer, so a pointer never names a version
+    /// that is not written. Unconditional: the caller computed the numbers from [`Self::live_heads`].
+    async fn publish_all(&self, versions: &[TemplateVersion]) -> Result<(), StoreError>;
+
+    /// The live heads of every template of the tenant.
+    async fn live_heads(&self, tenant: &TenantId) -> Result<Vec<LiveHead>, StoreError>;
+}

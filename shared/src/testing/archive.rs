@@ -1,0 +1,111 @@
+//! Parked batches and dead letters in memory, under the S3 archive's keys.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+
+use super::lock;
+use crate::domain::{CampaignId, TenantId};
+use crate::error::{Message, StoreError};
+use crate::pipeline::archive::{Archive, DeadLetter, ParkedBatch, keys};
+
+#[derive(Default)]
+struct ArchiveState {
+    objects: BTreeMap<String, Vec<u8>>,
+    unavailable: bool,
+}
+
+/// Parked batches and dead letters, laid out under the same keys as the S3 archive.
+#[derive(Default)]
+pub struct MemoryArchive {
+    state: Mutex<ArchiveState>,
+    sequence: AtomicU64,
+}
+
+impl MemoryArchive {
+    pub fn set_unavailable(&self, unavailable: bool) {
+        lock(&self.state).unavailable = unavailable;
+    }
+
+    pub fn keys(&self) -> Vec<String> {
+        lock(&self.state).objects.keys().cloned().collect()
+    }
+
+    fn put(&self, key: String, value: &impl serde::Serialize) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        if state.unavailable {
+            return Err(StoreError::Unavailable {
+                store: "archive",
+                source: Message::boxed("injected outage"),
+            });
+        }
+        let body = serde_json::to_vec(value).map_err(|e| StoreError::Rejected {
+            store: "archive",
+            source: Box::new(e),
+        })?;
+        state.objects.insert(key, body);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Archive for MemoryArchive {
+    async fn park(&self, parked: &ParkedBatch) -> Result<(), StoreError> {
+        let key = keys::parked(
+            &parked.batch.group.tenant_id,
+            &parked.batch.group.campaign_id,
+            &parked.batch.batch_id,
+        );
+        self.put(key, parked)
+    }
+
+    async fn dead_letter(&self, letter: &DeadLetter) -> Result<(), StoreError> {
+        let id = self.sequence.fetch_add(1, Ordering::Relaxed);
+        let key = keys::dead_letter(&letter.source, letter.tenant_id.as_deref(), &id.to_string());
+        self.put(key, letter)
+    }
+
+    async fn parked(
+        &self,
+        tenant: &TenantId,
+        campaign: Option<&CampaignId>,
+    ) -> Result<Vec<(String, ParkedBatch)>, StoreError> {
+        let prefix = keys::parked_prefix(tenant, campaign);
+        let state = lock(&self.state);
+        state
+            .objects
+            .range(prefix.clone()..)
+            .take_while(|(key, _)| key.starts_with(&prefix))
+            .map(|(key, body)| {
+                serde_json::from_slice(body)
+                    .map(|parked| (key.clone(), parked))
+                    .map_err(|e| StoreError::Corrupt {
+                        store: "archive",
+                        reason: e.to_string(),
+                    })
+            })
+            .collect()
+    }
+
+    async fn remove_parked(&self, key: &str) -> Result<(), StoreError> {
+        lock(&self.state).objects.remove(key);
+        Ok(())
+    }
+
+    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        let state = lock(&self.state);
+        state
+            .objects
+            .iter()
+            .filter(|(key, _)| key.starts_with("dead-letter/"))
+            .map(|(_, body)| {
+                serde_json::from_slice(body).map_err(|e| StoreError::Corrupt {
+                    store: "archive",
+                    reason: e.to_string(),
+                })
+            })
+            .collect()
+    }
+}

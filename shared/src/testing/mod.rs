@@ -1,0 +1,34 @@
+//! Test doubles and sample data, behind the `testing` feature: the in-memory adapters of every
+//! port (one file per AWS adapter they stand in for), a hand-moved clock, and sample retailers,
+//! templates and events. Tests, benchmarks and the dev tool enable the feature; the function
+//! binaries do not, so production code cannot reach any of this.
+
+mod archive;
+mod campaign_store;
+mod campaigns;
+mod clock;
+mod email;
+pub mod retail_template;
+pub mod samples;
+mod send_log;
+mod stream;
+mod tenants;
+mod workspaces;
+
+use std::sync::Mutex;
+
+pub use archive::MemoryArchive;
+pub use campaign_store::{MemoryCampaignStore, MemoryChunkQueue};
+pub use campaigns::{MemoryAudienceSource, MemoryContactHistory};
+pub use clock::ManualClock;
+pub use email::{MemoryEmailProvider, ScriptedFailure};
+pub use send_log::MemorySendLog;
+pub use stream::MemoryStream;
+pub use tenants::MemoryDirectory;
+pub use workspaces::{MemorySendingWorkspaces, MemoryWorkspace};
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

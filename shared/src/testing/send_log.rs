@@ -1,0 +1,135 @@
+//! Claims and outcomes in memory, with the DynamoDB adapter's conditional semantics.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+
+use super::lock;
+use crate::domain::{BatchId, CampaignId, MessageId, TenantId};
+use crate::error::StoreError;
+use crate::pipeline::send_log::{BatchOutcome, ClaimResult, MessageClaim, SendLog};
+
+type ClaimKey = (TenantId, CampaignId, MessageId);
+type OutcomeKey = (TenantId, CampaignId, BatchId);
+
+#[derive(Default)]
+struct SendLogState {
+    claims: HashMap<ClaimKey, MessageClaim>,
+    outcomes: HashMap<OutcomeKey, BatchOutcome>,
+}
+
+/// Claims and outcomes, with the same conditional semantics as the DynamoDB adapter. Counts the
+/// writes so benchmarks can report write units.
+#[derive(Default)]
+pub struct MemorySendLog {
+    state: Mutex<SendLogState>,
+    writes: AtomicU64,
+}
+
+impl MemorySendLog {
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
+    }
+
+    pub fn outcomes(&self) -> Vec<BatchOutcome> {
+        lock(&self.state).outcomes.values().cloned().collect()
+    }
+
+    pub fn claims(&self) -> Vec<MessageClaim> {
+        lock(&self.state).claims.values().cloned().collect()
+    }
+}
+
+fn claim_key(claim: &MessageClaim) -> ClaimKey {
+    (
+        claim.tenant_id.clone(),
+        claim.campaign_id.clone(),
+        claim.message_id.clone(),
+    )
+}
+
+#[async_trait]
+impl SendLog for MemorySendLog {
+    async fn claim(&self, claim: &MessageClaim) -> Result<ClaimResult, StoreError> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        let mut state = lock(&self.state);
+        let key = claim_key(claim);
+        if let Some(existing) = state.claims.get(&key) {
+            return Ok(ClaimResult::Held(existing.clone()));
+        }
+        state.claims.insert(key, claim.clone());
+        Ok(ClaimResult::Claimed)
+    }
+
+    async fn take_over(
+        &self,
+        previous: &MessageClaim,
+        claim: &MessageClaim,
+    ) -> Result<bool, StoreError> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        let mut state = lock(&self.state);
+        let key = claim_key(claim);
+        match state.claims.get(&key) {
+            Some(existing) if existing == previous => {
+                state.claims.insert(key, claim.clone());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn record_outcome(&self, outcome: &BatchOutcome) -> Result<(), StoreError> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        lock(&self.state).outcomes.insert(
+            (
+                outcome.tenant_id.clone(),
+                outcome.campaign_id.clone(),
+                outcome.batch_id.clone(),
+            ),
+            outcome.clone(),
+        );
+        Ok(())
+    }
+
+    async fn outcome(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        batch: &BatchId,
+    ) -> Result<Option<BatchOutcome>, StoreError> {
+        Ok(lock(&self.state)
+            .outcomes
+            .get(&(tenant.clone(), campaign.clone(), batch.clone()))
+            .cloned())
+    }
+
+    async fn message_claim(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        message: &MessageId,
+    ) -> Result<Option<MessageClaim>, StoreError> {
+        Ok(lock(&self.state)
+            .claims
+            .get(&(tenant.clone(), campaign.clone(), message.clone()))
+            .cloned())
+    }
+}
+
+#[async_trait]
+impl crate::pipeline::send_log::CampaignClaims for MemorySendLog {
+    async fn campaign_claims(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+    ) -> Result<Vec<MessageClaim>, StoreError> {
+        Ok(lock(&self.state)
+            .claims
+            .values()
+            .filter(|c| &c.tenant_id == tenant && &c.campaign_id == campaign)
+            .cloned()
+            .collect())
+    }
+}

@@ -1,0 +1,296 @@
+//! The tenants table in memory: workspaces, templates, campaign status, suppression lists.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+
+use super::lock;
+use crate::directory::{DeliveryContext, DeliveryDirectory};
+use crate::directory::{SlugClaim, TenantAdmin};
+use crate::domain::{
+    CampaignId, CampaignStatus, TemplateId, TemplateRef, TemplateVersion, TenantId,
+    TenantWorkspace, normalise_address,
+};
+use crate::error::{Message, StoreError};
+use crate::templates::ports::TemplateStore;
+
+#[derive(Default)]
+struct DirectoryState {
+    workspaces: HashMap<TenantId, TenantWorkspace>,
+    templates: HashMap<(TenantId, TemplateRef), TemplateVersion>,
+    /// The live pointer of each template, holding the whole live version.
+    live: HashMap<(TenantId, TemplateId), TemplateVersion>,
+    live_reads: AtomicU64,
+    /// Versions written by [`crate::templates::ports::TemplatePublisher::publish_all`].
+    bulk_writes: u64,
+    campaigns: HashMap<(TenantId, CampaignId), CampaignStatus>,
+    suppressed: HashSet<(TenantId, String)>,
+    slugs: HashMap<String, TenantId>,
+    unavailable: bool,
+    corrupt: HashSet<TenantId>,
+}
+
+/// Tenants, templates, campaigns and suppression lists.
+#[derive(Default)]
+pub struct MemoryDirectory {
+    state: Mutex<DirectoryState>,
+    lookups: AtomicU64,
+}
+
+impl MemoryDirectory {
+    pub fn set_unavailable(&self, unavailable: bool) {
+        lock(&self.state).unavailable = unavailable;
+    }
+
+    /// Makes the tenant's items unreadable, as a hand-edited item with a missing attribute would.
+    pub fn corrupt_tenant(&self, tenant: &TenantId) {
+        lock(&self.state).corrupt.insert(tenant.clone());
+    }
+
+    pub fn lookups(&self) -> u64 {
+        self.lookups.load(Ordering::Relaxed)
+    }
+
+    /// Reads of live pointers so far.
+    pub fn live_reads(&self) -> u64 {
+        lock(&self.state).live_reads.load(Ordering::Relaxed)
+    }
+
+    /// Versions written by bulk publishes so far.
+    pub fn bulk_writes(&self) -> u64 {
+        lock(&self.state).bulk_writes
+    }
+}
+
+#[async_trait]
+impl DeliveryDirectory for MemoryDirectory {
+    async fn delivery_context(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        addresses: &[String],
+    ) -> Result<DeliveryContext, StoreError> {
+        self.lookups.fetch_add(1, Ordering::Relaxed);
+        let state = lock(&self.state);
+        if state.unavailable {
+            return Err(StoreError::Unavailable {
+                store: "directory",
+                source: Message::boxed("injected outage"),
+            });
+        }
+        if state.corrupt.contains(tenant) {
+            return Err(StoreError::Corrupt {
+                store: "directory",
+                reason: "attribute configuration_set missing or not a string".into(),
+            });
+        }
+        Ok(DeliveryContext {
+            workspace: state.workspaces.get(tenant).cloned(),
+            campaign_status: state
+                .campaigns
+                .get(&(tenant.clone(), campaign.clone()))
+                .copied(),
+            suppressed: addresses
+                .iter()
+                .filter(|a| state.suppressed.contains(&(tenant.clone(), (*a).clone())))
+                .cloned()
+                .collect(),
+        })
+    }
+}
+
+#[async_trait]
+impl TemplateStore for MemoryDirectory {
+    async fn template_version(
+        &self,
+        tenant: &TenantId,
+        template: &TemplateRef,
+    ) -> Result<Option<TemplateVersion>, StoreError> {
+        Ok(lock(&self.state)
+            .templates
+            .get(&(tenant.clone(), template.clone()))
+            .cloned())
+    }
+
+    async fn live_template(
+        &self,
+        tenant: &TenantId,
+        template: &TemplateId,
+    ) -> Result<Option<TemplateVersion>, StoreError> {
+        let state = lock(&self.state);
+        if state.unavailable {
+            return Err(StoreError::Unavailable {
+                store: "directory",
+                source: Message::boxed("injected outage"),
+            });
+        }
+        state.live_reads.fetch_add(1, Ordering::Relaxed);
+        Ok(state.live.get(&(tenant.clone(), template.clone())).cloned())
+    }
+}
+
+#[async_trait]
+impl crate::templates::ports::TemplatePublisher for MemoryDirectory {
+    async fn publish(
+        &self,
+        version: &TemplateVersion,
+        expected_live: Option<u32>,
+    ) -> Result<crate::templates::ports::PublishResult, StoreError> {
+        let mut state = lock(&self.state);
+        let key = (version.tenant_id.clone(), version.template.id.clone());
+        let current = state.live.get(&key).map(|live| live.template.version);
+        if current != expected_live
+            || state
+                .templates
+                .contains_key(&(version.tenant_id.clone(), version.template.clone()))
+        {
+            return Ok(crate::templates::ports::PublishResult::Conflict);
+        }
+        state.templates.insert(
+            (version.tenant_id.clone(), version.template.clone()),
+            version.clone(),
+        );
+        state.live.insert(key, version.clone());
+        Ok(crate::templates::ports::PublishResult::Published)
+    }
+
+    async fn publish_all(&self, versions: &[TemplateVersion]) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        if state.unavailable {
+            return Err(StoreError::Unavailable {
+                store: "directory",
+                source: Message::boxed("injected outage"),
+            });
+        }
+        for version in versions {
+            state.templates.insert(
+                (version.tenant_id.clone(), version.template.clone()),
+                version.clone(),
+            );
+        }
+        for version in versions {
+            state.live.insert(
+                (version.tenant_id.clone(), version.template.id.clone()),
+                version.clone(),
+            );
+        }
+        state.bulk_writes += versions.len() as u64;
+        Ok(())
+    }
+
+    async fn live_heads(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<crate::templates::ports::LiveHead>, StoreError> {
+        let state = lock(&self.state);
+        let mut heads: Vec<_> = state
+            .live
+            .iter()
+            .filter(|((owner, _), _)| owner == tenant)
+            .map(|(_, version)| crate::templates::ports::LiveHead {
+                template: version.template.clone(),
+                content_hash: crate::domain::content_hash(version),
+                overrides: version.overrides.clone(),
+            })
+            .collect();
+        heads.sort_by(|a, b| a.template.cmp(&b.template));
+        Ok(heads)
+    }
+}
+
+#[async_trait]
+impl crate::directory::WorkspaceListing for MemoryDirectory {
+    async fn workspaces(&self) -> Result<Vec<TenantWorkspace>, StoreError> {
+        let mut workspaces: Vec<_> = lock(&self.state).workspaces.values().cloned().collect();
+        workspaces.sort_by(|a, b| a.tenant_id.cmp(&b.tenant_id));
+        Ok(workspaces)
+    }
+}
+
+#[async_trait]
+impl TenantAdmin for MemoryDirectory {
+    async fn put_workspace(&self, workspace: &TenantWorkspace) -> Result<(), StoreError> {
+        lock(&self.state)
+            .workspaces
+            .insert(workspace.tenant_id.clone(), workspace.clone());
+        Ok(())
+    }
+
+    async fn put_template_version(&self, version: &TemplateVersion) -> Result<(), StoreError> {
+        lock(&self.state).templates.insert(
+            (version.tenant_id.clone(), version.template.clone()),
+            version.clone(),
+        );
+        Ok(())
+    }
+
+    async fn set_campaign_status(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        status: CampaignStatus,
+    ) -> Result<(), StoreError> {
+        lock(&self.state)
+            .campaigns
+            .insert((tenant.clone(), campaign.clone()), status);
+        Ok(())
+    }
+
+    async fn suppress(&self, tenant: &TenantId, address: &str) -> Result<(), StoreError> {
+        lock(&self.state)
+            .suppressed
+            .insert((tenant.clone(), normalise_address(address)));
+        Ok(())
+    }
+
+    async fn workspace(&self, tenant: &TenantId) -> Result<Option<TenantWorkspace>, StoreError> {
+        let state = lock(&self.state);
+        if state.unavailable {
+            return Err(StoreError::Unavailable {
+                store: "directory",
+                source: Message::boxed("injected outage"),
+            });
+        }
+        Ok(state.workspaces.get(tenant).cloned())
+    }
+
+    async fn claim_slug(&self, slug: &str, tenant: &TenantId) -> Result<SlugClaim, StoreError> {
+        let mut state = lock(&self.state);
+        let owner = state
+            .slugs
+            .entry(slug.to_string())
+            .or_insert_with(|| tenant.clone());
+        if owner == tenant {
+            Ok(SlugClaim::Claimed)
+        } else {
+            Ok(SlugClaim::Taken {
+                owner: owner.clone(),
+            })
+        }
+    }
+}
+
+#[async_trait]
+impl crate::campaigns::SuppressionCheck for MemoryDirectory {
+    async fn suppressed(
+        &self,
+        tenant: &TenantId,
+        addresses: &[String],
+    ) -> Result<HashSet<String>, StoreError> {
+        self.lookups.fetch_add(1, Ordering::Relaxed);
+        let state = lock(&self.state);
+        if state.unavailable {
+            return Err(StoreError::Unavailable {
+                store: "directory",
+                source: Message::boxed("injected outage"),
+            });
+        }
+        Ok(addresses
+            .iter()
+            .filter(|a| state.suppressed.contains(&(tenant.clone(), (*a).clone())))
+            .cloned()
+            .collect())
+    }
+}
