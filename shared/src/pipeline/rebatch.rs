@@ -97,16 +97,46 @@ impl Rebatcher {
             ..RebatchSummary::default()
         };
         let mut failed_positions = Vec::new();
+        let groups = self
+            .group_events(records, &mut summary, &mut failed_positions)
+            .await;
+        let mut pending: Vec<PendingBatch> = Vec::new();
+        for (group, members) in groups {
+            for chunk in members.chunks(PROVIDER_BATCH_SIZE) {
+                pending.extend(build_batches(&group, chunk));
+            }
+        }
+        self.write_batches(pending, &mut summary, &mut failed_positions)
+            .await;
+        failed_positions.sort_unstable();
+        failed_positions.dedup();
+        // Lambda redelivers everything from the earliest failed record on.
+        summary.retried = failed_positions
+            .first()
+            .map_or(0, |first| records.len() - first);
+        RebatchOutcome {
+            summary,
+            failed_positions,
+        }
+    }
+
+    /// The records' events by group, in order of first appearance, each message once; unreadable
+    /// records are dead-lettered (or, when that fails, reported for a retry).
+    async fn group_events(
+        &self,
+        records: &[InboundRecord],
+        summary: &mut RebatchSummary,
+        failed_positions: &mut Vec<usize>,
+    ) -> Vec<(BatchGroup, Vec<(usize, Recipient)>)> {
         let mut groups: Vec<(BatchGroup, Vec<(usize, Recipient)>)> = Vec::new();
         let mut group_index: HashMap<BatchGroup, usize> = HashMap::new();
         let mut seen: HashSet<(BatchGroup, MessageId)> = HashSet::new();
-
         for (position, record) in records.iter().enumerate() {
             let event = match decode_event(&record.data) {
                 Ok(event) => event,
                 Err(reason) => {
                     if self
-                        .dead_letter(record, None, &reason, &mut summary)
+                        .dead_letter(record, None, &reason, summary)
                         .await
                         .is_err()
                     {
@@ -128,14 +158,17 @@ impl Rebatcher {
             });
             groups[index].1.push((position, event.into_recipient()));
         }
+        groups
+    }
 
-        let mut pending: Vec<PendingBatch> = Vec::new();
-        for (group, members) in groups {
-            for chunk in members.chunks(PROVIDER_BATCH_SIZE) {
-                pending.extend(build_batches(&group, chunk));
-            }
-        }
-
+    /// Puts the batches on the send-batches stream; the source records of a batch that could not
+    /// be encoded or written are reported for a retry.
+    async fn write_batches(
+        &self,
+        pending: Vec<PendingBatch>,
+        summary: &mut RebatchSummary,
+        failed_positions: &mut Vec<usize>,
+    ) {
         let mut stream_records = Vec::with_capacity(pending.len());
         let mut encoded_batches = Vec::with_capacity(pending.len());
         for batch in pending {
@@ -174,16 +207,6 @@ impl Rebatcher {
                     failed_positions.extend(batch.sources.iter().copied());
                 }
             }
-        }
-        failed_positions.sort_unstable();
-        failed_positions.dedup();
-        // Lambda redelivers everything from the earliest failed record on.
-        summary.retried = failed_positions
-            .first()
-            .map_or(0, |first| records.len() - first);
-        RebatchOutcome {
-            summary,
-            failed_positions,
         }
     }
 

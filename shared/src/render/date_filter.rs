@@ -285,60 +285,54 @@ fn write_directive(out: &mut String, date: OffsetDateTime, text: &str) -> usize 
     end
 }
 
-/// Writes one conversion; false when `conversion` is not one Ruby knows.
-fn convert(out: &mut String, date: OffsetDateTime, conversion: char, d: Directive) -> bool {
+/// The numeric conversions: the value, its default width and its default padding.
+fn numeric(date: OffsetDateTime, conversion: char) -> Option<(i64, usize, char)> {
     let hour12 = match date.hour() % 12 {
         0 => 12,
         h => h,
     };
+    let year = i64::from(date.year());
+    Some(match conversion {
+        'Y' => (year, 4, '0'),
+        'C' => (year.div_euclid(100), 2, '0'),
+        'y' => (year.rem_euclid(100), 2, '0'),
+        'm' => (i64::from(u8::from(date.month())), 2, '0'),
+        'd' => (i64::from(date.day()), 2, '0'),
+        'e' => (i64::from(date.day()), 2, ' '),
+        'j' => (i64::from(date.ordinal()), 3, '0'),
+        'H' => (i64::from(date.hour()), 2, '0'),
+        'k' => (i64::from(date.hour()), 2, ' '),
+        'I' => (i64::from(hour12), 2, '0'),
+        'l' => (i64::from(hour12), 2, ' '),
+        'M' => (i64::from(date.minute()), 2, '0'),
+        'S' => (i64::from(date.second()), 2, '0'),
+        'u' => (i64::from(date.weekday().number_from_monday()), 1, '0'),
+        'w' => (i64::from(date.weekday().number_days_from_sunday()), 1, '0'),
+        'U' => (i64::from(date.sunday_based_week()), 2, '0'),
+        'W' => (i64::from(date.monday_based_week()), 2, '0'),
+        'G' => (i64::from(date.to_iso_week_date().0), 4, '0'),
+        'g' => (i64::from(date.to_iso_week_date().0).rem_euclid(100), 2, '0'),
+        'V' => (i64::from(date.iso_week()), 2, '0'),
+        's' => (date.unix_timestamp(), 1, '0'),
+        _ => return None,
+    })
+}
+
+/// Writes one conversion; false when `conversion` is not one Ruby knows.
+fn convert(out: &mut String, date: OffsetDateTime, conversion: char, d: Directive) -> bool {
     let month_name = MONTHS[usize::from(u8::from(date.month())) - 1];
     let weekday_name = WEEKDAYS[usize::from(date.weekday().number_days_from_sunday())];
+    if let Some((value, width, pad)) = numeric(date, conversion) {
+        number(out, value, width, pad, d);
+        return true;
+    }
     match conversion {
-        'Y' => number(out, i64::from(date.year()), 4, '0', d),
-        'C' => number(out, i64::from(date.year()).div_euclid(100), 2, '0', d),
-        'y' => number(out, i64::from(date.year()).rem_euclid(100), 2, '0', d),
-        'm' => number(out, i64::from(u8::from(date.month())), 2, '0', d),
-        'd' => number(out, i64::from(date.day()), 2, '0', d),
-        'e' => number(out, i64::from(date.day()), 2, ' ', d),
-        'j' => number(out, i64::from(date.ordinal()), 3, '0', d),
-        'H' => number(out, i64::from(date.hour()), 2, '0', d),
-        'k' => number(out, i64::from(date.hour()), 2, ' ', d),
-        'I' => number(out, i64::from(hour12), 2, '0', d),
-        'l' => number(out, i64::from(hour12), 2, ' ', d),
-        'M' => number(out, i64::from(date.minute()), 2, '0', d),
-        'S' => number(out, i64::from(date.second()), 2, '0', d),
         'L' | 'N' => {
             let digits = d.width.unwrap_or(if conversion == 'L' { 3 } else { 9 });
             let nanos = format!("{:09}", date.nanosecond());
             out.push_str(&nanos[..digits.min(9)]);
             out.extend(std::iter::repeat_n('0', digits.saturating_sub(9)));
         }
-        'u' => number(
-            out,
-            i64::from(date.weekday().number_from_monday()),
-            1,
-            '0',
-            d,
-        ),
-        'w' => number(
-            out,
-            i64::from(date.weekday().number_days_from_sunday()),
-            1,
-            '0',
-            d,
-        ),
-        'U' => number(out, i64::from(date.sunday_based_week()), 2, '0', d),
-        'W' => number(out, i64::from(date.monday_based_week()), 2, '0', d),
-        'G' => number(out, i64::from(date.to_iso_week_date().0), 4, '0', d),
-        'g' => number(
-            out,
-            i64::from(date.to_iso_week_date().0).rem_euclid(100),
-            2,
-            '0',
-            d,
-        ),
-        'V' => number(out, i64::from(date.iso_week()), 2, '0', d),
-        's' => number(out, date.unix_timestamp(), 1, '0', d),
         'B' => text(out, month_name, d),
         'b' | 'h' => text(out, &month_name[..3], d),
         'A' => text(out, weekday_name, d),

@@ -208,6 +208,19 @@ fn build_language() -> Language {
             .blocks
             .register(block.reflection().start_tag().to_owned(), block);
     }
+    for filter in filters() {
+        language
+            .filters
+            .register(filter.reflection().name().to_owned(), filter);
+    }
+    language
+}
+
+/// Every filter templates may use: liquid's standard ones (nil-tolerant where Shopify is), ours
+/// (`date`, `price`) and Shopify's own versions where liquid's differ.
+fn filters() -> Vec<Box<dyn liquid_core::ParseFilter>> {
+    use liquid_lib::stdlib;
+
     let mut filters: Vec<Box<dyn liquid_core::ParseFilter>> = vec![
         nil_as_zero(stdlib::Abs),
         Box::new(stdlib::Append),
@@ -252,12 +265,7 @@ fn build_language() -> Language {
             .into_iter()
             .map(|filter| Box::new(filter) as Box<dyn liquid_core::ParseFilter>),
     );
-    for filter in filters {
-        language
-            .filters
-            .register(filter.reflection().name().to_owned(), filter);
-    }
-    language
+    filters
 }
 
 fn nil_as_zero<F: liquid_core::ParseFilter + Clone + 'static>(

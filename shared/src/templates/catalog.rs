@@ -185,18 +185,16 @@ impl Catalog {
     }
 }
 
-fn check_template(
+/// The template's parts read from its folder; an unknown, unreadable or missing required part is
+/// a problem.
+fn read_parts(
     id: &str,
-    entry: TemplateEntry,
+    parts: &[String],
     read: &impl Fn(&str) -> std::io::Result<String>,
     problems: &mut Vec<String>,
-) -> Option<CatalogTemplate> {
-    let before = problems.len();
-    let template_id = TemplateId::parse(id)
-        .map_err(|e| problems.push(format!("{id}: {e}")))
-        .ok();
+) -> TemplateSources {
     let mut sources = TemplateSources::default();
-    for name in &entry.parts {
+    for name in parts {
         let Some(part) = PARTS.iter().find(|p| p.file_name() == name) else {
             problems.push(format!(
                 "{id}: unknown part {name:?} (parts are {})",
@@ -225,10 +223,24 @@ fn check_template(
         TemplatePart::Html,
         TemplatePart::Text,
     ] {
-        if !entry.parts.iter().any(|p| p == required.file_name()) {
+        if !parts.iter().any(|p| p == required.file_name()) {
             problems.push(format!("{id}: part {} is required", required.file_name()));
         }
     }
+    sources
+}
+
+fn check_template(
+    id: &str,
+    entry: TemplateEntry,
+    read: &impl Fn(&str) -> std::io::Result<String>,
+    problems: &mut Vec<String>,
+) -> Option<CatalogTemplate> {
+    let before = problems.len();
+    let template_id = TemplateId::parse(id)
+        .map_err(|e| problems.push(format!("{id}: {e}")))
+        .ok();
+    let sources = read_parts(id, &entry.parts, read, problems);
     let schema: Vec<VariableSpec> = entry
         .variables
         .into_iter()

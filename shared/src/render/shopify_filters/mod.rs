@@ -184,6 +184,31 @@ pub(crate) fn all() -> [ShopifyFilter; 12] {
     ]
 }
 
+/// An absent argument is `default`; one given as nil (a variable the data lacks) is empty, as
+/// in Ruby, where `nil.to_s` is "".
+fn string_argument(value: Option<&Value>, default: &str) -> String {
+    match value {
+        Some(value) => value.to_kstr().as_str().to_owned(),
+        None => default.to_owned(),
+    }
+}
+
+/// An absent argument, or one that is nil, is `default`. (Ruby Liquid fails the render on a nil
+/// length; a variable the data lacks must not fail a send.)
+fn integer_argument(value: Option<&Value>, default: i64) -> Result<i64> {
+    let Some(value) = value.filter(|v| !v.is_nil()) else {
+        return Ok(default);
+    };
+    match to_number(value) {
+        Number::Integer(i) => Ok(i),
+        Number::Decimal(f) => Ok(f as i64),
+    }
+}
+
+mod math;
+
+use math::{DIVIDED_BY, MINUS, MODULO, Number, PLUS, TIMES, to_number};
+
 // ---- text ----
 
 const CAPITALIZE: ShopifyFilter = ShopifyFilter {
@@ -396,262 +421,9 @@ const JOIN: ShopifyFilter = ShopifyFilter {
     },
 };
 
-// ---- math ----
-
-/// A number as Ruby Liquid's `Utils.to_number` reads it: integers stay integers, anything with
-/// a fraction is decimal, and whatever is not a number is 0.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Number {
-    Integer(i64),
-    Decimal(f64),
-}
-
-fn to_number(value: &dyn ValueView) -> Number {
-    let Some(scalar) = value.as_scalar() else {
-        return Number::Integer(0);
-    };
-    match value.type_name() {
-        "whole number" => Number::Integer(scalar.to_integer().unwrap_or(0)),
-        "fractional number" => Number::Decimal(scalar.to_float().unwrap_or(0.0)),
-        "string" => parse_number(scalar.to_kstr().trim()),
-        _ => Number::Integer(0),
-    }
-}
-
-/// Ruby: `"-1.5"` is a decimal, otherwise the leading integer (`"12px"` is 12, `"foo"` is 0).
-fn parse_number(text: &str) -> Number {
-    let digits = text.strip_prefix('-').unwrap_or(text);
-    if let Some((whole, fraction)) = digits.split_once('.')
-        && !whole.is_empty()
-        && !fraction.is_empty()
-        && whole
-            .bytes()
-            .chain(fraction.bytes())
-            .all(|b| b.is_ascii_digit())
-    {
-        return Number::Decimal(text.parse().unwrap_or(0.0));
-    }
-    let sign = usize::from(text.starts_with(['-', '+']));
-    let end = sign
-        + text[sign..]
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len() - sign);
-    Number::Integer(text[..end].parse().unwrap_or(0))
-}
-
-/// An exact decimal: `mantissa * 10^-scale`, as Ruby's BigDecimal holds a Liquid float.
-#[derive(Clone, Copy, Debug)]
-struct Decimal {
-    mantissa: i128,
-    scale: u32,
-}
-
-impl Decimal {
-    /// The shortest decimal that reads back as `value` (what Ruby prints for the float).
-    fn of(number: Number) -> Option<Decimal> {
-        let value = match number {
-            Number::Integer(i) => {
-                return Some(Decimal {
-                    mantissa: i128::from(i),
-                    scale: 0,
-                });
-            }
-            Number::Decimal(f) if f.is_finite() => f,
-            Number::Decimal(_) => return None,
-        };
-        let text = value.to_string();
-        let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
-        let scale = u32::try_from(fraction.len()).ok()?;
-        let mantissa: i128 = format!("{whole}{fraction}").parse().ok()?;
-        Some(Decimal { mantissa, scale })
-    }
-
-    fn rescale(self, scale: u32) -> Option<i128> {
-        self.mantissa
-            .checked_mul(10i128.checked_pow(scale.checked_sub(self.scale)?)?)
-    }
-
-    fn to_f64(self) -> f64 {
-        format!("{}e-{}", self.mantissa, self.scale)
-            .parse()
-            .unwrap_or(f64::NAN)
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Operation {
-    Plus,
-    Minus,
-    Times,
-    Modulo,
-}
-
-fn arithmetic(input: &dyn ValueView, arguments: &Arguments, operation: Operation) -> Value {
-    let left = to_number(input);
-    let right = arguments
-        .get(0)
-        .map_or(Number::Integer(0), |v| to_number(v));
-    if let (Number::Integer(a), Number::Integer(b)) = (left, right) {
-        let exact = match operation {
-            Operation::Plus => a.checked_add(b),
-            Operation::Minus => a.checked_sub(b),
-            Operation::Times => a.checked_mul(b),
-            Operation::Modulo => None,
-        };
-        if let Some(exact) = exact {
-            return Value::scalar(exact);
-        }
-    }
-    Value::scalar(
-        decimal_arithmetic(left, right, operation).unwrap_or_else(|| {
-            let (a, b) = (as_f64(left), as_f64(right));
-            match operation {
-                Operation::Plus => a + b,
-                Operation::Minus => a - b,
-                Operation::Times => a * b,
-                Operation::Modulo => a - b * (a / b).floor(),
-            }
-        }),
-    )
-}
-
-/// Ruby Liquid computes with BigDecimal once a float is involved: `10.1 | minus: 2.2` is 7.9, not
-/// 7.8999999999999995.
-fn decimal_arithmetic(left: Number, right: Number, operation: Operation) -> Option<f64> {
-    let (a, b) = (Decimal::of(left)?, Decimal::of(right)?);
-    let result = match operation {
-        Operation::Times => Decimal {
-            mantissa: a.mantissa.checked_mul(b.mantissa)?,
-            scale: a.scale.checked_add(b.scale)?,
-        },
-        Operation::Plus | Operation::Minus | Operation::Modulo => {
-            let scale = a.scale.max(b.scale);
-            let (x, y) = (a.rescale(scale)?, b.rescale(scale)?);
-            let mantissa = match operation {
-                Operation::Plus => x.checked_add(y)?,
-                Operation::Minus => x.checked_sub(y)?,
-                _ => floored_rem(x, y)?,
-            };
-            Decimal { mantissa, scale }
-        }
-    };
-    Some(result.to_f64())
-}
-
-/// Ruby's remainder, which takes the divisor's sign: `-7 % 3` is 2, `7 % -3` is -2.
-fn floored_rem(x: i128, y: i128) -> Option<i128> {
-    let r = x.checked_rem(y)?;
-    Some(if r != 0 && (r < 0) != (y < 0) {
-        r + y
-    } else {
-        r
-    })
-}
-
-fn as_f64(number: Number) -> f64 {
-    match number {
-        Number::Integer(i) => i as f64,
-        Number::Decimal(f) => f,
-    }
-}
-
-const OPERAND: &[ParameterReflection] = &[required("operand", "A number; anything else is 0.")];
-
-const PLUS: ShopifyFilter = ShopifyFilter {
-    name: "plus",
-    description: "Adds a number.",
-    positional: OPERAND,
-    keyword: &[],
-    required: 1,
-    apply: |input, arguments| Ok(arithmetic(input, arguments, Operation::Plus)),
-};
-
-const MINUS: ShopifyFilter = ShopifyFilter {
-    name: "minus",
-    description: "Subtracts a number.",
-    positional: OPERAND,
-    keyword: &[],
-    required: 1,
-    apply: |input, arguments| Ok(arithmetic(input, arguments, Operation::Minus)),
-};
-
-const TIMES: ShopifyFilter = ShopifyFilter {
-    name: "times",
-    description: "Multiplies by a number.",
-    positional: OPERAND,
-    keyword: &[],
-    required: 1,
-    apply: |input, arguments| Ok(arithmetic(input, arguments, Operation::Times)),
-};
-
-const MODULO: ShopifyFilter = ShopifyFilter {
-    name: "modulo",
-    description: "The remainder of a division, with the divisor's sign.",
-    positional: OPERAND,
-    keyword: &[],
-    required: 1,
-    apply: |input, arguments| {
-        let divisor = arguments
-            .get(0)
-            .map_or(Number::Integer(0), |v| to_number(v));
-        match (to_number(input), divisor) {
-            (_, Number::Integer(0)) => Err(Error::with_msg("modulo: divided by 0")),
-            (Number::Integer(a), Number::Integer(b)) => Ok(Value::scalar(
-                floored_rem(i128::from(a), i128::from(b)).map_or(0, |r| r as i64),
-            )),
-            _ => Ok(arithmetic(input, arguments, Operation::Modulo)),
-        }
-    },
-};
-
-const DIVIDED_BY: ShopifyFilter = ShopifyFilter {
-    name: "divided_by",
-    description: "Divides by a number: whole numbers give a whole number, rounded down.",
-    positional: OPERAND,
-    keyword: &[],
-    required: 1,
-    apply: |input, arguments| {
-        let divisor = arguments
-            .get(0)
-            .map_or(Number::Integer(0), |v| to_number(v));
-        match (to_number(input), divisor) {
-            (_, Number::Integer(0)) => Err(Error::with_msg("divided_by: divided by 0")),
-            (Number::Integer(a), Number::Integer(b)) => {
-                // Ruby rounds the quotient toward negative infinity: -7 / 2 is -4.
-                let (a, b) = (i128::from(a), i128::from(b));
-                let quotient = a / b - i128::from(a % b != 0 && (a < 0) != (b < 0));
-                Ok(Value::scalar(i64::try_from(quotient).unwrap_or(i64::MAX)))
-            }
-            (a, b) => Ok(Value::scalar(as_f64(a) / as_f64(b))),
-        }
-    },
-};
-
-// ---- arguments ----
-
-/// An absent argument, or one that is nil, is `default`. (Ruby Liquid fails the render on a nil
-/// length; a variable the data lacks must not fail a send.)
-fn integer_argument(value: Option<&Value>, default: i64) -> Result<i64> {
-    let Some(value) = value.filter(|v| !v.is_nil()) else {
-        return Ok(default);
-    };
-    match to_number(value) {
-        Number::Integer(i) => Ok(i),
-        Number::Decimal(f) => Ok(f as i64),
-    }
-}
-
-/// An absent argument is `default`; one given as nil (a variable the data lacks) is empty, as
-/// in Ruby, where `nil.to_s` is "".
-fn string_argument(value: Option<&Value>, default: &str) -> String {
-    match value {
-        Some(value) => value.to_kstr().as_str().to_owned(),
-        None => default.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::math::*;
     use super::*;
 
     #[test]
