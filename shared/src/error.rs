@@ -102,6 +102,15 @@ pub enum SendError {
         #[source]
         source: BoxError,
     },
+    /// The request may have reached the provider but its answer was lost (a timeout, a broken
+    /// connection, an internal error): the message may have been sent. Never retried, because a
+    /// send is not idempotent; the provider's event feedback confirms it later.
+    #[error("send unconfirmed: {reason}")]
+    Unconfirmed {
+        reason: String,
+        #[source]
+        source: BoxError,
+    },
 }
 
 impl Retryable for SendError {

@@ -54,6 +54,8 @@ pub const METRICS: &[(&str, Unit)] = &[
     ("Suppressed", Unit::Count),
     ("DeadLettered", Unit::Count),
     ("Deferred", Unit::Count),
+    ("Unconfirmed", Unit::Count),
+    ("Retried", Unit::Count),
     ("RenderTime", Unit::Microseconds),
 ];
 

@@ -45,7 +45,7 @@ pub fn deliverer(settings: &crate::config::DeliverSettings, sdk: &SdkConfig) -> 
                 &settings.delivery_table,
                 clock.clone(),
             )),
-            provider: Arc::new(SesProvider::new(aws_sdk_sesv2::Client::new(sdk))),
+            provider: Arc::new(SesProvider::new(crate::aws::ses::client(sdk))),
             archive: Arc::new(S3Archive::new(
                 crate::aws::s3::client(sdk),
                 &settings.archive_bucket,

@@ -9,7 +9,8 @@ use storecast::domain::{CampaignId, CampaignStatus, SendBatch, TenantId, TenantS
 use storecast::pipeline::archive::Archive;
 use storecast::pipeline::deliver::{Deliverer, DelivererPorts, DeliveryConfig, DeliveryOutcome};
 use storecast::pipeline::lambda_batch::InboundRecord;
-use storecast::pipeline::send_log::{RecipientOutcome, SendLog};
+use storecast::pipeline::redrive::{DeferredRedrive, redrive_due};
+use storecast::pipeline::send_log::{AttemptId, RecipientOutcome, SendLog};
 use storecast::testing::ManualClock;
 use storecast::testing::samples::{
     sample_batch, sample_template_version, sample_workspace, seed_retailer,
@@ -29,6 +30,7 @@ struct World {
     archive: Arc<MemoryArchive>,
     clock: Arc<ManualClock>,
     deliverer: Deliverer,
+    send_batches: Arc<MemoryStream>,
 }
 
 fn start() -> OffsetDateTime {
@@ -67,6 +69,7 @@ async fn world(tenants: &[&str]) -> World {
         archive,
         clock,
         deliverer,
+        send_batches: Arc::new(MemoryStream::default()),
     }
 }
 
@@ -106,6 +109,31 @@ impl World {
             .await
             .unwrap()
             .expect("the batch's outcome is recorded")
+    }
+
+    /// The scheduled redrive of deferred batches, then a delivery of what it put back.
+    async fn redrive_and_deliver(&self) -> (DeferredRedrive, DeliveryOutcome) {
+        let redriven = redrive_due(
+            self.archive.as_ref(),
+            self.send_batches.as_ref(),
+            self.send_log.as_ref(),
+            self.clock.now().unix_timestamp(),
+        )
+        .await
+        .unwrap();
+        let records: Vec<InboundRecord> = self
+            .send_batches
+            .take_records()
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| InboundRecord {
+                sequence_number: format!("{}", 500 + i),
+                partition_key: r.partition_key,
+                data: r.data,
+            })
+            .collect();
+        let deadline = self.clock.now() + time::Duration::seconds(60);
+        (redriven, self.deliverer.deliver(&records, deadline).await)
     }
 
     fn sent_to(&self, address: &str) -> usize {
@@ -186,15 +214,15 @@ async fn given_the_same_message_in_two_batches_delivered_at_once_then_it_is_sent
             world.sent_to(&address)
         );
     }
-    // Either the overlap was already final (a duplicate) or still in flight (deferred and
-    // retried): in both cases it was sent exactly once, and a retry completes the batch.
-    let retried = a.failed_positions.len() + b.failed_positions.len();
-    if retried > 0 {
-        world.clock.advance(time::Duration::seconds(1));
-        let again_first = world.deliver(&[&first]).await;
-        let again_second = world.deliver(&[&second]).await;
-        assert!(again_first.failed_positions.is_empty());
-        assert!(again_second.failed_positions.is_empty());
+    // Either the overlap was already final (a duplicate) or still in flight (deferred until the
+    // other's lease ends): in both cases it was sent exactly once, and the redrive completes it.
+    assert!(a.failed_positions.is_empty() && b.failed_positions.is_empty());
+    let deferred = a.per_tenant["alpine"].deferred + b.per_tenant["alpine"].deferred;
+    if deferred > 0 {
+        world.clock.advance(time::Duration::seconds(121));
+        let (redriven, again) = world.redrive_and_deliver().await;
+        assert_eq!(redriven.recipients as u64, deferred);
+        assert_eq!(again.per_tenant["alpine"].deferred, 0);
     }
     for n in 1..12u32 {
         assert_eq!(
@@ -206,7 +234,7 @@ async fn given_the_same_message_in_two_batches_delivered_at_once_then_it_is_sent
 }
 
 #[tokio::test]
-async fn given_a_crash_after_claiming_then_the_claim_blocks_until_its_lease_ends_then_is_taken_over()
+async fn given_a_crash_after_claiming_then_the_held_messages_wait_in_the_archive_for_the_lease_not_in_lambdas_retries()
  {
     let world = world(&["alpine"]).await;
     let batch = batch("alpine", 1..4);
@@ -221,19 +249,137 @@ async fn given_a_crash_after_claiming_then_the_claim_blocks_until_its_lease_ends
             batch_id: batch.batch_id.clone(),
             slot: slot as u16,
             lease_until,
+            attempt: AttemptId(7),
         };
         world.send_log.claim(&claim).await.unwrap();
     }
-    // WHEN Lambda retries while the lease runs: nothing is sent, the record is retried.
-    let during = world.deliver(&[&batch]).await;
+    // WHEN Lambda retries at once, as it does: nothing is sent, and the record is done: the held
+    // messages are deferred until the lease ends instead of spending the stream's retries.
+    for _ in 0..11 {
+        let during = world.deliver(&[&batch]).await;
+        assert!(during.failed_positions.is_empty());
+        assert_eq!(during.per_tenant["alpine"].deferred, 3);
+    }
     assert_eq!(world.provider.sent_count(), 0);
-    assert_eq!(during.failed_positions, vec![0]);
-    assert_eq!(during.per_tenant["alpine"].retried, 3);
-    // WHEN the lease has ended: the retry takes the claims over and sends.
-    world.clock.advance(time::Duration::seconds(91));
-    let after = world.deliver(&[&batch]).await;
-    assert!(after.failed_positions.is_empty());
+    let deferred = world.archive.deferred();
+    assert_eq!(deferred.len(), 1, "the same deferral, kept once");
+    assert!(deferred[0].1.retry_at > lease_until);
+    // WHEN the scheduled redrive runs before the lease ends: nothing is due.
+    let (early, _) = world.redrive_and_deliver().await;
+    assert_eq!(early.batches, 0);
+    // WHEN it runs after: the batch goes back on the stream, takes the claims over and sends.
+    world.clock.advance(time::Duration::seconds(121));
+    let (redriven, after) = world.redrive_and_deliver().await;
+    assert_eq!(redriven.batches, 1);
+    assert_eq!(after.per_tenant["alpine"].sent, 3);
     assert_eq!(world.provider.sent_count(), 3);
+    assert!(world.archive.deferred().is_empty());
+}
+
+/// Batch X's first attempt is throttled and releases message m (`Pending`). X's retry takes m
+/// back and is sending it when batch Y, holding m too, reads the claim and X's old outcome.
+#[tokio::test]
+async fn given_a_release_left_by_an_earlier_attempt_then_another_batch_does_not_send_what_the_retry_is_sending()
+ {
+    let world = world(&["alpine"]).await;
+    let x = batch("alpine", 1..4);
+    // Y holds two of X's three messages and nothing else (its own sends would wait at the gate).
+    let y = batch("alpine", 2..4);
+    world.provider.throttle_next(3 * 4);
+    let first = world.deliver(&[&x]).await;
+    assert_eq!(first.per_tenant["alpine"].deferred, 3);
+    assert!(
+        world
+            .recorded_outcome(&x)
+            .await
+            .outcomes
+            .iter()
+            .all(|o| *o == RecipientOutcome::Pending)
+    );
+    // X's retry holds its sends at the gate, in the middle of sending.
+    world.provider.close_gate();
+    let deadline = world.clock.now() + time::Duration::seconds(60);
+    let x_records = records(&[&x]);
+    let y_records = records(&[&y]);
+    let retry = world.deliverer.deliver(&x_records, deadline);
+    let other = async {
+        while world.provider.waiting() < 3 {
+            tokio::task::yield_now().await;
+        }
+        let outcome = world.deliverer.deliver(&y_records, deadline).await;
+        world.provider.open_gate();
+        outcome
+    };
+    let (_, other) = tokio::join!(retry, other);
+    assert_eq!(
+        other.per_tenant["alpine"].deferred, 2,
+        "Y waits for X's lease"
+    );
+    for n in 1..4u32 {
+        assert_eq!(
+            world.sent_to(&format!("customer{n}@alpine.customers.example")),
+            1,
+            "customer {n}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn given_an_outcome_write_that_keeps_failing_then_the_outcome_is_kept_and_nothing_is_sent_twice()
+ {
+    let world = world(&["alpine"]).await;
+    let batch = batch("alpine", 1..4);
+    world.send_log.fail_outcome_writes(u64::MAX);
+    let first = world.deliver(&[&batch]).await;
+    assert!(
+        first.failed_positions.is_empty(),
+        "kept in the archive instead"
+    );
+    assert_eq!(world.provider.sent_count(), 3);
+    world.send_log.fail_outcome_writes(0);
+    // Long after the lease: a copy of the batch (a rebatch retry) arrives after the scheduled
+    // redrive wrote the outcome, and finds every message final.
+    world.clock.advance(time::Duration::seconds(600));
+    let (redriven, _) = world.redrive_and_deliver().await;
+    assert_eq!(redriven.outcomes_recorded, 1);
+    let copy = world.deliver(&[&batch]).await;
+    assert_eq!(copy.per_tenant["alpine"].duplicates, 3);
+    assert_eq!(world.provider.sent_count(), 3, "nothing sent twice");
+}
+
+#[tokio::test]
+async fn given_a_send_whose_answer_is_lost_then_it_is_unconfirmed_and_never_sent_again() {
+    let world = world(&["alpine"]).await;
+    world.provider.fail_address(
+        "customer2@alpine.customers.example",
+        ScriptedFailure::LoseAnswer,
+    );
+    let batch = batch("alpine", 1..4);
+    let first = world.deliver(&[&batch]).await;
+    assert_eq!(first.per_tenant["alpine"].unconfirmed, 1);
+    assert!(first.failed_positions.is_empty());
+    world.clock.advance(time::Duration::seconds(600));
+    world.redrive_and_deliver().await;
+    world.deliver(&[&batch]).await;
+    assert_eq!(world.sent_to("customer2@alpine.customers.example"), 1);
+    assert!(matches!(
+        world.recorded_outcome(&batch).await.outcomes[1],
+        RecipientOutcome::Unconfirmed { .. }
+    ));
+}
+
+#[tokio::test]
+async fn given_a_record_that_must_be_retried_then_the_records_after_it_wait_for_the_retry() {
+    let world = world(&["alpine", "harbor"]).await;
+    // Nothing can keep alpine's throttled recipients: its record goes back to Lambda.
+    world.provider.throttle_next(2 * 4);
+    world.archive.set_unavailable(true);
+    let first = batch("alpine", 1..3);
+    let second = batch("harbor", 1..3);
+    let outcome = world.deliver(&[&first, &second]).await;
+    assert_eq!(outcome.failed_positions, vec![0]);
+    assert_eq!(world.provider.attempts_for("storecast-harbor"), 0);
+    assert!(!outcome.per_tenant.contains_key("harbor"));
 }
 
 #[tokio::test]
@@ -355,21 +501,19 @@ async fn given_a_suspended_tenant_then_its_batches_are_parked() {
 }
 
 #[tokio::test]
-async fn given_throttling_that_outlasts_the_retries_then_the_rest_is_retried_and_sent_once() {
+async fn given_throttling_that_outlasts_the_retries_then_the_rest_is_deferred_and_sent_once() {
     let world = world(&["alpine"]).await;
     // Three recipients, four attempts each.
     world.provider.throttle_next(12);
     let batch = batch("alpine", 1..4);
     let first = world.deliver(&[&batch]).await;
-    assert_eq!(
-        first.failed_positions,
-        vec![0],
-        "reported for a later retry"
-    );
+    assert!(first.failed_positions.is_empty(), "deferred, not retried");
+    assert_eq!(first.per_tenant["alpine"].deferred, 3);
     assert_eq!(world.provider.sent_count(), 0);
-    let second = world.deliver(&[&batch]).await;
-    assert!(second.failed_positions.is_empty());
-    assert_eq!(world.provider.sent_count(), 3);
+    world.clock.advance(time::Duration::seconds(61));
+    let (redriven, second) = world.redrive_and_deliver().await;
+    assert_eq!(redriven.batches, 1);
+    assert_eq!(second.per_tenant["alpine"].sent, 3);
     let third = world.deliver(&[&batch]).await;
     assert_eq!(third.per_tenant["alpine"].duplicates, 3);
     assert_eq!(world.provider.sent_count(), 3);
@@ -396,16 +540,18 @@ async fn given_a_tenant_whose_items_cannot_be_read_then_its_batch_is_parked_and_
 }
 
 #[tokio::test]
-async fn given_the_directory_is_down_then_the_batch_is_retried_and_nothing_is_lost() {
+async fn given_the_directory_is_down_then_the_batch_is_deferred_and_nothing_is_lost() {
     let world = world(&["alpine"]).await;
     world.directory.set_unavailable(true);
     let batch = batch("alpine", 1..3);
     let outcome = world.deliver(&[&batch]).await;
-    assert_eq!(outcome.failed_positions, vec![0]);
+    assert!(outcome.failed_positions.is_empty());
+    assert_eq!(outcome.per_tenant["alpine"].deferred, 2);
     assert_eq!(world.provider.sent_count(), 0);
     world.directory.set_unavailable(false);
-    let retried = world.deliver(&[&batch]).await;
-    assert!(retried.failed_positions.is_empty());
+    world.clock.advance(time::Duration::seconds(61));
+    let (_, retried) = world.redrive_and_deliver().await;
+    assert_eq!(retried.per_tenant["alpine"].sent, 2);
     assert_eq!(world.provider.sent_count(), 2);
 }
 

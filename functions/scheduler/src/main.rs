@@ -1,5 +1,6 @@
 //! Every minute (EventBridge schedule): starts the scheduled launches that are due, holding
-//! those that fall in the retailer's quiet hours. Logic: `storecast::campaigns::Campaigns::start_due`.
+//! those that fall in the retailer's quiet hours, and puts deferred send batches back on the
+//! stream once due. Logic: `storecast::campaigns::Campaigns::tick`.
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 use storecast::config::CampaignsSettings;
@@ -13,7 +14,7 @@ async fn main() -> Result<(), Error> {
     run(service_fn(|_event: LambdaEvent<serde_json::Value>| {
         let campaigns = &campaigns;
         async move {
-            let summary = campaigns.start_due().await?;
+            let summary = campaigns.tick().await?;
             tracing::info!(?summary, "scheduler tick");
             Ok::<_, Error>(summary)
         }

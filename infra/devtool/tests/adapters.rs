@@ -18,7 +18,7 @@ use storecast::error::SendError;
 use storecast::pipeline::archive::{Archive, DeadLetter, ParkedBatch};
 use storecast::pipeline::publish::{EntryResult, RecordStream, StreamRecord};
 use storecast::pipeline::send_log::{
-    BatchOutcome, ClaimResult, MessageClaim, RecipientOutcome, SendLog,
+    AttemptId, BatchOutcome, ClaimResult, MessageClaim, RecipientOutcome, SendLog,
 };
 use storecast::templates::ports::TemplateStore;
 use storecast::testing::samples::{sample_template_version, sample_workspace};
@@ -172,6 +172,8 @@ fn claim(batch: &str, slot: u16, lease_until: i64) -> MessageClaim {
         batch_id: BatchId::parse(batch).unwrap(),
         slot,
         lease_until,
+        // Each claim written is its own attempt: the lease stands in for it here.
+        attempt: AttemptId(lease_until as u64 * 1_000_003),
     }
 }
 
@@ -216,6 +218,7 @@ async fn delivery_table_keeps_batch_outcomes_with_an_expiry() {
         tenant_id: TenantId::parse("alpine").unwrap(),
         campaign_id: CampaignId::parse("c1").unwrap(),
         batch_id: BatchId::parse("b1").unwrap(),
+        attempt: AttemptId(u64::MAX),
         outcomes: vec![
             RecipientOutcome::Sent {
                 provider_message_id: "0100-abc".into(),
@@ -225,6 +228,9 @@ async fn delivery_table_keeps_batch_outcomes_with_an_expiry() {
                 reason: "bad address".into(),
             },
             RecipientOutcome::Pending,
+            RecipientOutcome::Unconfirmed {
+                reason: "no answer in time".into(),
+            },
         ],
     };
     table.record_outcome(&outcome).await.unwrap();
@@ -365,6 +371,7 @@ async fn delivery_table_lists_a_campaigns_send_log_across_its_key_shards() {
             batch_id: batch.clone(),
             slot: slot as u16,
             lease_until: 1,
+            attempt: AttemptId(1),
         };
         table.claim(&claim).await.unwrap();
     }
@@ -377,6 +384,7 @@ async fn delivery_table_lists_a_campaigns_send_log_across_its_key_shards() {
             tenant_id: tenant.clone(),
             campaign_id: campaign.clone(),
             batch_id: batch.clone(),
+            attempt: AttemptId(1),
             outcomes,
         })
         .await

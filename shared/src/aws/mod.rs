@@ -12,8 +12,25 @@ pub mod ses_workspaces;
 #[cfg(feature = "campaigns")]
 pub mod sqs;
 
+/// Connecting to any AWS endpoint gives up after this.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+/// One attempt of any call gives up after this (the SDK retries, within the operation timeout).
+pub const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// A whole call, retries included, gives up after this: no call can hang a function until its
+/// timeout. The deliver function bounds its own calls tighter, by the time it has left.
+pub const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Loads the SDK configuration once per cold start (it resolves credentials and region; the
 /// clients built from it are cheap). `AWS_ENDPOINT_URL` points every client at the local endpoint.
 pub async fn load_sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        )
+        .load()
+        .await
 }

@@ -7,7 +7,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use super::errors::store_error;
 use crate::domain::{CampaignId, TenantId};
 use crate::error::StoreError;
-use crate::pipeline::archive::{Archive, DeadLetter, ParkedBatch, keys};
+use crate::pipeline::archive::{Archive, DeadLetter, DeferredBatch, ParkedBatch, keys};
 
 const ARCHIVE: &str = "archive bucket";
 
@@ -136,6 +136,40 @@ impl Archive for S3Archive {
             letters.push(self.get_json(&key).await?);
         }
         Ok(letters)
+    }
+
+    async fn defer(&self, deferred: &DeferredBatch) -> Result<(), StoreError> {
+        let key = keys::deferred_key(deferred).ok_or_else(|| StoreError::Rejected {
+            store: ARCHIVE,
+            source: crate::error::Message::boxed("a deferral with neither a batch nor an outcome"),
+        })?;
+        self.put_json(key, deferred).await
+    }
+
+    async fn due_deferred(
+        &self,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, DeferredBatch)>, StoreError> {
+        let mut due = Vec::new();
+        // Keys sort by when they are due: list from the start, stop at the first not yet due.
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(keys::DEFERRED_PREFIX)
+            .into_paginator()
+            .send();
+        'pages: while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| store_error(ARCHIVE, e))?;
+            for key in page.contents().iter().filter_map(|o| o.key()) {
+                if due.len() >= limit || keys::deferred_due(key).is_none_or(|at| at > now) {
+                    break 'pages;
+                }
+                due.push((key.to_string(), self.get_json(key).await?));
+            }
+        }
+        Ok(due)
     }
 }
 

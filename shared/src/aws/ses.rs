@@ -16,6 +16,32 @@ pub struct SesProvider {
     client: Client,
 }
 
+/// One SendEmail attempt gives up after this. The library's own bound (`send_timeout` of the
+/// delivery config) is the same; either way the send counts as unconfirmed.
+pub const SEND_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+/// Connecting is bounded separately: a connection that never opened carried no request.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// SES's client settings. SendEmail is not idempotent, so the SDK never retries it: a retry
+/// after a lost response could send the email twice. The library retries only answers that say
+/// the email was refused (throttling).
+pub fn configure(builder: aws_sdk_sesv2::config::Builder) -> aws_sdk_sesv2::config::Builder {
+    builder
+        .retry_config(aws_sdk_sesv2::config::retry::RetryConfig::disabled())
+        .timeout_config(
+            aws_sdk_sesv2::config::timeout::TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(SEND_ATTEMPT_TIMEOUT)
+                .operation_timeout(SEND_ATTEMPT_TIMEOUT)
+                .build(),
+        )
+}
+
+/// The SES client of the deliver function (`configure`d).
+pub fn client(sdk: &aws_config::SdkConfig) -> Client {
+    Client::from_conf(configure(aws_sdk_sesv2::config::Builder::from(sdk)).build())
+}
+
 impl SesProvider {
     pub fn new(client: Client) -> Self {
         Self { client }
@@ -69,14 +95,20 @@ impl EmailProvider for SesProvider {
     }
 }
 
-/// Sorts SES's answers into the failure classes: whose problem is it, and will it pass?
+/// Sorts SES's answers into the failure classes: whose problem is it, will it pass, and might the
+/// email have gone out anyway?
+///
+/// Only an answer that says SES refused the request is retryable (throttling, "service
+/// unavailable"). A timeout, a broken connection, an unreadable response or an internal error
+/// leave it open whether SES accepted the email: unconfirmed, never retried.
 pub fn send_error<R>(error: SdkError<SendEmailError, R>) -> SendError
 where
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     enum Class {
         Throttled,
-        Transient,
+        Refused,
+        Unconfirmed(String),
         Tenant(String),
         Message(String),
     }
@@ -98,20 +130,28 @@ where
             }
         }
         Some(e @ SendEmailError::BadRequestException(_)) => Class::Message(describe(e)),
+        Some(e) if e.code() == Some("ServiceUnavailable") => Class::Refused,
         Some(e) => match classify(&error) {
             FailureKind::Throttled => Class::Throttled,
-            FailureKind::Transient => Class::Transient,
+            FailureKind::Transient => Class::Unconfirmed(describe(e)),
             FailureKind::Permanent => Class::Message(describe(e)),
         },
-        None => match classify(&error) {
-            FailureKind::Throttled => Class::Throttled,
-            _ => Class::Transient,
+        None => match &error {
+            SdkError::ConstructionFailure(_) => {
+                Class::Message("the request could not be built".into())
+            }
+            SdkError::TimeoutError(_) => Class::Unconfirmed("no answer in time".into()),
+            SdkError::DispatchFailure(_) => {
+                Class::Unconfirmed("the connection failed while sending".into())
+            }
+            _ => Class::Unconfirmed("the response could not be read".into()),
         },
     };
     let source = Box::new(error);
     match class {
         Class::Throttled => SendError::Throttled { source },
-        Class::Transient => SendError::Unavailable { source },
+        Class::Refused => SendError::Unavailable { source },
+        Class::Unconfirmed(reason) => SendError::Unconfirmed { reason, source },
         Class::Tenant(reason) => SendError::TenantRejected { reason, source },
         Class::Message(reason) => SendError::MessageRejected { reason, source },
     }
@@ -266,6 +306,44 @@ mod tests {
                 "the SDK error is kept"
             );
         }
+    }
+
+    /// A lost answer must never become a second email: one call, and the send is unconfirmed.
+    #[tokio::test]
+    async fn an_internal_error_is_sent_once_and_unconfirmed() {
+        let rule = mock!(Client::send_email).then_error(|| {
+            SendEmailError::generic(
+                aws_sdk_sesv2::error::ErrorMetadata::builder()
+                    .code("InternalFailure")
+                    .message("internal error")
+                    .build(),
+            )
+        });
+        let client = mock_client!(aws_sdk_sesv2, RuleMode::MatchAny, [&rule], configure);
+        let error = SesProvider::new(client).send(&email()).await.unwrap_err();
+        assert!(matches!(error, SendError::Unconfirmed { .. }), "{error:?}");
+        assert!(!crate::error::Retryable::is_retryable(&error));
+        assert_eq!(rule.num_calls(), 1, "the SDK does not retry SendEmail");
+    }
+
+    #[test]
+    fn a_timeout_or_a_broken_connection_is_unconfirmed_and_a_refusal_is_retryable() {
+        let timeout: SdkError<SendEmailError, ()> = SdkError::timeout_error("read timed out");
+        assert!(matches!(send_error(timeout), SendError::Unconfirmed { .. }));
+        let unavailable: SdkError<SendEmailError, ()> = SdkError::service_error(
+            SendEmailError::generic(
+                aws_sdk_sesv2::error::ErrorMetadata::builder()
+                    .code("ServiceUnavailable")
+                    .build(),
+            ),
+            (),
+        );
+        let refused = send_error(unavailable);
+        assert!(
+            matches!(refused, SendError::Unavailable { .. }),
+            "{refused:?}"
+        );
+        assert!(crate::error::Retryable::is_retryable(&refused));
     }
 
     #[tokio::test]

@@ -41,6 +41,7 @@ pub use invalid::InvalidCampaign;
 pub use lifecycle::{
     CampaignError, CampaignPage, CampaignPorts, CampaignStats, CampaignView, Campaigns,
     CampaignsConfig, ChunkOutcome, LaunchAccepted, NewCampaign, NewTemplateRef, SchedulerSummary,
+    TickSummary,
 };
 pub use ports::{AssumeAvailable, AudienceSource, Availability, ContactHistory, SuppressionCheck};
 pub use queue::{ChunkMessage, ChunkQueue};

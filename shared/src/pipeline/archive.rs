@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{CampaignId, SendBatch, TenantId};
 use crate::error::StoreError;
+use crate::pipeline::send_log::BatchOutcome;
 
 /// Why a whole batch was set aside.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -13,6 +14,24 @@ pub struct ParkedBatch {
     pub reason: String,
     pub parked_at: String,
     pub batch: SendBatch,
+}
+
+/// Work a delivery set aside to be tried again at `retry_at`, instead of spending the stream's
+/// retries on it: recipients held by another delivery's lease, throttled past the retries, or out
+/// of the invocation's time, and an outcome that could not be written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeferredBatch {
+    pub reason: String,
+    pub deferred_at: String,
+    /// Epoch seconds from which the scheduled redrive puts it back.
+    pub retry_at: i64,
+    /// The recipients still to send, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<SendBatch>,
+    /// An outcome whose write failed after its sends: the redrive records it before it puts any
+    /// batch back, so nobody takes over those claims and sends again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unrecorded_outcome: Option<BatchOutcome>,
 }
 
 /// A record that could not be processed at all, with the original payload.
@@ -73,8 +92,16 @@ pub trait Archive: Send + Sync {
         tenant: &TenantId,
         campaign: Option<&CampaignId>,
     ) -> Result<Vec<(String, ParkedBatch)>, StoreError>;
+    /// Removes a parked or deferred batch (after it is back on the stream).
     async fn remove_parked(&self, key: &str) -> Result<(), StoreError>;
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError>;
+    async fn defer(&self, deferred: &DeferredBatch) -> Result<(), StoreError>;
+    /// Deferred batches whose `retry_at` is at or before `now`, earliest first, at most `limit`.
+    async fn due_deferred(
+        &self,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, DeferredBatch)>, StoreError>;
 }
 
 pub mod keys {
@@ -90,6 +117,50 @@ pub mod keys {
 
     pub fn parked(tenant: &TenantId, campaign: &CampaignId, batch: &BatchId) -> String {
         format!("parked/{tenant}/{campaign}/{batch}.json")
+    }
+
+    pub const DEFERRED_PREFIX: &str = "deferred/";
+
+    /// `deferred/<retry_at, 10 digits>/<tenant>/<campaign>/<id>.json`: keys sort by when they are
+    /// due, so the redrive lists from the start and stops at the first one not yet due.
+    pub fn deferred(retry_at: i64, tenant: &TenantId, campaign: &CampaignId, id: &str) -> String {
+        format!(
+            "{DEFERRED_PREFIX}{:010}/{tenant}/{campaign}/{id}.json",
+            retry_at.max(0)
+        )
+    }
+
+    /// The `retry_at` of a deferred key.
+    pub fn deferred_due(key: &str) -> Option<i64> {
+        key.strip_prefix(DEFERRED_PREFIX)?.get(..10)?.parse().ok()
+    }
+
+    /// The deferred object's own name: the batch it holds (or whose outcome it holds) and the
+    /// attempt, so two attempts never overwrite each other.
+    fn deferred_id(deferred: &super::DeferredBatch) -> Option<(TenantId, CampaignId, String)> {
+        let (group, batch_id, attempt) = match (&deferred.batch, &deferred.unrecorded_outcome) {
+            (_, Some(outcome)) => (
+                (&outcome.tenant_id, &outcome.campaign_id),
+                &outcome.batch_id,
+                Some(outcome.attempt.0),
+            ),
+            (Some(batch), None) => (
+                (&batch.group.tenant_id, &batch.group.campaign_id),
+                &batch.batch_id,
+                None,
+            ),
+            (None, None) => return None,
+        };
+        let id = match attempt {
+            Some(attempt) => format!("{batch_id}-{attempt:016x}"),
+            None => batch_id.to_string(),
+        };
+        Some((group.0.clone(), group.1.clone(), id))
+    }
+
+    pub fn deferred_key(deferred: &super::DeferredBatch) -> Option<String> {
+        let (tenant, campaign, id) = deferred_id(deferred)?;
+        Some(self::deferred(deferred.retry_at, &tenant, &campaign, &id))
     }
 
     pub fn dead_letter(source: &str, tenant: Option<&str>, id: &str) -> String {

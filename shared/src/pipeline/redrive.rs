@@ -1,5 +1,6 @@
-//! Parked batches go back on the send-batches stream: when a campaign is resumed or a tenant is
-//! reinstated. A parked object is removed only after its batch is back on the stream.
+//! Parked batches go back on the send-batches stream when a campaign is resumed or a tenant is
+//! reinstated; deferred batches go back on a schedule once they are due. An archived object is
+//! removed only after its batch is back on the stream.
 
 use serde::Serialize;
 
@@ -9,6 +10,7 @@ use crate::error::StoreError;
 use crate::pipeline::archive::Archive;
 use crate::pipeline::publish::{PublishFailure, RetryPolicy, put_all};
 use crate::pipeline::publish::{RecordStream, StreamRecord};
+use crate::pipeline::send_log::SendLog;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct RedriveSummary {
@@ -89,4 +91,81 @@ pub async fn reinstate_tenant(
     active.status = TenantStatus::Active;
     admin.put_workspace(&active).await?;
     redrive_parked(archive, stream, &workspace.tenant_id, None).await
+}
+
+/// How many deferred batches one scheduled tick puts back at most (the rest wait for the next).
+pub const DEFERRED_PER_TICK: usize = 2_000;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct DeferredRedrive {
+    pub batches: usize,
+    pub recipients: usize,
+    /// Outcomes that a delivery could not write, recorded now.
+    pub outcomes_recorded: usize,
+    /// Due deferrals left for the next tick: an outcome or a put failed, and nothing after the
+    /// first such one is redriven, so a message whose outcome is still unwritten is never handed
+    /// to another delivery before it.
+    pub left: usize,
+}
+
+/// Puts the deferred batches that are due back on the send-batches stream, earliest first.
+///
+/// An unrecorded outcome is written before anything after it is redriven: a deferral is due no
+/// later than any other that waits for the same claims' leases, so the delivery that finds those
+/// claims finds their outcome too. The first outcome that still cannot be written ends the tick.
+pub async fn redrive_due(
+    archive: &dyn Archive,
+    stream: &dyn RecordStream,
+    send_log: &dyn SendLog,
+    now: i64,
+) -> Result<DeferredRedrive, RedriveError> {
+    let due = archive.due_deferred(now, DEFERRED_PER_TICK).await?;
+    let mut summary = DeferredRedrive::default();
+    let mut ready = Vec::with_capacity(due.len());
+    for (position, (key, deferred)) in due.iter().enumerate() {
+        if let Some(outcome) = &deferred.unrecorded_outcome {
+            if let Err(error) = send_log.record_outcome(outcome).await {
+                tracing::warn!(%error, key, "deferred outcome still cannot be written; next tick");
+                summary.left = due.len() - position;
+                break;
+            }
+            summary.outcomes_recorded += 1;
+        }
+        ready.push((key, deferred.batch.as_ref()));
+    }
+    let mut records = Vec::new();
+    for (_, batch) in &ready {
+        if let Some(batch) = batch {
+            records.push(StreamRecord {
+                partition_key: batch.batch_id.to_string(),
+                data: serde_json::to_vec(batch)?,
+            });
+        }
+    }
+    let mut results = put_all(stream, &records, RetryPolicy::default())
+        .await
+        .into_iter();
+    for (key, batch) in ready {
+        let put = match batch {
+            Some(_) => results.next().unwrap_or(Ok(())),
+            None => Ok(()),
+        };
+        match put {
+            Ok(()) => {
+                archive.remove_parked(key).await?;
+                if let Some(batch) = batch {
+                    summary.batches += 1;
+                    summary.recipients += batch.recipients.len();
+                }
+            }
+            Err(failure) => {
+                tracing::warn!(%failure, key, "deferred batch not redriven; it stays deferred");
+                summary.left += 1;
+            }
+        }
+    }
+    if summary != DeferredRedrive::default() {
+        tracing::info!(?summary, "redrove deferred batches");
+    }
+    Ok(summary)
 }

@@ -21,6 +21,26 @@ pub struct MessageClaim {
     pub slot: u16,
     /// Epoch seconds until which the claiming invocation may still be sending.
     pub lease_until: i64,
+    /// The delivery attempt that wrote this claim: a release (`Pending` in an outcome) counts
+    /// only when the outcome was written by this same attempt.
+    pub attempt: AttemptId,
+}
+
+/// One delivery attempt of one batch: a random 64-bit value, new for every attempt, so a
+/// release written by an earlier attempt can never be mistaken for one by the claim's holder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AttemptId(pub u64);
+
+impl AttemptId {
+    pub fn new() -> Self {
+        Self(rand::random())
+    }
+}
+
+impl Default for AttemptId {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +64,12 @@ pub enum RecipientOutcome {
     Suppressed,
     /// Already sent (or failed) by an earlier delivery.
     Duplicate,
+    /// Handed to the provider, but its answer was lost (a timeout, a broken connection, an
+    /// internal error): it may have been sent. Never retried, since a retry could send it twice;
+    /// the provider's event feedback confirms it later.
+    Unconfirmed {
+        reason: String,
+    },
     /// Held by another delivery that may still be sending: retried later.
     Deferred,
     /// Not attempted (throttled, or the invocation ran out of time): retried later.
@@ -63,7 +89,24 @@ pub struct BatchOutcome {
     pub tenant_id: TenantId,
     pub campaign_id: CampaignId,
     pub batch_id: BatchId,
+    /// The attempt that wrote this outcome: its `Pending` slots release only claims of this
+    /// attempt.
+    pub attempt: AttemptId,
     pub outcomes: Vec<RecipientOutcome>,
+}
+
+impl BatchOutcome {
+    /// True when the owner of `claim` gave it up: the claim's slot is `Pending` in an outcome
+    /// written by the very attempt that wrote the claim. A `Pending` left by an earlier attempt
+    /// says nothing about a later attempt that has since taken the claim back.
+    pub fn releases(&self, claim: &MessageClaim) -> bool {
+        self.attempt == claim.attempt
+            && self.batch_id == claim.batch_id
+            && matches!(
+                self.outcomes.get(claim.slot as usize),
+                Some(RecipientOutcome::Pending)
+            )
+    }
 }
 
 /// The idempotency records: one claim per message, one outcome per batch. Together they are the

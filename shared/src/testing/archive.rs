@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use super::lock;
 use crate::domain::{CampaignId, TenantId};
 use crate::error::{Message, StoreError};
-use crate::pipeline::archive::{Archive, DeadLetter, ParkedBatch, keys};
+use crate::pipeline::archive::{Archive, DeadLetter, DeferredBatch, ParkedBatch, keys};
 
 #[derive(Default)]
 struct ArchiveState {
@@ -33,14 +33,42 @@ impl MemoryArchive {
         lock(&self.state).objects.keys().cloned().collect()
     }
 
-    fn put(&self, key: String, value: &impl serde::Serialize) -> Result<(), StoreError> {
-        let mut state = lock(&self.state);
+    fn get<T: serde::de::DeserializeOwned>(
+        key: &str,
+        body: &[u8],
+    ) -> Result<(String, T), StoreError> {
+        serde_json::from_slice(body)
+            .map(|value| (key.to_string(), value))
+            .map_err(|e| StoreError::Corrupt {
+                store: "archive",
+                reason: e.to_string(),
+            })
+    }
+
+    fn check_available(state: &ArchiveState) -> Result<(), StoreError> {
         if state.unavailable {
             return Err(StoreError::Unavailable {
                 store: "archive",
                 source: Message::boxed("injected outage"),
             });
         }
+        Ok(())
+    }
+
+    /// Every deferred batch, due or not, with its key.
+    pub fn deferred(&self) -> Vec<(String, DeferredBatch)> {
+        let state = lock(&self.state);
+        state
+            .objects
+            .range(keys::DEFERRED_PREFIX.to_string()..)
+            .take_while(|(key, _)| key.starts_with(keys::DEFERRED_PREFIX))
+            .filter_map(|(key, body)| Self::get(key, body).ok())
+            .collect()
+    }
+
+    fn put(&self, key: String, value: &impl serde::Serialize) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        Self::check_available(&state)?;
         let body = serde_json::to_vec(value).map_err(|e| StoreError::Rejected {
             store: "archive",
             source: Box::new(e),
@@ -78,20 +106,42 @@ impl Archive for MemoryArchive {
             .objects
             .range(prefix.clone()..)
             .take_while(|(key, _)| key.starts_with(&prefix))
-            .map(|(key, body)| {
-                serde_json::from_slice(body)
-                    .map(|parked| (key.clone(), parked))
-                    .map_err(|e| StoreError::Corrupt {
-                        store: "archive",
-                        reason: e.to_string(),
-                    })
-            })
+            .map(|(key, body)| Self::get(key, body))
             .collect()
     }
 
     async fn remove_parked(&self, key: &str) -> Result<(), StoreError> {
-        lock(&self.state).objects.remove(key);
+        let mut state = lock(&self.state);
+        Self::check_available(&state)?;
+        state.objects.remove(key);
         Ok(())
+    }
+
+    async fn defer(&self, deferred: &DeferredBatch) -> Result<(), StoreError> {
+        let key = keys::deferred_key(deferred).ok_or_else(|| StoreError::Rejected {
+            store: "archive",
+            source: Message::boxed("a deferral with neither a batch nor an outcome"),
+        })?;
+        self.put(key, deferred)
+    }
+
+    async fn due_deferred(
+        &self,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, DeferredBatch)>, StoreError> {
+        let state = lock(&self.state);
+        Self::check_available(&state)?;
+        state
+            .objects
+            .range(keys::DEFERRED_PREFIX.to_string()..)
+            .take_while(|(key, _)| {
+                key.starts_with(keys::DEFERRED_PREFIX)
+                    && keys::deferred_due(key).is_some_and(|due| due <= now)
+            })
+            .take(limit)
+            .map(|(key, body)| Self::get(key, body))
+            .collect()
     }
 
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {

@@ -16,6 +16,8 @@ pub enum ScriptedFailure {
     Throttle,
     RejectTenant(String),
     RejectMessage(String),
+    /// The provider accepts and sends the email, but its answer is lost on the way back.
+    LoseAnswer,
 }
 
 #[derive(Default)]
@@ -25,6 +27,9 @@ struct ProviderState {
     by_address: HashMap<String, ScriptedFailure>,
     throttle_next: VecDeque<()>,
     attempts: HashMap<String, u64>,
+    /// Sends wait at the gate while it is closed.
+    gate_closed: bool,
+    waiting: usize,
 }
 
 /// Keeps every sent email; fails by configuration set or recipient address on request.
@@ -33,6 +38,7 @@ pub struct MemoryEmailProvider {
     state: Mutex<ProviderState>,
     counter: AtomicU64,
     keep_messages: std::sync::atomic::AtomicBool,
+    gate: tokio::sync::Notify,
 }
 
 impl MemoryEmailProvider {
@@ -66,6 +72,36 @@ impl MemoryEmailProvider {
         }
     }
 
+    /// Holds every send until `open_gate`: a delivery caught in the middle of its sends.
+    pub fn close_gate(&self) {
+        lock(&self.state).gate_closed = true;
+    }
+
+    pub fn open_gate(&self) {
+        lock(&self.state).gate_closed = false;
+        self.gate.notify_waiters();
+    }
+
+    /// Sends waiting at the closed gate.
+    pub fn waiting(&self) -> usize {
+        lock(&self.state).waiting
+    }
+
+    async fn pass_gate(&self) {
+        loop {
+            let opened = self.gate.notified();
+            {
+                let mut state = lock(&self.state);
+                if !state.gate_closed {
+                    return;
+                }
+                state.waiting += 1;
+            }
+            opened.await;
+            lock(&self.state).waiting -= 1;
+        }
+    }
+
     pub fn sent(&self) -> Vec<(String, OutboundEmail)> {
         lock(&self.state).sent.clone()
     }
@@ -87,6 +123,7 @@ impl MemoryEmailProvider {
 #[async_trait]
 impl EmailProvider for MemoryEmailProvider {
     async fn send(&self, email: &OutboundEmail) -> Result<String, SendError> {
+        self.pass_gate().await;
         let failure = {
             let mut state = lock(&self.state);
             *state
@@ -115,14 +152,25 @@ impl EmailProvider for MemoryEmailProvider {
                 source: Message::boxed(reason.clone()),
                 reason,
             }),
-            None => {
-                let n = self.counter.fetch_add(1, Ordering::Relaxed);
-                let id = format!("mem-{n:012}");
-                if self.keep_messages.load(Ordering::Relaxed) {
-                    lock(&self.state).sent.push((id.clone(), email.clone()));
-                }
-                Ok(id)
+            Some(ScriptedFailure::LoseAnswer) => {
+                self.accept(email);
+                Err(SendError::Unconfirmed {
+                    reason: "no answer in time".into(),
+                    source: Message::boxed("read timed out"),
+                })
             }
+            None => Ok(self.accept(email)),
         }
+    }
+}
+
+impl MemoryEmailProvider {
+    fn accept(&self, email: &OutboundEmail) -> String {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let id = format!("mem-{n:012}");
+        if self.keep_messages.load(Ordering::Relaxed) {
+            lock(&self.state).sent.push((id.clone(), email.clone()));
+        }
+        id
     }
 }

@@ -26,9 +26,15 @@ struct SendLogState {
 pub struct MemorySendLog {
     state: Mutex<SendLogState>,
     writes: AtomicU64,
+    failing_outcome_writes: AtomicU64,
 }
 
 impl MemorySendLog {
+    /// The next `times` outcome writes fail as if DynamoDB were unavailable.
+    pub fn fail_outcome_writes(&self, times: u64) {
+        self.failing_outcome_writes.store(times, Ordering::Relaxed);
+    }
+
     pub fn writes(&self) -> u64 {
         self.writes.load(Ordering::Relaxed)
     }
@@ -82,6 +88,17 @@ impl SendLog for MemorySendLog {
 
     async fn record_outcome(&self, outcome: &BatchOutcome) -> Result<(), StoreError> {
         self.writes.fetch_add(1, Ordering::Relaxed);
+        let failing = self.failing_outcome_writes.fetch_update(
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+            |left| left.checked_sub(1),
+        );
+        if failing.is_ok() {
+            return Err(StoreError::Unavailable {
+                store: "delivery table",
+                source: crate::error::Message::boxed("injected outage"),
+            });
+        }
         lock(&self.state).outcomes.insert(
             (
                 outcome.tenant_id.clone(),

@@ -211,7 +211,7 @@ impl LocalPipelineRunner {
     }
 
     /// The scheduler's every-minute tick.
-    pub async fn tick(&self) -> Result<storecast::campaigns::SchedulerSummary> {
+    pub async fn tick(&self) -> Result<storecast::campaigns::TickSummary> {
         self.launch.tick().await
     }
 }

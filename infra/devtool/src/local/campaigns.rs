@@ -10,7 +10,7 @@ use anyhow::Result;
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use storecast::campaigns::{Campaigns, SchedulerSummary};
+use storecast::campaigns::{Campaigns, TickSummary};
 use storecast::config::CampaignsSettings;
 
 use crate::local::Clients;
@@ -80,8 +80,8 @@ impl LocalCampaigns {
     }
 
     /// One scheduler tick, as the every-minute schedule runs it.
-    pub async fn tick(&self) -> Result<SchedulerSummary> {
-        Ok(self.campaigns.start_due().await?)
+    pub async fn tick(&self) -> Result<TickSummary> {
+        Ok(self.campaigns.tick().await?)
     }
 
     pub fn runner(&self) -> &SqsRunner {

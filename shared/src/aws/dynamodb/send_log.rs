@@ -10,7 +10,7 @@ use crate::clock::Clock;
 use crate::domain::{BatchId, CampaignId, MessageId, TenantId};
 use crate::error::StoreError;
 use crate::pipeline::send_log::{
-    BatchOutcome, ClaimResult, MessageClaim, RecipientOutcome, SendLog,
+    AttemptId, BatchOutcome, ClaimResult, MessageClaim, RecipientOutcome, SendLog,
 };
 
 use super::*;
@@ -46,8 +46,8 @@ pub(super) fn outcome_key(tenant: &TenantId, campaign: &CampaignId, batch: &Batc
 }
 
 /// Outcomes are stored compactly (one short string per slot) to keep the batch record within a
-/// few write units: `S:<provider id>`, `F:<reason>`, `X` suppressed, `D` duplicate, `W` deferred,
-/// `P` pending.
+/// few write units: `S:<provider id>`, `F:<reason>`, `U:<reason>` unconfirmed, `X` suppressed,
+/// `D` duplicate, `W` deferred, `P` pending.
 pub fn encode_outcome(outcome: &RecipientOutcome) -> String {
     match outcome {
         RecipientOutcome::Sent {
@@ -56,6 +56,7 @@ pub fn encode_outcome(outcome: &RecipientOutcome) -> String {
         RecipientOutcome::Failed { reason } => format!("F:{reason}"),
         RecipientOutcome::Suppressed => "X".into(),
         RecipientOutcome::Duplicate => "D".into(),
+        RecipientOutcome::Unconfirmed { reason } => format!("U:{reason}"),
         RecipientOutcome::Deferred => "W".into(),
         RecipientOutcome::Pending => "P".into(),
     }
@@ -67,6 +68,9 @@ pub fn decode_outcome(encoded: &str) -> Result<RecipientOutcome, StoreError> {
             provider_message_id: id.to_string(),
         },
         Some(("F", reason)) => RecipientOutcome::Failed {
+            reason: reason.to_string(),
+        },
+        Some(("U", reason)) => RecipientOutcome::Unconfirmed {
             reason: reason.to_string(),
         },
         _ => match encoded {
@@ -85,6 +89,7 @@ pub(super) fn claim_item(claim: &MessageClaim, expires_at: AttributeValue) -> It
         ("batch_id".into(), s(claim.batch_id.as_str())),
         ("slot".into(), n(claim.slot)),
         ("lease_until".into(), n(claim.lease_until)),
+        ("attempt".into(), n(claim.attempt.0)),
         ("expires_at".into(), expires_at),
     ]);
     item
@@ -93,6 +98,7 @@ pub(super) fn claim_item(claim: &MessageClaim, expires_at: AttributeValue) -> It
 pub(super) fn outcome_item(outcome: &BatchOutcome, expires_at: AttributeValue) -> Item {
     let mut item = outcome_key(&outcome.tenant_id, &outcome.campaign_id, &outcome.batch_id);
     item.extend([
+        ("attempt".into(), n(outcome.attempt.0)),
         (
             "o".into(),
             AttributeValue::L(
@@ -165,6 +171,7 @@ pub(super) fn claim_from_item(
             .map_err(|e| corrupt(DELIVERY, e))?,
         slot: get_n(item, "slot", DELIVERY)?,
         lease_until: get_n(item, "lease_until", DELIVERY)?,
+        attempt: AttemptId(get_n(item, "attempt", DELIVERY)?),
     })
 }
 
@@ -290,10 +297,10 @@ impl SendLog for DeliveryTable {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(self.claim_item(claim)))
-            .condition_expression("batch_id = :batch AND slot = :slot AND lease_until = :lease")
+            // The attempt is new for every claim written, so it alone names the exact claim read.
+            .condition_expression("batch_id = :batch AND attempt = :attempt")
             .expression_attribute_values(":batch", s(previous.batch_id.as_str()))
-            .expression_attribute_values(":slot", n(previous.slot))
-            .expression_attribute_values(":lease", n(previous.lease_until))
+            .expression_attribute_values(":attempt", n(previous.attempt.0))
             .send()
             .await;
         match result {
@@ -343,6 +350,7 @@ impl SendLog for DeliveryTable {
             tenant_id: tenant.clone(),
             campaign_id: campaign.clone(),
             batch_id: batch.clone(),
+            attempt: AttemptId(get_n(&item, "attempt", DELIVERY)?),
             outcomes,
         }))
     }
@@ -374,6 +382,9 @@ mod tests {
             RecipientOutcome::Duplicate,
             RecipientOutcome::Deferred,
             RecipientOutcome::Pending,
+            RecipientOutcome::Unconfirmed {
+                reason: "timeout: response lost".into(),
+            },
         ] {
             assert_eq!(decode_outcome(&encode_outcome(&outcome)).unwrap(), outcome);
         }
@@ -389,12 +400,14 @@ mod tests {
             batch_id: BatchId::parse("0123456789abcdef01234567").unwrap(),
             slot: 49,
             lease_until: 1_795_322_134,
+            attempt: AttemptId(u64::MAX),
         };
         assert_eq!(claim_write_units(&claim), 1);
         let outcome = BatchOutcome {
             tenant_id: claim.tenant_id.clone(),
             campaign_id: claim.campaign_id.clone(),
             batch_id: claim.batch_id.clone(),
+            attempt: AttemptId(u64::MAX),
             outcomes: vec![
                 RecipientOutcome::Sent {
                     // The shape of an SES message id.

@@ -10,6 +10,7 @@
 mod launch;
 mod launch_worker;
 mod scheduler;
+pub use scheduler::TickSummary;
 mod stats;
 mod views;
 

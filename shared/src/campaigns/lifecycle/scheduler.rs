@@ -1,5 +1,7 @@
-//! The scheduler's tick: starts due launches, held past the retailer's quiet hours.
+//! The scheduler's tick: starts due launches, held past the retailer's quiet hours, and puts
+//! deferred send batches back on the stream once they are due.
 
+use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::campaigns::schedule;
@@ -8,7 +10,40 @@ use crate::error::Retryable;
 
 use super::*;
 
+/// What one scheduler tick did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TickSummary {
+    pub launches: SchedulerSummary,
+    pub deferred: crate::pipeline::redrive::DeferredRedrive,
+}
+
 impl Campaigns {
+    /// The every-minute tick: due launches first, then due deferred batches. A failure of one
+    /// does not keep the other from running; the first error is returned after both ran.
+    pub async fn tick(&self) -> Result<TickSummary, CampaignError> {
+        let launches = self.start_due().await;
+        let deferred = self.redrive_deferred().await;
+        Ok(TickSummary {
+            launches: launches?,
+            deferred: deferred?,
+        })
+    }
+
+    /// Puts the deferred send batches that are due back on the send-batches stream
+    /// (`pipeline::redrive::redrive_due`).
+    pub async fn redrive_deferred(
+        &self,
+    ) -> Result<crate::pipeline::redrive::DeferredRedrive, CampaignError> {
+        crate::pipeline::redrive::redrive_due(
+            self.ports.archive.as_ref(),
+            self.ports.send_batches.as_ref(),
+            self.ports.send_log.as_ref(),
+            self.ports.clock.now().unix_timestamp(),
+        )
+        .await
+        .map_err(CampaignError::Redrive)
+    }
+
     /// The scheduler's tick: starts every due SCHEDULED launch (held again if the retailer's
     /// quiet hours began meanwhile) and drops entries that are no longer scheduled.
     pub async fn start_due(&self) -> Result<SchedulerSummary, CampaignError> {

@@ -6,13 +6,16 @@ use crate::clock::Clock;
 use crate::domain::{BatchId, MessageId, SendBatch};
 use crate::error::StoreError;
 use crate::pipeline::send_log::{
-    BatchOutcome, ClaimResult, MessageClaim, RecipientOutcome, SendLog,
+    AttemptId, BatchOutcome, ClaimResult, MessageClaim, RecipientOutcome, SendLog,
 };
 
 pub(super) enum ClaimDecision {
     Send,
     AlreadyDone,
-    HeldElsewhere,
+    /// Another delivery may be sending it: try again once its lease (epoch seconds) has ended.
+    HeldElsewhere {
+        lease_until: i64,
+    },
 }
 
 /// Decides, message by message, whether this delivery may send: the idempotency protocol.
@@ -25,6 +28,8 @@ pub(super) struct ClaimResolver<'a> {
     pub(super) send_log: &'a dyn SendLog,
     pub(super) clock: &'a dyn Clock,
     pub(super) batch: &'a SendBatch,
+    /// This attempt: written into every claim it takes and into its outcome.
+    pub(super) attempt: AttemptId,
     pub(super) outcomes: tokio::sync::Mutex<HashMap<BatchId, Option<BatchOutcome>>>,
 }
 
@@ -38,6 +43,7 @@ impl<'a> ClaimResolver<'a> {
             send_log,
             clock,
             batch,
+            attempt: AttemptId::new(),
             outcomes: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
@@ -73,29 +79,35 @@ impl<'a> ClaimResolver<'a> {
             batch_id: self.batch.batch_id.clone(),
             slot: slot as u16,
             lease_until,
+            attempt: self.attempt,
         };
         let existing = match self.send_log.claim(&claim).await? {
             ClaimResult::Claimed => return Ok(ClaimDecision::Send),
             ClaimResult::Held(existing) => existing,
         };
-        let owner_outcome = self
-            .outcome_of(&existing.batch_id)
-            .await?
-            .and_then(|o| o.outcomes.get(existing.slot as usize).cloned());
-        let released = match owner_outcome {
-            Some(outcome) if outcome.is_final() => return Ok(ClaimDecision::AlreadyDone),
-            Some(RecipientOutcome::Pending) => true,
-            _ => existing.lease_until < self.clock.now().unix_timestamp(),
+        let owner_outcome = self.outcome_of(&existing.batch_id).await?;
+        let slot_outcome = owner_outcome
+            .as_ref()
+            .and_then(|o| o.outcomes.get(existing.slot as usize));
+        if slot_outcome.is_some_and(RecipientOutcome::is_final) {
+            return Ok(ClaimDecision::AlreadyDone);
+        }
+        let released = owner_outcome
+            .as_ref()
+            .is_some_and(|o| o.releases(&existing))
+            || existing.lease_until < self.clock.now().unix_timestamp();
+        let held = ClaimDecision::HeldElsewhere {
+            lease_until: existing.lease_until,
         };
         if !released {
             tracing::info!(owner = %existing.batch_id, "message held by a delivery in flight");
-            return Ok(ClaimDecision::HeldElsewhere);
+            return Ok(held);
         }
         if self.send_log.take_over(&existing, &claim).await? {
             tracing::info!(previous_owner = %existing.batch_id, "took over a released or expired claim");
             Ok(ClaimDecision::Send)
         } else {
-            Ok(ClaimDecision::HeldElsewhere)
+            Ok(held)
         }
     }
 

@@ -2,11 +2,13 @@
 //! failure classified and kept.
 
 mod claims;
+mod outcome;
 mod recipient;
 mod setbacks;
 mod template;
 
 use claims::{ClaimDecision, ClaimResolver};
+use outcome::AttemptResults;
 use recipient::{DeliverRecipient, RecipientResult};
 use template::TemplateProblem;
 
@@ -28,17 +30,15 @@ use crate::directory::DeliveryDirectory;
 use crate::domain::FieldValue;
 use crate::domain::normalise_address;
 use crate::domain::{
-    BatchId, CONTRACT_VERSION, CampaignStatus, Channel, MessageId, Recipient, SendBatch,
-    TenantStatus, TenantWorkspace,
+    CONTRACT_VERSION, CampaignStatus, Channel, SendBatch, TenantStatus, TenantWorkspace,
 };
-use crate::error::{Retryable, StoreError};
 use crate::metrics::Metrics;
 use crate::pipeline::archive::{Archive, DeadLetter};
 use crate::pipeline::lambda_batch::{
     InboundRecord, MissingSequenceNumber, inbound_records, partial_batch_response,
 };
 use crate::pipeline::publish::RetryPolicy;
-use crate::pipeline::send_log::{BatchOutcome, RecipientOutcome, SendLog};
+use crate::pipeline::send_log::{RecipientOutcome, SendLog};
 use crate::render::{CompiledTemplate, RenderedMessage, TemplateCache};
 use crate::templates::ports::TemplateStore;
 
@@ -57,10 +57,23 @@ pub struct DeliveryConfig {
     /// How long a claim outlives the invocation's deadline before another delivery may take it
     /// over (covers clock skew and the outcome write after the last send).
     pub lease_margin: Duration,
-    /// No new send starts this close to the invocation's deadline.
+    /// No new send starts this close to the invocation's deadline. It covers the slowest send
+    /// (`send_timeout`), the outcome write and the deferral of what is left.
     pub deadline_reserve: Duration,
+    /// A send without an answer by then is unconfirmed: it may have gone out, so it is never
+    /// retried.
+    pub send_timeout: Duration,
+    /// Each call to the send log or the archive gives up after this (or the time left).
+    pub store_call_timeout: Duration,
+    /// The outcome write is retried until this close to the deadline; the rest of the time is
+    /// for keeping the outcome in the archive instead.
+    pub outcome_write_reserve: Duration,
     /// Retries of a throttled or unavailable provider, per message.
     pub send_retry: RetryPolicy,
+    /// When recipients left unsent (throttled past the retries, out of time, a store down) are
+    /// tried again: they are deferred to the archive and redriven on a schedule, so they never
+    /// spend the stream's retries.
+    pub retry_delay: Duration,
     pub unsubscribe_mailto: Option<String>,
 }
 
@@ -70,7 +83,11 @@ impl DeliveryConfig {
             sending_domain: sending_domain.into(),
             send_concurrency: 16,
             lease_margin: Duration::from_secs(30),
-            deadline_reserve: Duration::from_secs(5),
+            deadline_reserve: Duration::from_secs(8),
+            send_timeout: Duration::from_secs(3),
+            store_call_timeout: Duration::from_secs(2),
+            outcome_write_reserve: Duration::from_secs(3),
+            retry_delay: Duration::from_secs(60),
             send_retry: RetryPolicy {
                 max_attempts: 4,
                 base_delay: Duration::from_millis(100),
@@ -93,7 +110,11 @@ pub struct TenantCounts {
     pub dead_lettered: u64,
     pub failed: u64,
     pub cancelled: u64,
-    /// Left for a later retry of the record (throttled, held elsewhere, out of time).
+    /// Handed to the provider without a confirmed answer: never retried.
+    pub unconfirmed: u64,
+    /// Set aside in the archive to be redriven when due (held elsewhere, throttled, out of time).
+    pub deferred: u64,
+    /// Left for Lambda's retry of the record: only when even the archive could not keep them.
     pub retried: u64,
 }
 
@@ -108,6 +129,8 @@ impl TenantCounts {
         self.dead_lettered += other.dead_lettered;
         self.failed += other.failed;
         self.cancelled += other.cancelled;
+        self.unconfirmed += other.unconfirmed;
+        self.deferred += other.deferred;
         self.retried += other.retried;
     }
 }
@@ -228,6 +251,7 @@ impl Deliverer {
                         Err(error) => {
                             tracing::error!(%error, reason, "dead letter could not be kept; record will be retried");
                             outcome.failed_positions.push(position);
+                            break;
                         }
                     }
                     continue;
@@ -255,7 +279,10 @@ impl Deliverer {
                 .or_default()
                 .add(&counts);
             if matches!(disposition, BatchDisposition::Retry) {
+                // Lambda retries from this record on: processing the later ones now would only
+                // repeat them (each refused claim billed) when the retry comes.
                 outcome.failed_positions.push(position);
+                break;
             }
         }
         outcome
@@ -270,7 +297,9 @@ impl Deliverer {
             ("DuplicatesSkipped", counts.duplicates),
             ("Suppressed", counts.suppressed),
             ("DeadLettered", counts.dead_lettered),
-            ("Deferred", counts.retried),
+            ("Unconfirmed", counts.unconfirmed),
+            ("Deferred", counts.deferred),
+            ("Retried", counts.retried),
         ] {
             if value > 0 {
                 self.metrics.add(tenant, name, value as f64);
@@ -290,19 +319,20 @@ impl Deliverer {
             Err(disposition) => return disposition,
         };
         let resolver = ClaimResolver::new(self.send_log.as_ref(), self.clock.as_ref(), batch);
-        let (slots, tenant_rejection) = self.send_all(batch, &ready, &resolver, deadline).await;
+        let attempt = self.send_all(batch, &ready, &resolver, deadline).await;
         // Counted from this attempt: a message sent by an earlier attempt comes back as a
         // duplicate here, so nothing is ever counted as sent twice.
-        for outcome in &slots {
+        for outcome in &attempt.slots {
             match outcome {
                 RecipientOutcome::Sent { .. } => counts.sent += 1,
                 RecipientOutcome::Failed { .. } => counts.failed += 1,
                 RecipientOutcome::Suppressed => counts.suppressed += 1,
                 RecipientOutcome::Duplicate => counts.duplicates += 1,
+                RecipientOutcome::Unconfirmed { .. } => counts.unconfirmed += 1,
                 RecipientOutcome::Deferred | RecipientOutcome::Pending => {}
             }
         }
-        self.finish(batch, &resolver, slots, tenant_rejection, counts)
+        self.finish(batch, &resolver, attempt, deadline, counts)
             .await
     }
 
@@ -389,14 +419,15 @@ impl Deliverer {
     }
 
     /// Claims and sends every recipient, `send_concurrency` at a time. Answers each slot's
-    /// outcome and, when the tenant's workspace refused a send, why.
+    /// outcome, why the tenant's workspace refused a send if it did, and how long other
+    /// deliveries hold the recipients they hold.
     async fn send_all(
         &self,
         batch: &SendBatch,
         ready: &ReadyBatch,
         resolver: &ClaimResolver<'_>,
         deadline: OffsetDateTime,
-    ) -> (Vec<RecipientOutcome>, Option<String>) {
+    ) -> AttemptResults {
         let lease_until = (deadline + self.config.lease_margin).unix_timestamp();
         let send_until = deadline - self.config.deadline_reserve;
         let workspace_refused = AtomicBool::new(false);
@@ -429,87 +460,19 @@ impl Deliverer {
             .collect()
             .await;
 
-        let mut slots = vec![RecipientOutcome::Pending; batch.recipients.len()];
-        let mut tenant_rejection = None;
-        for (slot, outcome) in outcomes {
-            slots[slot] = outcome.outcome;
-            if tenant_rejection.is_none() {
-                tenant_rejection = outcome.tenant_rejection;
-            }
-        }
-        (slots, tenant_rejection)
-    }
-
-    /// Records the batch's outcome (merged with what earlier attempts made final), then parks
-    /// the unsent remainder of a refused tenant, or asks for a retry of what is still pending.
-    async fn finish(
-        &self,
-        batch: &SendBatch,
-        resolver: &ClaimResolver<'_>,
-        slots: Vec<RecipientOutcome>,
-        tenant_rejection: Option<String>,
-        counts: &mut TenantCounts,
-    ) -> BatchDisposition {
-        let group = &batch.group;
-        let merged = resolver.merge_with_previous(slots).await;
-        let pending = merged.iter().filter(|o| !o.is_final()).count() as u64;
-        let record = BatchOutcome {
-            tenant_id: group.tenant_id.clone(),
-            campaign_id: group.campaign_id.clone(),
-            batch_id: batch.batch_id.clone(),
-            outcomes: merged,
+        let mut attempt = AttemptResults {
+            slots: vec![RecipientOutcome::Pending; batch.recipients.len()],
+            tenant_rejection: None,
+            held_until: None,
         };
-        if resolver.previous_matches(&record.outcomes).await {
-            tracing::debug!("outcome unchanged; not written again");
-        } else if let Err(error) = self.write_outcome(&record).await {
-            // The sends happened; the claims (leased) still stop any other delivery from sending
-            // again until the lease ends. See docs/architecture.md, "the crash window".
-            tracing::error!(error = %error, "batch outcome could not be recorded");
-            counts.retried += pending;
-            return BatchDisposition::Retry;
-        }
-        if let Some(reason) = tenant_rejection {
-            // Only the recipients without a final outcome are parked, as a batch of their own:
-            // their claims stay released (Pending in this outcome), so a redrive takes them over.
-            let remaining: Vec<Recipient> = batch
-                .recipients
-                .iter()
-                .zip(&record.outcomes)
-                .filter(|(_, outcome)| !outcome.is_final())
-                .map(|(recipient, _)| recipient.clone())
-                .collect();
-            let ids: Vec<&MessageId> = remaining.iter().map(|r| &r.message_id).collect();
-            let remainder = SendBatch {
-                contract_version: CONTRACT_VERSION,
-                batch_id: BatchId::derive(group, &ids),
-                group: group.clone(),
-                recipients: remaining,
-            };
-            return self.park(&remainder, &reason, counts, pending).await;
-        }
-        if pending > 0 {
-            counts.retried += pending;
-            BatchDisposition::Retry
-        } else {
-            BatchDisposition::Done
-        }
-    }
-
-    async fn write_outcome(&self, record: &BatchOutcome) -> Result<(), StoreError> {
-        let mut attempt = 0;
-        loop {
-            match self.send_log.record_outcome(record).await {
-                Ok(()) => return Ok(()),
-                Err(error)
-                    if error.is_retryable()
-                        && attempt + 1 < self.config.send_retry.max_attempts =>
-                {
-                    attempt += 1;
-                    tokio::time::sleep(self.config.send_retry.backoff(attempt)).await;
-                }
-                Err(error) => return Err(error),
+        for (slot, outcome) in outcomes {
+            attempt.slots[slot] = outcome.outcome;
+            if attempt.tenant_rejection.is_none() {
+                attempt.tenant_rejection = outcome.tenant_rejection;
             }
+            attempt.held_until = attempt.held_until.max(outcome.held_until);
         }
+        attempt
     }
 }
 

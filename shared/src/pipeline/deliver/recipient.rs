@@ -41,8 +41,11 @@ impl Deliverer {
             Ok(ClaimDecision::AlreadyDone) => {
                 return RecipientResult::final_outcome(RecipientOutcome::Duplicate);
             }
-            Ok(ClaimDecision::HeldElsewhere) => {
-                return RecipientResult::final_outcome(RecipientOutcome::Deferred);
+            Ok(ClaimDecision::HeldElsewhere { lease_until }) => {
+                return RecipientResult {
+                    held_until: Some(lease_until),
+                    ..RecipientResult::final_outcome(RecipientOutcome::Deferred)
+                };
             }
             Err(error) => {
                 tracing::warn!(%error, "claim failed; message left for a retry");
@@ -64,12 +67,26 @@ impl Deliverer {
                 return RecipientResult::final_outcome(RecipientOutcome::Failed { reason });
             }
         };
+        self.send(&job, &email).await
+    }
+
+    /// Sends, retrying only the answers that say the provider refused the email (throttled,
+    /// unavailable), and never past the time sends may start.
+    async fn send(&self, job: &DeliverRecipient<'_>, email: &OutboundEmail) -> RecipientResult {
         let mut attempt = 0;
         loop {
             if self.clock.now() >= job.send_until || job.workspace_refused.load(Ordering::Relaxed) {
                 return RecipientResult::final_outcome(RecipientOutcome::Pending);
             }
-            match self.provider.send(&email).await {
+            let answer = tokio::time::timeout(self.config.send_timeout, self.provider.send(email))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(SendError::Unconfirmed {
+                        reason: format!("no answer within {:?}", self.config.send_timeout),
+                        source: crate::error::Message::boxed("send timed out"),
+                    })
+                });
+            match answer {
                 Ok(provider_message_id) => {
                     return RecipientResult::final_outcome(RecipientOutcome::Sent {
                         provider_message_id,
@@ -87,9 +104,16 @@ impl Deliverer {
                     job.workspace_refused.store(true, Ordering::Relaxed);
                     tracing::debug!(reason, error = %source, "tenant workspace rejected the send; parking the batch");
                     return RecipientResult {
-                        outcome: RecipientOutcome::Pending,
                         tenant_rejection: Some(format!("workspace rejected the send: {reason}")),
+                        ..RecipientResult::final_outcome(RecipientOutcome::Pending)
                     };
+                }
+                Err(SendError::Unconfirmed { reason, source }) => {
+                    // It may have gone out: sending it again could deliver it twice.
+                    tracing::warn!(reason, error = %source, "send unconfirmed; not retried");
+                    return RecipientResult::final_outcome(RecipientOutcome::Unconfirmed {
+                        reason,
+                    });
                 }
                 Err(SendError::MessageRejected { reason, source }) => {
                     tracing::warn!(reason, error = %source, "message rejected");
@@ -184,6 +208,8 @@ pub(super) struct DeliverRecipient<'a> {
 pub(super) struct RecipientResult {
     pub(super) outcome: RecipientOutcome,
     pub(super) tenant_rejection: Option<String>,
+    /// The lease of the other delivery that holds this recipient.
+    pub(super) held_until: Option<i64>,
 }
 
 impl RecipientResult {
@@ -191,6 +217,7 @@ impl RecipientResult {
         Self {
             outcome,
             tenant_rejection: None,
+            held_until: None,
         }
     }
 }

@@ -1,17 +1,20 @@
-//! Where a batch goes when it cannot be sent now: retried, parked for a redrive, or
-//! dead-lettered with its payload.
+//! Where a batch goes when it cannot be sent now: deferred to a scheduled redrive, parked for an
+//! operator's redrive, dead-lettered with its payload, or (only when the archive fails too)
+//! given back to Lambda.
 
 use crate::clock::rfc3339;
 use crate::domain::SendBatch;
 use crate::error::{Retryable, StoreError};
-use crate::pipeline::archive::{DeadLetter, ParkedBatch};
+use crate::pipeline::archive::{DeadLetter, DeferredBatch, ParkedBatch};
+use crate::pipeline::send_log::BatchOutcome;
 
 use super::*;
 
 impl Deliverer {
-    /// A store that is down or throttled is retried (the record goes back to Lambda). A tenant
-    /// item that cannot be read is that tenant's problem: its batch is parked with the reason,
-    /// to be redriven once the data is fixed, and the shard moves on.
+    /// A store that is down or throttled is tried again later: the batch is deferred, so the
+    /// shard moves on and Lambda's retries are kept for what nothing else can hold. A tenant item
+    /// that cannot be read is that tenant's problem: its batch is parked with the reason, to be
+    /// redriven once the data is fixed.
     pub(super) async fn store_failure(
         &self,
         batch: &SendBatch,
@@ -26,9 +29,53 @@ impl Deliverer {
                 .park(batch, &format!("{what}: {error}"), counts, recipients)
                 .await;
         }
-        tracing::warn!(error = %error, retryable = error.is_retryable(), "{what} failed; batch will be retried");
-        counts.retried += recipients;
-        BatchDisposition::Retry
+        tracing::warn!(error = %error, retryable = error.is_retryable(), "{what} failed; batch deferred");
+        let retry_at = self.clock.now().unix_timestamp() + self.config.retry_delay.as_secs() as i64;
+        let reason = format!("{what} failed");
+        self.defer(Some(batch.clone()), None, retry_at, &reason, counts)
+            .await
+    }
+
+    /// Keeps what is left of a batch (and an outcome that could not be written) in the archive
+    /// until `retry_at`, for the scheduled redrive (`pipeline::redrive::redrive_due`).
+    pub(super) async fn defer(
+        &self,
+        remainder: Option<SendBatch>,
+        unrecorded_outcome: Option<BatchOutcome>,
+        retry_at: i64,
+        reason: &str,
+        counts: &mut TenantCounts,
+    ) -> BatchDisposition {
+        let recipients = remainder.as_ref().map_or(0, |b| b.recipients.len() as u64);
+        let deferred = DeferredBatch {
+            reason: reason.to_string(),
+            deferred_at: rfc3339(self.clock.now()),
+            retry_at,
+            batch: remainder,
+            unrecorded_outcome,
+        };
+        let kept = tokio::time::timeout(
+            self.config.store_call_timeout,
+            self.archive.defer(&deferred),
+        )
+        .await;
+        match kept {
+            Ok(Ok(())) => {
+                tracing::info!(reason, recipients, retry_at, "deferred for a later redrive");
+                counts.deferred += recipients;
+                BatchDisposition::Done
+            }
+            Ok(Err(error)) => {
+                tracing::error!(%error, reason, "could not defer; the record will be retried");
+                counts.retried += recipients;
+                BatchDisposition::Retry
+            }
+            Err(elapsed) => {
+                tracing::error!(error = %elapsed, reason, "archive too slow to defer; the record will be retried");
+                counts.retried += recipients;
+                BatchDisposition::Retry
+            }
+        }
     }
 
     pub(super) async fn park(
