@@ -865,6 +865,31 @@ async fn the_openapi_document_is_public_and_lists_every_route_with_its_problems(
 }
 
 #[tokio::test]
+async fn ids_with_a_dot_are_refused_at_the_edge_and_the_schema_says_which_ids_are_valid() {
+    let h = harness();
+    for uri in [
+        "/tenants/alpine.outfitters/campaigns",
+        "/tenants/alpine/campaigns/spring.sale",
+    ] {
+        let answer = h.call(Method::GET, uri, Some(operator()), None).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{uri}");
+    }
+    let document = h.call(Method::GET, "/openapi.json", None, None).await.body;
+    let parameters =
+        &document["paths"]["/tenants/{tenant}/campaigns/{campaign}"]["get"]["parameters"];
+    for (name, max_length) in [("tenant", 64), ("campaign", 64)] {
+        let parameter = parameters
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap();
+        assert_eq!(parameter["schema"]["pattern"], "^[A-Za-z0-9_-]+$", "{name}");
+        assert_eq!(parameter["schema"]["maxLength"], max_length, "{name}");
+    }
+}
+
+#[tokio::test]
 async fn a_body_over_the_limit_is_a_413() {
     let h = two_retailers().await;
     let huge = "x".repeat(storecast::api::MAX_BODY_BYTES + 1);

@@ -11,6 +11,7 @@ use super::problem::Problem;
 use crate::campaigns::{
     CampaignError, CampaignPage, CampaignStats, CampaignView, LaunchAccepted, NewCampaign,
 };
+use crate::domain::{CampaignId, TenantId};
 
 /// Pages of campaigns hold at most this many.
 pub const MAX_PAGE_SIZE: usize = 100;
@@ -21,7 +22,7 @@ const DEFAULT_PAGE_SIZE: usize = 25;
     post,
     path = "/tenants/{tenant}/campaigns",
     tag = "campaigns",
-    params(("tenant" = String, Path, description = "The retailer's id")),
+    params(("tenant" = inline(TenantId), Path, description = "The retailer's id")),
     request_body = NewCampaign,
     responses(
         (status = 201, description = "Created", body = CampaignView,
@@ -64,7 +65,7 @@ pub struct ListQuery {
     get,
     path = "/tenants/{tenant}/campaigns",
     tag = "campaigns",
-    params(("tenant" = String, Path, description = "The retailer's id"), ListQuery),
+    params(("tenant" = inline(TenantId), Path, description = "The retailer's id"), ListQuery),
     responses((status = 200, description = "A page of campaigns", body = CampaignPage))
 )]
 pub async fn list(
@@ -98,8 +99,8 @@ pub async fn list(
     path = "/tenants/{tenant}/campaigns/{campaign}",
     tag = "campaigns",
     params(
-        ("tenant" = String, Path, description = "The retailer's id"),
-        ("campaign" = String, Path, description = "The campaign's id"),
+        ("tenant" = inline(TenantId), Path, description = "The retailer's id"),
+        ("campaign" = inline(CampaignId), Path, description = "The campaign's id"),
     ),
     responses((status = 200, description = "The campaign", body = CampaignView))
 )]
@@ -117,8 +118,8 @@ pub async fn get(
     path = "/tenants/{tenant}/campaigns/{campaign}/launch",
     tag = "campaigns",
     params(
-        ("tenant" = String, Path, description = "The retailer's id"),
-        ("campaign" = String, Path, description = "The campaign's id"),
+        ("tenant" = inline(TenantId), Path, description = "The retailer's id"),
+        ("campaign" = inline(CampaignId), Path, description = "The campaign's id"),
     ),
     responses(
         (status = 202, description = "Launch accepted", body = LaunchAccepted),
@@ -139,8 +140,8 @@ pub async fn launch(
     path = "/tenants/{tenant}/campaigns/{campaign}/pause",
     tag = "campaigns",
     params(
-        ("tenant" = String, Path, description = "The retailer's id"),
-        ("campaign" = String, Path, description = "The campaign's id"),
+        ("tenant" = inline(TenantId), Path, description = "The retailer's id"),
+        ("campaign" = inline(CampaignId), Path, description = "The campaign's id"),
     ),
     responses(
         (status = 200, description = "Paused", body = CampaignView),
@@ -160,8 +161,8 @@ pub async fn pause(
     path = "/tenants/{tenant}/campaigns/{campaign}/resume",
     tag = "campaigns",
     params(
-        ("tenant" = String, Path, description = "The retailer's id"),
-        ("campaign" = String, Path, description = "The campaign's id"),
+        ("tenant" = inline(TenantId), Path, description = "The retailer's id"),
+        ("campaign" = inline(CampaignId), Path, description = "The campaign's id"),
     ),
     responses(
         (status = 200, description = "Resumed", body = CampaignView),
@@ -181,8 +182,8 @@ pub async fn resume(
     path = "/tenants/{tenant}/campaigns/{campaign}/cancel",
     tag = "campaigns",
     params(
-        ("tenant" = String, Path, description = "The retailer's id"),
-        ("campaign" = String, Path, description = "The campaign's id"),
+        ("tenant" = inline(TenantId), Path, description = "The retailer's id"),
+        ("campaign" = inline(CampaignId), Path, description = "The campaign's id"),
     ),
     responses(
         (status = 200, description = "Cancelled", body = CampaignView),
@@ -202,8 +203,8 @@ pub async fn cancel(
     path = "/tenants/{tenant}/campaigns/{campaign}/stats",
     tag = "campaigns",
     params(
-        ("tenant" = String, Path, description = "The retailer's id"),
-        ("campaign" = String, Path, description = "The campaign's id"),
+        ("tenant" = inline(TenantId), Path, description = "The retailer's id"),
+        ("campaign" = inline(CampaignId), Path, description = "The campaign's id"),
     ),
     responses((status = 200, description = "The campaign's figures", body = CampaignStats))
 )]

@@ -7,6 +7,7 @@ use axum::extract::State;
 use super::ApiState;
 use super::extract::{ApiJson, TemplatePath};
 use super::problem::Problem;
+use crate::domain::{TemplateId, TenantId};
 use crate::templates::{Preview, PreviewRequest, TemplateVariables};
 
 /// The retailer's values for a template's variables; `null` resets one to its default.
@@ -24,8 +25,8 @@ pub struct VariablesUpdate {
     path = "/tenants/{tenant}/templates/{template}/variables",
     tag = "templates",
     params(
-        ("tenant" = String, Path, description = "The retailer's id"),
-        ("template" = String, Path, description = "The standard template's id"),
+        ("tenant" = inline(TenantId), Path, description = "The retailer's id"),
+        ("template" = inline(TemplateId), Path, description = "The standard template's id"),
     ),
     responses((status = 200, description = "The variables", body = TemplateVariables))
 )]
@@ -44,8 +45,8 @@ pub async fn get_variables(
     path = "/tenants/{tenant}/templates/{template}/variables",
     tag = "templates",
     params(
-        ("tenant" = String, Path, description = "The retailer's id"),
-        ("template" = String, Path, description = "The standard template's id"),
+        ("tenant" = inline(TenantId), Path, description = "The retailer's id"),
+        ("template" = inline(TemplateId), Path, description = "The standard template's id"),
     ),
     request_body = VariablesUpdate,
     responses((status = 200, description = "Saved and published", body = TemplateVariables))
@@ -70,8 +71,8 @@ pub async fn put_variables(
     path = "/tenants/{tenant}/templates/{template}/preview",
     tag = "templates",
     params(
-        ("tenant" = String, Path, description = "The retailer's id"),
-        ("template" = String, Path, description = "The standard template's id"),
+        ("tenant" = inline(TenantId), Path, description = "The retailer's id"),
+        ("template" = inline(TemplateId), Path, description = "The standard template's id"),
     ),
     request_body = PreviewRequest,
     responses((status = 200, description = "The rendered message", body = Preview))

@@ -7,7 +7,7 @@ use http::StatusCode;
 use super::ApiState;
 use super::extract::{ApiJson, OperatorOnly, TenantPath};
 use super::problem::Problem;
-use crate::domain::TenantWorkspace;
+use crate::domain::{TenantId, TenantWorkspace};
 use crate::onboarding::{TenantPatch, TenantRequest};
 
 /// Onboard a retailer, or update its onboarding: provisions its isolated SES workspace
@@ -17,7 +17,7 @@ use crate::onboarding::{TenantPatch, TenantRequest};
     put,
     path = "/tenants/{tenant}",
     tag = "tenants",
-    params(("tenant" = String, Path, description = "The retailer's id")),
+    params(("tenant" = inline(TenantId), Path, description = "The retailer's id")),
     request_body = TenantRequest,
     responses(
         (status = 201, description = "Onboarded", body = TenantWorkspace),
@@ -45,7 +45,7 @@ pub async fn put_tenant(
     get,
     path = "/tenants/{tenant}",
     tag = "tenants",
-    params(("tenant" = String, Path, description = "The retailer's id")),
+    params(("tenant" = inline(TenantId), Path, description = "The retailer's id")),
     responses((status = 200, description = "The retailer", body = TenantWorkspace))
 )]
 pub async fn get_tenant(
@@ -61,7 +61,7 @@ pub async fn get_tenant(
     patch,
     path = "/tenants/{tenant}",
     tag = "tenants",
-    params(("tenant" = String, Path, description = "The retailer's id")),
+    params(("tenant" = inline(TenantId), Path, description = "The retailer's id")),
     request_body(content = TenantPatch, content_type = "application/merge-patch+json"),
     responses((status = 200, description = "The updated retailer", body = TenantWorkspace))
 )]
@@ -78,7 +78,7 @@ pub async fn patch_tenant(
     post,
     path = "/tenants/{tenant}/suspend",
     tag = "tenants",
-    params(("tenant" = String, Path, description = "The retailer's id")),
+    params(("tenant" = inline(TenantId), Path, description = "The retailer's id")),
     responses((status = 200, description = "Suspended", body = TenantWorkspace))
 )]
 pub async fn suspend_tenant(
@@ -94,7 +94,7 @@ pub async fn suspend_tenant(
     post,
     path = "/tenants/{tenant}/reinstate",
     tag = "tenants",
-    params(("tenant" = String, Path, description = "The retailer's id")),
+    params(("tenant" = inline(TenantId), Path, description = "The retailer's id")),
     responses((status = 200, description = "Reinstated", body = TenantWorkspace))
 )]
 pub async fn reinstate_tenant(

@@ -240,6 +240,100 @@ mod tests {
         assert_eq!(rule.num_calls(), 1);
     }
 
+    /// SES v2's rule for a message tag's name and value.
+    fn ses_accepts_tag(text: &str) -> bool {
+        (1..=crate::domain::MAX_MESSAGE_TAG_CHARS).contains(&text.len())
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }
+
+    /// The email the deliverer hands its provider for one recipient of a batch with these ids,
+    /// built by the real pipeline on the in-memory adapters.
+    async fn delivered_email(tenant: &str, campaign: &str, variant: &str) -> OutboundEmail {
+        use crate::domain::VariantId;
+        use crate::pipeline::deliver::{Deliverer, DelivererPorts, DeliveryConfig};
+        use crate::pipeline::lambda_batch::InboundRecord;
+        use crate::testing::samples::{sample_batch, seed_retailer};
+        use crate::testing::{
+            ManualClock, MemoryArchive, MemoryDirectory, MemoryEmailProvider, MemorySendLog,
+        };
+        use std::sync::Arc;
+        const DOMAIN: &str = "mail.storecast.example";
+        let directory = Arc::new(MemoryDirectory::default());
+        seed_retailer(directory.as_ref(), tenant, campaign, DOMAIN)
+            .await
+            .unwrap();
+        let provider = Arc::new(MemoryEmailProvider::keeping_messages());
+        let now = time::macros::datetime!(2026-11-22 10:00:00 UTC);
+        let deliverer = Deliverer::new(
+            DelivererPorts {
+                directory: directory.clone(),
+                templates: directory,
+                send_log: Arc::new(MemorySendLog::default()),
+                provider: provider.clone(),
+                archive: Arc::new(MemoryArchive::default()),
+                clock: Arc::new(ManualClock::new(now)),
+            },
+            DeliveryConfig::new(DOMAIN),
+        );
+        let mut batch = sample_batch(tenant, campaign, [0]);
+        batch.group.variant = VariantId::parse(variant).unwrap();
+        let record = InboundRecord {
+            sequence_number: "1".into(),
+            partition_key: batch.batch_id.to_string(),
+            data: serde_json::to_vec(&batch).unwrap(),
+        };
+        deliverer
+            .deliver(&[record], now + time::Duration::seconds(60))
+            .await;
+        let mut sent = provider.sent();
+        assert_eq!(sent.len(), 1, "the recipient was sent");
+        sent.remove(0).1
+    }
+
+    #[tokio::test]
+    async fn every_tag_of_a_delivered_email_is_one_ses_accepts() {
+        use crate::domain::{CampaignId, TenantId, VariantId};
+        // The longest ids of each character an id may hold, and ids a retailer might try that
+        // SES would refuse as tags: whichever parse must come out as tags SES accepts.
+        let longest = (
+            "t_-9".repeat(TenantId::MAX_CHARS / 4),
+            "C-_0".repeat(CampaignId::MAX_CHARS / 4),
+            "v_Z-".repeat(VariantId::MAX_CHARS / 4),
+        );
+        let dotted = ("alpine.outfitters".into(), "c1".into(), "A".into());
+        let dotted_campaign = ("alpine".into(), "spring.sale".into(), "A".into());
+        let dotted_variant = ("alpine".into(), "c1".into(), "v1.1".into());
+        let mut checked = 0;
+        for (tenant, campaign, variant) in [longest, dotted, dotted_campaign, dotted_variant] {
+            if TenantId::parse(&tenant).is_err()
+                || CampaignId::parse(&campaign).is_err()
+                || VariantId::parse(&variant).is_err()
+            {
+                continue;
+            }
+            let email = delivered_email(&tenant, &campaign, &variant).await;
+            let rule = mock!(Client::send_email)
+                .match_requests(|request| {
+                    request.email_tags().len() == 4
+                        && request
+                            .email_tags()
+                            .iter()
+                            .all(|tag| ses_accepts_tag(tag.name()) && ses_accepts_tag(tag.value()))
+                })
+                .then_output(|| SendEmailOutput::builder().message_id("ses-1").build());
+            let client = mock_client!(aws_sdk_sesv2, [&rule]);
+            SesProvider::new(client)
+                .send(&email)
+                .await
+                .unwrap_or_else(|e| panic!("tags {:?}: {e}", email.tags));
+            assert_eq!(rule.num_calls(), 1);
+            checked += 1;
+        }
+        assert!(checked >= 1, "the longest valid ids are checked");
+    }
+
     async fn classify_send(error: SendEmailError) -> SendError {
         let rule = mock!(Client::send_email).then_error(move || clone_error(&error));
         let client = mock_client!(aws_sdk_sesv2, RuleMode::MatchAny, [&rule], |c| c

@@ -600,10 +600,10 @@ mod tests {
             CS_ARN
         );
         assert!(workspaces.check(&spec(None)).is_ok());
-        let mut dotted = spec(None);
-        dotted.tenant_id = TenantId::parse("alpine.outfitters").unwrap();
+        let mut too_long = spec(None);
+        too_long.tenant_id = TenantId::parse("a".repeat(60)).unwrap();
         assert!(matches!(
-            workspaces.check(&dotted),
+            workspaces.check(&too_long),
             Err(ProvisionError::InvalidName { .. })
         ));
         let broken = SesWorkspaces::new(

@@ -55,14 +55,15 @@ pub use store::{
 use serde_json::value::RawValue;
 
 use crate::domain::FieldValue;
-use crate::domain::normalise_address;
 use crate::domain::{
     CONTRACT_VERSION, CampaignEvent, Channel, Customer, CustomerId, FrequencyCap, MessageId,
     VariantId,
 };
+use crate::domain::{check_email_address, check_push_token, normalise_address};
 use crate::error::{Retryable, StoreError};
 use crate::pipeline::publish::{MAX_RECORDS_PER_PUT, RecordStream, StreamRecord};
 use crate::pipeline::publish::{PublishFailure, RetryPolicy, put_all};
+use crate::pipeline::rebatch::MAX_CAMPAIGN_EVENT_BYTES;
 use audience::RowHead;
 
 /// Rows are checked against the suppression list, offered and emitted in groups of this many:
@@ -248,6 +249,16 @@ impl CampaignEngine {
                 report.no_address += 1;
                 continue;
             };
+            // The address becomes a suppression key: one that cannot be a key (or an address)
+            // is this row's fault, never the launch's.
+            let checked = match campaign.channel {
+                Channel::Email => check_email_address(&address),
+                Channel::Push => check_push_token(&address),
+            };
+            if let Err(reason) = checked {
+                report.malformed_row(offset, reason);
+                continue;
+            }
             let attributes = match head.attributes() {
                 Ok(attributes) => attributes,
                 Err(reason) => {
@@ -312,7 +323,7 @@ impl CampaignEngine {
             self.apply_frequency_cap(launch, cap, &mut assigned, report)
                 .await?;
         }
-        let mut sendable: Vec<(&VariantId, AudienceRow)> = Vec::with_capacity(assigned.len());
+        let mut sendable: Vec<(u64, &VariantId, AudienceRow)> = Vec::with_capacity(assigned.len());
         for (variant, row) in assigned {
             let candidates = match audience::parse_candidates(row.candidates.as_deref()) {
                 Ok(candidates) => candidates,
@@ -321,6 +332,7 @@ impl CampaignEngine {
                     continue;
                 }
             };
+            let offset = row.offset;
             let row = AudienceRow {
                 id: row.id,
                 email: row.email,
@@ -329,13 +341,7 @@ impl CampaignEngine {
                 attributes: row.attributes,
                 candidates,
             };
-            match report.matched.get_mut(variant.as_str()) {
-                Some(count) => *count += 1,
-                None => {
-                    report.matched.insert(variant.to_string(), 1);
-                }
-            }
-            sendable.push((variant, row));
+            sendable.push((offset, variant, row));
         }
         if sendable.is_empty() {
             return Ok(());
@@ -343,14 +349,22 @@ impl CampaignEngine {
         let available = self.available_items(launch, &sendable).await?;
         // The customers to record as contacted, by record (only when a cap is set: without one
         // nothing is recorded and nothing is cloned).
-        let customers: Vec<CustomerId> = match launch.frequency_cap {
-            Some(_) => sendable.iter().map(|(_, row)| row.id.clone()).collect(),
-            None => Vec::new(),
-        };
-        let records: Vec<StreamRecord> = sendable
-            .into_iter()
-            .map(|(variant, row)| event_record(launch, variant, row, &available))
-            .collect();
+        let capped = launch.frequency_cap.is_some();
+        let mut customers: Vec<CustomerId> = Vec::new();
+        let mut records: Vec<StreamRecord> = Vec::with_capacity(sendable.len());
+        for (offset, variant, row) in sendable {
+            let customer = capped.then(|| row.id.clone());
+            let record = match event_record(launch, variant, row, &available) {
+                Ok(record) => record,
+                Err(reason) => {
+                    report.malformed_row(offset, reason);
+                    continue;
+                }
+            };
+            *report.matched.entry(variant.to_string()).or_default() += 1;
+            customers.extend(customer);
+            records.push(record);
+        }
         let results = put_all(self.events.as_ref(), &records, self.retry).await;
         let mut failed = 0;
         let mut first = None;
@@ -427,12 +441,12 @@ impl CampaignEngine {
     async fn available_items(
         &self,
         launch: &Launch,
-        sendable: &[(&VariantId, AudienceRow)],
+        sendable: &[(u64, &VariantId, AudienceRow)],
     ) -> Result<HashSet<String>, ChunkError> {
         let mut seen = HashSet::new();
         let item_ids: Vec<String> = sendable
             .iter()
-            .flat_map(|(_, row)| row.candidates.iter().map(|c| c.item_id.as_str()))
+            .flat_map(|(_, _, row)| row.candidates.iter().map(|c| c.item_id.as_str()))
             .filter(|id| seen.insert(*id))
             .map(str::to_string)
             .collect();
@@ -493,17 +507,27 @@ pub fn campaign_event(
     }
 }
 
+/// The event's stream record, or why it cannot be one: an event over the size rebatch can always
+/// fit into a send batch (a customer with enormous attributes) would fail the put, and with it
+/// the chunk, every time.
 fn event_record(
     launch: &Launch,
     variant: &VariantId,
     row: AudienceRow,
     available: &HashSet<String>,
-) -> StreamRecord {
+) -> Result<StreamRecord, String> {
     let event = campaign_event(launch, variant, row, available);
     let mut data = Vec::with_capacity(1024);
     serde_json::to_writer(&mut data, &event).expect("a campaign event always serializes");
-    StreamRecord {
+    let record = StreamRecord {
         partition_key: event.message_id.into(),
         data,
+    };
+    if record.size() > MAX_CAMPAIGN_EVENT_BYTES {
+        return Err(format!(
+            "campaign event of {} bytes is over the {MAX_CAMPAIGN_EVENT_BYTES}-byte limit",
+            record.size()
+        ));
     }
+    Ok(record)
 }

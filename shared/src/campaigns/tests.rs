@@ -280,6 +280,99 @@ async fn malformed_rows_are_counted_with_offsets_and_the_rest_goes_on() {
     assert_eq!(json["malformed"], 7);
 }
 
+#[tokio::test]
+async fn hostile_rows_are_counted_malformed_with_their_offsets_and_the_launch_goes_on() {
+    let t = setup();
+    let campaign = campaign("hostile.jsonl", serde_json::json!([]), 0.0);
+    let with = |id: &str, change: &dyn Fn(&mut serde_json::Value)| {
+        let mut value: serde_json::Value = serde_json::from_str(&row(id, "gold")).unwrap();
+        change(&mut value);
+        value.to_string()
+    };
+    let rows = vec![
+        row("ok1", "gold"),
+        // Over DynamoDB's sort key once it is `SUPPRESSED#<address>`.
+        with("long", &|v| {
+            v["email"] = format!("{}@example.com", "a".repeat(1100)).into()
+        }),
+        with("noat", &|v| v["email"] = "ann.example.com".into()),
+        with("space", &|v| v["email"] = "ann smith@example.com".into()),
+        with("nodot", &|v| v["email"] = "ann@localhost".into()),
+        // Over the customer id bound, so over the contacts key's.
+        with(&"c".repeat(2000), &|_| {}),
+        // An event over Kinesis's record limit.
+        with("huge", &|v| {
+            v["attributes"]["notes"] = "x".repeat(1024 * 1024).into()
+        }),
+        row("ok2", "gold"),
+    ];
+    let offsets: Vec<u64> = rows
+        .iter()
+        .scan(0u64, |at, row| {
+            let offset = *at;
+            *at += row.len() as u64 + 1;
+            Some(offset)
+        })
+        .collect();
+    t.source.put(&campaign.audience.source, export(&rows));
+
+    let report = t.engine.run(&launch(campaign), 64 * 1024).await.unwrap();
+
+    assert_eq!(report.rows, 8);
+    assert_eq!(report.malformed, 6);
+    assert_eq!(report.events_emitted, 2);
+    assert_eq!(report.matched_total(), 2, "a malformed row is not matched");
+    assert_eq!(customer_ids(&events(&t.stream)), vec!["ok1", "ok2"]);
+    let examples: Vec<(u64, &str)> = report
+        .malformed_examples
+        .iter()
+        .map(|row| (row.offset, row.reason.as_str()))
+        .collect();
+    assert_eq!(examples.len(), report::MALFORMED_EXAMPLES);
+    assert_eq!(examples[0].0, offsets[1]);
+    assert!(examples[0].1.contains("254-octet limit"), "{examples:?}");
+    assert!(examples[1].1.contains("'@'"), "{examples:?}");
+    assert!(examples[2].1.contains("spaces"), "{examples:?}");
+    assert!(examples[3].1.contains("dotted"), "{examples:?}");
+    assert!(examples[4].1.contains("customer id"), "{examples:?}");
+    assert!(
+        t.stream
+            .records()
+            .iter()
+            .all(|r| r.size() <= MAX_CAMPAIGN_EVENT_BYTES)
+    );
+}
+
+#[tokio::test]
+async fn an_event_over_the_record_limit_is_a_malformed_row_not_a_failed_chunk() {
+    let t = setup();
+    let campaign = campaign("huge.jsonl", serde_json::json!([]), 0.0);
+    let mut huge: serde_json::Value = serde_json::from_str(&row("huge", "gold")).unwrap();
+    huge["attributes"]["notes"] = "x".repeat(1024 * 1024).into();
+    let rows = vec![row("ok1", "gold"), huge.to_string()];
+    t.source.put(&campaign.audience.source, export(&rows));
+
+    let report = t
+        .engine
+        .run(&launch(campaign), 8 * 1024 * 1024)
+        .await
+        .unwrap();
+
+    assert_eq!(report.malformed, 1);
+    assert_eq!(
+        report.malformed_examples[0].offset,
+        rows[0].len() as u64 + 1
+    );
+    assert!(
+        report.malformed_examples[0]
+            .reason
+            .contains("campaign event of"),
+        "{:?}",
+        report.malformed_examples
+    );
+    assert_eq!(report.events_emitted, 1);
+}
+
 /// Lines of different lengths, some without a final newline, some CRLF.
 fn varied_export() -> (Vec<u8>, usize) {
     let mut bytes = Vec::new();

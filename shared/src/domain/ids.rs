@@ -15,19 +15,79 @@ pub struct InvalidId {
     pub reason: &'static str,
 }
 
+/// SES accepts message tag names and values of at most this many characters, each of
+/// `[A-Za-z0-9_-]` (SES v2 `MessageTag`; the local endpoint does not check).
+pub const MAX_MESSAGE_TAG_CHARS: usize = 256;
+
+pub const MAX_TENANT_ID_CHARS: usize = 64;
+pub const MAX_CAMPAIGN_ID_CHARS: usize = 64;
+pub const MAX_VARIANT_ID_CHARS: usize = 32;
+pub const MAX_TEMPLATE_ID_CHARS: usize = 64;
+/// Retailers' own customer ids: long enough for the ids shops export, short enough that
+/// `CONTACTS#<customer>` stays far below DynamoDB's 1,024-byte sort key.
+pub const MAX_CUSTOMER_ID_CHARS: usize = 128;
+pub const MAX_MESSAGE_ID_CHARS: usize = 64;
+pub const MAX_BATCH_ID_CHARS: usize = 64;
+
+// Tenant, campaign, variant and message ids are sent as SES tag values as they are.
+const _: () = assert!(
+    MAX_TENANT_ID_CHARS <= MAX_MESSAGE_TAG_CHARS
+        && MAX_CAMPAIGN_ID_CHARS <= MAX_MESSAGE_TAG_CHARS
+        && MAX_VARIANT_ID_CHARS <= MAX_MESSAGE_TAG_CHARS
+        && MAX_TEMPLATE_ID_CHARS <= MAX_MESSAGE_TAG_CHARS
+        && MAX_MESSAGE_ID_CHARS <= MAX_MESSAGE_TAG_CHARS
+);
+
+/// The characters an identifier may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdChars {
+    /// `[A-Za-z0-9_-]`: what SES allows in a tag value and in its resource names, and safe in
+    /// DynamoDB keys (joined with `#`) and S3 keys. Every id that can become a tag or a resource
+    /// name uses it, so an id that parses is never refused by SES later.
+    TagSafe,
+    /// `[A-Za-z0-9._-]`: customer ids, which come from retailers' exports and only ever go into
+    /// keys and the message id's hash, never into a tag.
+    TagSafeAndDot,
+}
+
+impl IdChars {
+    pub fn allows(self, byte: u8) -> bool {
+        byte.is_ascii_alphanumeric()
+            || byte == b'-'
+            || byte == b'_'
+            || (byte == b'.' && self == IdChars::TagSafeAndDot)
+    }
+
+    /// The OpenAPI `pattern` of an id of these characters.
+    pub fn pattern(self) -> &'static str {
+        match self {
+            IdChars::TagSafe => "^[A-Za-z0-9_-]+$",
+            IdChars::TagSafeAndDot => "^[A-Za-z0-9._-]+$",
+        }
+    }
+
+    fn refusal(self) -> &'static str {
+        match self {
+            IdChars::TagSafe => "only ASCII letters, digits, '-' and '_' are allowed",
+            IdChars::TagSafeAndDot => "only ASCII letters, digits, '-', '_' and '.' are allowed",
+        }
+    }
+}
+
 macro_rules! identifier {
-    ($(#[$doc:meta])* $name:ident, $kind:literal, $max:expr) => {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $max:expr, $chars:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
         #[serde(try_from = "String", into = "String")]
-        #[cfg_attr(feature = "api", schema(value_type = String))]
         pub struct $name(String);
 
         impl $name {
+            pub const MAX_CHARS: usize = $max;
+            pub const CHARS: IdChars = $chars;
+
             pub fn parse(value: impl Into<String>) -> Result<Self, InvalidId> {
                 let value = value.into();
-                validate_identifier(&value, $kind, $max)?;
+                validate_identifier(&value, $kind, $max, $chars)?;
                 Ok(Self(value))
             }
 
@@ -60,12 +120,34 @@ macro_rules! identifier {
                 &self.0
             }
         }
+
+        // By hand rather than derived: the derive cannot state a length bound on a newtype, and
+        // the schema should say exactly what `parse` accepts.
+        #[cfg(feature = "api")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some($max))
+                    .pattern(Some($chars.pattern()))
+                    .into()
+            }
+        }
+
+        #[cfg(feature = "api")]
+        impl utoipa::ToSchema for $name {}
     };
 }
 
 /// Identifiers become parts of DynamoDB keys (joined with `#`), S3 keys and SES tag values, so
 /// they are restricted to characters that are safe in all three.
-fn validate_identifier(value: &str, kind: &'static str, max: usize) -> Result<(), InvalidId> {
+fn validate_identifier(
+    value: &str,
+    kind: &'static str,
+    max: usize,
+    chars: IdChars,
+) -> Result<(), InvalidId> {
     if value.is_empty() {
         return Err(InvalidId {
             kind,
@@ -78,13 +160,10 @@ fn validate_identifier(value: &str, kind: &'static str, max: usize) -> Result<()
             reason: "too long",
         });
     }
-    if !value
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-    {
+    if !value.bytes().all(|b| chars.allows(b)) {
         return Err(InvalidId {
             kind,
-            reason: "only ASCII letters, digits, '-', '_' and '.' are allowed",
+            reason: chars.refusal(),
         });
     }
     Ok(())
@@ -94,19 +173,41 @@ identifier!(
     /// A retailer on the platform.
     TenantId,
     "tenant id",
-    64
+    MAX_TENANT_ID_CHARS,
+    IdChars::TagSafe
 );
-identifier!(CampaignId, "campaign id", 64);
-identifier!(VariantId, "variant id", 32);
-identifier!(TemplateId, "template id", 64);
-identifier!(CustomerId, "customer id", 128);
+identifier!(
+    CampaignId,
+    "campaign id",
+    MAX_CAMPAIGN_ID_CHARS,
+    IdChars::TagSafe
+);
+identifier!(
+    VariantId,
+    "variant id",
+    MAX_VARIANT_ID_CHARS,
+    IdChars::TagSafe
+);
+identifier!(
+    TemplateId,
+    "template id",
+    MAX_TEMPLATE_ID_CHARS,
+    IdChars::TagSafe
+);
+identifier!(
+    CustomerId,
+    "customer id",
+    MAX_CUSTOMER_ID_CHARS,
+    IdChars::TagSafeAndDot
+);
 identifier!(
     /// Deterministic per tenant + campaign + customer + channel: see [`MessageId::derive`].
     MessageId,
     "message id",
-    64
+    MAX_MESSAGE_ID_CHARS,
+    IdChars::TagSafe
 );
-identifier!(BatchId, "batch id", 64);
+identifier!(BatchId, "batch id", MAX_BATCH_ID_CHARS, IdChars::TagSafe);
 
 impl MessageId {
     /// The idempotency key of one message: the same customer in the same campaign on the same
@@ -181,6 +282,42 @@ mod tests {
         assert!(TenantId::parse("a#b").is_err());
         assert!(TenantId::parse("a/b").is_err());
         assert!(CampaignId::parse("x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn ids_that_become_tags_refuse_a_dot_and_customer_ids_keep_it() {
+        assert!(TenantId::parse("alpine.outfitters").is_err());
+        assert!(CampaignId::parse("spring.sale").is_err());
+        assert!(VariantId::parse("A.1").is_err());
+        assert!(TemplateId::parse("weekly.offers").is_err());
+        assert!(CampaignId::parse("spring_sale-2026").is_ok());
+        assert!(CustomerId::parse("cust.0042").is_ok());
+    }
+
+    /// SES v2's rule for a tag name or value.
+    fn is_valid_tag(value: &str) -> bool {
+        (1..=MAX_MESSAGE_TAG_CHARS).contains(&value.len())
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_id_that_parses_is_a_valid_tag_value(value in "[ -~]{0,300}|[A-Za-z0-9._-]{1,300}") {
+            for tag in [
+                TenantId::parse(value.clone()).map(String::from),
+                CampaignId::parse(value.clone()).map(String::from),
+                VariantId::parse(value.clone()).map(String::from),
+                TemplateId::parse(value.clone()).map(String::from),
+                MessageId::parse(value.clone()).map(String::from),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                proptest::prop_assert!(is_valid_tag(&tag), "{tag:?}");
+            }
+        }
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! Domain types and the versioned message contracts between the functions. Nothing here knows
 //! about AWS, HTTP or Liquid.
 
+mod address;
 mod contracts;
 mod fields;
 mod ids;
 mod template;
 mod tenant;
 
+pub use address::*;
 pub use contracts::*;
 pub use fields::FieldValue;
 pub(crate) use ids::hex;

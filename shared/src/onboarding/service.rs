@@ -189,7 +189,6 @@ impl Onboarding {
         tenant: &TenantId,
         request: TenantRequest,
     ) -> Result<(TenantWorkspace, bool), OnboardingError> {
-        validate_tenant_id(tenant)?;
         validate_slug(&request.slug)?;
         let display_name = validate_display_name("display_name", &request.display_name)?;
         validate_settings("settings.", &request.settings)?;
@@ -326,18 +325,6 @@ impl Onboarding {
         tracing::info!("tenant reinstated");
         Ok(workspace)
     }
-}
-
-/// SES resource names are `<prefix>-<tenant>` and allow no '.', which tenant ids otherwise may
-/// hold (the length is checked against the prefix when the workspace is provisioned).
-fn validate_tenant_id(tenant: &TenantId) -> Result<(), OnboardingError> {
-    if tenant.as_str().contains('.') {
-        return Err(invalid(
-            "tenant_id",
-            "an onboarded tenant id may not contain '.' (SES resource names do not allow it)",
-        ));
-    }
-    Ok(())
 }
 
 pub fn validate_slug(slug: &str) -> Result<(), OnboardingError> {

@@ -425,12 +425,10 @@ async fn validation_names_the_field_at_fault() {
     }
     assert!(t.workspaces.workspaces().is_empty(), "nothing provisioned");
 
-    let error = t
-        .onboarding
-        .put_tenant(&tenant("alpine.outfitters"), alpine_request())
-        .await
-        .unwrap_err();
-    assert_eq!(field_of(error), "tenant_id");
+    assert!(
+        TenantId::parse("alpine.outfitters").is_err(),
+        "a '.' (which SES names refuse) never reaches onboarding"
+    );
     let error = t
         .onboarding
         .put_tenant(&tenant(&"a".repeat(60)), alpine_request())

@@ -84,9 +84,9 @@ pub trait SendingWorkspaces: Send + Sync {
 /// SES resource names (configuration set, tenant) allow at most this many characters.
 pub const MAX_RESOURCE_NAME_CHARS: usize = 64;
 
-/// The configuration set and SES tenant name of a tenant: `<prefix>-<tenant>`. Tenant ids may
-/// hold '.', which SES names do not allow; it is refused rather than replaced, since a
-/// replacement could make two tenants share a name.
+/// The configuration set and SES tenant name of a tenant: `<prefix>-<tenant>`. Tenant ids hold
+/// only characters SES names allow; a name that still does not fit (too long for the prefix) is
+/// refused rather than shortened, since shortening could make two tenants share a name.
 pub fn resource_name(prefix: &str, tenant: &TenantId) -> Result<String, ProvisionError> {
     let name = format!("{prefix}-{tenant}");
     let invalid = |reason: &str| ProvisionError::InvalidName {

@@ -12,8 +12,20 @@ use crate::error::{Retryable, StreamError};
 pub const MAX_RECORDS_PER_PUT: usize = 500;
 /// ... and at most this many bytes (data plus partition keys) per call.
 pub const MAX_BYTES_PER_PUT: usize = 5 * 1024 * 1024;
-/// ... and at most this many bytes of data per record.
+/// ... and at most this many bytes per record, data and partition key together.
 pub const MAX_BYTES_PER_RECORD: usize = 1024 * 1024;
+
+/// The per-entry error codes of PutRecords that a later attempt can pass: the shard's
+/// throughput, a Kinesis internal failure, and KMS throttling the stream's encryption.
+pub const RETRYABLE_ENTRY_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "InternalFailure",
+    "KMSThrottlingException",
+];
+
+/// The stream's KMS key refuses every entry the same way (disabled, missing, access denied, not
+/// opted in): that is the stream's configuration, not the record's, so no entry is to blame.
+const STREAM_WIDE_ENTRY_CODE_PREFIX: &str = "KMS";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamRecord {
@@ -46,8 +58,13 @@ pub trait RecordStream: Send + Sync {
 /// Why one record did not reach the stream.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PublishFailure {
-    #[error("record of {size} bytes exceeds the {MAX_BYTES_PER_RECORD}-byte record limit")]
+    #[error(
+        "record of {size} bytes (data and partition key) exceeds the {MAX_BYTES_PER_RECORD}-byte record limit"
+    )]
     TooLarge { size: usize },
+    /// The stream refused this entry for what it holds: sending it again fails again.
+    #[error("stream refused the record: {code}: {message}")]
+    EntryRefused { code: String, message: String },
     #[error("still failing after {attempts} attempts: {code}: {message}")]
     Exhausted {
         attempts: u32,
@@ -61,6 +78,38 @@ pub enum PublishFailure {
 impl Retryable for PublishFailure {
     fn is_retryable(&self) -> bool {
         matches!(self, PublishFailure::Exhausted { .. })
+    }
+}
+
+impl PublishFailure {
+    /// The record itself can never be written (too large, refused for its content); every other
+    /// failure is the stream's and may pass later.
+    pub fn is_the_records_fault(&self) -> bool {
+        matches!(
+            self,
+            PublishFailure::TooLarge { .. } | PublishFailure::EntryRefused { .. }
+        )
+    }
+}
+
+/// How one failed entry of a PutRecords answer is handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EntryFailure {
+    /// Retried with backoff.
+    Transient,
+    /// The stream refuses everything (its KMS key): reported like a rejected request.
+    StreamWide,
+    /// This entry only: not retried.
+    Refused,
+}
+
+fn classify_entry(code: &str) -> EntryFailure {
+    if RETRYABLE_ENTRY_CODES.contains(&code) {
+        EntryFailure::Transient
+    } else if code.starts_with(STREAM_WIDE_ENTRY_CODE_PREFIX) {
+        EntryFailure::StreamWide
+    } else {
+        EntryFailure::Refused
     }
 }
 
@@ -131,9 +180,9 @@ pub async fn put_all(
     let mut results: Vec<Result<(), PublishFailure>> = vec![Ok(()); records.len()];
     let mut sendable = Vec::with_capacity(records.len());
     for (index, record) in records.iter().enumerate() {
-        if record.data.len() > MAX_BYTES_PER_RECORD {
+        if record.size() > MAX_BYTES_PER_RECORD {
             results[index] = Err(PublishFailure::TooLarge {
-                size: record.data.len(),
+                size: record.size(),
             });
         } else {
             sendable.push(index);
@@ -170,27 +219,12 @@ async fn put_chunk(
         };
         match stream.put_records(batch).await {
             Ok(entries) => {
-                let mut still_failed = Vec::new();
-                for (position, &index) in pending.iter().enumerate() {
-                    match entries.get(position) {
-                        Some(EntryResult::Accepted) => results[index] = Ok(()),
-                        Some(EntryResult::Failed { code, message }) => {
-                            last_error = (code.clone(), message.clone());
-                            still_failed.push(index);
-                        }
-                        None => {
-                            last_error = ("MissingEntry".into(), "no result for record".into());
-                            still_failed.push(index);
-                        }
-                    }
-                }
-                if still_failed.len() < pending.len() || still_failed.is_empty() {
-                    tracing::debug!(
-                        accepted = pending.len() - still_failed.len(),
-                        failed = still_failed.len(),
-                        "put records"
-                    );
-                }
+                let still_failed = settle(&entries, &pending, results, &mut last_error);
+                tracing::debug!(
+                    settled = pending.len() - still_failed.len(),
+                    retrying = still_failed.len(),
+                    "put records"
+                );
                 pending = still_failed;
             }
             Err(error) if error.is_retryable() => {
@@ -218,6 +252,44 @@ async fn put_chunk(
             message: last_error.1.clone(),
         });
     }
+}
+
+/// Records the answer of each pending entry; answers the entries to try again, keeping the last
+/// retryable error for the report if they never pass.
+fn settle(
+    entries: &[EntryResult],
+    pending: &[usize],
+    results: &mut [Result<(), PublishFailure>],
+    last_error: &mut (String, String),
+) -> Vec<usize> {
+    let mut still_failed = Vec::new();
+    for (position, &index) in pending.iter().enumerate() {
+        match entries.get(position) {
+            Some(EntryResult::Accepted) => results[index] = Ok(()),
+            Some(EntryResult::Failed { code, message }) => match classify_entry(code) {
+                EntryFailure::Transient => {
+                    *last_error = (code.clone(), message.clone());
+                    still_failed.push(index);
+                }
+                EntryFailure::StreamWide => {
+                    results[index] = Err(PublishFailure::Rejected {
+                        message: format!("{code}: {message}"),
+                    });
+                }
+                EntryFailure::Refused => {
+                    results[index] = Err(PublishFailure::EntryRefused {
+                        code: code.clone(),
+                        message: message.clone(),
+                    });
+                }
+            },
+            None => {
+                *last_error = ("MissingEntry".into(), "no result for record".into());
+                still_failed.push(index);
+            }
+        }
+    }
+    still_failed
 }
 
 fn error_chain(error: &StreamError) -> String {
@@ -298,6 +370,57 @@ mod tests {
             Err(PublishFailure::Exhausted { attempts: 6, .. })
         ));
         assert_eq!(stream.calls().len(), 6);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_entry_refused_for_its_content_is_not_retried() {
+        let stream = MemoryStream::default();
+        stream.fail_next_entries_with(&[0], "InvalidArgumentException");
+        let results = put_all(&stream, &[record(3), record(4)], RetryPolicy::default()).await;
+        assert!(matches!(
+            &results[0],
+            Err(failure @ PublishFailure::EntryRefused { code, .. })
+                if code == "InvalidArgumentException" && failure.is_the_records_fault()
+        ));
+        assert!(results[1].is_ok());
+        assert_eq!(stream.calls(), vec![2]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn internal_failures_and_kms_throttling_are_retried() {
+        for code in ["InternalFailure", "KMSThrottlingException"] {
+            let stream = MemoryStream::default();
+            stream.fail_next_entries_with(&[0], code);
+            let results = put_all(&stream, &[record(3)], RetryPolicy::default()).await;
+            assert!(results[0].is_ok(), "{code}");
+            assert_eq!(stream.calls(), vec![1, 1], "{code}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_kms_key_that_refuses_everything_is_the_streams_fault_not_the_records() {
+        let stream = MemoryStream::default();
+        stream.fail_next_entries_with(&[0], "KMSAccessDeniedException");
+        let results = put_all(&stream, &[record(3)], RetryPolicy::default()).await;
+        let failure = results[0].clone().unwrap_err();
+        assert!(
+            matches!(failure, PublishFailure::Rejected { .. }),
+            "{failure:?}"
+        );
+        assert!(!failure.is_the_records_fault());
+        assert_eq!(stream.calls(), vec![1]);
+    }
+
+    #[tokio::test]
+    async fn the_partition_key_counts_toward_the_record_limit() {
+        let stream = MemoryStream::default();
+        let record = StreamRecord {
+            partition_key: "k".repeat(10),
+            data: vec![b'x'; MAX_BYTES_PER_RECORD - 5],
+        };
+        let results = put_all(&stream, &[record], RetryPolicy::default()).await;
+        assert!(matches!(results[0], Err(PublishFailure::TooLarge { .. })));
+        assert!(stream.calls().is_empty());
     }
 
     #[test]

@@ -23,6 +23,13 @@ use crate::pipeline::publish::{RetryPolicy, put_all};
 
 pub const FUNCTION_NAME: &str = "rebatch";
 
+/// What a send batch of one recipient adds to its campaign event, at most: the batch id and the
+/// `recipients` wrapper, less the fields the group takes out (a few dozen bytes in practice).
+pub const SEND_BATCH_ENVELOPE_BYTES: usize = 1024;
+/// The largest campaign event (data and partition key) the campaigns engine writes: every such
+/// event fits a send batch of its own, so only a hand-made event can be too large here.
+pub const MAX_CAMPAIGN_EVENT_BYTES: usize = MAX_BYTES_PER_RECORD - SEND_BATCH_ENVELOPE_BYTES;
+
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct RebatchSummary {
     pub records: usize,
@@ -106,7 +113,7 @@ impl Rebatcher {
                 pending.extend(build_batches(&group, chunk));
             }
         }
-        self.write_batches(pending, &mut summary, &mut failed_positions)
+        self.write_batches(records, pending, &mut summary, &mut failed_positions)
             .await;
         failed_positions.sort_unstable();
         failed_positions.dedup();
@@ -161,10 +168,13 @@ impl Rebatcher {
         groups
     }
 
-    /// Puts the batches on the send-batches stream; the source records of a batch that could not
-    /// be encoded or written are reported for a retry.
+    /// Puts the batches on the send-batches stream. The source records of a batch the stream can
+    /// never take (too large even alone, refused for its content) are dead-lettered: retrying
+    /// them would only hold up the shard until Lambda gives up. Those of a batch that could not
+    /// be written for now are reported for a retry.
     async fn write_batches(
         &self,
+        records: &[InboundRecord],
         pending: Vec<PendingBatch>,
         summary: &mut RebatchSummary,
         failed_positions: &mut Vec<usize>,
@@ -196,14 +206,28 @@ impl Rebatcher {
                 campaign_id = %group.campaign_id,
                 batch_id = %batch.batch.batch_id,
             );
-            let _entered = span.enter();
             match result {
                 Ok(()) => {
                     summary.batches += 1;
                     self.metrics.add(group.tenant_id.as_str(), "Batches", 1.0);
                 }
+                Err(failure) if failure.is_the_records_fault() => {
+                    let reason = format!("send batch not accepted by the stream: {failure}");
+                    for &position in &batch.sources {
+                        let tenant = Some(group.tenant_id.to_string());
+                        let kept = self
+                            .dead_letter(&records[position], tenant, &reason, summary)
+                            .instrument(span.clone())
+                            .await;
+                        if kept.is_err() {
+                            failed_positions.push(position);
+                        }
+                    }
+                }
                 Err(failure) => {
-                    tracing::warn!(error = %failure, "send batch not written; its records will be retried");
+                    span.in_scope(|| {
+                        tracing::warn!(error = %failure, "send batch not written; its records will be retried");
+                    });
                     failed_positions.extend(batch.sources.iter().copied());
                 }
             }
@@ -254,8 +278,9 @@ fn decode_event(data: &[u8]) -> Result<CampaignEvent, String> {
     Ok(event)
 }
 
-/// One send batch for the chunk, split further if its encoding would exceed the stream's record
-/// limit (customers with very large attribute sets).
+/// One send batch for the chunk, halved until each encoding fits the stream's record limit
+/// (customers with very large attribute sets). A batch of one that still does not fit is left
+/// to the stream's size check, and its event is dead-lettered.
 fn build_batches(group: &BatchGroup, members: &[(usize, Recipient)]) -> Vec<PendingBatch> {
     let ids: Vec<&MessageId> = members.iter().map(|(_, r)| &r.message_id).collect();
     let batch = SendBatch {
@@ -264,7 +289,8 @@ fn build_batches(group: &BatchGroup, members: &[(usize, Recipient)]) -> Vec<Pend
         group: group.clone(),
         recipients: members.iter().map(|(_, r)| r.clone()).collect(),
     };
-    let too_large = serde_json::to_vec(&batch).is_ok_and(|data| data.len() > MAX_BYTES_PER_RECORD);
+    let too_large = serde_json::to_vec(&batch)
+        .is_ok_and(|data| data.len() + batch.batch_id.as_str().len() > MAX_BYTES_PER_RECORD);
     if too_large && members.len() > 1 {
         let (left, right) = members.split_at(members.len() / 2);
         let mut batches = build_batches(group, left);
@@ -439,6 +465,136 @@ mod tests {
             response.batch_item_failures[0].item_identifier.as_deref(),
             Some("1000")
         );
+    }
+
+    /// An event whose customer carries an attribute of `bytes` bytes.
+    fn event_with_attribute_of(bytes: usize, n: u32) -> CampaignEvent {
+        let mut event = sample_event("t1", "c1", n);
+        if let crate::domain::FieldValue::Object(fields) = &mut event.customer.fields {
+            fields.insert("notes".into(), "x".repeat(bytes).into());
+        }
+        event
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn given_an_event_too_large_for_any_send_batch_then_it_is_dead_lettered_and_the_others_flow()
+     {
+        let (stream, archive, rebatcher) = setup();
+        let huge = event_with_attribute_of(MAX_BYTES_PER_RECORD, 2);
+        let input = records(&[
+            sample_event("t1", "c1", 1),
+            huge.clone(),
+            sample_event("t1", "c1", 3),
+        ]);
+        let outcome = rebatcher.rebatch(&input).await;
+        assert!(
+            outcome.failed_positions.is_empty(),
+            "the shard is not held up"
+        );
+        assert_eq!(outcome.summary.dead_lettered, 1);
+        let sent: Vec<_> = written_batches(&stream)
+            .into_iter()
+            .flat_map(|b| b.recipients)
+            .map(|r| r.message_id)
+            .collect();
+        assert_eq!(sent.len(), 2);
+        assert!(!sent.contains(&huge.message_id));
+        let letters = archive.dead_letters().await.unwrap();
+        assert_eq!(letters.len(), 1);
+        assert!(
+            letters[0].reason.contains("record limit"),
+            "{}",
+            letters[0].reason
+        );
+        assert_eq!(letters[0].tenant_id.as_deref(), Some("t1"));
+        assert_eq!(letters[0].payload.as_bytes(), input[1].data.as_slice());
+    }
+
+    #[tokio::test]
+    async fn an_event_at_the_engines_size_limit_still_fits_a_send_batch_of_its_own() {
+        let (stream, archive, rebatcher) = setup();
+        let mut event = event_with_attribute_of(0, 1);
+        let size = |e: &CampaignEvent| serde_json::to_vec(e).unwrap().len() + 32;
+        let room = MAX_CAMPAIGN_EVENT_BYTES - size(&event);
+        event = event_with_attribute_of(room, 1);
+        assert_eq!(size(&event), MAX_CAMPAIGN_EVENT_BYTES);
+        let outcome = rebatcher.rebatch(&records(&[event])).await;
+        assert!(outcome.failed_positions.is_empty());
+        assert!(archive.dead_letters().await.unwrap().is_empty());
+        assert_eq!(written_batches(&stream).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn given_large_customers_then_their_batch_is_split_until_each_part_fits() {
+        let (stream, archive, rebatcher) = setup();
+        let events: Vec<_> = (0..4)
+            .map(|n| event_with_attribute_of(MAX_BYTES_PER_RECORD / 3, n))
+            .collect();
+        let outcome = rebatcher.rebatch(&records(&events)).await;
+        assert!(outcome.failed_positions.is_empty());
+        assert!(archive.dead_letters().await.unwrap().is_empty());
+        let batches = written_batches(&stream);
+        assert!(batches.len() > 1);
+        assert_eq!(batches.iter().map(|b| b.recipients.len()).sum::<usize>(), 4);
+        assert!(
+            stream
+                .records()
+                .iter()
+                .all(|r| r.size() <= MAX_BYTES_PER_RECORD)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn given_the_stream_refuses_a_batch_for_its_content_then_its_events_are_dead_lettered_not_retried()
+     {
+        let (stream, archive, rebatcher) = setup();
+        stream.fail_next_entries_with(&[0], "ValidationException");
+        let input = records(&[sample_event("t1", "c1", 1), sample_event("t1", "c1", 2)]);
+        let outcome = rebatcher.rebatch(&input).await;
+        assert!(outcome.failed_positions.is_empty());
+        assert_eq!(
+            outcome.summary.dead_lettered, 2,
+            "one letter per source record"
+        );
+        assert_eq!(stream.calls(), vec![1], "a refused entry is not sent again");
+        let letters = archive.dead_letters().await.unwrap();
+        assert!(
+            letters
+                .iter()
+                .all(|l| l.reason.contains("ValidationException"))
+        );
+        let payloads: Vec<&[u8]> = letters.iter().map(|l| l.payload.as_bytes()).collect();
+        assert!(payloads.contains(&input[0].data.as_slice()));
+        assert!(payloads.contains(&input[1].data.as_slice()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn given_the_streams_kms_key_is_disabled_then_the_records_are_retried_not_dead_lettered()
+    {
+        let (stream, archive, rebatcher) = setup();
+        stream.fail_next_entries_with(&[0], "KMSDisabledException");
+        let outcome = rebatcher
+            .rebatch(&records(&[sample_event("t1", "c1", 1)]))
+            .await;
+        assert_eq!(outcome.failed_positions, vec![0]);
+        assert!(archive.dead_letters().await.unwrap().is_empty());
+        assert_eq!(
+            stream.calls(),
+            vec![1],
+            "the stream's own fault is left to Lambda's retries"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn given_the_archive_is_down_then_a_refused_batchs_records_are_retried_not_lost() {
+        let (stream, archive, rebatcher) = setup();
+        archive.set_unavailable(true);
+        stream.fail_next_entries_with(&[0], "ValidationException");
+        let outcome = rebatcher
+            .rebatch(&records(&[sample_event("t1", "c1", 1)]))
+            .await;
+        assert_eq!(outcome.failed_positions, vec![0]);
+        assert_eq!(outcome.summary.dead_lettered, 0);
     }
 
     #[tokio::test]

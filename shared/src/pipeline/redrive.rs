@@ -54,6 +54,7 @@ pub async fn redrive_parked(
             Err(
                 failure @ (PublishFailure::Exhausted { .. }
                 | PublishFailure::Rejected { .. }
+                | PublishFailure::EntryRefused { .. }
                 | PublishFailure::TooLarge { .. }),
             ) => {
                 tracing::warn!(%failure, key, "parked batch not redriven; it stays parked");

@@ -1,6 +1,6 @@
 //! A stream that keeps what is put, and fails chosen entries on request.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -9,11 +9,14 @@ use super::lock;
 use crate::error::StreamError;
 use crate::pipeline::publish::{EntryResult, RecordStream, StreamRecord};
 
+const THROTTLED: &str = "ProvisionedThroughputExceededException";
+
 #[derive(Default)]
 struct StreamState {
     records: Vec<StreamRecord>,
     calls: Vec<usize>,
-    fail_next: HashSet<usize>,
+    /// Positions of the next call to fail, with the error code each answers.
+    fail_next: HashMap<usize, String>,
     fail_always: bool,
 }
 
@@ -24,8 +27,14 @@ pub struct MemoryStream {
 }
 
 impl MemoryStream {
+    /// Throttles the entries at these positions of the next call.
     pub fn fail_next_entries(&self, positions: &[usize]) {
-        lock(&self.state).fail_next = positions.iter().copied().collect();
+        self.fail_next_entries_with(positions, THROTTLED);
+    }
+
+    /// Fails the entries at these positions of the next call with this PutRecords error code.
+    pub fn fail_next_entries_with(&self, positions: &[usize], code: &str) {
+        lock(&self.state).fail_next = positions.iter().map(|&p| (p, code.to_string())).collect();
     }
 
     pub fn fail_always(&self, fail: bool) {
@@ -54,10 +63,14 @@ impl RecordStream for MemoryStream {
         let fail_next = std::mem::take(&mut state.fail_next);
         let mut results = Vec::with_capacity(records.len());
         for (position, record) in records.iter().enumerate() {
-            if state.fail_always || fail_next.contains(&position) {
+            let code = match fail_next.get(&position) {
+                Some(code) => Some(code.as_str()),
+                None => state.fail_always.then_some(THROTTLED),
+            };
+            if let Some(code) = code {
                 results.push(EntryResult::Failed {
-                    code: "ProvisionedThroughputExceededException".into(),
-                    message: "Rate exceeded for shard".into(),
+                    code: code.to_string(),
+                    message: format!("{code} (scripted)"),
                 });
             } else {
                 state.records.push(record.clone());
