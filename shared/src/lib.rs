@@ -16,6 +16,7 @@ pub mod error;
 pub mod metrics;
 pub mod onboarding;
 pub mod pipeline;
+pub mod random;
 #[cfg(feature = "render")]
 pub mod render;
 pub mod templates;

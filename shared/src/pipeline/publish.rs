@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rand::Rng;
 
 use crate::error::{Retryable, StreamError};
 
@@ -139,7 +138,7 @@ impl RetryPolicy {
             .saturating_mul(2u32.saturating_pow(attempt.min(16)));
         let bound = exponential.min(self.max_delay);
         let millis = bound.as_millis() as u64;
-        Duration::from_millis(rand::rng().random_range(0..=millis))
+        Duration::from_millis(crate::random::up_to(millis))
     }
 }
 

@@ -33,7 +33,7 @@ pub struct AttemptId(pub u64);
 
 impl AttemptId {
     pub fn new() -> Self {
-        Self(rand::random())
+        Self(crate::random::next_u64())
     }
 }
 

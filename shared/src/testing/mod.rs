@@ -11,6 +11,7 @@ mod email;
 pub mod retail_template;
 pub mod samples;
 mod send_log;
+pub mod simulation;
 mod stream;
 mod tenants;
 mod workspaces;

@@ -47,6 +47,7 @@ impl Campaigns {
                 Some(RecipientOutcome::Sent { .. }) => delivery.sent += 1,
                 Some(RecipientOutcome::Failed { .. }) => delivery.failed += 1,
                 Some(RecipientOutcome::Suppressed) => delivery.suppressed += 1,
+                Some(RecipientOutcome::Unconfirmed { .. }) => delivery.unconfirmed += 1,
                 _ => delivery.in_flight += 1,
             }
         }

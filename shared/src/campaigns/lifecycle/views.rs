@@ -147,6 +147,8 @@ pub struct DeliveryCounts {
     pub failed: u64,
     /// On the suppression list when the message was sent.
     pub suppressed: u64,
+    /// Handed to SES without a confirmed answer (a timeout, a lost connection): never resent.
+    pub unconfirmed: u64,
     /// Claimed, not final yet (in flight, deferred, pending a retry).
     pub in_flight: u64,
     /// Recipients of parked batches, waiting for a resume or a redrive.

@@ -1,0 +1,440 @@
+//! The simulated stack: the real services on the in-memory adapters behind the fault model, the
+//! launch queue as SQS runs it, the scheduler's minute tick, and the wait until the pipeline has
+//! settled.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::FutureExt;
+use time::OffsetDateTime;
+
+use super::invocation::Invocation;
+use super::kinesis::{Handler, LaneProgress, Mapping, OnFailure, SimStream};
+use super::ses::SimSes;
+use super::stores::FaultyStores;
+use super::{Faults, Ledger, SimConfig, VirtualClock, audience};
+use crate::campaigns::{
+    AssumeAvailable, CampaignEngine, CampaignPorts, Campaigns, CampaignsConfig, ChunkMessage,
+    ChunkOutcome, NewCampaign,
+};
+use crate::clock::Clock;
+use crate::domain::{CampaignId, Channel, CustomerId, MessageId, TenantId};
+use crate::pipeline::deliver::{Deliverer, DelivererPorts, DeliveryConfig};
+use crate::pipeline::publish::RetryPolicy;
+use crate::pipeline::rebatch::Rebatcher;
+use crate::testing::samples::{SAMPLE_TEMPLATE_ID, seed_retailer};
+use crate::testing::{
+    MemoryArchive, MemoryCampaignStore, MemoryChunkQueue, MemoryContactHistory, MemoryDirectory,
+    MemorySendLog,
+};
+
+pub const SENDING_DOMAIN: &str = "mail.storecast.example";
+const START: OffsetDateTime = time::macros::datetime!(2026-12-01 09:00 UTC);
+/// The scheduler function runs every minute.
+const SCHEDULER_TICK: Duration = Duration::from_secs(60);
+
+/// The launch function's queue and its settings (template.yaml's LaunchQueue and LaunchFunction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LaunchSettings {
+    pub chunk_bytes: u64,
+    pub concurrency: usize,
+    pub visibility_timeout: Duration,
+    pub max_receives: u32,
+    pub function_timeout: Duration,
+}
+
+pub(super) struct SimWorld {
+    pub(super) clock: Arc<VirtualClock>,
+    pub(super) faults: Arc<Faults>,
+    pub(super) ledger: Arc<Ledger>,
+    pub(super) stores: Arc<FaultyStores>,
+    pub(super) campaigns: Arc<Campaigns>,
+    queue: Arc<MemoryChunkQueue>,
+    pub(super) events: Arc<SimStream>,
+    pub(super) batches: Arc<SimStream>,
+    pub(super) rebatch: Arc<Mapping>,
+    pub(super) deliver: Arc<Mapping>,
+    pub(super) tenants: Vec<(TenantId, CampaignId)>,
+    pub(super) launch_dead_letters: Arc<Mutex<Vec<ChunkMessage>>>,
+    pub(super) launched_at: OffsetDateTime,
+    launch_settings: LaunchSettings,
+}
+
+pub(super) struct Running {
+    rebatch_lanes: Vec<(usize, usize, Arc<LaneProgress>)>,
+    deliver_lanes: Vec<(usize, usize, Arc<LaneProgress>)>,
+    launch: Arc<LaunchQueue>,
+}
+
+fn tenant_name(index: usize) -> String {
+    format!("retailer-{index:02}")
+}
+
+/// Every message the campaigns must reach: one per customer of each tenant's export.
+pub(super) fn expected_messages(
+    config: &SimConfig,
+    tenants: &[(TenantId, CampaignId)],
+) -> HashMap<String, (TenantId, CampaignId)> {
+    let mut expected = HashMap::new();
+    for (tenant, campaign) in tenants {
+        for i in 0..config.recipients_per_tenant {
+            let customer = CustomerId::parse(audience::customer_id(i)).expect("valid id");
+            let id = MessageId::derive(tenant, campaign, &customer, Channel::Email);
+            expected.insert(id.to_string(), (tenant.clone(), campaign.clone()));
+        }
+    }
+    expected
+}
+
+impl SimWorld {
+    pub(super) async fn build(config: &SimConfig) -> Self {
+        let clock = Arc::new(VirtualClock::new(START));
+        let faults = Arc::new(Faults::new(config.seed, config.faults, START));
+        let directory = Arc::new(MemoryDirectory::default());
+        let tenants: Vec<(TenantId, CampaignId)> = (0..config.tenants)
+            .map(|i| {
+                let name = tenant_name(i);
+                (
+                    TenantId::parse(&name).expect("valid"),
+                    CampaignId::parse("winter").expect("valid"),
+                )
+            })
+            .collect();
+        for (tenant, _) in &tenants {
+            seed_retailer(
+                directory.as_ref(),
+                tenant.as_str(),
+                "seeded",
+                SENDING_DOMAIN,
+            )
+            .await
+            .expect("in-memory seeding");
+        }
+        let send_log = Arc::new(MemorySendLog::default());
+        let archive = Arc::new(MemoryArchive::default());
+        let ledger = Arc::new(Ledger::new(
+            send_log.clone(),
+            archive.clone(),
+            expected_messages(config, &tenants),
+        ));
+        let stores = Arc::new(FaultyStores {
+            send_log: send_log.clone(),
+            directory: directory.clone(),
+            archive,
+            faults: faults.clone(),
+            clock: clock.clone(),
+        });
+        let events = Arc::new(SimStream::new(
+            config.campaign_events.shards,
+            config.campaign_events.parallelization,
+            clock.clone(),
+        ));
+        let batches = Arc::new(SimStream::new(
+            config.send_batches.shards,
+            config.send_batches.parallelization,
+            clock.clone(),
+        ));
+        let queue = Arc::new(MemoryChunkQueue::default());
+        let campaigns = Arc::new(Self::campaigns(
+            config, &clock, &directory, &stores, &events, &batches, &queue,
+        ));
+        let rebatch = Arc::new(Mapping {
+            name: "rebatch",
+            stream: events.clone(),
+            settings: config.campaign_events,
+            handler: rebatch_handler(Rebatcher::new(batches.clone(), stores.clone())),
+            on_failure: Arc::new(OnFailure::default()),
+        });
+        let deliver = Self::deliver_mapping(config, &clock, &faults, &ledger, &stores, &batches);
+        Self {
+            launched_at: clock.now(),
+            clock,
+            faults,
+            ledger,
+            stores,
+            campaigns,
+            queue,
+            events,
+            batches,
+            rebatch,
+            deliver,
+            tenants,
+            launch_dead_letters: Arc::default(),
+            launch_settings: config.launch,
+        }
+    }
+
+    /// The deliver function on the send-batches stream, sending through the simulated SES.
+    fn deliver_mapping(
+        config: &SimConfig,
+        clock: &Arc<VirtualClock>,
+        faults: &Arc<Faults>,
+        ledger: &Arc<Ledger>,
+        stores: &Arc<FaultyStores>,
+        batches: &Arc<SimStream>,
+    ) -> Arc<Mapping> {
+        let provider = Arc::new(SimSes::new(
+            config.ses_rate_per_second,
+            config.ses_latency,
+            clock.clone(),
+            faults.clone(),
+            ledger.clone(),
+        ));
+        let mut delivery = DeliveryConfig::new(SENDING_DOMAIN);
+        delivery.send_concurrency = config.send_concurrency;
+        let deliverer = Deliverer::new(
+            DelivererPorts {
+                directory: stores.clone(),
+                templates: stores.clone(),
+                send_log: stores.clone(),
+                provider,
+                archive: stores.clone(),
+                clock: clock.clone(),
+            },
+            delivery,
+        );
+        Arc::new(Mapping {
+            name: "deliver",
+            stream: batches.clone(),
+            settings: config.send_batches,
+            handler: deliver_handler(deliverer),
+            on_failure: Arc::new(OnFailure::default()),
+        })
+    }
+
+    fn campaigns(
+        config: &SimConfig,
+        clock: &Arc<VirtualClock>,
+        directory: &Arc<MemoryDirectory>,
+        stores: &Arc<FaultyStores>,
+        events: &Arc<SimStream>,
+        batches: &Arc<SimStream>,
+        queue: &Arc<MemoryChunkQueue>,
+    ) -> Campaigns {
+        let engine = CampaignEngine {
+            source: Arc::new(audience::GeneratedAudience {
+                rows: config.recipients_per_tenant,
+            }),
+            suppression: directory.clone(),
+            contacts: Arc::new(MemoryContactHistory::default()),
+            availability: Arc::new(AssumeAvailable),
+            events: events.clone(),
+            retry: RetryPolicy::default(),
+        };
+        Campaigns::new(
+            CampaignPorts {
+                store: Arc::new(MemoryCampaignStore::syncing_status_to(directory.clone())),
+                queue: queue.clone(),
+                directory: directory.clone(),
+                templates: directory.clone(),
+                admin: directory.clone(),
+                archive: stores.clone(),
+                send_batches: batches.clone(),
+                claims: stores.send_log.clone(),
+                send_log: stores.clone(),
+                engine: Arc::new(engine),
+                clock: clock.clone(),
+            },
+            CampaignsConfig {
+                chunk_bytes: config.launch.chunk_bytes,
+                exports_bucket: Some("exports".into()),
+                max_chunk_attempts: config.launch.max_receives,
+            },
+        )
+    }
+
+    /// Starts the mappings and the launch queue's consumers, then launches every campaign.
+    pub(super) async fn start(&self, stop: Arc<AtomicBool>) -> Running {
+        let rebatch_lanes = self.rebatch.start(
+            self.faults.clone(),
+            self.ledger.clone(),
+            self.clock.clone(),
+            stop.clone(),
+        );
+        let deliver_lanes = self.deliver.start(
+            self.faults.clone(),
+            self.ledger.clone(),
+            self.clock.clone(),
+            stop.clone(),
+        );
+        let launch = Arc::new(LaunchQueue::default());
+        for (tenant, campaign) in &self.tenants {
+            let new: NewCampaign = serde_json::from_value(serde_json::json!({
+                "campaign_id": campaign,
+                "name": "Winter",
+                "template": {"id": SAMPLE_TEMPLATE_ID, "version": 1},
+                "channel": "email",
+                "audience": {"source": {"bucket": "exports", "key": format!("{tenant}/customers.jsonl")}, "rules": []},
+                "variants": [{"id": "A", "weight": 1}, {"id": "B", "weight": 1}],
+                "holdout_percent": 0.0,
+                "offers": {"slots": 1},
+            }))
+            .expect("a valid campaign");
+            self.campaigns.create(tenant, new).await.expect("created");
+            self.campaigns
+                .launch(tenant, campaign)
+                .await
+                .expect("launched");
+        }
+        for _ in 0..self.launch_settings.concurrency {
+            tokio::spawn(launch.clone().consume(LaunchWorker {
+                settings: self.launch_settings,
+                campaigns: self.campaigns.clone(),
+                queue: self.queue.clone(),
+                faults: self.faults.clone(),
+                ledger: self.ledger.clone(),
+                clock: self.clock.clone(),
+                dead_letters: self.launch_dead_letters.clone(),
+                stop: stop.clone(),
+            }));
+        }
+        Running {
+            rebatch_lanes,
+            deliver_lanes,
+            launch,
+        }
+    }
+}
+
+fn rebatch_handler(rebatcher: Rebatcher) -> Handler {
+    let rebatcher = Arc::new(rebatcher);
+    Arc::new(move |records, _deadline| {
+        let rebatcher = rebatcher.clone();
+        async move { rebatcher.rebatch(&records).await.failed_positions }.boxed()
+    })
+}
+
+fn deliver_handler(deliverer: Deliverer) -> Handler {
+    let deliverer = Arc::new(deliverer);
+    Arc::new(move |records, deadline| {
+        let deliverer = deliverer.clone();
+        async move { deliverer.deliver(&records, deadline).await.failed_positions }.boxed()
+    })
+}
+
+struct Queued {
+    message: ChunkMessage,
+    receives: u32,
+    visible_at: OffsetDateTime,
+}
+
+/// The launch queue as SQS runs it: a message not deleted comes back after the visibility
+/// timeout, and goes to the dead-letter queue after `max_receives`.
+#[derive(Default)]
+struct LaunchQueue {
+    messages: Mutex<VecDeque<Queued>>,
+    in_flight: AtomicUsize,
+}
+
+struct LaunchWorker {
+    settings: LaunchSettings,
+    campaigns: Arc<Campaigns>,
+    queue: Arc<MemoryChunkQueue>,
+    faults: Arc<Faults>,
+    ledger: Arc<Ledger>,
+    clock: Arc<VirtualClock>,
+    dead_letters: Arc<Mutex<Vec<ChunkMessage>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl LaunchQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Queued>> {
+        self.messages.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn idle(&self) -> bool {
+        self.in_flight.load(Ordering::SeqCst) == 0 && self.lock().is_empty()
+    }
+
+    /// Takes in what the lifecycle enqueued.
+    fn absorb(&self, queue: &MemoryChunkQueue, now: OffsetDateTime) {
+        self.lock()
+            .extend(queue.take().into_iter().map(|message| Queued {
+                message,
+                receives: 0,
+                visible_at: now,
+            }));
+    }
+
+    fn receive(&self, worker: &LaunchWorker) -> Option<Queued> {
+        let now = worker.clock.now();
+        self.absorb(&worker.queue, now);
+        let mut messages = self.lock();
+        let position = messages.iter().position(|q| q.visible_at <= now)?;
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        messages.remove(position)
+    }
+
+    async fn consume(self: Arc<Self>, worker: LaunchWorker) {
+        while !worker.stop.load(Ordering::Relaxed) {
+            let Some(mut queued) = self.receive(&worker) else {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            };
+            queued.receives += 1;
+            let invocation = Invocation::with_fault(worker.faults.draw("launch"));
+            let work = worker.campaigns.run_chunk(&queued.message, queued.receives);
+            let ran =
+                tokio::time::timeout(worker.settings.function_timeout, invocation.run(work)).await;
+            let done = match ran {
+                Ok(Some(Ok(ChunkOutcome::Retry(_)))) | Ok(Some(Err(_))) => false,
+                Ok(Some(Ok(_))) => true,
+                Ok(None) | Err(_) => {
+                    let how = if invocation.crashed() {
+                        "crashed"
+                    } else {
+                        "timed out"
+                    };
+                    worker
+                        .ledger
+                        .invocation_died("launch", how, &invocation.accepted());
+                    false
+                }
+            };
+            if !done {
+                if queued.receives >= worker.settings.max_receives {
+                    lock(&worker.dead_letters).push(queued.message);
+                } else {
+                    queued.visible_at = worker.clock.now() + worker.settings.visibility_timeout;
+                    self.lock().push_back(queued);
+                }
+            }
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Running {
+    /// Ticks the scheduler every minute until nothing is left anywhere (streams read to the end,
+    /// the launch queue empty, nothing deferred), or the time limit passes.
+    pub(super) async fn wait_until_settled(&self, world: &SimWorld, config: &SimConfig) -> bool {
+        let mut next_tick = world.clock.now() + SCHEDULER_TICK;
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let now = world.clock.now();
+            if now >= next_tick {
+                next_tick = now + SCHEDULER_TICK;
+                if let Err(error) = world.campaigns.redrive_deferred().await {
+                    tracing::debug!(%error, "scheduler tick failed; the next one tries again");
+                }
+            }
+            self.launch.absorb(&world.queue, now);
+            let settled = self.launch.idle()
+                && world.rebatch.caught_up(&self.rebatch_lanes)
+                && world.deliver.caught_up(&self.deliver_lanes)
+                && world.stores.archive.deferred().is_empty();
+            if settled {
+                return true;
+            }
+            if now - world.launched_at > config.max_virtual_time {
+                return false;
+            }
+        }
+    }
+}

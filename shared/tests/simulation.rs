@@ -1,0 +1,109 @@
+//! The fault simulation (storecast::testing::simulation): the real launch, rebatch and deliver
+//! code in virtual time under a model of Lambda, SQS, Kinesis and SES, with faults at every step,
+//! over many seeds. `make bench` runs it at a million recipients.
+
+use std::time::Duration;
+
+use proptest::prelude::*;
+use storecast::testing::simulation::{self, FaultRates, SimConfig, SimReport};
+
+fn run(config: SimConfig) -> SimReport {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
+        .block_on(simulation::run(config))
+}
+
+fn faulty(seed: u64) -> SimConfig {
+    SimConfig {
+        recipients_per_tenant: 150,
+        faults: FaultRates {
+            per_invocation: 0.3,
+            windows: true,
+        },
+        ..SimConfig::as_deployed(seed)
+    }
+}
+
+#[test]
+fn without_faults_every_recipient_gets_exactly_one_email() {
+    let report = run(SimConfig::as_deployed(1));
+    assert!(report.holds(), "{report:#?}");
+    assert_eq!(report.sent, report.recipients);
+    assert_eq!(report.duplicates_in_crash_window, 0);
+    assert_eq!(report.lost + report.kept + report.unconfirmed, 0);
+}
+
+#[test]
+fn faults_at_every_step_lose_nothing_and_send_twice_only_inside_the_crash_window() {
+    let mut totals = SimReport::default();
+    let seeds = 0..12u64;
+    for seed in seeds.clone() {
+        let report = run(faulty(seed));
+        assert!(report.holds(), "seed {seed}: {report:#?}");
+        totals.recipients += report.recipients;
+        totals.sent += report.sent;
+        totals.unconfirmed += report.unconfirmed;
+        totals.kept += report.kept;
+        totals.duplicates_in_crash_window += report.duplicates_in_crash_window;
+        for (fault, n) in report.faults_dealt {
+            *totals.faults_dealt.entry(fault).or_default() += n;
+        }
+    }
+    println!(
+        "simulation: {} seeds, {} recipients, faults dealt {:?}; duplicates in the crash window {}, outside it 0, losses 0, unconfirmed {}, kept {}",
+        seeds.count(),
+        totals.recipients,
+        totals.faults_dealt,
+        totals.duplicates_in_crash_window,
+        totals.unconfirmed,
+        totals.kept,
+    );
+    assert!(
+        totals.faults_dealt.len() >= 6,
+        "every kind of fault was exercised: {:?}",
+        totals.faults_dealt
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, failure_persistence: None, .. ProptestConfig::default() })]
+
+    #[test]
+    fn any_seed_and_fault_rate_keeps_the_invariants(seed in 1_000u64..u64::MAX, rate in 0.0f64..0.6) {
+        let report = run(SimConfig {
+            faults: FaultRates { per_invocation: rate, windows: seed % 2 == 0 },
+            recipients_per_tenant: 120,
+            max_virtual_time: Duration::from_secs(12 * 3600),
+            ..SimConfig::as_deployed(seed)
+        });
+        prop_assert!(report.holds(), "{:#?}", report);
+    }
+}
+
+/// Found by the property test: an outcome write failing while the archive was down too.
+#[test]
+fn an_outcome_that_neither_the_send_log_nor_the_archive_could_keep_is_inside_the_window() {
+    let report = run(SimConfig {
+        faults: FaultRates {
+            per_invocation: 0.5135995523590519,
+            windows: true,
+        },
+        recipients_per_tenant: 120,
+        max_virtual_time: Duration::from_secs(12 * 3600),
+        ..SimConfig::as_deployed(4368698369835283656)
+    });
+    assert!(report.holds(), "{report:#?}");
+}
+
+#[test]
+fn a_seed_replays_the_same_run() {
+    let first = run(faulty(7));
+    let again = run(faulty(7));
+    assert_eq!(
+        serde_json::to_value(&first).unwrap(),
+        serde_json::to_value(&again).unwrap()
+    );
+}
