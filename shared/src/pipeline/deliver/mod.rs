@@ -314,7 +314,7 @@ impl Deliverer {
         deadline: OffsetDateTime,
         counts: &mut TenantCounts,
     ) -> BatchDisposition {
-        let ready = match self.prepare(batch, raw, counts).await {
+        let ready = match self.prepare(batch, raw, deadline, counts).await {
             Ok(ready) => ready,
             Err(disposition) => return disposition,
         };
@@ -343,6 +343,7 @@ impl Deliverer {
         &self,
         batch: &SendBatch,
         raw: &[u8],
+        deadline: OffsetDateTime,
         counts: &mut TenantCounts,
     ) -> Result<ReadyBatch, BatchDisposition> {
         let group = &batch.group;
@@ -370,7 +371,7 @@ impl Deliverer {
             Ok(context) => context,
             Err(error) => {
                 return Err(self
-                    .store_failure(batch, "directory lookup", &error, counts)
+                    .store_failure(batch, "directory lookup", &error, deadline, counts)
                     .await);
             }
         };
@@ -402,7 +403,7 @@ impl Deliverer {
             Ok(template) => template,
             Err(TemplateProblem::Store(error)) => {
                 return Err(self
-                    .store_failure(batch, "template lookup", &error, counts)
+                    .store_failure(batch, "template lookup", &error, deadline, counts)
                     .await);
             }
             Err(TemplateProblem::Unusable(reason)) => {

@@ -47,8 +47,15 @@ impl Deliverer {
             let parked = self.park(remaining, reason, counts, pending).await;
             return match unrecorded {
                 Some(outcome) => {
-                    self.defer(None, Some(outcome), 0, "outcome write failed", counts)
-                        .await
+                    self.defer(
+                        None,
+                        Some(outcome),
+                        0,
+                        "outcome write failed",
+                        deadline,
+                        counts,
+                    )
+                    .await
                 }
                 None => parked,
             };
@@ -70,7 +77,7 @@ impl Deliverer {
         } else {
             "recipients left to send"
         };
-        self.defer(remainder, unrecorded, retry_at, reason, counts)
+        self.defer(remainder, unrecorded, retry_at, reason, deadline, counts)
             .await
     }
 

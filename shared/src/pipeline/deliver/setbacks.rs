@@ -10,6 +10,11 @@ use crate::pipeline::send_log::BatchOutcome;
 
 use super::*;
 
+/// Deferring stops retrying this close to the deadline, so the invocation still answers in time.
+const DEFER_RESERVE: time::Duration = time::Duration::seconds(1);
+/// Attempts to defer at most (each after the send retry's backoff), within the deadline.
+const DEFER_ATTEMPTS: u32 = 20;
+
 impl Deliverer {
     /// A store that is down or throttled is tried again later: the batch is deferred, so the
     /// shard moves on and Lambda's retries are kept for what nothing else can hold. A tenant item
@@ -20,6 +25,7 @@ impl Deliverer {
         batch: &SendBatch,
         what: &str,
         error: &StoreError,
+        deadline: time::OffsetDateTime,
         counts: &mut TenantCounts,
     ) -> BatchDisposition {
         let recipients = batch.recipients.len() as u64;
@@ -32,18 +38,28 @@ impl Deliverer {
         tracing::warn!(error = %error, retryable = error.is_retryable(), "{what} failed; batch deferred");
         let retry_at = self.clock.now().unix_timestamp() + self.config.retry_delay.as_secs() as i64;
         let reason = format!("{what} failed");
-        self.defer(Some(batch.clone()), None, retry_at, &reason, counts)
-            .await
+        self.defer(
+            Some(batch.clone()),
+            None,
+            retry_at,
+            &reason,
+            deadline,
+            counts,
+        )
+        .await
     }
 
     /// Keeps what is left of a batch (and an outcome that could not be written) in the archive
-    /// until `retry_at`, for the scheduled redrive (`pipeline::redrive::redrive_due`).
+    /// until `retry_at`, for the scheduled redrive (`pipeline::redrive::redrive_due`). An
+    /// archive that is down is retried until close to the deadline: a record given back to
+    /// Lambda is retried at once, and its retries would run out long before a short outage.
     pub(super) async fn defer(
         &self,
         remainder: Option<SendBatch>,
         unrecorded_outcome: Option<BatchOutcome>,
         retry_at: i64,
         reason: &str,
+        deadline: time::OffsetDateTime,
         counts: &mut TenantCounts,
     ) -> BatchDisposition {
         let recipients = remainder.as_ref().map_or(0, |b| b.recipients.len() as u64);
@@ -54,26 +70,31 @@ impl Deliverer {
             batch: remainder,
             unrecorded_outcome,
         };
-        let kept = tokio::time::timeout(
-            self.config.store_call_timeout,
-            self.archive.defer(&deferred),
-        )
-        .await;
-        match kept {
-            Ok(Ok(())) => {
-                tracing::info!(reason, recipients, retry_at, "deferred for a later redrive");
-                counts.deferred += recipients;
-                BatchDisposition::Done
-            }
-            Ok(Err(error)) => {
-                tracing::error!(%error, reason, "could not defer; the record will be retried");
-                counts.retried += recipients;
-                BatchDisposition::Retry
-            }
-            Err(elapsed) => {
-                tracing::error!(error = %elapsed, reason, "archive too slow to defer; the record will be retried");
-                counts.retried += recipients;
-                BatchDisposition::Retry
+        let keep_until = deadline - DEFER_RESERVE;
+        let mut attempt = 0;
+        loop {
+            match self
+                .bounded(keep_until, self.archive.defer(&deferred))
+                .await
+            {
+                Ok(()) => {
+                    tracing::info!(reason, recipients, retry_at, "deferred for a later redrive");
+                    counts.deferred += recipients;
+                    return BatchDisposition::Done;
+                }
+                Err(error) => {
+                    attempt += 1;
+                    let pause = self.config.send_retry.backoff(attempt);
+                    if !error.is_retryable()
+                        || attempt >= DEFER_ATTEMPTS
+                        || self.clock.now() + pause >= keep_until
+                    {
+                        tracing::error!(%error, reason, "could not defer; the record will be retried");
+                        counts.retried += recipients;
+                        return BatchDisposition::Retry;
+                    }
+                    tokio::time::sleep(pause).await;
+                }
             }
         }
     }

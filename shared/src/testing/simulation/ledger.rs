@@ -196,8 +196,10 @@ pub struct SimReport {
     pub unconfirmed: u64,
     pub failed: u64,
     pub suppressed: u64,
-    /// Given up on by a mapping and kept whole (on-failure destination, dead letters).
+    /// Kept whole and never sent: dead letters, or given up on by a mapping after the replay.
     pub kept: u64,
+    /// Records the mappings gave up on, replayed from the on-failure destination.
+    pub replayed: usize,
     /// Messages with no final state and no kept record.
     pub lost: u64,
     /// Sent twice inside the documented crash window (counted, allowed).

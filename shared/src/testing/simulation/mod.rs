@@ -215,6 +215,20 @@ impl Faults {
         self.dealt.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Sleeps (in virtual time) until every outage window has ended.
+    pub async fn wait_for_windows_to_end(&self, clock: &dyn Clock) {
+        let ends = [&self.dynamodb, &self.archive, &self.ses_storm]
+            .into_iter()
+            .filter_map(|w| w.as_ref().map(|w| w.end))
+            .max();
+        if let Some(end) = ends {
+            let left = end - clock.now();
+            if left.is_positive() {
+                tokio::time::sleep(left.unsigned_abs()).await;
+            }
+        }
+    }
+
     pub fn windows(&self) -> Vec<String> {
         [
             ("DynamoDB unavailable", &self.dynamodb),
@@ -239,7 +253,19 @@ pub async fn run(config: SimConfig) -> SimReport {
     let world = launch::SimWorld::build(&config).await;
     let stop = Arc::new(AtomicBool::new(false));
     let running = world.start(stop.clone()).await;
-    let settled = running.wait_until_settled(&world, &config).await;
+    let mut settled = running.wait_until_settled(&world, &config).await;
+    // What the mappings gave up on is kept whole; once the outages are over, the operator
+    // replays it (`storecast-dev replay-failures`) and the pipeline settles again.
+    world
+        .faults
+        .wait_for_windows_to_end(world.clock.as_ref())
+        .await;
+    let replayed = world.replay_given_up().await;
+    if replayed > 0 {
+        settled = running.wait_until_settled(&world, &config).await;
+    }
     stop.store(true, Ordering::Relaxed);
-    world.reconcile(&config, settled).await
+    let mut report = world.reconcile(&config, settled).await;
+    report.replayed = replayed;
+    report
 }

@@ -7,9 +7,38 @@ use super::launch::{SimWorld, expected_messages};
 use super::stores::message_ids_of;
 use super::{SimConfig, SimReport};
 use crate::pipeline::archive::Archive;
+use crate::pipeline::publish::{RetryPolicy, StreamRecord, put_all};
 use crate::pipeline::send_log::RecipientOutcome;
 
 impl SimWorld {
+    /// Puts every record the mappings gave up on back on its stream, as the replay command does.
+    pub(super) async fn replay_given_up(&self) -> usize {
+        let mut replayed = 0;
+        for mapping in [&self.rebatch, &self.deliver] {
+            let records: Vec<_> = std::mem::take(
+                &mut *mapping
+                    .on_failure
+                    .records
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()),
+            );
+            let records: Vec<StreamRecord> = records
+                .into_iter()
+                .map(|r| StreamRecord {
+                    partition_key: r.partition_key,
+                    data: r.data,
+                })
+                .collect();
+            for result in put_all(mapping.stream.as_ref(), &records, RetryPolicy::default()).await {
+                match result {
+                    Ok(()) => replayed += 1,
+                    Err(failure) => tracing::warn!(%failure, "replay failed"),
+                }
+            }
+        }
+        replayed
+    }
+
     /// Message ids of every record kept whole: given up on by a mapping, or dead-lettered.
     async fn kept_messages(&self) -> HashSet<String> {
         let mut kept = HashSet::new();
