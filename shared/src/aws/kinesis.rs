@@ -1,4 +1,4 @@
-//! `RecordStream` on Kinesis PutRecords.
+//! `RecordStream` on Kinesis PutRecords; `StreamsByName` on one client.
 
 use async_trait::async_trait;
 use aws_sdk_kinesis::Client;
@@ -8,6 +8,7 @@ use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use super::errors::stream_error;
 use crate::error::{Message, StreamError};
 use crate::pipeline::publish::{EntryResult, RecordStream, StreamRecord};
+use crate::pipeline::stream_failures::StreamsByName;
 
 pub struct KinesisStream {
     client: Client,
@@ -69,5 +70,23 @@ impl RecordStream for KinesisStream {
             });
         }
         Ok(results)
+    }
+}
+
+/// Each stream of the account by name, on one client (a replay puts records back on the stream
+/// each came from).
+pub struct KinesisStreams {
+    client: Client,
+}
+
+impl KinesisStreams {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+impl StreamsByName for KinesisStreams {
+    fn stream(&self, name: &str) -> Box<dyn RecordStream> {
+        Box::new(KinesisStream::new(self.client.clone(), name))
     }
 }

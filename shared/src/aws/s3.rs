@@ -1,4 +1,5 @@
-//! `Archive` on S3: parked batches under `parked/`, dead letters under `dead-letter/`.
+//! `Archive` on S3: parked batches under `parked/`, dead letters under `dead-letter/`; the
+//! event source mappings' on-failure destination (`OnFailureObjects`).
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
@@ -8,6 +9,7 @@ use super::errors::store_error;
 use crate::domain::{CampaignId, TenantId};
 use crate::error::StoreError;
 use crate::pipeline::archive::{Archive, DeadLetter, DeferredBatch, ParkedBatch, keys};
+use crate::pipeline::stream_failures::{ON_FAILURE_KEY_PREFIX, OnFailureObjects};
 
 const ARCHIVE: &str = "archive bucket";
 
@@ -170,6 +172,78 @@ impl Archive for S3Archive {
             }
         }
         Ok(due)
+    }
+}
+
+const STREAM_FAILURES: &str = "stream failures bucket";
+
+/// The bucket Lambda writes what the Kinesis event source mappings give up on.
+pub struct S3OnFailureObjects {
+    client: Client,
+    bucket: String,
+}
+
+impl S3OnFailureObjects {
+    /// Build the client with [`client`] (path-style addresses on the local endpoint).
+    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        Self {
+            client,
+            bucket: bucket.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl OnFailureObjects for S3OnFailureObjects {
+    async fn keys(&self) -> Result<Vec<String>, StoreError> {
+        let mut keys = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(ON_FAILURE_KEY_PREFIX)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| store_error(STREAM_FAILURES, e))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+        }
+        Ok(keys)
+    }
+
+    async fn read(&self, key: &str) -> Result<Vec<u8>, StoreError> {
+        let object = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| store_error(STREAM_FAILURES, e))?;
+        let bytes = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::Unavailable {
+                store: STREAM_FAILURES,
+                source: Box::new(e),
+            })?;
+        Ok(bytes.into_bytes().to_vec())
+    }
+
+    async fn remove(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| store_error(STREAM_FAILURES, e))?;
+        Ok(())
     }
 }
 

@@ -8,6 +8,7 @@
 //! - [`send_log`], [`archive`]: the ports delivery writes (the tenants' records it reads are
 //!   `crate::directory`).
 //! - [`redrive`]: parked batches back onto the stream.
+//! - [`stream_failures`]: what the event source mappings gave up on, back onto its stream.
 
 pub mod archive;
 #[cfg(feature = "deliver")]
@@ -17,3 +18,4 @@ pub mod publish;
 pub mod rebatch;
 pub mod redrive;
 pub mod send_log;
+pub mod stream_failures;

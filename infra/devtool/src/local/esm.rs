@@ -1,7 +1,7 @@
 //! Runs a Kinesis event source mapping the way Lambda does: poll each shard, build the same event
 //! JSON, call the handler in process, checkpoint by its partial batch response, retry what
-//! failed, and give up on a record after the mapping's retry limit (Lambda's on-failure
-//! destination, kept here as a list).
+//! failed, and give up on a record after the mapping's retry limit, writing it to the S3
+//! on-failure destination as Lambda does (`storecast::pipeline::stream_failures`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +13,12 @@ use aws_lambda_events::event::streams::KinesisEventResponse;
 use aws_sdk_kinesis::types::ShardIteratorType;
 use base64::Engine as _;
 use serde_json::json;
+use storecast::pipeline::stream_failures::{
+    KinesisBatchInfo, ON_FAILURE_RECORD_VERSION, OnFailureRecord, RETRY_ATTEMPTS_EXHAUSTED,
+    RequestContext, ResponseContext, on_failure_key,
+};
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::local::REGION;
 
@@ -33,6 +38,18 @@ pub struct Mapping {
     pub max_retries: u32,
     pub timeout: time::Duration,
     pub handler: Arc<dyn KinesisHandler>,
+    /// Where given-up records go; without one they are dropped, as Lambda drops them.
+    pub on_failure: Option<OnFailureDestination>,
+}
+
+/// An S3 on-failure destination, and who writes to it.
+#[derive(Clone)]
+pub struct OnFailureDestination {
+    pub s3: aws_sdk_s3::Client,
+    pub bucket: String,
+    pub function_arn: String,
+    /// Lambda names each mapping by a UUID, the first part of the destination's keys.
+    pub mapping_uuid: String,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -40,7 +57,8 @@ pub struct MappingStats {
     pub invocations: u64,
     pub records: u64,
     pub retried_invocations: u64,
-    /// Records given up on after the retry limit: (shard, sequence number).
+    /// Records given up on after the retry limit: (shard, sequence number). Each was written to
+    /// the on-failure destination as one object.
     pub sent_to_on_failure: Vec<(String, String)>,
 }
 
@@ -189,7 +207,8 @@ impl Runner {
                     *tries += 1;
                     stats.retried_invocations += 1;
                     if *tries > mapping.max_retries {
-                        tracing::error!(shard, sequence_number = %failed, "retries exhausted: record goes to the on-failure destination");
+                        let record = &records[position];
+                        self.give_up(mapping, shard, record, *tries).await?;
                         stats
                             .sent_to_on_failure
                             .push((shard.to_string(), failed.clone()));
@@ -206,13 +225,101 @@ impl Runner {
     }
 }
 
+impl Runner {
+    /// Writes the record to the mapping's on-failure destination as Lambda does for an
+    /// invocation it discards. Here the invocation is the failed record alone: the emulation
+    /// skips just that record and goes on with the next ones.
+    async fn give_up(
+        &self,
+        mapping: &Mapping,
+        shard: &str,
+        record: &aws_sdk_kinesis::types::Record,
+        invocations: u32,
+    ) -> Result<()> {
+        let sequence_number = record.sequence_number();
+        tracing::error!(
+            shard,
+            sequence_number,
+            "retries exhausted: record goes to the on-failure destination"
+        );
+        let Some(destination) = &mapping.on_failure else {
+            return Ok(());
+        };
+        let now = OffsetDateTime::now_utc();
+        let document = on_failure_record(mapping, destination, shard, record, invocations, now)?;
+        let key = on_failure_key(&destination.mapping_uuid, shard, now);
+        destination
+            .s3
+            .put_object()
+            .bucket(&destination.bucket)
+            .key(&key)
+            .content_type("application/json")
+            .body(serde_json::to_vec(&document)?.into())
+            .send()
+            .await
+            .with_context(|| format!("writing the on-failure object {key}"))?;
+        tracing::info!(
+            bucket = destination.bucket,
+            key,
+            "on-failure object written"
+        );
+        Ok(())
+    }
+}
+
+/// The invocation record of one given-up record, in the shape Lambda writes to S3.
+fn on_failure_record(
+    mapping: &Mapping,
+    destination: &OnFailureDestination,
+    shard: &str,
+    record: &aws_sdk_kinesis::types::Record,
+    invocations: u32,
+    now: OffsetDateTime,
+) -> Result<OnFailureRecord> {
+    let event = lambda_event(&mapping.stream_name, shard, std::slice::from_ref(record))?;
+    let arrival = record
+        .approximate_arrival_timestamp()
+        .and_then(|t| OffsetDateTime::from_unix_timestamp_nanos(t.as_nanos()).ok())
+        .unwrap_or(now)
+        .format(&Rfc3339)?;
+    Ok(OnFailureRecord {
+        request_context: RequestContext {
+            request_id: uuid::Uuid::new_v4().to_string(),
+            function_arn: destination.function_arn.clone(),
+            condition: RETRY_ATTEMPTS_EXHAUSTED.into(),
+            approximate_invoke_count: invocations,
+        },
+        response_context: ResponseContext {
+            status_code: Some(200),
+            executed_version: Some("$LATEST".into()),
+            function_error: None,
+        },
+        version: ON_FAILURE_RECORD_VERSION.into(),
+        timestamp: now.format(&Rfc3339)?,
+        kinesis_batch_info: KinesisBatchInfo {
+            shard_id: shard.to_string(),
+            start_sequence_number: record.sequence_number().to_string(),
+            end_sequence_number: record.sequence_number().to_string(),
+            approximate_arrival_of_first_record: arrival.clone(),
+            approximate_arrival_of_last_record: arrival,
+            batch_size: 1,
+            stream_arn: stream_arn(&mapping.stream_name),
+        },
+        payload: Some(serde_json::to_string(&event)?),
+    })
+}
+
+fn stream_arn(stream_name: &str) -> String {
+    format!("arn:aws:kinesis:{REGION}:123456789012:stream/{stream_name}")
+}
+
 /// The event exactly as Lambda delivers it to a Kinesis-triggered function.
 pub fn lambda_event(
     stream_name: &str,
     shard: &str,
     records: &[aws_sdk_kinesis::types::Record],
 ) -> Result<KinesisEvent> {
-    let arn = format!("arn:aws:kinesis:{REGION}:123456789012:stream/{stream_name}");
+    let arn = stream_arn(stream_name);
     let records: Vec<serde_json::Value> = records
         .iter()
         .map(|record| {

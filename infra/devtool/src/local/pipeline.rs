@@ -18,7 +18,7 @@ use storecast::pipeline::deliver::{Deliverer, TenantCounts};
 use storecast::pipeline::lambda_batch::{inbound_records, partial_batch_response};
 use storecast::pipeline::rebatch::{RebatchSummary, Rebatcher};
 
-use crate::local::esm::{KinesisHandler, Mapping};
+use crate::local::esm::{KinesisHandler, Mapping, OnFailureDestination};
 use crate::local::provision::provision;
 use crate::local::template::Stack;
 use crate::local::{Clients, Endpoint};
@@ -163,22 +163,51 @@ impl LocalPipeline {
         self.endpoint.sdk_config().await
     }
 
-    pub(crate) fn mapping(
-        &self,
-        binary: &str,
-        handler: Arc<dyn KinesisHandler>,
-    ) -> Result<Mapping> {
-        let function = self.stack.function(binary)?;
-        let spec = function
-            .mappings
-            .first()
-            .with_context(|| format!("{binary} has no Kinesis event"))?;
-        Ok(Mapping {
-            stream_name: self.stack.stream(&spec.stream_logical_id)?.name.clone(),
-            batch_size: spec.batch_size,
-            max_retries: spec.max_retries,
-            timeout: time::Duration::seconds(function.timeout_seconds as i64),
-            handler,
-        })
+    /// The function's Kinesis event source mapping as the template declares it.
+    pub fn mapping(&self, binary: &str, handler: Arc<dyn KinesisHandler>) -> Result<Mapping> {
+        mapping(&self.stack, &self.clients, binary, handler)
     }
+
+    /// The bucket both Kinesis mappings write what they give up on.
+    pub fn stream_failures_bucket(&self) -> Result<String> {
+        let bucket = self
+            .stack
+            .function("deliver")?
+            .mappings
+            .iter()
+            .find_map(|m| m.on_failure_bucket.as_deref())
+            .context("deliver's Kinesis event has no S3 on-failure destination")?;
+        Ok(self.stack.bucket(bucket)?.name.clone())
+    }
+}
+
+/// A function's Kinesis event source mapping as the template declares it, on these clients.
+pub fn mapping(
+    stack: &Stack,
+    clients: &Clients,
+    binary: &str,
+    handler: Arc<dyn KinesisHandler>,
+) -> Result<Mapping> {
+    let function = stack.function(binary)?;
+    let spec = function
+        .mappings
+        .first()
+        .with_context(|| format!("{binary} has no Kinesis event"))?;
+    let on_failure = match &spec.on_failure_bucket {
+        Some(bucket) => Some(OnFailureDestination {
+            s3: clients.s3.clone(),
+            bucket: stack.bucket(bucket)?.name.clone(),
+            function_arn: function.arn.clone(),
+            mapping_uuid: uuid::Uuid::new_v4().to_string(),
+        }),
+        None => None,
+    };
+    Ok(Mapping {
+        stream_name: stack.stream(&spec.stream_logical_id)?.name.clone(),
+        batch_size: spec.batch_size,
+        max_retries: spec.max_retries,
+        timeout: time::Duration::seconds(function.timeout_seconds as i64),
+        handler,
+        on_failure,
+    })
 }

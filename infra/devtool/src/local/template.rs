@@ -80,11 +80,16 @@ pub struct MappingSpec {
     pub batch_size: usize,
     pub max_retries: u32,
     pub report_batch_item_failures: bool,
+    /// The bucket's logical id when the on-failure destination is S3 (`Type: S3`).
+    pub on_failure_bucket: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionSpec {
     pub logical_id: String,
+    /// As SAM names a function without `FunctionName` (`<stack>-<logical id>-<suffix>`), less
+    /// the suffix.
+    pub arn: String,
     pub binary: String,
     pub timeout_seconds: u64,
     pub environment: BTreeMap<String, String>,
@@ -292,10 +297,16 @@ impl Stack {
                             .and_then(Value::as_u64)
                             .unwrap_or(10) as u32,
                         report_batch_item_failures: reports_item_failures(&p),
+                        on_failure_bucket: s3_on_failure_destination(&p),
                     });
                 }
             }
+            let r = &resolver.resolution;
             stack.functions.push(FunctionSpec {
+                arn: format!(
+                    "arn:aws:lambda:{}:{}:function:{}-{id}",
+                    r.region, r.account_id, r.stack_name
+                ),
                 logical_id: id,
                 binary,
                 timeout_seconds: properties
@@ -355,6 +366,14 @@ fn reports_item_failures(properties: &Value) -> bool {
             s.iter()
                 .any(|v| v.as_str() == Some("ReportBatchItemFailures"))
         })
+}
+
+fn s3_on_failure_destination(properties: &Value) -> Option<String> {
+    let on_failure = properties.get("DestinationConfig")?.get("OnFailure")?;
+    if on_failure.get("Type").and_then(Value::as_str) != Some("S3") {
+        return None;
+    }
+    get_att_target(on_failure.get("Destination"))
 }
 
 fn parameter_defaults(document: &Value) -> Vec<(String, String)> {
@@ -557,6 +576,17 @@ mod tests {
         );
         assert_eq!(deliver.mappings[0].stream_logical_id, "SendBatchesStream");
         assert!(deliver.mappings[0].report_batch_item_failures);
+        assert_eq!(
+            deliver.arn,
+            "arn:aws:lambda:us-east-1:123456789012:function:storecast-local-DeliverFunction"
+        );
+        for function in [deliver, stack.function("rebatch").unwrap()] {
+            let bucket = function.mappings[0].on_failure_bucket.as_deref().unwrap();
+            assert_eq!(
+                stack.bucket(bucket).unwrap().name,
+                "storecast-local-stream-failures-123456789012"
+            );
+        }
         let launch = stack.function("launch").unwrap();
         let queue = stack.queue("LaunchQueue").unwrap();
         assert_eq!(launch.environment["LAUNCH_QUEUE_URL"], queue.url);

@@ -1,6 +1,8 @@
 //! Operator commands: they work on a deployed stack (`--tenants-table`, AWS credentials from the
 //! environment) as on the local one: template deploys, redrives, resuming a campaign, the send
-//! log. The runbook is docs/operations.md.
+//! log, replaying what the stream mappings gave up on. The runbook is docs/operations.md.
+
+pub mod replay_failures;
 
 use std::path::{Path, PathBuf};
 
@@ -9,6 +11,7 @@ use clap::Subcommand;
 use storecast::domain::{CampaignId, TenantId};
 
 use crate::local::pipeline::LocalPipeline;
+use crate::ops::replay_failures::ReplayFailuresArgs;
 
 #[derive(Subcommand)]
 pub enum OpsCommand {
@@ -52,11 +55,15 @@ pub enum OpsCommand {
         #[arg(long)]
         campaign: Option<String>,
     },
+    /// Put the records the Kinesis event source mappings gave up on (the on-failure bucket) back
+    /// on the streams they came from, removing each object once all its records are back.
+    ReplayFailures(ReplayFailuresArgs),
 }
 
 impl OpsCommand {
     pub async fn run(self, template_file: &Path) -> Result<()> {
         match self {
+            Self::ReplayFailures(args) => replay_failures::run(args, template_file).await?,
             Self::Resume { tenant, campaign } => {
                 let pipeline = LocalPipeline::connect(template_file).await?;
                 let summary = storecast::pipeline::redrive::resume_campaign(
