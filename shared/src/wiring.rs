@@ -115,7 +115,7 @@ pub fn campaigns(
             kinesis.clone(),
             &settings.campaign_events_stream,
         )),
-        retry: crate::pipeline::publish::RetryPolicy::default(),
+        retry: crate::campaigns::LAUNCH_PUBLISH_RETRY,
     };
     Campaigns::new(
         CampaignPorts {

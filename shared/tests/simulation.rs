@@ -127,3 +127,73 @@ fn a_deferral_during_an_archive_outage_is_retried_and_nothing_is_left_behind() {
     assert!(report.holds(), "{report:#?}");
     assert_eq!(report.kept, 0);
 }
+
+/// The simulation models the stack template.yaml deploys, not a kinder one.
+#[test]
+fn the_simulated_settings_are_the_templates() {
+    use serde_yaml_ng::Value;
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    let template: Value = serde_yaml_ng::from_str(&text).unwrap();
+    let number = |value: &Value| -> u64 {
+        value
+            .as_u64()
+            .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
+            .unwrap_or_else(|| panic!("not a number: {value:?}"))
+    };
+    let resources = &template["Resources"];
+    let parameter = |name: &str| number(&template["Parameters"][name]["Default"]);
+    let mapping = |function: &str, event: &str, shards: &str| {
+        let properties = &resources[function]["Properties"];
+        let event = &properties["Events"][event]["Properties"];
+        simulation::MappingSettings {
+            shards: parameter(shards) as usize,
+            batch_size: number(&event["BatchSize"]) as usize,
+            parallelization: event
+                .get("ParallelizationFactor")
+                .map_or(1, |v| number(v) as usize),
+            max_retries: number(&event["MaximumRetryAttempts"]) as u32,
+            bisect: event["BisectBatchOnFunctionError"].as_bool().unwrap(),
+            function_timeout: Duration::from_secs(properties.get("Timeout").map_or_else(
+                || number(&template["Globals"]["Function"]["Timeout"]),
+                number,
+            )),
+        }
+    };
+    let deployed = SimConfig::as_deployed(0);
+    assert_eq!(
+        deployed.campaign_events,
+        mapping(
+            "RebatchFunction",
+            "CampaignEvents",
+            "CampaignEventsShardCount"
+        )
+    );
+    assert_eq!(
+        deployed.send_batches,
+        mapping("DeliverFunction", "SendBatches", "SendBatchesShardCount")
+    );
+    let queue = &resources["LaunchQueue"]["Properties"];
+    let launch = &resources["LaunchFunction"]["Properties"];
+    let launch_event = launch["Events"]
+        .as_mapping()
+        .and_then(|events| events.values().next())
+        .map(|event| &event["Properties"])
+        .unwrap();
+    assert_eq!(
+        deployed.launch.visibility_timeout,
+        Duration::from_secs(number(&queue["VisibilityTimeout"]))
+    );
+    assert_eq!(
+        u64::from(deployed.launch.max_receives),
+        number(&queue["RedrivePolicy"]["maxReceiveCount"])
+    );
+    assert_eq!(
+        deployed.launch.function_timeout,
+        Duration::from_secs(number(&launch["Timeout"]))
+    );
+    assert_eq!(
+        deployed.launch.concurrency as u64,
+        number(&launch_event["ScalingConfig"]["MaximumConcurrency"])
+    );
+}

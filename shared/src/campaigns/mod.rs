@@ -148,6 +148,17 @@ impl Retryable for ChunkError {
     }
 }
 
+/// How the engine retries the campaign-events puts Kinesis throttles. A launch writes far faster
+/// than the stream's shards take, so throttling is its pacing: it keeps retrying the refused
+/// entries for up to about two minutes (within the launch function's five) rather than failing
+/// the chunk, which would wait out the launch queue's 30-minute visibility timeout and start
+/// again from the chunk's first row.
+pub const LAUNCH_PUBLISH_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 40,
+    base_delay: std::time::Duration::from_millis(100),
+    max_delay: std::time::Duration::from_secs(4),
+};
+
 pub struct CampaignEngine {
     pub source: Arc<dyn AudienceSource>,
     pub suppression: Arc<dyn SuppressionCheck>,

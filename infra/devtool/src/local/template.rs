@@ -157,10 +157,11 @@ impl Stack {
                     stack.streams.push(StreamSpec {
                         logical_id: id,
                         name,
-                        shard_count: properties
-                            .get("ShardCount")
-                            .and_then(Value::as_i64)
-                            .unwrap_or(1) as i32,
+                        // A number, or a parameter (its default, or the value given).
+                        shard_count: match properties.get("ShardCount") {
+                            Some(count) => resolver.string(Some(count))?.parse()?,
+                            None => 1,
+                        },
                     });
                 }
                 "AWS::DynamoDB::Table" => {

@@ -22,7 +22,6 @@ use crate::campaigns::{
 use crate::clock::Clock;
 use crate::domain::{CampaignId, Channel, CustomerId, MessageId, TenantId};
 use crate::pipeline::deliver::{Deliverer, DelivererPorts, DeliveryConfig};
-use crate::pipeline::publish::RetryPolicy;
 use crate::pipeline::rebatch::Rebatcher;
 use crate::testing::samples::{SAMPLE_TEMPLATE_ID, seed_retailer};
 use crate::testing::{
@@ -221,7 +220,7 @@ impl SimWorld {
             contacts: Arc::new(MemoryContactHistory::default()),
             availability: Arc::new(AssumeAvailable),
             events: events.clone(),
-            retry: RetryPolicy::default(),
+            retry: crate::campaigns::LAUNCH_PUBLISH_RETRY,
         };
         Campaigns::new(
             CampaignPorts {

@@ -96,7 +96,7 @@ impl SimConfig {
             ses_rate_per_second: 500.0,
             ses_latency: (Duration::from_millis(20), Duration::from_millis(120)),
             campaign_events: MappingSettings {
-                shards: 2,
+                shards: 8,
                 batch_size: 1000,
                 parallelization: 1,
                 max_retries: 10,
@@ -104,7 +104,7 @@ impl SimConfig {
                 function_timeout: Duration::from_secs(60),
             },
             send_batches: MappingSettings {
-                shards: 2,
+                shards: 8,
                 batch_size: 10,
                 parallelization: 4,
                 max_retries: 10,
