@@ -5,6 +5,8 @@
 //! time from launch to the last send against recipients / rate, peak heap and CPU seconds.
 //!
 //! `STORECAST_SIM_RECIPIENTS` (default 1,000,000) and `STORECAST_SIM_SEEDS` (default 64) size it.
+//! Without `--bench` (as `cargo test --all-targets` runs it) it is a smoke run: 2,000 recipients,
+//! two seeds.
 
 mod support;
 
@@ -126,8 +128,13 @@ fn fault_seeds(seeds: u64) {
 }
 
 fn main() {
-    let recipients = env_number("STORECAST_SIM_RECIPIENTS", 1_000_000);
-    let seeds = env_number("STORECAST_SIM_SEEDS", 64);
+    let benchmarking = std::env::args().any(|a| a == "--bench");
+    let (recipients, seeds) = match benchmarking {
+        true => (1_000_000, 64),
+        false => (2_000, 2),
+    };
+    let recipients = env_number("STORECAST_SIM_RECIPIENTS", recipients);
+    let seeds = env_number("STORECAST_SIM_SEEDS", seeds);
     for rate in [500.0, 5_000.0] {
         at_scale(recipients, rate);
     }
