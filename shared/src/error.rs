@@ -122,6 +122,19 @@ impl Retryable for SendError {
     }
 }
 
+/// The error and every source beneath it, `: `-separated: for a log line or a reason kept with
+/// a record, where the source chain would otherwise be lost.
+pub fn chain(error: &(dyn StdError + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// An error that carries only a message, for sources that are not errors themselves (a per-entry
 /// error code in a 200 response, a fault injected by a test).
 #[derive(Debug, thiserror::Error)]

@@ -25,6 +25,71 @@ pub fn client(config: &aws_config::SdkConfig) -> Client {
     Client::from_conf(builder.build())
 }
 
+/// Every key under `prefix`, page by page.
+async fn list_keys(
+    client: &Client,
+    bucket: &str,
+    prefix: &str,
+    store: &'static str,
+) -> Result<Vec<String>, StoreError> {
+    let mut keys = Vec::new();
+    let mut pages = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| store_error(store, e))?;
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_string)),
+        );
+    }
+    Ok(keys)
+}
+
+async fn read_object(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    store: &'static str,
+) -> Result<Vec<u8>, StoreError> {
+    let object = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| store_error(store, e))?;
+    let bytes = object
+        .body
+        .collect()
+        .await
+        .map_err(|e| StoreError::Unavailable {
+            store,
+            source: Box::new(e),
+        })?;
+    Ok(bytes.into_bytes().to_vec())
+}
+
+async fn delete_object(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    store: &'static str,
+) -> Result<(), StoreError> {
+    client
+        .delete_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| store_error(store, e))?;
+    Ok(())
+}
+
 impl S3Archive {
     pub fn new(client: Client, bucket: impl Into<String>) -> Self {
         Self {
@@ -51,43 +116,12 @@ impl S3Archive {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        let mut keys = Vec::new();
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(prefix)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| store_error(ARCHIVE, e))?;
-            keys.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_string)),
-            );
-        }
-        Ok(keys)
+        list_keys(&self.client, &self.bucket, prefix, ARCHIVE).await
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<T, StoreError> {
-        let object = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| store_error(ARCHIVE, e))?;
-        let bytes = object
-            .body
-            .collect()
-            .await
-            .map_err(|e| StoreError::Unavailable {
-                store: ARCHIVE,
-                source: Box::new(e),
-            })?;
-        serde_json::from_slice(&bytes.into_bytes()).map_err(|e| StoreError::Corrupt {
+        let bytes = read_object(&self.client, &self.bucket, key, ARCHIVE).await?;
+        serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
             store: ARCHIVE,
             reason: format!("{key}: {e}"),
         })
@@ -122,14 +156,7 @@ impl Archive for S3Archive {
     }
 
     async fn remove_parked(&self, key: &str) -> Result<(), StoreError> {
-        self.client
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| store_error(ARCHIVE, e))?;
-        Ok(())
+        delete_object(&self.client, &self.bucket, key, ARCHIVE).await
     }
 
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
@@ -196,54 +223,21 @@ impl S3OnFailureObjects {
 #[async_trait]
 impl OnFailureObjects for S3OnFailureObjects {
     async fn keys(&self) -> Result<Vec<String>, StoreError> {
-        let mut keys = Vec::new();
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(ON_FAILURE_KEY_PREFIX)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| store_error(STREAM_FAILURES, e))?;
-            keys.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_string)),
-            );
-        }
-        Ok(keys)
+        list_keys(
+            &self.client,
+            &self.bucket,
+            ON_FAILURE_KEY_PREFIX,
+            STREAM_FAILURES,
+        )
+        .await
     }
 
     async fn read(&self, key: &str) -> Result<Vec<u8>, StoreError> {
-        let object = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| store_error(STREAM_FAILURES, e))?;
-        let bytes = object
-            .body
-            .collect()
-            .await
-            .map_err(|e| StoreError::Unavailable {
-                store: STREAM_FAILURES,
-                source: Box::new(e),
-            })?;
-        Ok(bytes.into_bytes().to_vec())
+        read_object(&self.client, &self.bucket, key, STREAM_FAILURES).await
     }
 
     async fn remove(&self, key: &str) -> Result<(), StoreError> {
-        self.client
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| store_error(STREAM_FAILURES, e))?;
-        Ok(())
+        delete_object(&self.client, &self.bucket, key, STREAM_FAILURES).await
     }
 }
 

@@ -61,13 +61,7 @@ pub fn diagnostic(
     error: &(dyn std::error::Error + 'static),
     retryable: bool,
 ) -> lambda_runtime::Diagnostic {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
+    let message = crate::error::chain(error);
     lambda_runtime::Diagnostic {
         error_type: if retryable {
             "Retryable"

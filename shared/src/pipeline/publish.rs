@@ -228,13 +228,13 @@ async fn put_chunk(
             }
             Err(error) if error.is_retryable() => {
                 tracing::warn!(error = %error, attempt, "put records failed, retrying");
-                last_error = ("RequestFailed".into(), error_chain(&error));
+                last_error = ("RequestFailed".into(), crate::error::chain(&error));
             }
             Err(error) => {
                 tracing::error!(error = %error, "put records rejected");
                 for &index in &pending {
                     results[index] = Err(PublishFailure::Rejected {
-                        message: error_chain(&error),
+                        message: crate::error::chain(&error),
                     });
                 }
                 return;
@@ -289,17 +289,6 @@ fn settle(
         }
     }
     still_failed
-}
-
-fn error_chain(error: &StreamError) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -298,7 +298,7 @@ pub async fn replay_failures(
         let batch = match GivenUpBatch::parse(&objects.read(&key).await?) {
             Ok(batch) => batch,
             Err(error) => {
-                tracing::warn!(key, error = %error_chain(&error), "on-failure object not replayable");
+                tracing::warn!(key, error = %crate::error::chain(&error), "on-failure object not replayable");
                 summary.objects.push(unreadable(key, &error));
                 continue;
             }
@@ -369,19 +369,8 @@ fn unreadable(key: String, error: &OnFailureRecordError) -> ReplayedObject {
         shard_id: String::new(),
         condition: String::new(),
         records: 0,
-        outcome: ReplayOutcome::Unreadable(error_chain(error)),
+        outcome: ReplayOutcome::Unreadable(crate::error::chain(error)),
     }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
