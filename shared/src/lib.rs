@@ -10,6 +10,7 @@ pub mod campaigns;
 pub mod channels;
 pub mod clock;
 pub mod config;
+pub mod deliverability;
 pub mod directory;
 pub mod domain;
 pub mod error;

@@ -7,6 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 
 use super::lock;
+use crate::deliverability::suppression::{
+    MAX_SUPPRESSION_PAGE, Suppression, SuppressionList, SuppressionPage, SuppressionReason,
+};
 use crate::directory::{DeliveryContext, DeliveryDirectory};
 use crate::directory::{SlugClaim, TenantAdmin};
 use crate::domain::{
@@ -26,7 +29,7 @@ struct DirectoryState {
     /// Versions written by [`crate::templates::ports::TemplatePublisher::publish_all`].
     bulk_writes: u64,
     campaigns: HashMap<(TenantId, CampaignId), CampaignStatus>,
-    suppressed: HashSet<(TenantId, String)>,
+    suppressed: std::collections::BTreeMap<(TenantId, String), Suppression>,
     slugs: HashMap<String, TenantId>,
     unavailable: bool,
     corrupt: HashSet<TenantId>,
@@ -94,7 +97,11 @@ impl DeliveryDirectory for MemoryDirectory {
                 .copied(),
             suppressed: addresses
                 .iter()
-                .filter(|a| state.suppressed.contains(&(tenant.clone(), (*a).clone())))
+                .filter(|a| {
+                    state
+                        .suppressed
+                        .contains_key(&(tenant.clone(), (*a).clone()))
+                })
                 .cloned()
                 .collect(),
         })
@@ -239,9 +246,16 @@ impl TenantAdmin for MemoryDirectory {
     }
 
     async fn suppress(&self, tenant: &TenantId, address: &str) -> Result<(), StoreError> {
+        let address = normalise_address(address);
         lock(&self.state)
             .suppressed
-            .insert((tenant.clone(), normalise_address(address)));
+            .entry((tenant.clone(), address.clone()))
+            .or_insert(Suppression {
+                address,
+                reason: SuppressionReason::Manual,
+                since: 0,
+                detail: None,
+            });
         Ok(())
     }
 
@@ -289,8 +303,85 @@ impl crate::campaigns::SuppressionCheck for MemoryDirectory {
         }
         Ok(addresses
             .iter()
-            .filter(|a| state.suppressed.contains(&(tenant.clone(), (*a).clone())))
+            .filter(|a| {
+                state
+                    .suppressed
+                    .contains_key(&(tenant.clone(), (*a).clone()))
+            })
             .cloned()
             .collect())
+    }
+}
+
+#[async_trait]
+impl SuppressionList for MemoryDirectory {
+    async fn add(&self, tenant: &TenantId, entry: &Suppression) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        if state.unavailable {
+            return Err(StoreError::Unavailable {
+                store: "directory",
+                source: Message::boxed("injected outage"),
+            });
+        }
+        let address = normalise_address(&entry.address);
+        let key = (tenant.clone(), address.clone());
+        if state.suppressed.contains_key(&key) {
+            return Ok(false);
+        }
+        state.suppressed.insert(
+            key,
+            Suppression {
+                address,
+                ..entry.clone()
+            },
+        );
+        Ok(true)
+    }
+
+    async fn remove(&self, tenant: &TenantId, address: &str) -> Result<bool, StoreError> {
+        Ok(lock(&self.state)
+            .suppressed
+            .remove(&(tenant.clone(), normalise_address(address)))
+            .is_some())
+    }
+
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        address: &str,
+    ) -> Result<Option<Suppression>, StoreError> {
+        Ok(lock(&self.state)
+            .suppressed
+            .get(&(tenant.clone(), normalise_address(address)))
+            .cloned())
+    }
+
+    async fn page(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<SuppressionPage, StoreError> {
+        let limit = limit.clamp(1, MAX_SUPPRESSION_PAGE);
+        let state = lock(&self.state);
+        let mut entries: Vec<Suppression> = state
+            .suppressed
+            .iter()
+            .filter(|((owner, address), _)| {
+                owner == tenant && after.is_none_or(|after| address.as_str() > after)
+            })
+            .map(|(_, entry)| entry.clone())
+            .take(limit + 1)
+            .collect();
+        let next_after = if entries.len() > limit {
+            entries.truncate(limit);
+            entries.last().map(|e| e.address.clone())
+        } else {
+            None
+        };
+        Ok(SuppressionPage {
+            entries,
+            next_after,
+        })
     }
 }
