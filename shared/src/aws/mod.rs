@@ -7,7 +7,7 @@ pub mod kinesis;
 pub mod s3;
 #[cfg(feature = "deliver")]
 pub mod ses;
-#[cfg(feature = "api")]
+#[cfg(any(feature = "api", feature = "feedback"))]
 pub mod ses_workspaces;
 #[cfg(feature = "campaigns")]
 pub mod sqs;

@@ -12,7 +12,7 @@ use crate::domain::{CampaignId, TenantId};
 use crate::error::StoreError;
 
 /// A kind of feedback a message can receive, counted at most once per message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FeedbackKind {
     /// Accepted by the provider for sending (SES `Send`).

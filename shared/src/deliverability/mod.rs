@@ -4,7 +4,14 @@
 //! - [`counters`]: what the provider's event feedback counted, per campaign and variant and per
 //!   tenant and day (the warm-up and the auto-pause read the daily ones).
 //!
+//! - [`ses_events`]: SES's event records as EventBridge delivers them, read.
+//! - [`feedback`]: applying them: the send log's feedback, the counters, suppression.
+//! - [`autopause`]: suspending a retailer whose rates cross the pause thresholds.
+//!
 //! Each port has its AWS adapter in `aws/` and its in-memory adapter in `testing/`.
 
+pub mod autopause;
 pub mod counters;
+pub mod feedback;
+pub mod ses_events;
 pub mod suppression;

@@ -3,12 +3,14 @@
 //! retailer's settings; suspend and reinstate stop and restart its sending, in the table and at
 //! SES. See docs/onboarding.md.
 
-#[cfg(feature = "api")]
+#[cfg(any(feature = "api", feature = "feedback"))]
+mod autopause;
+#[cfg(any(feature = "api", feature = "feedback"))]
 mod service;
-#[cfg(feature = "api")]
+#[cfg(any(feature = "api", feature = "feedback"))]
 pub mod workspaces;
 
-#[cfg(feature = "api")]
+#[cfg(any(feature = "api", feature = "feedback"))]
 pub use service::*;
 
 #[cfg(test)]

@@ -29,7 +29,8 @@ pub const MAX_BRAND_KEYS: usize = 50;
 pub const MAX_BRAND_BYTES: usize = 16 * 1024;
 
 /// `PUT /tenants/{tenant}`: the whole retailer. Settings are replaced as given.
-#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TenantRequest {
     pub display_name: String,
@@ -43,21 +44,22 @@ pub struct TenantRequest {
 /// `PATCH /tenants/{tenant}`: only the fields given change. `brand` is a JSON merge patch
 /// (RFC 7396: `null` removes a key, objects merge); `quiet_hours` and `frequency_cap` set to
 /// `null` remove the setting.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TenantPatch {
     #[serde(default)]
     pub display_name: Option<String>,
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[cfg_attr(feature = "api", schema(value_type = Option<Object>))]
     pub brand: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(default)]
     pub timezone: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<QuietHours>, nullable)]
+    #[cfg_attr(feature = "api", schema(value_type = Option<QuietHours>, nullable))]
     pub quiet_hours: Option<Option<QuietHours>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<FrequencyCap>, nullable)]
+    #[cfg_attr(feature = "api", schema(value_type = Option<FrequencyCap>, nullable))]
     pub frequency_cap: Option<Option<FrequencyCap>>,
 }
 
@@ -153,6 +155,10 @@ pub struct Onboarding {
 }
 
 impl Onboarding {
+    pub(super) fn admin(&self) -> &dyn TenantAdmin {
+        self.admin.as_ref()
+    }
+
     pub fn new(
         workspaces: Arc<dyn SendingWorkspaces>,
         admin: Arc<dyn TenantAdmin>,

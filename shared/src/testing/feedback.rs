@@ -1,4 +1,4 @@
-//! The feedback counters in memory.
+//! The feedback log and its counters in memory.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -9,7 +9,8 @@ use super::lock;
 use crate::deliverability::counters::{
     CounterKey, Day, FeedbackCounters, FeedbackCounts, FeedbackKind,
 };
-use crate::domain::{CampaignId, TenantId};
+use crate::deliverability::feedback::{FeedbackLog, FeedbackRecord, MessageFeedback, Recorded};
+use crate::domain::{CampaignId, MessageId, TenantId};
 use crate::error::StoreError;
 
 #[derive(Default)]
@@ -69,5 +70,104 @@ impl FeedbackCounters for MemoryFeedbackCounters {
             .get(&(tenant.clone(), day.clone()))
             .copied()
             .unwrap_or_default())
+    }
+}
+
+/// The feedback log in memory, beside a [`super::MemorySendLog`] whose claims say which
+/// messages exist; it counts into a [`MemoryFeedbackCounters`].
+pub struct MemoryFeedbackLog {
+    send_log: std::sync::Arc<super::MemorySendLog>,
+    counters: std::sync::Arc<MemoryFeedbackCounters>,
+    state: Mutex<FeedbackState>,
+}
+
+#[derive(Default)]
+struct FeedbackState {
+    records:
+        HashMap<(TenantId, CampaignId, MessageId), BTreeMap<FeedbackKind, (i64, Option<String>)>>,
+    soft_bounces: HashMap<(TenantId, String), BTreeMap<MessageId, i64>>,
+}
+
+impl MemoryFeedbackLog {
+    pub fn new(
+        send_log: std::sync::Arc<super::MemorySendLog>,
+        counters: std::sync::Arc<MemoryFeedbackCounters>,
+    ) -> Self {
+        Self {
+            send_log,
+            counters,
+            state: Mutex::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl FeedbackLog for MemoryFeedbackLog {
+    async fn record(&self, record: &FeedbackRecord) -> Result<Recorded, StoreError> {
+        use crate::pipeline::send_log::SendLog as _;
+        let claim = self
+            .send_log
+            .message_claim(&record.tenant, &record.campaign, &record.message)
+            .await?;
+        if claim.is_none() {
+            return Ok(Recorded::UnknownMessage);
+        }
+        {
+            let mut state = lock(&self.state);
+            let kinds = state
+                .records
+                .entry((
+                    record.tenant.clone(),
+                    record.campaign.clone(),
+                    record.message.clone(),
+                ))
+                .or_default();
+            if kinds.contains_key(&record.kind) {
+                return Ok(Recorded::Again);
+            }
+            kinds.insert(record.kind, (record.at, record.detail.clone()));
+        }
+        let key = CounterKey {
+            tenant: record.tenant.clone(),
+            campaign: record.campaign.clone(),
+            variant: record.variant.clone(),
+            day: record.day(),
+        };
+        self.counters.increment(&key, record.kind).await?;
+        Ok(Recorded::First)
+    }
+
+    async fn message_feedback(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        message: &MessageId,
+    ) -> Result<Option<MessageFeedback>, StoreError> {
+        Ok(lock(&self.state)
+            .records
+            .get(&(tenant.clone(), campaign.clone(), message.clone()))
+            .map(|kinds| MessageFeedback {
+                events: kinds
+                    .iter()
+                    .map(|(kind, (at, detail))| (*kind, *at, detail.clone()))
+                    .collect(),
+            }))
+    }
+
+    async fn soft_bounces(
+        &self,
+        tenant: &TenantId,
+        address: &str,
+        message: &MessageId,
+        at: i64,
+        since: i64,
+    ) -> Result<u32, StoreError> {
+        let mut state = lock(&self.state);
+        let bounces = state
+            .soft_bounces
+            .entry((tenant.clone(), address.to_string()))
+            .or_default();
+        bounces.insert(message.clone(), at);
+        Ok(bounces.values().filter(|at| **at >= since).count() as u32)
     }
 }

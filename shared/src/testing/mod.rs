@@ -24,7 +24,7 @@ pub use campaign_store::{MemoryCampaignStore, MemoryChunkQueue};
 pub use campaigns::{MemoryAudienceSource, MemoryContactHistory};
 pub use clock::ManualClock;
 pub use email::{MemoryEmailProvider, ScriptedFailure};
-pub use feedback::MemoryFeedbackCounters;
+pub use feedback::{MemoryFeedbackCounters, MemoryFeedbackLog};
 pub use send_log::MemorySendLog;
 pub use stream::MemoryStream;
 pub use tenants::MemoryDirectory;

@@ -15,12 +15,14 @@ mod admin;
 pub mod campaigns;
 #[cfg(feature = "campaigns")]
 mod contacts;
+mod feedback;
 mod send_log;
 mod templates;
 mod tenants;
 
 #[cfg(feature = "campaigns")]
 pub use contacts::CONTACT_WRITE_CONCURRENCY;
+pub use feedback::FeedbackTable;
 pub use send_log::{
     DeliveryTable, SEND_LOG_RETENTION, claim_write_units, decode_outcome, encode_outcome,
     item_size, outcome_write_units,
