@@ -3,8 +3,15 @@
 //! - [`suppression`]: a retailer's suppression list (who must never be mailed again, and why).
 //! - [`counters`]: what the provider's event feedback counted, per campaign and variant and per
 //!   tenant and day (the warm-up and the auto-pause read the daily ones).
+//! - [`import`]: a retailer's CSV import into its list.
+//! - [`unsubscribe`]: signed one-click unsubscribe links, their key ring, and the service that
+//!   suppresses a link's recipient.
 //!
 //! Each port has its AWS adapter in `aws/` and its in-memory adapter in `testing/`.
 
 pub mod counters;
+#[cfg(feature = "api")]
+pub mod import;
 pub mod suppression;
+#[cfg(feature = "unsubscribe")]
+pub mod unsubscribe;
