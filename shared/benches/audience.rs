@@ -18,7 +18,7 @@ use storecast::campaigns::{
     AssumeAvailable, AudienceLocation, AudienceSource, CampaignDefinition, CampaignEngine,
     DEFAULT_CHUNK_BYTES, Launch,
 };
-use storecast::directory::TenantAdmin;
+use storecast::deliverability::suppression::SuppressionList as _;
 use storecast::error::{StoreError, StreamError};
 use storecast::pipeline::publish::RetryPolicy;
 use storecast::pipeline::publish::{EntryResult, RecordStream, StreamRecord};
@@ -208,7 +208,13 @@ async fn run(customers: u64) -> Run {
     let tenant = storecast::domain::TenantId::parse("alpine-outfitters").unwrap();
     for i in 0..1_000u64 {
         directory
-            .suppress(&tenant, &format!("c-{:010}@example.com", i * 97))
+            .add(
+                &tenant,
+                &storecast::deliverability::suppression::Suppression::manual(
+                    &format!("c-{:010}@example.com", i * 97),
+                    0,
+                ),
+            )
             .await
             .unwrap();
     }

@@ -124,6 +124,7 @@ async fn setup() -> Setup {
             provider: provider.clone(),
             archive: Arc::new(MemoryArchive::default()),
             clock: Arc::new(SystemClock),
+            unsubscribe: storecast::testing::unsubscribe_signer(),
         },
         DeliveryConfig::new(DOMAIN),
     );

@@ -38,7 +38,11 @@ async fn main() {
             .expect("defaults are valid");
         directory.publish(&version, None).await.expect("published");
     }
-    let service = TemplateService::new(directory.clone(), directory);
+    let service = TemplateService::new(
+        directory.clone(),
+        directory,
+        storecast::testing::unsubscribe_signer(),
+    );
 
     println!("preview bench: {ITERATIONS} previews per case, one core (target < 5 ms per preview)");
     println!(

@@ -75,6 +75,8 @@ pub struct DeliverSettings {
     pub sending_domain: String,
     pub send_concurrency: usize,
     pub lease_margin: std::time::Duration,
+    /// The unsubscribe key ring's secret (its ARN; a name works too).
+    pub unsubscribe_keys_secret: String,
 }
 
 #[cfg(feature = "deliver")]
@@ -95,6 +97,7 @@ impl DeliverSettings {
                 "LEASE_MARGIN_SECONDS",
                 30,
             )?),
+            unsubscribe_keys_secret: required(env, "UNSUBSCRIBE_KEYS_SECRET")?,
         })
     }
 
@@ -221,6 +224,8 @@ impl CampaignsSettings {
 pub struct ApiSettings {
     pub onboarding: OnboardingSettings,
     pub campaigns: CampaignsSettings,
+    /// The unsubscribe key ring's secret (its ARN; a name works too).
+    pub unsubscribe_keys_secret: String,
 }
 
 #[cfg(feature = "api")]
@@ -233,6 +238,7 @@ impl ApiSettings {
         Ok(Self {
             onboarding: OnboardingSettings::from_lookup(env)?,
             campaigns: CampaignsSettings::from_lookup(env)?,
+            unsubscribe_keys_secret: required(env, "UNSUBSCRIBE_KEYS_SECRET")?,
         })
     }
 }
@@ -260,6 +266,7 @@ mod tests {
             ("ARCHIVE_BUCKET", "b"),
             ("SENDING_DOMAIN", "mail.example"),
             ("SEND_CONCURRENCY", "many"),
+            ("UNSUBSCRIBE_KEYS_SECRET", "keys"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

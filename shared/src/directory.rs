@@ -36,8 +36,8 @@ pub trait WorkspaceListing: Send + Sync {
     async fn workspaces(&self) -> Result<Vec<TenantWorkspace>, StoreError>;
 }
 
-/// What operators (and, later, the marketer API) change: workspaces, templates, campaign status,
-/// suppression lists.
+/// What operators and the lifecycle change: workspaces, templates, campaign status. Suppression
+/// lists have their own port ([`crate::deliverability::suppression::SuppressionList`]).
 #[async_trait]
 pub trait TenantAdmin: Send + Sync {
     async fn put_workspace(&self, workspace: &TenantWorkspace) -> Result<(), StoreError>;
@@ -48,7 +48,6 @@ pub trait TenantAdmin: Send + Sync {
         campaign: &CampaignId,
         status: CampaignStatus,
     ) -> Result<(), StoreError>;
-    async fn suppress(&self, tenant: &TenantId, address: &str) -> Result<(), StoreError>;
     /// The tenant's workspace, if it was onboarded.
     async fn workspace(&self, tenant: &TenantId) -> Result<Option<TenantWorkspace>, StoreError>;
     /// Claims `slug` (a from-address local part: platform-wide, not per tenant) for `tenant`

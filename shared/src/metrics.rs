@@ -57,6 +57,8 @@ pub const METRICS: &[(&str, Unit)] = &[
     ("Unconfirmed", Unit::Count),
     ("Retried", Unit::Count),
     ("RenderTime", Unit::Microseconds),
+    ("Unsubscribed", Unit::Count),
+    ("UnsubscribeRefused", Unit::Count),
 ];
 
 impl Metrics {

@@ -14,6 +14,8 @@ use crate::aws::ses::SesProvider;
 #[cfg(feature = "dynamodb")]
 use crate::clock::SystemClock;
 use crate::config::RebatchSettings;
+#[cfg(feature = "unsubscribe")]
+use crate::deliverability::unsubscribe::UnsubscribeSigner;
 #[cfg(feature = "deliver")]
 use crate::pipeline::deliver::{Deliverer, DelivererPorts};
 use crate::pipeline::rebatch::Rebatcher;
@@ -31,8 +33,23 @@ pub fn rebatcher(settings: &RebatchSettings, sdk: &SdkConfig) -> Rebatcher {
     )
 }
 
+#[cfg(feature = "unsubscribe")]
+/// The unsubscribe key ring, read once per cold start: a missing or unreadable secret fails it.
+pub async fn unsubscribe_signer(
+    secret_id: &str,
+    sdk: &SdkConfig,
+) -> Result<Arc<UnsubscribeSigner>, crate::deliverability::unsubscribe::KeyRingError> {
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    let ring = crate::aws::secrets::load_key_ring(&client, secret_id).await?;
+    Ok(Arc::new(UnsubscribeSigner::new(ring)))
+}
+
 #[cfg(feature = "deliver")]
-pub fn deliverer(settings: &crate::config::DeliverSettings, sdk: &SdkConfig) -> Deliverer {
+pub fn deliverer(
+    settings: &crate::config::DeliverSettings,
+    sdk: &SdkConfig,
+    unsubscribe: Arc<UnsubscribeSigner>,
+) -> Deliverer {
     let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
     let tenants = Arc::new(TenantsTable::new(dynamodb.clone(), &settings.tenants_table));
     let clock = Arc::new(SystemClock);
@@ -51,6 +68,7 @@ pub fn deliverer(settings: &crate::config::DeliverSettings, sdk: &SdkConfig) -> 
                 &settings.archive_bucket,
             )),
             clock,
+            unsubscribe,
         },
         settings.delivery_config(),
     )
@@ -140,7 +158,14 @@ pub fn campaigns(
 
 #[cfg(feature = "api")]
 /// The marketer API's services on their AWS adapters.
-pub fn api_state(settings: &crate::config::ApiSettings, sdk: &SdkConfig) -> crate::api::ApiState {
+///
+/// Unsubscribes are not counted in the feedback counters yet (`None`): their DynamoDB adapter
+/// is not wired here; the suppression itself is.
+pub fn api_state(
+    settings: &crate::config::ApiSettings,
+    sdk: &SdkConfig,
+    unsubscribe: Arc<UnsubscribeSigner>,
+) -> crate::api::ApiState {
     let tenants = Arc::new(TenantsTable::new(
         aws_sdk_dynamodb::Client::new(sdk),
         &settings.campaigns.tenants_table,
@@ -149,16 +174,28 @@ pub fn api_state(settings: &crate::config::ApiSettings, sdk: &SdkConfig) -> crat
         onboarding: Arc::new(onboarding(&settings.onboarding, sdk)),
         templates: Arc::new(crate::templates::TemplateService::new(
             tenants.clone(),
-            tenants,
+            tenants.clone(),
+            unsubscribe.clone(),
         )),
         campaigns: Arc::new(campaigns(&settings.campaigns, sdk)),
+        suppressions: tenants.clone(),
+        unsubscribes: Arc::new(crate::deliverability::unsubscribe::Unsubscribes::new(
+            unsubscribe,
+            tenants,
+            None,
+            Arc::new(SystemClock),
+        )),
     }
 }
 
 #[cfg(feature = "api")]
 /// The marketer API's router; the caller adds how claims reach it.
-pub fn api(settings: &crate::config::ApiSettings, sdk: &SdkConfig) -> axum::Router {
-    crate::api::router(api_state(settings, sdk))
+pub fn api(
+    settings: &crate::config::ApiSettings,
+    sdk: &SdkConfig,
+    unsubscribe: Arc<UnsubscribeSigner>,
+) -> axum::Router {
+    crate::api::router(api_state(settings, sdk, unsubscribe))
 }
 
 /// Lambda's deadline (milliseconds since the epoch) as a time.

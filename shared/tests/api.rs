@@ -20,15 +20,21 @@ use storecast::campaigns::{
     ChunkMessage,
 };
 use storecast::clock::SystemClock;
+use storecast::deliverability::counters::FeedbackCounters as _;
+use storecast::deliverability::suppression::{
+    Suppression, SuppressionList as _, SuppressionReason,
+};
+use storecast::deliverability::unsubscribe::{LinkFor, MAX_TOKEN_AGE_SECONDS, Unsubscribes};
+use storecast::domain::{CampaignId, TenantId, VariantId};
 use storecast::onboarding::{Onboarding, OnboardingConfig};
 use storecast::pipeline::publish::RetryPolicy;
 use storecast::templates::{Catalog, TemplateService};
-use storecast::testing::MemorySendingWorkspaces;
 use storecast::testing::{
     MemoryArchive, MemoryAudienceSource, MemoryContactHistory, MemoryDirectory, MemorySendLog,
     MemoryStream,
 };
 use storecast::testing::{MemoryCampaignStore, MemoryChunkQueue};
+use storecast::testing::{MemoryFeedbackCounters, MemorySendingWorkspaces, unsubscribe_signer};
 
 const DOMAIN: &str = "mail.storecast.test";
 const EXPORTS: &str = "exports";
@@ -42,6 +48,7 @@ struct Harness {
     queue: Arc<MemoryChunkQueue>,
     campaigns: Arc<Campaigns>,
     events: Arc<MemoryStream>,
+    counters: Arc<MemoryFeedbackCounters>,
 }
 
 fn harness() -> Harness {
@@ -91,10 +98,22 @@ fn harness() -> Harness {
             max_chunk_attempts: 3,
         },
     ));
+    let counters = Arc::new(MemoryFeedbackCounters::default());
     let router = storecast::api::router(ApiState {
         onboarding: Arc::new(onboarding),
-        templates: Arc::new(TemplateService::new(directory.clone(), directory.clone())),
+        templates: Arc::new(TemplateService::new(
+            directory.clone(),
+            directory.clone(),
+            unsubscribe_signer(),
+        )),
         campaigns: campaigns.clone(),
+        suppressions: directory.clone(),
+        unsubscribes: Arc::new(Unsubscribes::new(
+            unsubscribe_signer(),
+            directory.clone(),
+            Some(counters.clone()),
+            Arc::new(SystemClock),
+        )),
     });
     Harness {
         router,
@@ -104,6 +123,7 @@ fn harness() -> Harness {
         queue,
         campaigns,
         events,
+        counters,
     }
 }
 
@@ -334,6 +354,9 @@ fn operations(tenant: &str, campaign: &str) -> Vec<(Method, String, bool)> {
             (Method::PATCH, &item.patch),
             (Method::DELETE, &item.delete),
         ] {
+            if path.starts_with(storecast::api::PUBLIC_PREFIX) {
+                continue;
+            }
             if let Some(operation) = operation {
                 operations.push((method, uri.clone(), operation.request_body.is_some()));
             }
@@ -903,4 +926,327 @@ async fn a_body_over_the_limit_is_a_413() {
         .await;
     assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(answer.content_type, "application/problem+json");
+}
+
+/// A raw answer: the unsubscribe routes answer HTML.
+struct RawAnswer {
+    status: StatusCode,
+    headers: http::HeaderMap,
+    body: String,
+}
+
+impl Harness {
+    async fn raw(&self, request: Request<Body>) -> RawAnswer {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        RawAnswer {
+            status,
+            headers,
+            body: String::from_utf8(bytes.to_vec()).unwrap(),
+        }
+    }
+
+    async fn unsubscribe_post(&self, uri: &str, content_type: &str, body: &str) -> RawAnswer {
+        self.raw(
+            Request::post(uri)
+                .header(header::CONTENT_TYPE, content_type)
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn suppressed(&self, tenant: &str, address: &str) -> Option<Suppression> {
+        self.directory
+            .get(&TenantId::parse(tenant).unwrap(), address)
+            .await
+            .unwrap()
+    }
+}
+
+fn link_token(tenant: &str, address: &str, issued_at: i64) -> String {
+    unsubscribe_signer()
+        .sign(&LinkFor {
+            tenant: &TenantId::parse(tenant).unwrap(),
+            campaign: &CampaignId::parse("spring").unwrap(),
+            variant: &VariantId::parse("A").unwrap(),
+            address,
+            issued_at,
+        })
+        .unwrap()
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[tokio::test]
+async fn the_unsubscribe_page_changes_nothing_and_the_one_click_post_suppresses_once() {
+    let h = two_retailers().await;
+    let token = link_token("alpine", "zoe@example.com", now());
+    let uri = format!("/unsubscribe/alpine/{token}");
+    // No token of a marketer, no cookie: the signed link is enough.
+    let page = h.raw(Request::get(&uri).body(Body::empty()).unwrap()).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.headers[header::CACHE_CONTROL], "no-store");
+    assert!(
+        page.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(
+        page.body.contains("<form method=\"post\">"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("name=\"List-Unsubscribe\" value=\"One-Click\"")
+    );
+    assert!(page.body.contains("z**@example.com") && !page.body.contains("zoe@"));
+    assert_eq!(
+        h.suppressed("alpine", "zoe@example.com").await,
+        None,
+        "GET changes nothing"
+    );
+
+    for _ in 0..2 {
+        let done = h
+            .unsubscribe_post(
+                &uri,
+                "application/x-www-form-urlencoded",
+                "List-Unsubscribe=One-Click",
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+        assert!(done.headers.get(header::LOCATION).is_none());
+        assert_eq!(done.headers[header::CACHE_CONTROL], "no-store");
+    }
+    let entry = h.suppressed("alpine", "zoe@example.com").await.unwrap();
+    assert_eq!(entry.reason, SuppressionReason::Unsubscribed);
+    assert_eq!(entry.detail.as_deref(), Some("spring"));
+    let counts = h
+        .counters
+        .campaign_counts(
+            &TenantId::parse("alpine").unwrap(),
+            &CampaignId::parse("spring").unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(counts[0].1.unsubscribed, 1, "counted once");
+    assert_eq!(h.suppressed("harbor", "zoe@example.com").await, None);
+}
+
+#[tokio::test]
+async fn a_multipart_one_click_post_is_accepted_and_another_body_is_not() {
+    let h = two_retailers().await;
+    let uri = format!(
+        "/unsubscribe/alpine/{}",
+        link_token("alpine", "bo@example.com", now())
+    );
+    let wrong = h
+        .unsubscribe_post(
+            &uri,
+            "application/x-www-form-urlencoded",
+            "List-Unsubscribe=Maybe",
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert_eq!(h.suppressed("alpine", "bo@example.com").await, None);
+    let body = "--b\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--b--\r\n";
+    let done = h
+        .unsubscribe_post(&uri, "multipart/form-data; boundary=b", body)
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(h.suppressed("alpine", "bo@example.com").await.is_some());
+}
+
+#[tokio::test]
+async fn forged_expired_and_other_tenants_links_are_refused_and_suppress_nothing() {
+    let h = two_retailers().await;
+    let good = link_token("alpine", "zoe@example.com", now());
+    let mut forged = good.clone().into_bytes();
+    let last = forged.len() - 3;
+    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    let expired = link_token(
+        "alpine",
+        "zoe@example.com",
+        now() - MAX_TOKEN_AGE_SECONDS - 60,
+    );
+    let cases = [
+        (
+            format!("/unsubscribe/alpine/{forged}"),
+            StatusCode::FORBIDDEN,
+        ),
+        (format!("/unsubscribe/alpine/{expired}"), StatusCode::GONE),
+        (format!("/unsubscribe/harbor/{good}"), StatusCode::FORBIDDEN),
+        (
+            "/unsubscribe/alpine/not-a-token".to_string(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("/unsubscribe/al.pine/{good}"),
+            StatusCode::BAD_REQUEST,
+        ),
+    ];
+    for (uri, status) in &cases {
+        let page = h.raw(Request::get(uri).body(Body::empty()).unwrap()).await;
+        assert_eq!(page.status, *status, "GET {uri}");
+        let post = h
+            .unsubscribe_post(
+                uri,
+                "application/x-www-form-urlencoded",
+                "List-Unsubscribe=One-Click",
+            )
+            .await;
+        assert_eq!(post.status, *status, "POST {uri}");
+        assert_eq!(
+            post.headers[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        assert!(!post.body.contains(&good), "the token is not echoed");
+    }
+    for tenant in ["alpine", "harbor"] {
+        assert_eq!(h.suppressed(tenant, "zoe@example.com").await, None);
+    }
+}
+
+#[tokio::test]
+async fn a_retailer_lists_adds_removes_and_imports_its_suppressions_and_no_one_elses() {
+    let h = two_retailers().await;
+    let alpine = || Some(marketer("alpine"));
+    let added = h
+        .call(
+            Method::PUT,
+            "/tenants/alpine/suppressions/Ann@Example.com",
+            alpine(),
+            None,
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    assert_eq!(added.body["address"], "ann@example.com");
+    assert_eq!(added.body["reason"], "MANUAL");
+    let again = h
+        .call(
+            Method::PUT,
+            "/tenants/alpine/suppressions/ann@example.com",
+            alpine(),
+            None,
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK);
+    let bad = h
+        .call(
+            Method::PUT,
+            "/tenants/alpine/suppressions/not-an-address",
+            alpine(),
+            None,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+    let import = h
+        .send(
+            Request::post("/tenants/alpine/suppressions/import")
+                .header(header::CONTENT_TYPE, "text/csv")
+                .extension(marketer("alpine"))
+                .body(Body::from(
+                    "email\nbo@example.com\nann@example.com\nbroken\ncy@example.com\n",
+                ))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(import.status, StatusCode::OK, "{}", import.body);
+    assert_eq!(import.body["added"], 2);
+    assert_eq!(import.body["already_present"], 1);
+    assert_eq!(import.body["invalid"][0]["line"], 4);
+
+    let first = h
+        .call(
+            Method::GET,
+            "/tenants/alpine/suppressions?limit=2",
+            alpine(),
+            None,
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::OK);
+    let addresses: Vec<&str> = first.body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(addresses, ["ann@example.com", "bo@example.com"]);
+    let next = first.body["next_after"].as_str().unwrap();
+    let rest = h
+        .call(
+            Method::GET,
+            &format!("/tenants/alpine/suppressions?limit=2&after={next}"),
+            alpine(),
+            None,
+        )
+        .await;
+    assert_eq!(rest.body["entries"][0]["address"], "cy@example.com");
+    assert_eq!(
+        h.call(
+            Method::GET,
+            "/tenants/alpine/suppressions?limit=0",
+            alpine(),
+            None
+        )
+        .await
+        .status,
+        StatusCode::BAD_REQUEST
+    );
+
+    // Harbor's marketer can neither see nor change alpine's list; harbor's own list is empty.
+    for (method, uri) in [
+        (Method::GET, "/tenants/alpine/suppressions"),
+        (
+            Method::DELETE,
+            "/tenants/alpine/suppressions/ann@example.com",
+        ),
+        (Method::PUT, "/tenants/alpine/suppressions/eve@example.com"),
+    ] {
+        let refused = h
+            .call(method.clone(), uri, Some(marketer("harbor")), None)
+            .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{method} {uri}");
+    }
+    let harbor = h
+        .call(
+            Method::GET,
+            "/tenants/harbor/suppressions",
+            Some(marketer("harbor")),
+            None,
+        )
+        .await;
+    assert_eq!(harbor.body["entries"], json!([]));
+    assert!(h.suppressed("alpine", "ann@example.com").await.is_some());
+    assert_eq!(h.suppressed("alpine", "eve@example.com").await, None);
+
+    let removed = h
+        .call(
+            Method::DELETE,
+            "/tenants/alpine/suppressions/ann@example.com",
+            alpine(),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    let gone = h
+        .call(
+            Method::DELETE,
+            "/tenants/alpine/suppressions/ann@example.com",
+            alpine(),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
 }

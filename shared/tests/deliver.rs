@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use storecast::clock::Clock;
+use storecast::deliverability::suppression::{Suppression, SuppressionList as _};
 use storecast::directory::TenantAdmin;
 use storecast::domain::{CampaignId, CampaignStatus, SendBatch, TenantId, TenantStatus};
 use storecast::pipeline::archive::Archive;
@@ -59,6 +60,7 @@ async fn world(tenants: &[&str]) -> World {
             provider: provider.clone(),
             archive: archive.clone(),
             clock: clock.clone(),
+            unsubscribe: storecast::testing::unsubscribe_signer(),
         },
         config,
     );
@@ -601,9 +603,9 @@ async fn given_suppressed_and_addressless_customers_then_they_are_recorded_not_s
     let world = world(&["alpine"]).await;
     world
         .directory
-        .suppress(
+        .add(
             &TenantId::parse("alpine").unwrap(),
-            "Customer2@Alpine.Customers.Example",
+            &Suppression::manual("Customer2@Alpine.Customers.Example", 0),
         )
         .await
         .unwrap();

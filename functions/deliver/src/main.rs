@@ -11,7 +11,9 @@ async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let settings = DeliverSettings::from_env()?;
     let sdk = storecast::aws::load_sdk_config().await;
-    let deliverer = storecast::wiring::deliverer(&settings, &sdk);
+    let unsubscribe =
+        storecast::wiring::unsubscribe_signer(&settings.unsubscribe_keys_secret, &sdk).await?;
+    let deliverer = storecast::wiring::deliverer(&settings, &sdk, unsubscribe);
     run(service_fn(|event: LambdaEvent<KinesisEvent>| {
         let deliverer = &deliverer;
         async move {

@@ -11,6 +11,7 @@ use storecast::aws::s3::S3Archive;
 use storecast::aws::ses::SesProvider;
 use storecast::channels::email::{EmailProvider, OutboundEmail};
 use storecast::clock::SystemClock;
+use storecast::deliverability::suppression::{Suppression, SuppressionList as _};
 use storecast::directory::DeliveryDirectory;
 use storecast::directory::TenantAdmin;
 use storecast::domain::{BatchId, CampaignId, CampaignStatus, MessageId, TenantId, TenantStatus};
@@ -117,10 +118,16 @@ async fn tenants_table_answers_the_delivery_context_in_one_read() {
         .set_campaign_status(&tenant, &campaign, CampaignStatus::Active)
         .await
         .unwrap();
-    table.suppress(&tenant, "Ann@Example.com").await.unwrap();
+    table
+        .add(&tenant, &Suppression::manual("Ann@Example.com", 0))
+        .await
+        .unwrap();
     // Another tenant's suppression of the same address does not leak.
     table
-        .suppress(&TenantId::parse("harbor").unwrap(), "bo@example.com")
+        .add(
+            &TenantId::parse("harbor").unwrap(),
+            &Suppression::manual("bo@example.com", 0),
+        )
         .await
         .unwrap();
 
@@ -406,4 +413,108 @@ async fn delivery_table_lists_a_campaigns_send_log_across_its_key_shards() {
         .unwrap()
         .unwrap();
     assert_eq!(one.outcome, Some(RecipientOutcome::Suppressed));
+}
+
+#[tokio::test]
+async fn suppression_lists_keep_reasons_page_in_order_and_stay_per_tenant() {
+    use storecast::deliverability::suppression::SuppressionReason;
+    let t = test_stack("suppressions").await;
+    let table = TenantsTable::new(
+        t.clients.dynamodb.clone(),
+        &t.stack.table("TenantsTable").unwrap().name,
+    );
+    let alpine = TenantId::parse("alpine").unwrap();
+    let harbor = TenantId::parse("harbor").unwrap();
+    let unsubscribed = Suppression {
+        address: "Bo@Example.com".into(),
+        reason: SuppressionReason::Unsubscribed,
+        since: 1_700_000_000,
+        detail: Some("spring".into()),
+    };
+    assert!(table.add(&alpine, &unsubscribed).await.unwrap());
+    // A later complaint keeps the first reason.
+    let complaint = Suppression {
+        reason: SuppressionReason::Complaint,
+        ..unsubscribed.clone()
+    };
+    assert!(!table.add(&alpine, &complaint).await.unwrap());
+    for address in ["ann@example.com", "cy@example.com", "dee@example.com"] {
+        assert!(
+            table
+                .add(&alpine, &Suppression::manual(address, 5))
+                .await
+                .unwrap()
+        );
+    }
+    assert!(
+        table
+            .add(&harbor, &Suppression::manual("zed@example.com", 5))
+            .await
+            .unwrap()
+    );
+    let entry = table.get(&alpine, "bo@example.com").await.unwrap().unwrap();
+    assert_eq!(entry.reason, SuppressionReason::Unsubscribed);
+    assert_eq!(entry.since, 1_700_000_000);
+    assert_eq!(entry.detail.as_deref(), Some("spring"));
+
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = table.page(&alpine, after.as_deref(), 3).await.unwrap();
+        seen.extend(page.entries.iter().map(|e| e.address.clone()));
+        match page.next_after {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "ann@example.com",
+            "bo@example.com",
+            "cy@example.com",
+            "dee@example.com"
+        ]
+    );
+    // Delivery's read sees the same items.
+    let context = table
+        .delivery_context(
+            &alpine,
+            &CampaignId::parse("c1").unwrap(),
+            &["bo@example.com".to_string(), "zed@example.com".to_string()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(context.suppressed.len(), 1);
+
+    assert!(table.remove(&alpine, "BO@example.com").await.unwrap());
+    assert!(!table.remove(&alpine, "bo@example.com").await.unwrap());
+    assert!(
+        !table.remove(&alpine, "zed@example.com").await.unwrap(),
+        "harbor's stays"
+    );
+    assert!(
+        table
+            .get(&harbor, "zed@example.com")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn the_unsubscribe_key_ring_is_read_from_the_provisioned_secret() {
+    let t = test_stack("secrets").await;
+    let secret = &t.stack.secret("UnsubscribeKeysSecret").unwrap().name;
+    let ring = storecast::aws::secrets::load_key_ring(&t.clients.secrets, secret)
+        .await
+        .unwrap();
+    assert_eq!(ring.current_key_id(), "k1");
+    let missing = storecast::aws::secrets::load_key_ring(&t.clients.secrets, "no-such-secret")
+        .await
+        .unwrap_err();
+    assert!(
+        std::error::Error::source(&missing).is_some(),
+        "the SDK error is kept"
+    );
 }

@@ -15,7 +15,7 @@ use storecast::campaigns::{
     AssumeAvailable, AudienceLocation, AudienceSource, CampaignDefinition, CampaignEngine, Launch,
     SuppressionCheck,
 };
-use storecast::directory::TenantAdmin;
+use storecast::deliverability::suppression::{Suppression, SuppressionList as _};
 use storecast::domain::{CONTRACT_VERSION, MessageId, TenantId};
 use storecast::error::{Retryable, StoreError};
 use storecast::pipeline::publish::RetryPolicy;
@@ -80,9 +80,15 @@ async fn tenants_table_answers_which_addresses_are_suppressed_over_many_batches(
     let alpine = TenantId::parse("alpine").unwrap();
     let harbor = TenantId::parse("harbor").unwrap();
     for address in ["c7@example.com", "C150@Example.com", "c249@example.com"] {
-        table.suppress(&alpine, address).await.unwrap();
+        table
+            .add(&alpine, &Suppression::manual(address, 0))
+            .await
+            .unwrap();
     }
-    table.suppress(&harbor, "c8@example.com").await.unwrap();
+    table
+        .add(&harbor, &Suppression::manual("c8@example.com", 0))
+        .await
+        .unwrap();
     let mut addresses: Vec<String> = (0..250).map(|i| format!("c{i}@example.com")).collect();
     addresses.push("c7@example.com".into());
 
@@ -141,7 +147,10 @@ async fn a_campaign_launched_from_s3_lands_on_the_campaign_events_stream_as_the_
     let gzip_location = put_object(&t, "exports/alpine.jsonl.gz", encoder.finish().unwrap()).await;
     let table = tenants(&t);
     let alpine = TenantId::parse("alpine").unwrap();
-    table.suppress(&alpine, "cust-1@example.com").await.unwrap();
+    table
+        .add(&alpine, &Suppression::manual("cust-1@example.com", 0))
+        .await
+        .unwrap();
     let stream_name = t.stack.stream("CampaignEventsStream").unwrap().name.clone();
     let engine = CampaignEngine {
         source: Arc::new(S3AudienceSource::new(t.clients.s3.clone())),

@@ -91,7 +91,11 @@ async fn launch_events_run_through_the_handler() {
 async fn deliver_events_run_through_the_handler() {
     let (pipeline, sdk) = pipeline("deliver").await;
     let settings = DeliverSettings::from_lookup(&environment(&pipeline, "deliver")).unwrap();
-    let deliverer = storecast::wiring::deliverer(&settings, &sdk);
+    let signer =
+        storecast_dev::local::api::unsubscribe_signer(&settings.unsubscribe_keys_secret, &sdk)
+            .await
+            .unwrap();
+    let deliverer = storecast::wiring::deliverer(&settings, &sdk, signer);
     let deadline = time::OffsetDateTime::now_utc() + time::Duration::seconds(60);
     for name in [
         "deliver/send-batch.json",
@@ -122,11 +126,14 @@ async fn deliver_events_run_through_the_handler() {
 async fn api_events_run_through_the_router_as_lambda_http_passes_them() {
     use tower::ServiceExt as _;
     let (pipeline, sdk) = pipeline("api").await;
-    let router =
-        storecast::api::router(storecast_dev::local::api::api_state(&pipeline, &sdk).unwrap())
-            .layer(axum::middleware::from_fn(
-                storecast::api::auth::claims_from_api_gateway,
-            ));
+    let router = storecast::api::router(
+        storecast_dev::local::api::api_state(&pipeline, &sdk)
+            .await
+            .unwrap(),
+    )
+    .layer(axum::middleware::from_fn(
+        storecast::api::auth::claims_from_api_gateway,
+    ));
     for name in [
         "api/openapi-200.json",
         "api/own-tenant-200.json",

@@ -175,6 +175,7 @@ async fn deploying_the_standard_catalog_publishes_per_retailer_and_a_rerun_skips
     let service = TemplateService::new(
         std::sync::Arc::new(table.clone()),
         std::sync::Arc::new(table.clone()),
+        storecast::testing::unsubscribe_signer(),
     );
     let welcome = TemplateId::parse("welcome").unwrap();
     let saved = service

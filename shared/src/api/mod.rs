@@ -13,8 +13,10 @@ pub mod errors;
 pub mod extract;
 pub mod openapi;
 pub mod problem;
+pub mod suppressions;
 pub mod templates;
 pub mod tenants;
+pub mod unsubscribe;
 
 use std::sync::Arc;
 
@@ -34,12 +36,22 @@ pub use problem::{FieldError, Problem};
 /// with draft variables and a sample customer.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
+/// The function the API runs as (its metrics' `function` dimension).
+pub const FUNCTION_NAME: &str = "api";
+
+/// Routes under this prefix are public (no token): the signed link is what authorizes them.
+pub const PUBLIC_PREFIX: &str = "/unsubscribe/";
+
 /// The services behind the API, built once per cold start.
 #[derive(Clone)]
 pub struct ApiState {
     pub onboarding: Arc<crate::onboarding::Onboarding>,
     pub templates: Arc<crate::templates::TemplateService>,
     pub campaigns: Arc<crate::campaigns::Campaigns>,
+    /// Each retailer's suppression list (the suppressions routes).
+    pub suppressions: Arc<dyn crate::deliverability::suppression::SuppressionList>,
+    /// The public one-click unsubscribe routes.
+    pub unsubscribes: Arc<crate::deliverability::unsubscribe::Unsubscribes>,
 }
 
 /// The routes and the OpenAPI document describing exactly them.
@@ -61,6 +73,10 @@ pub fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(campaigns::resume))
         .routes(routes!(campaigns::cancel))
         .routes(routes!(campaigns::stats))
+        .routes(routes!(suppressions::list))
+        .routes(routes!(suppressions::add, suppressions::remove))
+        .routes(routes!(suppressions::import))
+        .routes(routes!(unsubscribe::confirm_page, unsubscribe::one_click))
         .split_for_parts();
     openapi::add_common_problems(&mut document);
     (router, document)

@@ -69,6 +69,7 @@ pub fn add_common_problems(openapi: &mut utoipa::openapi::OpenApi) {
     };
     for (path, item) in openapi.paths.paths.iter_mut() {
         let has_path_parameters = path.contains('{');
+        let public = path.starts_with(super::PUBLIC_PREFIX);
         for operation in [
             &mut item.get,
             &mut item.put,
@@ -83,8 +84,18 @@ pub fn add_common_problems(openapi: &mut utoipa::openapi::OpenApi) {
                 .request_body
                 .as_ref()
                 .is_some_and(|body| body.required != Some(Required::False));
+            let takes_json = operation
+                .request_body
+                .as_ref()
+                .is_some_and(|body| body.content.keys().any(|mime| mime.ends_with("json")));
             for (status, description) in COMMON_PROBLEMS {
-                if matches!(*status, "413" | "415" | "422") && !takes_body {
+                if matches!(*status, "413" | "422") && !takes_body
+                    || *status == "415" && !takes_json
+                {
+                    continue;
+                }
+                // The signed link authorizes a public route: no token, no retailer check.
+                if public && matches!(*status, "401" | "403" | "413" | "422") {
                     continue;
                 }
                 if *status == "400" && !takes_body && !has_path_parameters {

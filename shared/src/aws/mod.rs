@@ -5,6 +5,8 @@ pub mod dynamodb;
 pub mod errors;
 pub mod kinesis;
 pub mod s3;
+#[cfg(feature = "unsubscribe")]
+pub mod secrets;
 #[cfg(feature = "deliver")]
 pub mod ses;
 #[cfg(any(feature = "api", feature = "feedback"))]

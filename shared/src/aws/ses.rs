@@ -274,6 +274,7 @@ mod tests {
                 provider: provider.clone(),
                 archive: Arc::new(MemoryArchive::default()),
                 clock: Arc::new(ManualClock::new(now)),
+                unsubscribe: crate::testing::unsubscribe_signer(),
             },
             DeliveryConfig::new(DOMAIN),
         );

@@ -14,6 +14,7 @@ use super::queue::ChunkMessage;
 use super::store::{CampaignState, CampaignStore, ChunkStatus};
 use super::{AssumeAvailable, AudienceLocation, CampaignEngine};
 use crate::clock::Clock;
+use crate::deliverability::suppression::{Suppression, SuppressionList as _};
 use crate::directory::DeliveryDirectory;
 use crate::directory::TenantAdmin;
 use crate::domain::{
@@ -221,6 +222,7 @@ async fn deliver_all(w: &World) {
             provider: w.provider.clone(),
             archive: w.archive.clone(),
             clock: w.clock.clone(),
+            unsubscribe: crate::testing::unsubscribe_signer(),
         },
         DeliveryConfig::new(DOMAIN),
     );
@@ -455,7 +457,10 @@ async fn a_launch_fans_out_per_chunk_and_the_stats_add_up_with_delivery() {
     // A customer unsubscribes after the launch: delivery checks the list again.
     let events = emitted(&w);
     let unsubscribed = events[0].customer.email.clone().unwrap().to_uppercase();
-    w.directory.suppress(&alpine, &unsubscribed).await.unwrap();
+    w.directory
+        .add(&alpine, &Suppression::manual(&unsubscribed, 0))
+        .await
+        .unwrap();
     deliver_all(&w).await;
 
     let stats = w.campaigns.stats(&alpine, &spring).await.unwrap();

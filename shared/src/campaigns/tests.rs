@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use time::macros::datetime;
 
 use super::*;
-use crate::directory::TenantAdmin;
+use crate::deliverability::suppression::{Suppression, SuppressionList as _};
 use crate::domain::{CampaignEvent, TenantId};
 use crate::error::Retryable;
 use crate::testing::{MemoryAudienceSource, MemoryContactHistory, MemoryDirectory, MemoryStream};
@@ -133,11 +133,11 @@ async fn eligibility_is_consent_then_suppression_then_segment() {
     t.source.put(&campaign.audience.source, export(&rows));
     let tenant = TenantId::parse("alpine").unwrap();
     t.directory
-        .suppress(&tenant, "BLOCKED@example.com")
+        .add(&tenant, &Suppression::manual("BLOCKED@example.com", 0))
         .await
         .unwrap();
     t.directory
-        .suppress(&tenant, "gold2@example.com")
+        .add(&tenant, &Suppression::manual("gold2@example.com", 0))
         .await
         .unwrap();
 

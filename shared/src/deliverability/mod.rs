@@ -3,7 +3,9 @@
 //! - [`suppression`]: a retailer's suppression list (who must never be mailed again, and why).
 //! - [`counters`]: what the provider's event feedback counted, per campaign and variant and per
 //!   tenant and day (the warm-up and the auto-pause read the daily ones).
-//!
+//! - [`import`]: a retailer's CSV import into its list.
+//! - [`unsubscribe`]: signed one-click unsubscribe links, their key ring, and the service that
+//!   suppresses a link's recipient.
 //! - [`ses_events`]: SES's event records as EventBridge delivers them, read.
 //! - [`feedback`]: applying them: the send log's feedback, the counters, suppression.
 //! - [`autopause`]: suspending a retailer whose rates cross the pause thresholds.
@@ -14,4 +16,8 @@ pub mod autopause;
 pub mod counters;
 pub mod feedback;
 pub mod ses_events;
+#[cfg(feature = "api")]
+pub mod import;
 pub mod suppression;
+#[cfg(feature = "unsubscribe")]
+pub mod unsubscribe;

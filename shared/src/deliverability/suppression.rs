@@ -62,6 +62,18 @@ pub struct Suppression {
     pub detail: Option<String>,
 }
 
+impl Suppression {
+    /// Added by the retailer or an operator (reason `MANUAL`), the address normalised.
+    pub fn manual(address: &str, since: i64) -> Self {
+        Self {
+            address: crate::domain::normalise_address(address),
+            reason: SuppressionReason::Manual,
+            since,
+            detail: None,
+        }
+    }
+}
+
 /// One page of a retailer's list, in address order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SuppressionPage {

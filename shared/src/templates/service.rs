@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use super::sample_recipient::{sample_customer, sample_workspace};
 use super::{TemplateError, check_overrides, defaults, effective_variables};
 use crate::channels::email::unsubscribe_url;
+use crate::deliverability::unsubscribe::UnsubscribeSigner;
 use crate::domain::FieldValue;
 use crate::domain::VariableSpec;
 use crate::domain::{
@@ -102,15 +103,22 @@ pub struct Preview {
 pub struct TemplateService {
     store: Arc<dyn TemplateStore>,
     publisher: Arc<dyn TemplatePublisher>,
+    /// Signs the preview's unsubscribe link as delivery signs a message's.
+    unsubscribe: Arc<UnsubscribeSigner>,
     /// Live versions compiled once for previews without draft values.
     cache: TemplateCache,
 }
 
 impl TemplateService {
-    pub fn new(store: Arc<dyn TemplateStore>, publisher: Arc<dyn TemplatePublisher>) -> Self {
+    pub fn new(
+        store: Arc<dyn TemplateStore>,
+        publisher: Arc<dyn TemplatePublisher>,
+        unsubscribe: Arc<UnsubscribeSigner>,
+    ) -> Self {
         Self {
             store,
             publisher,
+            unsubscribe,
             cache: TemplateCache::default(),
         }
     }
@@ -206,7 +214,17 @@ impl TemplateService {
             request.offers,
         );
         let brand = FieldValue::from(&workspace.settings.brand);
-        let rendered = sample.render(&compiled, workspace, &brand)?;
+        // The link a message to the sample's address would carry: a working one.
+        let link = unsubscribe_url(
+            workspace,
+            &self.unsubscribe,
+            &sample.campaign,
+            &sample.variant,
+            &sample.link_address,
+            time::OffsetDateTime::now_utc().unix_timestamp(),
+        )
+        .unwrap_or_else(|| workspace.unsubscribe_base_url.clone());
+        let rendered = sample.render(&compiled, workspace, &brand, &link)?;
         Ok(Preview {
             push: compiled.has_push().then(|| PushPreview {
                 title: rendered.push_title.clone().unwrap_or_default(),
@@ -264,7 +282,9 @@ pub fn render_compiled_check(
         }
     };
     let brand = FieldValue::from(&workspace.settings.brand);
-    SampleRecipient::new(tenant, None, None).render(compiled, workspace, &brand)?;
+    // A render check's output is discarded: the link only has to have the delivered link's form.
+    let link = format!("{}/render-check", workspace.unsubscribe_base_url);
+    SampleRecipient::new(tenant, None, None).render(compiled, workspace, &brand, &link)?;
     Ok(())
 }
 
@@ -275,6 +295,9 @@ struct SampleRecipient {
     campaign: CampaignId,
     variant: VariantId,
     message_id: MessageId,
+    /// Whom the preview's unsubscribe link is signed for: the customer's address, or the
+    /// sample customer's when the preview gives none.
+    link_address: String,
 }
 
 impl SampleRecipient {
@@ -284,6 +307,7 @@ impl SampleRecipient {
         offers: Option<Vec<Offer>>,
     ) -> Self {
         let (sample_customer, sample_offers) = sample_customer(tenant.as_str(), 1);
+        let sample_address = sample_customer.email.clone().unwrap_or_default();
         let customer = match customer {
             None => sample_customer,
             Some(given) => Customer {
@@ -296,6 +320,7 @@ impl SampleRecipient {
         let campaign = CampaignId::parse(PREVIEW_CAMPAIGN).expect("valid id");
         Self {
             message_id: MessageId::derive(tenant, &campaign, &customer.id, Channel::Email),
+            link_address: customer.email.clone().unwrap_or(sample_address),
             customer,
             offers: offers.unwrap_or(sample_offers),
             campaign,
@@ -308,8 +333,8 @@ impl SampleRecipient {
         compiled: &CompiledTemplate,
         workspace: &TenantWorkspace,
         brand: &FieldValue,
+        unsubscribe_url: &str,
     ) -> Result<RenderedMessage, TemplateError> {
-        let unsubscribe_url = unsubscribe_url(workspace, &self.campaign, &self.message_id);
         let context = RenderContext::for_recipient(RecipientContext {
             customer: &self.customer,
             offers: &self.offers,
@@ -317,7 +342,7 @@ impl SampleRecipient {
             campaign_id: &self.campaign,
             variant: &self.variant,
             message_id: &self.message_id,
-            unsubscribe_url: &unsubscribe_url,
+            unsubscribe_url,
         })
         .with_brand(brand);
         let mut rendered = RenderedMessage::default();
@@ -353,7 +378,11 @@ mod tests {
             .version_for(&workspace.tenant_id, 1, &Map::new())
             .unwrap();
         directory.publish(&version, None).await.unwrap();
-        let service = TemplateService::new(directory.clone(), directory.clone());
+        let service = TemplateService::new(
+            directory.clone(),
+            directory.clone(),
+            crate::testing::unsubscribe_signer(),
+        );
         (directory, service, workspace)
     }
 
@@ -487,11 +516,21 @@ mod tests {
         );
         assert!(preview.html.contains("Draft headline"));
         assert!(preview.html.contains("Trail tent 2P") || preview.html.contains("Down jacket"));
-        let unsubscribe = format!("{}?t=alpine&c=preview&m=", workspace.unsubscribe_base_url);
-        assert!(
-            preview.html.contains(&unsubscribe),
-            "the delivery link scheme"
-        );
+        // The link delivery would write for the sample's address, signed: it verifies.
+        let base = format!("{}/", workspace.unsubscribe_base_url);
+        let at = preview.html.find(&base).expect("the unsubscribe link");
+        let token: String = preview.html[at + base.len()..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect();
+        let claim = crate::testing::unsubscribe_signer()
+            .verify(
+                &workspace.tenant_id,
+                &token,
+                time::OffsetDateTime::now_utc().unix_timestamp(),
+            )
+            .unwrap();
+        assert_eq!(claim.campaign.as_str(), PREVIEW_CAMPAIGN);
         assert!(preview.text.contains("Draft headline"));
         assert_eq!(preview.push.unwrap().title, "Your spring picks are in");
         let saved = service
@@ -536,7 +575,11 @@ mod tests {
             .unwrap();
         version.subject = "{{ brand.name | default: retailer.name }} news".into();
         directory.publish(&version, None).await.unwrap();
-        let service = TemplateService::new(directory.clone(), directory);
+        let service = TemplateService::new(
+            directory.clone(),
+            directory,
+            crate::testing::unsubscribe_signer(),
+        );
 
         let plain = service
             .preview(&workspace, &id(), PreviewRequest::default())
@@ -564,7 +607,11 @@ mod tests {
             "Hello\n\n{% if customer.first_name %}\n  {{ customer.first_name | }}\n{% endif %}"
                 .into();
         directory.publish(&version, None).await.unwrap();
-        let service = TemplateService::new(directory.clone(), directory);
+        let service = TemplateService::new(
+            directory.clone(),
+            directory,
+            crate::testing::unsubscribe_signer(),
+        );
 
         let error = service
             .preview(&workspace, &id(), PreviewRequest::default())

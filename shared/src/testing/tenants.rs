@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::lock;
 use crate::deliverability::suppression::{
-    MAX_SUPPRESSION_PAGE, Suppression, SuppressionList, SuppressionPage, SuppressionReason,
+    MAX_SUPPRESSION_PAGE, Suppression, SuppressionList, SuppressionPage,
 };
 use crate::directory::{DeliveryContext, DeliveryDirectory};
 use crate::directory::{SlugClaim, TenantAdmin};
@@ -242,20 +242,6 @@ impl TenantAdmin for MemoryDirectory {
         lock(&self.state)
             .campaigns
             .insert((tenant.clone(), campaign.clone()), status);
-        Ok(())
-    }
-
-    async fn suppress(&self, tenant: &TenantId, address: &str) -> Result<(), StoreError> {
-        let address = normalise_address(address);
-        lock(&self.state)
-            .suppressed
-            .entry((tenant.clone(), address.clone()))
-            .or_insert(Suppression {
-                address,
-                reason: SuppressionReason::Manual,
-                since: 0,
-                detail: None,
-            });
         Ok(())
     }
 

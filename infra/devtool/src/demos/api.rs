@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::{Value, json};
 use storecast::api::Role;
-use storecast::directory::TenantAdmin;
+use storecast::deliverability::suppression::{Suppression, SuppressionList as _};
 use storecast::domain::TenantId;
 
 use crate::local::api::{LocalPipelineRunner, api_state, serve};
@@ -322,7 +322,11 @@ pub async fn run(options: &ApiDemoOptions) -> Result<ApiDemoReport> {
     }
     pipeline.provision().await?;
     let sdk = pipeline.sdk_config().await;
-    let (address, server) = serve(api_state(&pipeline, &sdk)?, ([127, 0, 0, 1], 0).into()).await?;
+    let (address, server) = serve(
+        api_state(&pipeline, &sdk).await?,
+        ([127, 0, 0, 1], 0).into(),
+    )
+    .await?;
     let base = format!("http://{address}");
     let mut report = ApiDemoReport {
         base_url: base.clone(),
@@ -378,9 +382,12 @@ async fn drive(
         let tenant_id = TenantId::parse(*tenant)?;
         for i in (7..options.size).step_by(97) {
             tenants
-                .suppress(
+                .add(
                     &tenant_id,
-                    &format!("customer{i}@{}", customer_domain(options, tenant)),
+                    &Suppression::manual(
+                        &format!("customer{i}@{}", customer_domain(options, tenant)),
+                        0,
+                    ),
                 )
                 .await?;
         }
@@ -451,7 +458,7 @@ async fn drive(
     report.cross_tenant_status = status;
 
     // 5. The pipeline behind the API: launch chunks, rebatch, deliver, until nothing moves.
-    let mut runner = LocalPipelineRunner::new(pipeline, sdk)?;
+    let mut runner = LocalPipelineRunner::new(pipeline, sdk).await?;
     drain_pipeline(&mut runner).await?;
     // 6. The frequency-capped retailer's second campaign, to the same audience.
     let (capped, _, _) = RETAILERS[2];

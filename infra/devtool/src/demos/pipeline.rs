@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result, bail};
 
 use storecast::config::{DeliverSettings, RebatchSettings};
+use storecast::deliverability::suppression::{Suppression, SuppressionList as _};
 use storecast::directory::TenantAdmin;
 use storecast::domain::{CampaignId, CampaignStatus, TenantId, TenantWorkspace};
 use storecast::pipeline::archive::{Archive, PayloadEncoding};
@@ -175,9 +176,9 @@ pub async fn seed(pipeline: &LocalPipeline, size: usize) -> Result<()> {
         let tenant = TenantId::parse(*retailer)?;
         for n in suppressed_customers(size) {
             tenants
-                .suppress(
+                .add(
                     &tenant,
-                    &format!("customer{n}@{retailer}.customers.example"),
+                    &Suppression::manual(&format!("customer{n}@{retailer}.customers.example"), 0),
                 )
                 .await?;
         }
@@ -289,11 +290,12 @@ pub async fn run(options: &DemoOptions) -> Result<DemoReport> {
         ),
         summary: Mutex::default(),
     });
+    let deliver_settings = DeliverSettings::from_lookup(&settings_env("deliver")?)?;
+    let signer =
+        crate::local::api::unsubscribe_signer(&deliver_settings.unsubscribe_keys_secret, &sdk)
+            .await?;
     let deliver = Arc::new(DeliverHandler {
-        deliverer: storecast::wiring::deliverer(
-            &DeliverSettings::from_lookup(&settings_env("deliver")?)?,
-            &sdk,
-        ),
+        deliverer: storecast::wiring::deliverer(&deliver_settings, &sdk, signer),
         counts: Mutex::default(),
     });
     let runner = Runner::new(pipeline.clients.kinesis.clone());

@@ -102,10 +102,11 @@ impl SendingWorkspaces for LocalSesWorkspaces {
 }
 
 /// The API's services as the `api` function builds them, with the local sending workspaces.
-pub fn api_state(pipeline: &LocalPipeline, sdk: &SdkConfig) -> Result<ApiState> {
+pub async fn api_state(pipeline: &LocalPipeline, sdk: &SdkConfig) -> Result<ApiState> {
     let environment = pipeline.stack.function("api")?.environment.clone();
     let settings = ApiSettings::from_lookup(&environment)?;
-    let mut state = storecast::wiring::api_state(&settings, sdk);
+    let signer = unsubscribe_signer(&settings.unsubscribe_keys_secret, sdk).await?;
+    let mut state = storecast::wiring::api_state(&settings, sdk, signer);
     let onboarding = &settings.onboarding;
     let tenants = Arc::new(TenantsTable::new(
         pipeline.clients.dynamodb.clone(),
@@ -127,6 +128,18 @@ pub fn api_state(pipeline: &LocalPipeline, sdk: &SdkConfig) -> Result<ApiState> 
         ),
     );
     Ok(state)
+}
+
+/// The unsubscribe key ring from the local endpoint's secret, as the functions read it.
+pub async fn unsubscribe_signer(
+    secret: &str,
+    sdk: &SdkConfig,
+) -> Result<Arc<storecast::deliverability::unsubscribe::UnsubscribeSigner>> {
+    storecast::wiring::unsubscribe_signer(secret, sdk)
+        .await
+        .with_context(|| {
+            format!("reading the unsubscribe key ring {secret} (is the stack provisioned?)")
+        })
 }
 
 /// Serves the API on `address` (port 0: any free port) until the task is dropped.
@@ -169,7 +182,7 @@ pub struct LocalPipelineRunner {
 }
 
 impl LocalPipelineRunner {
-    pub fn new(pipeline: &LocalPipeline, sdk: &SdkConfig) -> Result<Self> {
+    pub async fn new(pipeline: &LocalPipeline, sdk: &SdkConfig) -> Result<Self> {
         let environment = |binary: &str| -> Result<_> {
             Ok(pipeline.stack.function(binary)?.environment.clone())
         };
@@ -177,9 +190,12 @@ impl LocalPipelineRunner {
             &RebatchSettings::from_lookup(&environment("rebatch")?)?,
             sdk,
         )));
+        let deliver_settings = DeliverSettings::from_lookup(&environment("deliver")?)?;
+        let signer = unsubscribe_signer(&deliver_settings.unsubscribe_keys_secret, sdk).await?;
         let deliver = Arc::new(DeliverHandler::new(storecast::wiring::deliverer(
-            &DeliverSettings::from_lookup(&environment("deliver")?)?,
+            &deliver_settings,
             sdk,
+            signer,
         )));
         Ok(Self {
             launch: LocalCampaigns::new(&pipeline.stack, &pipeline.clients, sdk, &[])?,

@@ -79,7 +79,14 @@ pub fn verify(token: &str) -> Result<Claims, String> {
 
 /// The local authorizer: every route but the OpenAPI document needs a valid token.
 pub async fn authorize(mut request: Request, next: Next) -> Response {
-    if request.uri().path() == "/openapi.json" {
+    // Public as in template.yaml (`Authorizer: NONE`): the document and the signed unsubscribe
+    // links.
+    if request.uri().path() == "/openapi.json"
+        || request
+            .uri()
+            .path()
+            .starts_with(storecast::api::PUBLIC_PREFIX)
+    {
         return next.run(request).await;
     }
     let token = request

@@ -56,14 +56,15 @@ impl LocalCommand {
                 let pipeline = LocalPipeline::connect(template_file).await?;
                 pipeline.provision().await?;
                 let sdk = pipeline.sdk_config().await;
-                let state = crate::local::api::api_state(&pipeline, &sdk)?;
+                let state = crate::local::api::api_state(&pipeline, &sdk).await?;
                 let (address, _server) =
                     crate::local::api::serve(state, ([127, 0, 0, 1], port).into()).await?;
                 println!("marketer API on http://{address} (Ctrl-C to stop)");
                 println!("  export STORECAST_API=http://{address}");
                 println!("  export AWS_ENDPOINT_URL={}", pipeline.endpoint.url);
                 println!("  tokens: cargo run -q -p storecast-dev -- token --role operator");
-                let mut runner = crate::local::api::LocalPipelineRunner::new(&pipeline, &sdk)?;
+                let mut runner =
+                    crate::local::api::LocalPipelineRunner::new(&pipeline, &sdk).await?;
                 let mut ticks = 0u64;
                 loop {
                     if let Err(error) = runner.drain().await {

@@ -186,6 +186,7 @@ pub struct Clients {
     pub sesv2: aws_sdk_sesv2::Client,
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
 }
 
 impl Clients {
@@ -196,6 +197,7 @@ impl Clients {
             sesv2: aws_sdk_sesv2::Client::new(config),
             s3: storecast::aws::s3::client(config),
             sqs: aws_sdk_sqs::Client::new(config),
+            secrets: aws_sdk_secretsmanager::Client::new(config),
         }
     }
 }

@@ -12,7 +12,7 @@ use aws_sdk_kinesis::types::StreamStatus;
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use crate::local::Clients;
-use crate::local::template::Stack;
+use crate::local::template::{SecretSpec, Stack};
 
 pub async fn provision(clients: &Clients, stack: &Stack, sending_domain: &str) -> Result<()> {
     for stream in &stack.streams {
@@ -113,6 +113,9 @@ pub async fn provision(clients: &Clients, stack: &Stack, sending_domain: &str) -
             .await
             .with_context(|| format!("creating queue {}", queue.name))?;
     }
+    for secret in &stack.secrets {
+        create_secret(clients, secret).await?;
+    }
     let identity = clients
         .sesv2
         .create_email_identity()
@@ -125,6 +128,35 @@ pub async fn provision(clients: &Clients, stack: &Stack, sending_domain: &str) -
             .is_some_and(|e| e.is_already_exists_exception());
         if !exists {
             return Err(error).context("verifying the sending domain");
+        }
+    }
+    Ok(())
+}
+
+/// The template generates the key ring in AWS (`GenerateSecretString`); moto does not, so the
+/// same shape is made here with a fresh random key. An existing secret is kept: links signed
+/// before a restart still verify.
+async fn create_secret(clients: &Clients, secret: &SecretSpec) -> Result<()> {
+    use rand::Rng as _;
+    let key: String = rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(64)
+        .map(char::from)
+        .collect();
+    let ring = serde_json::json!({"current": "k1", "k1": key});
+    let created = clients
+        .secrets
+        .create_secret()
+        .name(&secret.name)
+        .secret_string(ring.to_string())
+        .send()
+        .await;
+    if let Err(error) = created {
+        let exists = error
+            .as_service_error()
+            .is_some_and(|e| e.is_resource_exists_exception());
+        if !exists {
+            return Err(error).with_context(|| format!("creating secret {}", secret.name));
         }
     }
     Ok(())

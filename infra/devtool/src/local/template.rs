@@ -55,6 +55,14 @@ pub struct BucketSpec {
     pub name: String,
 }
 
+/// A Secrets Manager secret; locally its value is made by the provisioning (see
+/// [`crate::local::provision`]), and `!Ref` answers its name (GetSecretValue takes either).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretSpec {
+    pub logical_id: String,
+    pub name: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueSpec {
     pub logical_id: String,
@@ -105,6 +113,7 @@ pub struct Stack {
     pub tables: Vec<TableSpec>,
     pub buckets: Vec<BucketSpec>,
     pub queues: Vec<QueueSpec>,
+    pub secrets: Vec<SecretSpec>,
     pub functions: Vec<FunctionSpec>,
 }
 
@@ -183,6 +192,14 @@ impl Stack {
                         .insert(id.clone(), format!("arn:aws:s3:::{name}"));
                     resolver.names.insert(id.clone(), name.clone());
                     stack.buckets.push(BucketSpec {
+                        logical_id: id,
+                        name,
+                    });
+                }
+                "AWS::SecretsManager::Secret" => {
+                    let name = resolver.string(properties.get("Name"))?;
+                    resolver.names.insert(id.clone(), name.clone());
+                    stack.secrets.push(SecretSpec {
                         logical_id: id,
                         name,
                     });
@@ -342,6 +359,13 @@ impl Stack {
             .iter()
             .find(|b| b.logical_id == logical_id)
             .ok_or_else(|| anyhow!("template has no bucket {logical_id}"))
+    }
+
+    pub fn secret(&self, logical_id: &str) -> Result<&SecretSpec> {
+        self.secrets
+            .iter()
+            .find(|s| s.logical_id == logical_id)
+            .ok_or_else(|| anyhow!("template has no secret {logical_id}"))
     }
 
     pub fn queue(&self, logical_id: &str) -> Result<&QueueSpec> {

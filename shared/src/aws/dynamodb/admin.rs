@@ -7,7 +7,6 @@ use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 
 use crate::aws::errors::store_error;
 use crate::directory::{SlugClaim, TenantAdmin, WorkspaceListing};
-use crate::domain::normalise_address;
 use crate::domain::{CampaignId, CampaignStatus, TemplateVersion, TenantId, TenantWorkspace};
 use crate::error::StoreError;
 
@@ -99,14 +98,6 @@ impl TenantAdmin for TenantsTable {
     ) -> Result<(), StoreError> {
         let mut item = key(tenant_pk(tenant), format!("CAMPAIGN#{campaign}"));
         item.insert("status".into(), s(status_name(status)?));
-        self.put(item).await
-    }
-
-    async fn suppress(&self, tenant: &TenantId, address: &str) -> Result<(), StoreError> {
-        let item = key(
-            tenant_pk(tenant),
-            format!("SUPPRESSED#{}", normalise_address(address)),
-        );
         self.put(item).await
     }
 

@@ -1,5 +1,6 @@
 //! DynamoDB adapters, one file per port on each table: the tenants table ([`TenantsTable`]:
-//! [`tenants`] the delivery directory and suppression, [`contacts`], [`templates`], [`admin`];
+//! [`tenants`] the delivery directory and suppression check, [`suppressions`] the retailers'
+//! suppression lists, [`contacts`], [`templates`], [`admin`];
 //! [`campaigns`]: campaign records, launches, the schedule index) and the delivery table
 //! ([`send_log`]: claims and batch outcomes).
 //!
@@ -17,6 +18,7 @@ pub mod campaigns;
 mod contacts;
 mod feedback;
 mod send_log;
+mod suppressions;
 mod templates;
 mod tenants;
 

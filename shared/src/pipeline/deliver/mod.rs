@@ -26,6 +26,7 @@ use tracing::Instrument;
 
 use crate::channels::email::EmailProvider;
 use crate::clock::Clock;
+use crate::deliverability::unsubscribe::UnsubscribeSigner;
 use crate::directory::DeliveryDirectory;
 use crate::domain::FieldValue;
 use crate::domain::normalise_address;
@@ -173,6 +174,7 @@ pub struct Deliverer {
     provider: Arc<dyn EmailProvider>,
     archive: Arc<dyn Archive>,
     clock: Arc<dyn Clock>,
+    unsubscribe: Arc<UnsubscribeSigner>,
     cache: TemplateCache,
     config: DeliveryConfig,
     metrics: Metrics,
@@ -185,6 +187,8 @@ pub struct DelivererPorts {
     pub provider: Arc<dyn EmailProvider>,
     pub archive: Arc<dyn Archive>,
     pub clock: Arc<dyn Clock>,
+    /// Signs each recipient's one-click unsubscribe link.
+    pub unsubscribe: Arc<UnsubscribeSigner>,
 }
 
 impl Deliverer {
@@ -196,6 +200,7 @@ impl Deliverer {
             provider: ports.provider,
             archive: ports.archive,
             clock: ports.clock,
+            unsubscribe: ports.unsubscribe,
             cache: TemplateCache::default(),
             config,
             metrics: Metrics::new(FUNCTION_NAME),

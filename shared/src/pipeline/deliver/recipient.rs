@@ -129,8 +129,15 @@ impl Deliverer {
         address: &str,
     ) -> Result<OutboundEmail, String> {
         let group = &job.batch.group;
-        let unsubscribe_url =
-            unsubscribe_url(job.workspace, &group.campaign_id, &job.recipient.message_id);
+        let unsubscribe_url = unsubscribe_url(
+            job.workspace,
+            &self.unsubscribe,
+            &group.campaign_id,
+            &group.variant,
+            address,
+            self.clock.now().unix_timestamp(),
+        )
+        .ok_or("the address is too long for an unsubscribe link")?;
         let started = std::time::Instant::now();
         let context = RenderContext::for_recipient(RecipientContext {
             customer: &job.recipient.customer,

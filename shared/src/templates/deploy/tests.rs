@@ -139,7 +139,11 @@ async fn given_a_catalog_change_then_each_retailer_gets_a_new_version_that_keeps
     )
     .await
     .unwrap();
-    let service = TemplateService::new(directory.clone(), directory.clone());
+    let service = TemplateService::new(
+        directory.clone(),
+        directory.clone(),
+        crate::testing::unsubscribe_signer(),
+    );
     let overrides = serde_json::json!({"color": "#ff0000"});
     service
         .set_variables(
@@ -198,7 +202,11 @@ async fn given_a_retailer_whose_values_no_longer_fit_then_only_that_retailer_is_
     )
     .await
     .unwrap();
-    let service = TemplateService::new(directory.clone(), directory.clone());
+    let service = TemplateService::new(
+        directory.clone(),
+        directory.clone(),
+        crate::testing::unsubscribe_signer(),
+    );
     service
         .set_variables(
             &tenant("alpine"),

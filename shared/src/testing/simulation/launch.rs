@@ -191,6 +191,7 @@ impl SimWorld {
                 provider,
                 archive: stores.clone(),
                 clock: clock.clone(),
+                unsubscribe: crate::testing::unsubscribe_signer(),
             },
             delivery,
         );
