@@ -34,7 +34,7 @@ fn required(env: &dyn Lookup, name: &'static str) -> Result<String, ConfigError>
         .ok_or(ConfigError::Missing(name))
 }
 
-#[cfg(any(feature = "deliver", feature = "campaigns"))]
+#[cfg(any(feature = "deliver", feature = "campaigns", feature = "feedback"))]
 fn optional_number(env: &dyn Lookup, name: &'static str, default: u64) -> Result<u64, ConfigError> {
     match env.get(name) {
         Some(value) if !value.trim().is_empty() => {
@@ -109,7 +109,7 @@ impl DeliverSettings {
     }
 }
 
-#[cfg(feature = "api")]
+#[cfg(any(feature = "api", feature = "feedback"))]
 /// What the tenant endpoints need (the API function): see docs/onboarding.md.
 #[derive(Debug, Clone)]
 pub struct OnboardingSettings {
@@ -128,7 +128,7 @@ pub struct OnboardingSettings {
     pub send_batches_stream: Option<String>,
 }
 
-#[cfg(feature = "api")]
+#[cfg(any(feature = "api", feature = "feedback"))]
 impl OnboardingSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(&ProcessEnv)
@@ -162,6 +162,67 @@ impl OnboardingSettings {
             sending_domain: self.sending_domain.clone(),
             unsubscribe_base_url: self.unsubscribe_base_url.clone(),
         }
+    }
+}
+
+#[cfg(feature = "feedback")]
+/// The ses-events function: the delivery table (send log, counters), the tenants table
+/// (suppression), the archive (unmatched events) and, for the auto-pause, what onboarding needs
+/// to suspend a tenant.
+#[derive(Debug, Clone)]
+pub struct FeedbackSettings {
+    pub delivery_table: String,
+    pub archive_bucket: String,
+    pub onboarding: OnboardingSettings,
+    pub feedback: crate::deliverability::feedback::FeedbackConfig,
+}
+
+#[cfg(feature = "feedback")]
+impl FeedbackSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&ProcessEnv)
+    }
+
+    pub fn from_lookup(env: &dyn Lookup) -> Result<Self, ConfigError> {
+        let defaults = crate::deliverability::feedback::FeedbackConfig::default();
+        let rate = |name: &'static str, default: f64| -> Result<f64, ConfigError> {
+            match env.get(name).filter(|v| !v.trim().is_empty()) {
+                None => Ok(default),
+                Some(value) => value
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|r| (0.0..=1.0).contains(r))
+                    .ok_or_else(|| ConfigError::Invalid {
+                        name,
+                        reason: format!("{value:?} is not a rate between 0 and 1"),
+                    }),
+            }
+        };
+        let days = optional_number(
+            env,
+            "SOFT_BOUNCE_WINDOW_DAYS",
+            defaults.soft_bounce_window.as_secs() / 86_400,
+        )?;
+        Ok(Self {
+            delivery_table: required(env, "DELIVERY_TABLE")?,
+            archive_bucket: required(env, "ARCHIVE_BUCKET")?,
+            onboarding: OnboardingSettings::from_lookup(env)?,
+            feedback: crate::deliverability::feedback::FeedbackConfig {
+                soft_bounce_limit: optional_number(
+                    env,
+                    "SOFT_BOUNCE_LIMIT",
+                    u64::from(defaults.soft_bounce_limit),
+                )?
+                .clamp(1, 100) as u32,
+                soft_bounce_window: std::time::Duration::from_secs(days.clamp(1, 90) * 86_400),
+                pause: crate::deliverability::autopause::PauseThresholds {
+                    min_sent: optional_number(env, "PAUSE_MIN_SENT", defaults.pause.min_sent)?,
+                    hard_bounce_rate: rate("PAUSE_BOUNCE_RATE", defaults.pause.hard_bounce_rate)?,
+                    complaint_rate: rate("PAUSE_COMPLAINT_RATE", defaults.pause.complaint_rate)?,
+                },
+            },
+        })
     }
 }
 

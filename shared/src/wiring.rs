@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 
+#[cfg(any(feature = "deliver", feature = "campaigns"))]
+use crate::aws::dynamodb::DeliveryTable;
 #[cfg(feature = "dynamodb")]
-use crate::aws::dynamodb::{DeliveryTable, TenantsTable};
+use crate::aws::dynamodb::TenantsTable;
 use crate::aws::kinesis::KinesisStream;
 use crate::aws::s3::S3Archive;
 #[cfg(feature = "deliver")]
@@ -50,6 +52,19 @@ pub fn deliverer(
     sdk: &SdkConfig,
     unsubscribe: Arc<UnsubscribeSigner>,
 ) -> Deliverer {
+    let provider = Arc::new(SesProvider::new(crate::aws::ses::client(sdk)));
+    deliverer_with_provider(settings, sdk, unsubscribe, provider)
+}
+
+#[cfg(feature = "deliver")]
+/// The deliverer on its AWS adapters with a given provider (the local stack wraps SES's to
+/// emulate its event publishing).
+pub fn deliverer_with_provider(
+    settings: &crate::config::DeliverSettings,
+    sdk: &SdkConfig,
+    unsubscribe: Arc<UnsubscribeSigner>,
+    provider: Arc<dyn crate::channels::email::EmailProvider>,
+) -> Deliverer {
     let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
     let tenants = Arc::new(TenantsTable::new(dynamodb.clone(), &settings.tenants_table));
     let clock = Arc::new(SystemClock);
@@ -62,7 +77,7 @@ pub fn deliverer(
                 &settings.delivery_table,
                 clock.clone(),
             )),
-            provider: Arc::new(SesProvider::new(crate::aws::ses::client(sdk))),
+            provider,
             archive: Arc::new(S3Archive::new(
                 crate::aws::s3::client(sdk),
                 &settings.archive_bucket,
@@ -74,7 +89,7 @@ pub fn deliverer(
     )
 }
 
-#[cfg(feature = "api")]
+#[cfg(any(feature = "api", feature = "feedback"))]
 /// The onboarding service on SES v2 and the tenants table (the API's tenant endpoints).
 pub fn onboarding(
     settings: &crate::config::OnboardingSettings,
@@ -124,6 +139,7 @@ pub fn campaigns(
         &settings.delivery_table,
         clock.clone(),
     ));
+    let dynamodb_for_feedback = dynamodb.clone();
     let engine = CampaignEngine {
         source: Arc::new(S3AudienceSource::new(s3.clone())),
         suppression: tenants.clone(),
@@ -149,6 +165,11 @@ pub fn campaigns(
             send_batches: Arc::new(KinesisStream::new(kinesis, &settings.send_batches_stream)),
             claims: delivery.clone(),
             send_log: delivery,
+            feedback: Arc::new(crate::aws::dynamodb::FeedbackTable::new(
+                dynamodb_for_feedback,
+                &settings.delivery_table,
+                clock.clone(),
+            )),
             engine: Arc::new(engine),
             clock,
         },
@@ -202,4 +223,48 @@ pub fn api(
 pub fn deadline_from_millis(millis: u64) -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
         .unwrap_or_else(|_| time::OffsetDateTime::now_utc() + time::Duration::seconds(60))
+}
+
+#[cfg(feature = "feedback")]
+/// The feedback service (the ses-events function) on the delivery and tenants tables, the
+/// archive, and onboarding for the auto-pause.
+pub fn feedback(
+    settings: &crate::config::FeedbackSettings,
+    sdk: &SdkConfig,
+) -> crate::deliverability::feedback::Feedback {
+    let pauser = Arc::new(onboarding(&settings.onboarding, sdk));
+    feedback_with_pauser(settings, sdk, pauser)
+}
+
+#[cfg(feature = "feedback")]
+/// The feedback service with a given way to suspend a tenant (the local stack's onboarding
+/// skips the SES calls moto lacks).
+pub fn feedback_with_pauser(
+    settings: &crate::config::FeedbackSettings,
+    sdk: &SdkConfig,
+    pauser: Arc<dyn crate::deliverability::autopause::TenantPauser>,
+) -> crate::deliverability::feedback::Feedback {
+    use crate::aws::dynamodb::FeedbackTable;
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    let table = Arc::new(FeedbackTable::new(
+        dynamodb.clone(),
+        &settings.delivery_table,
+        Arc::new(SystemClock),
+    ));
+    crate::deliverability::feedback::Feedback::new(
+        crate::deliverability::feedback::FeedbackPorts {
+            log: table.clone(),
+            counters: table,
+            suppressions: Arc::new(TenantsTable::new(
+                dynamodb,
+                &settings.onboarding.tenants_table,
+            )),
+            unmatched: Arc::new(S3Archive::new(
+                crate::aws::s3::client(sdk),
+                &settings.archive_bucket,
+            )),
+            pauser,
+        },
+        settings.feedback.clone(),
+    )
 }

@@ -89,6 +89,7 @@ fn harness() -> Harness {
             send_batches: Arc::new(MemoryStream::default()),
             claims: send_log.clone(),
             send_log,
+            feedback: Arc::new(storecast::testing::MemoryFeedbackCounters::default()),
             engine: Arc::new(engine),
             clock: Arc::new(SystemClock),
         },

@@ -23,7 +23,7 @@ pub const EVENT_DESTINATION_NAME: &str = "storecast-events";
 /// Tag key naming the retailer on its configuration set and SES tenant.
 pub const TENANT_TAG: &str = "storecast:tenant";
 
-/// The sending events forwarded to EventBridge (opens and clicks are not tracked).
+/// The sending events forwarded to EventBridge: every kind the feedback function reads.
 pub fn tracked_events() -> Vec<EventType> {
     vec![
         EventType::Bounce,
@@ -34,6 +34,8 @@ pub fn tracked_events() -> Vec<EventType> {
         EventType::RenderingFailure,
         EventType::Send,
         EventType::Subscription,
+        EventType::Open,
+        EventType::Click,
     ]
 }
 

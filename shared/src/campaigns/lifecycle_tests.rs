@@ -98,6 +98,7 @@ async fn world() -> World {
             send_batches: send_batches.clone(),
             claims: send_log.clone(),
             send_log: send_log.clone(),
+            feedback: Arc::new(crate::testing::MemoryFeedbackCounters::default()),
             engine,
             clock: clock.clone(),
         },

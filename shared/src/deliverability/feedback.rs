@@ -20,7 +20,6 @@ use super::ses_events::{self, EventError, SesEvent, What};
 use super::suppression::{Suppression, SuppressionList, SuppressionReason};
 use crate::domain::{CampaignId, MessageId, TenantId, normalise_address};
 use crate::error::{Retryable, StoreError};
-use crate::pipeline::archive::{Archive, DeadLetter};
 
 /// The dead letters' source for SES events that could not be applied.
 pub const UNMATCHED_SOURCE: &str = "ses-events";
@@ -95,6 +94,19 @@ pub trait FeedbackLog: Send + Sync {
     ) -> Result<u32, StoreError>;
 }
 
+/// Events that could not be applied (unreadable, not ours, unknown message): kept whole for an
+/// operator, never dropped. The archive keeps them as dead letters with source
+/// [`UNMATCHED_SOURCE`].
+#[async_trait]
+pub trait UnmatchedEvents: Send + Sync {
+    async fn keep(
+        &self,
+        reason: &str,
+        tenant: Option<String>,
+        event: &serde_json::Value,
+    ) -> Result<(), StoreError>;
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeedbackConfig {
     /// Transient bounces of distinct messages to one address, within the window, that
@@ -118,9 +130,7 @@ pub struct FeedbackPorts {
     pub log: Arc<dyn FeedbackLog>,
     pub counters: Arc<dyn FeedbackCounters>,
     pub suppressions: Arc<dyn SuppressionList>,
-    /// Events that could not be applied (unreadable, not ours, unknown message) are kept as
-    /// dead letters (source `ses-events`), whole, for an operator.
-    pub unmatched: Arc<dyn Archive>,
+    pub unmatched: Arc<dyn UnmatchedEvents>,
     pub pauser: Arc<dyn TenantPauser>,
 }
 
@@ -311,7 +321,7 @@ impl Feedback {
             PauseDecision::Pause(reason) => {
                 let paused = self.ports.pauser.pause(tenant, &reason).await?;
                 if paused {
-                    tracing::warn!(reason, "tenant auto-paused");
+                    tracing::warn!(event = "tenant_auto_paused", reason, "tenant auto-paused");
                 }
                 Ok(paused)
             }
@@ -340,9 +350,7 @@ impl Feedback {
             .pointer("/detail/mail/tags/tenant/0")
             .and_then(|t| t.as_str())
             .map(str::to_string);
-        let payload = serde_json::to_vec(event).unwrap_or_default();
-        let letter = DeadLetter::of_payload(UNMATCHED_SOURCE, reason, tenant, &payload);
-        self.ports.unmatched.dead_letter(&letter).await?;
+        self.ports.unmatched.keep(reason, tenant, event).await?;
         summary.unmatched += 1;
         Ok(Applied::Unmatched(reason.to_string()))
     }

@@ -9,6 +9,7 @@ use super::*;
 use crate::directory::TenantAdmin as _;
 use crate::domain::{BatchId, TenantStatus};
 use crate::onboarding::{Onboarding, OnboardingConfig};
+use crate::pipeline::archive::Archive as _;
 use crate::pipeline::send_log::{AttemptId, MessageClaim, SendLog as _};
 use crate::testing::{
     MemoryArchive, MemoryDirectory, MemoryFeedbackCounters, MemoryFeedbackLog, MemorySendLog,

@@ -54,8 +54,11 @@ impl Retryable for ImportError {
     }
 }
 
+/// A CSV's addresses with their line numbers, and the rows that are not addresses.
+pub type ParsedCsv = (Vec<(u64, String)>, Vec<InvalidRow>);
+
 /// The addresses of a CSV with their lines, and the rows that are not addresses.
-pub fn parse_csv(body: &[u8]) -> Result<(Vec<(u64, String)>, Vec<InvalidRow>), ImportError> {
+pub fn parse_csv(body: &[u8]) -> Result<ParsedCsv, ImportError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)

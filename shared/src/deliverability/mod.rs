@@ -15,9 +15,9 @@
 pub mod autopause;
 pub mod counters;
 pub mod feedback;
-pub mod ses_events;
 #[cfg(feature = "api")]
 pub mod import;
+pub mod ses_events;
 pub mod suppression;
 #[cfg(feature = "unsubscribe")]
 pub mod unsubscribe;

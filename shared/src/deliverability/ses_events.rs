@@ -330,35 +330,13 @@ fn what_happened(detail: &Detail) -> Result<(What, Option<&str>), EventError> {
     Ok(match detail.event_type.as_str() {
         "Send" => (What::Sent, None),
         "Delivery" => (What::Delivered, stamp(&detail.delivery)),
-        "Bounce" => {
-            let bounce = detail.bounce.as_ref().ok_or_else(|| missing("bounce"))?;
-            let what = What::Bounced {
-                permanent: bounce.bounce_type == "Permanent",
-                bounce_type: bounce.bounce_type.clone(),
-                sub_type: bounce.bounce_sub_type.clone(),
-                recipients: bounce
-                    .bounced_recipients
-                    .iter()
-                    .map(|r| (r.email_address.clone(), r.diagnostic_code.clone()))
-                    .collect(),
-            };
-            (what, bounce.timestamp.as_deref())
-        }
-        "Complaint" => {
-            let complaint = detail
+        "Bounce" => bounced(detail.bounce.as_ref().ok_or_else(|| missing("bounce"))?),
+        "Complaint" => complained(
+            detail
                 .complaint
                 .as_ref()
-                .ok_or_else(|| missing("complaint"))?;
-            let what = What::Complained {
-                feedback_type: complaint.complaint_feedback_type.clone(),
-                recipients: complaint
-                    .complained_recipients
-                    .iter()
-                    .map(|r| r.email_address.clone())
-                    .collect(),
-            };
-            (what, complaint.timestamp.as_deref())
-        }
+                .ok_or_else(|| missing("complaint"))?,
+        ),
         "Reject" => {
             let reason = detail
                 .reject
@@ -409,6 +387,32 @@ fn what_happened(detail: &Detail) -> Result<(What, Option<&str>), EventError> {
         }
         other => return Err(EventError::UnknownType(other.to_string())),
     })
+}
+
+fn bounced(bounce: &Bounce) -> (What, Option<&str>) {
+    let what = What::Bounced {
+        permanent: bounce.bounce_type == "Permanent",
+        bounce_type: bounce.bounce_type.clone(),
+        sub_type: bounce.bounce_sub_type.clone(),
+        recipients: bounce
+            .bounced_recipients
+            .iter()
+            .map(|r| (r.email_address.clone(), r.diagnostic_code.clone()))
+            .collect(),
+    };
+    (what, bounce.timestamp.as_deref())
+}
+
+fn complained(complaint: &Complaint) -> (What, Option<&str>) {
+    let what = What::Complained {
+        feedback_type: complaint.complaint_feedback_type.clone(),
+        recipients: complaint
+            .complained_recipients
+            .iter()
+            .map(|r| r.email_address.clone())
+            .collect(),
+    };
+    (what, complaint.timestamp.as_deref())
 }
 
 fn stamp(timed: &Option<Timed>) -> Option<&str> {

@@ -170,3 +170,22 @@ pub mod keys {
         )
     }
 }
+
+/// SES events the feedback service could not apply are kept as dead letters, whole.
+#[async_trait]
+impl<T: Archive + ?Sized> crate::deliverability::feedback::UnmatchedEvents for T {
+    async fn keep(
+        &self,
+        reason: &str,
+        tenant: Option<String>,
+        event: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let payload = serde_json::to_vec(event).map_err(|e| StoreError::Rejected {
+            store: "archive",
+            source: Box::new(e),
+        })?;
+        let source = crate::deliverability::feedback::UNMATCHED_SOURCE;
+        self.dead_letter(&DeadLetter::of_payload(source, reason, tenant, &payload))
+            .await
+    }
+}

@@ -81,10 +81,12 @@ pub struct MemoryFeedbackLog {
     state: Mutex<FeedbackState>,
 }
 
+/// A message's feedback by kind: the first time and its detail.
+type KindsOf = BTreeMap<FeedbackKind, (i64, Option<String>)>;
+
 #[derive(Default)]
 struct FeedbackState {
-    records:
-        HashMap<(TenantId, CampaignId, MessageId), BTreeMap<FeedbackKind, (i64, Option<String>)>>,
+    records: HashMap<(TenantId, CampaignId, MessageId), KindsOf>,
     soft_bounces: HashMap<(TenantId, String), BTreeMap<MessageId, i64>>,
 }
 

@@ -4,8 +4,6 @@
 //! the pipeline runs (launch chunks, rebatch, deliver) and the report is read back from each
 //! campaign's stats. Every call is an HTTP request with a bearer token, as curl would make it.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -15,6 +13,7 @@ use storecast::api::Role;
 use storecast::deliverability::suppression::{Suppression, SuppressionList as _};
 use storecast::domain::TenantId;
 
+pub use crate::demos::api_report::{ApiDemoReport, CARELESS_RETAILER, RetailerLine};
 use crate::local::api::{LocalPipelineRunner, api_state, serve};
 use crate::local::pipeline::LocalPipeline;
 
@@ -38,161 +37,6 @@ pub struct ApiDemoOptions {
     pub out_dir: PathBuf,
     pub template_path: PathBuf,
     pub catalog_path: PathBuf,
-}
-
-/// One retailer's line of the report, as its campaign's stats answered it.
-#[derive(Debug, Clone, Default)]
-pub struct RetailerLine {
-    pub stats: Value,
-    pub preview_subject: String,
-    pub rows_written: u64,
-    pub malformed_written: u64,
-}
-
-impl RetailerLine {
-    fn n(&self, path: &[&str]) -> u64 {
-        let mut value = &self.stats;
-        for key in path {
-            value = &value[*key];
-        }
-        value.as_u64().unwrap_or(0)
-    }
-
-    pub fn matched(&self) -> u64 {
-        self.stats["matched"]
-            .as_object()
-            .map(|m| m.values().filter_map(Value::as_u64).sum())
-            .unwrap_or(0)
-    }
-}
-
-#[derive(Debug, Default)]
-pub struct ApiDemoReport {
-    pub base_url: String,
-    pub lines: BTreeMap<String, RetailerLine>,
-    pub emails_at_endpoint: usize,
-    pub cross_tenant_status: u16,
-    pub seconds: f64,
-    pub previews: Vec<PathBuf>,
-}
-
-impl ApiDemoReport {
-    /// Every audience row is accounted for once, and every emitted event reached an end state.
-    pub fn reconciliation_errors(&self) -> Vec<String> {
-        let mut errors = Vec::new();
-        let mut sent_total = 0;
-        for (tenant, line) in &self.lines {
-            let rows = line.n(&["rows"]);
-            let accounted = line.matched()
-                + line.n(&["held_out"])
-                + line.n(&["skipped", "not_consented"])
-                + line.n(&["skipped", "no_address"])
-                + line.n(&["skipped", "suppressed"])
-                + line.n(&["skipped", "not_in_segment"])
-                + line.n(&["skipped", "frequency_capped"])
-                + line.n(&["skipped", "malformed"]);
-            if rows != line.rows_written || accounted != rows {
-                errors.push(format!(
-                    "{tenant}: {} rows written, {rows} read, {accounted} accounted for",
-                    line.rows_written
-                ));
-            }
-            let emitted = line.n(&["events_emitted"]);
-            let delivered = line.n(&["delivery", "sent"])
-                + line.n(&["delivery", "failed"])
-                + line.n(&["delivery", "suppressed"])
-                + line.n(&["delivery", "parked"]);
-            if emitted != line.matched() || delivered != emitted {
-                errors.push(format!(
-                    "{tenant}: {} matched, {emitted} emitted, {delivered} delivered or parked",
-                    line.matched()
-                ));
-            }
-            sent_total += line.n(&["delivery", "sent"]);
-        }
-        if sent_total as usize != self.emails_at_endpoint {
-            errors.push(format!(
-                "{sent_total} counted as sent, {} accepted by the endpoint",
-                self.emails_at_endpoint
-            ));
-        }
-        if self.cross_tenant_status != 403 {
-            errors.push(format!(
-                "a marketer reading another retailer got {}, not 403",
-                self.cross_tenant_status
-            ));
-        }
-        errors
-    }
-
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(out, "API at {}", self.base_url);
-        let _ = writeln!(
-            out,
-            "{:<32} {:>6} {:>7} {:>5} {:>8} {:>9} {:>7} {:>6} {:>4} {:>5} {:>5} {:>7} {:>5}",
-            "retailer / campaign",
-            "rows",
-            "matched",
-            "held",
-            "consent",
-            "suppress",
-            "segment",
-            "capped",
-            "bad",
-            "sent",
-            "fail",
-            "sup@snd",
-            "park"
-        );
-        for (tenant, line) in &self.lines {
-            let _ = writeln!(
-                out,
-                "{:<32} {:>6} {:>7} {:>5} {:>8} {:>9} {:>7} {:>6} {:>4} {:>5} {:>5} {:>7} {:>5}",
-                tenant,
-                line.n(&["rows"]),
-                line.matched(),
-                line.n(&["held_out"]),
-                line.n(&["skipped", "not_consented"]) + line.n(&["skipped", "no_address"]),
-                line.n(&["skipped", "suppressed"]),
-                line.n(&["skipped", "not_in_segment"]),
-                line.n(&["skipped", "frequency_capped"]),
-                line.n(&["skipped", "malformed"]),
-                line.n(&["delivery", "sent"]),
-                line.n(&["delivery", "failed"]),
-                line.n(&["delivery", "suppressed"]),
-                line.n(&["delivery", "parked"]),
-            );
-        }
-        for (tenant, line) in self.lines.iter().filter(|(key, _)| !key.contains('/')) {
-            let _ = writeln!(out, "preview subject, {tenant}: {}", line.preview_subject);
-        }
-        let _ = writeln!(
-            out,
-            "a marketer of one retailer reading another: HTTP {}",
-            self.cross_tenant_status
-        );
-        let _ = writeln!(
-            out,
-            "emails accepted by the endpoint: {}; took {:.1}s",
-            self.emails_at_endpoint, self.seconds
-        );
-        for path in &self.previews {
-            let _ = writeln!(out, "preview saved: {}", path.display());
-        }
-        let errors = self.reconciliation_errors();
-        if errors.is_empty() {
-            let _ = writeln!(
-                out,
-                "reconciled: every audience row and every emitted event is accounted for once"
-            );
-        } else {
-            for error in errors {
-                let _ = writeln!(out, "NOT RECONCILED: {error}");
-            }
-        }
-        out
-    }
 }
 
 /// A client of the local API with one caller's token.
@@ -253,7 +97,7 @@ impl ApiClient {
 /// Customer `i` of `tenant`'s export: some without consent or an address, a gold/silver/bronze
 /// tier for the segment, offers from the retailer's catalog.
 fn audience_row(tenant: &str, domain: &str, i: usize) -> Value {
-    let email = (i % 41 != 3).then(|| format!("customer{i}@{domain}"));
+    let email = (i % 41 != 3).then(|| customer_address(tenant, domain, i));
     let tier = ["gold", "silver", "bronze"][i % 3];
     let candidates: Vec<Value> = (0..4)
         .map(|c| {
@@ -276,6 +120,31 @@ fn audience_row(tenant: &str, domain: &str, i: usize) -> Value {
         "attributes": {"first_name": format!("Customer{i}"), "tier": tier, "city": "Hamburg"},
         "candidates": candidates
     })
+}
+
+/// The auto-pause's minimum volume in the demo (500 in a deployed stack).
+pub const DEMO_PAUSE_MIN_SENT: u32 = 60;
+/// The demo's complaint threshold (0.001 in a deployed stack).
+pub const DEMO_PAUSE_COMPLAINT_RATE: &str = "0.05";
+
+/// Customer `i`'s address: mostly at the retailer's customer domain, some at the SES mailbox
+/// simulator (labelled with the domain, so runs sharing an endpoint tell theirs apart), whose
+/// emulated events the feedback function applies: deliveries, opens and clicks, bounces,
+/// complaints.
+fn customer_address(tenant: &str, domain: &str, i: usize) -> String {
+    let label = domain.replace('.', "-");
+    let simulator = |mailbox: &str| format!("{mailbox}+{label}-{i}@simulator.amazonses.com");
+    if tenant == CARELESS_RETAILER && i % 5 == 1 {
+        return simulator("bounce");
+    }
+    match i {
+        10 => simulator("suppressionlist"),
+        13 => simulator("ooto"),
+        _ if i % 11 == 2 => simulator("success"),
+        _ if i % 97 == 50 => simulator("bounce"),
+        _ if i % 67 == 6 => simulator("complaint"),
+        _ => format!("customer{i}@{domain}"),
+    }
 }
 
 /// Writes the export (with a few malformed lines) to the exports bucket under the retailer's
@@ -312,10 +181,20 @@ async fn upload_audience(
 
 pub async fn run(options: &ApiDemoOptions) -> Result<ApiDemoReport> {
     let started = std::time::Instant::now();
-    let resolution = crate::local::template::Resolution {
+    let mut resolution = crate::local::template::Resolution {
         stack_name: options.stack_name.clone(),
         ..crate::local::template::Resolution::default()
     };
+    // A demo's audiences are small: rates count from 60 sends, so the careless retailer's
+    // bounces pause it within its first batches; and its complaints (a few per hundred, to be
+    // seen at all) are held to 5 %, not SES's 0.1 %, or every retailer would be paused.
+    resolution
+        .parameters
+        .insert("PauseMinSent".into(), DEMO_PAUSE_MIN_SENT.to_string());
+    resolution.parameters.insert(
+        "PauseComplaintRate".into(),
+        DEMO_PAUSE_COMPLAINT_RATE.into(),
+    );
     let pipeline = LocalPipeline::connect_as(&options.template_path, &resolution).await?;
     if options.reset {
         pipeline.endpoint.reset().await?;
@@ -497,15 +376,28 @@ async fn drive(
             )
             .await?;
     }
+    for (tenant, _, _) in RETAILERS {
+        let workspace = operator
+            .expect(Method::GET, &format!("/tenants/{tenant}"), None, 200)
+            .await?;
+        report.statuses.insert(
+            tenant.to_string(),
+            workspace["status"].as_str().unwrap_or("?").to_string(),
+        );
+    }
+    report.feedback = runner.ses_events.summary();
+    report.feedback_failures = runner.ses_events.failed();
     report.emails_at_endpoint = pipeline
         .endpoint
         .sent_emails()
         .await?
         .into_iter()
         .filter(|e| {
-            e.destinations
-                .iter()
-                .all(|d| d.ends_with(&format!(".{}.example", options.stack_name)))
+            e.destinations.iter().all(|d| {
+                d.ends_with(&format!(".{}.example", options.stack_name))
+                    || (d.ends_with("@simulator.amazonses.com")
+                        && d.contains(&format!("-{}-example-", options.stack_name)))
+            })
         })
         .count();
     Ok(())

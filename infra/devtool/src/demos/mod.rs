@@ -2,6 +2,7 @@
 //! robustness demo ([`pipeline`]).
 
 pub mod api;
+pub mod api_report;
 pub mod pipeline;
 
 use std::path::{Path, PathBuf};

@@ -294,10 +294,11 @@ pub async fn run(options: &DemoOptions) -> Result<DemoReport> {
     let signer =
         crate::local::api::unsubscribe_signer(&deliver_settings.unsubscribe_keys_secret, &sdk)
             .await?;
-    let deliver = Arc::new(DeliverHandler {
-        deliverer: storecast::wiring::deliverer(&deliver_settings, &sdk, signer),
-        counts: Mutex::default(),
-    });
+    let deliver = Arc::new(DeliverHandler::new(storecast::wiring::deliverer(
+        &deliver_settings,
+        &sdk,
+        signer,
+    )));
     let runner = Runner::new(pipeline.clients.kinesis.clone());
     let rebatch_mapping = pipeline.mapping("rebatch", rebatch.clone())?;
     let deliver_mapping = pipeline.mapping("deliver", deliver.clone())?;

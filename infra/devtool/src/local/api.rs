@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use storecast::api::ApiState;
 use storecast::aws::dynamodb::TenantsTable;
-use storecast::config::{ApiSettings, DeliverSettings, RebatchSettings};
+use storecast::config::{ApiSettings, DeliverSettings, FeedbackSettings, RebatchSettings};
 use storecast::domain::TenantWorkspace;
 use storecast::onboarding::workspaces::resource_name;
 use storecast::onboarding::{
@@ -21,6 +21,7 @@ use storecast::onboarding::{
 use crate::local::campaigns::LocalCampaigns;
 use crate::local::esm::{Checkpoints, Mapping, MappingStats, Runner};
 use crate::local::pipeline::{DeliverHandler, LocalPipeline, RebatchHandler};
+use crate::local::ses_events::{LocalEventBus, MailboxSimulator};
 
 /// Sending workspaces on the local endpoint. moto's SES v2 has configuration sets but no SES
 /// tenants, tenant associations, event destinations or sending options: locally the
@@ -107,27 +108,32 @@ pub async fn api_state(pipeline: &LocalPipeline, sdk: &SdkConfig) -> Result<ApiS
     let settings = ApiSettings::from_lookup(&environment)?;
     let signer = unsubscribe_signer(&settings.unsubscribe_keys_secret, sdk).await?;
     let mut state = storecast::wiring::api_state(&settings, sdk, signer);
-    let onboarding = &settings.onboarding;
+    state.onboarding = Arc::new(local_onboarding(pipeline, &settings.onboarding)?);
+    Ok(state)
+}
+
+/// Onboarding as the functions build it, on the local sending workspaces.
+fn local_onboarding(
+    pipeline: &LocalPipeline,
+    onboarding: &storecast::config::OnboardingSettings,
+) -> Result<Onboarding> {
     let tenants = Arc::new(TenantsTable::new(
         pipeline.clients.dynamodb.clone(),
         &onboarding.tenants_table,
     ));
-    state.onboarding = Arc::new(
-        Onboarding::new(
-            Arc::new(LocalSesWorkspaces::new(
-                pipeline.clients.sesv2.clone(),
-                &onboarding.resource_prefix,
-                &onboarding.sending_domain,
-            )),
-            tenants,
-            onboarding.onboarding_config(),
-        )
-        .with_redrive(
-            Arc::new(pipeline.archive()?),
-            Arc::new(pipeline.stream("SendBatchesStream")?),
-        ),
-    );
-    Ok(state)
+    Ok(Onboarding::new(
+        Arc::new(LocalSesWorkspaces::new(
+            pipeline.clients.sesv2.clone(),
+            &onboarding.resource_prefix,
+            &onboarding.sending_domain,
+        )),
+        tenants,
+        onboarding.onboarding_config(),
+    )
+    .with_redrive(
+        Arc::new(pipeline.archive()?),
+        Arc::new(pipeline.stream("SendBatchesStream")?),
+    ))
 }
 
 /// The unsubscribe key ring from the local endpoint's secret, as the functions read it.
@@ -179,6 +185,8 @@ pub struct LocalPipelineRunner {
     deliver: Mapping,
     rebatch_checkpoints: Checkpoints,
     deliver_checkpoints: Checkpoints,
+    /// SES's events of the sends (the mailbox simulator's), through the rule to ses-events.
+    pub ses_events: Arc<LocalEventBus>,
 }
 
 impl LocalPipelineRunner {
@@ -192,11 +200,27 @@ impl LocalPipelineRunner {
         )));
         let deliver_settings = DeliverSettings::from_lookup(&environment("deliver")?)?;
         let signer = unsubscribe_signer(&deliver_settings.unsubscribe_keys_secret, sdk).await?;
-        let deliver = Arc::new(DeliverHandler::new(storecast::wiring::deliverer(
-            &deliver_settings,
-            sdk,
-            signer,
-        )));
+        let ses_events = pipeline.stack.function("ses-events")?;
+        let bus = Arc::new(LocalEventBus::new(ses_events.event_patterns.clone(), {
+            let settings = FeedbackSettings::from_lookup(&ses_events.environment)?;
+            let pauser = Arc::new(local_onboarding(pipeline, &settings.onboarding)?);
+            storecast::wiring::feedback_with_pauser(&settings, sdk, pauser)
+        }));
+        let provider = Arc::new(MailboxSimulator::new(
+            Arc::new(storecast::aws::ses::SesProvider::new(
+                storecast::aws::ses::client(sdk),
+            )),
+            bus.clone(),
+        ));
+        let deliver = Arc::new(
+            DeliverHandler::new(storecast::wiring::deliverer_with_provider(
+                &deliver_settings,
+                sdk,
+                signer,
+                provider,
+            ))
+            .with_ses_events(bus.clone()),
+        );
         Ok(Self {
             launch: LocalCampaigns::new(&pipeline.stack, &pipeline.clients, sdk, &[])?,
             runner: Runner::new(pipeline.clients.kinesis.clone()),
@@ -204,6 +228,7 @@ impl LocalPipelineRunner {
             deliver: pipeline.mapping("deliver", deliver)?,
             rebatch_checkpoints: Checkpoints::default(),
             deliver_checkpoints: Checkpoints::default(),
+            ses_events: bus,
         })
     }
 

@@ -64,6 +64,8 @@ impl KinesisHandler for RebatchHandler {
 pub struct DeliverHandler {
     pub(crate) deliverer: Deliverer,
     pub(crate) counts: Mutex<BTreeMap<String, TenantCounts>>,
+    /// SES's events of this invocation's sends, delivered once it returns.
+    pub(crate) ses_events: Option<Arc<crate::local::ses_events::LocalEventBus>>,
 }
 
 impl DeliverHandler {
@@ -71,7 +73,16 @@ impl DeliverHandler {
         Self {
             deliverer,
             counts: Mutex::default(),
+            ses_events: None,
         }
+    }
+
+    pub(crate) fn with_ses_events(
+        mut self,
+        bus: Arc<crate::local::ses_events::LocalEventBus>,
+    ) -> Self {
+        self.ses_events = Some(bus);
+        self
     }
 }
 
@@ -84,6 +95,9 @@ impl KinesisHandler for DeliverHandler {
     ) -> Result<KinesisEventResponse> {
         let records = inbound_records(event);
         let outcome = self.deliverer.deliver(&records, deadline).await;
+        if let Some(bus) = &self.ses_events {
+            bus.flush().await;
+        }
         {
             let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
             for (tenant, tenant_counts) in &outcome.per_tenant {

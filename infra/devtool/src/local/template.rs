@@ -105,6 +105,8 @@ pub struct FunctionSpec {
     pub sqs_mappings: Vec<SqsMappingSpec>,
     /// Schedule events' expressions (`rate(1 minute)`).
     pub schedules: Vec<String>,
+    /// EventBridge rules' event patterns (intrinsics resolved), as JSON.
+    pub event_patterns: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -280,6 +282,7 @@ impl Stack {
             let mut mappings = Vec::new();
             let mut sqs_mappings = Vec::new();
             let mut schedules = Vec::new();
+            let mut event_patterns = Vec::new();
             if let Some(events) = properties.get("Events").and_then(Value::as_mapping) {
                 for (_, event) in events {
                     let p = event.get("Properties").cloned().unwrap_or(Value::Null);
@@ -300,6 +303,13 @@ impl Stack {
                             if let Some(expression) = p.get("Schedule").and_then(Value::as_str) {
                                 schedules.push(expression.to_string());
                             }
+                            continue;
+                        }
+                        Some("EventBridgeRule") => {
+                            let pattern = p
+                                .get("Pattern")
+                                .ok_or_else(|| anyhow!("{id}: EventBridgeRule without Pattern"))?;
+                            event_patterns.push(resolver.json(pattern)?);
                             continue;
                         }
                         _ => continue,
@@ -335,6 +345,7 @@ impl Stack {
                 mappings,
                 sqs_mappings,
                 schedules,
+                event_patterns,
             });
         }
         Ok(stack)
@@ -495,6 +506,24 @@ struct Resolver {
 }
 
 impl Resolver {
+    /// A whole value as JSON, every intrinsic in it resolved to its string.
+    fn json(&self, value: &Value) -> Result<serde_json::Value> {
+        Ok(match value {
+            Value::Mapping(map) => {
+                let mut object = serde_json::Map::new();
+                for (key, value) in map {
+                    object.insert(self.string(Some(key))?, self.json(value)?);
+                }
+                serde_json::Value::Object(object)
+            }
+            Value::Sequence(items) => {
+                serde_json::Value::Array(items.iter().map(|v| self.json(v)).collect::<Result<_>>()?)
+            }
+            Value::Null => serde_json::Value::Null,
+            other => serde_json::Value::String(self.string(Some(other))?),
+        })
+    }
+
     fn string(&self, value: Option<&Value>) -> Result<String> {
         let value = value.ok_or_else(|| anyhow!("missing value"))?;
         match value {

@@ -22,7 +22,8 @@ pub enum OpsCommand {
         #[arg(long)]
         campaign: String,
     },
-    /// The per-recipient send log of a campaign (or one message), as JSON lines.
+    /// The per-recipient send log of a campaign (or one message), as JSON lines: the claim, the
+    /// outcome, and SES's feedback (delivered, bounced, opened...).
     SendLog {
         #[arg(long)]
         tenant: String,
@@ -105,8 +106,31 @@ impl OpsCommand {
                         .await?
                     }
                 };
+                // SES's feedback beside each outcome: one read per message (an operator's view of
+                // one campaign, not a hot path).
+                let feedback = storecast::aws::dynamodb::FeedbackTable::new(
+                    pipeline.clients.dynamodb.clone(),
+                    &pipeline.stack.table("DeliveryTable")?.name,
+                    std::sync::Arc::new(storecast::clock::SystemClock),
+                );
                 for status in statuses {
-                    println!("{}", serde_json::to_string(&status)?);
+                    let mut line = serde_json::to_value(&status)?;
+                    if let Some(events) =
+                        storecast::deliverability::feedback::FeedbackLog::message_feedback(
+                            &feedback,
+                            &tenant,
+                            &campaign,
+                            &status.message_id,
+                        )
+                        .await?
+                    {
+                        line["feedback"] = serde_json::json!(events
+                            .events
+                            .iter()
+                            .map(|(kind, at, detail)| serde_json::json!({"kind": kind, "at": at, "detail": detail}))
+                            .collect::<Vec<_>>());
+                    }
+                    println!("{line}");
                 }
             }
             Self::DeployTemplates {

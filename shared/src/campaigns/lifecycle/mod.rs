@@ -99,6 +99,8 @@ pub struct CampaignPorts {
     pub send_batches: Arc<dyn RecordStream>,
     pub claims: Arc<dyn CampaignClaims>,
     pub send_log: Arc<dyn SendLog>,
+    /// What SES's events counted per variant (delivered, bounced, opened...).
+    pub feedback: Arc<dyn crate::deliverability::counters::FeedbackCounters>,
     pub engine: Arc<CampaignEngine>,
     pub clock: Arc<dyn Clock>,
 }

@@ -51,6 +51,14 @@ impl Campaigns {
                 _ => delivery.in_flight += 1,
             }
         }
+        let mut feedback = crate::deliverability::counters::FeedbackCounts::default();
+        let mut feedback_by_variant = std::collections::BTreeMap::new();
+        for (variant, counts) in self.ports.feedback.campaign_counts(tenant, id).await? {
+            for kind in crate::deliverability::counters::FeedbackKind::ALL {
+                feedback.add(kind, counts.get(kind));
+            }
+            feedback_by_variant.insert(variant, counts);
+        }
         for (_, parked) in self.ports.archive.parked(tenant, Some(id)).await? {
             delivery.parked_batches += 1;
             delivery.parked += parked.batch.recipients.len() as u64;
@@ -73,6 +81,8 @@ impl Campaigns {
             events_emitted: report.events_emitted,
             matched: report.matched,
             delivery,
+            feedback,
+            feedback_by_variant,
         })
     }
 }

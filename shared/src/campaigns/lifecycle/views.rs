@@ -172,4 +172,7 @@ pub struct CampaignStats {
     pub skipped: SkippedCounts,
     pub events_emitted: u64,
     pub delivery: DeliveryCounts,
+    /// SES's feedback on the sent messages (each message counted once per kind).
+    pub feedback: crate::deliverability::counters::FeedbackCounts,
+    pub feedback_by_variant: BTreeMap<String, crate::deliverability::counters::FeedbackCounts>,
 }

@@ -234,6 +234,7 @@ impl SimWorld {
                 send_batches: batches.clone(),
                 claims: stores.send_log.clone(),
                 send_log: stores.clone(),
+                feedback: Arc::new(crate::testing::MemoryFeedbackCounters::default()),
                 engine: Arc::new(engine),
                 clock: clock.clone(),
             },

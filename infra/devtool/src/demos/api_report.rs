@@ -1,0 +1,231 @@
+//! The API demo's report: each retailer's campaign stats as the API answered them, SES's
+//! feedback, the retailers' statuses, and the reconciliation that every audience row and every
+//! emitted event is accounted for once.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+/// The retailer careless with its list: a fifth of its addresses bounce, so it is auto-paused.
+pub const CARELESS_RETAILER: &str = "harbor-books";
+
+/// One retailer's line of the report, as its campaign's stats answered it.
+#[derive(Debug, Clone, Default)]
+pub struct RetailerLine {
+    pub stats: Value,
+    pub preview_subject: String,
+    pub rows_written: u64,
+    pub malformed_written: u64,
+}
+
+impl RetailerLine {
+    fn n(&self, path: &[&str]) -> u64 {
+        let mut value = &self.stats;
+        for key in path {
+            value = &value[*key];
+        }
+        value.as_u64().unwrap_or(0)
+    }
+
+    pub fn matched(&self) -> u64 {
+        self.stats["matched"]
+            .as_object()
+            .map(|m| m.values().filter_map(Value::as_u64).sum())
+            .unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct ApiDemoReport {
+    pub base_url: String,
+    pub lines: BTreeMap<String, RetailerLine>,
+    pub emails_at_endpoint: usize,
+    pub cross_tenant_status: u16,
+    /// Each retailer's status at the end (the careless one auto-paused).
+    pub statuses: BTreeMap<String, String>,
+    /// What the ses-events function made of the emulated SES events.
+    pub feedback: storecast::deliverability::feedback::FeedbackSummary,
+    /// Events the ses-events handler failed on after Lambda's retries.
+    pub feedback_failures: u64,
+    pub seconds: f64,
+    pub previews: Vec<PathBuf>,
+}
+
+impl ApiDemoReport {
+    /// Every audience row is accounted for once, and every emitted event reached an end state.
+    pub fn reconciliation_errors(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        let mut sent_total = 0;
+        for (tenant, line) in &self.lines {
+            let rows = line.n(&["rows"]);
+            let accounted = line.matched()
+                + line.n(&["held_out"])
+                + line.n(&["skipped", "not_consented"])
+                + line.n(&["skipped", "no_address"])
+                + line.n(&["skipped", "suppressed"])
+                + line.n(&["skipped", "not_in_segment"])
+                + line.n(&["skipped", "frequency_capped"])
+                + line.n(&["skipped", "malformed"]);
+            if rows != line.rows_written || accounted != rows {
+                errors.push(format!(
+                    "{tenant}: {} rows written, {rows} read, {accounted} accounted for",
+                    line.rows_written
+                ));
+            }
+            let emitted = line.n(&["events_emitted"]);
+            let delivered = line.n(&["delivery", "sent"])
+                + line.n(&["delivery", "failed"])
+                + line.n(&["delivery", "suppressed"])
+                + line.n(&["delivery", "parked"]);
+            if emitted != line.matched() || delivered != emitted {
+                errors.push(format!(
+                    "{tenant}: {} matched, {emitted} emitted, {delivered} delivered or parked",
+                    line.matched()
+                ));
+            }
+            sent_total += line.n(&["delivery", "sent"]);
+        }
+        if sent_total as usize != self.emails_at_endpoint {
+            errors.push(format!(
+                "{sent_total} counted as sent, {} accepted by the endpoint",
+                self.emails_at_endpoint
+            ));
+        }
+        for (tenant, status) in &self.statuses {
+            let expected = if tenant == CARELESS_RETAILER {
+                "SUSPENDED"
+            } else {
+                "ACTIVE"
+            };
+            if status != expected {
+                errors.push(format!("{tenant} is {status}, not {expected}"));
+            }
+        }
+        if self.feedback_failures > 0 {
+            errors.push(format!(
+                "{} SES events failed in the handler",
+                self.feedback_failures
+            ));
+        }
+        if self.feedback.recorded == 0 || self.feedback.suppressed == 0 {
+            errors.push(format!(
+                "SES feedback did not close the loop: {:?}",
+                self.feedback
+            ));
+        }
+        if self.cross_tenant_status != 403 {
+            errors.push(format!(
+                "a marketer reading another retailer got {}, not 403",
+                self.cross_tenant_status
+            ));
+        }
+        errors
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "API at {}", self.base_url);
+        let _ = writeln!(
+            out,
+            "{:<32} {:>6} {:>7} {:>5} {:>8} {:>9} {:>7} {:>6} {:>4} {:>5} {:>5} {:>7} {:>5}",
+            "retailer / campaign",
+            "rows",
+            "matched",
+            "held",
+            "consent",
+            "suppress",
+            "segment",
+            "capped",
+            "bad",
+            "sent",
+            "fail",
+            "sup@snd",
+            "park"
+        );
+        for (tenant, line) in &self.lines {
+            let _ = writeln!(
+                out,
+                "{:<32} {:>6} {:>7} {:>5} {:>8} {:>9} {:>7} {:>6} {:>4} {:>5} {:>5} {:>7} {:>5}",
+                tenant,
+                line.n(&["rows"]),
+                line.matched(),
+                line.n(&["held_out"]),
+                line.n(&["skipped", "not_consented"]) + line.n(&["skipped", "no_address"]),
+                line.n(&["skipped", "suppressed"]),
+                line.n(&["skipped", "not_in_segment"]),
+                line.n(&["skipped", "frequency_capped"]),
+                line.n(&["skipped", "malformed"]),
+                line.n(&["delivery", "sent"]),
+                line.n(&["delivery", "failed"]),
+                line.n(&["delivery", "suppressed"]),
+                line.n(&["delivery", "parked"]),
+            );
+        }
+        self.render_feedback(&mut out);
+        for (tenant, line) in self.lines.iter().filter(|(key, _)| !key.contains('/')) {
+            let _ = writeln!(out, "preview subject, {tenant}: {}", line.preview_subject);
+        }
+        let _ = writeln!(
+            out,
+            "a marketer of one retailer reading another: HTTP {}",
+            self.cross_tenant_status
+        );
+        let _ = writeln!(
+            out,
+            "emails accepted by the endpoint: {}; took {:.1}s",
+            self.emails_at_endpoint, self.seconds
+        );
+        for path in &self.previews {
+            let _ = writeln!(out, "preview saved: {}", path.display());
+        }
+        let errors = self.reconciliation_errors();
+        if errors.is_empty() {
+            let _ = writeln!(
+                out,
+                "reconciled: every audience row and every emitted event is accounted for once"
+            );
+        } else {
+            for error in errors {
+                let _ = writeln!(out, "NOT RECONCILED: {error}");
+            }
+        }
+        out
+    }
+}
+
+impl ApiDemoReport {
+    /// SES's feedback per campaign, and what it did: suppressions, auto-pauses.
+    fn render_feedback(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "{:<32} {:>6} {:>9} {:>6} {:>6} {:>7} {:>6} {:>6}",
+            "SES feedback", "sent", "delivered", "hard", "soft", "complnt", "opened", "click"
+        );
+        for (tenant, line) in &self.lines {
+            let f = |kind: &str| line.n(&["feedback", kind]);
+            let _ = writeln!(
+                out,
+                "{:<32} {:>6} {:>9} {:>6} {:>6} {:>7} {:>6} {:>6}",
+                tenant,
+                f("sent"),
+                f("delivered"),
+                f("hard_bounced"),
+                f("soft_bounced"),
+                f("complained"),
+                f("opened"),
+                f("clicked"),
+            );
+        }
+        let s = &self.feedback;
+        let _ = writeln!(
+            out,
+            "ses-events: {} recorded, {} duplicates, {} unmatched; {} addresses suppressed; {} retailer(s) auto-paused",
+            s.recorded, s.duplicates, s.unmatched, s.suppressed, s.paused
+        );
+        for (tenant, status) in &self.statuses {
+            let _ = writeln!(out, "status, {tenant}: {status}");
+        }
+    }
+}
