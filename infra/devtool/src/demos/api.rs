@@ -15,6 +15,7 @@ use storecast::api::Role;
 use storecast::deliverability::suppression::{Suppression, SuppressionList as _};
 use storecast::domain::TenantId;
 
+use crate::demos::one_click;
 use crate::local::api::{LocalPipelineRunner, api_state, serve};
 use crate::local::pipeline::LocalPipeline;
 
@@ -72,6 +73,8 @@ pub struct ApiDemoReport {
     pub lines: BTreeMap<String, RetailerLine>,
     pub emails_at_endpoint: usize,
     pub cross_tenant_status: u16,
+    /// A delivered email's one-click link, followed on the local API: what it did.
+    pub one_click: one_click::OneClick,
     pub seconds: f64,
     pub previews: Vec<PathBuf>,
 }
@@ -122,6 +125,9 @@ impl ApiDemoReport {
                 self.cross_tenant_status
             ));
         }
+        if !self.one_click.worked() {
+            errors.push(format!("one-click unsubscribe: {:?}", self.one_click));
+        }
         errors
     }
 
@@ -171,6 +177,11 @@ impl ApiDemoReport {
             out,
             "a marketer of one retailer reading another: HTTP {}",
             self.cross_tenant_status
+        );
+        let _ = writeln!(
+            out,
+            "one-click unsubscribe from a delivered email: page HTTP {}, POST HTTP {}, suppressed: {}",
+            self.one_click.page_status, self.one_click.post_status, self.one_click.suppressed_as
         );
         let _ = writeln!(
             out,
@@ -497,7 +508,7 @@ async fn drive(
             )
             .await?;
     }
-    report.emails_at_endpoint = pipeline
+    let sent: Vec<_> = pipeline
         .endpoint
         .sent_emails()
         .await?
@@ -507,7 +518,12 @@ async fn drive(
                 .iter()
                 .all(|d| d.ends_with(&format!(".{}.example", options.stack_name)))
         })
-        .count();
+        .collect();
+    report.emails_at_endpoint = sent.len();
+    // 8. One recipient of the first retailer unsubscribes with one click from the email itself.
+    let raw: Vec<&str> = sent.iter().map(|e| e.raw.as_str()).collect();
+    report.one_click =
+        one_click::follow_first(base, &raw, &TenantId::parse(RETAILERS[0].0)?).await?;
     Ok(())
 }
 

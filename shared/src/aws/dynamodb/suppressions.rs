@@ -55,10 +55,7 @@ fn suppression_from_item(item: &Item) -> Result<Suppression, StoreError> {
         } else {
             0
         },
-        detail: item
-            .get("detail")
-            .and_then(|v| v.as_s().ok())
-            .map(String::clone),
+        detail: item.get("detail").and_then(|v| v.as_s().ok()).cloned(),
     })
 }
 
