@@ -179,9 +179,6 @@ pub fn campaigns(
 
 #[cfg(feature = "api")]
 /// The marketer API's services on their AWS adapters.
-///
-/// Unsubscribes are not counted in the feedback counters yet (`None`): their DynamoDB adapter
-/// is not wired here; the suppression itself is.
 pub fn api_state(
     settings: &crate::config::ApiSettings,
     sdk: &SdkConfig,
@@ -203,7 +200,11 @@ pub fn api_state(
         unsubscribes: Arc::new(crate::deliverability::unsubscribe::Unsubscribes::new(
             unsubscribe,
             tenants,
-            None,
+            Some(Arc::new(crate::aws::dynamodb::FeedbackTable::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                &settings.campaigns.delivery_table,
+                Arc::new(SystemClock),
+            ))),
             Arc::new(SystemClock),
         )),
     }

@@ -50,5 +50,8 @@ async fn a_campaign_through_the_api_reconciles_for_every_retailer() {
             > 0
     );
     assert_eq!(report.cross_tenant_status, 403);
+    // A delivered email's List-Unsubscribe link, followed: the page changes nothing, the
+    // one-click POST suppresses the recipient for that retailer.
+    assert!(report.one_click.worked(), "{:?}", report.one_click);
     assert!(report.emails_at_endpoint > 0);
 }

@@ -9,7 +9,7 @@ use aws_sdk_sesv2::config::http::HttpResponse;
 use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sesv2::types::{
     DeliveryOptions, EventBridgeDestination, EventDestinationDefinition, EventType,
-    ReputationOptions, SendingOptions, Tag, TlsPolicy,
+    ReputationOptions, SendingOptions, SuppressionListReason, SuppressionListScope, Tag, TlsPolicy,
 };
 
 use super::errors::{FailureKind, classify};
@@ -239,6 +239,22 @@ impl SesWorkspaces {
         }
     }
 
+    /// The SES tenant keeps its own suppression list (scope `TENANT`), fed by hard bounces and
+    /// complaints, beside the platform's list per retailer: a bounce at one retailer never stops
+    /// another's mail to that address. A PUT, so provisioning again sets the same.
+    async fn ensure_suppression_scope(&self, tenant: &str) -> Result<(), ProvisionError> {
+        self.client
+            .put_tenant_suppression_attributes()
+            .tenant_name(tenant)
+            .suppression_scope(SuppressionListScope::Tenant)
+            .suppressed_reasons(SuppressionListReason::Bounce)
+            .suppressed_reasons(SuppressionListReason::Complaint)
+            .send()
+            .await
+            .map_err(|e| provision_error("PutTenantSuppressionAttributes", e))?;
+        Ok(())
+    }
+
     async fn ensure_association(
         &self,
         tenant: &str,
@@ -277,6 +293,7 @@ impl SendingWorkspaces for SesWorkspaces {
         self.ensure_event_destination(&name).await?;
         // The SES tenant has the same name as the configuration set: one workspace per retailer.
         self.ensure_tenant(&name, spec).await?;
+        self.ensure_suppression_scope(&name).await?;
         self.ensure_association(&name, &configuration_set_arn)
             .await?;
         self.ensure_association(&name, &self.config.domain_identity_arn)
@@ -328,6 +345,7 @@ mod tests {
     use aws_sdk_sesv2::operation::put_configuration_set_sending_options::{
         PutConfigurationSetSendingOptionsError, PutConfigurationSetSendingOptionsOutput,
     };
+    use aws_sdk_sesv2::operation::put_tenant_suppression_attributes::PutTenantSuppressionAttributesOutput;
     use aws_sdk_sesv2::operation::update_configuration_set_event_destination::UpdateConfigurationSetEventDestinationOutput;
     use aws_sdk_sesv2::types::error::{
         AlreadyExistsException, BadRequestException, LimitExceededException,
@@ -415,7 +433,22 @@ mod tests {
                         && matches!(r.resource_arn(), Some(CS_ARN | IDENTITY))
                 })
                 .then_output(|| CreateTenantResourceAssociationOutput::builder().build()),
+            suppression_scope_rule(),
         ]
+    }
+
+    /// The tenant's own suppression list, fed by bounces and complaints.
+    fn suppression_scope_rule() -> Rule {
+        mock!(Client::put_tenant_suppression_attributes)
+            .match_requests(|r| {
+                r.tenant_name() == Some("storecast-prod-alpine")
+                    && r.suppression_scope() == Some(&SuppressionListScope::Tenant)
+                    && r.suppressed_reasons()
+                        .contains(&SuppressionListReason::Bounce)
+                    && r.suppressed_reasons()
+                        .contains(&SuppressionListReason::Complaint)
+            })
+            .then_output(|| PutTenantSuppressionAttributesOutput::builder().build())
     }
 
     #[tokio::test]
@@ -436,7 +469,7 @@ mod tests {
             }
         );
         let calls: Vec<usize> = rules.iter().map(Rule::num_calls).collect();
-        assert_eq!(calls, vec![1, 1, 1, 2], "one association for each ARN");
+        assert_eq!(calls, vec![1, 1, 1, 2, 1], "one association for each ARN");
     }
 
     #[tokio::test]
@@ -472,6 +505,7 @@ mod tests {
         });
         let sending = mock!(Client::put_configuration_set_sending_options)
             .then_output(|| PutConfigurationSetSendingOptionsOutput::builder().build());
+        let scope = suppression_scope_rule();
         let client = mock_client!(
             aws_sdk_sesv2,
             RuleMode::MatchAny,
@@ -482,7 +516,8 @@ mod tests {
                 &update_destination,
                 &create_tenant,
                 &associate,
-                &sending
+                &sending,
+                &scope
             ]
         );
         let provisioned = SesWorkspaces::new(client, config())
@@ -493,6 +528,7 @@ mod tests {
         assert_eq!(update_delivery.num_calls(), 1, "the pool follows the spec");
         assert_eq!(update_destination.num_calls(), 1);
         assert_eq!(associate.num_calls(), 2);
+        assert_eq!(scope.num_calls(), 1, "the scope is set again: a PUT");
         assert_eq!(
             sending.num_calls(),
             0,

@@ -54,10 +54,13 @@ impl Retryable for ImportError {
     }
 }
 
-/// A CSV's addresses with their line numbers, and the rows that are not addresses.
-pub type ParsedCsv = (Vec<(u64, String)>, Vec<InvalidRow>);
+/// A CSV read: the addresses (normalised) with their lines, and the rows that are not addresses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParsedCsv {
+    pub addresses: Vec<(u64, String)>,
+    pub invalid: Vec<InvalidRow>,
+}
 
-/// The addresses of a CSV with their lines, and the rows that are not addresses.
 pub fn parse_csv(body: &[u8]) -> Result<ParsedCsv, ImportError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -107,7 +110,7 @@ pub fn parse_csv(body: &[u8]) -> Result<ParsedCsv, ImportError> {
             }),
         }
     }
-    Ok((addresses, invalid))
+    Ok(ParsedCsv { addresses, invalid })
 }
 
 fn newlines(bytes: &[u8]) -> u64 {
@@ -123,7 +126,7 @@ pub async fn import_csv(
     body: &[u8],
     now: i64,
 ) -> Result<ImportReport, ImportError> {
-    let (addresses, invalid) = parse_csv(body)?;
+    let ParsedCsv { addresses, invalid } = parse_csv(body)?;
     let mut report = ImportReport {
         invalid,
         ..ImportReport::default()
@@ -163,7 +166,7 @@ mod tests {
 
     #[test]
     fn a_single_column_needs_no_header_and_bad_rows_are_named_by_line() {
-        let (addresses, invalid) =
+        let ParsedCsv { addresses, invalid } =
             parse_csv(b"Ann@Example.com\n\nnot-an-address\n bo@example.com \n").unwrap();
         assert_eq!(
             addresses,
@@ -179,7 +182,7 @@ mod tests {
 
     #[test]
     fn a_header_names_the_address_column() {
-        let (addresses, invalid) =
+        let ParsedCsv { addresses, invalid } =
             parse_csv(b"id,Email,name\n1,ann@example.com,Ann\n2,\"bo@example.com\",\"Bo, Jr\"\n")
                 .unwrap();
         assert_eq!(

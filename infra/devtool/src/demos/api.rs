@@ -14,6 +14,7 @@ use storecast::deliverability::suppression::{Suppression, SuppressionList as _};
 use storecast::domain::TenantId;
 
 pub use crate::demos::api_report::{ApiDemoReport, CARELESS_RETAILER, RetailerLine};
+use crate::demos::one_click;
 use crate::local::api::{LocalPipelineRunner, api_state, serve};
 use crate::local::pipeline::LocalPipeline;
 
@@ -387,7 +388,7 @@ async fn drive(
     }
     report.feedback = runner.ses_events.summary();
     report.feedback_failures = runner.ses_events.failed();
-    report.emails_at_endpoint = pipeline
+    let sent: Vec<_> = pipeline
         .endpoint
         .sent_emails()
         .await?
@@ -399,7 +400,12 @@ async fn drive(
                         && d.contains(&format!("-{}-example-", options.stack_name)))
             })
         })
-        .count();
+        .collect();
+    report.emails_at_endpoint = sent.len();
+    // 8. One recipient of the first retailer unsubscribes with one click from the email itself.
+    let raw: Vec<&str> = sent.iter().map(|e| e.raw.as_str()).collect();
+    report.one_click =
+        one_click::follow_first(base, &raw, &TenantId::parse(RETAILERS[0].0)?).await?;
     Ok(())
 }
 

@@ -43,6 +43,8 @@ pub struct ApiDemoReport {
     pub lines: BTreeMap<String, RetailerLine>,
     pub emails_at_endpoint: usize,
     pub cross_tenant_status: u16,
+    /// A delivered email's one-click link, followed on the local API: what it did.
+    pub one_click: crate::demos::one_click::OneClick,
     /// Each retailer's status at the end (the careless one auto-paused).
     pub statuses: BTreeMap<String, String>,
     /// What the ses-events function made of the emulated SES events.
@@ -115,6 +117,9 @@ impl ApiDemoReport {
                 self.feedback
             ));
         }
+        if !self.one_click.worked() {
+            errors.push(format!("one-click unsubscribe: {:?}", self.one_click));
+        }
         if self.cross_tenant_status != 403 {
             errors.push(format!(
                 "a marketer reading another retailer got {}, not 403",
@@ -171,6 +176,11 @@ impl ApiDemoReport {
             out,
             "a marketer of one retailer reading another: HTTP {}",
             self.cross_tenant_status
+        );
+        let _ = writeln!(
+            out,
+            "one-click unsubscribe from a delivered email: page HTTP {}, POST HTTP {}, suppressed: {}",
+            self.one_click.page_status, self.one_click.post_status, self.one_click.suppressed_as
         );
         let _ = writeln!(
             out,

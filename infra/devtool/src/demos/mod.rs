@@ -1,8 +1,9 @@
-//! The demos: a campaign through the marketer API ([`api`]), and the delivery pipeline's own
+//! The demos: a campaign through the marketer API ([`api`], with [`one_click`] unsubscribe), and the delivery pipeline's own
 //! robustness demo ([`pipeline`]).
 
 pub mod api;
 pub mod api_report;
+pub mod one_click;
 pub mod pipeline;
 
 use std::path::{Path, PathBuf};

@@ -125,14 +125,7 @@ impl Endpoint {
 
     /// The emails the endpoint accepted: (from, to, raw MIME).
     pub async fn sent_emails(&self) -> Result<Vec<SentEmail>> {
-        let data: serde_json::Value = reqwest::Client::new()
-            .get(format!("{}/moto-api/data.json", self.url))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await
-            .context("moto data.json")?;
+        let data = self.model_data().await?;
         let mut sent = Vec::new();
         for service in ["ses", "sesv2"] {
             let Some(accounts) = data.get(service).and_then(|s| s.as_object()) else {
@@ -163,6 +156,33 @@ impl Endpoint {
             }
         }
         Ok(sent)
+    }
+}
+
+/// moto's `/moto-api/data.json`. moto checks each attribute of its models, then serialises
+/// them all again: a DynamoDB table written between the two (another test on the same endpoint)
+/// makes it answer 500. So a 500 is asked again, a few times.
+impl Endpoint {
+    async fn model_data(&self) -> Result<serde_json::Value> {
+        const ATTEMPTS: u32 = 5;
+        let client = reqwest::Client::new();
+        let mut attempt = 1;
+        loop {
+            let response = client
+                .get(format!("{}/moto-api/data.json", self.url))
+                .send()
+                .await?;
+            if response.status().is_server_error() && attempt < ATTEMPTS {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(50 * u64::from(attempt))).await;
+                continue;
+            }
+            return response
+                .error_for_status()?
+                .json()
+                .await
+                .context("moto data.json");
+        }
     }
 }
 
