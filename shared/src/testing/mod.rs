@@ -15,6 +15,7 @@ mod send_log;
 pub mod simulation;
 mod stream;
 mod tenants;
+mod warmup;
 mod workspaces;
 
 use std::sync::Mutex;
@@ -28,6 +29,7 @@ pub use feedback::MemoryFeedbackCounters;
 pub use send_log::MemorySendLog;
 pub use stream::MemoryStream;
 pub use tenants::MemoryDirectory;
+pub use warmup::{MemorySendCap, MemoryWarmupStore};
 pub use workspaces::{MemorySendingWorkspaces, MemoryWorkspace};
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
