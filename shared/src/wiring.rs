@@ -36,6 +36,10 @@ pub fn deliverer(settings: &crate::config::DeliverSettings, sdk: &SdkConfig) -> 
     let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
     let tenants = Arc::new(TenantsTable::new(dynamodb.clone(), &settings.tenants_table));
     let clock = Arc::new(SystemClock);
+    let caps = Arc::new(crate::aws::dynamodb::DailyCaps::new(
+        dynamodb.clone(),
+        &settings.delivery_table,
+    ));
     Deliverer::new(
         DelivererPorts {
             directory: tenants.clone(),
@@ -54,6 +58,7 @@ pub fn deliverer(settings: &crate::config::DeliverSettings, sdk: &SdkConfig) -> 
         },
         settings.delivery_config(),
     )
+    .with_send_cap(caps)
 }
 
 #[cfg(feature = "api")]

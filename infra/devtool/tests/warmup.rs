@@ -9,7 +9,49 @@ use storecast::aws::dynamodb::{DailyCaps, TenantsTable};
 use storecast::deliverability::counters::Day;
 use storecast::deliverability::warmup::{CapUsage, SendCap, WarmupStage, WarmupState, WarmupStore};
 use storecast::domain::TenantId;
+use storecast::error::StoreError;
 use support::test_stack;
+
+/// moto evaluates a conditional update without locking the item (its server is threaded), so
+/// two concurrent takes can both pass one condition there; DynamoDB serialises writes to an
+/// item. The callers below run concurrently, and this lets one request at a time reach the
+/// endpoint, so what is checked is the adapter's expressions, not moto's missing lock.
+struct OneAtATime<C> {
+    inner: C,
+    gate: tokio::sync::Mutex<()>,
+}
+
+#[async_trait::async_trait]
+impl<C: SendCap> SendCap for OneAtATime<C> {
+    async fn set_cap(&self, tenant: &TenantId, day: &Day, cap: u64) -> Result<(), StoreError> {
+        let _one = self.gate.lock().await;
+        self.inner.set_cap(tenant, day, cap).await
+    }
+    async fn take(
+        &self,
+        tenant: &TenantId,
+        day: &Day,
+        wanted: u64,
+        fallback: u64,
+    ) -> Result<u64, StoreError> {
+        let _one = self.gate.lock().await;
+        self.inner.take(tenant, day, wanted, fallback).await
+    }
+    async fn give_back(&self, tenant: &TenantId, day: &Day, count: u64) -> Result<(), StoreError> {
+        let _one = self.gate.lock().await;
+        self.inner.give_back(tenant, day, count).await
+    }
+    async fn usage(&self, tenant: &TenantId, day: &Day) -> Result<Option<CapUsage>, StoreError> {
+        self.inner.usage(tenant, day).await
+    }
+}
+
+fn gated(t: &support::TestStack) -> OneAtATime<DailyCaps> {
+    OneAtATime {
+        inner: caps(t),
+        gate: tokio::sync::Mutex::new(()),
+    }
+}
 
 fn caps(t: &support::TestStack) -> DailyCaps {
     DailyCaps::new(
@@ -21,7 +63,7 @@ fn caps(t: &support::TestStack) -> DailyCaps {
 #[tokio::test]
 async fn concurrent_takes_never_grant_more_than_the_cap_in_total() {
     let t = test_stack("warmup-cap").await;
-    let caps = Arc::new(caps(&t));
+    let caps = Arc::new(gated(&t));
     let tenant = TenantId::parse("alpine").unwrap();
     let day = Day("2026-03-02".into());
     caps.set_cap(&tenant, &day, 1_000).await.unwrap();
@@ -146,4 +188,82 @@ async fn the_state_is_written_only_over_the_version_it_was_read_at() {
     );
     let record = store.load(&tenant).await.unwrap().unwrap();
     assert_eq!((record.version, record.state), (2, next));
+}
+
+/// Twelve deliveries at once of a tenant in warm-up, its cap on the local DynamoDB: the cap's
+/// sends go out, the rest is deferred to the next UTC day.
+#[tokio::test]
+async fn concurrent_deliveries_on_the_dynamodb_cap_send_exactly_the_cap() {
+    use storecast::clock::Clock;
+    use storecast::deliverability::warmup::next_day_start;
+    use storecast::directory::TenantAdmin;
+    use storecast::domain::WarmupPlan;
+    use storecast::pipeline::deliver::{Deliverer, DelivererPorts, DeliveryConfig};
+    use storecast::pipeline::lambda_batch::InboundRecord;
+    use storecast::testing::samples::{sample_batch, seed_retailer};
+    use storecast::testing::{
+        ManualClock, MemoryArchive, MemoryDirectory, MemoryEmailProvider, MemorySendLog,
+    };
+
+    let t = test_stack("warmup-deliver").await;
+    let directory = Arc::new(MemoryDirectory::default());
+    seed_retailer(directory.as_ref(), "alpine", "c1", "mail.example")
+        .await
+        .unwrap();
+    let tenant = TenantId::parse("alpine").unwrap();
+    let mut workspace = directory.workspace(&tenant).await.unwrap().unwrap();
+    workspace.settings.warmup = Some(WarmupPlan {
+        start_cap: 100,
+        target: 10_000,
+        ramp_days: 30,
+        engaged_first: false,
+    });
+    directory.put_workspace(&workspace).await.unwrap();
+    let clock = Arc::new(ManualClock::new(
+        time::macros::datetime!(2026-11-22 10:00 UTC),
+    ));
+    let caps = Arc::new(gated(&t));
+    let today = Day::of_epoch(clock.now().unix_timestamp());
+    caps.set_cap(&tenant, &today, 333).await.unwrap();
+    let provider = Arc::new(MemoryEmailProvider::keeping_messages());
+    let archive = Arc::new(MemoryArchive::default());
+    let deliverer = Arc::new(
+        Deliverer::new(
+            DelivererPorts {
+                directory: directory.clone(),
+                templates: directory.clone(),
+                send_log: Arc::new(MemorySendLog::default()),
+                provider: provider.clone(),
+                archive: archive.clone(),
+                clock: clock.clone(),
+            },
+            DeliveryConfig::new("mail.example"),
+        )
+        .with_send_cap(caps.clone()),
+    );
+    let deadline = clock.now() + time::Duration::seconds(60);
+    let runs = (0..12u32).map(|b| {
+        let batch = sample_batch("alpine", "c1", b * 50 + 1..b * 50 + 51);
+        let records = vec![InboundRecord {
+            sequence_number: b.to_string(),
+            partition_key: batch.batch_id.to_string(),
+            data: serde_json::to_vec(&batch).unwrap(),
+        }];
+        let deliverer = deliverer.clone();
+        tokio::spawn(async move { deliverer.deliver(&records, deadline).await })
+    });
+    let mut deferred = 0;
+    for outcome in futures::future::join_all(runs).await {
+        let outcome = outcome.unwrap();
+        assert!(outcome.failed_positions.is_empty());
+        deferred += outcome.per_tenant["alpine"].deferred;
+    }
+    assert_eq!(provider.sent_count(), 333);
+    assert_eq!(deferred, 600 - 333);
+    assert_eq!(
+        caps.usage(&tenant, &today).await.unwrap().unwrap().used,
+        333
+    );
+    let reset = next_day_start(clock.now().unix_timestamp());
+    assert!(archive.deferred().iter().all(|(_, d)| d.retry_at == reset));
 }
