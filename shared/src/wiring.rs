@@ -166,6 +166,32 @@ pub fn api(settings: &crate::config::ApiSettings, sdk: &SdkConfig) -> axum::Rout
     crate::api::router(api_state(settings, sdk))
 }
 
+#[cfg(feature = "warmup")]
+/// The daily warm-up on the tenants table (workspaces, states) and the delivery table (caps),
+/// reading the feedback counters it is given.
+pub fn warmup(
+    settings: &crate::config::WarmupSettings,
+    sdk: &SdkConfig,
+    feedback: Arc<dyn crate::deliverability::counters::FeedbackCounters>,
+) -> crate::deliverability::warmup::WarmupService {
+    use crate::deliverability::warmup::{WarmupPorts, WarmupService};
+
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    let tenants = Arc::new(TenantsTable::new(dynamodb.clone(), &settings.tenants_table));
+    WarmupService::new(
+        WarmupPorts {
+            workspaces: tenants.clone(),
+            feedback,
+            store: tenants,
+            caps: Arc::new(crate::aws::dynamodb::DailyCaps::new(
+                dynamodb,
+                &settings.delivery_table,
+            )),
+        },
+        settings.thresholds,
+    )
+}
+
 /// Lambda's deadline (milliseconds since the epoch) as a time.
 pub fn deadline_from_millis(millis: u64) -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)

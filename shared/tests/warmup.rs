@@ -289,3 +289,175 @@ async fn an_unavailable_cap_defers_the_batch_for_a_minute_instead_of_sending_pas
     w.clock.advance(time::Duration::minutes(2));
     assert_eq!(w.redrive().await.sent, 50);
 }
+
+mod daily_run {
+    use super::*;
+    use storecast::deliverability::counters::FeedbackCounts;
+    use storecast::deliverability::warmup::{
+        WarmupAction, WarmupPorts, WarmupService, WarmupThresholds, day_after,
+    };
+    use storecast::testing::{MemoryFeedbackCounters, MemoryWarmupStore};
+
+    struct Daily {
+        directory: Arc<MemoryDirectory>,
+        feedback: Arc<MemoryFeedbackCounters>,
+        store: Arc<MemoryWarmupStore>,
+        caps: Arc<MemorySendCap>,
+        service: Arc<WarmupService>,
+    }
+
+    async fn daily(warming: &[(&str, WarmupPlan)], others: &[&str]) -> Daily {
+        let directory = Arc::new(MemoryDirectory::default());
+        for tenant in others.iter().chain(warming.iter().map(|(t, _)| t)) {
+            seed_retailer(directory.as_ref(), tenant, "c1", DOMAIN)
+                .await
+                .unwrap();
+        }
+        for (tenant, plan) in warming {
+            let id = TenantId::parse(*tenant).unwrap();
+            let mut workspace = directory.workspace(&id).await.unwrap().unwrap();
+            workspace.settings.warmup = Some(*plan);
+            directory.put_workspace(&workspace).await.unwrap();
+        }
+        let feedback = Arc::new(MemoryFeedbackCounters::default());
+        let store = Arc::new(MemoryWarmupStore::default());
+        let caps = Arc::new(MemorySendCap::default());
+        let service = Arc::new(WarmupService::new(
+            WarmupPorts {
+                workspaces: directory.clone(),
+                feedback: feedback.clone(),
+                store: store.clone(),
+                caps: caps.clone(),
+            },
+            WarmupThresholds::default(),
+        ));
+        Daily {
+            directory,
+            feedback,
+            store,
+            caps,
+            service,
+        }
+    }
+
+    fn at(day: i64) -> OffsetDateTime {
+        time::macros::datetime!(2026-03-01 00:05 UTC) + time::Duration::days(day)
+    }
+
+    fn healthy(sent: u64) -> FeedbackCounts {
+        FeedbackCounts {
+            sent,
+            delivered: sent,
+            ..FeedbackCounts::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn each_tenant_in_warm_up_gets_todays_cap_and_tomorrows_until_it_is_decided() {
+        let d = daily(&[("alpine", plan(100, true))], &["borealis"]).await;
+        let alpine = TenantId::parse("alpine").unwrap();
+        let first = d.service.run_daily(at(0)).await.unwrap();
+        assert_eq!((first.tenants, first.decided, first.failed), (1, 1, 0));
+        assert_eq!(first.results[0].action, WarmupAction::Start);
+        let day0 = Day::of_epoch(at(0).unix_timestamp());
+        let day1 = day_after(at(0).unix_timestamp(), 1);
+        assert_eq!(
+            d.caps.usage(&alpine, &day0).await.unwrap().unwrap().cap,
+            Some(100)
+        );
+        assert_eq!(
+            d.caps.usage(&alpine, &day1).await.unwrap().unwrap().cap,
+            Some(100)
+        );
+
+        d.feedback.set_day(&alpine, &day0, healthy(100));
+        let second = d.service.run_daily(at(1)).await.unwrap();
+        assert_eq!(second.results[0].action, WarmupAction::Advance);
+        let cap = second.results[0].cap;
+        assert!(cap > 100);
+        assert_eq!(
+            d.caps.usage(&alpine, &day1).await.unwrap().unwrap().cap,
+            Some(cap)
+        );
+        let state = d.store.state(&alpine).unwrap();
+        assert_eq!(state.history.len(), 2);
+        assert!(
+            d.store
+                .state(&TenantId::parse("borealis").unwrap())
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_second_or_concurrent_run_of_the_day_decides_nothing_again() {
+        let d = daily(&[("alpine", plan(100, true))], &[]).await;
+        d.service.run_daily(at(0)).await.unwrap();
+        let alpine = TenantId::parse("alpine").unwrap();
+        d.feedback.set_day(
+            &alpine,
+            &Day::of_epoch(at(0).unix_timestamp()),
+            healthy(100),
+        );
+        let runs = (0..4).map(|_| {
+            let service = d.service.clone();
+            tokio::spawn(async move { service.run_daily(at(1)).await.unwrap() })
+        });
+        let summaries: Vec<_> = futures::future::join_all(runs)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        let decided: u64 = summaries.iter().map(|s| s.decided).sum();
+        assert_eq!(decided, 1, "one run applies the day");
+        assert_eq!(summaries.iter().map(|s| s.already_decided).sum::<u64>(), 3);
+        assert_eq!(d.store.state(&alpine).unwrap().history.len(), 2);
+        let again = d
+            .service
+            .run_daily(at(1) + time::Duration::hours(5))
+            .await
+            .unwrap();
+        assert_eq!((again.decided, again.already_decided), (0, 1));
+    }
+
+    #[tokio::test]
+    async fn one_tenants_failure_is_counted_and_the_others_are_decided() {
+        let bad = WarmupPlan {
+            start_cap: 10,
+            ..plan(100, true)
+        };
+        let d = daily(
+            &[
+                ("alpine", plan(100, true)),
+                ("broken", bad),
+                ("cedar", plan(500, false)),
+            ],
+            &[],
+        )
+        .await;
+        let summary = d.service.run_daily(at(0)).await.unwrap();
+        assert_eq!(
+            (summary.tenants, summary.decided, summary.failed),
+            (3, 2, 1)
+        );
+        assert_eq!(summary.failures[0].0, "broken");
+        assert!(
+            summary.failures[0].1.contains("start_cap"),
+            "{}",
+            summary.failures[0].1
+        );
+        assert!(summary.failures_as_error().is_err());
+        assert!(d.store.state(&TenantId::parse("cedar").unwrap()).is_some());
+
+        // A store outage for one call fails that tenant only, and the retry completes it.
+        d.caps.set_unavailable(true);
+        let outage = d.service.run_daily(at(1)).await.unwrap();
+        assert_eq!(outage.failed, 3);
+        d.caps.set_unavailable(false);
+        let retried = d.service.run_daily(at(1)).await.unwrap();
+        assert_eq!(
+            (retried.failed, retried.decided + retried.already_decided),
+            (1, 2)
+        );
+        let _ = &d.directory;
+    }
+}

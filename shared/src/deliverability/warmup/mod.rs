@@ -18,7 +18,9 @@ pub use decision::{
 };
 pub use plan::{Ladder, PlanError};
 pub use ports::{CapUsage, SendCap, WarmupRecord, WarmupStore};
-pub use service::{WarmupPorts, WarmupService, WarmupSummary};
+pub use service::{
+    TenantWarmup, TenantsFailed, WarmupError, WarmupPorts, WarmupService, WarmupSummary,
+};
 
 use crate::deliverability::counters::Day;
 

@@ -95,15 +95,19 @@ impl WarmupService {
             tenants: in_warmup.len() as u64,
             ..WarmupSummary::default()
         };
-        let runs: Vec<_> = futures::stream::iter(in_warmup.iter().map(|(w, plan)| async move {
-            (
-                &w.tenant_id,
-                self.run_tenant(&w.tenant_id, *plan, epoch).await,
-            )
-        }))
-        .buffered(TENANT_CONCURRENCY)
-        .collect()
-        .await;
+        let tenant_runs: Vec<_> = in_warmup
+            .iter()
+            .map(|(w, plan)| async move {
+                (
+                    &w.tenant_id,
+                    self.run_tenant(&w.tenant_id, *plan, epoch).await,
+                )
+            })
+            .collect();
+        let runs: Vec<_> = futures::stream::iter(tenant_runs)
+            .buffered(TENANT_CONCURRENCY)
+            .collect()
+            .await;
         for (tenant, run) in runs {
             match run {
                 Ok(result) => {
@@ -200,5 +204,26 @@ impl WarmupService {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// Some tenants failed: the run is reported failed so the invocation is retried, and a retry
+/// redoes only those (a decided day is not decided again).
+#[derive(Debug, thiserror::Error)]
+#[error("the warm-up failed for {failed} of {tenants} tenants")]
+pub struct TenantsFailed {
+    pub failed: u64,
+    pub tenants: u64,
+}
+
+impl WarmupSummary {
+    pub fn failures_as_error(&self) -> Result<(), TenantsFailed> {
+        match self.failed {
+            0 => Ok(()),
+            failed => Err(TenantsFailed {
+                failed,
+                tenants: self.tenants,
+            }),
+        }
     }
 }
