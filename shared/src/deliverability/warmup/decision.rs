@@ -23,6 +23,9 @@ pub const MAX_HISTORY: usize = 60;
 pub struct WarmupThresholds {
     /// Fewer sends than this yesterday and the rates are not judged: the ladder holds.
     pub min_volume: u64,
+    /// A rate resting on fewer events than this (one complaint in 600 sends is 0.17 %) is
+    /// noise and not judged.
+    pub min_events: u64,
     /// Hold at or above these (caution levels) ...
     pub hold_bounce_rate: f64,
     pub hold_complaint_rate: f64,
@@ -41,6 +44,7 @@ impl Default for WarmupThresholds {
     fn default() -> Self {
         Self {
             min_volume: 50,
+            min_events: 3,
             hold_bounce_rate: 0.02,
             hold_complaint_rate: 0.0005,
             hold_deferral_rate: 0.05,
@@ -155,6 +159,10 @@ pub struct WarmupState {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DayRates {
     pub sent: u64,
+    /// The events behind each rate.
+    pub bounces: u64,
+    pub complaints: u64,
+    pub deferrals: u64,
     /// Hard bounces: what SES's review level counts.
     pub bounce: f64,
     pub complaint: f64,
@@ -167,6 +175,9 @@ impl DayRates {
         let deferred = counts.delayed + counts.soft_bounced;
         Self {
             sent: counts.sent,
+            bounces: counts.hard_bounced,
+            complaints: counts.complained,
+            deferrals: deferred,
             bounce: counts.hard_bounce_rate(),
             complaint: counts.complaint_rate(),
             deferral: if counts.sent == 0 {
@@ -189,10 +200,17 @@ fn pct(rate: f64) -> String {
     format!("{:.2}%", rate * 100.0)
 }
 
-fn judge(t: &WarmupThresholds, r: &DayRates) -> Health {
-    if r.sent < t.min_volume {
+fn judge(t: &WarmupThresholds, rates: &DayRates) -> Health {
+    if rates.sent < t.min_volume {
         return Health::TooLittle;
     }
+    let counted = |events: u64, rate: f64| if events >= t.min_events { rate } else { 0.0 };
+    let r = &DayRates {
+        bounce: counted(rates.bounces, rates.bounce),
+        complaint: counted(rates.complaints, rates.complaint),
+        deferral: counted(rates.deferrals, rates.deferral),
+        ..*rates
+    };
     if r.bounce >= t.step_back_bounce_rate {
         return Health::StepBack(format!(
             "bounce rate {} >= {} (SES reviews at {})",

@@ -226,3 +226,13 @@ fn days_and_the_cap_reset_are_utc() {
     let midnight = time::macros::datetime!(2026-03-02 00:00 UTC).unix_timestamp();
     assert_eq!(next_day_start(midnight), midnight + SECONDS_PER_DAY);
 }
+
+#[test]
+fn a_rate_resting_on_fewer_than_min_events_is_noise() {
+    let start = step(None, 0, FeedbackCounts::default());
+    // One complaint in 600 sends is 0.17 %: above every level, and no evidence of anything.
+    let one = step(Some(&start), 1, counts(600, 1, 1, 2));
+    assert_eq!(one.history.last().unwrap().action, WarmupAction::Advance);
+    let three = step(Some(&start), 1, counts(600, 0, 3, 0));
+    assert_eq!(three.history.last().unwrap().action, WarmupAction::StepBack);
+}
