@@ -266,7 +266,7 @@ async fn with_engaged_first_the_days_sends_go_to_the_most_engaged() {
                 _ => unreachable!(),
             })
             .collect();
-        scored.sort_by(|a, b| b.0.cmp(&a.0));
+        scored.sort_by_key(|s| std::cmp::Reverse(s.0));
         let mut top: Vec<String> = scored.into_iter().take(10).map(|(_, a)| a).collect();
         top.sort();
         top
