@@ -17,7 +17,7 @@ if [[ "${1:-}" == "--no-build" ]]; then
     shift
 fi
 runs="${1:-5}"
-functions=(rebatch deliver launch scheduler api)
+functions=(rebatch deliver launch scheduler api ses-events warmup)
 
 if ((build)); then
     start=$(date +%s)

@@ -366,3 +366,69 @@ mod tests {
         assert!(err.to_string().contains("EVENT_BUS_ARN"), "{err}");
     }
 }
+
+#[cfg(feature = "warmup")]
+/// The warm-up function: the tables, and the thresholds (each `WARMUP_*` variable overrides one
+/// default of `WarmupThresholds`; docs/deliverability.md, "Warm-up").
+#[derive(Debug, Clone)]
+pub struct WarmupSettings {
+    pub tenants_table: String,
+    pub delivery_table: String,
+    pub thresholds: crate::deliverability::warmup::WarmupThresholds,
+}
+
+#[cfg(feature = "warmup")]
+impl WarmupSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&ProcessEnv)
+    }
+
+    pub fn from_lookup(env: &dyn Lookup) -> Result<Self, ConfigError> {
+        let mut t = crate::deliverability::warmup::WarmupThresholds::default();
+        for (name, rate) in [
+            ("WARMUP_HOLD_BOUNCE_RATE", &mut t.hold_bounce_rate),
+            ("WARMUP_HOLD_COMPLAINT_RATE", &mut t.hold_complaint_rate),
+            ("WARMUP_HOLD_DEFERRAL_RATE", &mut t.hold_deferral_rate),
+            ("WARMUP_STEP_BACK_BOUNCE_RATE", &mut t.step_back_bounce_rate),
+            (
+                "WARMUP_STEP_BACK_COMPLAINT_RATE",
+                &mut t.step_back_complaint_rate,
+            ),
+        ] {
+            *rate = optional_parsed(env, name, *rate)?;
+        }
+        t.min_volume = optional_parsed(env, "WARMUP_MIN_VOLUME", t.min_volume)?;
+        t.step_back_rungs = optional_parsed(env, "WARMUP_STEP_BACK_RUNGS", t.step_back_rungs)?;
+        t.resume_after_healthy_days = optional_parsed(
+            env,
+            "WARMUP_RESUME_AFTER_HEALTHY_DAYS",
+            t.resume_after_healthy_days,
+        )?;
+        t.validate().map_err(|reason| ConfigError::Invalid {
+            name: "WARMUP_*",
+            reason,
+        })?;
+        Ok(Self {
+            tenants_table: required(env, "TENANTS_TABLE")?,
+            delivery_table: required(env, "DELIVERY_TABLE")?,
+            thresholds: t,
+        })
+    }
+}
+
+#[cfg(feature = "warmup")]
+fn optional_parsed<T>(env: &dyn Lookup, name: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    match env.get(name) {
+        Some(value) if !value.trim().is_empty() => {
+            value.trim().parse().map_err(|e| ConfigError::Invalid {
+                name,
+                reason: format!("{value:?}: {e}"),
+            })
+        }
+        _ => Ok(default),
+    }
+}

@@ -56,6 +56,7 @@ pub const METRICS: &[(&str, Unit)] = &[
     ("Deferred", Unit::Count),
     ("Unconfirmed", Unit::Count),
     ("Retried", Unit::Count),
+    ("WarmupHeldBack", Unit::Count),
     ("RenderTime", Unit::Microseconds),
     ("Unsubscribed", Unit::Count),
     ("UnsubscribeRefused", Unit::Count),

@@ -68,6 +68,10 @@ pub fn deliverer_with_provider(
     let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
     let tenants = Arc::new(TenantsTable::new(dynamodb.clone(), &settings.tenants_table));
     let clock = Arc::new(SystemClock);
+    let caps = Arc::new(crate::aws::dynamodb::DailyCaps::new(
+        dynamodb.clone(),
+        &settings.delivery_table,
+    ));
     Deliverer::new(
         DelivererPorts {
             directory: tenants.clone(),
@@ -87,6 +91,7 @@ pub fn deliverer_with_provider(
         },
         settings.delivery_config(),
     )
+    .with_send_cap(caps)
 }
 
 #[cfg(any(feature = "api", feature = "feedback"))]
@@ -218,6 +223,32 @@ pub fn api(
     unsubscribe: Arc<UnsubscribeSigner>,
 ) -> axum::Router {
     crate::api::router(api_state(settings, sdk, unsubscribe))
+}
+
+#[cfg(feature = "warmup")]
+/// The daily warm-up on the tenants table (workspaces, states) and the delivery table (caps),
+/// reading the feedback counters it is given.
+pub fn warmup(
+    settings: &crate::config::WarmupSettings,
+    sdk: &SdkConfig,
+    feedback: Arc<dyn crate::deliverability::counters::FeedbackCounters>,
+) -> crate::deliverability::warmup::WarmupService {
+    use crate::deliverability::warmup::{WarmupPorts, WarmupService};
+
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    let tenants = Arc::new(TenantsTable::new(dynamodb.clone(), &settings.tenants_table));
+    WarmupService::new(
+        WarmupPorts {
+            workspaces: tenants.clone(),
+            feedback,
+            store: tenants,
+            caps: Arc::new(crate::aws::dynamodb::DailyCaps::new(
+                dynamodb,
+                &settings.delivery_table,
+            )),
+        },
+        settings.thresholds,
+    )
 }
 
 /// Lambda's deadline (milliseconds since the epoch) as a time.

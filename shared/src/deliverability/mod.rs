@@ -9,6 +9,7 @@
 //! - [`ses_events`]: SES's event records as EventBridge delivers them, read.
 //! - [`feedback`]: applying them: the send log's feedback, the counters, suppression.
 //! - [`autopause`]: suspending a retailer whose rates cross the pause thresholds.
+//! - [`warmup`]: each retailer's warm-up plan, the daily decision and the day's send cap.
 //!
 //! Each port has its AWS adapter in `aws/` and its in-memory adapter in `testing/`.
 
@@ -21,3 +22,4 @@ pub mod ses_events;
 pub mod suppression;
 #[cfg(feature = "unsubscribe")]
 pub mod unsubscribe;
+pub mod warmup;

@@ -63,6 +63,28 @@ pub struct TenantSettings {
     #[serde(default)]
     #[cfg_attr(feature = "api", schema(value_type = Object))]
     pub brand: serde_json::Map<String, serde_json::Value>,
+    /// The warm-up of the retailer's sending identity, while it runs: delivery caps the day's
+    /// sends (`deliverability::warmup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<WarmupPlan>,
+}
+
+/// A warm-up plan: `start_cap` sends on the first day, growing step by step to `target` a day
+/// over `ramp_days` healthy days (validated by `deliverability::warmup::Ladder::new`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+pub struct WarmupPlan {
+    pub start_cap: u64,
+    pub target: u64,
+    pub ramp_days: u32,
+    /// Within a batch, the day's remaining sends go to the most engaged recipients first (the
+    /// customer field `engagement_score`, higher first), when the audience carries it.
+    #[serde(default = "engaged_first_default")]
+    pub engaged_first: bool,
+}
+
+fn engaged_first_default() -> bool {
+    true
 }
 
 fn default_timezone() -> String {
@@ -77,6 +99,7 @@ impl Default for TenantSettings {
             frequency_cap: None,
             sending_pool: None,
             brand: serde_json::Map::new(),
+            warmup: None,
         }
     }
 }

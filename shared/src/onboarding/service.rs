@@ -61,6 +61,10 @@ pub struct TenantPatch {
     #[serde(default, deserialize_with = "present")]
     #[cfg_attr(feature = "api", schema(value_type = Option<FrequencyCap>, nullable))]
     pub frequency_cap: Option<Option<FrequencyCap>>,
+    /// Starts (or changes) the warm-up of the retailer's sending identity; `null` ends it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<crate::domain::WarmupPlan>, nullable)]
+    pub warmup: Option<Option<crate::domain::WarmupPlan>>,
 }
 
 /// A field that is present (even as `null`) is `Some`; a missing one stays `None` (default).
@@ -252,7 +256,7 @@ impl Onboarding {
     }
 
     /// `PATCH /tenants/{tenant}`: display name, brand variables (JSON merge patch), time zone,
-    /// quiet hours, frequency cap. The result is validated as a whole before it is written.
+    /// quiet hours, frequency cap, warm-up plan. The result is validated as a whole before it is written.
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
     pub async fn patch_tenant(
         &self,
@@ -280,6 +284,9 @@ impl Onboarding {
         }
         if let Some(frequency_cap) = patch.frequency_cap {
             workspace.settings.frequency_cap = frequency_cap;
+        }
+        if let Some(warmup) = patch.warmup {
+            workspace.settings.warmup = warmup;
         }
         validate_settings("", &workspace.settings)?;
         self.admin.put_workspace(&workspace).await?;
@@ -418,6 +425,14 @@ pub fn validate_settings(prefix: &str, settings: &TenantSettings) -> Result<(), 
         return Err(invalid(
             field("sending_pool"),
             "must be 1 to 64 ASCII letters, digits, '-' or '_'",
+        ));
+    }
+    if let Some(plan) = settings.warmup
+        && let Err(error) = crate::deliverability::warmup::Ladder::new(plan)
+    {
+        return Err(invalid(
+            field(&format!("warmup.{}", error.field)),
+            error.reason,
         ));
     }
     if settings.brand.len() > MAX_BRAND_KEYS {

@@ -492,3 +492,43 @@ fn merge_patch_follows_rfc_7396() {
         assert_eq!(merged, result, "{target} + {patch}");
     }
 }
+
+#[tokio::test]
+async fn a_patch_starts_changes_and_ends_a_warm_up_and_an_invalid_plan_names_its_field() {
+    let t = setup();
+    let alpine = tenant("alpine");
+    t.onboarding
+        .put_tenant(&alpine, alpine_request())
+        .await
+        .unwrap();
+    let start: TenantPatch = serde_json::from_value(
+        json!({"warmup": {"start_cap": 200, "target": 50000, "ramp_days": 35}}),
+    )
+    .unwrap();
+    let workspace = t.onboarding.patch_tenant(&alpine, start).await.unwrap();
+    let plan = workspace.settings.warmup.expect("the warm-up started");
+    assert_eq!(
+        (plan.start_cap, plan.target, plan.ramp_days),
+        (200, 50_000, 35)
+    );
+    assert!(plan.engaged_first, "engaged first unless told otherwise");
+
+    let too_fast: TenantPatch = serde_json::from_value(
+        json!({"warmup": {"start_cap": 200, "target": 50000, "ramp_days": 14}}),
+    )
+    .unwrap();
+    let error = t
+        .onboarding
+        .patch_tenant(&alpine, too_fast)
+        .await
+        .unwrap_err();
+    assert_eq!(field_of(error), "warmup.ramp_days");
+    assert_eq!(
+        t.onboarding.tenant(&alpine).await.unwrap().settings.warmup,
+        Some(plan)
+    );
+
+    let end: TenantPatch = serde_json::from_value(json!({"warmup": null})).unwrap();
+    let workspace = t.onboarding.patch_tenant(&alpine, end).await.unwrap();
+    assert_eq!(workspace.settings.warmup, None, "null ends the warm-up");
+}

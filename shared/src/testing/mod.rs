@@ -16,6 +16,7 @@ pub mod simulation;
 mod stream;
 mod tenants;
 mod unsubscribe;
+mod warmup;
 mod workspaces;
 
 use std::sync::Mutex;
@@ -30,6 +31,7 @@ pub use send_log::MemorySendLog;
 pub use stream::MemoryStream;
 pub use tenants::MemoryDirectory;
 pub use unsubscribe::{TEST_KEY_RING, unsubscribe_signer};
+pub use warmup::{MemorySendCap, MemoryWarmupStore};
 pub use workspaces::{MemorySendingWorkspaces, MemoryWorkspace};
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -1,8 +1,11 @@
-//! Tools for template authors and for the repository: the render tool ([`render`]) and the
-//! sample Lambda events of `events/` ([`events`]).
+//! Tools for template authors and for the repository: the render tool ([`render`]), the
+//! sample Lambda events of `events/` ([`events`]) and the warm-up simulation ([`warmup_sim`],
+//! drawn by [`warmup_plot`]).
 
 pub mod events;
 pub mod render;
+pub mod warmup_plot;
+pub mod warmup_sim;
 
 use std::path::{Path, PathBuf};
 
@@ -34,6 +37,16 @@ pub enum ToolCommand {
         #[arg(long, default_value = "events")]
         out: PathBuf,
     },
+    /// Simulate the warm-up of a healthy, a degrading and a recovering tenant; write
+    /// warmup.csv and warmup.png.
+    WarmupSim {
+        #[arg(long, default_value_t = 42)]
+        days: u32,
+        #[arg(long, default_value = "docs/warmup")]
+        out: PathBuf,
+        #[arg(long, default_value_t = crate::tools::warmup_sim::SEED)]
+        seed: u64,
+    },
 }
 
 impl ToolCommand {
@@ -64,6 +77,11 @@ impl ToolCommand {
                         "rendered {} recipients into {} files",
                         summary.recipients, summary.files_written
                     );
+                }
+            }
+            Self::WarmupSim { days, out, seed } => {
+                for path in crate::tools::warmup_sim::run(days, seed, &out).await? {
+                    println!("wrote {}", path.display());
                 }
             }
             Self::SampleEvents { out } => {

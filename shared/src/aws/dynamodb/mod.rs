@@ -6,10 +6,11 @@
 //!
 //! Key layout (see docs/architecture.md):
 //! - tenants: `pk = TENANT#<tenant>`, `sk = WORKSPACE | CAMPAIGN#<id> | SUPPRESSED#<address> |
-//!   TEMPLATE#<id>#V#<version> | LIVE#<template id>`
+//!   TEMPLATE#<id>#V#<version> | LIVE#<template id> | WARMUP`
 //! - delivery: claims `pk = MSG#<tenant>#<campaign>#<shard>`, `sk = <message id>`; outcomes
 //!   `pk = BATCH#<tenant>#<campaign>#<shard>`, `sk = <batch id>`. The shard (one hex digit of the
-//!   id) spreads a large campaign over 16 partitions.
+//!   id) spreads a large campaign over 16 partitions. The day's send caps of the warm-up
+//!   ([`warmup`]): `pk = CAP#<tenant>`, `sk = <YYYY-MM-DD>`, expired by TTL.
 
 mod admin;
 #[cfg(feature = "campaigns")]
@@ -21,6 +22,7 @@ mod send_log;
 mod suppressions;
 mod templates;
 mod tenants;
+mod warmup;
 
 #[cfg(feature = "campaigns")]
 pub use contacts::CONTACT_WRITE_CONCURRENCY;
@@ -30,6 +32,7 @@ pub use send_log::{
     item_size, outcome_write_units,
 };
 pub use tenants::TenantsTable;
+pub use warmup::{CAP_RETENTION, DailyCaps};
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -1,6 +1,7 @@
 //! Send batches in, emails out: idempotent, routed to the batch's own tenant workspace, every
 //! failure classified and kept.
 
+mod cap;
 mod claims;
 mod outcome;
 mod recipient;
@@ -27,6 +28,7 @@ use tracing::Instrument;
 use crate::channels::email::EmailProvider;
 use crate::clock::Clock;
 use crate::deliverability::unsubscribe::UnsubscribeSigner;
+use crate::deliverability::warmup::SendCap;
 use crate::directory::DeliveryDirectory;
 use crate::domain::FieldValue;
 use crate::domain::normalise_address;
@@ -175,6 +177,8 @@ pub struct Deliverer {
     archive: Arc<dyn Archive>,
     clock: Arc<dyn Clock>,
     unsubscribe: Arc<UnsubscribeSigner>,
+    /// The day's send caps of tenants in warm-up (`with_send_cap`).
+    send_cap: Option<Arc<dyn SendCap>>,
     cache: TemplateCache,
     config: DeliveryConfig,
     metrics: Metrics,
@@ -201,10 +205,18 @@ impl Deliverer {
             archive: ports.archive,
             clock: ports.clock,
             unsubscribe: ports.unsubscribe,
+            send_cap: None,
             cache: TemplateCache::default(),
             config,
             metrics: Metrics::new(FUNCTION_NAME),
         }
+    }
+
+    /// Enforces the daily cap of the tenants whose settings carry a warm-up plan. Without it,
+    /// their batches are deferred (never sent past a cap nobody counts).
+    pub fn with_send_cap(mut self, send_cap: Arc<dyn SendCap>) -> Self {
+        self.send_cap = Some(send_cap);
+        self
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -424,9 +436,10 @@ impl Deliverer {
         })
     }
 
-    /// Claims and sends every recipient, `send_concurrency` at a time. Answers each slot's
-    /// outcome, why the tenant's workspace refused a send if it did, and how long other
-    /// deliveries hold the recipients they hold.
+    /// Claims and checks every recipient, takes the day's sends from a tenant in warm-up, then
+    /// sends, `send_concurrency` at a time. Answers each slot's outcome, why the tenant's
+    /// workspace refused a send if it did, how long other deliveries hold the recipients they
+    /// hold, and until when the warm-up cap holds back the ones it did not grant.
     async fn send_all(
         &self,
         batch: &SendBatch,
@@ -437,41 +450,68 @@ impl Deliverer {
         let lease_until = (deadline + self.config.lease_margin).unix_timestamp();
         let send_until = deadline - self.config.deadline_reserve;
         let workspace_refused = AtomicBool::new(false);
-        let jobs: Vec<_> = batch
+        let jobs: Vec<DeliverRecipient<'_>> = batch
             .recipients
             .iter()
             .enumerate()
-            .map(|(slot, recipient)| {
-                self.deliver_in_span(DeliverRecipient {
-                    batch,
-                    slot,
-                    recipient,
-                    workspace: &ready.workspace,
-                    brand: &ready.brand,
-                    template: &ready.template,
-                    suppressed: recipient
-                        .customer
-                        .email
-                        .as_deref()
-                        .is_some_and(|a| ready.suppressed.contains(&normalise_address(a))),
-                    resolver,
-                    lease_until,
-                    send_until,
-                    workspace_refused: &workspace_refused,
-                })
+            .map(|(slot, recipient)| DeliverRecipient {
+                batch,
+                slot,
+                recipient,
+                workspace: &ready.workspace,
+                brand: &ready.brand,
+                template: &ready.template,
+                suppressed: recipient
+                    .customer
+                    .email
+                    .as_deref()
+                    .is_some_and(|a| ready.suppressed.contains(&normalise_address(a))),
+                resolver,
+                lease_until,
+                send_until,
+                workspace_refused: &workspace_refused,
             })
             .collect();
-        let outcomes: Vec<(usize, RecipientResult)> = futures::stream::iter(jobs)
-            .buffer_unordered(self.config.send_concurrency.max(1))
+        let concurrency = self.config.send_concurrency.max(1);
+        let checks: Vec<_> = jobs.iter().map(|job| self.check_in_span(job)).collect();
+        let checked: Vec<(usize, Result<(), RecipientResult>)> = futures::stream::iter(checks)
+            .buffer_unordered(concurrency)
             .collect()
             .await;
+        let mut results: Vec<(usize, RecipientResult)> = Vec::with_capacity(jobs.len());
+        let mut sendable = Vec::new();
+        for (slot, check) in checked {
+            match check {
+                Ok(()) => sendable.push(slot),
+                Err(result) => results.push((slot, result)),
+            }
+        }
+        let grant = self.take_sends(batch, &ready.workspace, sendable).await;
+        for &slot in &grant.held_back {
+            results.push((
+                slot,
+                RecipientResult::final_outcome(RecipientOutcome::Pending),
+            ));
+        }
+        let sends: Vec<_> = grant
+            .granted
+            .iter()
+            .map(|&slot| self.send_in_span(&jobs[slot]))
+            .collect();
+        let sent: Vec<(usize, RecipientResult)> = futures::stream::iter(sends)
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        self.give_back_unsent(batch, &grant, &sent).await;
+        results.extend(sent);
 
         let mut attempt = AttemptResults {
             slots: vec![RecipientOutcome::Pending; batch.recipients.len()],
             tenant_rejection: None,
             held_until: None,
+            capped_until: grant.capped_until,
         };
-        for (slot, outcome) in outcomes {
+        for (slot, outcome) in results {
             attempt.slots[slot] = outcome.outcome;
             if attempt.tenant_rejection.is_none() {
                 attempt.tenant_rejection = outcome.tenant_rejection;

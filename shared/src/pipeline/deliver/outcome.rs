@@ -72,8 +72,14 @@ impl Deliverer {
             }
             (None, None) => now + self.config.retry_delay.as_secs() as i64,
         };
+        let retry_at = match (&unrecorded, attempt.capped_until) {
+            (None, Some((capped_until, _))) => retry_at.max(capped_until),
+            _ => retry_at,
+        };
         let reason = if unrecorded.is_some() {
             "outcome write failed"
+        } else if let Some((_, why)) = attempt.capped_until {
+            why
         } else {
             "recipients left to send"
         };
@@ -137,6 +143,8 @@ pub(super) struct AttemptResults {
     pub(super) tenant_rejection: Option<String>,
     /// The latest lease of another delivery holding one of the recipients.
     pub(super) held_until: Option<i64>,
+    /// Recipients the warm-up cap did not grant wait until then (the cap's reset).
+    pub(super) capped_until: Option<(i64, &'static str)>,
 }
 
 /// The recipients without a final outcome, as a batch of their own (same group; its id derived

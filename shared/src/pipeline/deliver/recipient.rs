@@ -17,19 +17,28 @@ use super::*;
 use crate::channels::email::unsubscribe_url;
 
 impl Deliverer {
-    pub(super) async fn deliver_in_span(
+    /// The checks before a send, in the recipient's span: its claim, its address, the
+    /// suppression list. `Ok` when it may be sent.
+    pub(super) async fn check_in_span(
         &self,
-        job: DeliverRecipient<'_>,
-    ) -> (usize, RecipientResult) {
-        let slot = job.slot;
-        let span = tracing::info_span!("message", message_id = %job.recipient.message_id, slot);
-        (slot, self.deliver_recipient(job).instrument(span).await)
+        job: &DeliverRecipient<'_>,
+    ) -> (usize, Result<(), RecipientResult>) {
+        let span =
+            tracing::info_span!("message", message_id = %job.recipient.message_id, slot = job.slot);
+        (job.slot, self.check_recipient(job).instrument(span).await)
     }
 
-    pub(super) async fn deliver_recipient(&self, job: DeliverRecipient<'_>) -> RecipientResult {
-        if job.workspace_refused.load(Ordering::Relaxed) {
-            return RecipientResult::final_outcome(RecipientOutcome::Pending);
-        }
+    /// Composes and sends a recipient that passed its checks, in its span.
+    pub(super) async fn send_in_span(
+        &self,
+        job: &DeliverRecipient<'_>,
+    ) -> (usize, RecipientResult) {
+        let span =
+            tracing::info_span!("message", message_id = %job.recipient.message_id, slot = job.slot);
+        (job.slot, self.compose_and_send(job).instrument(span).await)
+    }
+
+    async fn check_recipient(&self, job: &DeliverRecipient<'_>) -> Result<(), RecipientResult> {
         // Every recipient is claimed first, even one that will not be sent: its outcome is then
         // recorded once, and a redelivered copy of it counts as a duplicate, not again.
         match job
@@ -39,35 +48,47 @@ impl Deliverer {
         {
             Ok(ClaimDecision::Send) => {}
             Ok(ClaimDecision::AlreadyDone) => {
-                return RecipientResult::final_outcome(RecipientOutcome::Duplicate);
+                return Err(RecipientResult::final_outcome(RecipientOutcome::Duplicate));
             }
             Ok(ClaimDecision::HeldElsewhere { lease_until }) => {
-                return RecipientResult {
+                return Err(RecipientResult {
                     held_until: Some(lease_until),
                     ..RecipientResult::final_outcome(RecipientOutcome::Deferred)
-                };
+                });
             }
             Err(error) => {
                 tracing::warn!(%error, "claim failed; message left for a retry");
-                return RecipientResult::final_outcome(RecipientOutcome::Pending);
+                return Err(RecipientResult::final_outcome(RecipientOutcome::Pending));
             }
+        }
+        if job.recipient.customer.email.is_none() {
+            return Err(RecipientResult::final_outcome(RecipientOutcome::Failed {
+                reason: "customer has no email address".into(),
+            }));
+        }
+        if job.suppressed {
+            return Err(RecipientResult::final_outcome(RecipientOutcome::Suppressed));
+        }
+        Ok(())
+    }
+
+    async fn compose_and_send(&self, job: &DeliverRecipient<'_>) -> RecipientResult {
+        if job.workspace_refused.load(Ordering::Relaxed) {
+            return RecipientResult::final_outcome(RecipientOutcome::Pending);
         }
         let Some(address) = job.recipient.customer.email.as_deref() else {
             return RecipientResult::final_outcome(RecipientOutcome::Failed {
                 reason: "customer has no email address".into(),
             });
         };
-        if job.suppressed {
-            return RecipientResult::final_outcome(RecipientOutcome::Suppressed);
-        }
-        let email = match self.compose(&job, address) {
+        let email = match self.compose(job, address) {
             Ok(email) => email,
             Err(reason) => {
                 tracing::warn!(reason, "message could not be composed");
                 return RecipientResult::final_outcome(RecipientOutcome::Failed { reason });
             }
         };
-        self.send(&job, &email).await
+        self.send(job, &email).await
     }
 
     /// Sends, retrying only the answers that say the provider refused the email (throttled,
