@@ -13,7 +13,7 @@ use crate::aws::kinesis::KinesisStream;
 use crate::aws::s3::S3Archive;
 #[cfg(feature = "deliver")]
 use crate::aws::ses::SesProvider;
-#[cfg(feature = "dynamodb")]
+#[cfg(any(feature = "deliver", feature = "campaigns", feature = "feedback"))]
 use crate::clock::SystemClock;
 use crate::config::RebatchSettings;
 #[cfg(feature = "unsubscribe")]

@@ -63,7 +63,7 @@ pub struct TenantPatch {
     pub frequency_cap: Option<Option<FrequencyCap>>,
     /// Starts (or changes) the warm-up of the retailer's sending identity; `null` ends it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<crate::domain::WarmupPlan>, nullable)]
+    #[cfg_attr(feature = "api", schema(value_type = Option<crate::domain::WarmupPlan>, nullable))]
     pub warmup: Option<Option<crate::domain::WarmupPlan>>,
 }
 
