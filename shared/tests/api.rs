@@ -1168,6 +1168,37 @@ async fn a_retailer_lists_adds_removes_and_imports_its_suppressions_and_no_one_e
     assert_eq!(import.body["already_present"], 1);
     assert_eq!(import.body["invalid"][0]["line"], 4);
 
+    // Refusals are problem documents: an empty import, a limit that is no number.
+    let empty = h
+        .send(
+            Request::post("/tenants/alpine/suppressions/import")
+                .header(header::CONTENT_TYPE, "text/csv")
+                .extension(marketer("alpine"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        empty.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        empty.body
+    );
+    let negative = h
+        .call(
+            Method::GET,
+            "/tenants/alpine/suppressions?limit=-1",
+            alpine(),
+            None,
+        )
+        .await;
+    assert_eq!(negative.status, StatusCode::BAD_REQUEST);
+    assert!(
+        negative.body["detail"].as_str().is_some(),
+        "{}",
+        negative.body
+    );
+
     let first = h
         .call(
             Method::GET,

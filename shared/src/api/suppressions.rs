@@ -47,8 +47,10 @@ pub struct SuppressionListPage {
 pub async fn list(
     TenantPath(tenant): TenantPath,
     State(state): State<ApiState>,
-    Query(query): Query<PageQuery>,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<SuppressionListPage>, Problem> {
+    // A query that does not parse is a problem document like every other refusal.
+    let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
     let limit = query.limit.unwrap_or(DEFAULT_PAGE_LIMIT);
     if !(1..=MAX_SUPPRESSION_PAGE).contains(&limit) {
         return Err(Problem::bad_request(format!(
@@ -153,6 +155,12 @@ pub async fn import(
     State(state): State<ApiState>,
     body: Bytes,
 ) -> Result<Json<ImportReport>, Problem> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(Problem::invalid_field(
+            "body",
+            "the CSV is empty: send at least one address",
+        ));
+    }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     match import_csv(state.suppressions.as_ref(), &tenant, &body, now).await {
         Ok(report) => Ok(Json(report)),
