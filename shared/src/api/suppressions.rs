@@ -163,6 +163,16 @@ pub async fn import(
     }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     match import_csv(state.suppressions.as_ref(), &tenant, &body, now).await {
+        // Not one row was an address: the body is no suppression list (a JSON object, a typo).
+        Ok(report) if report.added == 0 && report.already_present == 0 => {
+            Err(Problem::invalid_field(
+                "body",
+                format!(
+                    "no row is an email address ({} invalid rows)",
+                    report.invalid.len()
+                ),
+            ))
+        }
         Ok(report) => Ok(Json(report)),
         Err(error @ (ImportError::TooManyRows | ImportError::Unreadable(_))) => {
             Err(Problem::invalid_field("body", error.to_string()))
