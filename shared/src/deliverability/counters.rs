@@ -90,6 +90,13 @@ impl FeedbackCounts {
         *self.field_mut(kind) += count;
     }
 
+    /// Adds every kind of `other`: totals over variants, days or shards.
+    pub fn add_all(&mut self, other: &FeedbackCounts) {
+        for kind in FeedbackKind::ALL {
+            self.add(kind, other.get(kind));
+        }
+    }
+
     fn field(&self, kind: FeedbackKind) -> &u64 {
         match kind {
             FeedbackKind::Sent => &self.sent,

@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use super::autopause::{PauseDecision, PauseThresholds, TenantPauser};
-use super::counters::{Day, FeedbackCounters, FeedbackCounts, FeedbackKind};
-use super::ses_events::{self, EventError, SesEvent, What};
+use super::counters::{CounterKey, Day, FeedbackCounters, FeedbackCounts, FeedbackKind};
+use super::ses_events::{self, SesEvent, What};
 use super::suppression::{Suppression, SuppressionList, SuppressionReason};
 use crate::domain::{CampaignId, MessageId, TenantId, normalise_address};
 use crate::error::{Retryable, StoreError};
@@ -40,6 +40,16 @@ pub struct FeedbackRecord {
 impl FeedbackRecord {
     pub fn day(&self) -> Day {
         Day::of_epoch(self.at)
+    }
+
+    /// The counters a first record of its kind increments.
+    pub fn counter_key(&self) -> CounterKey {
+        CounterKey {
+            tenant: self.tenant.clone(),
+            campaign: self.campaign.clone(),
+            variant: self.variant.clone(),
+            day: self.day(),
+        }
     }
 }
 
@@ -166,6 +176,17 @@ pub struct FeedbackSummary {
     pub paused: u64,
 }
 
+impl FeedbackSummary {
+    pub fn add(&mut self, other: &FeedbackSummary) {
+        self.recorded += other.recorded;
+        self.duplicates += other.duplicates;
+        self.ignored += other.ignored;
+        self.unmatched += other.unmatched;
+        self.suppressed += other.suppressed;
+        self.paused += other.paused;
+    }
+}
+
 pub struct Feedback {
     ports: FeedbackPorts,
     config: FeedbackConfig,
@@ -187,7 +208,7 @@ impl Feedback {
             Ok(parsed) => parsed,
             Err(error) => {
                 return self
-                    .unmatched(event, &error_id(event), &error, summary)
+                    .keep(event, &error_id(event), &error.to_string(), summary)
                     .await;
             }
         };
@@ -311,10 +332,7 @@ impl Feedback {
     async fn check_pause(&self, tenant: &TenantId, at: i64) -> Result<bool, StoreError> {
         let mut counts = FeedbackCounts::default();
         for day in [Day::of_epoch(at - 24 * 3600), Day::of_epoch(at)] {
-            let day_counts = self.ports.counters.day_counts(tenant, &day).await?;
-            for kind in FeedbackKind::ALL {
-                counts.add(kind, day_counts.get(kind));
-            }
+            counts.add_all(&self.ports.counters.day_counts(tenant, &day).await?);
         }
         match self.config.pause.decide(&counts) {
             PauseDecision::Healthy => Ok(false),
@@ -326,16 +344,6 @@ impl Feedback {
                 Ok(paused)
             }
         }
-    }
-
-    async fn unmatched(
-        &self,
-        event: &serde_json::Value,
-        id: &str,
-        error: &EventError,
-        summary: &mut FeedbackSummary,
-    ) -> Result<Applied, FeedbackError> {
-        self.keep(event, id, &error.to_string(), summary).await
     }
 
     async fn keep(

@@ -129,13 +129,9 @@ impl FeedbackLog for MemoryFeedbackLog {
             }
             kinds.insert(record.kind, (record.at, record.detail.clone()));
         }
-        let key = CounterKey {
-            tenant: record.tenant.clone(),
-            campaign: record.campaign.clone(),
-            variant: record.variant.clone(),
-            day: record.day(),
-        };
-        self.counters.increment(&key, record.kind).await?;
+        self.counters
+            .increment(&record.counter_key(), record.kind)
+            .await?;
         Ok(Recorded::First)
     }
 

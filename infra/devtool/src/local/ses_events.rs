@@ -131,13 +131,10 @@ impl LocalEventBus {
                 }
             }
         };
-        let mut total = self.summary.lock().unwrap_or_else(|p| p.into_inner());
-        total.recorded += summary.recorded;
-        total.duplicates += summary.duplicates;
-        total.ignored += summary.ignored;
-        total.unmatched += summary.unmatched;
-        total.suppressed += summary.suppressed;
-        total.paused += summary.paused;
+        self.summary
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add(&summary);
         Some(applied)
     }
 

@@ -14,11 +14,10 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, PutRequest, TransactWriteItem, WriteRequest};
 use time::OffsetDateTime;
 
-use super::{Item, batch_write, get_n, get_s, key, n, s, tenant_pk};
+use super::{Item, batch_write, get_n, get_s, is_update_condition_failure, key, n, s, tenant_pk};
 use crate::aws::dynamodb::MAX_ITEMS_PER_BATCH_WRITE;
 use crate::aws::errors::store_error;
 use crate::campaigns::report::LaunchReport;
@@ -140,13 +139,6 @@ fn condition_failed(error: &SdkError<TransactWriteItemsError, impl std::fmt::Deb
         }
         _ => false,
     }
-}
-
-fn update_condition_failed(error: &SdkError<UpdateItemError, impl std::fmt::Debug>) -> bool {
-    matches!(
-        error.as_service_error(),
-        Some(UpdateItemError::ConditionalCheckFailedException(_))
-    )
 }
 
 #[derive(Clone)]
@@ -392,7 +384,7 @@ impl CampaignStore for DynamoCampaignStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(error) if update_condition_failed(&error) => Ok(false),
+            Err(error) if is_update_condition_failure(&error) => Ok(false),
             Err(error) => Err(store_error(STORE, error)),
         }
     }
@@ -423,7 +415,7 @@ impl CampaignStore for DynamoCampaignStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(error) if update_condition_failed(&error) => Ok(()),
+            Err(error) if is_update_condition_failure(&error) => Ok(()),
             Err(error) => Err(store_error(STORE, error)),
         }
     }

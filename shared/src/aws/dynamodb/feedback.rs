@@ -21,13 +21,12 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, ReturnValue, TransactWriteItem, Update,
 };
 
 use super::send_log::{KEY_SHARDS, claim_key, shard};
-use super::{DELIVERY, Item, corrupt, key, n, s};
+use super::{DELIVERY, Item, corrupt, is_update_condition_failure, key, n, s};
 use crate::aws::errors::store_error;
 use crate::clock::Clock;
 use crate::deliverability::counters::{
@@ -59,6 +58,27 @@ fn record_key(tenant: &TenantId, campaign: &CampaignId, message: &MessageId) -> 
         format!("FB#{tenant}#{campaign}#{}", shard(message.as_str())),
         message.to_string(),
     )
+}
+
+/// One more of a kind on a counter item, which keeps itself alive while it is counted.
+const COUNTER_ADD: &str = "ADD #kind :one SET expires_at = :expires";
+
+/// The two counter items one piece of feedback increments in `shard`: the campaign variant's and
+/// the tenant day's, with how long each is kept.
+fn counter_keys(key: &CounterKey, shard: &str) -> [(Item, time::Duration); 2] {
+    [
+        (
+            super::key(
+                campaign_counter_pk(&key.tenant, &key.campaign),
+                format!("{}#{shard}", key.variant),
+            ),
+            CAMPAIGN_COUNTER_RETENTION,
+        ),
+        (
+            super::key(day_counter_pk(&key.tenant, &key.day), shard.to_string()),
+            DAY_COUNTER_RETENTION,
+        ),
+    ]
 }
 
 fn campaign_counter_pk(tenant: &TenantId, campaign: &CampaignId) -> String {
@@ -114,27 +134,19 @@ impl FeedbackTable {
                 .expression_attribute_values(":detail", s(detail.as_str())),
             None => update.update_expression("SET #at = :at, expires_at = :expires"),
         };
-        let counter = |pk: String, sk: String, retention| {
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(pk, sk)))
-                .update_expression("ADD #kind :one SET expires_at = :expires")
-                .expression_attribute_names("#kind", kind)
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":expires", self.expiry(retention))
-                .build()
-                .map_err(build)
-        };
-        let campaign_counter = counter(
-            campaign_counter_pk(&record.tenant, &record.campaign),
-            format!("{}#{shard}", record.variant),
-            CAMPAIGN_COUNTER_RETENTION,
-        )?;
-        let day_counter = counter(
-            day_counter_pk(&record.tenant, &record.day()),
-            shard.clone(),
-            DAY_COUNTER_RETENTION,
-        )?;
+        let [campaign_counter, day_counter] =
+            counter_keys(&record.counter_key(), &shard).map(|(key, retention)| {
+                Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .update_expression(COUNTER_ADD)
+                    .expression_attribute_names("#kind", kind)
+                    .expression_attribute_values(":one", n(1))
+                    .expression_attribute_values(":expires", self.expiry(retention))
+                    .build()
+                    .map_err(build)
+            });
+        let (campaign_counter, day_counter) = (campaign_counter?, day_counter?);
         Ok(vec![
             TransactWriteItem::builder().condition_check(claim).build(),
             TransactWriteItem::builder()
@@ -422,44 +434,25 @@ fn history_of(attributes: Option<&Item>) -> HashMap<String, i64> {
         .unwrap_or_default()
 }
 
-fn is_update_condition_failure(error: &SdkError<UpdateItemError, impl std::fmt::Debug>) -> bool {
-    matches!(
-        error.as_service_error(),
-        Some(UpdateItemError::ConditionalCheckFailedException(_))
-    )
-}
-
 #[async_trait]
 impl FeedbackCounters for FeedbackTable {
     async fn increment(&self, key: &CounterKey, kind: FeedbackKind) -> Result<(), StoreError> {
         // Counted without a message (an unsubscribe by link): spread over the shards by time.
         let shard_index = (self.clock.now().unix_timestamp_nanos() as usize) % KEY_SHARDS.len();
         let shard = &KEY_SHARDS[shard_index..=shard_index];
-        let add = |pk: String, sk: String, retention| {
+        for (item_key, retention) in counter_keys(key, shard) {
             self.client
                 .update_item()
                 .table_name(&self.table)
-                .set_key(Some(super::key(pk, sk)))
-                .update_expression("ADD #kind :one SET expires_at = :expires")
+                .set_key(Some(item_key))
+                .update_expression(COUNTER_ADD)
                 .expression_attribute_names("#kind", kind.as_str())
                 .expression_attribute_values(":one", n(1))
                 .expression_attribute_values(":expires", self.expiry(retention))
                 .send()
-        };
-        add(
-            campaign_counter_pk(&key.tenant, &key.campaign),
-            format!("{}#{shard}", key.variant),
-            CAMPAIGN_COUNTER_RETENTION,
-        )
-        .await
-        .map_err(|e| store_error(DELIVERY, e))?;
-        add(
-            day_counter_pk(&key.tenant, &key.day),
-            shard.to_string(),
-            DAY_COUNTER_RETENTION,
-        )
-        .await
-        .map_err(|e| store_error(DELIVERY, e))?;
+                .await
+                .map_err(|e| store_error(DELIVERY, e))?;
+        }
         Ok(())
     }
 

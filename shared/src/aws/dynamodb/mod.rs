@@ -40,6 +40,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::aws::errors::store_error;
@@ -186,5 +187,14 @@ pub(super) fn is_condition_failure(error: &SdkError<PutItemError, impl std::fmt:
     matches!(
         error.as_service_error(),
         Some(PutItemError::ConditionalCheckFailedException(_))
+    )
+}
+
+pub(super) fn is_update_condition_failure(
+    error: &SdkError<UpdateItemError, impl std::fmt::Debug>,
+) -> bool {
+    matches!(
+        error.as_service_error(),
+        Some(UpdateItemError::ConditionalCheckFailedException(_))
     )
 }

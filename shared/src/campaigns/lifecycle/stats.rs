@@ -54,9 +54,7 @@ impl Campaigns {
         let mut feedback = crate::deliverability::counters::FeedbackCounts::default();
         let mut feedback_by_variant = std::collections::BTreeMap::new();
         for (variant, counts) in self.ports.feedback.campaign_counts(tenant, id).await? {
-            for kind in crate::deliverability::counters::FeedbackKind::ALL {
-                feedback.add(kind, counts.get(kind));
-            }
+            feedback.add_all(&counts);
             feedback_by_variant.insert(variant, counts);
         }
         for (_, parked) in self.ports.archive.parked(tenant, Some(id)).await? {
