@@ -7,45 +7,43 @@ use async_trait::async_trait;
 use super::{Onboarding, OnboardingError};
 use crate::deliverability::autopause::TenantPauser;
 use crate::domain::{TenantId, TenantStatus};
-use crate::error::StoreError;
-use crate::onboarding::workspaces::ProvisionError;
+use crate::error::{Retryable as _, StoreError};
 
 #[async_trait]
 impl TenantPauser for Onboarding {
     async fn pause(&self, tenant: &TenantId, reason: &str) -> Result<bool, StoreError> {
-        let active = self
-            .admin()
-            .workspace(tenant)
-            .await?
-            .is_some_and(|workspace| workspace.status == TenantStatus::Active);
-        if !active {
+        let workspace = match self.tenant(tenant).await {
+            Ok(workspace) => workspace,
+            Err(OnboardingError::NotFound) => return Ok(false),
+            Err(error) => return Err(as_store_error(error)),
+        };
+        if workspace.status != TenantStatus::Active {
             return Ok(false);
         }
         tracing::warn!(tenant_id = %tenant, reason, "suspending the tenant: its rates crossed the pause thresholds");
-        match self.suspend(tenant).await {
-            Ok(_) => Ok(true),
-            Err(OnboardingError::Store(error)) => Err(error),
-            Err(OnboardingError::Provision(error)) => Err(provision_store_error(error)),
-            Err(other) => Err(StoreError::Rejected {
-                store: "onboarding",
-                source: Box::new(other),
-            }),
-        }
+        self.suspend(tenant)
+            .await
+            .map(|_| true)
+            .map_err(as_store_error)
     }
 }
 
-fn provision_store_error(error: ProvisionError) -> StoreError {
-    let retryable = crate::error::Retryable::is_retryable(&error);
-    let source = Box::new(error);
-    if retryable {
-        StoreError::Unavailable {
+/// The pauser answers store errors: the tenants table's as they are, the provider's by whether
+/// a retry can help.
+fn as_store_error(error: OnboardingError) -> StoreError {
+    match error {
+        OnboardingError::Store(error) => error,
+        OnboardingError::Provision(error) if error.is_retryable() => StoreError::Unavailable {
             store: "sending workspaces",
-            source,
-        }
-    } else {
-        StoreError::Rejected {
+            source: Box::new(error),
+        },
+        OnboardingError::Provision(error) => StoreError::Rejected {
             store: "sending workspaces",
-            source,
-        }
+            source: Box::new(error),
+        },
+        other => StoreError::Rejected {
+            store: "onboarding",
+            source: Box::new(other),
+        },
     }
 }

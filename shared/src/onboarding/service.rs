@@ -159,10 +159,6 @@ pub struct Onboarding {
 }
 
 impl Onboarding {
-    pub(super) fn admin(&self) -> &dyn TenantAdmin {
-        self.admin.as_ref()
-    }
-
     pub fn new(
         workspaces: Arc<dyn SendingWorkspaces>,
         admin: Arc<dyn TenantAdmin>,
