@@ -4,6 +4,8 @@
 
 #[cfg(feature = "api")]
 pub mod api;
+#[cfg(feature = "availability")]
+pub mod availability;
 pub mod aws;
 #[cfg(feature = "campaigns")]
 pub mod campaigns;

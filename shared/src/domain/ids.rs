@@ -28,6 +28,11 @@ pub const MAX_TEMPLATE_ID_CHARS: usize = 64;
 pub const MAX_CUSTOMER_ID_CHARS: usize = 128;
 pub const MAX_MESSAGE_ID_CHARS: usize = 64;
 pub const MAX_BATCH_ID_CHARS: usize = 64;
+pub const MAX_STORE_ID_CHARS: usize = 64;
+/// Store and item ids together stay far below DynamoDB's 2,048-byte partition key.
+pub const MAX_ITEM_ID_CHARS: usize = 128;
+pub const MAX_MODEL_VERSION_CHARS: usize = 64;
+pub const MAX_SCORE_COLUMN_CHARS: usize = 32;
 
 // Tenant, campaign, variant and message ids are sent as SES tag values as they are.
 const _: () = assert!(
@@ -208,6 +213,34 @@ identifier!(
     IdChars::TagSafe
 );
 identifier!(BatchId, "batch id", MAX_BATCH_ID_CHARS, IdChars::TagSafe);
+identifier!(
+    /// One of a retailer's stores (a shelf the availability scores are about).
+    StoreId,
+    "store id",
+    MAX_STORE_ID_CHARS,
+    IdChars::TagSafeAndDot
+);
+identifier!(
+    /// A retailer's item (product) id, as its catalog and exports spell it.
+    ItemId,
+    "item id",
+    MAX_ITEM_ID_CHARS,
+    IdChars::TagSafeAndDot
+);
+identifier!(
+    /// A version of an availability model, e.g. `avail-2026-11`.
+    ModelVersion,
+    "model version",
+    MAX_MODEL_VERSION_CHARS,
+    IdChars::TagSafeAndDot
+);
+identifier!(
+    /// The score column (DynamoDB attribute) a model version is stored in.
+    ScoreColumn,
+    "score column",
+    MAX_SCORE_COLUMN_CHARS,
+    IdChars::TagSafe
+);
 
 impl MessageId {
     /// The idempotency key of one message: the same customer in the same campaign on the same

@@ -4,6 +4,8 @@
 //! binaries do not, so production code cannot reach any of this.
 
 mod archive;
+#[cfg(feature = "availability")]
+mod availability;
 mod campaign_store;
 mod campaigns;
 mod clock;
@@ -22,6 +24,8 @@ mod workspaces;
 use std::sync::Mutex;
 
 pub use archive::MemoryArchive;
+#[cfg(feature = "availability")]
+pub use availability::{MemoryConfigStore, MemoryScoreStore};
 pub use campaign_store::{MemoryCampaignStore, MemoryChunkQueue};
 pub use campaigns::{MemoryAudienceSource, MemoryContactHistory};
 pub use clock::ManualClock;

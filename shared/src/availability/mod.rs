@@ -1,0 +1,22 @@
+//! Item availability: how likely each item is on the shelf of each store, as machine-learned
+//! scores kept in DynamoDB (one column per model version), and the decision built on them.
+//!
+//! - `scores.rs`: a score, the scores of one item, a write of one column;
+//! - `config.rs`: the retailer's configuration (models and columns, the experiment between
+//!   columns, thresholds and segment deltas), validated, versioned with who, when and why;
+//! - `ports.rs`: the score store, the configuration store and the real-time score source.
+//!
+//! See docs/availability.md.
+
+pub mod config;
+pub mod ports;
+pub mod scores;
+
+pub use config::{
+    AvailabilityConfig, ChangeNote, ConfigRevision, ExperimentArm, InvalidConfig, MissingScore,
+    ModelColumn, ModelExperiment, Segment, SegmentDelta,
+};
+pub use ports::{ConfigStore, ScoreSource, ScoreStore, SourceError};
+pub use scores::{
+    ColumnScore, InvalidScore, ItemScores, Score, ScoreKey, ScoreWrite, WriteOutcome,
+};
