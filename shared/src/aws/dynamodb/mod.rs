@@ -13,6 +13,8 @@
 //!   ([`warmup`]): `pk = CAP#<tenant>`, `sk = <YYYY-MM-DD>`, expired by TTL.
 
 mod admin;
+#[cfg(feature = "availability")]
+mod availability;
 #[cfg(feature = "campaigns")]
 pub mod campaigns;
 #[cfg(feature = "campaigns")]
@@ -24,6 +26,8 @@ mod templates;
 mod tenants;
 mod warmup;
 
+#[cfg(feature = "availability")]
+pub use availability::{SCORE_WRITE_CONCURRENCY, ScoresTable};
 #[cfg(feature = "campaigns")]
 pub use contacts::CONTACT_WRITE_CONCURRENCY;
 pub use feedback::FeedbackTable;
@@ -41,7 +45,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
 use crate::aws::errors::store_error;
 use crate::domain::{TemplateRef, TenantId, TenantSettings, TenantStatus, TenantWorkspace};
@@ -49,6 +53,8 @@ use crate::error::StoreError;
 
 /// BatchWriteItem writes at most this many items per call.
 pub const MAX_ITEMS_PER_BATCH_WRITE: usize = 25;
+/// DynamoDB refuses a partition key longer than this.
+pub const MAX_PARTITION_KEY_BYTES: usize = 2_048;
 /// BatchGetItem reads at most this many keys per call.
 pub const MAX_KEYS_PER_BATCH_GET: usize = 100;
 /// Unprocessed keys are retried this many times before the read counts as throttled.
@@ -181,6 +187,59 @@ pub(crate) async fn batch_write(
         }
     }
     Ok(())
+}
+
+/// Reads `keys` in requests of [`MAX_KEYS_PER_BATCH_GET`], reading unprocessed keys again (with
+/// backoff) until done; what is still unprocessed after [`UNPROCESSED_RETRIES`] counts as
+/// throttled.
+pub(super) async fn batch_get(
+    client: &Client,
+    table: &str,
+    store: &'static str,
+    keys: Vec<Item>,
+) -> Result<Vec<Item>, StoreError> {
+    let mut found = Vec::new();
+    for chunk in keys.chunks(MAX_KEYS_PER_BATCH_GET) {
+        let mut pending = chunk.to_vec();
+        let mut attempt = 0;
+        while !pending.is_empty() {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .build()
+                .map_err(|e| StoreError::Rejected {
+                    store,
+                    source: Box::new(e),
+                })?;
+            let output = client
+                .batch_get_item()
+                .request_items(table, request)
+                .send()
+                .await
+                .map_err(|e| store_error(store, e))?;
+            if let Some(mut responses) = output.responses {
+                found.extend(responses.remove(table).unwrap_or_default());
+            }
+            pending = output
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+            if !pending.is_empty() {
+                attempt += 1;
+                if attempt > UNPROCESSED_RETRIES {
+                    return Err(StoreError::Throttled {
+                        store,
+                        source: crate::error::Message::boxed(format!(
+                            "{} keys still unprocessed after {UNPROCESSED_RETRIES} retries",
+                            pending.len()
+                        )),
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+            }
+        }
+    }
+    Ok(found)
 }
 
 pub(super) fn is_condition_failure(error: &SdkError<PutItemError, impl std::fmt::Debug>) -> bool {

@@ -1,11 +1,8 @@
 //! The tenants table's struct, and what delivery reads from it: the workspace, the campaign's
 //! status and the suppression entries of a batch in one BatchGetItem.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::KeysAndAttributes;
 
 use crate::aws::errors::store_error;
 use crate::directory::{DeliveryContext, DeliveryDirectory};
@@ -30,49 +27,7 @@ impl TenantsTable {
     }
 
     pub(super) async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
-        let mut found = Vec::new();
-        for chunk in keys.chunks(MAX_KEYS_PER_BATCH_GET) {
-            let mut pending = chunk.to_vec();
-            let mut attempt = 0;
-            while !pending.is_empty() {
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(std::mem::take(&mut pending)))
-                    .build()
-                    .map_err(|e| StoreError::Rejected {
-                        store: TENANTS,
-                        source: Box::new(e),
-                    })?;
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(|e| store_error(TENANTS, e))?;
-                if let Some(mut responses) = output.responses {
-                    found.extend(responses.remove(&self.table).unwrap_or_default());
-                }
-                pending = output
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .map(|k| k.keys)
-                    .unwrap_or_default();
-                if !pending.is_empty() {
-                    attempt += 1;
-                    if attempt > UNPROCESSED_RETRIES {
-                        return Err(StoreError::Throttled {
-                            store: TENANTS,
-                            source: crate::error::Message::boxed(format!(
-                                "{} keys still unprocessed after {UNPROCESSED_RETRIES} retries",
-                                pending.len()
-                            )),
-                        });
-                    }
-                    tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
-                }
-            }
-        }
-        Ok(found)
+        batch_get(&self.client, &self.table, TENANTS, keys).await
     }
 
     pub(super) async fn put(&self, item: Item) -> Result<(), StoreError> {
