@@ -12,6 +12,7 @@
 
 pub mod config;
 pub mod ports;
+pub mod refresh;
 pub mod scores;
 pub mod sync;
 
