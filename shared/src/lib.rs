@@ -16,10 +16,14 @@ pub mod deliverability;
 pub mod directory;
 pub mod domain;
 pub mod error;
+#[cfg(feature = "scoring-http")]
+pub mod http;
 pub mod metrics;
 pub mod onboarding;
 pub mod pipeline;
 pub mod random;
+#[cfg(any(feature = "campaigns", feature = "availability"))]
+pub mod ranged_lines;
 #[cfg(feature = "render")]
 pub mod render;
 pub mod templates;

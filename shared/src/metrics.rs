@@ -60,6 +60,8 @@ pub const METRICS: &[(&str, Unit)] = &[
     ("RenderTime", Unit::Microseconds),
     ("Unsubscribed", Unit::Count),
     ("UnsubscribeRefused", Unit::Count),
+    ("ScoresRefreshed", Unit::Count),
+    ("SourceFailures", Unit::Count),
 ];
 
 impl Metrics {

@@ -4,13 +4,17 @@
 //! - `scores.rs`: a score, the scores of one item, a write of one column;
 //! - `config.rs`: the retailer's configuration (models and columns, the experiment between
 //!   columns, thresholds and segment deltas), validated, versioned with who, when and why;
-//! - `ports.rs`: the score store, the configuration store and the real-time score source.
+//! - `ports.rs`: the score store, the configuration store and the real-time score source;
+//! - `sync/`: the full sync from the retailer's scoring export; `refresh.rs`: the lazy refresh
+//!   of the scores searches show.
 //!
 //! See docs/availability.md.
 
 pub mod config;
 pub mod ports;
+pub mod refresh;
 pub mod scores;
+pub mod sync;
 
 pub use config::{
     AvailabilityConfig, ChangeNote, ConfigRevision, ExperimentArm, InvalidConfig, MissingScore,

@@ -1,16 +1,10 @@
-//! The audience export and how chunks read it.
-//!
-//! A chunk `[start, end)` owns the lines that start inside it: unless it starts at 0 it skips
-//! the partial line it begins in (reading from `start - 1` tells whether `start` begins a line),
-//! and it reads past `end`, in small extra reads, to finish its last line. Reads come in pieces,
-//! so a chunk never holds more than a piece and one line. A gzip export cannot be entered in the
-//! middle: it is one chunk, decompressed as it streams in.
+//! The audience export and how chunks read it: each chunk reads the lines it owns through the
+//! shared line reader (`crate::ranged_lines`: a chunk owns the lines that start inside it; a gzip
+//! export is one chunk, decompressed as it streams in).
 
-use std::io::Write as _;
 use std::ops::Range;
 
-use memchr::memchr;
-
+use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -19,17 +13,10 @@ use super::ports::AudienceSource;
 use crate::domain::FieldValue;
 use crate::domain::{CustomerId, Offer};
 use crate::error::StoreError;
-
-/// A chunk reads its range in pieces of at most this many bytes.
-pub const READ_PIECE_BYTES: u64 = 1024 * 1024;
-/// Past its end, a chunk finishes its last line in reads of this many bytes.
-pub const EXTRA_READ_BYTES: u64 = 16 * 1024;
-/// A gzip export is fetched in compressed pieces of this many bytes.
-pub const GZIP_PIECE_BYTES: u64 = 256 * 1024;
-/// Compressed bytes are fed to the decoder this many at a time, and the lines they yield handed
-/// out before more: deflate expands at most about 1,000 times, so the decompressed buffer stays
-/// within a few MiB however well the export compresses.
-pub const GZIP_FEED_BYTES: usize = 4 * 1024;
+pub use crate::ranged_lines::{
+    EXTRA_READ_BYTES, GZIP_FEED_BYTES, GZIP_PIECE_BYTES, READ_PIECE_BYTES,
+};
+use crate::ranged_lines::{OwnedLines, RangeRead};
 
 const AUDIENCE: &str = "audience export";
 
@@ -152,226 +139,40 @@ pub(crate) fn parse_candidates(raw: Option<&RawValue>) -> Result<Vec<Candidate>,
 
 /// Byte ranges of `chunk_bytes` (the last one shorter) covering an object of `size` bytes.
 pub fn plan_chunks(size: u64, chunk_bytes: u64) -> Vec<Range<u64>> {
-    let chunk_bytes = chunk_bytes.max(1);
-    let mut chunks = Vec::with_capacity(size.div_ceil(chunk_bytes) as usize);
-    let mut start = 0;
-    while start < size {
-        let end = (start + chunk_bytes).min(size);
-        chunks.push(start..end);
-        start = end;
-    }
-    chunks
+    crate::ranged_lines::plan_ranges(size, chunk_bytes)
 }
 
 /// The lines a chunk owns, each with the offset of its first byte.
-pub(crate) enum ChunkLines<'a> {
-    Range(RangeLines<'a>),
-    Gzip(Box<GzipLines<'a>>),
-}
+pub(crate) type ChunkLines<'a> = OwnedLines<AudienceObject<'a>>;
 
-impl<'a> ChunkLines<'a> {
-    pub(crate) async fn open(
-        source: &'a dyn AudienceSource,
-        location: &'a AudienceLocation,
-        range: Range<u64>,
-    ) -> Result<Self, StoreError> {
-        let size = source.object_size(location).await?;
-        if location.is_gzip() {
-            // Every line of a gzip stream starts, as far as byte ranges go, at 0: the chunk that
-            // starts there owns them all, any other owns none.
-            let owns_all = range.start == 0 && !range.is_empty();
-            Ok(ChunkLines::Gzip(Box::new(GzipLines {
-                source,
-                location,
-                size: if owns_all { size } else { 0 },
-                fetched: 0,
-                decoder: flate2::write::MultiGzDecoder::new(Vec::new()),
-                input: Vec::new(),
-                input_at: 0,
-                consumed: 0,
-                offset: 0,
-                finished: !owns_all,
-            })))
-        } else {
-            let end = range.end.min(size);
-            let mut lines = RangeLines {
-                source,
-                location,
-                size,
-                end,
-                fetched: range.start.saturating_sub(1),
-                buf: Vec::new(),
-                consumed: 0,
-                buf_offset: range.start.saturating_sub(1),
-            };
-            if range.start > 0 {
-                // The line that ends at or after `start - 1` began before this chunk.
-                lines.next_piece_of_line(true).await?;
-            }
-            Ok(ChunkLines::Range(lines))
-        }
-    }
-
-    pub(crate) async fn next_line(&mut self) -> Result<Option<(u64, &[u8])>, StoreError> {
-        match self {
-            ChunkLines::Range(lines) => lines.next_line().await,
-            ChunkLines::Gzip(lines) => lines.next_line().await,
-        }
-    }
-}
-
-pub(crate) struct RangeLines<'a> {
+/// One audience export as the shared line reader reads it.
+pub(crate) struct AudienceObject<'a> {
     source: &'a dyn AudienceSource,
     location: &'a AudienceLocation,
-    size: u64,
-    end: u64,
-    /// Offset of the next byte to fetch.
-    fetched: u64,
-    buf: Vec<u8>,
-    /// Bytes of `buf` already handed out; always at the start of a line.
-    consumed: usize,
-    /// Offset of `buf[0]`.
-    buf_offset: u64,
 }
 
-impl RangeLines<'_> {
-    async fn next_line(&mut self) -> Result<Option<(u64, &[u8])>, StoreError> {
-        if self.buf_offset + self.consumed as u64 >= self.end {
-            return Ok(None);
-        }
-        Ok(self
-            .next_piece_of_line(false)
-            .await?
-            .map(|(offset, range)| (offset, &self.buf[range])))
+#[async_trait]
+impl RangeRead for AudienceObject<'_> {
+    fn label(&self) -> &'static str {
+        AUDIENCE
     }
 
-    /// The next line (without its newline) from the current position, fetching as needed.
-    async fn next_piece_of_line(
-        &mut self,
-        skipping: bool,
-    ) -> Result<Option<(u64, Range<usize>)>, StoreError> {
-        let mut searched = self.consumed;
-        loop {
-            if let Some(position) = memchr(b'\n', &self.buf[searched..]) {
-                let line = self.consumed..searched + position;
-                let offset = self.buf_offset + self.consumed as u64;
-                self.consumed = searched + position + 1;
-                return Ok(Some((offset, line)));
-            }
-            if self.fetched >= self.size {
-                if self.consumed < self.buf.len() && !skipping {
-                    let line = self.consumed..self.buf.len();
-                    let offset = self.buf_offset + self.consumed as u64;
-                    self.consumed = self.buf.len();
-                    return Ok(Some((offset, line)));
-                }
-                self.consumed = self.buf.len();
-                return Ok(None);
-            }
-            if self.consumed > 0 {
-                self.buf.drain(..self.consumed);
-                self.buf_offset += self.consumed as u64;
-                self.consumed = 0;
-            }
-            searched = self.buf.len();
-            let until = if self.fetched < self.end {
-                (self.fetched + READ_PIECE_BYTES).min(self.end)
-            } else {
-                (self.fetched + EXTRA_READ_BYTES).min(self.size)
-            };
-            let bytes = self
-                .source
-                .read_range(self.location, self.fetched, until)
-                .await?;
-            if bytes.is_empty() {
-                // The object shrank under us: what is there is all there is.
-                self.size = self.fetched;
-                continue;
-            }
-            self.fetched += bytes.len() as u64;
-            if self.buf.is_empty() {
-                self.buf = bytes;
-            } else {
-                self.buf.extend_from_slice(&bytes);
-            }
-        }
+    async fn read_range(&self, start: u64, end_exclusive: u64) -> Result<Vec<u8>, StoreError> {
+        self.source
+            .read_range(self.location, start, end_exclusive)
+            .await
     }
 }
 
-pub(crate) struct GzipLines<'a> {
+/// Opens the lines a chunk of the export at `location` owns.
+pub(crate) async fn open_chunk<'a>(
     source: &'a dyn AudienceSource,
     location: &'a AudienceLocation,
-    size: u64,
-    fetched: u64,
-    /// Decompressed bytes collect in the decoder's buffer; `consumed` of them are handed out.
-    decoder: flate2::write::MultiGzDecoder<Vec<u8>>,
-    /// The compressed piece being fed to the decoder, and how far.
-    input: Vec<u8>,
-    input_at: usize,
-    consumed: usize,
-    /// Offset in the decompressed stream of the decoder buffer's first byte.
-    offset: u64,
-    finished: bool,
-}
-
-impl GzipLines<'_> {
-    async fn next_line(&mut self) -> Result<Option<(u64, &[u8])>, StoreError> {
-        let mut searched = self.consumed;
-        loop {
-            let out = self.decoder.get_ref();
-            if let Some(position) = memchr(b'\n', &out[searched..]) {
-                let line = self.consumed..searched + position;
-                let offset = self.offset + self.consumed as u64;
-                self.consumed = searched + position + 1;
-                return Ok(Some((offset, &self.decoder.get_ref()[line])));
-            }
-            if self.finished {
-                if self.consumed < out.len() {
-                    let line = self.consumed..out.len();
-                    let offset = self.offset + self.consumed as u64;
-                    self.consumed = out.len();
-                    return Ok(Some((offset, &self.decoder.get_ref()[line])));
-                }
-                return Ok(None);
-            }
-            let consumed = std::mem::take(&mut self.consumed);
-            self.decoder.get_mut().drain(..consumed);
-            self.offset += consumed as u64;
-            searched = self.decoder.get_ref().len();
-            if self.input_at < self.input.len() {
-                let until = (self.input_at + GZIP_FEED_BYTES).min(self.input.len());
-                self.decoder
-                    .write_all(&self.input[self.input_at..until])
-                    .map_err(corrupt_gzip)?;
-                self.input_at = until;
-                continue;
-            }
-            if self.fetched >= self.size {
-                self.decoder.try_finish().map_err(corrupt_gzip)?;
-                self.finished = true;
-                continue;
-            }
-            let until = (self.fetched + GZIP_PIECE_BYTES).min(self.size);
-            let bytes = self
-                .source
-                .read_range(self.location, self.fetched, until)
-                .await?;
-            if bytes.is_empty() {
-                self.size = self.fetched;
-                continue;
-            }
-            self.fetched += bytes.len() as u64;
-            self.input = bytes;
-            self.input_at = 0;
-        }
-    }
-}
-
-fn corrupt_gzip(error: std::io::Error) -> StoreError {
-    StoreError::Corrupt {
-        store: AUDIENCE,
-        reason: format!("gzip stream: {error}"),
-    }
+    range: Range<u64>,
+) -> Result<ChunkLines<'a>, StoreError> {
+    let size = source.object_size(location).await?;
+    let object = AudienceObject { source, location };
+    OwnedLines::open(object, size, range, location.is_gzip()).await
 }
 
 #[cfg(test)]

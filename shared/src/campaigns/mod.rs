@@ -231,7 +231,7 @@ impl CampaignEngine {
         let campaign = &launch.campaign;
         let mut report = LaunchReport::default();
         let mut lines =
-            audience::ChunkLines::open(self.source.as_ref(), &campaign.audience.source, range)
+            audience::open_chunk(self.source.as_ref(), &campaign.audience.source, range)
                 .await
                 .map_err(ChunkError::Audience)?;
         let mut group = Group::default();

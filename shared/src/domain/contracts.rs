@@ -1,11 +1,13 @@
-//! The versioned message contracts between the functions: `campaign-event` and `send-batch`.
+//! The versioned message contracts between the functions: `campaign-event` and `send-batch`;
+//! and `items-shown`, which the retailers' search services write.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use super::{
-    BatchId, CampaignId, CustomerId, FieldValue, MessageId, TemplateId, TenantId, VariantId,
+    BatchId, CampaignId, CustomerId, FieldValue, ItemId, MessageId, StoreId, TemplateId, TenantId,
+    VariantId,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -153,6 +155,26 @@ pub struct SendBatch {
     #[serde(flatten)]
     pub group: BatchGroup,
     pub recipients: Vec<Recipient>,
+}
+
+/// The `items-shown` contract version this build writes; it reads 1 up to this.
+pub const ITEMS_SHOWN_CONTRACT_VERSION: u16 = 1;
+/// A search page shows far fewer; a record naming more is refused as malformed.
+pub const MAX_ITEMS_SHOWN: usize = 500;
+
+/// `items-shown` (stream `…-items-shown`, partition key: tenant and store): the items one search
+/// result page showed in one store, from which `score-refresh` refreshes stale scores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemsShown {
+    pub contract_version: u16,
+    pub tenant_id: TenantId,
+    pub store_id: StoreId,
+    pub item_ids: Vec<ItemId>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub shown_at: time::OffsetDateTime,
+    /// The searching user, when the search service knows one (not used by the refresh).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
 }
 
 #[cfg(test)]

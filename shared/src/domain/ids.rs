@@ -33,6 +33,7 @@ pub const MAX_STORE_ID_CHARS: usize = 64;
 pub const MAX_ITEM_ID_CHARS: usize = 128;
 pub const MAX_MODEL_VERSION_CHARS: usize = 64;
 pub const MAX_SCORE_COLUMN_CHARS: usize = 32;
+pub const MAX_EXPORT_ID_CHARS: usize = 128;
 
 // Tenant, campaign, variant and message ids are sent as SES tag values as they are.
 const _: () = assert!(
@@ -240,6 +241,14 @@ identifier!(
     "score column",
     MAX_SCORE_COLUMN_CHARS,
     IdChars::TagSafe
+);
+
+identifier!(
+    /// One unload of a retailer's availability scores (`availability/exports/<tenant>/<id>/`).
+    ExportId,
+    "export id",
+    MAX_EXPORT_ID_CHARS,
+    IdChars::TagSafeAndDot
 );
 
 impl MessageId {

@@ -13,9 +13,15 @@ mod email;
 mod feedback;
 pub mod retail_template;
 pub mod samples;
+#[cfg(feature = "availability")]
+mod score_exports;
+#[cfg(feature = "availability")]
+mod scoring;
 mod send_log;
 pub mod simulation;
 mod stream;
+#[cfg(feature = "availability")]
+mod sync_units;
 mod tenants;
 mod unsubscribe;
 mod warmup;
@@ -37,6 +43,10 @@ pub use tenants::MemoryDirectory;
 pub use unsubscribe::{TEST_KEY_RING, unsubscribe_signer};
 pub use warmup::{MemorySendCap, MemoryWarmupStore};
 pub use workspaces::{MemorySendingWorkspaces, MemoryWorkspace};
+#[cfg(feature = "availability")]
+pub use {
+    score_exports::MemoryExportStore, scoring::MemoryScoreSource, sync_units::MemorySyncUnitQueue,
+};
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex

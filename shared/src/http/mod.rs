@@ -1,0 +1,2 @@
+//! HTTP adapters of the ports, for services that are not AWS's (reqwest over rustls). Like
+//! `aws/`, no client type crosses a port.
