@@ -15,6 +15,7 @@ pub mod ports;
 pub mod refresh;
 pub mod scores;
 pub mod sync;
+pub mod sync_lambda;
 
 pub use config::{
     AvailabilityConfig, ChangeNote, ConfigRevision, ExperimentArm, InvalidConfig, MissingScore,
