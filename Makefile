@@ -39,7 +39,7 @@ fmt:
 ## fails here.
 clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
-	for function in rebatch deliver launch scheduler api ses-events warmup; do cargo clippy -p $$function -- -D warnings || exit 1; done
+	for function in rebatch deliver launch scheduler api ses-events warmup score-sync score-refresh delta-optimizer; do cargo clippy -p $$function -- -D warnings || exit 1; done
 
 ## One home per capability, no oversized file or function, no module cycle (docs/architecture.md).
 layout:

@@ -28,7 +28,7 @@ impl Lookup for std::collections::BTreeMap<String, String> {
     }
 }
 
-fn required(env: &dyn Lookup, name: &'static str) -> Result<String, ConfigError> {
+pub(crate) fn required(env: &dyn Lookup, name: &'static str) -> Result<String, ConfigError> {
     env.get(name)
         .filter(|v| !v.trim().is_empty())
         .ok_or(ConfigError::Missing(name))

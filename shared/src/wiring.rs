@@ -13,7 +13,12 @@ use crate::aws::kinesis::KinesisStream;
 use crate::aws::s3::S3Archive;
 #[cfg(feature = "deliver")]
 use crate::aws::ses::SesProvider;
-#[cfg(any(feature = "deliver", feature = "campaigns", feature = "feedback"))]
+#[cfg(any(
+    feature = "deliver",
+    feature = "campaigns",
+    feature = "feedback",
+    feature = "availability"
+))]
 use crate::clock::SystemClock;
 use crate::config::RebatchSettings;
 #[cfg(feature = "unsubscribe")]
@@ -299,4 +304,94 @@ pub fn feedback_with_pauser(
         },
         settings.feedback.clone(),
     )
+}
+
+#[cfg(feature = "availability")]
+/// The score sync on the scores and tenants tables, the exports bucket and the units' queue, and
+/// the retailers its schedule plans for.
+pub fn score_sync(
+    settings: &crate::availability::settings::ScoreSyncSettings,
+    sdk: &SdkConfig,
+) -> (
+    crate::availability::sync::ScoreSync,
+    Arc<dyn crate::directory::WorkspaceListing>,
+) {
+    use crate::availability::sync::{ScoreSync, SyncPorts};
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    let tenants = Arc::new(TenantsTable::new(dynamodb.clone(), &settings.tenants_table));
+    let sync = ScoreSync::new(SyncPorts {
+        exports: Arc::new(crate::aws::score_exports::S3ExportStore::new(
+            crate::aws::s3::client(sdk),
+            &settings.exports_bucket,
+        )),
+        scores: Arc::new(crate::aws::dynamodb::ScoresTable::new(
+            dynamodb,
+            &settings.scores_table,
+        )),
+        configs: tenants.clone(),
+        queue: Arc::new(crate::aws::sync_units::SqsSyncUnitQueue::new(
+            aws_sdk_sqs::Client::new(sdk),
+            &settings.queue_url,
+        )),
+        clock: Arc::new(SystemClock),
+    });
+    (sync, tenants)
+}
+
+#[cfg(feature = "scoring-http")]
+/// The lazy refresh on the scores and tenants tables, the scoring service and the archive.
+pub fn score_refresh(
+    settings: &crate::availability::settings::ScoreRefreshSettings,
+    sdk: &SdkConfig,
+) -> Result<crate::availability::refresh::Refresher, reqwest::Error> {
+    use crate::availability::refresh::{RefreshPorts, Refresher};
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    let tenants: Arc<TenantsTable> =
+        Arc::new(TenantsTable::new(dynamodb.clone(), &settings.tenants_table));
+    let source = crate::http::scoring::HttpScoreSource::new(
+        crate::http::scoring::ScoringSettings::new(&settings.scoring_service_url),
+        tenants.clone(),
+        Arc::new(SystemClock),
+    )?;
+    Ok(Refresher::new(RefreshPorts {
+        configs: tenants,
+        scores: Arc::new(crate::aws::dynamodb::ScoresTable::new(
+            dynamodb,
+            &settings.scores_table,
+        )),
+        source: Arc::new(source),
+        archive: Arc::new(S3Archive::new(
+            crate::aws::s3::client(sdk),
+            &settings.archive_bucket,
+        )),
+        clock: Arc::new(SystemClock),
+    }))
+}
+
+#[cfg(feature = "availability")]
+/// The delta optimizer on the tenants table (retailers, configurations) and the exports bucket
+/// (feedback, reports).
+pub fn delta_optimizer(
+    settings: &crate::availability::settings::DeltaOptimizerSettings,
+    sdk: &SdkConfig,
+) -> crate::availability::optimizer::DeltaOptimizer {
+    use crate::availability::optimizer::{DeltaOptimizer, OptimizerPorts};
+    let tenants = Arc::new(TenantsTable::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        &settings.tenants_table,
+    ));
+    let s3 = crate::aws::s3::client(sdk);
+    DeltaOptimizer::new(OptimizerPorts {
+        workspaces: tenants.clone(),
+        configs: tenants,
+        feedback: Arc::new(crate::aws::found_rate::S3FoundRateFeedback::new(
+            s3.clone(),
+            &settings.exports_bucket,
+        )),
+        reports: Arc::new(crate::aws::found_rate::S3OptimizerReports::new(
+            s3,
+            &settings.exports_bucket,
+        )),
+        clock: Arc::new(SystemClock),
+    })
 }

@@ -14,6 +14,7 @@ pub mod config;
 pub mod ports;
 pub mod refresh;
 pub mod scores;
+pub mod settings;
 pub mod sync;
 pub mod sync_lambda;
 
