@@ -5,6 +5,8 @@ pub mod dynamodb;
 pub mod errors;
 pub mod kinesis;
 pub mod s3;
+#[cfg(feature = "availability")]
+pub mod score_exports;
 #[cfg(feature = "unsubscribe")]
 pub mod secrets;
 #[cfg(feature = "deliver")]
@@ -13,6 +15,8 @@ pub mod ses;
 pub mod ses_workspaces;
 #[cfg(feature = "campaigns")]
 pub mod sqs;
+#[cfg(feature = "availability")]
+pub mod sync_units;
 
 /// Connecting to any AWS endpoint gives up after this.
 pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);

@@ -26,7 +26,7 @@ pub fn client(config: &aws_config::SdkConfig) -> Client {
 }
 
 /// Every key under `prefix`, page by page.
-async fn list_keys(
+pub(super) async fn list_keys(
     client: &Client,
     bucket: &str,
     prefix: &str,

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod esm;
 pub mod pipeline;
 pub mod provision;
+pub mod scoring;
 pub mod ses_events;
 pub mod sqs_esm;
 pub mod template;
