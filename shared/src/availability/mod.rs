@@ -4,17 +4,19 @@
 //! - `scores.rs`: a score, the scores of one item, a write of one column;
 //! - `config.rs`: the retailer's configuration (models and columns, the experiment between
 //!   columns, thresholds and segment deltas), validated, versioned with who, when and why;
-//! - `ports.rs`: the score store, the configuration store and the real-time score source.
+//! - `ports.rs`: the score store, the configuration store and the real-time score source;
+//! - `optimizer/`: the daily delta optimizer fed by found-rate feedback.
 //!
 //! See docs/availability.md.
 
 pub mod config;
+pub mod optimizer;
 pub mod ports;
 pub mod scores;
 
 pub use config::{
     AvailabilityConfig, ChangeNote, ConfigRevision, ExperimentArm, InvalidConfig, MissingScore,
-    ModelColumn, ModelExperiment, Segment, SegmentDelta,
+    ModelColumn, ModelExperiment, OptimizerSettings, Segment, SegmentDelta,
 };
 pub use ports::{ConfigStore, ScoreSource, ScoreStore, SourceError};
 pub use scores::{
