@@ -142,6 +142,7 @@ fn config(threshold: f64) -> AvailabilityConfig {
         deltas: Vec::new(),
         max_score_age_seconds: 3_600,
         missing_score: MissingScore::Unavailable,
+        optimizer: Default::default(),
     }
 }
 

@@ -30,6 +30,7 @@ async fn the_local_scoring_service_answers_the_same_score_for_the_same_item_and_
         deltas: vec![],
         max_score_age_seconds: 3600,
         missing_score: MissingScore::Unavailable,
+        optimizer: Default::default(),
     };
     let note = ChangeNote {
         author: "ops".into(),

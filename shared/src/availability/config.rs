@@ -41,6 +41,9 @@ pub struct AvailabilityConfig {
     pub max_score_age_seconds: u64,
     #[serde(default)]
     pub missing_score: MissingScore,
+    /// What the daily delta optimizer may do (see `availability::optimizer`).
+    #[serde(default)]
+    pub optimizer: OptimizerSettings,
 }
 
 fn default_max_score_age() -> u64 {
@@ -143,6 +146,76 @@ pub struct SegmentDelta {
     pub delta: f64,
 }
 
+/// The delta optimizer's guardrails, and whether its proposals are applied or only reported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct OptimizerSettings {
+    /// Whether the optimizer saves its proposal as a new revision (otherwise it only reports).
+    #[serde(default)]
+    pub apply: bool,
+    /// A segment value with fewer feedback rows in the day is left as it is.
+    #[serde(default = "default_min_samples")]
+    pub min_samples: u64,
+    /// One run moves a delta by at most this much.
+    #[serde(default = "default_max_step")]
+    pub max_step: f64,
+    /// The optimizer keeps every delta within ±this (at most `MAX_DELTA_MAGNITUDE`).
+    #[serde(default = "default_max_delta")]
+    pub max_delta: f64,
+    /// A change smaller than this is not made: it is within the day's noise.
+    #[serde(default = "default_dead_band")]
+    pub dead_band: f64,
+}
+
+pub const DEFAULT_OPTIMIZER_MIN_SAMPLES: u64 = 500;
+pub const DEFAULT_OPTIMIZER_MAX_STEP: f64 = 0.05;
+pub const DEFAULT_OPTIMIZER_MAX_DELTA: f64 = 0.3;
+pub const DEFAULT_OPTIMIZER_DEAD_BAND: f64 = 0.005;
+
+fn default_min_samples() -> u64 {
+    DEFAULT_OPTIMIZER_MIN_SAMPLES
+}
+fn default_max_step() -> f64 {
+    DEFAULT_OPTIMIZER_MAX_STEP
+}
+fn default_max_delta() -> f64 {
+    DEFAULT_OPTIMIZER_MAX_DELTA
+}
+fn default_dead_band() -> f64 {
+    DEFAULT_OPTIMIZER_DEAD_BAND
+}
+
+impl Default for OptimizerSettings {
+    fn default() -> Self {
+        Self {
+            apply: false,
+            min_samples: DEFAULT_OPTIMIZER_MIN_SAMPLES,
+            max_step: DEFAULT_OPTIMIZER_MAX_STEP,
+            max_delta: DEFAULT_OPTIMIZER_MAX_DELTA,
+            dead_band: DEFAULT_OPTIMIZER_DEAD_BAND,
+        }
+    }
+}
+
+impl OptimizerSettings {
+    fn validate(&self) -> Result<(), InvalidConfig> {
+        if self.min_samples == 0 {
+            return refuse("optimizer.min_samples must be positive");
+        }
+        let positive = |v: f64| v.is_finite() && v > 0.0 && v <= MAX_DELTA_MAGNITUDE;
+        if !positive(self.max_step) || !positive(self.max_delta) {
+            return refuse(format!(
+                "optimizer.max_step and optimizer.max_delta must be in (0, {MAX_DELTA_MAGNITUDE}]"
+            ));
+        }
+        if !self.dead_band.is_finite() || self.dead_band < 0.0 || self.dead_band >= self.max_step {
+            return refuse("optimizer.dead_band must be in [0, max_step)");
+        }
+        Ok(())
+    }
+}
+
 /// What a missing score counts as.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
@@ -226,7 +299,7 @@ impl AvailabilityConfig {
         if self.max_score_age_seconds == 0 {
             return refuse("max_score_age_seconds must be positive");
         }
-        Ok(())
+        self.optimizer.validate()
     }
 
     fn validate_models(&self) -> Result<(), InvalidConfig> {

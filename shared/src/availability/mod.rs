@@ -6,11 +6,14 @@
 //!   columns, thresholds and segment deltas), validated, versioned with who, when and why;
 //! - `ports.rs`: the score store, the configuration store and the real-time score source;
 //! - `sync/`: the full sync from the retailer's scoring export; `refresh.rs`: the lazy refresh
-//!   of the scores searches show.
+//!   of the scores searches show; `sync_lambda.rs`: `score-sync`'s two invocations;
+//! - `optimizer/`: the daily delta optimizer fed by found-rate feedback;
+//! - `settings.rs`: the availability functions' settings.
 //!
 //! See docs/availability.md.
 
 pub mod config;
+pub mod optimizer;
 pub mod ports;
 pub mod refresh;
 pub mod scores;
@@ -20,7 +23,7 @@ pub mod sync_lambda;
 
 pub use config::{
     AvailabilityConfig, ChangeNote, ConfigRevision, ExperimentArm, InvalidConfig, MissingScore,
-    ModelColumn, ModelExperiment, Segment, SegmentDelta,
+    ModelColumn, ModelExperiment, OptimizerSettings, Segment, SegmentDelta,
 };
 pub use ports::{ConfigStore, ScoreSource, ScoreStore, SourceError};
 pub use scores::{

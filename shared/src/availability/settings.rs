@@ -89,13 +89,22 @@ mod tests {
             ("TENANTS_TABLE".to_string(), "t".to_string()),
             ("SCORES_TABLE".to_string(), "s".to_string()),
             ("ARCHIVE_BUCKET".to_string(), "a".to_string()),
-            ("SCORING_SERVICE_URL".to_string(), "scoring.internal".to_string()),
+            (
+                "SCORING_SERVICE_URL".to_string(),
+                "scoring.internal".to_string(),
+            ),
         ]);
         assert!(matches!(
             ScoreRefreshSettings::from_lookup(&env),
-            Err(ConfigError::Invalid { name: "SCORING_SERVICE_URL", .. })
+            Err(ConfigError::Invalid {
+                name: "SCORING_SERVICE_URL",
+                ..
+            })
         ));
-        env.insert("SCORING_SERVICE_URL".into(), "https://scoring.internal".into());
+        env.insert(
+            "SCORING_SERVICE_URL".into(),
+            "https://scoring.internal".into(),
+        );
         assert!(ScoreRefreshSettings::from_lookup(&env).is_ok());
         env.remove("SCORES_TABLE");
         assert!(matches!(

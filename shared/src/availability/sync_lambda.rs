@@ -114,10 +114,15 @@ mod tests {
             "messageId": "m1", "body": "{}", "eventSource": "aws:sqs",
             "attributes": {}, "messageAttributes": {}
         }]});
-        assert!(matches!(SyncInvocation::of(batch), SyncInvocation::Units(e) if e.records.len() == 1));
+        assert!(
+            matches!(SyncInvocation::of(batch), SyncInvocation::Units(e) if e.records.len() == 1)
+        );
         let scheduled = serde_json::json!({
             "version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}
         });
-        assert!(matches!(SyncInvocation::of(scheduled), SyncInvocation::Plan));
+        assert!(matches!(
+            SyncInvocation::of(scheduled),
+            SyncInvocation::Plan
+        ));
     }
 }

@@ -3,6 +3,8 @@
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 pub mod errors;
+#[cfg(feature = "availability")]
+pub mod found_rate;
 pub mod kinesis;
 pub mod s3;
 #[cfg(feature = "availability")]

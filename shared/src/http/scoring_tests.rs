@@ -101,6 +101,7 @@ async fn setup(script: Vec<Behaviour>, tune: impl FnOnce(&mut ScoringSettings)) 
         deltas: vec![],
         max_score_age_seconds: 3600,
         missing_score: MissingScore::Unavailable,
+        optimizer: Default::default(),
     };
     let note = ChangeNote {
         author: "ops".into(),

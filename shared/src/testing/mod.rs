@@ -11,6 +11,10 @@ mod campaigns;
 mod clock;
 mod email;
 mod feedback;
+#[cfg(feature = "availability")]
+mod found_rate;
+#[cfg(feature = "availability")]
+pub mod optimizer_sim;
 pub mod retail_template;
 pub mod samples;
 #[cfg(feature = "availability")]
@@ -37,6 +41,8 @@ pub use campaigns::{MemoryAudienceSource, MemoryContactHistory};
 pub use clock::ManualClock;
 pub use email::{MemoryEmailProvider, ScriptedFailure};
 pub use feedback::{MemoryFeedbackCounters, MemoryFeedbackLog};
+#[cfg(feature = "availability")]
+pub use found_rate::{MemoryFoundRateFeedback, MemoryOptimizerReports};
 pub use send_log::MemorySendLog;
 pub use stream::MemoryStream;
 pub use tenants::MemoryDirectory;
