@@ -8,7 +8,10 @@
 //!
 //! See docs/availability.md.
 
+pub mod bucketing;
 pub mod config;
+pub mod decision;
+pub mod lookup;
 pub mod ports;
 pub mod scores;
 
