@@ -12,6 +12,8 @@ pub mod bucketing;
 pub mod config;
 pub mod decision;
 pub mod lookup;
+#[cfg(feature = "campaigns")]
+pub mod offers;
 pub mod ports;
 pub mod scores;
 
