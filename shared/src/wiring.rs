@@ -183,12 +183,16 @@ pub fn campaigns(
 }
 
 #[cfg(feature = "api")]
-/// The marketer API's services on their AWS adapters.
+/// The marketer API's services on their AWS adapters, with the availability stores given: the
+/// scores table and the configuration's revisions (`aws::dynamodb::availability`).
 pub fn api_state(
     settings: &crate::config::ApiSettings,
     sdk: &SdkConfig,
     unsubscribe: Arc<UnsubscribeSigner>,
+    scores: Arc<dyn crate::availability::ScoreStore>,
+    configs: Arc<dyn crate::availability::ConfigStore>,
 ) -> crate::api::ApiState {
+    let (availability, availability_config) = availability_services(scores, configs);
     let tenants = Arc::new(TenantsTable::new(
         aws_sdk_dynamodb::Client::new(sdk),
         &settings.campaigns.tenants_table,
@@ -212,7 +216,25 @@ pub fn api_state(
             ))),
             Arc::new(SystemClock),
         )),
+        availability,
+        availability_config,
     }
+}
+
+#[cfg(feature = "api")]
+/// The lookup and the configuration service on one configuration cache, so a change made
+/// through this container is in effect for its lookups at once.
+pub fn availability_services(
+    scores: Arc<dyn crate::availability::ScoreStore>,
+    configs: Arc<dyn crate::availability::ConfigStore>,
+) -> (
+    Arc<crate::availability::lookup::Lookup>,
+    Arc<crate::availability::lookup::ConfigService>,
+) {
+    use crate::availability::lookup::{ConfigService, Lookup};
+    let lookup = Lookup::new(scores, configs.clone(), Arc::new(SystemClock));
+    let service = ConfigService::new(configs, Arc::new(SystemClock)).invalidating(lookup.cache());
+    (Arc::new(lookup), Arc::new(service))
 }
 
 #[cfg(feature = "api")]
@@ -221,8 +243,10 @@ pub fn api(
     settings: &crate::config::ApiSettings,
     sdk: &SdkConfig,
     unsubscribe: Arc<UnsubscribeSigner>,
+    scores: Arc<dyn crate::availability::ScoreStore>,
+    configs: Arc<dyn crate::availability::ConfigStore>,
 ) -> axum::Router {
-    crate::api::router(api_state(settings, sdk, unsubscribe))
+    crate::api::router(api_state(settings, sdk, unsubscribe, scores, configs))
 }
 
 #[cfg(feature = "warmup")]

@@ -107,7 +107,15 @@ pub async fn api_state(pipeline: &LocalPipeline, sdk: &SdkConfig) -> Result<ApiS
     let environment = pipeline.stack.function("api")?.environment.clone();
     let settings = ApiSettings::from_lookup(&environment)?;
     let signer = unsubscribe_signer(&settings.unsubscribe_keys_secret, sdk).await?;
-    let mut state = storecast::wiring::api_state(&settings, sdk, signer);
+    // No scores table on the local stack yet: the availability routes run on in-memory stores
+    // (empty until something writes to them) in the dev tool only.
+    let mut state = storecast::wiring::api_state(
+        &settings,
+        sdk,
+        signer,
+        Arc::new(storecast::testing::MemoryScoreStore::default()),
+        Arc::new(storecast::testing::MemoryConfigStore::default()),
+    );
     state.onboarding = Arc::new(local_onboarding(pipeline, &settings.onboarding)?);
     Ok(state)
 }
