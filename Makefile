@@ -59,10 +59,11 @@ events: bootstrap
 	cargo build -p rebatch -p deliver -p launch -p api
 	$(STACK) infra/scripts/events-under-rie.sh
 
-## In process: deliver hot path, audience evaluation, template preview. Then the template deploy
+## In process: deliver hot path, audience evaluation, template preview, the availability decision.
+## Then the template deploy
 ## to the local stack (100 templates x 350 retailers).
 bench: bootstrap
-	cargo bench -p storecast --bench deliver --bench audience --bench preview --bench simulation
+	cargo bench -p storecast --bench deliver --bench audience --bench preview --bench simulation --bench availability
 	$(STACK) cargo bench -p storecast-dev --bench deploy
 
 sam-build:

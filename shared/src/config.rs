@@ -239,6 +239,8 @@ pub struct CampaignsSettings {
     /// Resumed campaigns' parked batches go back here.
     pub send_batches_stream: String,
     pub launch_queue_url: String,
+    /// The availability scores offers are filtered by.
+    pub scores_table: String,
     pub chunk_bytes: u64,
     /// The launch queue's maxReceiveCount (template.yaml): the attempt reaching it is the last.
     pub max_chunk_attempts: u32,
@@ -259,6 +261,7 @@ impl CampaignsSettings {
             campaign_events_stream: required(env, "CAMPAIGN_EVENTS_STREAM")?,
             send_batches_stream: required(env, "SEND_BATCHES_STREAM")?,
             launch_queue_url: required(env, "LAUNCH_QUEUE_URL")?,
+            scores_table: required(env, "SCORES_TABLE")?,
             chunk_bytes: optional_number(
                 env,
                 "CHUNK_BYTES",

@@ -137,7 +137,7 @@ pub fn campaigns(
     use crate::aws::dynamodb::campaigns::DynamoCampaignStore;
     use crate::aws::s3::S3AudienceSource;
     use crate::aws::sqs::SqsChunkQueue;
-    use crate::campaigns::{AssumeAvailable, CampaignEngine, CampaignPorts, Campaigns};
+    use crate::campaigns::{CampaignEngine, CampaignPorts, Campaigns};
 
     let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
     let kinesis = aws_sdk_kinesis::Client::new(sdk);
@@ -154,7 +154,16 @@ pub fn campaigns(
         source: Arc::new(S3AudienceSource::new(s3.clone())),
         suppression: tenants.clone(),
         contacts: tenants.clone(),
-        availability: Arc::new(AssumeAvailable),
+        availability: Arc::new(crate::availability::offers::StockFilter::new(
+            Arc::new(crate::aws::dynamodb::ScoresTable::new(
+                dynamodb.clone(),
+                &settings.scores_table,
+            )),
+            Arc::new(crate::availability::lookup::ConfigCache::new(
+                tenants.clone(),
+                clock.clone(),
+            )),
+        )),
         events: Arc::new(KinesisStream::new(
             kinesis.clone(),
             &settings.campaign_events_stream,
@@ -188,7 +197,8 @@ pub fn campaigns(
 }
 
 #[cfg(feature = "api")]
-/// The marketer API's services on their AWS adapters.
+/// The marketer API's services on their AWS adapters, with the availability stores given: the
+/// scores table and the configuration's revisions (`aws::dynamodb::availability`).
 pub fn api_state(
     settings: &crate::config::ApiSettings,
     sdk: &SdkConfig,
@@ -198,6 +208,11 @@ pub fn api_state(
         aws_sdk_dynamodb::Client::new(sdk),
         &settings.campaigns.tenants_table,
     ));
+    let scores = Arc::new(crate::aws::dynamodb::ScoresTable::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        &settings.campaigns.scores_table,
+    ));
+    let (availability, availability_config) = availability_services(scores, tenants.clone());
     crate::api::ApiState {
         onboarding: Arc::new(onboarding(&settings.onboarding, sdk)),
         templates: Arc::new(crate::templates::TemplateService::new(
@@ -217,7 +232,25 @@ pub fn api_state(
             ))),
             Arc::new(SystemClock),
         )),
+        availability,
+        availability_config,
     }
+}
+
+#[cfg(feature = "api")]
+/// The lookup and the configuration service on one configuration cache, so a change made
+/// through this container is in effect for its lookups at once.
+pub fn availability_services(
+    scores: Arc<dyn crate::availability::ScoreStore>,
+    configs: Arc<dyn crate::availability::ConfigStore>,
+) -> (
+    Arc<crate::availability::lookup::Lookup>,
+    Arc<crate::availability::lookup::ConfigService>,
+) {
+    use crate::availability::lookup::{ConfigService, Lookup};
+    let lookup = Lookup::new(scores, configs.clone(), Arc::new(SystemClock));
+    let service = ConfigService::new(configs, Arc::new(SystemClock)).invalidating(lookup.cache());
+    (Arc::new(lookup), Arc::new(service))
 }
 
 #[cfg(feature = "api")]

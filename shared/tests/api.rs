@@ -34,6 +34,7 @@ use storecast::testing::{
     MemoryStream,
 };
 use storecast::testing::{MemoryCampaignStore, MemoryChunkQueue};
+use storecast::testing::{MemoryConfigStore, MemoryScoreStore};
 use storecast::testing::{MemoryFeedbackCounters, MemorySendingWorkspaces, unsubscribe_signer};
 
 const DOMAIN: &str = "mail.storecast.test";
@@ -49,6 +50,7 @@ struct Harness {
     campaigns: Arc<Campaigns>,
     events: Arc<MemoryStream>,
     counters: Arc<MemoryFeedbackCounters>,
+    scores: Arc<MemoryScoreStore>,
 }
 
 fn harness() -> Harness {
@@ -100,6 +102,11 @@ fn harness() -> Harness {
         },
     ));
     let counters = Arc::new(MemoryFeedbackCounters::default());
+    let scores = Arc::new(MemoryScoreStore::default());
+    let (availability, availability_config) = storecast::wiring::availability_services(
+        scores.clone(),
+        Arc::new(MemoryConfigStore::default()),
+    );
     let router = storecast::api::router(ApiState {
         onboarding: Arc::new(onboarding),
         templates: Arc::new(TemplateService::new(
@@ -115,6 +122,8 @@ fn harness() -> Harness {
             Some(counters.clone()),
             Arc::new(SystemClock),
         )),
+        availability,
+        availability_config,
     });
     Harness {
         router,
@@ -125,6 +134,7 @@ fn harness() -> Harness {
         campaigns,
         events,
         counters,
+        scores,
     }
 }
 
@@ -1281,4 +1291,461 @@ async fn a_retailer_lists_adds_removes_and_imports_its_suppressions_and_no_one_e
         )
         .await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
+}
+
+// Availability: the lookup and the configuration routes, and the two roles that reach them.
+
+fn data_scientist(tenant: &str) -> Claims {
+    claims(&[
+        ("sub", "ds@alpine"),
+        ("role", "data_scientist"),
+        ("tenant_id", tenant),
+    ])
+}
+
+fn service(tenant: &str) -> Claims {
+    claims(&[
+        ("sub", "search"),
+        ("role", "service"),
+        ("tenant_id", tenant),
+    ])
+}
+
+fn availability_config(threshold: f64) -> Value {
+    json!({
+        "models": [{"model": "m1", "column": "a", "base_threshold": threshold}],
+        "default_column": "a",
+        "deltas": [{"segment": "category", "value": "shoes", "delta": 0.2}],
+        "missing_score": "unavailable"
+    })
+}
+
+impl Harness {
+    async fn score(&self, tenant: &str, store: &str, item: &str, value: f64) {
+        use storecast::availability::{ColumnScore, Score, ScoreKey, ScoreStore as _, ScoreWrite};
+        use storecast::domain::{ItemId, ScoreColumn, StoreId};
+        let tenant = TenantId::parse(tenant).unwrap();
+        let store = StoreId::parse(store).unwrap();
+        self.scores
+            .record_stores(&tenant, std::slice::from_ref(&store))
+            .await
+            .unwrap();
+        let write = ScoreWrite {
+            key: ScoreKey {
+                store,
+                item: ItemId::parse(item).unwrap(),
+            },
+            column: ScoreColumn::parse("a").unwrap(),
+            value: ColumnScore {
+                score: Score::new(value).unwrap(),
+                computed_at: time::OffsetDateTime::now_utc(),
+            },
+        };
+        self.scores.write(&tenant, &[write]).await.unwrap();
+    }
+
+    async fn configure(&self, tenant: &str, threshold: f64, expected: Option<u64>) -> Answer {
+        self.call(
+            Method::PUT,
+            &format!("/tenants/{tenant}/availability/config"),
+            Some(data_scientist(tenant)),
+            Some(json!({
+                "config": availability_config(threshold),
+                "reason": "calibrated on October",
+                "expected_version": expected
+            })),
+        )
+        .await
+    }
+
+    async fn look_up(&self, tenant: &str, caller: Claims, body: Value) -> Answer {
+        self.call(
+            Method::POST,
+            &format!("/tenants/{tenant}/availability"),
+            Some(caller),
+            Some(body),
+        )
+        .await
+    }
+}
+
+fn boots_and_hat() -> Value {
+    json!({
+        "store_id": "berlin-1",
+        "user_id": "alpine-c1",
+        "items": [{"item_id": "boots", "category": "shoes"}, {"item_id": "hat"}]
+    })
+}
+
+#[tokio::test]
+async fn the_availability_roles_reach_only_the_availability_routes() {
+    let h = two_retailers().await;
+    for (caller, allowed) in [
+        (
+            service("alpine"),
+            &["POST /tenants/alpine/availability"][..],
+        ),
+        (
+            data_scientist("alpine"),
+            &[
+                "POST /tenants/alpine/availability",
+                "GET /tenants/alpine/availability/config",
+                "PUT /tenants/alpine/availability/config",
+                "GET /tenants/alpine/availability/config/history",
+                "POST /tenants/alpine/availability/config/rollback",
+            ][..],
+        ),
+    ] {
+        for (method, uri, takes_body) in operations("alpine", "spring") {
+            let answer = h
+                .call(
+                    method.clone(),
+                    &uri,
+                    Some(caller.clone()),
+                    takes_body.then(|| json!({})),
+                )
+                .await;
+            let route = format!("{method} {uri}");
+            if allowed.contains(&route.as_str()) {
+                assert_ne!(
+                    answer.status,
+                    StatusCode::FORBIDDEN,
+                    "{route}: {}",
+                    answer.body
+                );
+            } else {
+                assert_eq!(answer.status, StatusCode::FORBIDDEN, "{route}");
+                assert_eq!(answer.content_type, "application/problem+json");
+            }
+        }
+    }
+    // Nothing of the workspace moved.
+    assert!(h.events.records().is_empty());
+}
+
+#[tokio::test]
+async fn a_service_looks_availability_up_and_is_refused_a_campaign() {
+    let h = two_retailers().await;
+    assert_eq!(
+        h.configure("alpine", 0.5, None).await.status,
+        StatusCode::CREATED
+    );
+    h.score("alpine", "berlin-1", "boots", 0.65).await;
+    h.score("alpine", "berlin-1", "hat", 0.55).await;
+
+    let answer = h
+        .look_up("alpine", service("alpine"), boots_and_hat())
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.body["store_id"], "berlin-1");
+    assert_eq!(answer.body["config_version"], 1);
+    let boots = &answer.body["items"][0];
+    assert_eq!(boots["item_id"], "boots");
+    assert_eq!(boots["available"], false, "0.65 is below 0.5 + 0.2");
+    assert_eq!(boots["score"], 0.65);
+    assert_eq!(boots["threshold"], 0.7);
+    assert_eq!(boots["model"], "m1");
+    assert_eq!(boots["column"], "a");
+    assert_eq!(
+        boots["deltas"],
+        json!([{"segment": "category", "value": "shoes", "delta": 0.2}])
+    );
+    assert!(boots["computed_at"].is_string());
+    assert_eq!(answer.body["items"][1]["available"], true);
+
+    let campaigns = h
+        .call(
+            Method::GET,
+            "/tenants/alpine/campaigns",
+            Some(service("alpine")),
+            None,
+        )
+        .await;
+    assert_eq!(campaigns.status, StatusCode::FORBIDDEN);
+    assert_eq!(campaigns.content_type, "application/problem+json");
+    // Marketers may look up too; a service of another retailer may not.
+    let marketer = h
+        .look_up("alpine", marketer("alpine"), boots_and_hat())
+        .await;
+    assert_eq!(marketer.status, StatusCode::OK);
+    let foreign = h
+        .look_up("alpine", service("harbor"), boots_and_hat())
+        .await;
+    assert_eq!(foreign.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_data_scientist_changes_their_own_retailers_configuration_only() {
+    let h = two_retailers().await;
+    let first = h.configure("alpine", 0.5, None).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    assert_eq!(first.body["version"], 1);
+    assert_eq!(
+        first.body["change"]["author"], "ds@alpine",
+        "the token's subject"
+    );
+    assert_eq!(first.body["change"]["reason"], "calibrated on October");
+
+    let foreign = h
+        .call(
+            Method::PUT,
+            "/tenants/harbor/availability/config",
+            Some(data_scientist("alpine")),
+            Some(json!({"config": availability_config(0.1), "reason": "x"})),
+        )
+        .await;
+    assert_eq!(foreign.status, StatusCode::FORBIDDEN);
+    let foreign_read = h
+        .call(
+            Method::GET,
+            "/tenants/harbor/availability/config",
+            Some(data_scientist("alpine")),
+            None,
+        )
+        .await;
+    assert_eq!(foreign_read.status, StatusCode::FORBIDDEN);
+    let by_marketer = h
+        .call(
+            Method::PUT,
+            "/tenants/alpine/availability/config",
+            Some(marketer("alpine")),
+            Some(json!({"config": availability_config(0.1), "reason": "x", "expected_version": 1})),
+        )
+        .await;
+    assert_eq!(
+        by_marketer.status,
+        StatusCode::FORBIDDEN,
+        "marketers only read it"
+    );
+    let read = h
+        .call(
+            Method::GET,
+            "/tenants/alpine/availability/config",
+            Some(marketer("alpine")),
+            None,
+        )
+        .await;
+    assert_eq!(read.status, StatusCode::OK);
+    assert_eq!(read.body, first.body);
+    let unconfigured = h
+        .call(
+            Method::GET,
+            "/tenants/harbor/availability/config",
+            Some(marketer("harbor")),
+            None,
+        )
+        .await;
+    assert_eq!(unconfigured.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        unconfigured.body["type"],
+        "https://storecast.dev/problems/availability-not-configured"
+    );
+}
+
+#[tokio::test]
+async fn configuration_changes_are_versioned_conflicts_refused_and_rollbacks_recorded() {
+    let h = two_retailers().await;
+    h.score("alpine", "berlin-1", "hat", 0.55).await;
+    h.configure("alpine", 0.5, None).await;
+    let second = h.configure("alpine", 0.6, Some(1)).await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.body);
+    assert_eq!(second.body["version"], 2);
+    let hat = |answer: &Answer| answer.body["items"][1]["available"].clone();
+    let now = h
+        .look_up("alpine", service("alpine"), boots_and_hat())
+        .await;
+    assert_eq!(
+        hat(&now),
+        false,
+        "the change is in effect at once: 0.55 < 0.6"
+    );
+
+    let stale = h.configure("alpine", 0.7, Some(1)).await;
+    assert_eq!(stale.status, StatusCode::CONFLICT);
+    assert_eq!(stale.content_type, "application/problem+json");
+    let again = h.configure("alpine", 0.7, None).await;
+    assert_eq!(
+        again.status,
+        StatusCode::CONFLICT,
+        "no version means none expected"
+    );
+
+    let invalid = h
+        .call(
+            Method::PUT,
+            "/tenants/alpine/availability/config",
+            Some(data_scientist("alpine")),
+            Some(json!({"config": availability_config(1.5), "reason": "x", "expected_version": 2})),
+        )
+        .await;
+    assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(invalid.body["errors"][0]["field"], "config");
+    let foreign_delta = {
+        let mut config = availability_config(0.5);
+        config["deltas"] = json!([{"segment": "retailer", "value": "harbor", "delta": 0.1}]);
+        h.call(
+            Method::PUT,
+            "/tenants/alpine/availability/config",
+            Some(data_scientist("alpine")),
+            Some(json!({"config": config, "reason": "x", "expected_version": 2})),
+        )
+        .await
+    };
+    assert_eq!(foreign_delta.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let no_reason = h
+        .call(
+            Method::PUT,
+            "/tenants/alpine/availability/config",
+            Some(data_scientist("alpine")),
+            Some(json!({"config": availability_config(0.5), "reason": " ", "expected_version": 2})),
+        )
+        .await;
+    assert_eq!(no_reason.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(no_reason.body["errors"][0]["field"], "reason");
+
+    let rollback = |version: u64| {
+        h.call(
+            Method::POST,
+            "/tenants/alpine/availability/config/rollback",
+            Some(data_scientist("alpine")),
+            Some(json!({"version": version, "reason": "0.6 hid too much"})),
+        )
+    };
+    let rolled = rollback(1).await;
+    assert_eq!(rolled.status, StatusCode::OK, "{}", rolled.body);
+    assert_eq!(rolled.body["version"], 3);
+    assert_eq!(rolled.body["change"]["rollback_of"], 1);
+    assert_eq!(rolled.body["config"]["models"][0]["base_threshold"], 0.5);
+    assert_eq!(rollback(9).await.status, StatusCode::NOT_FOUND);
+    let after = h
+        .look_up("alpine", service("alpine"), boots_and_hat())
+        .await;
+    assert_eq!(hat(&after), true);
+    assert_eq!(after.body["config_version"], 3);
+
+    let history = h
+        .call(
+            Method::GET,
+            "/tenants/alpine/availability/config/history?limit=2",
+            Some(marketer("alpine")),
+            None,
+        )
+        .await;
+    assert_eq!(history.status, StatusCode::OK);
+    let versions: Vec<&Value> = history.body["revisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["version"])
+        .collect();
+    assert_eq!(versions, vec![&json!(3), &json!(2)]);
+    for limit in ["0", "101", "x"] {
+        let refused = h
+            .call(
+                Method::GET,
+                &format!("/tenants/alpine/availability/config/history?limit={limit}"),
+                Some(marketer("alpine")),
+                None,
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "limit={limit}");
+    }
+}
+
+#[tokio::test]
+async fn lookups_refuse_bad_requests_unknown_stores_and_unconfigured_retailers() {
+    let h = two_retailers().await;
+    let unconfigured = h
+        .look_up("alpine", service("alpine"), boots_and_hat())
+        .await;
+    assert_eq!(unconfigured.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        unconfigured.body["type"],
+        "https://storecast.dev/problems/availability-not-configured"
+    );
+    h.configure("alpine", 0.5, None).await;
+    let unknown = h
+        .look_up("alpine", service("alpine"), boots_and_hat())
+        .await;
+    assert_eq!(
+        unknown.status,
+        StatusCode::NOT_FOUND,
+        "berlin-1 has no scores yet"
+    );
+    assert!(
+        unknown.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("berlin-1")
+    );
+
+    h.score("alpine", "berlin-1", "hat", 0.9).await;
+    let too_many: Vec<Value> = (0..101)
+        .map(|i| json!({"item_id": format!("i{i}")}))
+        .collect();
+    for (body, field) in [
+        (json!({"store_id": "berlin-1", "items": []}), "items"),
+        (json!({"store_id": "berlin-1", "items": too_many}), "items"),
+        (
+            json!({"store_id": "berlin-1", "items": [{"item_id": "hat"}, {"item_id": "hat"}]}),
+            "items",
+        ),
+        (
+            json!({"store_id": "berlin-1", "items": [{"item_id": "a b"}]}),
+            "items[0].item_id",
+        ),
+        (
+            json!({"store_id": "no/slash", "items": [{"item_id": "hat"}]}),
+            "store_id",
+        ),
+    ] {
+        let refused = h.look_up("alpine", service("alpine"), body.clone()).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(refused.body["errors"][0]["field"], field, "{body}");
+    }
+    let unknown_field = h
+        .look_up(
+            "alpine",
+            service("alpine"),
+            json!({"store_id": "berlin-1", "items": [{"item_id": "hat"}], "store": "x"}),
+        )
+        .await;
+    assert_eq!(unknown_field.status, StatusCode::UNPROCESSABLE_ENTITY);
+    h.scores.set_unavailable(true);
+    let down = h
+        .look_up(
+            "alpine",
+            service("alpine"),
+            json!({"store_id": "berlin-1", "items": [{"item_id": "hat"}]}),
+        )
+        .await;
+    assert_eq!(down.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(down.body["retryable"], true);
+}
+
+#[test]
+fn the_document_declares_the_availability_routes_answers() {
+    let (_, document) = storecast::api::routes();
+    let responses = |path: &str, method: &str| -> Vec<String> {
+        let item = &document.paths.paths[path];
+        let operation = match method {
+            "get" => item.get.as_ref(),
+            "put" => item.put.as_ref(),
+            _ => item.post.as_ref(),
+        }
+        .unwrap();
+        operation.responses.responses.keys().cloned().collect()
+    };
+    let config = responses("/tenants/{tenant}/availability/config", "put");
+    for status in ["200", "201", "401", "403", "409", "415", "422", "503"] {
+        assert!(config.iter().any(|s| s == status), "PUT config: {status}");
+    }
+    let rollback = responses("/tenants/{tenant}/availability/config/rollback", "post");
+    for status in ["200", "404", "409", "422"] {
+        assert!(rollback.iter().any(|s| s == status), "rollback: {status}");
+    }
+    let lookup = responses("/tenants/{tenant}/availability", "post");
+    for status in ["200", "404", "422", "503"] {
+        assert!(lookup.iter().any(|s| s == status), "lookup: {status}");
+    }
 }

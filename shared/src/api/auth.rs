@@ -15,7 +15,7 @@ use crate::domain::TenantId;
 /// The claim holding the retailer a marketer works for (Cognito: a custom attribute copied into
 /// the token by a pre-token-generation trigger).
 pub const TENANT_CLAIM: &str = "tenant_id";
-/// The claim holding the caller's role: `marketer` or `operator`.
+/// The claim holding the caller's role: `marketer`, `operator`, `data_scientist` or `service`.
 pub const ROLE_CLAIM: &str = "role";
 
 /// The verified claims of the caller's token, as strings (API Gateway passes them that way).
@@ -28,6 +28,61 @@ pub enum Role {
     Marketer,
     /// Runs the platform: onboards, suspends and reinstates retailers.
     Operator,
+    /// Tunes one retailer's availability models: reads and changes its availability
+    /// configuration and looks availability up, nothing else.
+    DataScientist,
+    /// One retailer's own systems (its search, its shop): may only look availability up.
+    Service,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [
+        Role::Marketer,
+        Role::Operator,
+        Role::DataScientist,
+        Role::Service,
+    ];
+
+    /// The role's value of the `role` claim.
+    pub fn claim(self) -> &'static str {
+        match self {
+            Role::Marketer => "marketer",
+            Role::Operator => "operator",
+            Role::DataScientist => "data_scientist",
+            Role::Service => "service",
+        }
+    }
+
+    /// The role a `role` claim names.
+    pub fn from_claim(claim: &str) -> Option<Self> {
+        Role::ALL.into_iter().find(|role| role.claim() == claim)
+    }
+
+    /// Every role but the operator works for one retailer, named by the token.
+    pub fn is_tenant_scoped(self) -> bool {
+        self != Role::Operator
+    }
+
+    /// What the role may do on a retailer it reaches.
+    pub fn allows(self, access: Access) -> bool {
+        match self {
+            Role::Operator => true,
+            Role::Marketer => access != Access::ChangeAvailabilityConfig,
+            Role::DataScientist => access != Access::Workspace,
+            Role::Service => access == Access::AvailabilityLookup,
+        }
+    }
+}
+
+/// What a route does with a retailer, for the roles to allow or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// The marketer's workspace: the retailer's settings, templates, campaigns and
+    /// suppressions. Every route that is not an availability route.
+    Workspace,
+    AvailabilityLookup,
+    ReadAvailabilityConfig,
+    ChangeAvailabilityConfig,
 }
 
 /// An authenticated caller. Extracting it fails with 401 when there are no usable claims.
@@ -43,31 +98,29 @@ impl Caller {
     pub fn from_claims(claims: &Claims) -> Result<Self, Problem> {
         let subject = claims.0.get("sub").cloned().unwrap_or_default();
         let role = match claims.0.get(ROLE_CLAIM).map(String::as_str) {
-            Some("operator") => Role::Operator,
-            Some("marketer") => Role::Marketer,
-            Some(other) => {
-                return Err(Problem::unauthorized(format!(
-                    "the token's {ROLE_CLAIM} claim {other:?} is not a role (marketer or operator)"
-                )));
-            }
+            Some(claim) => Role::from_claim(claim).ok_or_else(|| {
+                Problem::unauthorized(format!(
+                    "the token's {ROLE_CLAIM} claim {claim:?} is not a role (marketer, \
+                     operator, data_scientist or service)"
+                ))
+            })?,
             None => {
                 return Err(Problem::unauthorized(format!(
                     "the token has no {ROLE_CLAIM} claim"
                 )));
             }
         };
-        let tenant = match (role, claims.0.get(TENANT_CLAIM)) {
-            (Role::Marketer, Some(tenant)) => {
-                Some(TenantId::parse(tenant.as_str()).map_err(|e| {
-                    Problem::unauthorized(format!("the token's {TENANT_CLAIM} claim: {e}"))
-                })?)
-            }
-            (Role::Marketer, None) => {
+        let tenant = match (role.is_tenant_scoped(), claims.0.get(TENANT_CLAIM)) {
+            (true, Some(tenant)) => Some(TenantId::parse(tenant.as_str()).map_err(|e| {
+                Problem::unauthorized(format!("the token's {TENANT_CLAIM} claim: {e}"))
+            })?),
+            (true, None) => {
                 return Err(Problem::unauthorized(format!(
-                    "a marketer's token needs a {TENANT_CLAIM} claim"
+                    "a {} token needs a {TENANT_CLAIM} claim",
+                    role.claim()
                 )));
             }
-            (Role::Operator, _) => None,
+            (false, _) => None,
         };
         Ok(Self {
             subject,
@@ -76,21 +129,33 @@ impl Caller {
         })
     }
 
-    /// Marketers reach only their own retailer; operators reach every retailer.
+    /// The workspace routes: marketers reach only their own retailer, operators every
+    /// retailer, and no other role any.
     pub fn may_access(&self, tenant: &TenantId) -> Result<(), Problem> {
-        match (&self.role, &self.tenant) {
-            (Role::Operator, _) => Ok(()),
-            (Role::Marketer, Some(own)) if own == tenant => Ok(()),
-            (Role::Marketer, _) => Err(Problem::forbidden(
+        self.may(tenant, Access::Workspace)
+    }
+
+    /// Whether the caller may do `access` on `tenant`: the role allows it, and a
+    /// tenant-scoped caller names only their own retailer.
+    pub fn may(&self, tenant: &TenantId, access: Access) -> Result<(), Problem> {
+        if self.role.is_tenant_scoped() && self.tenant.as_ref() != Some(tenant) {
+            return Err(Problem::forbidden(
                 "this retailer is not the one your account belongs to",
-            )),
+            ));
         }
+        if !self.role.allows(access) {
+            return Err(Problem::forbidden(format!(
+                "a {} token may not call this route",
+                self.role.claim()
+            )));
+        }
+        Ok(())
     }
 
     pub fn require_operator(&self) -> Result<(), Problem> {
         match self.role {
             Role::Operator => Ok(()),
-            Role::Marketer => Err(Problem::forbidden(
+            _ => Err(Problem::forbidden(
                 "only platform operators may onboard, suspend or reinstate retailers",
             )),
         }
@@ -168,12 +233,62 @@ mod tests {
     }
 
     #[test]
+    fn the_new_roles_reach_only_availability_and_only_of_their_own_retailer() {
+        let alpine = TenantId::parse("alpine").unwrap();
+        let harbor = TenantId::parse("harbor").unwrap();
+        let caller = |role: &str| {
+            Caller::from_claims(&claims(&[("role", role), ("tenant_id", "alpine")])).unwrap()
+        };
+        let allowed = |caller: &Caller, access| caller.may(&alpine, access).is_ok();
+        let scientist = caller("data_scientist");
+        let service = caller("service");
+        let marketer = caller("marketer");
+        assert_eq!(scientist.role, Role::DataScientist);
+        assert_eq!(service.role, Role::Service);
+        for (caller, workspace, lookup, read, change) in [
+            (&marketer, true, true, true, false),
+            (&scientist, false, true, true, true),
+            (&service, false, true, false, false),
+        ] {
+            assert_eq!(allowed(caller, Access::Workspace), workspace, "{caller:?}");
+            assert_eq!(
+                allowed(caller, Access::AvailabilityLookup),
+                lookup,
+                "{caller:?}"
+            );
+            assert_eq!(
+                allowed(caller, Access::ReadAvailabilityConfig),
+                read,
+                "{caller:?}"
+            );
+            assert_eq!(
+                allowed(caller, Access::ChangeAvailabilityConfig),
+                change,
+                "{caller:?}"
+            );
+            assert_eq!(caller.may_access(&alpine).is_ok(), workspace);
+            assert_eq!(caller.require_operator().unwrap_err().status, 403);
+            let foreign = caller.may(&harbor, Access::AvailabilityLookup).unwrap_err();
+            assert_eq!(foreign.status, 403);
+        }
+        let operator = Caller::from_claims(&claims(&[("role", "operator")])).unwrap();
+        assert!(
+            operator
+                .may(&harbor, Access::ChangeAvailabilityConfig)
+                .is_ok()
+        );
+    }
+
+    #[test]
     fn tokens_without_a_role_or_a_marketers_tenant_are_refused() {
         for pairs in [
             &[("tenant_id", "alpine")][..],
             &[("role", "admin"), ("tenant_id", "alpine")],
             &[("role", "marketer")],
             &[("role", "marketer"), ("tenant_id", "a#b")],
+            &[("role", "service")],
+            &[("role", "data_scientist")],
+            &[("role", "Service"), ("tenant_id", "alpine")],
         ] {
             assert_eq!(Caller::from_claims(&claims(pairs)).unwrap_err().status, 401);
         }

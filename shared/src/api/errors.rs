@@ -1,7 +1,10 @@
 //! How the services' errors answer over HTTP. Failures behind the API are logged with their
 //! whole source chain and answered 503 (retry) or 500; the caller never sees internals.
 
+use http::StatusCode;
+
 use super::problem::{FieldError, Problem};
+use crate::availability::lookup::{ConfigError, LookupError};
 use crate::campaigns::CampaignError;
 use crate::onboarding::OnboardingError;
 use crate::templates::TemplateError;
@@ -66,6 +69,42 @@ impl From<CampaignError> for Problem {
             CampaignError::TenantNotActive => Problem::conflict(
                 "the retailer is not onboarded or its sending is suspended or paused",
             ),
+            other => Problem::from_retryable(&other),
+        }
+    }
+}
+
+/// A retailer without a configuration is told so by its own problem type, so a client can tell
+/// it from an unknown store.
+fn not_configured() -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "availability-not-configured",
+        "the retailer has no availability configuration",
+    )
+}
+
+impl From<LookupError> for Problem {
+    fn from(error: LookupError) -> Self {
+        match error {
+            LookupError::Invalid { field, reason } => Problem::invalid_field(field, reason),
+            LookupError::UnknownStore(store) => {
+                Problem::not_found(format!("store {store} is not known for this retailer"))
+            }
+            LookupError::NotConfigured => not_configured(),
+            other => Problem::from_retryable(&other),
+        }
+    }
+}
+
+impl From<ConfigError> for Problem {
+    fn from(error: ConfigError) -> Self {
+        match error {
+            ConfigError::Invalid(invalid) => Problem::invalid_field("config", invalid.0),
+            ConfigError::InvalidNote(invalid) => Problem::invalid_field("reason", invalid.0),
+            ConfigError::NotConfigured => not_configured(),
+            ConfigError::NoSuchVersion(_) => Problem::not_found(error.to_string()),
+            ConfigError::Conflict { .. } => Problem::conflict(error.to_string()),
             other => Problem::from_retryable(&other),
         }
     }

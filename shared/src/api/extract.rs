@@ -11,7 +11,7 @@ use http::header;
 use http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use super::auth::Caller;
+use super::auth::{Access, Caller};
 use super::problem::Problem;
 use crate::domain::{CampaignId, TemplateId, TenantId};
 
@@ -129,6 +129,48 @@ async fn authorized_tenant<S: Send + Sync>(
     caller.may_access(&tenant)?;
     Ok(tenant)
 }
+
+/// `/tenants/{tenant}/availability/...`: the caller and the retailer, for a caller whose role
+/// allows `access` on it. The workspace extractors above allow only marketers and operators, so
+/// the availability roles reach nothing but the routes that take one of these.
+macro_rules! availability_path {
+    ($(#[$doc:meta])* $name:ident, $access:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name(pub TenantId, pub Caller);
+
+        impl<S: Send + Sync> FromRequestParts<S> for $name {
+            type Rejection = Problem;
+
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &S,
+            ) -> Result<Self, Self::Rejection> {
+                let segments = path_segments(parts, state).await?;
+                let caller = Caller::from_request_parts(parts, state).await?;
+                let tenant = parse_id(segment(&segments, "tenant")?, "tenant", TenantId::parse)?;
+                caller.may(&tenant, $access)?;
+                Ok(Self(tenant, caller))
+            }
+        }
+    };
+}
+
+availability_path!(
+    /// Availability lookups: marketers, data scientists, services, operators.
+    LookupPath,
+    Access::AvailabilityLookup
+);
+availability_path!(
+    /// Reading the availability configuration: marketers, data scientists, operators.
+    ConfigReaderPath,
+    Access::ReadAvailabilityConfig
+);
+availability_path!(
+    /// Changing the availability configuration: data scientists, operators.
+    ConfigEditorPath,
+    Access::ChangeAvailabilityConfig
+);
 
 /// Routes only platform operators may call (onboarding, suspension).
 #[derive(Debug, Clone)]

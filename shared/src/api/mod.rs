@@ -8,6 +8,7 @@
 //! ([`problem::Problem`]); the OpenAPI document is built from the handlers as the router is.
 
 pub mod auth;
+pub mod availability;
 pub mod campaigns;
 pub mod errors;
 pub mod extract;
@@ -29,7 +30,7 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use auth::{Caller, Claims, Role};
+pub use auth::{Access, Caller, Claims, Role};
 pub use problem::{FieldError, Problem};
 
 /// Request bodies larger than this are refused (413): the largest legitimate one is a preview
@@ -52,6 +53,11 @@ pub struct ApiState {
     pub suppressions: Arc<dyn crate::deliverability::suppression::SuppressionList>,
     /// The public one-click unsubscribe routes.
     pub unsubscribes: Arc<crate::deliverability::unsubscribe::Unsubscribes>,
+    /// The availability lookup.
+    pub availability: Arc<crate::availability::lookup::Lookup>,
+    /// The availability configuration (sharing the lookup's cache, so a change is in effect at
+    /// once in this container).
+    pub availability_config: Arc<crate::availability::lookup::ConfigService>,
 }
 
 /// The routes and the OpenAPI document describing exactly them.
@@ -77,6 +83,10 @@ pub fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(suppressions::add, suppressions::remove))
         .routes(routes!(suppressions::import))
         .routes(routes!(unsubscribe::confirm_page, unsubscribe::one_click))
+        .routes(routes!(availability::lookup))
+        .routes(routes!(availability::get_config, availability::put_config))
+        .routes(routes!(availability::history))
+        .routes(routes!(availability::rollback))
         .split_for_parts();
     openapi::add_common_problems(&mut document);
     (router, document)

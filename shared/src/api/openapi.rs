@@ -13,9 +13,12 @@ use super::problem::PROBLEM_CONTENT_TYPE;
 #[openapi(
     info(
         title = "Storecast marketer API",
-        description = "Onboard retailers, customise their templates, and launch campaigns. \
-                       Marketers reach their own retailer only; operators onboard, suspend and \
-                       reinstate retailers. Errors are RFC 9457 problem details.",
+        description = "Onboard retailers, customise their templates, launch campaigns, and \
+                       look up which items are likely in stock. Marketers reach their own \
+                       retailer only; operators onboard, suspend and reinstate retailers; data \
+                       scientists (their retailer's availability configuration and lookups) \
+                       and services (lookups only) reach nothing else. Errors are RFC 9457 \
+                       problem details.",
         version = "1.0.0"
     ),
     components(schemas(super::problem::Problem, super::problem::FieldError)),

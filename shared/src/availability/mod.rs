@@ -8,11 +8,19 @@
 //! - `sync/`: the full sync from the retailer's scoring export; `refresh.rs`: the lazy refresh
 //!   of the scores searches show; `sync_lambda.rs`: `score-sync`'s two invocations;
 //! - `optimizer/`: the daily delta optimizer fed by found-rate feedback;
+//! - `bucketing.rs`, `decision.rs`, `lookup.rs`: GrowthBook-compatible bucketing, the
+//!   decision with its explanation, the lookup and configuration services; `offers.rs`: the
+//!   campaigns engine's stock filter;
 //! - `settings.rs`: the availability functions' settings.
 //!
 //! See docs/availability.md.
 
+pub mod bucketing;
 pub mod config;
+pub mod decision;
+pub mod lookup;
+#[cfg(feature = "campaigns")]
+pub mod offers;
 pub mod optimizer;
 pub mod ports;
 pub mod refresh;

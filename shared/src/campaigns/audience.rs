@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 use super::definition::AudienceLocation;
 use super::ports::AudienceSource;
 use crate::domain::FieldValue;
-use crate::domain::{CustomerId, Offer};
+use crate::domain::{CustomerId, Offer, StoreId};
 use crate::error::StoreError;
 pub use crate::ranged_lines::{
     EXTRA_READ_BYTES, GZIP_FEED_BYTES, GZIP_PIECE_BYTES, READ_PIECE_BYTES,
@@ -30,6 +30,12 @@ pub struct AudienceRow {
     pub push_token: Option<String>,
     #[serde(default)]
     pub consent: Consent,
+    /// The store the customer shops at: offers are filtered by that store's availability.
+    #[serde(default)]
+    pub store_id: Option<StoreId>,
+    /// The customer's (or their store's) region, a segment of the availability thresholds.
+    #[serde(default)]
+    pub region: Option<String>,
     #[serde(default)]
     pub attributes: FieldValue,
     #[serde(default)]
@@ -61,6 +67,9 @@ pub struct Candidate {
     pub valid_until: Option<time::OffsetDateTime>,
     #[serde(default)]
     pub score: f64,
+    /// The item's product category, a segment of the availability thresholds.
+    #[serde(default)]
+    pub category: Option<String>,
 }
 
 impl Candidate {
@@ -88,6 +97,8 @@ pub fn parse_row(line: &[u8]) -> Result<AudienceRow, String> {
         email: head.email,
         push_token: head.push_token,
         consent: head.consent,
+        store_id: head.store_id,
+        region: head.region,
         attributes,
         candidates,
     })
@@ -104,6 +115,10 @@ pub(crate) struct RowHead<'a> {
     pub(crate) push_token: Option<String>,
     #[serde(default)]
     pub(crate) consent: Consent,
+    #[serde(default)]
+    pub(crate) store_id: Option<StoreId>,
+    #[serde(default)]
+    pub(crate) region: Option<String>,
     #[serde(default, borrow)]
     attributes: Option<&'a RawValue>,
     #[serde(default, borrow)]
@@ -199,6 +214,22 @@ mod tests {
         assert_eq!(row.consent.push, None);
         assert_eq!(row.candidates[0].score, 0.5);
         assert!(row.candidates[0].valid_until.is_some());
+        assert_eq!(row.store_id, None);
+        assert_eq!(row.candidates[0].category, None);
+    }
+
+    #[test]
+    fn a_row_may_name_its_store_region_and_candidates_categories() {
+        let row = parse_row(
+            br#"{"id":"c1","store_id":"berlin-1","region":"north",
+                "candidates":[{"item_id":"i1","title":"Boots","url":"u","price":90,
+                  "currency":"EUR","category":"shoes"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(row.store_id.as_ref().map(StoreId::as_str), Some("berlin-1"));
+        assert_eq!(row.region.as_deref(), Some("north"));
+        assert_eq!(row.candidates[0].category.as_deref(), Some("shoes"));
+        assert!(parse_row(br#"{"id":"c1","store_id":"no/slash"}"#).is_err());
     }
 
     #[test]

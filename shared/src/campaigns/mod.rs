@@ -19,6 +19,7 @@ pub mod queue;
 pub mod report;
 pub mod rules;
 pub mod schedule;
+mod stock;
 pub mod store;
 
 #[cfg(test)]
@@ -43,7 +44,10 @@ pub use lifecycle::{
     CampaignsConfig, ChunkOutcome, LaunchAccepted, NewCampaign, NewTemplateRef, SchedulerSummary,
     TickSummary,
 };
-pub use ports::{AssumeAvailable, AudienceSource, Availability, ContactHistory, SuppressionCheck};
+pub use ports::{
+    AssumeAvailable, AudienceSource, Availability, ContactHistory, Shopper, StockItem, StockQuery,
+    SuppressionCheck,
+};
 pub use queue::{ChunkMessage, ChunkQueue};
 pub use report::{LaunchReport, MalformedRow};
 pub use rules::SegmentRule;
@@ -182,6 +186,8 @@ struct PendingRow {
     id: CustomerId,
     email: Option<String>,
     push_token: Option<String>,
+    store_id: Option<crate::domain::StoreId>,
+    region: Option<String>,
     attributes: FieldValue,
     candidates: Option<Box<RawValue>>,
 }
@@ -283,6 +289,8 @@ impl CampaignEngine {
                 id: head.id,
                 email: head.email,
                 push_token: head.push_token,
+                store_id: head.store_id,
+                region: head.region,
                 attributes,
                 candidates: head.candidates.map(ToOwned::to_owned),
             });
@@ -349,6 +357,8 @@ impl CampaignEngine {
                 email: row.email,
                 push_token: row.push_token,
                 consent: Consent::default(),
+                store_id: row.store_id,
+                region: row.region,
                 attributes: row.attributes,
                 candidates,
             };
@@ -357,16 +367,23 @@ impl CampaignEngine {
         if sendable.is_empty() {
             return Ok(());
         }
-        let available = self.available_items(launch, &sendable).await?;
+        let rows: Vec<&AudienceRow> = sendable.iter().map(|(_, _, row)| row).collect();
+        let in_stock =
+            stock::in_stock_per_row(self.availability.as_ref(), &campaign.tenant_id, &rows)
+                .await
+                .map_err(ChunkError::Availability)?;
         // The customers to record as contacted, by record (only when a cap is set: without one
         // nothing is recorded and nothing is cloned).
         let capped = launch.frequency_cap.is_some();
         let mut customers: Vec<CustomerId> = Vec::new();
         let mut records: Vec<StreamRecord> = Vec::with_capacity(sendable.len());
-        for (offset, variant, row) in sendable {
+        for ((offset, variant, row), in_stock) in sendable.into_iter().zip(in_stock) {
             let customer = capped.then(|| row.id.clone());
-            let record = match event_record(launch, variant, row, &available) {
-                Ok(record) => record,
+            let record = match event_record(launch, variant, row, in_stock.as_deref()) {
+                Ok((record, unavailable)) => {
+                    report.offers_unavailable += unavailable;
+                    record
+                }
                 Err(reason) => {
                     report.malformed_row(offset, reason);
                     continue;
@@ -448,51 +465,48 @@ impl CampaignEngine {
         report.frequency_capped += (before - assigned.len()) as u64;
         Ok(())
     }
+}
 
-    async fn available_items(
-        &self,
-        launch: &Launch,
-        sendable: &[(u64, &VariantId, AudienceRow)],
-    ) -> Result<HashSet<String>, ChunkError> {
-        let mut seen = HashSet::new();
-        let item_ids: Vec<String> = sendable
-            .iter()
-            .flat_map(|(_, _, row)| row.candidates.iter().map(|c| c.item_id.as_str()))
-            .filter(|id| seen.insert(*id))
-            .map(str::to_string)
-            .collect();
-        if item_ids.is_empty() {
-            return Ok(HashSet::new());
-        }
-        self.availability
-            .likely_in_stock(&launch.campaign.tenant_id, &item_ids)
-            .await
-            .map_err(ChunkError::Availability)
-    }
+/// The offers of one customer, and how many candidates availability kept out of them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OfferSelection {
+    pub offers: Vec<crate::domain::Offer>,
+    /// Candidates that would have taken a slot but are unlikely in stock.
+    pub unavailable: u64,
 }
 
 /// The customer's candidates ranked by score (highest first; ties keep the export's order),
-/// those likely in stock, cut to the campaign's slots.
+/// those likely in stock (every one when `in_stock` is `None`), cut to the campaign's slots.
 pub fn select_offers(
     mut candidates: Vec<Candidate>,
-    available: &HashSet<String>,
+    in_stock: Option<&HashSet<String>>,
     slots: usize,
-) -> Vec<crate::domain::Offer> {
+) -> OfferSelection {
     candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
-    candidates
-        .into_iter()
-        .filter(|c| available.contains(&c.item_id))
-        .take(slots)
-        .map(Candidate::into_offer)
-        .collect()
+    let mut selection = OfferSelection {
+        offers: Vec::with_capacity(slots.min(candidates.len())),
+        unavailable: 0,
+    };
+    for candidate in candidates {
+        if selection.offers.len() == slots {
+            break;
+        }
+        if in_stock.is_none_or(|items| items.contains(&candidate.item_id)) {
+            selection.offers.push(candidate.into_offer());
+        } else {
+            selection.unavailable += 1;
+        }
+    }
+    selection
 }
 
-/// The `campaign-event` of one matched customer.
+/// The `campaign-event` of one matched customer with their offers (the row's candidates are
+/// not read).
 pub fn campaign_event(
     launch: &Launch,
     variant: &VariantId,
     row: AudienceRow,
-    available: &HashSet<String>,
+    offers: Vec<crate::domain::Offer>,
 ) -> CampaignEvent {
     let campaign = &launch.campaign;
     CampaignEvent {
@@ -508,7 +522,7 @@ pub fn campaign_event(
             &row.id,
             campaign.channel,
         ),
-        offers: select_offers(row.candidates, available, campaign.offers.slots),
+        offers,
         customer: Customer {
             id: row.id,
             email: row.email,
@@ -518,16 +532,18 @@ pub fn campaign_event(
     }
 }
 
-/// The event's stream record, or why it cannot be one: an event over the size rebatch can always
-/// fit into a send batch (a customer with enormous attributes) would fail the put, and with it
-/// the chunk, every time.
+/// The event's stream record with the count of offers availability kept out, or why it cannot
+/// be one: an event over the size rebatch can always fit into a send batch (a customer with
+/// enormous attributes) would fail the put, and with it the chunk, every time.
 fn event_record(
     launch: &Launch,
     variant: &VariantId,
-    row: AudienceRow,
-    available: &HashSet<String>,
-) -> Result<StreamRecord, String> {
-    let event = campaign_event(launch, variant, row, available);
+    mut row: AudienceRow,
+    in_stock: Option<&HashSet<String>>,
+) -> Result<(StreamRecord, u64), String> {
+    let candidates = std::mem::take(&mut row.candidates);
+    let selection = select_offers(candidates, in_stock, launch.campaign.offers.slots);
+    let event = campaign_event(launch, variant, row, selection.offers);
     let mut data = Vec::with_capacity(1024);
     serde_json::to_writer(&mut data, &event).expect("a campaign event always serializes");
     let record = StreamRecord {
@@ -540,5 +556,5 @@ fn event_record(
             record.size()
         ));
     }
-    Ok(record)
+    Ok((record, selection.unavailable))
 }

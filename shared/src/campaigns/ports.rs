@@ -2,12 +2,13 @@
 //! (`crate::aws`) and an in-memory adapter (`crate::testing`), and no SDK type crosses them.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::definition::AudienceLocation;
-use crate::domain::{CampaignId, CustomerId, TenantId};
+use crate::domain::{CampaignId, CustomerId, StoreId, TenantId};
 use crate::error::StoreError;
 
 /// The retailer's customer export, read in byte ranges so that chunks can be processed apart and
@@ -36,18 +37,44 @@ pub trait SuppressionCheck: Send + Sync {
     ) -> Result<HashSet<String>, StoreError>;
 }
 
-/// Which items are likely in stock, so that offers do not point at sold-out items.
+/// An item offered to some shopper of the store, with its product category (the export's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockItem<'a> {
+    pub item_id: &'a str,
+    pub category: Option<&'a str>,
+}
+
+/// A customer who shops at the store, with what their decision may depend on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shopper<'a> {
+    pub customer: &'a CustomerId,
+    pub region: Option<&'a str>,
+}
+
+/// The shoppers of one store in a group of rows, and every item offered to any of them.
+#[derive(Debug, Clone, Copy)]
+pub struct StockQuery<'a> {
+    pub store: &'a StoreId,
+    pub items: &'a [StockItem<'a>],
+    pub shoppers: &'a [Shopper<'a>],
+}
+
+/// Which items are likely in stock, so that offers do not point at sold-out items. Asked once
+/// per store of a group of rows; customers without a store are not asked about (their offers
+/// are not filtered).
 #[async_trait]
 pub trait Availability: Send + Sync {
+    /// Per shopper, in `query.shoppers`' order, the ids of `query.items` likely in stock at the
+    /// store for them. Shoppers decided alike may share one set.
     async fn likely_in_stock(
         &self,
         tenant: &TenantId,
-        item_ids: &[String],
-    ) -> Result<HashSet<String>, StoreError>;
+        query: &StockQuery<'_>,
+    ) -> Result<Vec<Arc<HashSet<String>>>, StoreError>;
 }
 
-/// The only availability adapter so far: every item counts as in stock. Item-availability
-/// scores land in a later issue; until then offers are ranked by the export's scores alone.
+/// Every item counts as in stock: for retailers without availability scores and for tests
+/// that are not about availability (`availability::offers::StockFilter` is the real one).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AssumeAvailable;
 
@@ -56,9 +83,11 @@ impl Availability for AssumeAvailable {
     async fn likely_in_stock(
         &self,
         _tenant: &TenantId,
-        item_ids: &[String],
-    ) -> Result<HashSet<String>, StoreError> {
-        Ok(item_ids.iter().cloned().collect())
+        query: &StockQuery<'_>,
+    ) -> Result<Vec<Arc<HashSet<String>>>, StoreError> {
+        let every_item: Arc<HashSet<String>> =
+            Arc::new(query.items.iter().map(|i| i.item_id.to_string()).collect());
+        Ok(vec![every_item; query.shoppers.len()])
     }
 }
 

@@ -30,6 +30,10 @@ pub struct LaunchReport {
     /// Matched and not held out, per variant.
     pub matched: BTreeMap<String, u64>,
     pub events_emitted: u64,
+    /// Candidates of the emitted events that would have taken an offer slot but are unlikely
+    /// in stock at the customer's store: left out, the next candidate took the slot.
+    #[serde(default)]
+    pub offers_unavailable: u64,
 }
 
 /// A row that could not be read. The offset is the byte offset of the line's first byte in the
@@ -73,6 +77,7 @@ impl LaunchReport {
             *self.matched.entry(variant.clone()).or_default() += count;
         }
         self.events_emitted += other.events_emitted;
+        self.offers_unavailable += other.offers_unavailable;
     }
 }
 
@@ -95,6 +100,8 @@ mod tests {
         second.matched.insert("B".into(), 1);
         first.frequency_capped = 2;
         second.frequency_capped = 5;
+        first.offers_unavailable = 1;
+        second.offers_unavailable = 4;
         first.merge(&second);
         assert_eq!(first.malformed, 7);
         let offsets: Vec<u64> = first.malformed_examples.iter().map(|r| r.offset).collect();
@@ -102,6 +109,7 @@ mod tests {
         assert_eq!(first.matched["A"], 5);
         assert_eq!(first.matched_total(), 6);
         assert_eq!(first.frequency_capped, 7);
+        assert_eq!(first.offers_unavailable, 5);
         let json = serde_json::to_value(&first).unwrap();
         assert_eq!(json["matched"]["B"], 1);
     }

@@ -201,41 +201,94 @@ async fn events_carry_the_contract_with_ranked_offers_cut_to_the_slots() {
     );
 }
 
-struct OnlyInStock(HashSet<String>);
+/// Per store, the items in stock there; records each question (store, shoppers, items).
+#[derive(Default)]
+struct OnlyInStock {
+    stock: BTreeMap<String, HashSet<String>>,
+    asked: std::sync::Mutex<Vec<(String, usize, usize)>>,
+}
+
+impl OnlyInStock {
+    fn at(store: &str, items: &[&str]) -> Self {
+        Self {
+            stock: [(
+                store.to_string(),
+                items.iter().map(|i| i.to_string()).collect(),
+            )]
+            .into(),
+            ..Self::default()
+        }
+    }
+}
 
 #[async_trait]
 impl Availability for OnlyInStock {
     async fn likely_in_stock(
         &self,
         _tenant: &TenantId,
-        item_ids: &[String],
-    ) -> Result<HashSet<String>, StoreError> {
-        Ok(item_ids
-            .iter()
-            .filter(|id| self.0.contains(*id))
-            .cloned()
-            .collect())
+        query: &StockQuery<'_>,
+    ) -> Result<Vec<Arc<HashSet<String>>>, StoreError> {
+        self.asked.lock().unwrap().push((
+            query.store.to_string(),
+            query.shoppers.len(),
+            query.items.len(),
+        ));
+        let empty = HashSet::new();
+        let stock = self.stock.get(query.store.as_str()).unwrap_or(&empty);
+        let set: Arc<HashSet<String>> = Arc::new(
+            query
+                .items
+                .iter()
+                .filter(|item| stock.contains(item.item_id))
+                .map(|item| item.item_id.to_string())
+                .collect(),
+        );
+        Ok(vec![set; query.shoppers.len()])
     }
+}
+
+/// `row`, shopping at `store`.
+fn row_at(id: &str, store: &str) -> String {
+    let mut value: serde_json::Value = serde_json::from_str(&row(id, "gold")).unwrap();
+    value["store_id"] = store.into();
+    value.to_string()
 }
 
 #[tokio::test]
 async fn offers_skip_items_unlikely_in_stock_and_ties_keep_the_export_order() {
-    let t = setup_with(Arc::new(OnlyInStock(
-        ["low", "mid"].map(String::from).into(),
-    )));
+    let availability = Arc::new(OnlyInStock::at("s1", &["low", "mid"]));
+    let t = setup_with(availability.clone());
     let campaign = campaign("a.jsonl", serde_json::json!([]), 0.0);
-    t.source
-        .put(&campaign.audience.source, export(&[row("ann", "gold")]));
-    t.engine
+    t.source.put(
+        &campaign.audience.source,
+        export(&[row_at("ann", "s1"), row("bob", "gold")]),
+    );
+    let report = t
+        .engine
         .run(&launch(campaign), DEFAULT_CHUNK_BYTES)
         .await
         .unwrap();
-    let items: Vec<String> = events(&t.stream)[0]
-        .offers
-        .iter()
-        .map(|o| o.item_id.clone())
-        .collect();
-    assert_eq!(items, vec!["mid", "low"]);
+    let offers = |customer: &str| -> Vec<String> {
+        events(&t.stream)
+            .into_iter()
+            .find(|e| e.customer.id.as_str() == customer)
+            .unwrap()
+            .offers
+            .iter()
+            .map(|o| o.item_id.clone())
+            .collect()
+    };
+    assert_eq!(offers("ann"), vec!["mid", "low"]);
+    assert_eq!(offers("bob"), vec!["high", "mid"], "no store: not filtered");
+    assert_eq!(
+        report.offers_unavailable, 1,
+        "high would have taken ann's slot"
+    );
+    assert_eq!(
+        *availability.asked.lock().unwrap(),
+        vec![("s1".to_string(), 1, 3)],
+        "only the customer with a store is asked about"
+    );
 
     let tie = |id: &str| Candidate {
         item_id: id.into(),
@@ -247,11 +300,55 @@ async fn offers_skip_items_unlikely_in_stock_and_ties_keep_the_export_order() {
         currency: "EUR".into(),
         valid_until: None,
         score: 1.0,
+        category: None,
     };
     let all: HashSet<String> = ["x", "y", "z"].map(String::from).into();
-    let offers = select_offers(vec![tie("x"), tie("y"), tie("z")], &all, 2);
-    let ids: Vec<&str> = offers.iter().map(|o| o.item_id.as_str()).collect();
+    let selection = select_offers(vec![tie("x"), tie("y"), tie("z")], Some(&all), 2);
+    let ids: Vec<&str> = selection
+        .offers
+        .iter()
+        .map(|o| o.item_id.as_str())
+        .collect();
     assert_eq!(ids, vec!["x", "y"]);
+    assert_eq!(selection.unavailable, 0);
+    let some: HashSet<String> = ["z"].map(String::from).into();
+    let selection = select_offers(vec![tie("x"), tie("y"), tie("z")], Some(&some), 1);
+    assert_eq!(selection.offers[0].item_id, "z");
+    assert_eq!(
+        selection.unavailable, 2,
+        "x and y were passed over for the slot"
+    );
+    let selection = select_offers(vec![tie("x"), tie("y")], None, 5);
+    assert_eq!((selection.offers.len(), selection.unavailable), (2, 0));
+}
+
+#[tokio::test]
+async fn a_groups_customers_are_asked_about_once_per_store() {
+    let availability = Arc::new(OnlyInStock::default());
+    let t = setup_with(availability.clone());
+    let campaign = campaign("a.jsonl", serde_json::json!([]), 0.0);
+    let rows: Vec<String> = (0..GROUP_SIZE + 10)
+        .map(|i| row_at(&format!("c{i}"), ["s1", "s2", "s3"][i % 3]))
+        .collect();
+    t.source.put(&campaign.audience.source, export(&rows));
+    let report = t
+        .engine
+        .run(&launch(campaign), DEFAULT_CHUNK_BYTES)
+        .await
+        .unwrap();
+    let mut asked = availability.asked.lock().unwrap().clone();
+    asked.sort();
+    // Two groups (500 and 10 rows), three stores each; every store's 3 items once.
+    assert_eq!(asked.len(), 6, "{asked:?}");
+    let shoppers: usize = asked.iter().map(|(_, shoppers, _)| shoppers).sum();
+    assert_eq!(shoppers, GROUP_SIZE + 10);
+    assert!(asked.iter().all(|(_, _, items)| *items == 3));
+    assert_eq!(
+        report.offers_unavailable,
+        3 * (GROUP_SIZE as u64 + 10),
+        "nothing is in stock: every candidate was passed over"
+    );
+    assert!(events(&t.stream).iter().all(|e| e.offers.is_empty()));
 }
 
 #[tokio::test]
@@ -873,4 +970,173 @@ async fn a_contact_history_outage_fails_the_chunk_as_retryable() {
     assert!(matches!(error, ChunkError::ContactHistory(_)), "{error:?}");
     assert!(error.is_retryable());
     assert!(t.stream.records().is_empty(), "nothing sent unchecked");
+}
+
+mod stock_filter {
+    //! The real adapter, `availability::offers::StockFilter`, on the in-memory score and
+    //! configuration stores.
+
+    use super::*;
+    use crate::availability::lookup::ConfigCache;
+    use crate::availability::offers::StockFilter;
+    use crate::availability::{
+        ChangeNote, ColumnScore, ConfigStore as _, Score, ScoreKey, ScoreStore as _, ScoreWrite,
+    };
+    use crate::domain::{ItemId, ScoreColumn, StoreId};
+    use crate::testing::{ManualClock, MemoryConfigStore, MemoryScoreStore};
+
+    struct Stores {
+        scores: Arc<MemoryScoreStore>,
+        configs: Arc<MemoryConfigStore>,
+    }
+
+    fn filtered() -> (Setup, Stores) {
+        let scores = Arc::new(MemoryScoreStore::default());
+        let configs = Arc::new(MemoryConfigStore::default());
+        let cache = Arc::new(ConfigCache::new(
+            configs.clone(),
+            Arc::new(ManualClock::new(NOW)),
+        ));
+        let filter = Arc::new(StockFilter::new(scores.clone(), cache));
+        (setup_with(filter), Stores { scores, configs })
+    }
+
+    async fn configure(configs: &MemoryConfigStore, tenant: &str) {
+        let config = serde_json::from_value(serde_json::json!({
+            "models": [{"model": "m1", "column": "a", "base_threshold": 0.5}],
+            "default_column": "a",
+            "missing_score": "unavailable"
+        }))
+        .unwrap();
+        let note = ChangeNote {
+            author: "ds".into(),
+            at: NOW,
+            reason: "launch".into(),
+            rollback_of: None,
+        };
+        let tenant = TenantId::parse(tenant).unwrap();
+        configs.save(&tenant, &config, &note, None).await.unwrap();
+    }
+
+    async fn score(scores: &MemoryScoreStore, store: &str, item: &str, value: f64) {
+        let write = ScoreWrite {
+            key: ScoreKey {
+                store: StoreId::parse(store).unwrap(),
+                item: ItemId::parse(item).unwrap(),
+            },
+            column: ScoreColumn::parse("a").unwrap(),
+            value: ColumnScore {
+                score: Score::new(value).unwrap(),
+                computed_at: NOW,
+            },
+        };
+        let tenant = TenantId::parse("alpine").unwrap();
+        scores.write(&tenant, &[write]).await.unwrap();
+    }
+
+    fn offers_of(stream: &MemoryStream, customer: &str) -> Vec<String> {
+        events(stream)
+            .into_iter()
+            .find(|e| e.customer.id.as_str() == customer)
+            .unwrap_or_else(|| panic!("no event for {customer}"))
+            .offers
+            .into_iter()
+            .map(|o| o.item_id)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_customer_at_a_store_gets_only_what_that_store_likely_has() {
+        let (t, stores) = filtered();
+        configure(&stores.configs, "alpine").await;
+        for (store, item, value) in [
+            ("s1", "high", 0.9),
+            ("s1", "mid", 0.3),
+            ("s1", "low", 0.8),
+            ("s2", "high", 0.2),
+            ("s2", "mid", 0.9),
+            ("s2", "low", 0.9),
+        ] {
+            score(&stores.scores, store, item, value).await;
+        }
+        let campaign = campaign("a.jsonl", serde_json::json!([]), 0.0);
+        t.source.put(
+            &campaign.audience.source,
+            export(&[
+                row_at("ann", "s1"),
+                row_at("cat", "s2"),
+                row_at("dan", "s3"),
+                row("bob", "gold"),
+            ]),
+        );
+
+        let report = t
+            .engine
+            .run(&launch(campaign), DEFAULT_CHUNK_BYTES)
+            .await
+            .unwrap();
+
+        assert_eq!(
+            offers_of(&t.stream, "ann"),
+            vec!["high", "low"],
+            "mid is 0.3 at s1"
+        );
+        assert_eq!(
+            offers_of(&t.stream, "cat"),
+            vec!["mid", "low"],
+            "high is 0.2 at s2"
+        );
+        assert!(
+            offers_of(&t.stream, "dan").is_empty(),
+            "s3 has no scores: missing counts as unavailable"
+        );
+        assert_eq!(
+            offers_of(&t.stream, "bob"),
+            vec!["high", "mid"],
+            "no store: unfiltered"
+        );
+        assert_eq!(report.offers_unavailable, 1 + 1 + 3);
+        assert_eq!(report.events_emitted, 4);
+        assert_eq!(stores.scores.get_calls(), 3, "one read per store");
+        assert_eq!(stores.scores.keys_read(), 9, "each store's own three items");
+    }
+
+    #[tokio::test]
+    async fn a_retailer_without_a_configuration_keeps_every_offer() {
+        let (t, stores) = filtered();
+        configure(&stores.configs, "harbor").await;
+        score(&stores.scores, "s1", "high", 0.0).await;
+        let campaign = campaign("a.jsonl", serde_json::json!([]), 0.0);
+        t.source
+            .put(&campaign.audience.source, export(&[row_at("ann", "s1")]));
+        let report = t
+            .engine
+            .run(&launch(campaign), DEFAULT_CHUNK_BYTES)
+            .await
+            .unwrap();
+        assert_eq!(offers_of(&t.stream, "ann"), vec!["high", "mid"]);
+        assert_eq!(report.offers_unavailable, 0);
+        assert_eq!(
+            stores.scores.get_calls(),
+            0,
+            "nothing to decide with: nothing read"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_score_outage_fails_the_chunk_as_retryable() {
+        let (t, stores) = filtered();
+        configure(&stores.configs, "alpine").await;
+        stores.scores.set_unavailable(true);
+        let campaign = campaign("a.jsonl", serde_json::json!([]), 0.0);
+        t.source
+            .put(&campaign.audience.source, export(&[row_at("ann", "s1")]));
+        let error = t
+            .engine
+            .run(&launch(campaign), DEFAULT_CHUNK_BYTES)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, ChunkError::Availability(_)) && error.is_retryable());
+        assert!(t.stream.records().is_empty());
+    }
 }

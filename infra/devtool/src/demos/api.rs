@@ -104,6 +104,7 @@ fn audience_row(tenant: &str, domain: &str, i: usize) -> Value {
         .map(|c| {
             json!({
                 "item_id": format!("sku-{}", (i * 7 + c) % 97),
+                "category": (["outerwear", "boots", "tents"][(i + c) % 3]),
                 "title": format!("Winter pick {}", (i + c) % 13),
                 "url": format!("https://shop.{tenant}.example/p/sku-{}", (i * 7 + c) % 97),
                 "image_url": format!("https://cdn.{tenant}.example/sku-{}.jpg", (i * 7 + c) % 97),
@@ -116,6 +117,8 @@ fn audience_row(tenant: &str, domain: &str, i: usize) -> Value {
         .collect();
     json!({
         "id": format!("{tenant}-{i}"),
+        "store_id": format!("store-{}", i % crate::demos::availability::STORES),
+        "region": (["north", "south"][i % 2]),
         "email": email,
         "consent": {"email": i % 17 != 5},
         "attributes": {"first_name": format!("Customer{i}"), "tier": tier, "city": "Hamburg"},
@@ -250,6 +253,11 @@ async fn drive(
             )
             .await?;
     }
+    // The first retailer's item availability: configuration, syncs, refresh, lookups, the
+    // optimizer; its campaign below offers only what is likely in stock.
+    report.availability =
+        crate::demos::availability::run(pipeline, sdk, base, &TenantId::parse(RETAILERS[0].0)?)
+            .await?;
     // 2. CI/CD deploys the standard templates to every onboarded retailer.
     let catalog = storecast::templates::Catalog::load(&options.catalog_path)?;
     let tenants = pipeline.tenants()?;

@@ -53,12 +53,14 @@ pub struct ApiDemoReport {
     pub feedback_failures: u64,
     pub seconds: f64,
     pub previews: Vec<PathBuf>,
+    /// The first retailer's item availability (docs/availability.md).
+    pub availability: crate::demos::availability::AvailabilityDemo,
 }
 
 impl ApiDemoReport {
     /// Every audience row is accounted for once, and every emitted event reached an end state.
     pub fn reconciliation_errors(&self) -> Vec<String> {
-        let mut errors = Vec::new();
+        let mut errors = self.availability.problems();
         let mut sent_total = 0;
         for (tenant, line) in &self.lines {
             let rows = line.n(&["rows"]);
@@ -169,6 +171,14 @@ impl ApiDemoReport {
             );
         }
         self.render_feedback(&mut out);
+        self.availability.render(&mut out);
+        for (tenant, line) in &self.lines {
+            let _ = writeln!(
+                out,
+                "offers passed over as unlikely in stock, {tenant}: {}",
+                line.n(&["offers_unavailable"])
+            );
+        }
         for (tenant, line) in self.lines.iter().filter(|(key, _)| !key.contains('/')) {
             let _ = writeln!(out, "preview subject, {tenant}: {}", line.preview_subject);
         }

@@ -21,7 +21,7 @@ use storecast::availability::settings::{
 };
 use storecast::availability::sync::{RunSummary, ScoreSync, SyncUnit};
 use storecast::domain::{ExportId, TenantId};
-use storecast::pipeline::lambda_batch::inbound_records;
+use storecast::pipeline::lambda_batch::{inbound_records, partial_batch_response};
 use time::OffsetDateTime;
 
 use crate::local::esm::{Checkpoints, KinesisHandler, Runner};
@@ -47,6 +47,82 @@ pub struct AvailabilityDemo {
     pub split: Vec<(String, u64)>,
     pub optimizer: Vec<String>,
     pub problems: Vec<String>,
+}
+
+impl AvailabilityDemo {
+    pub fn render(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "availability configuration: version {}",
+            self.config_version
+        );
+        for (name, run) in [("first", &self.first_sync), ("second", &self.second_sync)] {
+            if let Some(run) = run {
+                let c = &run.counts;
+                let _ = writeln!(
+                    out,
+                    "score sync, {name} export {}: {} units, {} rows read, {} values unchanged, {} written, {} stale, {} rejected ({})",
+                    run.export_id,
+                    run.units_reported,
+                    c.read,
+                    c.unchanged,
+                    c.written,
+                    c.stale,
+                    c.rejected.total(),
+                    serde_json::to_string(&c.rejected.counts).unwrap_or_default()
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "  rows changed in the second export: {}",
+            self.second_changed_rows
+        );
+        let _ = writeln!(out, "lazy refresh: {:?}", self.refresh);
+        let _ = writeln!(out, "lookup at store-0 (region north):");
+        for line in &self.lookup {
+            let _ = writeln!(out, "  {line}");
+        }
+        let _ = writeln!(out, "A/B split of 200 users: {:?}", self.split);
+        for line in &self.optimizer {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+
+    /// What would make the demo's availability part wrong.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = self.problems.clone();
+        match (&self.first_sync, &self.second_sync) {
+            (Some(first), Some(second)) => {
+                if first.counts.written == 0 || first.counts.rejected.total() < 2 {
+                    problems.push(format!("first sync: {:?}", first.counts));
+                }
+                // Two models per row: at most two values written per changed row.
+                if second.counts.written == 0
+                    || second.counts.written > 2 * self.second_changed_rows
+                {
+                    problems.push(format!(
+                        "second sync wrote {} values for {} changed rows",
+                        second.counts.written, self.second_changed_rows
+                    ));
+                }
+            }
+            _ => problems.push("a sync has no run summary".into()),
+        }
+        if self.split.len() < 2 {
+            problems.push(format!(
+                "the A/B split reached one arm only: {:?}",
+                self.split
+            ));
+        }
+        if self.lookup.len() < 2 {
+            problems.push("the lookup answered no items".into());
+        }
+        if self.optimizer.is_empty() {
+            problems.push("the optimizer reported nothing".into());
+        }
+        problems
+    }
 }
 
 /// A deterministic score in [0, 1] of one item at one store for one model, with a few items
@@ -112,7 +188,8 @@ pub async fn run(
     put_export(pipeline, &settings, tenant, &first, now, 0, true).await?;
     demo.first_sync = Some(sync_export(pipeline, &sync, &settings, tenant, &first).await?);
     let second = ExportId::parse("2026-12-01T08")?;
-    demo.second_changed_rows = put_export(pipeline, &settings, tenant, &second, now, 1, false).await?;
+    demo.second_changed_rows =
+        put_export(pipeline, &settings, tenant, &second, now, 1, false).await?;
     demo.second_sync = Some(sync_export(pipeline, &sync, &settings, tenant, &second).await?);
 
     demo.refresh = refresh(pipeline, sdk, tenant).await?;
@@ -136,15 +213,23 @@ async fn put_export(
     let mut text = String::new();
     let mut changed = 0;
     if !gzip {
-        writeln!(text, "store_id,item_id,scored_at,{FIRST_MODEL},{SECOND_MODEL}")?;
+        writeln!(
+            text,
+            "store_id,item_id,scored_at,{FIRST_MODEL},{SECOND_MODEL}"
+        )?;
     }
     for store in 0..STORES {
-        let age = if store == STORES - 1 { 2 * 86_400 } else { 3_600 };
-        let scored_at = (now - time::Duration::seconds(age - version as i64 * 600)).unix_timestamp();
+        let age = if store == STORES - 1 {
+            2 * 86_400
+        } else {
+            3_600
+        };
         for item in 0..ITEMS {
-            // A tenth of the items change in the second export.
+            // A tenth of the items are scored again for the second export; the others keep
+            // the time their model computed them, as the warehouse carries it forward.
             let v = if item % 10 == 3 { version } else { 0 };
             changed += u64::from(v != 0);
+            let scored_at = (now - time::Duration::seconds(age - v as i64 * 600)).unix_timestamp();
             let (a, b) = (score(store, item, 0, v), score(store, item, 1, v));
             if gzip {
                 writeln!(
@@ -165,7 +250,11 @@ async fn put_export(
             now.unix_timestamp()
         )?;
     } else {
-        writeln!(text, "store-1,sku-5,{},0.5,0.5", (now + time::Duration::days(3)).unix_timestamp())?;
+        writeln!(
+            text,
+            "store-1,sku-5,{},0.5,0.5",
+            (now + time::Duration::days(3)).unix_timestamp()
+        )?;
     }
     let (key, bytes) = if gzip {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -235,7 +324,11 @@ async fn sync_export(
         .context("the export has no run record after its plan")
 }
 
-struct RefreshHandler(Refresher);
+/// The function's handler, adding up what each invocation refreshed.
+struct RefreshHandler {
+    refresher: Refresher,
+    totals: std::sync::Mutex<RefreshSummary>,
+}
 
 #[async_trait::async_trait]
 impl KinesisHandler for RefreshHandler {
@@ -244,7 +337,26 @@ impl KinesisHandler for RefreshHandler {
         event: KinesisEvent,
         _deadline: OffsetDateTime,
     ) -> Result<KinesisEventResponse> {
-        Ok(self.0.handle(event).await?)
+        let records = inbound_records(event);
+        let outcome = self.refresher.refresh(&records).await;
+        {
+            let mut t = self.totals.lock().unwrap_or_else(|p| p.into_inner());
+            let s = &outcome.summary;
+            t.records += s.records;
+            t.impressions += s.impressions;
+            t.unique_items += s.unique_items;
+            t.fresh += s.fresh;
+            t.refreshed += s.refreshed;
+            t.unscored += s.unscored;
+            t.written += s.written;
+            t.stale += s.stale;
+            t.source_failures += s.source_failures;
+            t.malformed += s.malformed;
+            t.unconfigured += s.unconfigured;
+            t.dead_lettered += s.dead_lettered;
+            t.retried += s.retried;
+        }
+        Ok(partial_batch_response(&records, outcome.failed_positions)?)
     }
 }
 
@@ -254,12 +366,17 @@ async fn refresh(
     sdk: &aws_config::SdkConfig,
     tenant: &TenantId,
 ) -> Result<RefreshSummary> {
-    let (address, scoring) = crate::local::scoring::serve_scoring(([127, 0, 0, 1], 0).into()).await?;
+    let (address, scoring) =
+        crate::local::scoring::serve_scoring(([127, 0, 0, 1], 0).into()).await?;
     let function = pipeline.stack.function("score-refresh")?;
     let mut env = function.environment.clone();
     env.insert("SCORING_SERVICE_URL".into(), format!("http://{address}"));
-    let refresher = storecast::wiring::score_refresh(&ScoreRefreshSettings::from_lookup(&env)?, sdk)?;
-    let stream = &function.mappings[0].stream_name;
+    let refresher =
+        storecast::wiring::score_refresh(&ScoreRefreshSettings::from_lookup(&env)?, sdk)?;
+    let stream = &pipeline
+        .stack
+        .stream(&function.mappings[0].stream_logical_id)?
+        .name;
     let now = OffsetDateTime::now_utc();
     for round in 0..3 {
         for store in [0, STORES - 1] {
@@ -279,13 +396,21 @@ async fn refresh(
                 .await?;
         }
     }
-    let handler = Arc::new(RefreshHandler(refresher));
+    let handler = Arc::new(RefreshHandler {
+        refresher,
+        totals: Default::default(),
+    });
     let mapping = pipeline.mapping("score-refresh", handler.clone())?;
     Runner::new(pipeline.clients.kinesis.clone())
         .drain(&mapping, &mut Checkpoints::default())
         .await?;
     scoring.abort();
-    Ok(handler.0.totals())
+    let totals = handler
+        .totals
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    Ok(totals)
 }
 
 async fn lookups(
@@ -298,7 +423,9 @@ async fn lookups(
     let ask = |user: String, items: Vec<Value>| {
         http.post(format!("{base}/tenants/{tenant}/availability"))
             .bearer_auth(&service)
-            .json(&json!({"store_id": "store-0", "region": "north", "user_id": user, "items": items}))
+            .json(
+                &json!({"store_id": "store-0", "region": "north", "user_id": user, "items": items}),
+            )
             .send()
     };
     let items = vec![
@@ -307,16 +434,27 @@ async fn lookups(
         json!({"item_id": "sku-5", "category": "boots"}),
         json!({"item_id": "sku-999"}),
     ];
-    let answer: Value = ask(format!("{tenant}-1"), items).await?.error_for_status()?.json().await?;
+    let answer: Value = ask(format!("{tenant}-1"), items)
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
     demo.lookup = explain(&answer);
     let mut arms = std::collections::BTreeMap::<String, u64>::new();
     for user in 0..200 {
-        let answer: Value = ask(format!("{tenant}-{user}"), vec![json!({"item_id": "sku-1"})])
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        *arms.entry(answer["column"].as_str().unwrap_or("?").to_string()).or_default() += 1;
+        let answer: Value = ask(
+            format!("{tenant}-{user}"),
+            vec![json!({"item_id": "sku-1"})],
+        )
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+        let column = answer["items"][0]["column"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string();
+        *arms.entry(column).or_default() += 1;
     }
     demo.split = arms.into_iter().collect();
     Ok(())
@@ -324,18 +462,47 @@ async fn lookups(
 
 /// One line per item of a lookup's answer: score, threshold and the deltas that made it.
 fn explain(answer: &Value) -> Vec<String> {
-    let mut lines = vec![format!(
-        "model {} (column {}), base threshold {}, request deltas {}",
-        answer["model"], answer["column"], answer["base_threshold"], answer["deltas"]
-    )];
-    for item in answer["items"].as_array().into_iter().flatten() {
+    let items = answer["items"].as_array().cloned().unwrap_or_default();
+    let mut lines = Vec::new();
+    if let Some(first) = items.first() {
         lines.push(format!(
-            "  {:<8} score {:<6} threshold {:<6} {} {}",
+            "model {} (column {}, arm {}), base threshold {}",
+            first["model"].as_str().unwrap_or("?"),
+            first["column"].as_str().unwrap_or("?"),
+            first["arm"],
+            first["base_threshold"]
+        ));
+    }
+    for item in &items {
+        let deltas: Vec<String> = item["deltas"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|d| {
+                format!(
+                    "{}={} {:+}",
+                    d["segment"].as_str().unwrap_or("?"),
+                    d["value"].as_str().unwrap_or("?"),
+                    d["delta"].as_f64().unwrap_or(0.0)
+                )
+            })
+            .collect();
+        lines.push(format!(
+            "{:<8} score {:<5} threshold {:<6.3} {:<13} deltas [{}]{}",
             item["item_id"].as_str().unwrap_or("?"),
             item["score"].to_string(),
-            item["threshold"].to_string(),
-            if item["available"] == true { "available" } else { "not available" },
-            if item["missing"] == true { "(no score: the default)" } else { "" }
+            item["threshold"].as_f64().unwrap_or(f64::NAN),
+            if item["available"] == true {
+                "available"
+            } else {
+                "not available"
+            },
+            deltas.join(", "),
+            if item["missing_score"] == true {
+                " (no score: the default)"
+            } else {
+                ""
+            }
         ));
     }
     lines
@@ -351,11 +518,15 @@ async fn optimize(
     now: OffsetDateTime,
 ) -> Result<Vec<String>> {
     let env = &pipeline.stack.function("delta-optimizer")?.environment;
-    let optimizer = storecast::wiring::delta_optimizer(&DeltaOptimizerSettings::from_lookup(env)?, sdk);
+    let optimizer =
+        storecast::wiring::delta_optimizer(&DeltaOptimizerSettings::from_lookup(env)?, sdk);
     let yesterday = (now - time::Duration::days(1)).date();
     let mut lines = String::new();
     for i in 0..2_000usize {
-        let (category, region) = (["outerwear", "boots", "tents"][i % 3], ["north", "south"][i % 2]);
+        let (category, region) = (
+            ["outerwear", "boots", "tents"][i % 3],
+            ["north", "south"][i % 2],
+        );
         let shown = score(i % STORES, i % ITEMS, 0, 0).clamp(0.2, 0.9);
         let bias = match (category, region) {
             ("outerwear", _) => -0.15,
@@ -366,7 +537,9 @@ async fn optimize(
         writeln!(
             lines,
             r#"{{"store_id":"store-{}","item_id":"sku-{}","category":"{category}","region":"{region}","user_bucket":"b{}","score":{shown},"found":{found}}}"#,
-            i % STORES, i % ITEMS, i % 10
+            i % STORES,
+            i % ITEMS,
+            i % 10
         )?;
     }
     pipeline

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod api_report;
+pub mod availability;
 pub mod one_click;
 pub mod pipeline;
 

@@ -107,6 +107,8 @@ pub async fn api_state(pipeline: &LocalPipeline, sdk: &SdkConfig) -> Result<ApiS
     let environment = pipeline.stack.function("api")?.environment.clone();
     let settings = ApiSettings::from_lookup(&environment)?;
     let signer = unsubscribe_signer(&settings.unsubscribe_keys_secret, sdk).await?;
+    // No scores table on the local stack yet: the availability routes run on in-memory stores
+    // (empty until something writes to them) in the dev tool only.
     let mut state = storecast::wiring::api_state(&settings, sdk, signer);
     state.onboarding = Arc::new(local_onboarding(pipeline, &settings.onboarding)?);
     Ok(state)

@@ -26,17 +26,18 @@ fn secret() -> Vec<u8> {
         .into_bytes()
 }
 
-/// A token for `role` (and, for a marketer, `tenant`), valid for `ttl_seconds`.
+/// A token for `role` (and, for every role but the operator, `tenant`), valid for
+/// `ttl_seconds`.
 pub fn mint(role: Role, tenant: Option<&TenantId>, ttl_seconds: i64) -> anyhow::Result<String> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let mut claims = serde_json::Map::new();
-    let (role_name, subject) = match (role, tenant) {
-        (Role::Operator, _) => ("operator", "local-operator".to_string()),
-        (Role::Marketer, Some(tenant)) => ("marketer", format!("marketer@{tenant}")),
-        (Role::Marketer, None) => anyhow::bail!("a marketer's token needs a tenant"),
+    let subject = match (role.is_tenant_scoped(), tenant) {
+        (false, _) => format!("local-{}", role.claim()),
+        (true, Some(tenant)) => format!("{}@{tenant}", role.claim()),
+        (true, None) => anyhow::bail!("a {} token needs a tenant", role.claim()),
     };
     claims.insert("sub".into(), subject.into());
-    claims.insert(ROLE_CLAIM.into(), role_name.into());
+    claims.insert(ROLE_CLAIM.into(), role.claim().into());
     if let Some(tenant) = tenant {
         claims.insert(TENANT_CLAIM.into(), tenant.as_str().into());
     }
@@ -118,6 +119,18 @@ mod tests {
         assert_eq!(claims.0[TENANT_CLAIM], "alpine");
         let caller = storecast::api::Caller::from_claims(&claims).unwrap();
         assert_eq!(caller.tenant, Some(tenant));
+    }
+
+    #[test]
+    fn every_role_can_be_minted_and_tenant_scoped_ones_need_a_tenant() {
+        let tenant = TenantId::parse("alpine").unwrap();
+        for role in Role::ALL {
+            let claims = verify(&mint(role, Some(&tenant), 60).unwrap()).unwrap();
+            let caller = storecast::api::Caller::from_claims(&claims).unwrap();
+            assert_eq!(caller.role, role);
+            assert_eq!(caller.tenant.is_some(), role.is_tenant_scoped());
+            assert_eq!(mint(role, None, 60).is_ok(), !role.is_tenant_scoped());
+        }
     }
 
     #[test]

@@ -21,10 +21,10 @@ pub enum LocalCommand {
     },
     /// Print a bearer token for the local API (signed with the local development key).
     Token {
-        /// marketer or operator.
+        /// marketer, operator, data_scientist or service.
         #[arg(long, default_value = "marketer")]
         role: String,
-        /// The marketer's retailer.
+        /// The retailer of a marketer, data scientist or service.
         #[arg(long)]
         tenant: Option<String>,
         #[arg(long, default_value_t = 3600)]
@@ -82,10 +82,10 @@ impl LocalCommand {
                 tenant,
                 ttl_seconds,
             } => {
-                let role = match role.as_str() {
-                    "operator" => storecast::api::Role::Operator,
-                    "marketer" => storecast::api::Role::Marketer,
-                    other => anyhow::bail!("unknown role {other}: marketer or operator"),
+                let Some(role) = storecast::api::Role::from_claim(&role) else {
+                    anyhow::bail!(
+                        "unknown role {role}: marketer, operator, data_scientist or service"
+                    );
                 };
                 let tenant = tenant.map(TenantId::parse).transpose()?;
                 println!(

@@ -77,6 +77,7 @@ impl Campaigns {
                 malformed: report.malformed,
             },
             events_emitted: report.events_emitted,
+            offers_unavailable: report.offers_unavailable,
             matched: report.matched,
             delivery,
             feedback,

@@ -171,6 +171,9 @@ pub struct CampaignStats {
     pub held_out: u64,
     pub skipped: SkippedCounts,
     pub events_emitted: u64,
+    /// Offers left out of the emitted events because the item is unlikely in stock at the
+    /// customer's store (the next candidate took the slot).
+    pub offers_unavailable: u64,
     pub delivery: DeliveryCounts,
     /// SES's feedback on the sent messages (each message counted once per kind).
     pub feedback: crate::deliverability::counters::FeedbackCounts,
