@@ -131,6 +131,17 @@ impl ApiDemoReport {
         errors
     }
 
+    fn render_availability(&self, out: &mut String) {
+        self.availability.render(out);
+        for (tenant, line) in &self.lines {
+            let _ = writeln!(
+                out,
+                "offers passed over as unlikely in stock, {tenant}: {}",
+                line.n(&["offers_unavailable"])
+            );
+        }
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "API at {}", self.base_url);
@@ -171,14 +182,7 @@ impl ApiDemoReport {
             );
         }
         self.render_feedback(&mut out);
-        self.availability.render(&mut out);
-        for (tenant, line) in &self.lines {
-            let _ = writeln!(
-                out,
-                "offers passed over as unlikely in stock, {tenant}: {}",
-                line.n(&["offers_unavailable"])
-            );
-        }
+        self.render_availability(&mut out);
         for (tenant, line) in self.lines.iter().filter(|(key, _)| !key.contains('/')) {
             let _ = writeln!(out, "preview subject, {tenant}: {}", line.preview_subject);
         }

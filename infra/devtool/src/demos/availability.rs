@@ -1,10 +1,8 @@
-//! The availability part of the API demo, for the first retailer, before its campaign launches:
+//! The availability part of the API demo, for the first retailer before its campaign launches:
 //! its data scientist configures two model columns in an A/B split with segment deltas; two
-//! scoring exports are synced (a gzip JSON-lines one with bad rows, then a CSV one where a tenth
-//! of the items changed); search impressions refresh stale scores from the local scoring
-//! service through the stream's mapping; a service looks items up and gets the threshold
-//! explained; the optimizer reads a day of found-rate feedback and reports. The campaign that
-//! follows offers only what the scores say is likely in stock.
+//! scoring exports are synced (gzip JSON lines with bad rows, then CSV with a tenth changed);
+//! searches refresh stale scores from the local scoring service through the stream's mapping; a
+//! service looks items up, the threshold explained; the optimizer reports on a day's feedback.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -46,7 +44,6 @@ pub struct AvailabilityDemo {
     /// Users (of 200) per experiment arm's column.
     pub split: Vec<(String, u64)>,
     pub optimizer: Vec<String>,
-    pub problems: Vec<String>,
 }
 
 impl AvailabilityDemo {
@@ -91,7 +88,7 @@ impl AvailabilityDemo {
 
     /// What would make the demo's availability part wrong.
     pub fn problems(&self) -> Vec<String> {
-        let mut problems = self.problems.clone();
+        let mut problems = Vec::new();
         match (&self.first_sync, &self.second_sync) {
             (Some(first), Some(second)) => {
                 if first.counts.written == 0 || first.counts.rejected.total() < 2 {
@@ -128,9 +125,10 @@ impl AvailabilityDemo {
 /// A deterministic score in [0, 1] of one item at one store for one model, with a few items
 /// nearly sold out everywhere.
 fn score(store: usize, item: usize, model: usize, version: usize) -> f64 {
-    let mut h = (store as u64 + 1) * 0x9E37_79B9 ^ (item as u64 + 7) * 0x85EB_CA6B;
-    h ^= (model as u64 + 3) * 0xC2B2_AE35 + version as u64 * 0x27D4_EB2F;
-    h = h.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40;
+    let h = ((store as u64 + 1) * 0x9E37_79B9)
+        ^ ((item as u64 + 7) * 0x85EB_CA6B)
+        ^ ((model as u64 + 3) * 0xC2B2_AE35 + version as u64 * 0x27D4_EB2F);
+    let h = h.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40;
     ((h % 1000) as f64 / 1000.0 * 100.0).round() / 100.0
 }
 
@@ -272,6 +270,22 @@ async fn put_export(
         .send()
         .await
         .context("writing the scoring export")?;
+    put_manifest(pipeline, settings, tenant, export, now, gzip, key, size).await?;
+    Ok(changed)
+}
+
+/// The manifest, written last: its presence says the export is complete.
+#[allow(clippy::too_many_arguments)]
+async fn put_manifest(
+    pipeline: &LocalPipeline,
+    settings: &ScoreSyncSettings,
+    tenant: &TenantId,
+    export: &ExportId,
+    now: OffsetDateTime,
+    gzip: bool,
+    key: String,
+    size: usize,
+) -> Result<()> {
     let manifest = json!({
         "tenant_id": tenant, "export_id": export,
         "exported_at": now.format(&time::format_description::well_known::Rfc3339)?,
@@ -279,13 +293,18 @@ async fn put_export(
         "compression": if gzip { "gzip" } else { "none" },
         "files": [{"key": key, "size": size}]
     });
-    s3.put_object()
+    pipeline
+        .clients
+        .s3
+        .put_object()
         .bucket(&settings.exports_bucket)
-        .key(format!("{folder}/manifest.json"))
+        .key(format!(
+            "availability/exports/{tenant}/{export}/manifest.json"
+        ))
         .body(serde_json::to_vec(&manifest)?.into())
         .send()
         .await?;
-    Ok(changed)
+    Ok(())
 }
 
 /// The schedule's plan, then every queued unit as the queue's mapping would hand them over.
