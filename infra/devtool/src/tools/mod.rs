@@ -1,8 +1,11 @@
 //! Tools for template authors and for the repository: the render tool ([`render`]), the
-//! sample Lambda events of `events/` ([`events`]) and the warm-up simulation ([`warmup_sim`],
-//! drawn by [`warmup_plot`]).
+//! sample Lambda events of `events/` ([`events`]), the warm-up simulation ([`warmup_sim`],
+//! drawn by [`warmup_plot`]) and the delta optimizer's ([`optimizer_sim`], drawn by
+//! [`optimizer_plot`]).
 
 pub mod events;
+pub mod optimizer_plot;
+pub mod optimizer_sim;
 pub mod render;
 pub mod warmup_plot;
 pub mod warmup_sim;
@@ -47,6 +50,16 @@ pub enum ToolCommand {
         #[arg(long, default_value_t = crate::tools::warmup_sim::SEED)]
         seed: u64,
     },
+    /// Simulate the availability delta optimizer on a miscalibrated retailer; write
+    /// optimizer.csv and optimizer-convergence.png.
+    OptimizerSim {
+        #[arg(long, default_value_t = 30)]
+        runs: u32,
+        #[arg(long, default_value = "out/optimizer-sim")]
+        out: PathBuf,
+        #[arg(long, default_value_t = crate::tools::optimizer_sim::SEED)]
+        seed: u64,
+    },
 }
 
 impl ToolCommand {
@@ -83,6 +96,13 @@ impl ToolCommand {
                 for path in crate::tools::warmup_sim::run(days, seed, &out).await? {
                     println!("wrote {}", path.display());
                 }
+            }
+            Self::OptimizerSim { runs, out, seed } => {
+                let (written, error) = crate::tools::optimizer_sim::run(runs, seed, &out).await?;
+                for path in written {
+                    println!("wrote {}", path.display());
+                }
+                println!("largest |delta - correction| after {runs} runs: {error:.4}");
             }
             Self::SampleEvents { out } => {
                 for name in crate::tools::events::write_samples(&out)? {

@@ -54,7 +54,9 @@ impl Interner {
 #[derive(Debug, Clone, Default)]
 pub struct FeedbackTally {
     interners: [Interner; 3],
-    cells: HashMap<[u32; 3], CellSums>,
+    /// Ordered, so sums over cells are added in the same order every run (a seeded simulation
+    /// repeats to the last bit).
+    cells: BTreeMap<[u32; 3], CellSums>,
     /// Used rows by the column they name (`""` for rows naming none).
     pub rows_by_column: BTreeMap<String, u64>,
     pub refusals: Refusals,

@@ -415,3 +415,37 @@ async fn a_day_without_feedback_changes_nothing() {
     assert_eq!((report.objects, report.rows_used), (0, 0));
     assert_eq!(setup.current().await.version, 1);
 }
+
+#[test]
+fn a_configuration_without_optimizer_settings_reports_only_with_the_default_guardrails() {
+    let config: AvailabilityConfig = serde_json::from_value(serde_json::json!({
+        "models": [{"model": "m-1", "column": "col_a", "base_threshold": 0.6}],
+        "default_column": "col_a",
+    }))
+    .unwrap();
+    assert_eq!(config.optimizer, OptimizerSettings::default());
+    assert!(!config.optimizer.apply);
+    assert_eq!(config.optimizer.min_samples, 500);
+    assert!(config.validate().is_ok());
+    let round_trip: AvailabilityConfig =
+        serde_json::from_value(serde_json::to_value(&config).unwrap()).unwrap();
+    assert_eq!(round_trip, config);
+}
+
+#[test]
+fn guardrails_outside_their_ranges_are_refused() {
+    let base = sim_config(&settings(true));
+    let refused = |change: fn(&mut OptimizerSettings)| {
+        let mut config = base.clone();
+        change(&mut config.optimizer);
+        config.validate().unwrap_err().0
+    };
+    assert!(refused(|s| s.min_samples = 0).contains("min_samples"));
+    assert!(refused(|s| s.max_step = 0.0).contains("max_step"));
+    assert!(refused(|s| s.max_step = f64::NAN).contains("max_step"));
+    assert!(refused(|s| s.max_delta = 0.6).contains("max_delta"));
+    assert!(refused(|s| s.dead_band = 0.05).contains("dead_band"));
+    assert!(refused(|s| s.dead_band = -0.01).contains("dead_band"));
+    let unknown = serde_json::from_value::<OptimizerSettings>(serde_json::json!({"aply": true}));
+    assert!(unknown.is_err(), "unknown fields are refused");
+}
