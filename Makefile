@@ -62,7 +62,7 @@ events: bootstrap
 ## In process: deliver hot path, audience evaluation, template preview. Then the template deploy
 ## to the local stack (100 templates x 350 retailers).
 bench: bootstrap
-	cargo bench -p storecast --bench deliver --bench audience --bench preview --bench simulation
+	cargo bench -p storecast --bench deliver --bench audience --bench preview --bench simulation --bench availability_sync
 	$(STACK) cargo bench -p storecast-dev --bench deploy
 
 sam-build:
