@@ -63,7 +63,7 @@ events: bootstrap
 ## Then the template deploy
 ## to the local stack (100 templates x 350 retailers).
 bench: bootstrap
-	cargo bench -p storecast --bench deliver --bench audience --bench preview --bench simulation --bench availability --bench availability_optimizer
+	cargo bench -p storecast --bench deliver --bench audience --bench preview --bench simulation --bench availability --bench availability_optimizer --bench availability_sync
 	$(STACK) cargo bench -p storecast-dev --bench deploy
 
 sam-build:

@@ -67,15 +67,31 @@ fn file_error(error: StoreError) -> Stop {
 /// The rows of the group being collected: up to [`GROUP_KEYS`] of them, so never more keys.
 #[derive(Default)]
 struct Group {
+    /// Row `i`'s key is `keys[i]`: apart from the rows, so the group's read can be given the
+    /// keys as they are, without copying them, when none is there twice.
+    keys: Vec<ScoreKey>,
     rows: Vec<GroupRow>,
     /// Every row's values, one after the other: (slot, score).
     values: Vec<(usize, Score)>,
 }
 
 struct GroupRow {
-    key: ScoreKey,
     scored_at: time::OffsetDateTime,
     values: std::ops::Range<usize>,
+}
+
+impl Group {
+    /// Whether a key is there twice (exports are usually sorted, which is checked first).
+    fn has_repeated_keys(&self) -> bool {
+        if self.keys.windows(2).all(|pair| pair[0] < pair[1]) {
+            return false;
+        }
+        let mut order: Vec<usize> = (0..self.keys.len()).collect();
+        order.sort_unstable_by(|a, b| self.keys[*a].cmp(&self.keys[*b]));
+        order
+            .windows(2)
+            .any(|pair| self.keys[pair[0]] == self.keys[pair[1]])
+    }
 }
 
 impl ScoreSync {
@@ -224,8 +240,8 @@ impl<'a> UnitRun<'a> {
         }
         let start = self.group.values.len();
         self.group.values.extend_from_slice(&self.reader.values);
+        self.group.keys.push(key);
         self.group.rows.push(GroupRow {
-            key,
             scored_at,
             values: start..self.group.values.len(),
         });
@@ -257,10 +273,14 @@ impl<'a> UnitRun<'a> {
         if self.group.rows.is_empty() {
             return Ok(());
         }
-        let mut keys: Vec<ScoreKey> = self.group.rows.iter().map(|r| r.key.clone()).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        let mut stored = self.scores.get(self.tenant, &keys).await?;
+        let mut stored = if self.group.has_repeated_keys() {
+            let mut keys = self.group.keys.clone();
+            keys.sort_unstable();
+            keys.dedup();
+            self.scores.get(self.tenant, &keys).await?
+        } else {
+            self.scores.get(self.tenant, &self.group.keys).await?
+        };
         let writes = self.changes(&mut stored, counts);
         if !writes.is_empty() {
             let outcomes = self.scores.write(self.tenant, &writes).await?;
@@ -271,6 +291,7 @@ impl<'a> UnitRun<'a> {
                 }
             }
         }
+        self.group.keys.clear();
         self.group.rows.clear();
         self.group.values.clear();
         Ok(())
@@ -284,14 +305,17 @@ impl<'a> UnitRun<'a> {
         counts: &mut SyncCounts,
     ) -> Vec<ScoreWrite> {
         let mut writes = Vec::new();
-        for row in &self.group.rows {
+        for (row, key) in self.group.rows.iter().zip(&self.group.keys) {
+            // One lookup per row; an item not stored yet is built here and kept at the end.
+            let mut found = stored.get_mut(key);
+            let mut created: Option<ItemScores> = None;
             for &(slot, score) in &self.group.values[row.values.clone()] {
                 let Some(column) = self.reader.slots().synced_column(slot) else {
                     counts.not_synced += 1;
                     continue;
                 };
-                let current = stored.get(&row.key).and_then(|item| item.get(column));
-                match current {
+                let item = found.as_deref().or(created.as_ref());
+                match item.and_then(|item| item.get(column)) {
                     Some(c) if c.computed_at >= row.scored_at && c.score == score => {
                         counts.unchanged += 1;
                         continue;
@@ -306,21 +330,19 @@ impl<'a> UnitRun<'a> {
                     score,
                     computed_at: row.scored_at,
                 };
-                match stored.get_mut(&row.key) {
-                    Some(item) => {
-                        item.columns.insert(column.clone(), value);
-                    }
-                    None => {
-                        let mut item = ItemScores::default();
-                        item.columns.insert(column.clone(), value);
-                        stored.insert(row.key.clone(), item);
-                    }
-                }
+                let item = match found.as_deref_mut() {
+                    Some(item) => item,
+                    None => created.get_or_insert_with(ItemScores::default),
+                };
+                item.columns.insert(column.clone(), value);
                 writes.push(ScoreWrite {
-                    key: row.key.clone(),
+                    key: key.clone(),
                     column: column.clone(),
                     value,
                 });
+            }
+            if let Some(item) = created {
+                stored.insert(key.clone(), item);
             }
         }
         writes
