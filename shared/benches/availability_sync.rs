@@ -59,6 +59,7 @@ fn config() -> AvailabilityConfig {
         deltas: vec![],
         max_score_age_seconds: 6 * 3600,
         missing_score: MissingScore::Unavailable,
+        optimizer: Default::default(),
     }
 }
 
