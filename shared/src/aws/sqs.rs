@@ -1,9 +1,11 @@
-//! The launch queue on SQS: SendMessageBatch in calls of [`MAX_MESSAGES_PER_SEND_BATCH`], failed
-//! entries sent again with jittered backoff.
+//! Queues on SQS: the batch sender every queue adapter uses (SendMessageBatch in calls of
+//! [`MAX_MESSAGES_PER_SEND_BATCH`], failed entries sent again with jittered backoff), and the
+//! launch queue.
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use serde::Serialize;
 
 use super::errors::store_error;
 use crate::campaigns::queue::{ChunkMessage, ChunkQueue};
@@ -14,48 +16,62 @@ use crate::pipeline::publish::RetryPolicy;
 pub const MAX_MESSAGES_PER_SEND_BATCH: usize = 10;
 const STORE: &str = "launch queue";
 
-pub struct SqsChunkQueue {
+/// Sends JSON messages to one queue: SendMessageBatch in calls of
+/// [`MAX_MESSAGES_PER_SEND_BATCH`], the failed entries sent again with jittered backoff until
+/// none is left; a sender fault (an entry SQS will never take) fails at once. Each queue's
+/// adapter is one of these.
+pub(crate) struct SqsBatchSender {
     client: Client,
     queue_url: String,
-    retry: RetryPolicy,
+    store: &'static str,
+    pub(crate) retry: RetryPolicy,
 }
 
-impl SqsChunkQueue {
-    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+impl SqsBatchSender {
+    pub(crate) fn new(client: Client, queue_url: impl Into<String>, store: &'static str) -> Self {
         Self {
             client,
             queue_url: queue_url.into(),
+            store,
             retry: RetryPolicy::default(),
         }
     }
 
+    fn rejected(&self, error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+        StoreError::Rejected {
+            store: self.store,
+            source: Box::new(error),
+        }
+    }
+
+    pub(crate) async fn send_all<T: Serialize>(&self, messages: &[T]) -> Result<(), StoreError> {
+        for group in messages.chunks(MAX_MESSAGES_PER_SEND_BATCH) {
+            self.send_group(group).await?;
+        }
+        Ok(())
+    }
+
     /// One group of at most ten messages, failed entries retried until none is left.
-    async fn send_group(&self, group: &[ChunkMessage]) -> Result<(), StoreError> {
-        let mut pending: Vec<(usize, String)> = group
+    async fn send_group<T: Serialize>(&self, group: &[T]) -> Result<(), StoreError> {
+        let mut pending: Vec<(String, String)> = group
             .iter()
             .enumerate()
             .map(|(position, message)| {
                 serde_json::to_string(message)
-                    .map(|body| (position, body))
-                    .map_err(|e| StoreError::Rejected {
-                        store: STORE,
-                        source: Box::new(e),
-                    })
+                    .map(|body| (position.to_string(), body))
+                    .map_err(|e| self.rejected(e))
             })
             .collect::<Result<_, _>>()?;
         let mut attempt = 0;
         loop {
             let entries = pending
                 .iter()
-                .map(|(position, body)| {
+                .map(|(id, body)| {
                     SendMessageBatchRequestEntry::builder()
-                        .id(position.to_string())
+                        .id(id)
                         .message_body(body)
                         .build()
-                        .map_err(|e| StoreError::Rejected {
-                            store: STORE,
-                            source: Box::new(e),
-                        })
+                        .map_err(|e| self.rejected(e))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let output = self
@@ -65,14 +81,14 @@ impl SqsChunkQueue {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| store_error(STORE, e))?;
+                .map_err(|e| store_error(self.store, e))?;
             let failed = output.failed();
             if failed.is_empty() {
                 return Ok(());
             }
             if let Some(fault) = failed.iter().find(|f| f.sender_fault()) {
                 return Err(StoreError::Rejected {
-                    store: STORE,
+                    store: self.store,
                     source: Message::boxed(format!(
                         "{}: {}",
                         fault.code(),
@@ -83,7 +99,7 @@ impl SqsChunkQueue {
             attempt += 1;
             if attempt >= self.retry.max_attempts {
                 return Err(StoreError::Unavailable {
-                    store: STORE,
+                    store: self.store,
                     source: Message::boxed(format!(
                         "{} messages not queued after {attempt} attempts: {}",
                         failed.len(),
@@ -91,9 +107,20 @@ impl SqsChunkQueue {
                     )),
                 });
             }
-            let failed_ids: Vec<&str> = failed.iter().map(|f| f.id()).collect();
-            pending.retain(|(position, _)| failed_ids.contains(&position.to_string().as_str()));
+            pending.retain(|(id, _)| failed.iter().any(|f| f.id() == id));
             tokio::time::sleep(self.retry.backoff(attempt)).await;
+        }
+    }
+}
+
+pub struct SqsChunkQueue {
+    sender: SqsBatchSender,
+}
+
+impl SqsChunkQueue {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            sender: SqsBatchSender::new(client, queue_url, STORE),
         }
     }
 }
@@ -101,10 +128,7 @@ impl SqsChunkQueue {
 #[async_trait]
 impl ChunkQueue for SqsChunkQueue {
     async fn enqueue(&self, messages: &[ChunkMessage]) -> Result<(), StoreError> {
-        for group in messages.chunks(MAX_MESSAGES_PER_SEND_BATCH) {
-            self.send_group(group).await?;
-        }
-        Ok(())
+        self.sender.send_all(messages).await
     }
 }
 
@@ -176,7 +200,7 @@ mod tests {
         };
         let client = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, [&rule]);
         let mut queue = SqsChunkQueue::new(client, "https://sqs/launch");
-        queue.retry.base_delay = std::time::Duration::from_millis(1);
+        queue.sender.retry.base_delay = std::time::Duration::from_millis(1);
 
         queue.enqueue(&messages(23)).await.unwrap();
 
