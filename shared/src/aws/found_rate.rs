@@ -4,11 +4,11 @@
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use time::Date;
 
 use super::errors::store_error;
+use super::s3::{parse_json, put_json_body, read_object_if_exists};
 use crate::availability::optimizer::{
     ChunkStream, FeedbackObject, FoundRateFeedback, OptimizerReport, OptimizerReports, keys,
 };
@@ -140,16 +140,7 @@ impl OptimizerReports for S3OptimizerReports {
             store: REPORTS,
             source: Box::new(e),
         })?;
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type("application/json")
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .map_err(|e| store_error(REPORTS, e))?;
-        Ok(())
+        put_json_body(&self.client, &self.bucket, key, body, REPORTS).await
     }
 
     async fn get(
@@ -158,31 +149,9 @@ impl OptimizerReports for S3OptimizerReports {
         day: Date,
     ) -> Result<Option<OptimizerReport>, StoreError> {
         let key = keys::report(tenant, day);
-        let response = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .send()
-            .await;
-        let object = match response {
-            Ok(object) => object,
-            Err(error) if error.code() == Some("NoSuchKey") => return Ok(None),
-            Err(error) => return Err(store_error(REPORTS, error)),
-        };
-        let bytes = object
-            .body
-            .collect()
-            .await
-            .map_err(|e| StoreError::Unavailable {
-                store: REPORTS,
-                source: Box::new(e),
-            })?;
-        serde_json::from_slice(&bytes.into_bytes())
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt {
-                store: REPORTS,
-                reason: format!("{key}: {e}"),
-            })
+        read_object_if_exists(&self.client, &self.bucket, &key, REPORTS)
+            .await?
+            .map(|bytes| parse_json(&key, &bytes, REPORTS))
+            .transpose()
     }
 }

@@ -63,15 +63,76 @@ async fn read_object(
         .send()
         .await
         .map_err(|e| store_error(store, e))?;
-    let bytes = object
-        .body
-        .collect()
-        .await
-        .map_err(|e| StoreError::Unavailable {
-            store,
-            source: Box::new(e),
-        })?;
+    collect_body(object.body, store).await
+}
+
+/// The whole object; `None` when there is no such key.
+pub(super) async fn read_object_if_exists(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    store: &'static str,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    match client.get_object().bucket(bucket).key(key).send().await {
+        Ok(object) => collect_body(object.body, store).await.map(Some),
+        Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
+        Err(error) => Err(store_error(store, error)),
+    }
+}
+
+async fn collect_body(body: ByteStream, store: &'static str) -> Result<Vec<u8>, StoreError> {
+    let bytes = body.collect().await.map_err(|e| StoreError::Unavailable {
+        store,
+        source: Box::new(e),
+    })?;
     Ok(bytes.into_bytes().to_vec())
+}
+
+/// `bytes` of `key` as a JSON document.
+pub(super) fn parse_json<T: serde::de::DeserializeOwned>(
+    key: &str,
+    bytes: &[u8],
+    store: &'static str,
+) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        store,
+        reason: format!("{key}: {e}"),
+    })
+}
+
+/// `value` serialised as JSON (compact), under `key`.
+pub(super) async fn put_json(
+    client: &Client,
+    bucket: &str,
+    key: String,
+    value: &impl serde::Serialize,
+    store: &'static str,
+) -> Result<(), StoreError> {
+    let body = serde_json::to_vec(value).map_err(|e| StoreError::Rejected {
+        store,
+        source: Box::new(e),
+    })?;
+    put_json_body(client, bucket, key, body, store).await
+}
+
+/// A JSON document already serialised, under `key`.
+pub(super) async fn put_json_body(
+    client: &Client,
+    bucket: &str,
+    key: String,
+    body: Vec<u8>,
+    store: &'static str,
+) -> Result<(), StoreError> {
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type("application/json")
+        .body(ByteStream::from(body))
+        .send()
+        .await
+        .map_err(|e| store_error(store, e))?;
+    Ok(())
 }
 
 async fn delete_object(
@@ -99,20 +160,7 @@ impl S3Archive {
     }
 
     async fn put_json(&self, key: String, value: &impl serde::Serialize) -> Result<(), StoreError> {
-        let body = serde_json::to_vec(value).map_err(|e| StoreError::Rejected {
-            store: ARCHIVE,
-            source: Box::new(e),
-        })?;
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type("application/json")
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .map_err(|e| store_error(ARCHIVE, e))?;
-        Ok(())
+        self::put_json(&self.client, &self.bucket, key, value, ARCHIVE).await
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
@@ -121,10 +169,7 @@ impl S3Archive {
 
     async fn get_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<T, StoreError> {
         let bytes = read_object(&self.client, &self.bucket, key, ARCHIVE).await?;
-        serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-            store: ARCHIVE,
-            reason: format!("{key}: {e}"),
-        })
+        parse_json(key, &bytes, ARCHIVE)
     }
 }
 

@@ -4,10 +4,9 @@
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::primitives::ByteStream;
 
 use super::errors::store_error;
-use super::s3::list_keys;
+use super::s3::{list_keys, parse_json, read_object_if_exists};
 use crate::availability::sync::export::keys;
 use crate::availability::sync::{ExportStore, RunRecord, UnitReport};
 use crate::domain::{ExportId, TenantId};
@@ -31,46 +30,11 @@ impl S3ExportStore {
 
     /// The whole object; `None` when there is no such key.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let object = match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(object) => object,
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
-                return Ok(None);
-            }
-            Err(error) => return Err(store_error(STORE, error)),
-        };
-        let bytes = object
-            .body
-            .collect()
-            .await
-            .map_err(|e| StoreError::Unavailable {
-                store: STORE,
-                source: Box::new(e),
-            })?;
-        Ok(Some(bytes.into_bytes().to_vec()))
+        read_object_if_exists(&self.client, &self.bucket, key, STORE).await
     }
 
     async fn put_json(&self, key: String, value: &impl serde::Serialize) -> Result<(), StoreError> {
-        let body = serde_json::to_vec(value).map_err(|e| StoreError::Rejected {
-            store: STORE,
-            source: Box::new(e),
-        })?;
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type("application/json")
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .map_err(|e| store_error(STORE, e))?;
-        Ok(())
+        super::s3::put_json(&self.client, &self.bucket, key, value, STORE).await
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(
@@ -79,12 +43,7 @@ impl S3ExportStore {
     ) -> Result<Option<T>, StoreError> {
         self.get(key)
             .await?
-            .map(|bytes| {
-                serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-                    store: STORE,
-                    reason: format!("{key}: {e}"),
-                })
-            })
+            .map(|bytes| parse_json(key, &bytes, STORE))
             .transpose()
     }
 }
