@@ -63,6 +63,25 @@ pub struct RefreshSummary {
     pub retried: usize,
 }
 
+impl RefreshSummary {
+    /// Adds another invocation's counts (the local mapping's totals over many invocations).
+    pub fn add(&mut self, other: &RefreshSummary) {
+        self.records += other.records;
+        self.impressions += other.impressions;
+        self.unique_items += other.unique_items;
+        self.fresh += other.fresh;
+        self.refreshed += other.refreshed;
+        self.unscored += other.unscored;
+        self.written += other.written;
+        self.stale += other.stale;
+        self.source_failures += other.source_failures;
+        self.malformed += other.malformed;
+        self.unconfigured += other.unconfigured;
+        self.dead_lettered += other.dead_lettered;
+        self.retried += other.retried;
+    }
+}
+
 #[derive(Debug)]
 pub struct RefreshOutcome {
     pub summary: RefreshSummary,

@@ -358,23 +358,10 @@ impl KinesisHandler for RefreshHandler {
     ) -> Result<KinesisEventResponse> {
         let records = inbound_records(event);
         let outcome = self.refresher.refresh(&records).await;
-        {
-            let mut t = self.totals.lock().unwrap_or_else(|p| p.into_inner());
-            let s = &outcome.summary;
-            t.records += s.records;
-            t.impressions += s.impressions;
-            t.unique_items += s.unique_items;
-            t.fresh += s.fresh;
-            t.refreshed += s.refreshed;
-            t.unscored += s.unscored;
-            t.written += s.written;
-            t.stale += s.stale;
-            t.source_failures += s.source_failures;
-            t.malformed += s.malformed;
-            t.unconfigured += s.unconfigured;
-            t.dead_lettered += s.dead_lettered;
-            t.retried += s.retried;
-        }
+        self.totals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add(&outcome.summary);
         Ok(partial_batch_response(&records, outcome.failed_positions)?)
     }
 }

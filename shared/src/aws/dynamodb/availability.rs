@@ -20,8 +20,6 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use futures::{StreamExt, TryStreamExt};
 use time::OffsetDateTime;
 
@@ -118,10 +116,6 @@ pub(super) fn decode_scores(
     Ok((key, scores))
 }
 
-fn is_stale(error: &SdkError<UpdateItemError, impl std::fmt::Debug>) -> bool {
-    is_update_condition_failure(error)
-}
-
 impl ScoresTable {
     async fn put_store(&self, tenant: &TenantId, store: &StoreId) -> Result<(), StoreError> {
         let mut item = pk_only(store_pk(tenant, store));
@@ -169,7 +163,7 @@ impl ScoresTable {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(error) if is_stale(&error) => Ok(false),
+            Err(error) if is_update_condition_failure(&error) => Ok(false),
             Err(error) => Err(store_error(SCORES, error)),
         }
     }
