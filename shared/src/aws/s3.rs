@@ -67,6 +67,7 @@ async fn read_object(
 }
 
 /// The whole object; `None` when there is no such key.
+#[cfg(feature = "availability")]
 pub(super) async fn read_object_if_exists(
     client: &Client,
     bucket: &str,
