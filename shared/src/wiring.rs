@@ -135,8 +135,8 @@ pub fn campaigns(
     sdk: &SdkConfig,
 ) -> crate::campaigns::Campaigns {
     use crate::aws::dynamodb::campaigns::DynamoCampaignStore;
+    use crate::aws::launch_queue::SqsChunkQueue;
     use crate::aws::s3::S3AudienceSource;
-    use crate::aws::sqs::SqsChunkQueue;
     use crate::campaigns::{CampaignEngine, CampaignPorts, Campaigns};
 
     let dynamodb = aws_sdk_dynamodb::Client::new(sdk);

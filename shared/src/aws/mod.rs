@@ -6,6 +6,8 @@ pub mod errors;
 #[cfg(feature = "availability")]
 pub mod found_rate;
 pub mod kinesis;
+#[cfg(feature = "campaigns")]
+pub mod launch_queue;
 pub mod s3;
 #[cfg(feature = "availability")]
 pub mod score_exports;
@@ -15,7 +17,7 @@ pub mod secrets;
 pub mod ses;
 #[cfg(any(feature = "api", feature = "feedback"))]
 pub mod ses_workspaces;
-#[cfg(feature = "campaigns")]
+#[cfg(any(feature = "campaigns", feature = "availability"))]
 pub mod sqs;
 #[cfg(feature = "availability")]
 pub mod sync_units;
