@@ -32,7 +32,6 @@ impl ChunkQueue for SqsChunkQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aws::sqs::MAX_MESSAGES_PER_SEND_BATCH;
     use crate::campaigns::store::{LaunchId, LaunchKey};
     use crate::domain::{CampaignId, TenantId};
     use aws_sdk_sqs::operation::send_message_batch::SendMessageBatchOutput;
