@@ -18,11 +18,9 @@ ROOTS = ["shared/src", "functions", "infra/devtool/src"]
 KNOWN_LONG = {
     "infra/devtool/src/demos/api.rs:drive",
     "infra/devtool/src/demos/pipeline.rs:run",
-    "infra/devtool/src/local/commands.rs:run",
     "infra/devtool/src/local/esm.rs:drain_shard",
     "infra/devtool/src/local/provision.rs:provision",
     "infra/devtool/src/local/template.rs:parse",
-    "infra/devtool/src/ops/mod.rs:run",
     "infra/devtool/src/tools/events.rs:samples",
     "infra/devtool/src/tools/render.rs:run",
 }
