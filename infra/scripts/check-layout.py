@@ -21,8 +21,6 @@ KNOWN_LONG = {
     "infra/devtool/src/local/esm.rs:drain_shard",
     "infra/devtool/src/local/provision.rs:provision",
     "infra/devtool/src/local/template.rs:parse",
-    "infra/devtool/src/tools/events.rs:samples",
-    "infra/devtool/src/tools/render.rs:run",
 }
 FN_START = re.compile(r"^(\s*)(pub(\([^)]*\))?\s+)?(async\s+)?(const\s+)?(unsafe\s+)?fn\s+(\w+)")
 
