@@ -18,7 +18,6 @@ ROOTS = ["shared/src", "functions", "infra/devtool/src"]
 KNOWN_LONG = {
     "infra/devtool/src/demos/api.rs:drive",
     "infra/devtool/src/demos/pipeline.rs:run",
-    "infra/devtool/src/local/template.rs:parse",
 }
 FN_START = re.compile(r"^(\s*)(pub(\([^)]*\))?\s+)?(async\s+)?(const\s+)?(unsafe\s+)?fn\s+(\w+)")
 
