@@ -15,17 +15,7 @@ MAX_FN_LINES = 80
 ROOTS = ["shared/src", "functions", "infra/devtool/src"]
 # Known debt, each to be split when next touched (docs/architecture.md, "Where things live"): a
 # new entry needs a reason in review; an entry that no longer offends must be removed (it fails).
-KNOWN_LONG = {
-    "infra/devtool/src/demos/api.rs:drive",
-    "infra/devtool/src/demos/pipeline.rs:run",
-    "infra/devtool/src/local/commands.rs:run",
-    "infra/devtool/src/local/esm.rs:drain_shard",
-    "infra/devtool/src/local/provision.rs:provision",
-    "infra/devtool/src/local/template.rs:parse",
-    "infra/devtool/src/ops/mod.rs:run",
-    "infra/devtool/src/tools/events.rs:samples",
-    "infra/devtool/src/tools/render.rs:run",
-}
+KNOWN_LONG: set[str] = set()
 FN_START = re.compile(r"^(\s*)(pub(\([^)]*\))?\s+)?(async\s+)?(const\s+)?(unsafe\s+)?fn\s+(\w+)")
 
 

@@ -10,11 +10,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::{Value, json};
 use storecast::api::Role;
+use storecast::aws::dynamodb::TenantsTable;
 use storecast::deliverability::suppression::{Suppression, SuppressionList as _};
 use storecast::domain::TenantId;
 
 pub use crate::demos::api_report::{ApiDemoReport, CARELESS_RETAILER, RetailerLine};
 use crate::demos::one_click;
+use crate::local::SentEmail;
 use crate::local::api::{LocalPipelineRunner, api_state, serve};
 use crate::local::pipeline::LocalPipeline;
 
@@ -229,30 +231,9 @@ async fn drive(
     options: &ApiDemoOptions,
     report: &mut ApiDemoReport,
 ) -> Result<()> {
-    use reqwest::Method;
     let operator = ApiClient::new(base, Role::Operator, None)?;
     // 1. The operator onboards the retailers: each gets its own SES workspace.
-    for (i, (tenant, name, zone)) in RETAILERS.iter().enumerate() {
-        // The third retailer allows one marketing message per customer a week: its second
-        // campaign skips whoever the first one reached.
-        let frequency_cap = (i == 2).then(|| json!({"max_messages": 1, "window_days": 7}));
-        operator
-            .expect(
-                Method::PUT,
-                &format!("/tenants/{tenant}"),
-                Some(json!({
-                    "display_name": name,
-                    "slug": tenant,
-                    "settings": {
-                        "timezone": zone,
-                        "frequency_cap": frequency_cap,
-                        "brand": {"name": name, "primary_color": "#1f4d3a"}
-                    }
-                })),
-                201,
-            )
-            .await?;
-    }
+    onboard_retailers(&operator).await?;
     // The first retailer's item availability: configuration, syncs, refresh, lookups, the
     // optimizer; its campaign below offers only what is likely in stock.
     report.availability =
@@ -265,80 +246,15 @@ async fn drive(
         storecast::templates::deploy::deploy(&catalog, &tenants, &tenants, &Default::default())
             .await?;
     ensure!(deployed.is_success(), "{}", deployed.to_text());
-    // A few addresses bounced earlier (SES feedback puts them on the suppression list).
-    for (tenant, _, _) in RETAILERS {
-        let tenant_id = TenantId::parse(*tenant)?;
-        for i in (7..options.size).step_by(97) {
-            tenants
-                .add(
-                    &tenant_id,
-                    &Suppression::manual(
-                        &format!("customer{i}@{}", customer_domain(options, tenant)),
-                        0,
-                    ),
-                )
-                .await?;
-        }
-    }
+    suppress_earlier_bounces(&tenants, options).await?;
 
     let exports_bucket = pipeline.stack.bucket("ExportsBucket")?.name.clone();
-    let previews_dir = options.out_dir.join("previews");
-    std::fs::create_dir_all(&previews_dir)?;
-    for (tenant, name, _) in RETAILERS {
-        let tenant_id = TenantId::parse(*tenant)?;
-        let marketer = ApiClient::new(base, Role::Marketer, Some(&tenant_id))?;
-        // 3. The marketer sets the template's variables, then previews.
-        marketer
-            .expect(
-                Method::PUT,
-                &format!("/tenants/{tenant}/templates/{TEMPLATE}/variables"),
-                Some(json!({"variables": {
-                    "subject_line": format!("{name}'s winter warm-up"),
-                    "headline": format!("Warm up with {name}"),
-                    "cta_label": "See my picks"
-                }})),
-                200,
-            )
-            .await?;
-        let preview = marketer
-            .expect(
-                Method::POST,
-                &format!("/tenants/{tenant}/templates/{TEMPLATE}/preview"),
-                Some(json!({"customer": {"email": "ana@example.com", "fields": {"first_name": "Ana"}}})),
-                200,
-            )
-            .await?;
-        let path = previews_dir.join(format!("{tenant}.html"));
-        std::fs::File::create(&path)?
-            .write_all(preview["html"].as_str().unwrap_or_default().as_bytes())?;
-        report.previews.push(path);
-        let line = report.lines.entry(tenant.to_string()).or_default();
-        line.preview_subject = preview["subject"].as_str().unwrap_or_default().to_string();
-        // 4. The audience export, then the campaign: created, launched (202 at once).
-        let (rows, malformed) = upload_audience(
-            pipeline,
-            &exports_bucket,
-            tenant,
-            &customer_domain(options, tenant),
-            options.size,
-        )
-        .await?;
-        line.rows_written = rows;
-        line.malformed_written = malformed;
-        create_and_launch(
-            &marketer,
-            tenant,
-            CAMPAIGN,
-            "Winter warm-up",
-            &exports_bucket,
-        )
-        .await?;
-    }
+    launch_first_campaigns(pipeline, base, options, &exports_bucket, report).await?;
     // Isolation, as a marketer sees it.
     let first = TenantId::parse(RETAILERS[0].0)?;
     let (status, _) = ApiClient::new(base, Role::Marketer, Some(&first))?
         .call(
-            Method::GET,
+            reqwest::Method::GET,
             &format!("/tenants/{}/campaigns/{CAMPAIGN}/stats", RETAILERS[1].0),
             None,
         )
@@ -349,66 +265,13 @@ async fn drive(
     let mut runner = LocalPipelineRunner::new(pipeline, sdk).await?;
     drain_pipeline(&mut runner).await?;
     // 6. The frequency-capped retailer's second campaign, to the same audience.
-    let (capped, _, _) = RETAILERS[2];
-    let capped_id = TenantId::parse(capped)?;
-    let capped_marketer = ApiClient::new(base, Role::Marketer, Some(&capped_id))?;
-    create_and_launch(
-        &capped_marketer,
-        capped,
-        SECOND_CAMPAIGN,
-        "New year teaser",
-        &exports_bucket,
-    )
-    .await?;
-    drain_pipeline(&mut runner).await?;
-    let first = &report.lines[capped];
-    let second = RetailerLine {
-        rows_written: first.rows_written,
-        malformed_written: first.malformed_written,
-        preview_subject: first.preview_subject.clone(),
-        ..RetailerLine::default()
-    };
-    report
-        .lines
-        .insert(format!("{capped}/{SECOND_CAMPAIGN}"), second);
+    launch_capped_second_campaign(&mut runner, base, &exports_bucket, report).await?;
     // 7. The report, from each campaign's stats.
-    for (line, entry) in report.lines.iter_mut() {
-        let (tenant, campaign) = line.split_once('/').unwrap_or((line.as_str(), CAMPAIGN));
-        let tenant_id = TenantId::parse(tenant)?;
-        let marketer = ApiClient::new(base, Role::Marketer, Some(&tenant_id))?;
-        entry.stats = marketer
-            .expect(
-                Method::GET,
-                &format!("/tenants/{tenant}/campaigns/{campaign}/stats"),
-                None,
-                200,
-            )
-            .await?;
-    }
-    for (tenant, _, _) in RETAILERS {
-        let workspace = operator
-            .expect(Method::GET, &format!("/tenants/{tenant}"), None, 200)
-            .await?;
-        report.statuses.insert(
-            tenant.to_string(),
-            workspace["status"].as_str().unwrap_or("?").to_string(),
-        );
-    }
+    read_campaign_stats(base, report).await?;
+    read_workspace_statuses(&operator, report).await?;
     report.feedback = runner.ses_events.summary();
     report.feedback_failures = runner.ses_events.failed();
-    let sent: Vec<_> = pipeline
-        .endpoint
-        .sent_emails()
-        .await?
-        .into_iter()
-        .filter(|e| {
-            e.destinations.iter().all(|d| {
-                d.ends_with(&format!(".{}.example", options.stack_name))
-                    || (d.ends_with("@simulator.amazonses.com")
-                        && d.contains(&format!("-{}-example-", options.stack_name)))
-            })
-        })
-        .collect();
+    let sent = emails_of_this_run(pipeline, options).await?;
     report.emails_at_endpoint = sent.len();
     // 8. One recipient of the first retailer unsubscribes with one click from the email itself:
     // a customer's own address, not a simulator mailbox (a bounce or complaint may already have
@@ -425,6 +288,219 @@ async fn drive(
     report.one_click =
         one_click::follow_first(base, &raw, &TenantId::parse(RETAILERS[0].0)?).await?;
     Ok(())
+}
+
+/// Each retailer's workspace, as the operator puts it.
+async fn onboard_retailers(operator: &ApiClient) -> Result<()> {
+    for (i, (tenant, name, zone)) in RETAILERS.iter().enumerate() {
+        // The third retailer allows one marketing message per customer a week: its second
+        // campaign skips whoever the first one reached.
+        let frequency_cap = (i == 2).then(|| json!({"max_messages": 1, "window_days": 7}));
+        operator
+            .expect(
+                reqwest::Method::PUT,
+                &format!("/tenants/{tenant}"),
+                Some(json!({
+                    "display_name": name,
+                    "slug": tenant,
+                    "settings": {
+                        "timezone": zone,
+                        "frequency_cap": frequency_cap,
+                        "brand": {"name": name, "primary_color": "#1f4d3a"}
+                    }
+                })),
+                201,
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// A few addresses bounced earlier (SES feedback puts them on the suppression list).
+async fn suppress_earlier_bounces(tenants: &TenantsTable, options: &ApiDemoOptions) -> Result<()> {
+    for (tenant, _, _) in RETAILERS {
+        let tenant_id = TenantId::parse(*tenant)?;
+        for i in (7..options.size).step_by(97) {
+            tenants
+                .add(
+                    &tenant_id,
+                    &Suppression::manual(
+                        &format!("customer{i}@{}", customer_domain(options, tenant)),
+                        0,
+                    ),
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Per retailer, its marketer sets the template's variables and previews (saved to the out
+/// dir), uploads the audience export, then creates and launches the first campaign.
+async fn launch_first_campaigns(
+    pipeline: &LocalPipeline,
+    base: &str,
+    options: &ApiDemoOptions,
+    exports_bucket: &str,
+    report: &mut ApiDemoReport,
+) -> Result<()> {
+    let previews_dir = options.out_dir.join("previews");
+    std::fs::create_dir_all(&previews_dir)?;
+    for (tenant, name, _) in RETAILERS {
+        let tenant_id = TenantId::parse(*tenant)?;
+        let marketer = ApiClient::new(base, Role::Marketer, Some(&tenant_id))?;
+        // 3. The marketer sets the template's variables, then previews.
+        let preview = set_variables_and_preview(&marketer, tenant, name).await?;
+        let path = previews_dir.join(format!("{tenant}.html"));
+        std::fs::File::create(&path)?
+            .write_all(preview["html"].as_str().unwrap_or_default().as_bytes())?;
+        report.previews.push(path);
+        let line = report.lines.entry(tenant.to_string()).or_default();
+        line.preview_subject = preview["subject"].as_str().unwrap_or_default().to_string();
+        // 4. The audience export, then the campaign: created, launched (202 at once).
+        let (rows, malformed) = upload_audience(
+            pipeline,
+            exports_bucket,
+            tenant,
+            &customer_domain(options, tenant),
+            options.size,
+        )
+        .await?;
+        line.rows_written = rows;
+        line.malformed_written = malformed;
+        create_and_launch(
+            &marketer,
+            tenant,
+            CAMPAIGN,
+            "Winter warm-up",
+            exports_bucket,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Answers the preview (subject, html) of the template with the retailer's variables.
+async fn set_variables_and_preview(
+    marketer: &ApiClient,
+    tenant: &str,
+    name: &str,
+) -> Result<Value> {
+    marketer
+        .expect(
+            reqwest::Method::PUT,
+            &format!("/tenants/{tenant}/templates/{TEMPLATE}/variables"),
+            Some(json!({"variables": {
+                "subject_line": format!("{name}'s winter warm-up"),
+                "headline": format!("Warm up with {name}"),
+                "cta_label": "See my picks"
+            }})),
+            200,
+        )
+        .await?;
+    marketer
+        .expect(
+            reqwest::Method::POST,
+            &format!("/tenants/{tenant}/templates/{TEMPLATE}/preview"),
+            Some(
+                json!({"customer": {"email": "ana@example.com", "fields": {"first_name": "Ana"}}}),
+            ),
+            200,
+        )
+        .await
+}
+
+/// Launches the third retailer's second campaign and runs the pipeline; its report line starts
+/// from the first campaign's (same export, same preview).
+async fn launch_capped_second_campaign(
+    runner: &mut LocalPipelineRunner,
+    base: &str,
+    exports_bucket: &str,
+    report: &mut ApiDemoReport,
+) -> Result<()> {
+    let (capped, _, _) = RETAILERS[2];
+    let capped_id = TenantId::parse(capped)?;
+    let capped_marketer = ApiClient::new(base, Role::Marketer, Some(&capped_id))?;
+    create_and_launch(
+        &capped_marketer,
+        capped,
+        SECOND_CAMPAIGN,
+        "New year teaser",
+        exports_bucket,
+    )
+    .await?;
+    drain_pipeline(runner).await?;
+    let first = &report.lines[capped];
+    let second = RetailerLine {
+        rows_written: first.rows_written,
+        malformed_written: first.malformed_written,
+        preview_subject: first.preview_subject.clone(),
+        ..RetailerLine::default()
+    };
+    report
+        .lines
+        .insert(format!("{capped}/{SECOND_CAMPAIGN}"), second);
+    Ok(())
+}
+
+/// Each report line's campaign stats, as its retailer's marketer reads them (a line is a
+/// retailer's first campaign, or `<retailer>/<campaign>`).
+async fn read_campaign_stats(base: &str, report: &mut ApiDemoReport) -> Result<()> {
+    for (line, entry) in report.lines.iter_mut() {
+        let (tenant, campaign) = line.split_once('/').unwrap_or((line.as_str(), CAMPAIGN));
+        let tenant_id = TenantId::parse(tenant)?;
+        let marketer = ApiClient::new(base, Role::Marketer, Some(&tenant_id))?;
+        entry.stats = marketer
+            .expect(
+                reqwest::Method::GET,
+                &format!("/tenants/{tenant}/campaigns/{campaign}/stats"),
+                None,
+                200,
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Each retailer's workspace status (a careless one may have been paused), as the operator
+/// reads it.
+async fn read_workspace_statuses(operator: &ApiClient, report: &mut ApiDemoReport) -> Result<()> {
+    for (tenant, _, _) in RETAILERS {
+        let workspace = operator
+            .expect(
+                reqwest::Method::GET,
+                &format!("/tenants/{tenant}"),
+                None,
+                200,
+            )
+            .await?;
+        report.statuses.insert(
+            tenant.to_string(),
+            workspace["status"].as_str().unwrap_or("?").to_string(),
+        );
+    }
+    Ok(())
+}
+
+/// The emails at the endpoint sent to this run's customers and simulator mailboxes: runs sharing
+/// an endpoint tell theirs apart by the stack name in the addresses.
+async fn emails_of_this_run(
+    pipeline: &LocalPipeline,
+    options: &ApiDemoOptions,
+) -> Result<Vec<SentEmail>> {
+    Ok(pipeline
+        .endpoint
+        .sent_emails()
+        .await?
+        .into_iter()
+        .filter(|e| {
+            e.destinations.iter().all(|d| {
+                d.ends_with(&format!(".{}.example", options.stack_name))
+                    || (d.ends_with("@simulator.amazonses.com")
+                        && d.contains(&format!("-{}-example-", options.stack_name)))
+            })
+        })
+        .collect())
 }
 
 /// Runs the pipeline behind the API until nothing moves.

@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
 
+use storecast::aws::kinesis::KinesisStream;
+use storecast::aws::s3::S3Archive;
 use storecast::config::{DeliverSettings, RebatchSettings};
 use storecast::deliverability::suppression::{Suppression, SuppressionList as _};
 use storecast::directory::TenantAdmin;
@@ -235,9 +237,40 @@ pub async fn run(options: &DemoOptions) -> Result<DemoReport> {
     seed(&pipeline, options.size).await?;
 
     let mut report = DemoReport::default();
-    let mut records = Vec::with_capacity(options.size + options.size / 20 + 8);
+    let (records, late) = campaign_records(options.size, &mut report)?;
+    let events_stream = pipeline.stream("CampaignEventsStream")?;
+    put_or_bail(&events_stream, &records, "the campaign's events").await?;
+    run_mappings(&pipeline, &events_stream, late, &mut report).await?;
+    let archive = pipeline.archive()?;
+    count_parked(&archive, &mut report).await?;
+    count_dead_letters(&archive, &mut report).await?;
+    // Only this campaign's audience: other users of the endpoint may have sent mail too.
+    let sent: Vec<_> = pipeline
+        .endpoint
+        .sent_emails()
+        .await?
+        .into_iter()
+        .filter(|e| {
+            e.destinations
+                .iter()
+                .all(|d| d.ends_with(".customers.example"))
+        })
+        .collect();
+    report.emails_at_endpoint = sent.len();
+    report.saved = save_emails(&sent, &options.out_dir, options.saved_emails)?;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// The campaign's events for the stream, counted per retailer in the report, and the ones
+/// redelivered late (put after the first round was delivered).
+fn campaign_records(
+    size: usize,
+    report: &mut DemoReport,
+) -> Result<(Vec<StreamRecord>, Vec<StreamRecord>)> {
+    let mut records = Vec::with_capacity(size + size / 20 + 8);
     let mut late = Vec::new();
-    for n in 0..options.size {
+    for n in 0..size {
         let (tenant, campaign) = audience_member(n);
         let mut event = sample_event(tenant, campaign, n as u32);
         if n % 97 == 5 {
@@ -273,12 +306,63 @@ pub async fn run(options: &DemoOptions) -> Result<DemoReport> {
             report.malformed_records += 1;
         }
     }
-    let events_stream = pipeline.stream("CampaignEventsStream")?;
-    let results = put_all(&events_stream, &records, RetryPolicy::default()).await;
-    if let Some(Err(failure)) = results.into_iter().find(Result::is_err) {
-        bail!("could not put the campaign's events: {failure}");
-    }
+    Ok((records, late))
+}
 
+async fn put_or_bail(stream: &KinesisStream, records: &[StreamRecord], what: &str) -> Result<()> {
+    let results = put_all(stream, records, RetryPolicy::default()).await;
+    if let Some(Err(failure)) = results.into_iter().find(Result::is_err) {
+        bail!("could not put {what}: {failure}");
+    }
+    Ok(())
+}
+
+/// Runs both functions through their mappings until the stream is drained, then again after the
+/// late redeliveries are put; the report gets their stats, the rebatch summary and the
+/// per-retailer counts of delivery.
+async fn run_mappings(
+    pipeline: &LocalPipeline,
+    events_stream: &KinesisStream,
+    late: Vec<StreamRecord>,
+    report: &mut DemoReport,
+) -> Result<()> {
+    let (rebatch, deliver) = handlers(pipeline).await?;
+    let runner = Runner::new(pipeline.clients.kinesis.clone());
+    let rebatch_mapping = pipeline.mapping("rebatch", rebatch.clone())?;
+    let deliver_mapping = pipeline.mapping("deliver", deliver.clone())?;
+    let mut rebatch_checkpoints = Checkpoints::default();
+    let mut deliver_checkpoints = Checkpoints::default();
+    for (round, extra) in [Vec::new(), late].into_iter().enumerate() {
+        if round > 0 {
+            put_or_bail(events_stream, &extra, "the redelivered events").await?;
+        }
+        let rebatched = runner
+            .drain(&rebatch_mapping, &mut rebatch_checkpoints)
+            .await?;
+        let delivered = runner
+            .drain(&deliver_mapping, &mut deliver_checkpoints)
+            .await?;
+        report.rebatch_stats.add(&rebatched);
+        report.deliver_stats.add(&delivered);
+    }
+    report.rebatch = rebatch
+        .summary
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let counts = deliver
+        .counts
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    for (tenant, tenant_counts) in counts {
+        report.rows.entry(tenant).or_default().counts = tenant_counts;
+    }
+    Ok(())
+}
+
+/// The rebatch and deliver functions in process, with the settings the template gives them.
+async fn handlers(pipeline: &LocalPipeline) -> Result<(Arc<RebatchHandler>, Arc<DeliverHandler>)> {
     let settings_env = |binary: &str| -> Result<BTreeMap<String, String>> {
         Ok(pipeline.stack.function(binary)?.environment.clone())
     };
@@ -299,42 +383,10 @@ pub async fn run(options: &DemoOptions) -> Result<DemoReport> {
         &sdk,
         signer,
     )));
-    let runner = Runner::new(pipeline.clients.kinesis.clone());
-    let rebatch_mapping = pipeline.mapping("rebatch", rebatch.clone())?;
-    let deliver_mapping = pipeline.mapping("deliver", deliver.clone())?;
-    let mut rebatch_checkpoints = Checkpoints::default();
-    let mut deliver_checkpoints = Checkpoints::default();
-    for (round, extra) in [Vec::new(), late].into_iter().enumerate() {
-        if round > 0 {
-            let results = put_all(&events_stream, &extra, RetryPolicy::default()).await;
-            if let Some(Err(failure)) = results.into_iter().find(Result::is_err) {
-                bail!("could not put the redelivered events: {failure}");
-            }
-        }
-        let rebatched = runner
-            .drain(&rebatch_mapping, &mut rebatch_checkpoints)
-            .await?;
-        let delivered = runner
-            .drain(&deliver_mapping, &mut deliver_checkpoints)
-            .await?;
-        report.rebatch_stats.add(&rebatched);
-        report.deliver_stats.add(&delivered);
-    }
-    report.rebatch = rebatch
-        .summary
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    Ok((rebatch, deliver))
+}
 
-    let counts = deliver
-        .counts
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    for (tenant, tenant_counts) in counts {
-        report.rows.entry(tenant).or_default().counts = tenant_counts;
-    }
-    let archive = pipeline.archive()?;
+async fn count_parked(archive: &S3Archive, report: &mut DemoReport) -> Result<()> {
     for tenant in report.rows.keys().cloned().collect::<Vec<_>>() {
         let parked = archive.parked(&TenantId::parse(&tenant)?, None).await?;
         // A redelivered event of a paused campaign is parked in two batches; the redrive sends
@@ -347,6 +399,11 @@ pub async fn run(options: &DemoOptions) -> Result<DemoReport> {
             row.parked = unique.len() as u64;
         }
     }
+    Ok(())
+}
+
+/// Dead-lettered send batches count per retailer; any other dead letter is a malformed record.
+async fn count_dead_letters(archive: &S3Archive, report: &mut DemoReport) -> Result<()> {
     let mut dead: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for letter in archive.dead_letters().await? {
         let recipients = dead_letter_recipients(&letter.payload, letter.payload_encoding);
@@ -364,22 +421,7 @@ pub async fn run(options: &DemoOptions) -> Result<DemoReport> {
     for (tenant, ids) in dead {
         report.rows.entry(tenant).or_default().dead_lettered = ids.len() as u64;
     }
-    // Only this campaign's audience: other users of the endpoint may have sent mail too.
-    let sent: Vec<_> = pipeline
-        .endpoint
-        .sent_emails()
-        .await?
-        .into_iter()
-        .filter(|e| {
-            e.destinations
-                .iter()
-                .all(|d| d.ends_with(".customers.example"))
-        })
-        .collect();
-    report.emails_at_endpoint = sent.len();
-    report.saved = save_emails(&sent, &options.out_dir, options.saved_emails)?;
-    report.seconds = started.elapsed().as_secs_f64();
-    Ok(report)
+    Ok(())
 }
 
 /// The message ids of a dead-lettered send batch (a redelivered event can be dead-lettered in

@@ -44,97 +44,106 @@ pub enum LocalCommand {
 impl LocalCommand {
     pub async fn run(self, template_file: &Path) -> Result<()> {
         match self {
-            Self::Provision => {
-                let pipeline = LocalPipeline::connect(template_file).await?;
-                pipeline.provision().await?;
-                println!(
-                    "provisioned the template's resources on {}",
-                    pipeline.endpoint.url
-                );
-            }
-            Self::ServeApi { port } => {
-                let pipeline = LocalPipeline::connect(template_file).await?;
-                pipeline.provision().await?;
-                let sdk = pipeline.sdk_config().await;
-                let state = crate::local::api::api_state(&pipeline, &sdk).await?;
-                let (address, _server) =
-                    crate::local::api::serve(state, ([127, 0, 0, 1], port).into()).await?;
-                println!("marketer API on http://{address} (Ctrl-C to stop)");
-                println!("  export STORECAST_API=http://{address}");
-                println!("  export AWS_ENDPOINT_URL={}", pipeline.endpoint.url);
-                println!("  tokens: cargo run -q -p storecast-dev -- token --role operator");
-                let mut runner =
-                    crate::local::api::LocalPipelineRunner::new(&pipeline, &sdk).await?;
-                let mut ticks = 0u64;
-                loop {
-                    if let Err(error) = runner.drain().await {
-                        tracing::warn!(%error, "the pipeline behind the API failed a pass");
-                    }
-                    ticks += 1;
-                    if ticks.is_multiple_of(30) {
-                        runner.tick().await?;
-                    }
-                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-                }
-            }
+            Self::Provision => provision(template_file).await,
+            Self::ServeApi { port } => serve_api(template_file, port).await,
             Self::Token {
                 role,
                 tenant,
                 ttl_seconds,
-            } => {
-                let Some(role) = storecast::api::Role::from_claim(&role) else {
-                    anyhow::bail!(
-                        "unknown role {role}: marketer, operator, data_scientist or service"
-                    );
-                };
-                let tenant = tenant.map(TenantId::parse).transpose()?;
-                println!(
-                    "{}",
-                    crate::local::auth::mint(role, tenant.as_ref(), ttl_seconds)?
-                );
-            }
-            Self::Seed => {
-                let pipeline = LocalPipeline::connect(template_file).await?;
-                pipeline.provision().await?;
-                crate::demos::pipeline::seed(&pipeline, 100).await?;
-                println!("seeded the sample retailers");
-            }
-            Self::Env { binary } => {
-                let stack = crate::local::template::Stack::load(
-                    template_file,
-                    &crate::local::template::Resolution::default(),
-                )?;
-                for (key, value) in &stack.function(&binary)?.environment {
-                    println!("{key}={value}");
-                }
-            }
-            Self::LaunchQueue => {
-                let pipeline = LocalPipeline::connect(template_file).await?;
-                let sdk = pipeline.sdk_config().await;
-                let local = crate::local::campaigns::LocalCampaigns::new(
-                    &pipeline.stack,
-                    &pipeline.clients,
-                    &sdk,
-                    &[],
-                )?;
-                let stats = local.drain_launch_queue().await?;
-                println!(
-                    "launch queue drained: {} invocations, {} messages, {} failures",
-                    stats.invocations, stats.messages, stats.failures
-                );
-            }
-            Self::SchedulerTick => {
-                let pipeline = LocalPipeline::connect(template_file).await?;
-                let sdk = pipeline.sdk_config().await;
-                let local = crate::local::campaigns::LocalCampaigns::new(
-                    &pipeline.stack,
-                    &pipeline.clients,
-                    &sdk,
-                    &[],
-                )?;
-                println!("{}", serde_json::to_string(&local.tick().await?)?);
-            }
+            } => print_token(&role, tenant, ttl_seconds),
+            Self::Seed => seed(template_file).await,
+            Self::Env { binary } => print_env(template_file, &binary),
+            Self::LaunchQueue => drain_launch_queue(template_file).await,
+            Self::SchedulerTick => scheduler_tick(template_file).await,
         }
-        Ok(())
     }
+}
+
+async fn provision(template_file: &Path) -> Result<()> {
+    let pipeline = LocalPipeline::connect(template_file).await?;
+    pipeline.provision().await?;
+    println!(
+        "provisioned the template's resources on {}",
+        pipeline.endpoint.url
+    );
+    Ok(())
+}
+
+/// Serves until the process is stopped: it only returns on an error.
+async fn serve_api(template_file: &Path, port: u16) -> Result<()> {
+    let pipeline = LocalPipeline::connect(template_file).await?;
+    pipeline.provision().await?;
+    let sdk = pipeline.sdk_config().await;
+    let state = crate::local::api::api_state(&pipeline, &sdk).await?;
+    let (address, _server) = crate::local::api::serve(state, ([127, 0, 0, 1], port).into()).await?;
+    println!("marketer API on http://{address} (Ctrl-C to stop)");
+    println!("  export STORECAST_API=http://{address}");
+    println!("  export AWS_ENDPOINT_URL={}", pipeline.endpoint.url);
+    println!("  tokens: cargo run -q -p storecast-dev -- token --role operator");
+    let mut runner = crate::local::api::LocalPipelineRunner::new(&pipeline, &sdk).await?;
+    let mut ticks = 0u64;
+    loop {
+        if let Err(error) = runner.drain().await {
+            tracing::warn!(%error, "the pipeline behind the API failed a pass");
+        }
+        ticks += 1;
+        if ticks.is_multiple_of(30) {
+            runner.tick().await?;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+}
+
+fn print_token(role: &str, tenant: Option<String>, ttl_seconds: i64) -> Result<()> {
+    let Some(role) = storecast::api::Role::from_claim(role) else {
+        anyhow::bail!("unknown role {role}: marketer, operator, data_scientist or service");
+    };
+    let tenant = tenant.map(TenantId::parse).transpose()?;
+    println!(
+        "{}",
+        crate::local::auth::mint(role, tenant.as_ref(), ttl_seconds)?
+    );
+    Ok(())
+}
+
+async fn seed(template_file: &Path) -> Result<()> {
+    let pipeline = LocalPipeline::connect(template_file).await?;
+    pipeline.provision().await?;
+    crate::demos::pipeline::seed(&pipeline, 100).await?;
+    println!("seeded the sample retailers");
+    Ok(())
+}
+
+fn print_env(template_file: &Path, binary: &str) -> Result<()> {
+    let stack = crate::local::template::Stack::load(
+        template_file,
+        &crate::local::template::Resolution::default(),
+    )?;
+    for (key, value) in &stack.function(binary)?.environment {
+        println!("{key}={value}");
+    }
+    Ok(())
+}
+
+async fn drain_launch_queue(template_file: &Path) -> Result<()> {
+    let local = local_campaigns(template_file).await?;
+    let stats = local.drain_launch_queue().await?;
+    println!(
+        "launch queue drained: {} invocations, {} messages, {} failures",
+        stats.invocations, stats.messages, stats.failures
+    );
+    Ok(())
+}
+
+async fn scheduler_tick(template_file: &Path) -> Result<()> {
+    let local = local_campaigns(template_file).await?;
+    println!("{}", serde_json::to_string(&local.tick().await?)?);
+    Ok(())
+}
+
+/// The launch function and the scheduler in process, on the local stack.
+async fn local_campaigns(template_file: &Path) -> Result<crate::local::campaigns::LocalCampaigns> {
+    let pipeline = LocalPipeline::connect(template_file).await?;
+    let sdk = pipeline.sdk_config().await;
+    crate::local::campaigns::LocalCampaigns::new(&pipeline.stack, &pipeline.clients, &sdk, &[])
 }

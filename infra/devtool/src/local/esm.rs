@@ -129,26 +129,9 @@ impl Runner {
         let mut stats = MappingStats::default();
         let mut attempts: HashMap<String, u32> = HashMap::new();
         loop {
-            let iterator = match &checkpoint {
-                Some(sequence) => self
-                    .kinesis
-                    .get_shard_iterator()
-                    .stream_name(&mapping.stream_name)
-                    .shard_id(shard)
-                    .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
-                    .starting_sequence_number(sequence),
-                None => self
-                    .kinesis
-                    .get_shard_iterator()
-                    .stream_name(&mapping.stream_name)
-                    .shard_id(shard)
-                    .shard_iterator_type(ShardIteratorType::TrimHorizon),
-            }
-            .send()
-            .await
-            .context("getting a shard iterator")?
-            .shard_iterator
-            .context("no shard iterator")?;
+            let iterator = self
+                .shard_iterator(mapping, shard, checkpoint.as_deref())
+                .await?;
             let output = self
                 .kinesis
                 .get_records()
@@ -167,32 +150,7 @@ impl Runner {
                 .map(|r| r.sequence_number().to_string())
                 .collect();
             stats.invocations += 1;
-            let deadline = OffsetDateTime::now_utc() + mapping.timeout;
-            let failed_at = match mapping.handler.invoke(event, deadline).await {
-                Ok(response) => {
-                    let failed: Vec<String> = response
-                        .batch_item_failures
-                        .iter()
-                        .filter_map(|f| f.item_identifier.clone())
-                        .collect();
-                    if response.batch_item_failures.len() != failed.len() {
-                        tracing::warn!(
-                            "handler reported a failure without an identifier: whole batch retried"
-                        );
-                        Some(0)
-                    } else {
-                        failed
-                            .iter()
-                            .filter_map(|id| sequence_numbers.iter().position(|s| s == id))
-                            .min()
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(error = %format!("{error:#}"), "handler failed: whole batch retried");
-                    Some(0)
-                }
-            };
-            match failed_at {
+            match first_failure(mapping, event, &sequence_numbers).await {
                 None => {
                     stats.records += sequence_numbers.len() as u64;
                     checkpoint = sequence_numbers.last().cloned();
@@ -206,21 +164,100 @@ impl Runner {
                     let tries = attempts.entry(failed.clone()).or_default();
                     *tries += 1;
                     stats.retried_invocations += 1;
-                    if *tries > mapping.max_retries {
-                        let record = &records[position];
-                        self.give_up(mapping, shard, record, *tries).await?;
-                        stats
-                            .sent_to_on_failure
-                            .push((shard.to_string(), failed.clone()));
+                    let record = &records[position];
+                    if self
+                        .give_up_or_back_off(mapping, shard, record, *tries, &mut stats)
+                        .await?
+                    {
                         checkpoint = Some(failed.clone());
-                    } else {
-                        tokio::time::sleep(std::time::Duration::from_millis(
-                            50 * u64::from(*tries),
-                        ))
-                        .await;
                     }
                 }
             }
+        }
+    }
+
+    /// Where to read the shard from: after the checkpoint, or from its oldest record.
+    async fn shard_iterator(
+        &self,
+        mapping: &Mapping,
+        shard: &str,
+        checkpoint: Option<&str>,
+    ) -> Result<String> {
+        match checkpoint {
+            Some(sequence) => self
+                .kinesis
+                .get_shard_iterator()
+                .stream_name(&mapping.stream_name)
+                .shard_id(shard)
+                .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                .starting_sequence_number(sequence),
+            None => self
+                .kinesis
+                .get_shard_iterator()
+                .stream_name(&mapping.stream_name)
+                .shard_id(shard)
+                .shard_iterator_type(ShardIteratorType::TrimHorizon),
+        }
+        .send()
+        .await
+        .context("getting a shard iterator")?
+        .shard_iterator
+        .context("no shard iterator")
+    }
+
+    /// After a failed record's `tries`th attempt: past the retry limit it goes to the on-failure
+    /// destination and the answer is true (the checkpoint moves past it); otherwise the next
+    /// attempt waits a little longer each time.
+    async fn give_up_or_back_off(
+        &self,
+        mapping: &Mapping,
+        shard: &str,
+        record: &aws_sdk_kinesis::types::Record,
+        tries: u32,
+        stats: &mut MappingStats,
+    ) -> Result<bool> {
+        if tries <= mapping.max_retries {
+            tokio::time::sleep(std::time::Duration::from_millis(50 * u64::from(tries))).await;
+            return Ok(false);
+        }
+        self.give_up(mapping, shard, record, tries).await?;
+        stats
+            .sent_to_on_failure
+            .push((shard.to_string(), record.sequence_number().to_string()));
+        Ok(true)
+    }
+}
+
+/// Invokes the handler with the batch; answers the position of the first record to retry from
+/// (none when all succeeded). A failure without an identifier, or an error, retries it all.
+async fn first_failure(
+    mapping: &Mapping,
+    event: KinesisEvent,
+    sequence_numbers: &[String],
+) -> Option<usize> {
+    let deadline = OffsetDateTime::now_utc() + mapping.timeout;
+    match mapping.handler.invoke(event, deadline).await {
+        Ok(response) => {
+            let failed: Vec<String> = response
+                .batch_item_failures
+                .iter()
+                .filter_map(|f| f.item_identifier.clone())
+                .collect();
+            if response.batch_item_failures.len() != failed.len() {
+                tracing::warn!(
+                    "handler reported a failure without an identifier: whole batch retried"
+                );
+                Some(0)
+            } else {
+                failed
+                    .iter()
+                    .filter_map(|id| sequence_numbers.iter().position(|s| s == id))
+                    .min()
+            }
+        }
+        Err(error) => {
+            tracing::warn!(error = %format!("{error:#}"), "handler failed: whole batch retried");
+            Some(0)
         }
     }
 }

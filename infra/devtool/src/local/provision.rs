@@ -12,83 +12,107 @@ use aws_sdk_kinesis::types::StreamStatus;
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use crate::local::Clients;
-use crate::local::template::{SecretSpec, Stack};
+use crate::local::template::{BucketSpec, SecretSpec, Stack, StreamSpec, TableSpec};
 
 pub async fn provision(clients: &Clients, stack: &Stack, sending_domain: &str) -> Result<()> {
     for stream in &stack.streams {
-        let created = clients
-            .kinesis
-            .create_stream()
-            .stream_name(&stream.name)
-            .shard_count(stream.shard_count)
-            .send()
-            .await;
-        if let Err(error) = created {
-            let exists = error
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_in_use_exception());
-            if !exists {
-                return Err(error).with_context(|| format!("creating stream {}", stream.name));
-            }
-        }
-        wait_for_stream(clients, &stream.name).await?;
+        create_stream(clients, stream).await?;
     }
     for table in &stack.tables {
-        let mut request = clients
-            .dynamodb
-            .create_table()
-            .table_name(&table.name)
-            .billing_mode(BillingMode::PayPerRequest);
-        for key in &table.keys {
-            request = request.key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name(&key.name)
-                    .key_type(KeyType::from(key.key_type.as_str()))
-                    .build()?,
-            );
-        }
-        for (name, kind) in &table.attributes {
-            request = request.attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name(name)
-                    .attribute_type(ScalarAttributeType::from(kind.as_str()))
-                    .build()?,
-            );
-        }
-        if let Err(error) = request.send().await {
-            let exists = error
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_in_use_exception());
-            if !exists {
-                return Err(error).with_context(|| format!("creating table {}", table.name));
-            }
-        }
-        if let Some(attribute) = &table.ttl_attribute {
-            clients
-                .dynamodb
-                .update_time_to_live()
-                .table_name(&table.name)
-                .time_to_live_specification(
-                    TimeToLiveSpecification::builder()
-                        .attribute_name(attribute)
-                        .enabled(true)
-                        .build()?,
-                )
-                .send()
-                .await
-                .with_context(|| format!("enabling TTL on {}", table.name))?;
-        }
+        create_table(clients, table).await?;
     }
     for bucket in &stack.buckets {
-        if let Err(error) = clients.s3.create_bucket().bucket(&bucket.name).send().await {
-            let exists = error.as_service_error().is_some_and(|e| {
-                e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()
-            });
-            if !exists {
-                return Err(error).with_context(|| format!("creating bucket {}", bucket.name));
-            }
+        create_bucket(clients, bucket).await?;
+    }
+    create_queues(clients, stack).await?;
+    for secret in &stack.secrets {
+        create_secret(clients, secret).await?;
+    }
+    verify_sending_domain(clients, sending_domain).await
+}
+
+/// Creates the stream unless it exists, then waits until it is active.
+async fn create_stream(clients: &Clients, stream: &StreamSpec) -> Result<()> {
+    let created = clients
+        .kinesis
+        .create_stream()
+        .stream_name(&stream.name)
+        .shard_count(stream.shard_count)
+        .send()
+        .await;
+    if let Err(error) = created {
+        let exists = error
+            .as_service_error()
+            .is_some_and(|e| e.is_resource_in_use_exception());
+        if !exists {
+            return Err(error).with_context(|| format!("creating stream {}", stream.name));
         }
     }
+    wait_for_stream(clients, &stream.name).await
+}
+
+/// Creates the table unless it exists; TTL is enabled either way.
+async fn create_table(clients: &Clients, table: &TableSpec) -> Result<()> {
+    let mut request = clients
+        .dynamodb
+        .create_table()
+        .table_name(&table.name)
+        .billing_mode(BillingMode::PayPerRequest);
+    for key in &table.keys {
+        request = request.key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(&key.name)
+                .key_type(KeyType::from(key.key_type.as_str()))
+                .build()?,
+        );
+    }
+    for (name, kind) in &table.attributes {
+        request = request.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::from(kind.as_str()))
+                .build()?,
+        );
+    }
+    if let Err(error) = request.send().await {
+        let exists = error
+            .as_service_error()
+            .is_some_and(|e| e.is_resource_in_use_exception());
+        if !exists {
+            return Err(error).with_context(|| format!("creating table {}", table.name));
+        }
+    }
+    if let Some(attribute) = &table.ttl_attribute {
+        clients
+            .dynamodb
+            .update_time_to_live()
+            .table_name(&table.name)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(attribute)
+                    .enabled(true)
+                    .build()?,
+            )
+            .send()
+            .await
+            .with_context(|| format!("enabling TTL on {}", table.name))?;
+    }
+    Ok(())
+}
+
+async fn create_bucket(clients: &Clients, bucket: &BucketSpec) -> Result<()> {
+    if let Err(error) = clients.s3.create_bucket().bucket(&bucket.name).send().await {
+        let exists = error
+            .as_service_error()
+            .is_some_and(|e| e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists());
+        if !exists {
+            return Err(error).with_context(|| format!("creating bucket {}", bucket.name));
+        }
+    }
+    Ok(())
+}
+
+async fn create_queues(clients: &Clients, stack: &Stack) -> Result<()> {
     // Dead-letter queues first: a queue's redrive policy names its dead-letter queue's ARN.
     let mut queues: Vec<_> = stack.queues.iter().collect();
     queues.sort_by_key(|q| q.dead_letter.is_some());
@@ -113,9 +137,11 @@ pub async fn provision(clients: &Clients, stack: &Stack, sending_domain: &str) -
             .await
             .with_context(|| format!("creating queue {}", queue.name))?;
     }
-    for secret in &stack.secrets {
-        create_secret(clients, secret).await?;
-    }
+    Ok(())
+}
+
+/// The sending domain as an SES identity (onboarding relies on it); an existing one is kept.
+async fn verify_sending_domain(clients: &Clients, sending_domain: &str) -> Result<()> {
     let identity = clients
         .sesv2
         .create_email_identity()

@@ -4,8 +4,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use serde_yaml_ng::Value;
+
+use resolver::Resolver;
+
+mod resolver;
 
 /// Values of the pseudo parameters and parameters when resolving names locally.
 #[derive(Debug, Clone)]
@@ -132,223 +136,96 @@ impl Stack {
             .get("Resources")
             .and_then(Value::as_mapping)
             .ok_or_else(|| anyhow!("template has no Resources"))?;
-        let mut resolver = Resolver {
-            resolution: resolution.clone(),
-            names: BTreeMap::new(),
-            arns: BTreeMap::new(),
-        };
-        for (name, default) in parameter_defaults(&document) {
-            resolver
-                .resolution
-                .parameters
-                .entry(name)
-                .or_insert(default);
-        }
+        let mut resolver = Resolver::new(resolution, &document);
         // Names first: functions refer to them.
         let mut stack = Stack::default();
         for (id, resource) in resources {
             let id = id.as_str().unwrap_or_default().to_string();
-            let kind = resource
-                .get("Type")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let properties = resource.get("Properties").cloned().unwrap_or(Value::Null);
-            let r = &resolver.resolution;
-            match kind {
-                "AWS::Kinesis::Stream" => {
-                    let name = resolver.string(properties.get("Name"))?;
-                    resolver.arns.insert(
-                        id.clone(),
-                        format!(
-                            "arn:aws:kinesis:{}:{}:stream/{name}",
-                            r.region, r.account_id
-                        ),
-                    );
-                    resolver.names.insert(id.clone(), name.clone());
-                    stack.streams.push(StreamSpec {
-                        logical_id: id,
-                        name,
-                        // A number, or a parameter (its default, or the value given).
-                        shard_count: match properties.get("ShardCount") {
-                            Some(count) => resolver.string(Some(count))?.parse()?,
-                            None => 1,
-                        },
-                    });
-                }
-                "AWS::DynamoDB::Table" => {
-                    let name = resolver.string(properties.get("TableName"))?;
-                    resolver.arns.insert(
-                        id.clone(),
-                        format!(
-                            "arn:aws:dynamodb:{}:{}:table/{name}",
-                            r.region, r.account_id
-                        ),
-                    );
-                    resolver.names.insert(id.clone(), name.clone());
-                    stack.tables.push(table_spec(id, name, &properties)?);
-                }
-                "AWS::S3::Bucket" => {
-                    let name = resolver.string(properties.get("BucketName"))?;
-                    resolver
-                        .arns
-                        .insert(id.clone(), format!("arn:aws:s3:::{name}"));
-                    resolver.names.insert(id.clone(), name.clone());
-                    stack.buckets.push(BucketSpec {
-                        logical_id: id,
-                        name,
-                    });
-                }
-                "AWS::SecretsManager::Secret" => {
-                    let name = resolver.string(properties.get("Name"))?;
-                    resolver.names.insert(id.clone(), name.clone());
-                    stack.secrets.push(SecretSpec {
-                        logical_id: id,
-                        name,
-                    });
-                }
-                "AWS::SQS::Queue" => {
-                    let name = resolver.string(properties.get("QueueName"))?;
-                    let arn = format!("arn:aws:sqs:{}:{}:{name}", r.region, r.account_id);
-                    // What !Ref answers for a queue: its URL.
-                    let url = format!(
-                        "https://sqs.{}.amazonaws.com/{}/{name}",
-                        r.region, r.account_id
-                    );
-                    resolver.arns.insert(id.clone(), arn.clone());
-                    resolver.names.insert(id.clone(), url.clone());
-                    let dead_letter = properties.get("RedrivePolicy").and_then(|policy| {
-                        let target = get_att_target(policy.get("deadLetterTargetArn"))?;
-                        let receives = policy.get("maxReceiveCount").and_then(Value::as_u64)?;
-                        Some((target, receives as u32))
-                    });
-                    stack.queues.push(QueueSpec {
-                        logical_id: id,
-                        name,
-                        url,
-                        arn,
-                        visibility_timeout: properties
-                            .get("VisibilityTimeout")
-                            .and_then(Value::as_i64)
-                            .unwrap_or(30) as i32,
-                        dead_letter,
-                    });
-                }
-                _ => {}
-            }
+            stack.add_named_resource(&mut resolver, id, resource)?;
         }
-        let globals_env = document
-            .get("Globals")
-            .and_then(|g| g.get("Function"))
-            .and_then(|f| f.get("Environment"))
-            .and_then(|e| e.get("Variables"))
-            .cloned();
-        let globals_timeout = document
-            .get("Globals")
-            .and_then(|g| g.get("Function"))
-            .and_then(|f| f.get("Timeout"))
-            .and_then(Value::as_u64)
-            .unwrap_or(3);
+        let globals = FunctionGlobals::read(&document);
         for (id, resource) in resources {
             if resource.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
                 continue;
             }
             let id = id.as_str().unwrap_or_default().to_string();
-            let properties = resource.get("Properties").cloned().unwrap_or(Value::Null);
-            let binary = resource
-                .get("Metadata")
-                .and_then(|m| m.get("BuildProperties"))
-                .and_then(|b| b.get("Binary"))
-                .and_then(Value::as_str)
-                .ok_or_else(|| anyhow!("{id} has no Metadata.BuildProperties.Binary"))?
-                .to_string();
-            let mut environment = BTreeMap::new();
-            for variables in [
-                globals_env.clone(),
-                properties
-                    .get("Environment")
-                    .and_then(|e| e.get("Variables"))
-                    .cloned(),
-            ]
-            .into_iter()
-            .flatten()
-            {
-                if let Some(map) = variables.as_mapping() {
-                    for (key, value) in map {
-                        let key = key.as_str().unwrap_or_default().to_string();
-                        environment.insert(key, resolver.string(Some(value))?);
-                    }
-                }
-            }
-            let mut mappings = Vec::new();
-            let mut sqs_mappings = Vec::new();
-            let mut schedules = Vec::new();
-            let mut event_patterns = Vec::new();
-            if let Some(events) = properties.get("Events").and_then(Value::as_mapping) {
-                for (_, event) in events {
-                    let p = event.get("Properties").cloned().unwrap_or(Value::Null);
-                    match event.get("Type").and_then(Value::as_str) {
-                        Some("Kinesis") => {}
-                        Some("SQS") => {
-                            sqs_mappings.push(SqsMappingSpec {
-                                queue_logical_id: get_att_target(p.get("Queue")).ok_or_else(
-                                    || anyhow!("{id}: SQS event without !GetAtt Queue"),
-                                )?,
-                                batch_size: p.get("BatchSize").and_then(Value::as_u64).unwrap_or(10)
-                                    as usize,
-                                report_batch_item_failures: reports_item_failures(&p),
-                            });
-                            continue;
-                        }
-                        Some("Schedule") => {
-                            if let Some(expression) = p.get("Schedule").and_then(Value::as_str) {
-                                schedules.push(expression.to_string());
-                            }
-                            continue;
-                        }
-                        Some("EventBridgeRule") => {
-                            let pattern = p
-                                .get("Pattern")
-                                .ok_or_else(|| anyhow!("{id}: EventBridgeRule without Pattern"))?;
-                            event_patterns.push(resolver.json(pattern)?);
-                            continue;
-                        }
-                        _ => continue,
-                    }
-                    let stream_logical_id = get_att_target(p.get("Stream"))
-                        .ok_or_else(|| anyhow!("{id}: Kinesis event without !GetAtt Stream"))?;
-                    mappings.push(MappingSpec {
-                        stream_logical_id,
-                        batch_size: p.get("BatchSize").and_then(Value::as_u64).unwrap_or(100)
-                            as usize,
-                        max_retries: p
-                            .get("MaximumRetryAttempts")
-                            .and_then(Value::as_u64)
-                            .unwrap_or(10) as u32,
-                        report_batch_item_failures: reports_item_failures(&p),
-                        on_failure_bucket: s3_on_failure_destination(&p),
-                    });
-                }
-            }
-            let r = &resolver.resolution;
-            stack.functions.push(FunctionSpec {
-                arn: format!(
-                    "arn:aws:lambda:{}:{}:function:{}-{id}",
-                    r.region, r.account_id, r.stack_name
-                ),
-                logical_id: id,
-                binary,
-                timeout_seconds: properties
-                    .get("Timeout")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(globals_timeout),
-                environment,
-                mappings,
-                sqs_mappings,
-                schedules,
-                event_patterns,
-            });
+            stack
+                .functions
+                .push(function_spec(&resolver, &globals, id, resource)?);
         }
         Ok(stack)
+    }
+
+    /// A stream, table, bucket, secret or queue, with what `!Ref` and `!GetAtt` answer for it;
+    /// other resources are not named (functions are read once all names are known).
+    fn add_named_resource(
+        &mut self,
+        resolver: &mut Resolver,
+        id: String,
+        resource: &Value,
+    ) -> Result<()> {
+        let kind = resource
+            .get("Type")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let properties = resource.get("Properties").cloned().unwrap_or(Value::Null);
+        let r = &resolver.resolution;
+        match kind {
+            "AWS::Kinesis::Stream" => {
+                let name = resolver.string(properties.get("Name"))?;
+                resolver.arns.insert(
+                    id.clone(),
+                    format!(
+                        "arn:aws:kinesis:{}:{}:stream/{name}",
+                        r.region, r.account_id
+                    ),
+                );
+                resolver.names.insert(id.clone(), name.clone());
+                self.streams.push(StreamSpec {
+                    logical_id: id,
+                    name,
+                    // A number, or a parameter (its default, or the value given).
+                    shard_count: match properties.get("ShardCount") {
+                        Some(count) => resolver.string(Some(count))?.parse()?,
+                        None => 1,
+                    },
+                });
+            }
+            "AWS::DynamoDB::Table" => {
+                let name = resolver.string(properties.get("TableName"))?;
+                resolver.arns.insert(
+                    id.clone(),
+                    format!(
+                        "arn:aws:dynamodb:{}:{}:table/{name}",
+                        r.region, r.account_id
+                    ),
+                );
+                resolver.names.insert(id.clone(), name.clone());
+                self.tables.push(table_spec(id, name, &properties)?);
+            }
+            "AWS::S3::Bucket" => {
+                let name = resolver.string(properties.get("BucketName"))?;
+                resolver
+                    .arns
+                    .insert(id.clone(), format!("arn:aws:s3:::{name}"));
+                resolver.names.insert(id.clone(), name.clone());
+                self.buckets.push(BucketSpec {
+                    logical_id: id,
+                    name,
+                });
+            }
+            "AWS::SecretsManager::Secret" => {
+                let name = resolver.string(properties.get("Name"))?;
+                resolver.names.insert(id.clone(), name.clone());
+                self.secrets.push(SecretSpec {
+                    logical_id: id,
+                    name,
+                });
+            }
+            "AWS::SQS::Queue" => self.queues.push(queue_spec(resolver, id, &properties)?),
+            _ => {}
+        }
+        Ok(())
     }
 
     pub fn stream(&self, logical_id: &str) -> Result<&StreamSpec> {
@@ -394,6 +271,160 @@ impl Stack {
     }
 }
 
+/// A queue, named for `!Ref` (its URL, as in AWS) and `!GetAtt .Arn`.
+fn queue_spec(resolver: &mut Resolver, id: String, properties: &Value) -> Result<QueueSpec> {
+    let name = resolver.string(properties.get("QueueName"))?;
+    let r = &resolver.resolution;
+    let arn = format!("arn:aws:sqs:{}:{}:{name}", r.region, r.account_id);
+    // What !Ref answers for a queue: its URL.
+    let url = format!(
+        "https://sqs.{}.amazonaws.com/{}/{name}",
+        r.region, r.account_id
+    );
+    resolver.arns.insert(id.clone(), arn.clone());
+    resolver.names.insert(id.clone(), url.clone());
+    let dead_letter = properties.get("RedrivePolicy").and_then(|policy| {
+        let target = get_att_target(policy.get("deadLetterTargetArn"))?;
+        let receives = policy.get("maxReceiveCount").and_then(Value::as_u64)?;
+        Some((target, receives as u32))
+    });
+    Ok(QueueSpec {
+        logical_id: id,
+        name,
+        url,
+        arn,
+        visibility_timeout: properties
+            .get("VisibilityTimeout")
+            .and_then(Value::as_i64)
+            .unwrap_or(30) as i32,
+        dead_letter,
+    })
+}
+
+/// What `Globals.Function` gives every function unless it says otherwise.
+struct FunctionGlobals {
+    environment: Option<Value>,
+    timeout: u64,
+}
+
+impl FunctionGlobals {
+    fn read(document: &Value) -> Self {
+        let function = document.get("Globals").and_then(|g| g.get("Function"));
+        Self {
+            environment: function
+                .and_then(|f| f.get("Environment"))
+                .and_then(|e| e.get("Variables"))
+                .cloned(),
+            timeout: function
+                .and_then(|f| f.get("Timeout"))
+                .and_then(Value::as_u64)
+                .unwrap_or(3),
+        }
+    }
+}
+
+fn function_spec(
+    resolver: &Resolver,
+    globals: &FunctionGlobals,
+    id: String,
+    resource: &Value,
+) -> Result<FunctionSpec> {
+    let properties = resource.get("Properties").cloned().unwrap_or(Value::Null);
+    let binary = resource
+        .get("Metadata")
+        .and_then(|m| m.get("BuildProperties"))
+        .and_then(|b| b.get("Binary"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("{id} has no Metadata.BuildProperties.Binary"))?
+        .to_string();
+    // The function's own variables override the global ones.
+    let mut environment = BTreeMap::new();
+    for variables in [
+        globals.environment.clone(),
+        properties
+            .get("Environment")
+            .and_then(|e| e.get("Variables"))
+            .cloned(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if let Some(map) = variables.as_mapping() {
+            for (key, value) in map {
+                let key = key.as_str().unwrap_or_default().to_string();
+                environment.insert(key, resolver.string(Some(value))?);
+            }
+        }
+    }
+    let r = &resolver.resolution;
+    let mut function = FunctionSpec {
+        arn: format!(
+            "arn:aws:lambda:{}:{}:function:{}-{id}",
+            r.region, r.account_id, r.stack_name
+        ),
+        logical_id: id,
+        binary,
+        timeout_seconds: properties
+            .get("Timeout")
+            .and_then(Value::as_u64)
+            .unwrap_or(globals.timeout),
+        environment,
+        mappings: Vec::new(),
+        sqs_mappings: Vec::new(),
+        schedules: Vec::new(),
+        event_patterns: Vec::new(),
+    };
+    if let Some(events) = properties.get("Events").and_then(Value::as_mapping) {
+        for (_, event) in events {
+            function.add_event(resolver, event)?;
+        }
+    }
+    Ok(function)
+}
+
+impl FunctionSpec {
+    /// A Kinesis or SQS mapping, a schedule or an EventBridge rule; other events are ignored.
+    fn add_event(&mut self, resolver: &Resolver, event: &Value) -> Result<()> {
+        let id = &self.logical_id;
+        let p = event.get("Properties").cloned().unwrap_or(Value::Null);
+        match event.get("Type").and_then(Value::as_str) {
+            Some("Kinesis") => {
+                let stream_logical_id = get_att_target(p.get("Stream"))
+                    .ok_or_else(|| anyhow!("{id}: Kinesis event without !GetAtt Stream"))?;
+                self.mappings.push(MappingSpec {
+                    stream_logical_id,
+                    batch_size: p.get("BatchSize").and_then(Value::as_u64).unwrap_or(100) as usize,
+                    max_retries: p
+                        .get("MaximumRetryAttempts")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(10) as u32,
+                    report_batch_item_failures: reports_item_failures(&p),
+                    on_failure_bucket: s3_on_failure_destination(&p),
+                });
+            }
+            Some("SQS") => self.sqs_mappings.push(SqsMappingSpec {
+                queue_logical_id: get_att_target(p.get("Queue"))
+                    .ok_or_else(|| anyhow!("{id}: SQS event without !GetAtt Queue"))?,
+                batch_size: p.get("BatchSize").and_then(Value::as_u64).unwrap_or(10) as usize,
+                report_batch_item_failures: reports_item_failures(&p),
+            }),
+            Some("Schedule") => {
+                if let Some(expression) = p.get("Schedule").and_then(Value::as_str) {
+                    self.schedules.push(expression.to_string());
+                }
+            }
+            Some("EventBridgeRule") => {
+                let pattern = p
+                    .get("Pattern")
+                    .ok_or_else(|| anyhow!("{id}: EventBridgeRule without Pattern"))?;
+                self.event_patterns.push(resolver.json(pattern)?);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
 fn reports_item_failures(properties: &Value) -> bool {
     properties
         .get("FunctionResponseTypes")
@@ -410,27 +441,6 @@ fn s3_on_failure_destination(properties: &Value) -> Option<String> {
         return None;
     }
     get_att_target(on_failure.get("Destination"))
-}
-
-fn parameter_defaults(document: &Value) -> Vec<(String, String)> {
-    document
-        .get("Parameters")
-        .and_then(Value::as_mapping)
-        .map(|parameters| {
-            parameters
-                .iter()
-                .filter_map(|(name, spec)| {
-                    let default = spec.get("Default")?;
-                    let default = match default {
-                        Value::String(s) => s.clone(),
-                        Value::Number(n) => n.to_string(),
-                        _ => return None,
-                    };
-                    Some((name.as_str()?.to_string(), default))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn table_spec(logical_id: String, name: String, properties: &Value) -> Result<TableSpec> {
@@ -496,99 +506,6 @@ fn get_att_target(value: Option<&Value>) -> Option<String> {
             Some(att.first()?.as_str()?.to_string())
         }
         _ => None,
-    }
-}
-
-struct Resolver {
-    resolution: Resolution,
-    names: BTreeMap<String, String>,
-    arns: BTreeMap<String, String>,
-}
-
-impl Resolver {
-    /// A whole value as JSON, every intrinsic in it resolved to its string.
-    fn json(&self, value: &Value) -> Result<serde_json::Value> {
-        Ok(match value {
-            Value::Mapping(map) => {
-                let mut object = serde_json::Map::new();
-                for (key, value) in map {
-                    object.insert(self.string(Some(key))?, self.json(value)?);
-                }
-                serde_json::Value::Object(object)
-            }
-            Value::Sequence(items) => {
-                serde_json::Value::Array(items.iter().map(|v| self.json(v)).collect::<Result<_>>()?)
-            }
-            Value::Null => serde_json::Value::Null,
-            other => serde_json::Value::String(self.string(Some(other))?),
-        })
-    }
-
-    fn string(&self, value: Option<&Value>) -> Result<String> {
-        let value = value.ok_or_else(|| anyhow!("missing value"))?;
-        match value {
-            Value::String(s) => Ok(s.clone()),
-            Value::Number(n) => Ok(n.to_string()),
-            Value::Bool(b) => Ok(b.to_string()),
-            Value::Tagged(tagged) => match tagged.tag.to_string().trim_start_matches('!') {
-                "Sub" => self.substitute(tagged.value.as_str().unwrap_or_default()),
-                "Ref" => self.reference(tagged.value.as_str().unwrap_or_default()),
-                "GetAtt" => self.attribute(tagged.value.as_str().unwrap_or_default()),
-                other => bail!("unsupported intrinsic !{other}"),
-            },
-            other => bail!("unsupported value {other:?}"),
-        }
-    }
-
-    fn reference(&self, name: &str) -> Result<String> {
-        if let Some(value) = self.names.get(name) {
-            return Ok(value.clone());
-        }
-        if let Some(value) = self.resolution.parameters.get(name) {
-            return Ok(value.clone());
-        }
-        match name {
-            "AWS::StackName" => Ok(self.resolution.stack_name.clone()),
-            "AWS::AccountId" => Ok(self.resolution.account_id.clone()),
-            "AWS::Region" => Ok(self.resolution.region.clone()),
-            "AWS::Partition" => Ok("aws".into()),
-            other => bail!("cannot resolve !Ref {other} locally"),
-        }
-    }
-
-    fn attribute(&self, target: &str) -> Result<String> {
-        let (resource, attribute) = target
-            .split_once('.')
-            .ok_or_else(|| anyhow!("bad !GetAtt {target}"))?;
-        match attribute {
-            "Arn" => self
-                .arns
-                .get(resource)
-                .cloned()
-                .ok_or_else(|| anyhow!("no ARN for {resource}")),
-            other => bail!("cannot resolve attribute {other} locally"),
-        }
-    }
-
-    fn substitute(&self, text: &str) -> Result<String> {
-        let mut out = String::with_capacity(text.len());
-        let mut rest = text;
-        while let Some(start) = rest.find("${") {
-            out.push_str(&rest[..start]);
-            let end = rest[start..]
-                .find('}')
-                .ok_or_else(|| anyhow!("unclosed ${{ in {text}"))?;
-            let name = &rest[start + 2..start + end];
-            let value = if name.contains('.') {
-                self.attribute(name)?
-            } else {
-                self.reference(name)?
-            };
-            out.push_str(&value);
-            rest = &rest[start + end + 1..];
-        }
-        out.push_str(rest);
-        Ok(out)
     }
 }
 

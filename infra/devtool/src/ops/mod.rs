@@ -64,128 +64,141 @@ pub enum OpsCommand {
 impl OpsCommand {
     pub async fn run(self, template_file: &Path) -> Result<()> {
         match self {
-            Self::ReplayFailures(args) => replay_failures::run(args, template_file).await?,
-            Self::Resume { tenant, campaign } => {
-                let pipeline = LocalPipeline::connect(template_file).await?;
-                let summary = storecast::pipeline::redrive::resume_campaign(
-                    &pipeline.tenants()?,
-                    &pipeline.archive()?,
-                    &pipeline.stream("SendBatchesStream")?,
-                    &TenantId::parse(tenant)?,
-                    &CampaignId::parse(campaign)?,
-                )
-                .await?;
-                println!(
-                    "campaign active again; redrove {} batches ({} recipients); {} still parked",
-                    summary.batches, summary.recipients, summary.still_parked
-                );
-            }
+            Self::ReplayFailures(args) => replay_failures::run(args, template_file).await,
+            Self::Resume { tenant, campaign } => resume(template_file, tenant, campaign).await,
             Self::SendLog {
                 tenant,
                 campaign,
                 message,
-            } => {
-                let pipeline = LocalPipeline::connect(template_file).await?;
-                let log = pipeline.delivery_table()?;
-                let tenant = TenantId::parse(tenant)?;
-                let campaign = CampaignId::parse(campaign)?;
-                let statuses = match message {
-                    Some(message) => storecast::pipeline::send_log::recipient_status(
-                        &log,
-                        &tenant,
-                        &campaign,
-                        &storecast::domain::MessageId::parse(message)?,
-                    )
-                    .await?
-                    .into_iter()
-                    .collect(),
-                    None => {
-                        storecast::pipeline::send_log::campaign_statuses(
-                            &log, &log, &tenant, &campaign,
-                        )
-                        .await?
-                    }
-                };
-                // SES's feedback beside each outcome: one read per message (an operator's view of
-                // one campaign, not a hot path).
-                let feedback = storecast::aws::dynamodb::FeedbackTable::new(
-                    pipeline.clients.dynamodb.clone(),
-                    &pipeline.stack.table("DeliveryTable")?.name,
-                    std::sync::Arc::new(storecast::clock::SystemClock),
-                );
-                for status in statuses {
-                    let mut line = serde_json::to_value(&status)?;
-                    if let Some(events) =
-                        storecast::deliverability::feedback::FeedbackLog::message_feedback(
-                            &feedback,
-                            &tenant,
-                            &campaign,
-                            &status.message_id,
-                        )
-                        .await?
-                    {
-                        line["feedback"] = serde_json::json!(events
-                            .events
-                            .iter()
-                            .map(|(kind, at, detail)| serde_json::json!({"kind": kind, "at": at, "detail": detail}))
-                            .collect::<Vec<_>>());
-                    }
-                    println!("{line}");
-                }
-            }
+            } => print_send_log(template_file, tenant, campaign, message).await,
             Self::DeployTemplates {
                 catalog,
                 dry_run,
                 tenants,
                 tenants_table,
-            } => {
-                let catalog = storecast::templates::Catalog::load(&catalog)?;
-                let table = match tenants_table {
-                    Some(name) => {
-                        let sdk =
-                            aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-                        storecast::aws::dynamodb::TenantsTable::new(
-                            aws_sdk_dynamodb::Client::new(&sdk),
-                            name,
-                        )
-                    }
-                    None => LocalPipeline::connect(template_file).await?.tenants()?,
-                };
-                let options = storecast::templates::deploy::DeployOptions {
-                    dry_run,
-                    tenants: tenants
-                        .into_iter()
-                        .map(TenantId::parse)
-                        .collect::<Result<_, _>>()?,
-                };
-                let report =
-                    storecast::templates::deploy::deploy(&catalog, &table, &table, &options)
-                        .await?;
-                print!("{}", report.to_text());
-                if !report.is_success() {
-                    anyhow::bail!(
-                        "{} retailer(s) not deployed; see the errors above",
-                        report.failed_retailers()
-                    );
-                }
-            }
-            Self::Redrive { tenant, campaign } => {
-                let pipeline = LocalPipeline::connect(template_file).await?;
-                let tenant = TenantId::parse(tenant)?;
-                let campaign = campaign.map(CampaignId::parse).transpose()?;
-                let summary = storecast::pipeline::redrive::redrive_parked(
-                    &pipeline.archive()?,
-                    &pipeline.stream("SendBatchesStream")?,
-                    &tenant,
-                    campaign.as_ref(),
-                )
-                .await?;
-                println!(
-                    "redrove {} batches ({} recipients); {} still parked",
-                    summary.batches, summary.recipients, summary.still_parked
-                );
-            }
+            } => deploy_templates(template_file, &catalog, dry_run, tenants, tenants_table).await,
+            Self::Redrive { tenant, campaign } => redrive(template_file, tenant, campaign).await,
         }
-        Ok(())
     }
+}
+
+async fn resume(template_file: &Path, tenant: String, campaign: String) -> Result<()> {
+    let pipeline = LocalPipeline::connect(template_file).await?;
+    let summary = storecast::pipeline::redrive::resume_campaign(
+        &pipeline.tenants()?,
+        &pipeline.archive()?,
+        &pipeline.stream("SendBatchesStream")?,
+        &TenantId::parse(tenant)?,
+        &CampaignId::parse(campaign)?,
+    )
+    .await?;
+    println!(
+        "campaign active again; redrove {} batches ({} recipients); {} still parked",
+        summary.batches, summary.recipients, summary.still_parked
+    );
+    Ok(())
+}
+
+/// One JSON line per message: its status in the send log, with SES's feedback beside it.
+async fn print_send_log(
+    template_file: &Path,
+    tenant: String,
+    campaign: String,
+    message: Option<String>,
+) -> Result<()> {
+    let pipeline = LocalPipeline::connect(template_file).await?;
+    let log = pipeline.delivery_table()?;
+    let tenant = TenantId::parse(tenant)?;
+    let campaign = CampaignId::parse(campaign)?;
+    let statuses = match message {
+        Some(message) => storecast::pipeline::send_log::recipient_status(
+            &log,
+            &tenant,
+            &campaign,
+            &storecast::domain::MessageId::parse(message)?,
+        )
+        .await?
+        .into_iter()
+        .collect(),
+        None => {
+            storecast::pipeline::send_log::campaign_statuses(&log, &log, &tenant, &campaign).await?
+        }
+    };
+    // SES's feedback beside each outcome: one read per message (an operator's view of one
+    // campaign, not a hot path).
+    let feedback = storecast::aws::dynamodb::FeedbackTable::new(
+        pipeline.clients.dynamodb.clone(),
+        &pipeline.stack.table("DeliveryTable")?.name,
+        std::sync::Arc::new(storecast::clock::SystemClock),
+    );
+    for status in statuses {
+        let mut line = serde_json::to_value(&status)?;
+        if let Some(events) = storecast::deliverability::feedback::FeedbackLog::message_feedback(
+            &feedback,
+            &tenant,
+            &campaign,
+            &status.message_id,
+        )
+        .await?
+        {
+            line["feedback"] = serde_json::json!(events
+                .events
+                .iter()
+                .map(|(kind, at, detail)| serde_json::json!({"kind": kind, "at": at, "detail": detail}))
+                .collect::<Vec<_>>());
+        }
+        println!("{line}");
+    }
+    Ok(())
+}
+
+async fn deploy_templates(
+    template_file: &Path,
+    catalog: &Path,
+    dry_run: bool,
+    tenants: Vec<String>,
+    tenants_table: Option<String>,
+) -> Result<()> {
+    let catalog = storecast::templates::Catalog::load(catalog)?;
+    let table = match tenants_table {
+        Some(name) => {
+            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            storecast::aws::dynamodb::TenantsTable::new(aws_sdk_dynamodb::Client::new(&sdk), name)
+        }
+        None => LocalPipeline::connect(template_file).await?.tenants()?,
+    };
+    let options = storecast::templates::deploy::DeployOptions {
+        dry_run,
+        tenants: tenants
+            .into_iter()
+            .map(TenantId::parse)
+            .collect::<Result<_, _>>()?,
+    };
+    let report = storecast::templates::deploy::deploy(&catalog, &table, &table, &options).await?;
+    print!("{}", report.to_text());
+    if !report.is_success() {
+        anyhow::bail!(
+            "{} retailer(s) not deployed; see the errors above",
+            report.failed_retailers()
+        );
+    }
+    Ok(())
+}
+
+async fn redrive(template_file: &Path, tenant: String, campaign: Option<String>) -> Result<()> {
+    let pipeline = LocalPipeline::connect(template_file).await?;
+    let tenant = TenantId::parse(tenant)?;
+    let campaign = campaign.map(CampaignId::parse).transpose()?;
+    let summary = storecast::pipeline::redrive::redrive_parked(
+        &pipeline.archive()?,
+        &pipeline.stream("SendBatchesStream")?,
+        &tenant,
+        campaign.as_ref(),
+    )
+    .await?;
+    println!(
+        "redrove {} batches ({} recipients); {} still parked",
+        summary.batches, summary.recipients, summary.still_parked
+    );
+    Ok(())
 }

@@ -130,13 +130,20 @@ pub fn samples() -> Result<Vec<(String, serde_json::Value)>> {
     .iter()
     .map(|(tenant, n)| serde_json::to_vec(&sample_event(tenant, CAMPAIGN, *n)))
     .collect::<Result<_, _>>()?;
-    let mut with_malformed = campaign_events[..1].to_vec();
-    with_malformed.push(b"{\"tenant_id\": \"alpine-outfitters\", \"campaign_id\": ".to_vec());
-    let batch = |tenant: &str, campaign: &str, range| -> Result<Vec<u8>> {
-        Ok(serde_json::to_vec(&send_batch(tenant, campaign, range))?)
-    };
-    // A chunk of a launch the local stack never made: the worker skips it (nothing to emit).
-    let chunk = storecast::campaigns::ChunkMessage {
+    let chunk = unknown_launch_chunk()?;
+    let mut samples = api_samples();
+    samples.push((
+        "launch/chunk-message.json".into(),
+        sqs_event("launch-chunks", &[serde_json::to_string(&chunk)?])?,
+    ));
+    samples.extend(rebatch_samples(&campaign_events)?);
+    samples.extend(deliver_samples()?);
+    Ok(samples)
+}
+
+/// A chunk of a launch the local stack never made: the worker skips it (nothing to emit).
+fn unknown_launch_chunk() -> Result<storecast::campaigns::ChunkMessage> {
+    Ok(storecast::campaigns::ChunkMessage {
         launch: storecast::campaigns::LaunchKey {
             tenant_id: storecast::domain::TenantId::parse(RETAILERS[0])?,
             campaign_id: storecast::domain::CampaignId::parse(CAMPAIGN)?,
@@ -145,7 +152,11 @@ pub fn samples() -> Result<Vec<(String, serde_json::Value)>> {
         index: 0,
         start: 0,
         end: 64 * 1024 * 1024,
-    };
+    })
+}
+
+/// A marketer's requests to the API: the public document, its own retailer, another one.
+fn api_samples() -> Vec<(String, serde_json::Value)> {
     let marketer = serde_json::json!({
         "sub": "marketer-1",
         "role": "marketer",
@@ -153,7 +164,7 @@ pub fn samples() -> Result<Vec<(String, serde_json::Value)>> {
         "iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_EXAMPLE",
         "aud": "storecast-api"
     });
-    Ok(vec![
+    vec![
         (
             "api/openapi-200.json".into(),
             http_api_event("GET", "/openapi.json", "/openapi.json", None),
@@ -176,18 +187,32 @@ pub fn samples() -> Result<Vec<(String, serde_json::Value)>> {
                 Some(marketer),
             ),
         ),
-        (
-            "launch/chunk-message.json".into(),
-            sqs_event("launch-chunks", &[serde_json::to_string(&chunk)?])?,
-        ),
+    ]
+}
+
+/// The campaign's events, and the first of them beside a record cut short.
+fn rebatch_samples(campaign_events: &[Vec<u8>]) -> Result<Vec<(String, serde_json::Value)>> {
+    let mut with_malformed = campaign_events[..1].to_vec();
+    with_malformed.push(b"{\"tenant_id\": \"alpine-outfitters\", \"campaign_id\": ".to_vec());
+    Ok(vec![
         (
             "rebatch/campaign-events.json".into(),
-            kinesis_event("campaign-events", &campaign_events)?,
+            kinesis_event("campaign-events", campaign_events)?,
         ),
         (
             "rebatch/malformed-record.json".into(),
             kinesis_event("campaign-events", &with_malformed)?,
         ),
+    ])
+}
+
+/// One retailer's send batch; and one invocation mixing a healthy retailer, an unknown tenant,
+/// a paused campaign and another healthy retailer.
+fn deliver_samples() -> Result<Vec<(String, serde_json::Value)>> {
+    let batch = |tenant: &str, campaign: &str, range| -> Result<Vec<u8>> {
+        Ok(serde_json::to_vec(&send_batch(tenant, campaign, range))?)
+    };
+    Ok(vec![
         (
             "deliver/send-batch.json".into(),
             kinesis_event("send-batches", &[batch(RETAILERS[0], CAMPAIGN, 0..3)?])?,

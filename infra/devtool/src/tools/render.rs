@@ -50,16 +50,7 @@ pub fn load_template(dir: &Path) -> Result<TemplateSources> {
 pub fn run(options: &RenderOptions) -> Result<RenderSummary> {
     let sources = load_template(&options.template)?;
     let mut shared = match &options.shared {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            match serde_json::from_str(&text)
-                .with_context(|| format!("{} is not JSON", path.display()))?
-            {
-                Value::Object(map) => map,
-                _ => bail!("{} must hold a JSON object", path.display()),
-            }
-        }
+        Some(path) => read_shared_context(path)?,
         None => Map::new(),
     };
     // The retailer's variables are baked into the template, as when a version is published.
@@ -70,56 +61,83 @@ pub fn run(options: &RenderOptions) -> Result<RenderSummary> {
     };
     let template = CompiledTemplate::compile_sources(&sources, &variables)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let file = std::fs::File::open(&options.data)
-        .with_context(|| format!("opening {}", options.data.display()))?;
-    let mut contexts = Vec::new();
-    for (number, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let Value::Object(own) = serde_json::from_str(&line).with_context(|| {
-            format!(
-                "line {} of {} is not JSON",
-                number + 1,
-                options.data.display()
-            )
-        })?
-        else {
-            bail!(
-                "line {} of {} is not a JSON object",
-                number + 1,
-                options.data.display()
-            );
-        };
-        let mut merged = shared.clone();
-        merged.extend(own);
-        contexts.push(serde_json::from_value::<FieldValue>(Value::Object(merged))?);
-    }
-    let mut rendered = RenderedMessage::default();
+    let contexts = read_contexts(&options.data, &shared)?;
     let mut summary = RenderSummary {
         recipients: contexts.len(),
         ..RenderSummary::default()
     };
     if options.bench {
-        let rounds = (20_000 / contexts.len().max(1)).max(1);
-        let started = std::time::Instant::now();
-        for _ in 0..rounds {
-            for context in &contexts {
-                template
-                    .render(&RenderContext::from_value(context), &mut rendered)
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-            }
-        }
-        let elapsed = started.elapsed().as_secs_f64();
-        summary.recipients_per_second = (rounds * contexts.len()) as f64 / elapsed;
+        summary.recipients_per_second = render_rate(&template, &contexts)?;
         return Ok(summary);
     }
     let out = options
         .out
         .as_ref()
         .context("--out is required unless --bench")?;
+    summary.files_written = write_rendered(&template, &contexts, out)?;
+    Ok(summary)
+}
+
+/// The context every recipient shares (`--shared`): a JSON object.
+fn read_shared_context(path: &Path) -> Result<Map<String, Value>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    match serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))? {
+        Value::Object(map) => Ok(map),
+        _ => bail!("{} must hold a JSON object", path.display()),
+    }
+}
+
+/// One context per non-blank line of `data`, each over the shared context (its own fields win).
+fn read_contexts(data: &Path, shared: &Map<String, Value>) -> Result<Vec<FieldValue>> {
+    let file = std::fs::File::open(data).with_context(|| format!("opening {}", data.display()))?;
+    let mut contexts = Vec::new();
+    for (number, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Value::Object(own) = serde_json::from_str(&line)
+            .with_context(|| format!("line {} of {} is not JSON", number + 1, data.display()))?
+        else {
+            bail!(
+                "line {} of {} is not a JSON object",
+                number + 1,
+                data.display()
+            );
+        };
+        let mut merged = shared.clone();
+        merged.extend(own);
+        contexts.push(serde_json::from_value::<FieldValue>(Value::Object(merged))?);
+    }
+    Ok(contexts)
+}
+
+/// Recipients rendered per second, over about 20,000 renders (at least one round of all).
+fn render_rate(template: &CompiledTemplate, contexts: &[FieldValue]) -> Result<f64> {
+    let mut rendered = RenderedMessage::default();
+    let rounds = (20_000 / contexts.len().max(1)).max(1);
+    let started = std::time::Instant::now();
+    for _ in 0..rounds {
+        for context in contexts {
+            template
+                .render(&RenderContext::from_value(context), &mut rendered)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    Ok((rounds * contexts.len()) as f64 / elapsed)
+}
+
+/// Writes each recipient's parts as `<index>.<part>` in `out`; answers the files written.
+fn write_rendered(
+    template: &CompiledTemplate,
+    contexts: &[FieldValue],
+    out: &Path,
+) -> Result<usize> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut rendered = RenderedMessage::default();
+    let mut files_written = 0;
     for (index, context) in contexts.iter().enumerate() {
         template
             .render(&RenderContext::from_value(context), &mut rendered)
@@ -134,9 +152,9 @@ pub fn run(options: &RenderOptions) -> Result<RenderSummary> {
         for (part, text) in parts {
             if let Some(text) = text {
                 std::fs::write(out.join(format!("{index}.{part}")), text)?;
-                summary.files_written += 1;
+                files_written += 1;
             }
         }
     }
-    Ok(summary)
+    Ok(files_written)
 }
