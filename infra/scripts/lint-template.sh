@@ -6,8 +6,14 @@
 #      and `sam validate --lint` (cfn-lint as the SAM CLI runs it);
 #   3. the template transformed to plain CloudFormation by aws-sam-translator, then cfn-lint on
 #      that: this is what CloudFormation will deploy, including the generated roles, policies and
-#      event source mappings.
-# Uses .venv (cfn-lint) and .venv-sam (SAM CLI and translator), creating them if absent.
+#      event source mappings;
+#   4. the IaC scanners the field runs (docs/deployment.md, "Checking the template"): the AWS
+#      Serverless Rules for cfn-lint, and checkov on the SAM template, every finding fixed or
+#      skipped on its resource with a reason (`# checkov:skip=CKV_...:reason`; cfn-lint's
+#      ignore_checks metadata with a comment); then checkov's IAM and permission checks on the
+#      transformed template, for the roles and permissions SAM generates.
+# Uses .venv (cfn-lint), .venv-sam (SAM CLI and translator) and .venv-scan (checkov, the serverless
+# rules), creating them if absent.
 set -euo pipefail
 template="$(realpath "${1:-$(dirname "$0")/../../template.yaml}")"
 cd "$(dirname "$0")/../.."
@@ -16,6 +22,7 @@ if [[ ! -x .venv/bin/cfn-lint ]]; then
     infra/scripts/bootstrap.sh # creates .venv from infra/requirements.txt
 fi
 infra/scripts/bootstrap-sam.sh
+infra/scripts/bootstrap-scan.sh
 
 # Nothing here talks to AWS; the SAM CLI and boto still want a region and credentials to exist.
 # (`sam validate` would ask IAM only to resolve a managed policy given by name: use ARNs.)
@@ -56,7 +63,6 @@ class OfflinePolicyLoader:
         name: f"arn:aws:iam::aws:policy/{path}{name}"
         for path, name in [
             ("service-role/", "AWSLambdaBasicExecutionRole"),
-            ("service-role/", "AWSLambdaKinesisExecutionRole"),
             ("", "AWSXrayWriteOnlyAccess"),
         ]
     }
@@ -93,5 +99,38 @@ step "cfn-lint $template" .venv/bin/cfn-lint "$template"
 step "sam validate" .venv-sam/bin/sam validate --region us-east-1 --template-file "$template"
 step "sam validate --lint" .venv-sam/bin/sam validate --lint --region us-east-1 --template-file "$template"
 step "aws-sam-translator, then cfn-lint" lint_transformed
+
+# Every checkov skip carries its reason: `# checkov:skip=CKV_AWS_1:why` (checkov takes a bare ID).
+skips_have_reasons() {
+    local bare
+    bare="$(grep -nE 'checkov:skip=[A-Z0-9_]+ *(:\s*)?$' "$template" || true)"
+    if [[ -n "$bare" ]]; then
+        echo "$template: checkov skips without a reason:"
+        echo "$bare"
+        return 1
+    fi
+    echo "$template: $(grep -c 'checkov:skip=' "$template") checkov skips, each with a reason"
+}
+
+# checkov's own skip comments live in the SAM template; the transformed JSON cannot carry them, and
+# each of its other findings is the same decision on the resource SAM generated it from. So on the
+# transformed template only the checks the SAM scan cannot make: the IAM roles and policies SAM
+# generates for the functions (CKV_AWS_60-63, 107-111) and the Lambda permissions it adds
+# (CKV_AWS_364). A failure there is a new finding: nothing is skipped.
+transformed_checks=CKV_AWS_60,CKV_AWS_61,CKV_AWS_62,CKV_AWS_63,CKV_AWS_107,CKV_AWS_108,CKV_AWS_109,CKV_AWS_110,CKV_AWS_111,CKV_AWS_364
+checkov_transformed() {
+    if [[ ! -s "$work/transformed.json" ]]; then
+        echo "no transformed template (the translator step failed)"
+        return 1
+    fi
+    .venv-scan/bin/checkov --file "$work/transformed.json" --framework cloudformation \
+        --check "$transformed_checks" --skip-download --compact --quiet
+}
+
+step "cfn-lint with the AWS Serverless Rules" .venv-scan/bin/cfn-lint "$template" --append-rules cfn_lint_serverless.rules
+step "checkov skips have reasons" skips_have_reasons
+# --skip-download: offline, no platform account; the checks are the ones installed with checkov.
+step "checkov" .venv-scan/bin/checkov --file "$template" --framework cloudformation --skip-download --compact --quiet
+step "checkov on the transformed template (IAM, permissions)" checkov_transformed
 
 exit "$failed"
