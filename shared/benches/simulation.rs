@@ -33,20 +33,6 @@ fn run(config: SimConfig) -> SimReport {
         .block_on(simulation::run(config))
 }
 
-/// CPU seconds this process has used (user + system).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks: f64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<f64>().ok()))
-        .sum();
-    ticks / 100.0
-}
-
 fn at_scale(recipients: u64, rate: f64) {
     const TENANTS: u64 = 4;
     let config = SimConfig {
@@ -58,9 +44,9 @@ fn at_scale(recipients: u64, rate: f64) {
     };
     let heap_before = support::live_bytes();
     support::reset_peak();
-    let (cpu, wall) = (cpu_seconds(), Instant::now());
+    let (cpu, wall) = (support::cpu_seconds(), Instant::now());
     let report = run(config);
-    let cpu = cpu_seconds() - cpu;
+    let cpu = support::cpu_seconds() - cpu;
     let ideal = report.recipients as f64 / rate;
     println!(
         "{} recipients at {rate} sends/s: sent {}, lost {}, duplicates {}, exact: {}",

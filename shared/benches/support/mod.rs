@@ -40,3 +40,20 @@ pub fn peak_bytes() -> usize {
 pub fn reset_peak() {
     PEAK.store(LIVE.load(Ordering::Relaxed), Ordering::Relaxed);
 }
+
+/// CPU seconds this process has used (user + system), in the kernel's ticks (10 ms): on a
+/// machine shared with other work, a rate per CPU-second is a rate per core, where wall time is
+/// not.
+#[allow(dead_code)] // not every benchmark reports CPU time
+pub fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<f64>().ok()))
+        .sum();
+    ticks / 100.0
+}

@@ -18,8 +18,9 @@ use crate::error::StoreError;
 
 #[derive(Default)]
 pub struct MemoryScoreStore {
-    items: Mutex<HashMap<(TenantId, ScoreKey), ItemScores>>,
-    stores: Mutex<HashSet<(TenantId, StoreId)>>,
+    /// By retailer first, so a read finds a key without building an owned (tenant, key) pair.
+    items: Mutex<HashMap<TenantId, HashMap<ScoreKey, ItemScores>>>,
+    stores: Mutex<HashMap<TenantId, HashSet<StoreId>>>,
     gets: AtomicU64,
     keys_read: AtomicU64,
     writes: AtomicU64,
@@ -41,11 +42,12 @@ impl MemoryScoreStore {
     }
     pub fn item(&self, tenant: &TenantId, key: &ScoreKey) -> Option<ItemScores> {
         lock(&self.items)
-            .get(&(tenant.clone(), key.clone()))
+            .get(tenant)
+            .and_then(|items| items.get(key))
             .cloned()
     }
     pub fn len(&self) -> usize {
-        lock(&self.items).len()
+        lock(&self.items).values().map(HashMap::len).sum()
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -78,12 +80,15 @@ impl ScoreStore for MemoryScoreStore {
         self.keys_read
             .fetch_add(keys.len() as u64, Ordering::Relaxed);
         let items = lock(&self.items);
+        let Some(items) = items.get(tenant) else {
+            return Ok(HashMap::new());
+        };
         Ok(keys
             .iter()
             .filter_map(|key| {
                 items
-                    .get(&(tenant.clone(), key.clone()))
-                    .map(|scores| (key.clone(), scores.clone()))
+                    .get_key_value(key)
+                    .map(|(key, scores)| (key.clone(), scores.clone()))
             })
             .collect())
     }
@@ -97,14 +102,14 @@ impl ScoreStore for MemoryScoreStore {
         self.writes
             .fetch_add(writes.len() as u64, Ordering::Relaxed);
         let mut items = lock(&self.items);
+        let items = items.entry(tenant.clone()).or_default();
         Ok(writes
             .iter()
             .map(|write| {
-                let item = items
-                    .entry((tenant.clone(), write.key.clone()))
-                    .or_insert_with(|| ItemScores {
-                        columns: BTreeMap::new(),
-                    });
+                if !items.contains_key(&write.key) {
+                    items.insert(write.key.clone(), ItemScores::default());
+                }
+                let item = items.get_mut(&write.key).expect("inserted above");
                 match item.columns.get(&write.column) {
                     Some(stored) if stored.computed_at >= write.value.computed_at => {
                         WriteOutcome::Stale
@@ -121,13 +126,20 @@ impl ScoreStore for MemoryScoreStore {
     async fn record_stores(&self, tenant: &TenantId, stores: &[StoreId]) -> Result<(), StoreError> {
         self.check()?;
         let mut known = lock(&self.stores);
-        known.extend(stores.iter().map(|s| (tenant.clone(), s.clone())));
+        let known = known.entry(tenant.clone()).or_default();
+        for store in stores {
+            if !known.contains(store) {
+                known.insert(store.clone());
+            }
+        }
         Ok(())
     }
 
     async fn store_known(&self, tenant: &TenantId, store: &StoreId) -> Result<bool, StoreError> {
         self.check()?;
-        Ok(lock(&self.stores).contains(&(tenant.clone(), store.clone())))
+        Ok(lock(&self.stores)
+            .get(tenant)
+            .is_some_and(|known| known.contains(store)))
     }
 }
 
