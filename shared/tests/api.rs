@@ -89,7 +89,7 @@ fn harness() -> Harness {
             admin: directory.clone(),
             archive: Arc::new(MemoryArchive::default()),
             send_batches: Arc::new(MemoryStream::default()),
-            claims: send_log.clone(),
+            delivery: send_log.clone(),
             send_log,
             feedback: Arc::new(storecast::testing::MemoryFeedbackCounters::default()),
             engine: Arc::new(engine),

@@ -4,6 +4,7 @@ mod support;
 
 use std::sync::Arc;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_kinesis::types::ShardIteratorType;
 use storecast::aws::dynamodb::{DeliveryTable, TenantsTable};
 use storecast::aws::kinesis::KinesisStream;
@@ -14,12 +15,15 @@ use storecast::clock::SystemClock;
 use storecast::deliverability::suppression::{Suppression, SuppressionList as _};
 use storecast::directory::DeliveryDirectory;
 use storecast::directory::TenantAdmin;
-use storecast::domain::{BatchId, CampaignId, CampaignStatus, MessageId, TenantId, TenantStatus};
+use storecast::domain::{
+    BatchId, CampaignId, CampaignStatus, MessageId, TenantId, TenantStatus, VariantId,
+};
 use storecast::error::SendError;
 use storecast::pipeline::archive::{Archive, DeadLetter, ParkedBatch};
 use storecast::pipeline::publish::{EntryResult, RecordStream, StreamRecord};
 use storecast::pipeline::send_log::{
-    AttemptId, BatchOutcome, ClaimResult, MessageClaim, RecipientOutcome, SendLog,
+    AttemptId, BatchOutcome, ClaimResult, DeliveryCounters, DeliveryTally, MessageClaim,
+    OutcomeWrite, OutcomeWritten, RecipientOutcome, SendLog, record_outcome,
 };
 use storecast::templates::ports::TemplateStore;
 use storecast::testing::samples::{sample_template_version, sample_workspace};
@@ -239,13 +243,23 @@ async fn delivery_table_keeps_batch_outcomes_with_an_expiry() {
                 reason: "no answer in time".into(),
             },
         ],
+        revision: 0,
     };
-    table.record_outcome(&outcome).await.unwrap();
+    let variant = VariantId::parse("A").unwrap();
+    record_outcome(&table, &outcome, &variant, None)
+        .await
+        .unwrap();
     let read = table
         .outcome(&outcome.tenant_id, &outcome.campaign_id, &outcome.batch_id)
         .await
         .unwrap();
-    assert_eq!(read, Some(outcome));
+    assert_eq!(
+        read,
+        Some(BatchOutcome {
+            revision: 1,
+            ..outcome
+        })
+    );
     let scan = t
         .clients
         .dynamodb
@@ -260,6 +274,131 @@ async fn delivery_table_keeps_batch_outcomes_with_an_expiry() {
         .parse()
         .unwrap();
     assert!(expires_at > time::OffsetDateTime::now_utc().unix_timestamp() + 86_400);
+}
+
+#[tokio::test]
+async fn delivery_table_counts_each_message_once_with_its_outcome() {
+    let t = test_stack("delivery-counts").await;
+    let table_name = t.stack.table("DeliveryTable").unwrap().name.clone();
+    let table = DeliveryTable::new(
+        t.clients.dynamodb.clone(),
+        &table_name,
+        Arc::new(SystemClock),
+    );
+    let (tenant, campaign) = (
+        TenantId::parse("alpine").unwrap(),
+        CampaignId::parse("c1").unwrap(),
+    );
+    let (a, b) = (
+        VariantId::parse("A").unwrap(),
+        VariantId::parse("B").unwrap(),
+    );
+    let sent = |id: &str| RecipientOutcome::Sent {
+        provider_message_id: id.into(),
+    };
+    let batch = |id: &str, attempt: u64, outcomes: Vec<RecipientOutcome>| BatchOutcome {
+        tenant_id: tenant.clone(),
+        campaign_id: campaign.clone(),
+        batch_id: BatchId::parse(id).unwrap(),
+        attempt: AttemptId(attempt),
+        outcomes,
+        revision: 0,
+    };
+    let first = batch("b1", 1, vec![sent("1"), RecipientOutcome::Pending]);
+    record_outcome(&table, &first, &a, None).await.unwrap();
+    // The retry of a write that went through, and the redrive of the same outcome kept.
+    record_outcome(&table, &first, &a, None).await.unwrap();
+    let later = batch("b1", 2, vec![RecipientOutcome::Duplicate, sent("2")]);
+    record_outcome(&table, &later, &a, None).await.unwrap();
+    record_outcome(&table, &first, &a, None).await.unwrap();
+    record_outcome(
+        &table,
+        &batch(
+            "c2",
+            1,
+            vec![
+                RecipientOutcome::Suppressed,
+                RecipientOutcome::Failed {
+                    reason: "bad address".into(),
+                },
+                RecipientOutcome::Unconfirmed {
+                    reason: "timeout".into(),
+                },
+            ],
+        ),
+        &b,
+        None,
+    )
+    .await
+    .unwrap();
+    // An outcome stored before revisions were kept: the write is conditioned on its absence.
+    let mut legacy = std::collections::HashMap::from([
+        (
+            "pk".to_string(),
+            AttributeValue::S("BATCH#alpine#c1#d".into()),
+        ),
+        ("sk".to_string(), AttributeValue::S("d3".into())),
+        ("attempt".to_string(), AttributeValue::N("5".into())),
+    ]);
+    legacy.insert(
+        "o".into(),
+        AttributeValue::L(vec![AttributeValue::S("P".into())]),
+    );
+    t.clients
+        .dynamodb
+        .put_item()
+        .table_name(&table_name)
+        .set_item(Some(legacy))
+        .send()
+        .await
+        .unwrap();
+    record_outcome(&table, &batch("d3", 6, vec![sent("3")]), &a, None)
+        .await
+        .unwrap();
+    let stale = OutcomeWrite {
+        outcome: &batch("d3", 7, vec![sent("4")]),
+        expected: Some(0),
+        variant: &a,
+        tally: DeliveryTally {
+            sent: 1,
+            ..DeliveryTally::default()
+        },
+    };
+    assert_eq!(
+        table.write_outcome(&stale).await.unwrap(),
+        OutcomeWritten::Stale
+    );
+
+    let tallies = table.campaign_tallies(&tenant, &campaign).await.unwrap();
+
+    assert_eq!(
+        tallies,
+        vec![
+            (
+                "A".to_string(),
+                DeliveryTally {
+                    sent: 3,
+                    ..DeliveryTally::default()
+                }
+            ),
+            (
+                "B".to_string(),
+                DeliveryTally {
+                    sent: 0,
+                    failed: 1,
+                    suppressed: 1,
+                    unconfirmed: 1,
+                }
+            ),
+        ]
+    );
+    let stored = table
+        .outcome(&tenant, &campaign, &BatchId::parse("b1").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.outcomes, vec![sent("1"), sent("2")]);
+    assert_eq!((stored.attempt, stored.revision), (AttemptId(2), 2));
 }
 
 #[tokio::test]
@@ -386,16 +525,21 @@ async fn delivery_table_lists_a_campaigns_send_log_across_its_key_shards() {
     outcomes[0] = RecipientOutcome::Sent {
         provider_message_id: "ses-0".into(),
     };
-    table
-        .record_outcome(&BatchOutcome {
+    record_outcome(
+        &table,
+        &BatchOutcome {
             tenant_id: tenant.clone(),
             campaign_id: campaign.clone(),
             batch_id: batch.clone(),
             attempt: AttemptId(1),
             outcomes,
-        })
-        .await
-        .unwrap();
+            revision: 0,
+        },
+        &VariantId::parse("A").unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
     let statuses =
         storecast::pipeline::send_log::campaign_statuses(&table, &table, &tenant, &campaign)
             .await

@@ -96,7 +96,7 @@ async fn world() -> World {
             admin: directory.clone(),
             archive: archive.clone(),
             send_batches: send_batches.clone(),
-            claims: send_log.clone(),
+            delivery: send_log.clone(),
             send_log: send_log.clone(),
             feedback: Arc::new(crate::testing::MemoryFeedbackCounters::default()),
             engine,

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{CampaignId, SendBatch, TenantId};
+use crate::domain::{CampaignId, SendBatch, TenantId, VariantId};
 use crate::error::StoreError;
 use crate::pipeline::send_log::BatchOutcome;
 
@@ -32,7 +32,14 @@ pub struct DeferredBatch {
     /// batch back, so nobody takes over those claims and sends again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unrecorded_outcome: Option<BatchOutcome>,
+    /// The campaign variant the unrecorded outcome is counted under (absent in objects kept
+    /// before delivery counters: counted under [`UNKNOWN_VARIANT`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome_variant: Option<VariantId>,
 }
+
+/// The variant a kept outcome without one is counted under.
+pub const UNKNOWN_VARIANT: &str = "_unknown";
 
 /// A record that could not be processed at all, with the original payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,12 +5,12 @@
 use serde::Serialize;
 
 use crate::directory::TenantAdmin;
-use crate::domain::{CampaignId, CampaignStatus, TenantId, TenantStatus};
+use crate::domain::{CampaignId, CampaignStatus, TenantId, TenantStatus, VariantId};
 use crate::error::StoreError;
-use crate::pipeline::archive::Archive;
+use crate::pipeline::archive::{Archive, UNKNOWN_VARIANT};
 use crate::pipeline::publish::{PublishFailure, RetryPolicy, put_all};
 use crate::pipeline::publish::{RecordStream, StreamRecord};
-use crate::pipeline::send_log::SendLog;
+use crate::pipeline::send_log::{SendLog, record_outcome};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct RedriveSummary {
@@ -125,7 +125,11 @@ pub async fn redrive_due(
     let mut ready = Vec::with_capacity(due.len());
     for (position, (key, deferred)) in due.iter().enumerate() {
         if let Some(outcome) = &deferred.unrecorded_outcome {
-            if let Err(error) = send_log.record_outcome(outcome).await {
+            let variant = match &deferred.outcome_variant {
+                Some(variant) => variant.clone(),
+                None => VariantId::parse(UNKNOWN_VARIANT).expect("a valid variant id"),
+            };
+            if let Err(error) = record_outcome(send_log, outcome, &variant, None).await {
                 tracing::warn!(%error, key, "deferred outcome still cannot be written; next tick");
                 summary.left = due.len() - position;
                 break;

@@ -37,7 +37,7 @@ use crate::error::{Retryable, StoreError};
 use crate::pipeline::archive::Archive;
 use crate::pipeline::publish::RecordStream;
 use crate::pipeline::redrive::RedriveError;
-use crate::pipeline::send_log::CampaignClaims;
+use crate::pipeline::send_log::DeliveryCounters;
 use crate::pipeline::send_log::SendLog;
 use crate::templates::ports::TemplateStore;
 
@@ -97,7 +97,8 @@ pub struct CampaignPorts {
     pub archive: Arc<dyn Archive>,
     /// Where resumed campaigns' parked batches go back to.
     pub send_batches: Arc<dyn RecordStream>,
-    pub claims: Arc<dyn CampaignClaims>,
+    /// The delivery counters the outcome writes keep (what `stats` reads).
+    pub delivery: Arc<dyn DeliveryCounters>,
     pub send_log: Arc<dyn SendLog>,
     /// What SES's events counted per variant (delivered, bounced, opened...).
     pub feedback: Arc<dyn crate::deliverability::counters::FeedbackCounters>,

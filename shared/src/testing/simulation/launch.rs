@@ -232,7 +232,7 @@ impl SimWorld {
                 admin: directory.clone(),
                 archive: stores.clone(),
                 send_batches: batches.clone(),
-                claims: stores.send_log.clone(),
+                delivery: stores.send_log.clone(),
                 send_log: stores.clone(),
                 feedback: Arc::new(crate::testing::MemoryFeedbackCounters::default()),
                 engine: Arc::new(engine),
