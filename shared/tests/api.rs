@@ -99,6 +99,7 @@ fn harness() -> Harness {
             chunk_bytes: 4096,
             exports_bucket: Some(EXPORTS.into()),
             max_chunk_attempts: 3,
+            chunk_retry: Default::default(),
         },
     ));
     let counters = Arc::new(MemoryFeedbackCounters::default());

@@ -442,6 +442,64 @@ async fn s3_archive_parks_lists_and_removes_batches_and_keeps_dead_letters() {
     assert_eq!(archive.dead_letters().await.unwrap(), vec![letter]);
 }
 
+#[tokio::test]
+async fn s3_archive_pages_parked_batches_in_key_order_after_a_cursor() {
+    // GIVEN five batches parked for one campaign, one for another and one for another tenant
+    let t = test_stack("archive-pages").await;
+    let archive = S3Archive::new(
+        t.clients.s3.clone(),
+        &t.stack.bucket("ArchiveBucket").unwrap().name,
+    );
+    let park = |tenant: &str, campaign: &str, batch: &str| {
+        let event = storecast::testing::samples::sample_event(tenant, campaign, 1);
+        ParkedBatch {
+            reason: "campaign paused".into(),
+            parked_at: "2026-11-22T10:00:00Z".into(),
+            batch: storecast::domain::SendBatch {
+                contract_version: 1,
+                batch_id: BatchId::parse(batch).unwrap(),
+                group: event.group(),
+                recipients: vec![event.into_recipient()],
+            },
+        }
+    };
+    for batch in ["b5", "b1", "b3", "b2", "b4"] {
+        archive.park(&park("alpine", "c1", batch)).await.unwrap();
+    }
+    archive.park(&park("alpine", "c2", "b9")).await.unwrap();
+    archive.park(&park("harbor", "c1", "b0")).await.unwrap();
+    let alpine = TenantId::parse("alpine").unwrap();
+    let c1 = CampaignId::parse("c1").unwrap();
+    let batches = |page: &[(String, ParkedBatch)]| -> Vec<String> {
+        page.iter()
+            .map(|(_, p)| p.batch.batch_id.to_string())
+            .collect()
+    };
+
+    // WHEN it is read two at a time, each page after the last key of the one before
+    let first = archive
+        .parked_page(&alpine, Some(&c1), None, 2)
+        .await
+        .unwrap();
+    let cursor = first.last().map(|(key, _)| key.clone());
+    let second = archive
+        .parked_page(&alpine, Some(&c1), cursor.as_deref(), 2)
+        .await
+        .unwrap();
+    let last_key = "parked/alpine/c1/b5.json";
+    let end = archive
+        .parked_page(&alpine, Some(&c1), Some(last_key), 2)
+        .await
+        .unwrap();
+    let tenant_wide = archive.parked_page(&alpine, None, None, 100).await.unwrap();
+
+    // THEN pages come in key order within the prefix, and an empty page is the end
+    assert_eq!(batches(&first), ["b1", "b2"]);
+    assert_eq!(batches(&second), ["b3", "b4"]);
+    assert!(end.is_empty());
+    assert_eq!(batches(&tenant_wide), ["b1", "b2", "b3", "b4", "b5", "b9"]);
+}
+
 fn email(from: &str) -> OutboundEmail {
     OutboundEmail {
         configuration_set: "storecast-alpine".into(),

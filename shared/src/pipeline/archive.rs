@@ -99,6 +99,15 @@ pub trait Archive: Send + Sync {
         tenant: &TenantId,
         campaign: Option<&CampaignId>,
     ) -> Result<Vec<(String, ParkedBatch)>, StoreError>;
+    /// One page of those parked batches: at most `limit`, in key order, after the key `after`
+    /// (from the first when `None`). An empty page is the end.
+    async fn parked_page(
+        &self,
+        tenant: &TenantId,
+        campaign: Option<&CampaignId>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, ParkedBatch)>, StoreError>;
     /// Removes a parked or deferred batch (after it is back on the stream).
     async fn remove_parked(&self, key: &str) -> Result<(), StoreError>;
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError>;

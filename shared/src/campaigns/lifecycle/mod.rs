@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use super::definition::CampaignDefinition;
 use super::invalid::InvalidCampaign;
-use super::queue::{ChunkMessage, ChunkQueue};
+use super::queue::{ChunkMessage, ChunkQueue, ChunkRetry};
 use super::schedule;
 use super::store::{
     CampaignRecord, CampaignState, CampaignStore, ChunkProgress, ChunkStatus, LaunchId, LaunchKey,
@@ -113,6 +113,8 @@ pub struct CampaignsConfig {
     pub exports_bucket: Option<String>,
     /// The launch queue's maxReceiveCount: the attempt that reaches it fails the chunk for good.
     pub max_chunk_attempts: u32,
+    /// When a chunk that failed and may be retried comes back.
+    pub chunk_retry: ChunkRetry,
 }
 
 impl Default for CampaignsConfig {
@@ -121,6 +123,7 @@ impl Default for CampaignsConfig {
             chunk_bytes: DEFAULT_CHUNK_BYTES,
             exports_bucket: None,
             max_chunk_attempts: 5,
+            chunk_retry: ChunkRetry::default(),
         }
     }
 }

@@ -165,6 +165,19 @@ impl Archive for FaultyStores {
         self.archive.parked(tenant, campaign).await
     }
 
+    async fn parked_page(
+        &self,
+        tenant: &TenantId,
+        campaign: Option<&CampaignId>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, ParkedBatch)>, StoreError> {
+        self.s3()?;
+        self.archive
+            .parked_page(tenant, campaign, after, limit)
+            .await
+    }
+
     async fn remove_parked(&self, key: &str) -> Result<(), StoreError> {
         self.s3()?;
         self.archive.remove_parked(key).await
