@@ -17,7 +17,9 @@ use storecast::error::StoreError;
 use storecast::pipeline::deliver::{Deliverer, DelivererPorts, DeliveryConfig};
 use storecast::pipeline::lambda_batch::InboundRecord;
 use storecast::pipeline::rebatch::Rebatcher;
-use storecast::pipeline::send_log::{BatchOutcome, ClaimResult, MessageClaim, SendLog};
+use storecast::pipeline::send_log::{
+    BatchOutcome, ClaimResult, MessageClaim, OutcomeWrite, OutcomeWritten, SendLog,
+};
 use storecast::render::{CompiledTemplate, RecipientContext, RenderContext, RenderedMessage};
 use storecast::testing::samples::{
     sample_event, sample_template_version, sample_workspace, seed_retailer,
@@ -57,11 +59,11 @@ impl SendLog for MeteredSendLog {
         Ok(false)
     }
 
-    async fn record_outcome(&self, outcome: &BatchOutcome) -> Result<(), StoreError> {
+    async fn write_outcome(&self, write: &OutcomeWrite<'_>) -> Result<OutcomeWritten, StoreError> {
         self.outcomes.fetch_add(1, Ordering::Relaxed);
         self.write_units
-            .fetch_add(outcome_write_units(outcome), Ordering::Relaxed);
-        Ok(())
+            .fetch_add(outcome_write_units(write), Ordering::Relaxed);
+        Ok(OutcomeWritten::Written)
     }
 
     async fn outcome(

@@ -278,6 +278,7 @@ impl CampaignsSettings {
             chunk_bytes: self.chunk_bytes,
             exports_bucket: Some(self.exports_bucket.clone()),
             max_chunk_attempts: self.max_chunk_attempts,
+            chunk_retry: Default::default(),
         }
     }
 }

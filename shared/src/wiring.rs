@@ -182,7 +182,7 @@ pub fn campaigns(
             admin: tenants,
             archive: Arc::new(S3Archive::new(s3, &settings.archive_bucket)),
             send_batches: Arc::new(KinesisStream::new(kinesis, &settings.send_batches_stream)),
-            claims: delivery.clone(),
+            delivery: delivery.clone(),
             send_log: delivery,
             feedback: Arc::new(crate::aws::dynamodb::FeedbackTable::new(
                 dynamodb_for_feedback,

@@ -89,7 +89,7 @@ fn harness() -> Harness {
             admin: directory.clone(),
             archive: Arc::new(MemoryArchive::default()),
             send_batches: Arc::new(MemoryStream::default()),
-            claims: send_log.clone(),
+            delivery: send_log.clone(),
             send_log,
             feedback: Arc::new(storecast::testing::MemoryFeedbackCounters::default()),
             engine: Arc::new(engine),
@@ -99,6 +99,7 @@ fn harness() -> Harness {
             chunk_bytes: 4096,
             exports_bucket: Some(EXPORTS.into()),
             max_chunk_attempts: 3,
+            chunk_retry: Default::default(),
         },
     ));
     let counters = Arc::new(MemoryFeedbackCounters::default());

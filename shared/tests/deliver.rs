@@ -489,6 +489,12 @@ async fn given_a_paused_campaign_then_batches_are_parked_and_resuming_redrives_t
         world.provider.sent_count(),
         resumed.per_tenant["alpine"].sent
     );
+
+    // A page redriven twice (put back, then not removed): the copy sends nothing again.
+    let sent = world.provider.sent_count();
+    let again = world.deliverer.deliver(&redriven, deadline).await;
+    assert!(again.failed_positions.is_empty());
+    assert_eq!(world.provider.sent_count(), sent);
 }
 
 #[tokio::test]

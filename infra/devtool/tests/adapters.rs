@@ -4,6 +4,7 @@ mod support;
 
 use std::sync::Arc;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_kinesis::types::ShardIteratorType;
 use storecast::aws::dynamodb::{DeliveryTable, TenantsTable};
 use storecast::aws::kinesis::KinesisStream;
@@ -14,12 +15,15 @@ use storecast::clock::SystemClock;
 use storecast::deliverability::suppression::{Suppression, SuppressionList as _};
 use storecast::directory::DeliveryDirectory;
 use storecast::directory::TenantAdmin;
-use storecast::domain::{BatchId, CampaignId, CampaignStatus, MessageId, TenantId, TenantStatus};
+use storecast::domain::{
+    BatchId, CampaignId, CampaignStatus, MessageId, TenantId, TenantStatus, VariantId,
+};
 use storecast::error::SendError;
 use storecast::pipeline::archive::{Archive, DeadLetter, ParkedBatch};
 use storecast::pipeline::publish::{EntryResult, RecordStream, StreamRecord};
 use storecast::pipeline::send_log::{
-    AttemptId, BatchOutcome, ClaimResult, MessageClaim, RecipientOutcome, SendLog,
+    AttemptId, BatchOutcome, ClaimResult, DeliveryCounters, DeliveryTally, MessageClaim,
+    OutcomeWrite, OutcomeWritten, RecipientOutcome, SendLog, record_outcome,
 };
 use storecast::templates::ports::TemplateStore;
 use storecast::testing::samples::{sample_template_version, sample_workspace};
@@ -239,13 +243,23 @@ async fn delivery_table_keeps_batch_outcomes_with_an_expiry() {
                 reason: "no answer in time".into(),
             },
         ],
+        revision: 0,
     };
-    table.record_outcome(&outcome).await.unwrap();
+    let variant = VariantId::parse("A").unwrap();
+    record_outcome(&table, &outcome, &variant, None)
+        .await
+        .unwrap();
     let read = table
         .outcome(&outcome.tenant_id, &outcome.campaign_id, &outcome.batch_id)
         .await
         .unwrap();
-    assert_eq!(read, Some(outcome));
+    assert_eq!(
+        read,
+        Some(BatchOutcome {
+            revision: 1,
+            ..outcome
+        })
+    );
     let scan = t
         .clients
         .dynamodb
@@ -260,6 +274,131 @@ async fn delivery_table_keeps_batch_outcomes_with_an_expiry() {
         .parse()
         .unwrap();
     assert!(expires_at > time::OffsetDateTime::now_utc().unix_timestamp() + 86_400);
+}
+
+#[tokio::test]
+async fn delivery_table_counts_each_message_once_with_its_outcome() {
+    let t = test_stack("delivery-counts").await;
+    let table_name = t.stack.table("DeliveryTable").unwrap().name.clone();
+    let table = DeliveryTable::new(
+        t.clients.dynamodb.clone(),
+        &table_name,
+        Arc::new(SystemClock),
+    );
+    let (tenant, campaign) = (
+        TenantId::parse("alpine").unwrap(),
+        CampaignId::parse("c1").unwrap(),
+    );
+    let (a, b) = (
+        VariantId::parse("A").unwrap(),
+        VariantId::parse("B").unwrap(),
+    );
+    let sent = |id: &str| RecipientOutcome::Sent {
+        provider_message_id: id.into(),
+    };
+    let batch = |id: &str, attempt: u64, outcomes: Vec<RecipientOutcome>| BatchOutcome {
+        tenant_id: tenant.clone(),
+        campaign_id: campaign.clone(),
+        batch_id: BatchId::parse(id).unwrap(),
+        attempt: AttemptId(attempt),
+        outcomes,
+        revision: 0,
+    };
+    let first = batch("b1", 1, vec![sent("1"), RecipientOutcome::Pending]);
+    record_outcome(&table, &first, &a, None).await.unwrap();
+    // The retry of a write that went through, and the redrive of the same outcome kept.
+    record_outcome(&table, &first, &a, None).await.unwrap();
+    let later = batch("b1", 2, vec![RecipientOutcome::Duplicate, sent("2")]);
+    record_outcome(&table, &later, &a, None).await.unwrap();
+    record_outcome(&table, &first, &a, None).await.unwrap();
+    record_outcome(
+        &table,
+        &batch(
+            "c2",
+            1,
+            vec![
+                RecipientOutcome::Suppressed,
+                RecipientOutcome::Failed {
+                    reason: "bad address".into(),
+                },
+                RecipientOutcome::Unconfirmed {
+                    reason: "timeout".into(),
+                },
+            ],
+        ),
+        &b,
+        None,
+    )
+    .await
+    .unwrap();
+    // An outcome stored before revisions were kept: the write is conditioned on its absence.
+    let mut legacy = std::collections::HashMap::from([
+        (
+            "pk".to_string(),
+            AttributeValue::S("BATCH#alpine#c1#d".into()),
+        ),
+        ("sk".to_string(), AttributeValue::S("d3".into())),
+        ("attempt".to_string(), AttributeValue::N("5".into())),
+    ]);
+    legacy.insert(
+        "o".into(),
+        AttributeValue::L(vec![AttributeValue::S("P".into())]),
+    );
+    t.clients
+        .dynamodb
+        .put_item()
+        .table_name(&table_name)
+        .set_item(Some(legacy))
+        .send()
+        .await
+        .unwrap();
+    record_outcome(&table, &batch("d3", 6, vec![sent("3")]), &a, None)
+        .await
+        .unwrap();
+    let stale = OutcomeWrite {
+        outcome: &batch("d3", 7, vec![sent("4")]),
+        expected: Some(0),
+        variant: &a,
+        tally: DeliveryTally {
+            sent: 1,
+            ..DeliveryTally::default()
+        },
+    };
+    assert_eq!(
+        table.write_outcome(&stale).await.unwrap(),
+        OutcomeWritten::Stale
+    );
+
+    let tallies = table.campaign_tallies(&tenant, &campaign).await.unwrap();
+
+    assert_eq!(
+        tallies,
+        vec![
+            (
+                "A".to_string(),
+                DeliveryTally {
+                    sent: 3,
+                    ..DeliveryTally::default()
+                }
+            ),
+            (
+                "B".to_string(),
+                DeliveryTally {
+                    sent: 0,
+                    failed: 1,
+                    suppressed: 1,
+                    unconfirmed: 1,
+                }
+            ),
+        ]
+    );
+    let stored = table
+        .outcome(&tenant, &campaign, &BatchId::parse("b1").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.outcomes, vec![sent("1"), sent("2")]);
+    assert_eq!((stored.attempt, stored.revision), (AttemptId(2), 2));
 }
 
 #[tokio::test]
@@ -301,6 +440,64 @@ async fn s3_archive_parks_lists_and_removes_batches_and_keeps_dead_letters() {
     let letter = DeadLetter::of_payload("rebatch", "malformed", None, &[0xff, 0xfe]);
     archive.dead_letter(&letter).await.unwrap();
     assert_eq!(archive.dead_letters().await.unwrap(), vec![letter]);
+}
+
+#[tokio::test]
+async fn s3_archive_pages_parked_batches_in_key_order_after_a_cursor() {
+    // GIVEN five batches parked for one campaign, one for another and one for another tenant
+    let t = test_stack("archive-pages").await;
+    let archive = S3Archive::new(
+        t.clients.s3.clone(),
+        &t.stack.bucket("ArchiveBucket").unwrap().name,
+    );
+    let park = |tenant: &str, campaign: &str, batch: &str| {
+        let event = storecast::testing::samples::sample_event(tenant, campaign, 1);
+        ParkedBatch {
+            reason: "campaign paused".into(),
+            parked_at: "2026-11-22T10:00:00Z".into(),
+            batch: storecast::domain::SendBatch {
+                contract_version: 1,
+                batch_id: BatchId::parse(batch).unwrap(),
+                group: event.group(),
+                recipients: vec![event.into_recipient()],
+            },
+        }
+    };
+    for batch in ["b5", "b1", "b3", "b2", "b4"] {
+        archive.park(&park("alpine", "c1", batch)).await.unwrap();
+    }
+    archive.park(&park("alpine", "c2", "b9")).await.unwrap();
+    archive.park(&park("harbor", "c1", "b0")).await.unwrap();
+    let alpine = TenantId::parse("alpine").unwrap();
+    let c1 = CampaignId::parse("c1").unwrap();
+    let batches = |page: &[(String, ParkedBatch)]| -> Vec<String> {
+        page.iter()
+            .map(|(_, p)| p.batch.batch_id.to_string())
+            .collect()
+    };
+
+    // WHEN it is read two at a time, each page after the last key of the one before
+    let first = archive
+        .parked_page(&alpine, Some(&c1), None, 2)
+        .await
+        .unwrap();
+    let cursor = first.last().map(|(key, _)| key.clone());
+    let second = archive
+        .parked_page(&alpine, Some(&c1), cursor.as_deref(), 2)
+        .await
+        .unwrap();
+    let last_key = "parked/alpine/c1/b5.json";
+    let end = archive
+        .parked_page(&alpine, Some(&c1), Some(last_key), 2)
+        .await
+        .unwrap();
+    let tenant_wide = archive.parked_page(&alpine, None, None, 100).await.unwrap();
+
+    // THEN pages come in key order within the prefix, and an empty page is the end
+    assert_eq!(batches(&first), ["b1", "b2"]);
+    assert_eq!(batches(&second), ["b3", "b4"]);
+    assert!(end.is_empty());
+    assert_eq!(batches(&tenant_wide), ["b1", "b2", "b3", "b4", "b5", "b9"]);
 }
 
 fn email(from: &str) -> OutboundEmail {
@@ -386,16 +583,21 @@ async fn delivery_table_lists_a_campaigns_send_log_across_its_key_shards() {
     outcomes[0] = RecipientOutcome::Sent {
         provider_message_id: "ses-0".into(),
     };
-    table
-        .record_outcome(&BatchOutcome {
+    record_outcome(
+        &table,
+        &BatchOutcome {
             tenant_id: tenant.clone(),
             campaign_id: campaign.clone(),
             batch_id: batch.clone(),
             attempt: AttemptId(1),
             outcomes,
-        })
-        .await
-        .unwrap();
+            revision: 0,
+        },
+        &VariantId::parse("A").unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
     let statuses =
         storecast::pipeline::send_log::campaign_statuses(&table, &table, &tenant, &campaign)
             .await

@@ -4,13 +4,17 @@
 
 mod support;
 
+use std::time::Duration;
+
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use storecast::aws::dynamodb::TenantsTable;
 use storecast::aws::dynamodb::campaigns::DynamoCampaignStore;
+use storecast::aws::launch_queue::SqsChunkQueue;
 use storecast::campaigns::report::LaunchReport;
 use storecast::campaigns::{
-    CampaignRecord, CampaignState, CampaignStore, ChunkProgress, ChunkStatus, LaunchId, LaunchKey,
-    NewCampaign, ScheduleEntry,
+    CampaignRecord, CampaignState, CampaignStore, ChunkCheckpoint, ChunkProgress, ChunkQueue,
+    ChunkStatus, LaunchId, LaunchKey, NewCampaign, ScheduleEntry,
 };
 use storecast::directory::DeliveryDirectory;
 use storecast::domain::{CampaignEvent, CampaignId, CampaignStatus, TenantId};
@@ -130,6 +134,7 @@ async fn chunk_progress_is_idempotent_and_the_schedule_is_read_by_due_time() {
             attempts: 0,
             report: None,
             last_error: None,
+            checkpoint: None,
         })
         .collect();
     store.put_chunks(&launch, &chunks).await.unwrap();
@@ -171,6 +176,61 @@ async fn chunk_progress_is_idempotent_and_the_schedule_is_read_by_due_time() {
     let five = store.chunk(&launch, 5).await.unwrap().unwrap();
     assert_eq!(five.status, ChunkStatus::Failed);
     assert_eq!(store.chunk(&launch, 30).await.unwrap(), None);
+
+    // A checkpoint moves forward only, and only on a pending chunk.
+    let at = |last_row: u64, rows: u64| ChunkCheckpoint {
+        last_row,
+        report: LaunchReport {
+            rows,
+            ..LaunchReport::default()
+        },
+    };
+    assert!(
+        store
+            .checkpoint_chunk(&launch, 4, &at(40, 5))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .checkpoint_chunk(&launch, 4, &at(70, 9))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .checkpoint_chunk(&launch, 4, &at(50, 6))
+            .await
+            .unwrap(),
+        "not back"
+    );
+    assert!(
+        !store
+            .checkpoint_chunk(&launch, 4, &at(70, 9))
+            .await
+            .unwrap(),
+        "not again"
+    );
+    assert!(
+        !store
+            .checkpoint_chunk(&launch, 3, &at(90, 1))
+            .await
+            .unwrap(),
+        "done"
+    );
+    assert!(
+        !store
+            .checkpoint_chunk(&launch, 5, &at(90, 1))
+            .await
+            .unwrap(),
+        "failed"
+    );
+    let four = store.chunk(&launch, 4).await.unwrap().unwrap();
+    assert_eq!(four.checkpoint, Some(at(70, 9)));
+    assert_eq!(
+        store.chunk(&launch, 3).await.unwrap().unwrap().checkpoint,
+        None
+    );
 
     let now = datetime!(2026-12-01 07:00 UTC);
     let entry = |due, tenant: &str| ScheduleEntry {
@@ -299,4 +359,44 @@ async fn a_launch_runs_its_chunks_through_the_launch_queue() {
         local.runner().peek(dead_letter_url).await.unwrap(),
         ["{\"not\": \"a chunk\"}"]
     );
+}
+
+#[tokio::test]
+async fn a_chunk_to_retry_is_visible_again_after_the_delay_asked_for() {
+    // GIVEN a received launch message, hidden for the queue's visibility timeout
+    let t = test_stack("launch-retry").await;
+    let url = t.stack.queue("LaunchQueue").unwrap().url.clone();
+    let sqs = &t.clients.sqs;
+    sqs.send_message()
+        .queue_url(&url)
+        .message_body("{}")
+        .send()
+        .await
+        .unwrap();
+    let receive = || async {
+        sqs.receive_message()
+            .queue_url(&url)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .unwrap()
+            .messages()
+            .to_vec()
+    };
+    let first = receive().await;
+    let receipt = first[0].receipt_handle().unwrap();
+    assert!(receive().await.is_empty(), "hidden");
+
+    // WHEN the worker asks for it back at once
+    let queue = SqsChunkQueue::new(sqs.clone(), url.clone());
+    queue.retry_after(receipt, Duration::ZERO).await.unwrap();
+
+    // THEN it is received again, counted as the second receive
+    let again = receive().await;
+    assert_eq!(again.len(), 1);
+    let count = again[0]
+        .attributes()
+        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+        .cloned();
+    assert_eq!(count.as_deref(), Some("2"));
 }

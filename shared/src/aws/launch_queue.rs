@@ -1,4 +1,5 @@
-//! The launch queue on SQS: one message per audience chunk, sent through [`SqsBatchSender`].
+//! The launch queue on SQS: one message per audience chunk, sent through [`SqsBatchSender`];
+//! a chunk to retry is made visible again with ChangeMessageVisibility.
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
@@ -25,6 +26,14 @@ impl SqsChunkQueue {
 impl ChunkQueue for SqsChunkQueue {
     async fn enqueue(&self, messages: &[ChunkMessage]) -> Result<(), StoreError> {
         self.sender.send_all(messages).await
+    }
+
+    async fn retry_after(
+        &self,
+        receipt_handle: &str,
+        delay: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        self.sender.change_visibility(receipt_handle, delay).await
     }
 }
 
@@ -104,6 +113,46 @@ mod tests {
         let sizes: Vec<usize> = calls.iter().map(Vec::len).collect();
         assert_eq!(sizes, vec![10, 2, 10, 3]);
         assert_eq!(calls[1], vec!["3".to_string(), "7".to_string()]);
+    }
+
+    #[tokio::test]
+    async fn a_retry_changes_the_visibility_of_the_received_message() {
+        let rule = mock!(Client::change_message_visibility)
+            .match_requests(|request| {
+                request.queue_url() == Some("https://sqs/launch")
+                    && request.receipt_handle() == Some("receipt-1")
+                    && request.visibility_timeout() == Some(95)
+            })
+            .then_output(|| {
+                aws_sdk_sqs::operation::change_message_visibility::ChangeMessageVisibilityOutput::builder().build()
+            });
+        let client = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, [&rule]);
+        let queue = SqsChunkQueue::new(client, "https://sqs/launch");
+
+        queue
+            .retry_after("receipt-1", std::time::Duration::from_millis(95_700))
+            .await
+            .unwrap();
+
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_visibility_change_past_twelve_hours_asks_for_twelve() {
+        let rule = mock!(Client::change_message_visibility)
+            .match_requests(|request| request.visibility_timeout() == Some(43_200))
+            .then_output(|| {
+                aws_sdk_sqs::operation::change_message_visibility::ChangeMessageVisibilityOutput::builder().build()
+            });
+        let client = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, [&rule]);
+        let queue = SqsChunkQueue::new(client, "https://sqs/launch");
+
+        queue
+            .retry_after("r", std::time::Duration::from_secs(100_000))
+            .await
+            .unwrap();
+
+        assert_eq!(rule.num_calls(), 1);
     }
 
     #[tokio::test]

@@ -201,6 +201,31 @@ impl Archive for S3Archive {
         Ok(parked)
     }
 
+    async fn parked_page(
+        &self,
+        tenant: &TenantId,
+        campaign: Option<&CampaignId>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, ParkedBatch)>, StoreError> {
+        // One ListObjectsV2 page: keys come in order, StartAfter resumes past the last one.
+        let output = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(keys::parked_prefix(tenant, campaign))
+            .set_start_after(after.map(str::to_string))
+            .max_keys(limit.clamp(1, 1000) as i32)
+            .send()
+            .await
+            .map_err(|e| store_error(ARCHIVE, e))?;
+        let mut page = Vec::with_capacity(output.contents().len());
+        for key in output.contents().iter().filter_map(|o| o.key()) {
+            page.push((key.to_string(), self.get_json(key).await?));
+        }
+        Ok(page)
+    }
+
     async fn remove_parked(&self, key: &str) -> Result<(), StoreError> {
         delete_object(&self.client, &self.bucket, key, ARCHIVE).await
     }

@@ -1,6 +1,6 @@
 //! The batch sender every SQS queue adapter uses (the launch queue, the sync's unit queue):
 //! SendMessageBatch in calls of [`MAX_MESSAGES_PER_SEND_BATCH`], failed entries sent again with
-//! jittered backoff.
+//! jittered backoff; and the visibility change of a received message.
 
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
@@ -9,6 +9,9 @@ use serde::Serialize;
 use super::errors::store_error;
 use crate::error::{Message, StoreError};
 use crate::pipeline::publish::RetryPolicy;
+
+/// The longest visibility timeout SQS takes (12 hours).
+pub const MAX_VISIBILITY_TIMEOUT_SECS: u64 = 43_200;
 
 /// SendMessageBatch takes at most this many messages per call.
 pub const MAX_MESSAGES_PER_SEND_BATCH: usize = 10;
@@ -39,6 +42,25 @@ impl SqsBatchSender {
             store: self.store,
             source: Box::new(error),
         }
+    }
+
+    /// ChangeMessageVisibility: the message received with `receipt_handle` becomes visible
+    /// again `delay` from now (whole seconds, at most [`MAX_VISIBILITY_TIMEOUT_SECS`]).
+    pub(crate) async fn change_visibility(
+        &self,
+        receipt_handle: &str,
+        delay: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        let seconds = delay.as_secs().min(MAX_VISIBILITY_TIMEOUT_SECS) as i32;
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map_err(|e| store_error(self.store, e))?;
+        Ok(())
     }
 
     pub(crate) async fn send_all<T: Serialize>(&self, messages: &[T]) -> Result<(), StoreError> {

@@ -61,6 +61,11 @@ fn cid(name: &str) -> CampaignId {
 }
 
 async fn world() -> World {
+    // Small chunks: the test export is cut into several.
+    world_with_chunks_of(2_000).await
+}
+
+async fn world_with_chunks_of(chunk_bytes: u64) -> World {
     let clock = Arc::new(ManualClock::new(START));
     let directory = Arc::new(MemoryDirectory::default());
     for retailer in ["alpine", "harbor"] {
@@ -96,17 +101,17 @@ async fn world() -> World {
             admin: directory.clone(),
             archive: archive.clone(),
             send_batches: send_batches.clone(),
-            claims: send_log.clone(),
+            delivery: send_log.clone(),
             send_log: send_log.clone(),
             feedback: Arc::new(crate::testing::MemoryFeedbackCounters::default()),
             engine,
             clock: clock.clone(),
         },
         CampaignsConfig {
-            // Small chunks: the test export is cut into several.
-            chunk_bytes: 2_000,
+            chunk_bytes,
             exports_bucket: Some("exports".into()),
             max_chunk_attempts: 3,
+            chunk_retry: Default::default(),
         },
     );
     World {
@@ -595,6 +600,70 @@ async fn a_failed_chunk_is_retried_alone_and_a_done_chunk_emits_nothing_new() {
     }
     let fresh_ids: HashSet<_> = emitted(&fresh).into_iter().map(|e| e.message_id).collect();
     assert_eq!(fresh_ids, ids);
+}
+
+#[tokio::test]
+async fn a_retried_chunk_resumes_after_its_checkpoint_and_comes_back_soon() {
+    // GIVEN one chunk of three groups of rows, and a stream that takes the first group's put
+    // and throttles the rest
+    let w = world_with_chunks_of(1 << 20).await;
+    put_export(&w, "alpine", 1_500);
+    let alpine = tenant("alpine");
+    let spring = cid("spring");
+    w.campaigns
+        .create(&alpine, new_campaign("spring", "alpine", None))
+        .await
+        .unwrap();
+    w.campaigns.launch(&alpine, &spring).await.unwrap();
+    let messages = w.queue.take();
+    assert_eq!(messages.len(), 1, "one chunk");
+    w.events.fail_after_calls(1);
+
+    // WHEN the chunk fails
+    let response = w
+        .campaigns
+        .handle_chunk_messages(sqs_event(&messages, 1))
+        .await;
+
+    // THEN it is reported, comes back within two minutes, and its first group is checkpointed
+    w.events.fail_always(false);
+    assert_eq!(response.batch_item_failures.len(), 1);
+    let delay = w.queue.take_retry("r").expect("a visibility change");
+    assert!(
+        (Duration::from_secs(60)..=Duration::from_secs(120)).contains(&delay),
+        "{delay:?}"
+    );
+    let key = messages[0].launch.clone();
+    let chunk = w.store.chunk(&key, 0).await.unwrap().unwrap();
+    let checkpoint = chunk.checkpoint.expect("a checkpoint");
+    let first_run = emitted(&w);
+    assert_eq!(checkpoint.report.events_emitted, first_run.len() as u64);
+    assert!(!first_run.is_empty());
+
+    // WHEN SQS delivers it again
+    let reads_before = w.source.reads().len();
+    let outcome = w.campaigns.run_chunk(&messages[0], 2).await.unwrap();
+
+    // THEN it reads on from the checkpoint, emits no row before it again, and counts every row
+    assert!(matches!(outcome, ChunkOutcome::Done { .. }), "{outcome:?}");
+    let resumed_from = w.source.reads()[reads_before].start;
+    assert!(resumed_from >= checkpoint.last_row, "{resumed_from}");
+    let all = emitted(&w);
+    let ids: HashSet<_> = all.iter().map(|e| e.message_id.clone()).collect();
+    assert_eq!(ids.len(), all.len(), "no customer emitted twice");
+    let report = w
+        .store
+        .chunk(&key, 0)
+        .await
+        .unwrap()
+        .unwrap()
+        .report
+        .unwrap();
+    assert_eq!(
+        report.rows, 1_501,
+        "every row counted once, the broken one too"
+    );
+    assert_eq!(report.events_emitted, all.len() as u64);
 }
 
 #[tokio::test]

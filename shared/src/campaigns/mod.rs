@@ -11,6 +11,7 @@
 
 pub mod assign;
 pub mod audience;
+pub mod checkpoint;
 pub mod definition;
 mod invalid;
 pub mod lifecycle;
@@ -35,6 +36,7 @@ use time::OffsetDateTime;
 
 pub use assign::{Assignment, BUCKETS, VariantTable};
 pub use audience::{AudienceRow, Candidate, Consent, parse_row, plan_chunks};
+pub use checkpoint::{ChunkCheckpoint, ChunkCheckpoints};
 pub use definition::{
     AudienceDefinition, AudienceLocation, CampaignDefinition, OfferSettings, VariantWeight,
 };
@@ -48,7 +50,7 @@ pub use ports::{
     AssumeAvailable, AudienceSource, Availability, ContactHistory, Shopper, StockItem, StockQuery,
     SuppressionCheck,
 };
-pub use queue::{ChunkMessage, ChunkQueue};
+pub use queue::{ChunkMessage, ChunkQueue, ChunkRetry};
 pub use report::{LaunchReport, MalformedRow};
 pub use rules::SegmentRule;
 pub use store::{
@@ -223,79 +225,63 @@ impl CampaignEngine {
     }
 
     /// Evaluates the rows that start inside `range` and emits their events.
-    #[tracing::instrument(skip_all, fields(
-        tenant_id = %launch.campaign.tenant_id,
-        campaign_id = %launch.campaign.campaign_id,
-        start = range.start,
-        end = range.end,
-    ))]
     pub async fn process_chunk(
         &self,
         launch: &Launch,
         range: Range<u64>,
     ) -> Result<LaunchReport, ChunkError> {
+        self.resume_chunk(launch, range, None, None).await
+    }
+
+    /// Evaluates the rows that start inside `range` after `resume` (every row when `None`),
+    /// counting on from its report, and emits their events; after each group of rows whose
+    /// events were all put, reports a checkpoint to `checkpoints`.
+    #[tracing::instrument(skip_all, fields(
+        tenant_id = %launch.campaign.tenant_id,
+        campaign_id = %launch.campaign.campaign_id,
+        start = range.start,
+        end = range.end,
+        resume_after = resume.map(|c| c.last_row),
+    ))]
+    pub async fn resume_chunk(
+        &self,
+        launch: &Launch,
+        range: Range<u64>,
+        resume: Option<&ChunkCheckpoint>,
+        checkpoints: Option<&dyn ChunkCheckpoints>,
+    ) -> Result<LaunchReport, ChunkError> {
         let campaign = &launch.campaign;
-        let mut report = LaunchReport::default();
-        let mut lines =
-            audience::open_chunk(self.source.as_ref(), &campaign.audience.source, range)
-                .await
-                .map_err(ChunkError::Audience)?;
+        let location = &campaign.audience.source;
+        let mut report = resume.map(|c| c.report.clone()).unwrap_or_default();
+        // A gzip export can only be read from its start: its done rows are skipped as read.
+        let read = match resume {
+            Some(checkpoint) if !location.is_gzip() => checkpoint.resume_range(range),
+            _ => range,
+        };
+        let mut lines = audience::open_chunk(self.source.as_ref(), location, read)
+            .await
+            .map_err(ChunkError::Audience)?;
         let mut group = Group::default();
         while let Some((offset, line)) = lines.next_line().await.map_err(ChunkError::Audience)? {
             let line = line.trim_ascii();
-            if line.is_empty() {
+            if line.is_empty() || resume.is_some_and(|c| c.covers(offset)) {
                 continue;
             }
             report.rows += 1;
-            let head = match RowHead::parse(line) {
-                Ok(head) => head,
-                Err(reason) => {
-                    report.malformed_row(offset, reason);
-                    continue;
-                }
-            };
-            let (consent, address) = match campaign.channel {
-                Channel::Email => (head.consent.email, head.email.as_deref()),
-                Channel::Push => (head.consent.push, head.push_token.as_deref()),
-            };
-            if consent != Some(true) {
-                report.not_consented += 1;
+            let Some((address, row)) = admit(campaign.channel, offset, line, &mut report) else {
                 continue;
-            }
-            let Some(address) = address.map(normalise_address).filter(|a| !a.is_empty()) else {
-                report.no_address += 1;
-                continue;
-            };
-            // The address becomes a suppression key: one that cannot be a key (or an address)
-            // is this row's fault, never the launch's.
-            let checked = match campaign.channel {
-                Channel::Email => check_email_address(&address),
-                Channel::Push => check_push_token(&address),
-            };
-            if let Err(reason) = checked {
-                report.malformed_row(offset, reason);
-                continue;
-            }
-            let attributes = match head.attributes() {
-                Ok(attributes) => attributes,
-                Err(reason) => {
-                    report.malformed_row(offset, reason);
-                    continue;
-                }
             };
             group.addresses.push(address);
-            group.rows.push(PendingRow {
-                offset,
-                id: head.id,
-                email: head.email,
-                push_token: head.push_token,
-                store_id: head.store_id,
-                region: head.region,
-                attributes,
-                candidates: head.candidates.map(ToOwned::to_owned),
-            });
+            group.rows.push(row);
             if group.rows.len() == GROUP_SIZE {
                 self.flush(launch, &mut group, &mut report).await?;
+                if let Some(checkpoints) = checkpoints {
+                    let last_row = offset;
+                    let report = report.clone();
+                    checkpoints
+                        .checkpoint(&ChunkCheckpoint { last_row, report })
+                        .await;
+                }
             }
         }
         self.flush(launch, &mut group, &mut report).await?;
@@ -465,6 +451,62 @@ impl CampaignEngine {
         report.frequency_capped += (before - assigned.len()) as u64;
         Ok(())
     }
+}
+
+/// A row's normalised address and its parsed attributes, or `None` when it is counted out
+/// (not consented, no address, malformed).
+fn admit(
+    channel: Channel,
+    offset: u64,
+    line: &[u8],
+    report: &mut LaunchReport,
+) -> Option<(String, PendingRow)> {
+    let head = match RowHead::parse(line) {
+        Ok(head) => head,
+        Err(reason) => {
+            report.malformed_row(offset, reason);
+            return None;
+        }
+    };
+    let (consent, address) = match channel {
+        Channel::Email => (head.consent.email, head.email.as_deref()),
+        Channel::Push => (head.consent.push, head.push_token.as_deref()),
+    };
+    if consent != Some(true) {
+        report.not_consented += 1;
+        return None;
+    }
+    let Some(address) = address.map(normalise_address).filter(|a| !a.is_empty()) else {
+        report.no_address += 1;
+        return None;
+    };
+    // The address becomes a suppression key: one that cannot be a key (or an address) is this
+    // row's fault, never the launch's.
+    let checked = match channel {
+        Channel::Email => check_email_address(&address),
+        Channel::Push => check_push_token(&address),
+    };
+    let attributes = checked
+        .map_err(|e| e.to_string())
+        .and_then(|()| head.attributes());
+    let attributes = match attributes {
+        Ok(attributes) => attributes,
+        Err(reason) => {
+            report.malformed_row(offset, reason);
+            return None;
+        }
+    };
+    let row = PendingRow {
+        offset,
+        id: head.id,
+        email: head.email,
+        push_token: head.push_token,
+        store_id: head.store_id,
+        region: head.region,
+        attributes,
+        candidates: head.candidates.map(ToOwned::to_owned),
+    };
+    Some((address, row))
 }
 
 /// The offers of one customer, and how many candidates availability kept out of them.

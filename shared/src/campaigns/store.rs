@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::checkpoint::ChunkCheckpoint;
 use super::definition::CampaignDefinition;
 use super::report::LaunchReport;
 use crate::domain::{CampaignId, CampaignStatus, TenantId};
@@ -198,6 +199,9 @@ pub struct ChunkProgress {
     pub report: Option<LaunchReport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// How far a pending chunk got: a retry resumes after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<ChunkCheckpoint>,
 }
 
 /// A scheduled launch in the due-time index.
@@ -248,6 +252,14 @@ pub trait CampaignStore: Send + Sync {
         launch: &LaunchKey,
         index: u32,
         report: &LaunchReport,
+    ) -> Result<bool, StoreError>;
+    /// Records how far a pending chunk got, only forward: a checkpoint at or before the stored
+    /// one, or on a chunk no longer pending, changes nothing. `true` when this call moved it.
+    async fn checkpoint_chunk(
+        &self,
+        launch: &LaunchKey,
+        index: u32,
+        checkpoint: &ChunkCheckpoint,
     ) -> Result<bool, StoreError>;
     /// Counts a failed attempt (and marks the chunk failed for good when `permanent`), unless
     /// the chunk is already done.

@@ -554,6 +554,65 @@ async fn a_chunk_reads_its_range_and_only_a_little_past_it() {
     assert!(last <= 2 * chunk + audience::EXTRA_READ_BYTES);
 }
 
+/// Keeps every checkpoint the engine reports.
+#[derive(Default)]
+struct Checkpoints(std::sync::Mutex<Vec<ChunkCheckpoint>>);
+
+#[async_trait]
+impl ChunkCheckpoints for Checkpoints {
+    async fn checkpoint(&self, checkpoint: &ChunkCheckpoint) {
+        self.0.lock().unwrap().push(checkpoint.clone());
+    }
+}
+
+#[tokio::test]
+async fn a_gzip_chunk_resumed_from_its_checkpoint_skips_the_rows_already_emitted() {
+    // GIVEN a gzip export of three groups of rows whose second group's put fails
+    let rows: Vec<String> = (0..1_200).map(|i| row(&format!("c{i}"), "gold")).collect();
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&export(&rows)).unwrap();
+    let mut t = setup();
+    t.engine.retry.max_attempts = 1;
+    let gz = campaign("alpine/customers.jsonl.gz", serde_json::json!([]), 0.0);
+    t.source.put(&gz.audience.source, encoder.finish().unwrap());
+    let launch = launch(gz);
+    let whole = t.engine.plan(&launch, 100).await.unwrap().remove(0);
+    let checkpoints = Checkpoints::default();
+    t.stream.fail_after_calls(1);
+    let error = t
+        .engine
+        .resume_chunk(&launch, whole.clone(), None, Some(&checkpoints))
+        .await
+        .unwrap_err();
+    assert!(error.is_retryable());
+    t.stream.fail_always(false);
+    let checkpoint = checkpoints
+        .0
+        .lock()
+        .unwrap()
+        .pop()
+        .expect("the first group");
+    assert_eq!(checkpoint.report.events_emitted, GROUP_SIZE as u64);
+
+    // WHEN it runs again from the checkpoint
+    let report = t
+        .engine
+        .resume_chunk(&launch, whole, Some(&checkpoint), Some(&checkpoints))
+        .await
+        .unwrap();
+
+    // THEN each customer was emitted once, and the report counts the whole chunk
+    let ids: HashSet<String> = t
+        .stream
+        .records()
+        .iter()
+        .map(|r| r.partition_key.clone())
+        .collect();
+    assert_eq!(t.stream.records().len(), 1_200);
+    assert_eq!(ids.len(), 1_200);
+    assert_eq!((report.rows, report.events_emitted), (1_200, 1_200));
+}
+
 #[tokio::test]
 async fn a_gzip_export_is_one_chunk_streamed_through_the_decoder() {
     let rows: Vec<String> = (0..3_000).map(|i| row(&format!("c{i}"), "gold")).collect();

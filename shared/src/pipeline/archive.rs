@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{CampaignId, SendBatch, TenantId};
+use crate::domain::{CampaignId, SendBatch, TenantId, VariantId};
 use crate::error::StoreError;
 use crate::pipeline::send_log::BatchOutcome;
 
@@ -32,7 +32,14 @@ pub struct DeferredBatch {
     /// batch back, so nobody takes over those claims and sends again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unrecorded_outcome: Option<BatchOutcome>,
+    /// The campaign variant the unrecorded outcome is counted under (absent in objects kept
+    /// before delivery counters: counted under [`UNKNOWN_VARIANT`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome_variant: Option<VariantId>,
 }
+
+/// The variant a kept outcome without one is counted under.
+pub const UNKNOWN_VARIANT: &str = "_unknown";
 
 /// A record that could not be processed at all, with the original payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +98,15 @@ pub trait Archive: Send + Sync {
         &self,
         tenant: &TenantId,
         campaign: Option<&CampaignId>,
+    ) -> Result<Vec<(String, ParkedBatch)>, StoreError>;
+    /// One page of those parked batches: at most `limit`, in key order, after the key `after`
+    /// (from the first when `None`). An empty page is the end.
+    async fn parked_page(
+        &self,
+        tenant: &TenantId,
+        campaign: Option<&CampaignId>,
+        after: Option<&str>,
+        limit: usize,
     ) -> Result<Vec<(String, ParkedBatch)>, StoreError>;
     /// Removes a parked or deferred batch (after it is back on the stream).
     async fn remove_parked(&self, key: &str) -> Result<(), StoreError>;

@@ -5,12 +5,12 @@
 use serde::Serialize;
 
 use crate::directory::TenantAdmin;
-use crate::domain::{CampaignId, CampaignStatus, TenantId, TenantStatus};
+use crate::domain::{CampaignId, CampaignStatus, TenantId, TenantStatus, VariantId};
 use crate::error::StoreError;
-use crate::pipeline::archive::Archive;
+use crate::pipeline::archive::{Archive, ParkedBatch, UNKNOWN_VARIANT};
 use crate::pipeline::publish::{PublishFailure, RetryPolicy, put_all};
 use crate::pipeline::publish::{RecordStream, StreamRecord};
-use crate::pipeline::send_log::SendLog;
+use crate::pipeline::send_log::{SendLog, record_outcome};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct RedriveSummary {
@@ -28,13 +28,48 @@ pub enum RedriveError {
     Encode(#[from] serde_json::Error),
 }
 
+/// Parked batches are read and put back this many at a time (one ListObjectsV2 page).
+pub const PARKED_PAGE: usize = 100;
+
+/// Puts the parked batches of a tenant (or of one of its campaigns) back on the stream, a page
+/// at a time: each page is listed, read, put and removed before the next is listed, so memory
+/// stays one page whatever is parked. A batch that could not be put stays parked and the next
+/// page lists past it. Redriving a batch twice (a page redriven again after a failure) sends
+/// nothing twice: the copy has the same batch and message ids, and delivery's claims resolve it
+/// as a duplicate of the first.
 pub async fn redrive_parked(
     archive: &dyn Archive,
     stream: &dyn RecordStream,
     tenant: &TenantId,
     campaign: Option<&CampaignId>,
 ) -> Result<RedriveSummary, RedriveError> {
-    let parked = archive.parked(tenant, campaign).await?;
+    let mut summary = RedriveSummary::default();
+    let mut after: Option<String> = None;
+    loop {
+        let page = archive
+            .parked_page(tenant, campaign, after.as_deref(), PARKED_PAGE)
+            .await?;
+        let Some((last, _)) = page.last() else {
+            break;
+        };
+        after = Some(last.clone());
+        let full = page.len() == PARKED_PAGE;
+        redrive_page(archive, stream, page, &mut summary).await?;
+        if !full {
+            break;
+        }
+    }
+    tracing::info!(tenant_id = %tenant, ?summary, "redrove parked batches");
+    Ok(summary)
+}
+
+/// Puts one page of parked batches back and removes each one the stream took.
+async fn redrive_page(
+    archive: &dyn Archive,
+    stream: &dyn RecordStream,
+    parked: Vec<(String, ParkedBatch)>,
+    summary: &mut RedriveSummary,
+) -> Result<(), RedriveError> {
     let mut records = Vec::with_capacity(parked.len());
     for (_, parked) in &parked {
         records.push(StreamRecord {
@@ -43,7 +78,6 @@ pub async fn redrive_parked(
         });
     }
     let results = put_all(stream, &records, RetryPolicy::default()).await;
-    let mut summary = RedriveSummary::default();
     for ((key, parked), result) in parked.iter().zip(results) {
         match result {
             Ok(()) => {
@@ -62,8 +96,7 @@ pub async fn redrive_parked(
             }
         }
     }
-    tracing::info!(tenant_id = %tenant, ?summary, "redrove parked batches");
-    Ok(summary)
+    Ok(())
 }
 
 /// Resumes a paused campaign: new batches flow again, and the parked ones are redriven.
@@ -125,7 +158,11 @@ pub async fn redrive_due(
     let mut ready = Vec::with_capacity(due.len());
     for (position, (key, deferred)) in due.iter().enumerate() {
         if let Some(outcome) = &deferred.unrecorded_outcome {
-            if let Err(error) = send_log.record_outcome(outcome).await {
+            let variant = match &deferred.outcome_variant {
+                Some(variant) => variant.clone(),
+                None => VariantId::parse(UNKNOWN_VARIANT).expect("a valid variant id"),
+            };
+            if let Err(error) = record_outcome(send_log, outcome, &variant, None).await {
                 tracing::warn!(%error, key, "deferred outcome still cannot be written; next tick");
                 summary.left = due.len() - position;
                 break;
@@ -169,4 +206,71 @@ pub async fn redrive_due(
         tracing::info!(?summary, "redrove deferred batches");
     }
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::SendBatch;
+    use crate::testing::{MemoryArchive, MemoryStream};
+
+    fn parked(campaign: &str, batch: usize) -> ParkedBatch {
+        let batch: SendBatch = serde_json::from_value(serde_json::json!({
+            "contract_version": 1, "batch_id": format!("b{batch:04}"), "tenant_id": "alpine",
+            "campaign_id": campaign, "variant": "A", "channel": "email",
+            "template": {"id": "w", "version": 1}, "recipients": []
+        }))
+        .unwrap();
+        ParkedBatch {
+            reason: "campaign paused".into(),
+            parked_at: "2026-11-20T00:00:00Z".into(),
+            batch,
+        }
+    }
+
+    #[tokio::test]
+    async fn parked_batches_are_redriven_a_page_at_a_time() {
+        // GIVEN 250 batches parked for one campaign and 3 for another
+        let archive = MemoryArchive::default();
+        for batch in 0..250 {
+            archive.park(&parked("spring", batch)).await.unwrap();
+        }
+        for batch in 0..3 {
+            archive.park(&parked("autumn", batch)).await.unwrap();
+        }
+        let stream = MemoryStream::default();
+        let tenant = TenantId::parse("alpine").unwrap();
+        let spring = CampaignId::parse("spring").unwrap();
+
+        // WHEN the campaign's are redriven
+        let summary = redrive_parked(&archive, &stream, &tenant, Some(&spring))
+            .await
+            .unwrap();
+
+        // THEN they went back a page at a time, and only they
+        assert_eq!(archive.parked_pages(), [PARKED_PAGE, PARKED_PAGE, 50]);
+        assert_eq!((summary.batches, summary.still_parked), (250, 0));
+        assert_eq!(stream.records().len(), 250);
+        assert_eq!(stream.calls().len(), 3, "one put per page");
+        assert_eq!(archive.keys().len(), 3, "the other campaign's stay");
+    }
+
+    #[tokio::test]
+    async fn a_batch_the_stream_refuses_stays_parked_and_the_pages_go_on_past_it() {
+        let archive = MemoryArchive::default();
+        for batch in 0..150 {
+            archive.park(&parked("spring", batch)).await.unwrap();
+        }
+        let stream = MemoryStream::default();
+        stream.fail_next_entries_with(&[0], "InvalidArgumentException");
+        let tenant = TenantId::parse("alpine").unwrap();
+
+        let summary = redrive_parked(&archive, &stream, &tenant, None)
+            .await
+            .unwrap();
+
+        assert_eq!((summary.batches, summary.still_parked), (149, 1));
+        assert_eq!(archive.keys(), ["parked/alpine/spring/b0000.json"]);
+        assert_eq!(archive.parked_pages(), [PARKED_PAGE, 50]);
+    }
 }

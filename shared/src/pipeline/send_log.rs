@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{BatchId, CampaignId, MessageId, TenantId};
+use crate::domain::{BatchId, CampaignId, MessageId, TenantId, VariantId};
 use crate::error::StoreError;
 
 /// Where a message's idempotency record says it stands.
@@ -93,6 +93,10 @@ pub struct BatchOutcome {
     /// attempt.
     pub attempt: AttemptId,
     pub outcomes: Vec<RecipientOutcome>,
+    /// How many times the batch's outcome was written (1 for the first write; 0 for an outcome
+    /// stored before revisions were kept). Each write is conditioned on the revision it read.
+    #[serde(default)]
+    pub revision: u64,
 }
 
 impl BatchOutcome {
@@ -121,7 +125,10 @@ pub trait SendLog: Send + Sync {
         previous: &MessageClaim,
         claim: &MessageClaim,
     ) -> Result<bool, StoreError>;
-    async fn record_outcome(&self, outcome: &BatchOutcome) -> Result<(), StoreError>;
+    /// Writes `write.outcome` only if the stored outcome is still the one at `write.expected`,
+    /// and adds `write.tally` to the campaign variant's delivery counters in the same atomic
+    /// write. Use [`record_outcome`], which computes both.
+    async fn write_outcome(&self, write: &OutcomeWrite<'_>) -> Result<OutcomeWritten, StoreError>;
     async fn outcome(
         &self,
         tenant: &TenantId,
@@ -134,6 +141,170 @@ pub trait SendLog: Send + Sync {
         campaign: &CampaignId,
         message: &MessageId,
     ) -> Result<Option<MessageClaim>, StoreError>;
+}
+
+/// What a campaign variant's delivery counters count: each message once, when its slot in a
+/// batch outcome first becomes final (see [`record_outcome`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryTally {
+    pub sent: u64,
+    pub failed: u64,
+    pub suppressed: u64,
+    pub unconfirmed: u64,
+}
+
+impl DeliveryTally {
+    /// The slots final in `merged` and not in `previous`, by the class the stats count.
+    /// `Duplicate` is final but not counted: its message is counted by the batch that owns it.
+    pub fn newly_final(previous: Option<&[RecipientOutcome]>, merged: &[RecipientOutcome]) -> Self {
+        let mut tally = Self::default();
+        for (slot, outcome) in merged.iter().enumerate() {
+            let was_final = previous
+                .and_then(|p| p.get(slot))
+                .is_some_and(RecipientOutcome::is_final);
+            if was_final {
+                continue;
+            }
+            match outcome {
+                RecipientOutcome::Sent { .. } => tally.sent += 1,
+                RecipientOutcome::Failed { .. } => tally.failed += 1,
+                RecipientOutcome::Suppressed => tally.suppressed += 1,
+                RecipientOutcome::Unconfirmed { .. } => tally.unconfirmed += 1,
+                _ => {}
+            }
+        }
+        tally
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == Self::default()
+    }
+
+    pub fn add(&mut self, other: &DeliveryTally) {
+        self.sent += other.sent;
+        self.failed += other.failed;
+        self.suppressed += other.suppressed;
+        self.unconfirmed += other.unconfirmed;
+    }
+
+    /// The counters by name, as stored.
+    pub fn fields(&self) -> [(&'static str, u64); 4] {
+        [
+            ("sent", self.sent),
+            ("failed", self.failed),
+            ("suppressed", self.suppressed),
+            ("unconfirmed", self.unconfirmed),
+        ]
+    }
+
+    pub fn set(&mut self, name: &str, value: u64) {
+        match name {
+            "sent" => self.sent = value,
+            "failed" => self.failed = value,
+            "suppressed" => self.suppressed = value,
+            "unconfirmed" => self.unconfirmed = value,
+            _ => {}
+        }
+    }
+}
+
+/// One conditional outcome write and the counts it adds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutcomeWrite<'a> {
+    /// The outcome to store, its `revision` one past `expected`.
+    pub outcome: &'a BatchOutcome,
+    /// The revision of the stored outcome this write replaces: `None` when there must be none.
+    pub expected: Option<u64>,
+    /// The counters are kept per campaign variant.
+    pub variant: &'a VariantId,
+    /// What the slots this write makes final add (may be zero).
+    pub tally: DeliveryTally,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutcomeWritten {
+    Written,
+    /// The stored outcome is not at the expected revision: nothing was written or counted.
+    Stale,
+}
+
+/// Conflicting writers (the redrive of a kept outcome, a redelivered copy of the batch) re-read
+/// and merge at most this many times before the write is reported as contended.
+pub const OUTCOME_WRITE_CONFLICTS: u32 = 4;
+
+/// Records a batch outcome and counts it, exactly once per message whatever is retried.
+///
+/// The outcome is merged with the stored one (slots already final stay as they are) and written
+/// on condition that the stored outcome is still the revision it was merged with; the counters
+/// get the slots the write makes final, in the same atomic write. So a retried call whose first
+/// write went through (a timeout after DynamoDB applied it), a redelivered batch, or the redrive
+/// of a kept outcome finds those slots final already and counts nothing again; and nothing is
+/// counted that was not written. `known_previous` is the stored outcome if the caller read it
+/// (`Some(None)`: read, there was none); otherwise the first write assumes there is none, and a
+/// stale answer makes it read.
+pub async fn record_outcome(
+    log: &dyn SendLog,
+    outcome: &BatchOutcome,
+    variant: &VariantId,
+    known_previous: Option<Option<BatchOutcome>>,
+) -> Result<(), StoreError> {
+    let mut previous = known_previous.flatten();
+    for _ in 0..OUTCOME_WRITE_CONFLICTS {
+        let stored = previous.as_ref().map(|p| &p.outcomes[..]);
+        let merged = merge_outcomes(stored, &outcome.outcomes);
+        if stored == Some(&merged[..]) {
+            return Ok(());
+        }
+        let write = BatchOutcome {
+            outcomes: merged,
+            revision: previous.as_ref().map_or(1, |p| p.revision + 1),
+            ..outcome.clone()
+        };
+        let tally = DeliveryTally::newly_final(stored, &write.outcomes);
+        let result = log
+            .write_outcome(&OutcomeWrite {
+                outcome: &write,
+                expected: previous.as_ref().map(|p| p.revision),
+                variant,
+                tally,
+            })
+            .await?;
+        if result == OutcomeWritten::Written {
+            return Ok(());
+        }
+        previous = log
+            .outcome(&outcome.tenant_id, &outcome.campaign_id, &outcome.batch_id)
+            .await?;
+    }
+    Err(StoreError::Throttled {
+        store: "delivery table",
+        source: crate::error::Message::boxed("batch outcome kept changing under its writes"),
+    })
+}
+
+/// `outcomes` over `stored`: a slot final in `stored` keeps its outcome.
+pub fn merge_outcomes(
+    stored: Option<&[RecipientOutcome]>,
+    outcomes: &[RecipientOutcome],
+) -> Vec<RecipientOutcome> {
+    outcomes
+        .iter()
+        .enumerate()
+        .map(|(slot, outcome)| match stored.and_then(|s| s.get(slot)) {
+            Some(earlier) if earlier.is_final() => earlier.clone(),
+            _ => outcome.clone(),
+        })
+        .collect()
+}
+
+/// A campaign's delivery counters, per variant: a few reads whatever the campaign's size.
+#[async_trait]
+pub trait DeliveryCounters: Send + Sync {
+    async fn campaign_tallies(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+    ) -> Result<Vec<(String, DeliveryTally)>, StoreError>;
 }
 
 /// Lists a campaign's claims (a query per key shard; not on the delivery path).
@@ -200,3 +371,7 @@ fn status_of(claim: MessageClaim, slots: Option<&[RecipientOutcome]>) -> Recipie
         lease_until: claim.lease_until,
     }
 }
+
+#[cfg(test)]
+#[path = "send_log_tests.rs"]
+mod tests;

@@ -14,6 +14,8 @@ use crate::pipeline::archive::{Archive, DeadLetter, DeferredBatch, ParkedBatch, 
 #[derive(Default)]
 struct ArchiveState {
     objects: BTreeMap<String, Vec<u8>>,
+    /// The size of each page of parked batches handed out, in order.
+    parked_pages: Vec<usize>,
     unavailable: bool,
 }
 
@@ -27,6 +29,11 @@ pub struct MemoryArchive {
 impl MemoryArchive {
     pub fn set_unavailable(&self, unavailable: bool) {
         lock(&self.state).unavailable = unavailable;
+    }
+
+    /// How many parked batches each `parked_page` call handed out, in order.
+    pub fn parked_pages(&self) -> Vec<usize> {
+        lock(&self.state).parked_pages.clone()
     }
 
     pub fn keys(&self) -> Vec<String> {
@@ -108,6 +115,32 @@ impl Archive for MemoryArchive {
             .take_while(|(key, _)| key.starts_with(&prefix))
             .map(|(key, body)| Self::get(key, body))
             .collect()
+    }
+
+    async fn parked_page(
+        &self,
+        tenant: &TenantId,
+        campaign: Option<&CampaignId>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, ParkedBatch)>, StoreError> {
+        use std::ops::Bound;
+        let prefix = keys::parked_prefix(tenant, campaign);
+        let from = match after {
+            Some(after) => Bound::Excluded(after.to_string()),
+            None => Bound::Included(prefix.clone()),
+        };
+        let mut state = lock(&self.state);
+        Self::check_available(&state)?;
+        let page: Vec<(String, ParkedBatch)> = state
+            .objects
+            .range((from, Bound::Unbounded))
+            .take_while(|(key, _)| key.starts_with(&prefix))
+            .take(limit)
+            .map(|(key, body)| Self::get(key, body))
+            .collect::<Result<_, _>>()?;
+        state.parked_pages.push(page.len());
+        Ok(page)
     }
 
     async fn remove_parked(&self, key: &str) -> Result<(), StoreError> {

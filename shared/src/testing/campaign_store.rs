@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use crate::campaigns::checkpoint::ChunkCheckpoint;
 use crate::campaigns::queue::{ChunkMessage, ChunkQueue};
 use crate::campaigns::report::LaunchReport;
 use crate::campaigns::store::{
@@ -188,6 +189,28 @@ impl CampaignStore for MemoryCampaignStore {
         }
     }
 
+    async fn checkpoint_chunk(
+        &self,
+        launch: &LaunchKey,
+        index: u32,
+        checkpoint: &ChunkCheckpoint,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.check()?;
+        match state.chunks.get_mut(launch).and_then(|c| c.get_mut(&index)) {
+            Some(chunk)
+                if chunk.status == ChunkStatus::Pending
+                    && chunk
+                        .checkpoint
+                        .as_ref()
+                        .is_none_or(|c| c.last_row < checkpoint.last_row) =>
+            {
+                chunk.checkpoint = Some(checkpoint.clone());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn fail_chunk(
         &self,
         launch: &LaunchKey,
@@ -241,10 +264,13 @@ impl CampaignStore for MemoryCampaignStore {
 #[derive(Default)]
 struct QueueState {
     messages: Vec<ChunkMessage>,
+    /// Receipt handle → the delay a worker asked for, until taken.
+    retries: HashMap<String, std::time::Duration>,
     unavailable: bool,
 }
 
-/// Keeps queued messages until a test takes them.
+/// Keeps queued messages until a test takes them, and the visibility changes workers asked
+/// for (by receipt handle) until the simulation or a test takes them.
 #[derive(Default)]
 pub struct MemoryChunkQueue {
     state: Mutex<QueueState>,
@@ -259,6 +285,22 @@ impl MemoryChunkQueue {
         self.lock().unavailable = unavailable;
     }
 
+    /// The delay asked for the message received with this handle, if any (taken).
+    pub fn take_retry(&self, receipt_handle: &str) -> Option<std::time::Duration> {
+        self.lock().retries.remove(receipt_handle)
+    }
+
+    fn outage(&self) -> Result<std::sync::MutexGuard<'_, QueueState>, StoreError> {
+        let state = self.lock();
+        if state.unavailable {
+            return Err(StoreError::Unavailable {
+                store: "launch queue",
+                source: Message::boxed("injected outage"),
+            });
+        }
+        Ok(state)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -267,14 +309,18 @@ impl MemoryChunkQueue {
 #[async_trait]
 impl ChunkQueue for MemoryChunkQueue {
     async fn enqueue(&self, messages: &[ChunkMessage]) -> Result<(), StoreError> {
-        let mut state = self.lock();
-        if state.unavailable {
-            return Err(StoreError::Unavailable {
-                store: "launch queue",
-                source: Message::boxed("injected outage"),
-            });
-        }
-        state.messages.extend_from_slice(messages);
+        self.outage()?.messages.extend_from_slice(messages);
+        Ok(())
+    }
+
+    async fn retry_after(
+        &self,
+        receipt_handle: &str,
+        delay: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        self.outage()?
+            .retries
+            .insert(receipt_handle.to_string(), delay);
         Ok(())
     }
 }

@@ -9,7 +9,10 @@ use async_trait::async_trait;
 use super::lock;
 use crate::domain::{BatchId, CampaignId, MessageId, TenantId};
 use crate::error::StoreError;
-use crate::pipeline::send_log::{BatchOutcome, ClaimResult, MessageClaim, SendLog};
+use crate::pipeline::send_log::{
+    BatchOutcome, ClaimResult, DeliveryCounters, DeliveryTally, MessageClaim, OutcomeWrite,
+    OutcomeWritten, SendLog,
+};
 
 type ClaimKey = (TenantId, CampaignId, MessageId);
 type OutcomeKey = (TenantId, CampaignId, BatchId);
@@ -18,6 +21,8 @@ type OutcomeKey = (TenantId, CampaignId, BatchId);
 struct SendLogState {
     claims: HashMap<ClaimKey, MessageClaim>,
     outcomes: HashMap<OutcomeKey, BatchOutcome>,
+    /// Delivery counters by tenant, campaign and variant.
+    tallies: HashMap<(TenantId, CampaignId, String), DeliveryTally>,
 }
 
 /// Claims and outcomes, with the same conditional semantics as the DynamoDB adapter. Counts the
@@ -86,7 +91,9 @@ impl SendLog for MemorySendLog {
         }
     }
 
-    async fn record_outcome(&self, outcome: &BatchOutcome) -> Result<(), StoreError> {
+    /// The same condition as the DynamoDB adapter (the stored revision is still the expected
+    /// one), and the counts added under the same lock: both or neither.
+    async fn write_outcome(&self, write: &OutcomeWrite<'_>) -> Result<OutcomeWritten, StoreError> {
         self.writes.fetch_add(1, Ordering::Relaxed);
         let failing = self.failing_outcome_writes.fetch_update(
             Ordering::Relaxed,
@@ -99,15 +106,27 @@ impl SendLog for MemorySendLog {
                 source: crate::error::Message::boxed("injected outage"),
             });
         }
-        lock(&self.state).outcomes.insert(
-            (
+        let outcome = write.outcome;
+        let key = (
+            outcome.tenant_id.clone(),
+            outcome.campaign_id.clone(),
+            outcome.batch_id.clone(),
+        );
+        let mut state = lock(&self.state);
+        if state.outcomes.get(&key).map(|o| o.revision) != write.expected {
+            return Ok(OutcomeWritten::Stale);
+        }
+        state.outcomes.insert(key, outcome.clone());
+        state
+            .tallies
+            .entry((
                 outcome.tenant_id.clone(),
                 outcome.campaign_id.clone(),
-                outcome.batch_id.clone(),
-            ),
-            outcome.clone(),
-        );
-        Ok(())
+                write.variant.to_string(),
+            ))
+            .or_default()
+            .add(&write.tally);
+        Ok(OutcomeWritten::Written)
     }
 
     async fn outcome(
@@ -148,5 +167,23 @@ impl crate::pipeline::send_log::CampaignClaims for MemorySendLog {
             .filter(|c| &c.tenant_id == tenant && &c.campaign_id == campaign)
             .cloned()
             .collect())
+    }
+}
+
+#[async_trait]
+impl DeliveryCounters for MemorySendLog {
+    async fn campaign_tallies(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+    ) -> Result<Vec<(String, DeliveryTally)>, StoreError> {
+        let mut tallies: Vec<_> = lock(&self.state)
+            .tallies
+            .iter()
+            .filter(|((t, c, _), _)| t == tenant && c == campaign)
+            .map(|((_, _, variant), tally)| (variant.clone(), *tally))
+            .collect();
+        tallies.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(tallies)
     }
 }

@@ -18,6 +18,8 @@ struct StreamState {
     /// Positions of the next call to fail, with the error code each answers.
     fail_next: HashMap<usize, String>,
     fail_always: bool,
+    /// Calls still accepted before every later one is throttled.
+    fail_after: Option<usize>,
 }
 
 /// A stream that keeps what is put, and can fail chosen entries of the next call.
@@ -38,7 +40,15 @@ impl MemoryStream {
     }
 
     pub fn fail_always(&self, fail: bool) {
-        lock(&self.state).fail_always = fail;
+        let mut state = lock(&self.state);
+        state.fail_always = fail;
+        state.fail_after = None;
+    }
+
+    /// Accepts the next `calls` calls, then throttles every entry of every later call (until
+    /// `fail_always(false)`).
+    pub fn fail_after_calls(&self, calls: usize) {
+        lock(&self.state).fail_after = Some(calls);
     }
 
     pub fn records(&self) -> Vec<StreamRecord> {
@@ -61,6 +71,13 @@ impl RecordStream for MemoryStream {
         let mut state = lock(&self.state);
         state.calls.push(records.len());
         let fail_next = std::mem::take(&mut state.fail_next);
+        if let Some(left) = state.fail_after.as_mut() {
+            if *left == 0 {
+                state.fail_always = true;
+            } else {
+                *left -= 1;
+            }
+        }
         let mut results = Vec::with_capacity(records.len());
         for (position, record) in records.iter().enumerate() {
             let code = match fail_next.get(&position) {

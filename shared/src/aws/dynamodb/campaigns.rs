@@ -4,7 +4,7 @@
 //! | --- | --- | --- |
 //! | campaign record | `TENANT#<t>` | `CAMPAIGN_DEF#<campaign>` (`record` JSON, `revision`, `state`) |
 //! | delivery status | `TENANT#<t>` | `CAMPAIGN#<campaign>` (`status`), written in the same transaction |
-//! | chunk progress | `TENANT#<t>` | `LAUNCH#<campaign>#<launch>#CHUNK#<index, 6 digits>` |
+//! | chunk progress | `TENANT#<t>` | `LAUNCH#<campaign>#<launch>#CHUNK#<index, 6 digits>` (and the checkpoint: `checkpoint`, `checkpoint_report`) |
 //! | schedule entry | `SCHEDULE` | `<due, epoch seconds, 12 digits>#<t>#<campaign>#<launch>` |
 //!
 //! The schedule index is the one partition not keyed by a tenant: the scheduler reads it by due
@@ -20,6 +20,7 @@ use time::OffsetDateTime;
 use super::{Item, batch_write, get_n, get_s, is_update_condition_failure, key, n, s, tenant_pk};
 use crate::aws::dynamodb::MAX_ITEMS_PER_BATCH_WRITE;
 use crate::aws::errors::store_error;
+use crate::campaigns::checkpoint::ChunkCheckpoint;
 use crate::campaigns::report::LaunchReport;
 use crate::campaigns::store::{
     CampaignRecord, CampaignStore, ChunkProgress, ChunkStatus, LaunchId, LaunchKey, ScheduleEntry,
@@ -91,17 +92,13 @@ fn chunk_from_item(item: &Item) -> Result<ChunkProgress, StoreError> {
         "FAILED" => ChunkStatus::Failed,
         other => return Err(corrupt(format!("unknown chunk status {other}"))),
     };
-    let report = match item.get("report") {
+    let report = report_from_item(item, "report")?;
+    let checkpoint = match report_from_item(item, "checkpoint_report")? {
+        Some(report) => Some(ChunkCheckpoint {
+            last_row: get_n(item, "checkpoint", STORE)?,
+            report,
+        }),
         None => None,
-        Some(value) => {
-            let json = value
-                .as_s()
-                .map_err(|_| corrupt("attribute report is not a string"))?;
-            Some(
-                serde_json::from_str::<LaunchReport>(json)
-                    .map_err(|e| corrupt(format!("chunk report: {e}")))?,
-            )
-        }
     };
     Ok(ChunkProgress {
         index: get_n(item, "index", STORE)?,
@@ -111,7 +108,21 @@ fn chunk_from_item(item: &Item) -> Result<ChunkProgress, StoreError> {
         attempts: get_n(item, "attempts", STORE)?,
         report,
         last_error: item.get("last_error").and_then(|v| v.as_s().ok()).cloned(),
+        checkpoint,
     })
+}
+
+/// A chunk's counts kept as JSON in `attribute`, if it is there.
+fn report_from_item(item: &Item, attribute: &str) -> Result<Option<LaunchReport>, StoreError> {
+    let Some(value) = item.get(attribute) else {
+        return Ok(None);
+    };
+    let json = value
+        .as_s()
+        .map_err(|_| corrupt(format!("attribute {attribute} is not a string")))?;
+    serde_json::from_str::<LaunchReport>(json)
+        .map(Some)
+        .map_err(|e| corrupt(format!("chunk {attribute}: {e}")))
 }
 
 fn entry_from_item(item: &Item) -> Result<ScheduleEntry, StoreError> {
@@ -379,6 +390,37 @@ impl CampaignStore for DynamoCampaignStore {
             .condition_expression("attribute_exists(pk) AND #status <> :done")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":done", s("DONE"))
+            .expression_attribute_values(":report", s(report))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if is_update_condition_failure(&error) => Ok(false),
+            Err(error) => Err(store_error(STORE, error)),
+        }
+    }
+
+    async fn checkpoint_chunk(
+        &self,
+        launch: &LaunchKey,
+        index: u32,
+        checkpoint: &ChunkCheckpoint,
+    ) -> Result<bool, StoreError> {
+        let report = serde_json::to_string(&checkpoint.report).map_err(rejected)?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(chunk_key(launch, index)))
+            .update_expression("SET #checkpoint = :row, checkpoint_report = :report")
+            .condition_expression(
+                "#status = :pending AND \
+                 (attribute_not_exists(#checkpoint) OR #checkpoint < :row)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#checkpoint", "checkpoint")
+            .expression_attribute_values(":pending", s("PENDING"))
+            .expression_attribute_values(":row", n(checkpoint.last_row))
             .expression_attribute_values(":report", s(report))
             .send()
             .await;

@@ -236,7 +236,9 @@ impl FeedbackTable {
 }
 
 /// Cancelled by a concurrent transaction on the same items or by throttling: worth a retry.
-fn is_contention(error: &SdkError<TransactWriteItemsError, impl std::fmt::Debug>) -> bool {
+pub(super) fn is_contention(
+    error: &SdkError<TransactWriteItemsError, impl std::fmt::Debug>,
+) -> bool {
     match error.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
             cancelled.cancellation_reasons().iter().any(|reason| {

@@ -19,6 +19,7 @@ mod availability;
 pub mod campaigns;
 #[cfg(feature = "campaigns")]
 mod contacts;
+mod delivery_counts;
 mod feedback;
 mod send_log;
 mod suppressions;
@@ -30,6 +31,7 @@ mod warmup;
 pub use availability::{SCORE_WRITE_CONCURRENCY, ScoresTable};
 #[cfg(feature = "campaigns")]
 pub use contacts::CONTACT_WRITE_CONCURRENCY;
+pub use delivery_counts::ITEMS_PER_COUNTED_OUTCOME;
 pub use feedback::FeedbackTable;
 pub use send_log::{
     DeliveryTable, SEND_LOG_RETENTION, claim_write_units, decode_outcome, encode_outcome,

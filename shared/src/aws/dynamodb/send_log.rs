@@ -10,7 +10,8 @@ use crate::clock::Clock;
 use crate::domain::{BatchId, CampaignId, MessageId, TenantId};
 use crate::error::StoreError;
 use crate::pipeline::send_log::{
-    AttemptId, BatchOutcome, ClaimResult, MessageClaim, RecipientOutcome, SendLog,
+    AttemptId, BatchOutcome, ClaimResult, MessageClaim, OutcomeWrite, OutcomeWritten,
+    RecipientOutcome, SendLog,
 };
 
 use super::*;
@@ -99,6 +100,7 @@ pub(super) fn outcome_item(outcome: &BatchOutcome, expires_at: AttributeValue) -
     let mut item = outcome_key(&outcome.tenant_id, &outcome.campaign_id, &outcome.batch_id);
     item.extend([
         ("attempt".into(), n(outcome.attempt.0)),
+        ("rev".into(), n(outcome.revision)),
         (
             "o".into(),
             AttributeValue::L(
@@ -152,10 +154,20 @@ pub fn claim_write_units(claim: &MessageClaim) -> u64 {
     write_units(&claim_item(claim, n(i64::MAX)))
 }
 
-/// The write units one batch outcome costs (shared by the batch's recipients).
-pub fn outcome_write_units(outcome: &BatchOutcome) -> u64 {
-    write_units(&outcome_item(outcome, n(i64::MAX)))
+/// The write units one batch outcome write costs (shared by the batch's recipients): a plain
+/// conditional put when it counts nothing; otherwise a transaction of the put and the counter
+/// item (under a kilobyte: one unit), each item billed twice as a transactional write.
+pub fn outcome_write_units(write: &OutcomeWrite<'_>) -> u64 {
+    let outcome = write_units(&outcome_item(write.outcome, n(i64::MAX)));
+    if write.tally.is_zero() {
+        outcome
+    } else {
+        TRANSACTIONAL_WRITE_FACTOR * (outcome + 1)
+    }
 }
+
+/// A transactional write bills each item twice.
+pub const TRANSACTIONAL_WRITE_FACTOR: u64 = 2;
 
 pub(super) fn claim_from_item(
     item: &Item,
@@ -186,7 +198,19 @@ impl DeliveryTable {
     }
 
     fn expires_at(&self) -> AttributeValue {
-        n((self.clock.now() + self.retention).unix_timestamp())
+        n((self.now() + self.retention).unix_timestamp())
+    }
+
+    pub(super) fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+
+    pub(super) fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub(super) fn client(&self) -> &Client {
+        &self.client
     }
 
     fn claim_item(&self, claim: &MessageClaim) -> Item {
@@ -310,16 +334,30 @@ impl SendLog for DeliveryTable {
         }
     }
 
-    async fn record_outcome(&self, outcome: &BatchOutcome) -> Result<(), StoreError> {
-        let item = outcome_item(outcome, self.expires_at());
-        self.client
+    /// A write that counts nothing is one conditional put; one that counts is a transaction
+    /// of the put and the counter update (see `delivery_counts`).
+    async fn write_outcome(&self, write: &OutcomeWrite<'_>) -> Result<OutcomeWritten, StoreError> {
+        let item = outcome_item(write.outcome, self.expires_at());
+        if !write.tally.is_zero() {
+            return self.write_counted_outcome(item, write).await;
+        }
+        let (condition, revision) = super::delivery_counts::revision_condition(write.expected);
+        let result = self
+            .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
+            .condition_expression(condition)
+            .set_expression_attribute_values(
+                revision.map(|r| std::collections::HashMap::from([(":rev".to_string(), n(r))])),
+            )
             .send()
-            .await
-            .map_err(|e| store_error(DELIVERY, e))?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(OutcomeWritten::Written),
+            Err(error) if is_condition_failure(&error) => Ok(OutcomeWritten::Stale),
+            Err(error) => Err(store_error(DELIVERY, error)),
+        }
     }
 
     async fn outcome(
@@ -352,6 +390,10 @@ impl SendLog for DeliveryTable {
             batch_id: batch.clone(),
             attempt: AttemptId(get_n(&item, "attempt", DELIVERY)?),
             outcomes,
+            revision: match item.get("rev") {
+                Some(_) => get_n(&item, "rev", DELIVERY)?,
+                None => 0,
+            },
         }))
     }
 
@@ -392,7 +434,8 @@ mod tests {
     }
 
     #[test]
-    fn a_claim_costs_one_write_unit_and_a_full_batch_outcome_a_few() {
+    fn a_claim_costs_one_write_unit_and_a_full_batch_outcome_a_few_or_twice_that_plus_its_counter()
+    {
         let claim = MessageClaim {
             tenant_id: TenantId::parse("alpine-outfitters").unwrap(),
             campaign_id: CampaignId::parse("winter-warmup-2026").unwrap(),
@@ -416,9 +459,26 @@ mod tests {
                 };
                 crate::domain::PROVIDER_BATCH_SIZE
             ],
+            revision: 1,
         };
-        let units = outcome_write_units(&outcome);
+        let variant = crate::domain::VariantId::parse("A").unwrap();
+        let uncounted = OutcomeWrite {
+            outcome: &outcome,
+            expected: None,
+            variant: &variant,
+            tally: Default::default(),
+        };
+        let units = outcome_write_units(&uncounted);
         assert!((3..=4).contains(&units), "{units} write units");
+        let counted = OutcomeWrite {
+            tally: crate::pipeline::send_log::DeliveryTally::newly_final(None, &outcome.outcomes),
+            ..uncounted
+        };
+        assert_eq!(
+            counted.tally.sent,
+            crate::domain::PROVIDER_BATCH_SIZE as u64
+        );
+        assert_eq!(outcome_write_units(&counted), 2 * (units + 1));
     }
 
     #[test]

@@ -123,6 +123,7 @@ impl Campaigns {
                 attempts: 0,
                 report: None,
                 last_error: None,
+                checkpoint: None,
             })
             .collect();
         // Progress items before the state: a worker never meets a LAUNCHING campaign without

@@ -2,9 +2,12 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
-use crate::campaigns::Launch;
+use crate::campaigns::checkpoint::{ChunkCheckpoint, ChunkCheckpoints};
 use crate::campaigns::queue::ChunkMessage;
-use crate::campaigns::store::{CampaignRecord, CampaignState, ChunkStatus, LaunchKey};
+use crate::campaigns::store::{
+    CampaignRecord, CampaignState, CampaignStore, ChunkStatus, LaunchKey,
+};
+use crate::campaigns::{ChunkError, Launch};
 use crate::error::Retryable;
 
 use super::*;
@@ -47,11 +50,11 @@ impl Campaigns {
         let Some(started_at) = launch.started_at else {
             return Ok(ChunkOutcome::Skipped("launch not started"));
         };
-        match self.ports.store.chunk(key, message.index).await? {
-            Some(chunk) if chunk.status == ChunkStatus::Pending => {}
+        let resume = match self.ports.store.chunk(key, message.index).await? {
+            Some(chunk) if chunk.status == ChunkStatus::Pending => chunk.checkpoint,
             Some(_) => return Ok(ChunkOutcome::Skipped("chunk already done or failed")),
             None => return Ok(ChunkOutcome::Skipped("no such chunk")),
-        }
+        };
         let frequency_cap = self
             .ports
             .admin
@@ -60,12 +63,22 @@ impl Campaigns {
             .and_then(|workspace| workspace.settings.frequency_cap);
         let engine_launch =
             Launch::new(record.definition.clone(), started_at)?.with_frequency_cap(frequency_cap);
-        match self
+        let checkpoints = StoreCheckpoints {
+            store: self.ports.store.as_ref(),
+            key,
+            index: message.index,
+        };
+        let ran = self
             .ports
             .engine
-            .process_chunk(&engine_launch, message.start..message.end)
-            .await
-        {
+            .resume_chunk(
+                &engine_launch,
+                message.start..message.end,
+                resume.as_ref(),
+                Some(&checkpoints),
+            )
+            .await;
+        match ran {
             Ok(report) => {
                 let events = report.events_emitted;
                 let newly_done = self
@@ -80,21 +93,33 @@ impl Campaigns {
                 })
             }
             Err(error) => {
-                let reason = format!("{:#}", DisplayChain(&error));
-                let permanent =
-                    !error.is_retryable() || receive_count >= self.config.max_chunk_attempts;
-                tracing::warn!(%reason, permanent, receive_count, "chunk failed");
-                self.ports
-                    .store
-                    .fail_chunk(key, message.index, &reason, permanent)
-                    .await?;
-                if permanent {
-                    self.fail_launch(key, &reason).await?;
-                    Ok(ChunkOutcome::Failed(reason))
-                } else {
-                    Ok(ChunkOutcome::Retry(reason))
-                }
+                self.chunk_failed(key, message.index, &error, receive_count)
+                    .await
             }
+        }
+    }
+
+    /// Counts a failed attempt; a failure that cannot be retried, or the last attempt, fails
+    /// the chunk and its launch for good.
+    async fn chunk_failed(
+        &self,
+        key: &LaunchKey,
+        index: u32,
+        error: &ChunkError,
+        receive_count: u32,
+    ) -> Result<ChunkOutcome, CampaignError> {
+        let reason = format!("{:#}", DisplayChain(error));
+        let permanent = !error.is_retryable() || receive_count >= self.config.max_chunk_attempts;
+        tracing::warn!(%reason, permanent, receive_count, "chunk failed");
+        self.ports
+            .store
+            .fail_chunk(key, index, &reason, permanent)
+            .await?;
+        if permanent {
+            self.fail_launch(key, &reason).await?;
+            Ok(ChunkOutcome::Failed(reason))
+        } else {
+            Ok(ChunkOutcome::Retry(reason))
         }
     }
 
@@ -194,15 +219,65 @@ impl Campaigns {
                         continue;
                     }
                 };
-            match self.run_chunk(&message, receive_count).await {
-                Ok(ChunkOutcome::Retry(_)) => response.add_failure(id),
-                Ok(outcome) => tracing::info!(?outcome, "chunk message handled"),
+            let retry = match self.run_chunk(&message, receive_count).await {
+                Ok(ChunkOutcome::Retry(_)) => true,
+                Ok(outcome) => {
+                    tracing::info!(?outcome, "chunk message handled");
+                    false
+                }
                 Err(error) => {
                     tracing::warn!(error = %DisplayChain(&error), "chunk message failed");
-                    response.add_failure(id);
+                    true
                 }
+            };
+            if retry {
+                self.retry_soon(record.receipt_handle.as_deref(), receive_count)
+                    .await;
+                response.add_failure(id);
             }
         }
         response
+    }
+
+    /// Brings a chunk to retry back after [`CampaignsConfig::chunk_retry`]'s delay instead of
+    /// the queue's visibility timeout. If that fails, the visibility timeout still brings it back.
+    async fn retry_soon(&self, receipt_handle: Option<&str>, receive_count: u32) {
+        let Some(receipt_handle) = receipt_handle else {
+            return;
+        };
+        let delay = self.config.chunk_retry.delay(receive_count);
+        match self.ports.queue.retry_after(receipt_handle, delay).await {
+            Ok(()) => tracing::info!(delay_s = delay.as_secs(), "chunk retried after a delay"),
+            Err(error) => tracing::warn!(
+                error = %DisplayChain(&error),
+                "the chunk's visibility could not be changed: back after the queue's timeout"
+            ),
+        }
+    }
+}
+
+/// Records a running chunk's checkpoints on its progress item. A write that fails is logged
+/// and the chunk goes on: a retry then emits again from the previous checkpoint.
+struct StoreCheckpoints<'a> {
+    store: &'a dyn CampaignStore,
+    key: &'a LaunchKey,
+    index: u32,
+}
+
+#[async_trait::async_trait]
+impl ChunkCheckpoints for StoreCheckpoints<'_> {
+    async fn checkpoint(&self, checkpoint: &ChunkCheckpoint) {
+        let recorded = self
+            .store
+            .checkpoint_chunk(self.key, self.index, checkpoint)
+            .await;
+        match recorded {
+            Ok(moved) => tracing::debug!(last_row = checkpoint.last_row, moved, "chunk checkpoint"),
+            Err(error) => tracing::warn!(
+                error = %DisplayChain(&error),
+                last_row = checkpoint.last_row,
+                "chunk checkpoint not recorded"
+            ),
+        }
     }
 }

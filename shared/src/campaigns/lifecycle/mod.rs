@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use super::definition::CampaignDefinition;
 use super::invalid::InvalidCampaign;
-use super::queue::{ChunkMessage, ChunkQueue};
+use super::queue::{ChunkMessage, ChunkQueue, ChunkRetry};
 use super::schedule;
 use super::store::{
     CampaignRecord, CampaignState, CampaignStore, ChunkProgress, ChunkStatus, LaunchId, LaunchKey,
@@ -37,7 +37,7 @@ use crate::error::{Retryable, StoreError};
 use crate::pipeline::archive::Archive;
 use crate::pipeline::publish::RecordStream;
 use crate::pipeline::redrive::RedriveError;
-use crate::pipeline::send_log::CampaignClaims;
+use crate::pipeline::send_log::DeliveryCounters;
 use crate::pipeline::send_log::SendLog;
 use crate::templates::ports::TemplateStore;
 
@@ -97,7 +97,8 @@ pub struct CampaignPorts {
     pub archive: Arc<dyn Archive>,
     /// Where resumed campaigns' parked batches go back to.
     pub send_batches: Arc<dyn RecordStream>,
-    pub claims: Arc<dyn CampaignClaims>,
+    /// The delivery counters the outcome writes keep (what `stats` reads).
+    pub delivery: Arc<dyn DeliveryCounters>,
     pub send_log: Arc<dyn SendLog>,
     /// What SES's events counted per variant (delivered, bounced, opened...).
     pub feedback: Arc<dyn crate::deliverability::counters::FeedbackCounters>,
@@ -112,6 +113,8 @@ pub struct CampaignsConfig {
     pub exports_bucket: Option<String>,
     /// The launch queue's maxReceiveCount: the attempt that reaches it fails the chunk for good.
     pub max_chunk_attempts: u32,
+    /// When a chunk that failed and may be retried comes back.
+    pub chunk_retry: ChunkRetry,
 }
 
 impl Default for CampaignsConfig {
@@ -120,6 +123,7 @@ impl Default for CampaignsConfig {
             chunk_bytes: DEFAULT_CHUNK_BYTES,
             exports_bucket: None,
             max_chunk_attempts: 5,
+            chunk_retry: ChunkRetry::default(),
         }
     }
 }

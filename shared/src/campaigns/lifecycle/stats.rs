@@ -1,9 +1,9 @@
-//! A campaign's stats: launch reports joined with the send log and parked batches.
+//! A campaign's stats: launch reports, the delivery counters the outcome writes keep, and the
+//! parked batches.
 
 use crate::campaigns::report::LaunchReport;
 use crate::campaigns::store::ChunkStatus;
 use crate::domain::{CampaignId, TenantId};
-use crate::pipeline::send_log::RecipientOutcome;
 
 use super::*;
 
@@ -35,21 +35,11 @@ impl Campaigns {
             }
         }
         let mut delivery = DeliveryCounts::default();
-        for status in crate::pipeline::send_log::campaign_statuses(
-            self.ports.claims.as_ref(),
-            self.ports.send_log.as_ref(),
-            tenant,
-            id,
-        )
-        .await?
-        {
-            match status.outcome {
-                Some(RecipientOutcome::Sent { .. }) => delivery.sent += 1,
-                Some(RecipientOutcome::Failed { .. }) => delivery.failed += 1,
-                Some(RecipientOutcome::Suppressed) => delivery.suppressed += 1,
-                Some(RecipientOutcome::Unconfirmed { .. }) => delivery.unconfirmed += 1,
-                _ => delivery.in_flight += 1,
-            }
+        for (_, tally) in self.ports.delivery.campaign_tallies(tenant, id).await? {
+            delivery.sent += tally.sent;
+            delivery.failed += tally.failed;
+            delivery.suppressed += tally.suppressed;
+            delivery.unconfirmed += tally.unconfirmed;
         }
         let mut feedback = crate::deliverability::counters::FeedbackCounts::default();
         let mut feedback_by_variant = std::collections::BTreeMap::new();
@@ -61,6 +51,9 @@ impl Campaigns {
             delivery.parked_batches += 1;
             delivery.parked += parked.batch.recipients.len() as u64;
         }
+        delivery.in_flight = report
+            .events_emitted
+            .saturating_sub(delivery.finished() + delivery.parked);
         Ok(CampaignStats {
             campaign_id: id.clone(),
             state: record.state,

@@ -139,7 +139,8 @@ pub struct LaunchProgress {
     pub chunks_pending: u32,
 }
 
-/// What delivery recorded, from the send log and the archive's parked batches.
+/// What delivery recorded, from the delivery counters (kept with the batch outcomes) and the
+/// archive's parked batches.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct DeliveryCounts {
@@ -149,11 +150,19 @@ pub struct DeliveryCounts {
     pub suppressed: u64,
     /// Handed to SES without a confirmed answer (a timeout, a lost connection): never resent.
     pub unconfirmed: u64,
-    /// Claimed, not final yet (in flight, deferred, pending a retry).
+    /// Emitted by the launch and neither final nor parked yet: on the streams, being delivered,
+    /// deferred, or kept in a dead letter or the on-failure destination.
     pub in_flight: u64,
     /// Recipients of parked batches, waiting for a resume or a redrive.
     pub parked: u64,
     pub parked_batches: u64,
+}
+
+impl DeliveryCounts {
+    /// Messages in a final state.
+    pub fn finished(&self) -> u64 {
+        self.sent + self.failed + self.suppressed + self.unconfirmed
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -111,6 +111,11 @@ impl<'a> ClaimResolver<'a> {
         }
     }
 
+    /// The batch's stored outcome if this attempt read it (`Some(None)`: there was none).
+    pub(super) async fn known_outcome(&self, batch: &BatchId) -> Option<Option<BatchOutcome>> {
+        self.outcomes.lock().await.get(batch).cloned()
+    }
+
     /// Outcomes already final in an earlier attempt of this batch are kept as they were.
     pub(super) async fn merge_with_previous(
         &self,

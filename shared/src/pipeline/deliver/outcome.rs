@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use crate::domain::{BatchId, CONTRACT_VERSION, MessageId, Recipient, SendBatch};
 use crate::error::{Retryable, StoreError};
-use crate::pipeline::send_log::{BatchOutcome, RecipientOutcome};
+use crate::pipeline::send_log::{BatchOutcome, RecipientOutcome, record_outcome};
 
 use super::*;
 
@@ -28,16 +28,17 @@ impl Deliverer {
             batch_id: batch.batch_id.clone(),
             attempt: resolver.attempt,
             outcomes: resolver.merge_with_previous(attempt.slots).await,
+            revision: 0,
         };
         let mut unrecorded = None;
         if resolver.previous_matches(&record.outcomes).await {
             tracing::debug!("outcome unchanged; not written again");
-        } else if let Err(error) = self.write_outcome(&record, deadline).await {
+        } else if let Err(error) = self.write_outcome(&record, batch, resolver, deadline).await {
             // The sends happened and their claims are leased; the outcome goes to the archive
             // and the scheduled redrive writes it before anything else. See docs/architecture.md,
             // "the crash window".
             tracing::error!(error = %error, "batch outcome could not be recorded; deferring it");
-            unrecorded = Some(record.clone());
+            unrecorded = Some((record.clone(), group.variant.clone()));
         }
         let remainder = remainder_of(batch, &record.outcomes);
         let pending = remainder.as_ref().map_or(0, |r| r.recipients.len() as u64);
@@ -87,19 +88,27 @@ impl Deliverer {
             .await
     }
 
-    /// Writes the outcome, retrying until close to the deadline; each call is bounded by the
-    /// time left, so a slow store cannot run the invocation into its timeout.
+    /// Writes the outcome and its counts (`send_log::record_outcome`), retrying until close to
+    /// the deadline; each call is bounded by the time left, so a slow store cannot run the
+    /// invocation into its timeout.
     async fn write_outcome(
         &self,
         record: &BatchOutcome,
+        batch: &SendBatch,
+        resolver: &ClaimResolver<'_>,
         deadline: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let write_until = deadline - self.config.outcome_write_reserve;
+        let known_previous = resolver.known_outcome(&batch.batch_id).await;
         let mut attempt = 0;
         loop {
-            let result = self
-                .bounded(write_until, self.send_log.record_outcome(record))
-                .await;
+            let write = record_outcome(
+                self.send_log.as_ref(),
+                record,
+                &batch.group.variant,
+                known_previous.clone(),
+            );
+            let result = self.bounded(write_until, write).await;
             match result {
                 Ok(()) => return Ok(()),
                 Err(error) if error.is_retryable() && attempt + 1 < OUTCOME_WRITE_ATTEMPTS => {

@@ -3,7 +3,7 @@
 //! given back to Lambda.
 
 use crate::clock::rfc3339;
-use crate::domain::SendBatch;
+use crate::domain::{SendBatch, VariantId};
 use crate::error::{Retryable, StoreError};
 use crate::pipeline::archive::{DeadLetter, DeferredBatch, ParkedBatch};
 use crate::pipeline::send_log::BatchOutcome;
@@ -56,7 +56,7 @@ impl Deliverer {
     pub(super) async fn defer(
         &self,
         remainder: Option<SendBatch>,
-        unrecorded_outcome: Option<BatchOutcome>,
+        unrecorded_outcome: Option<(BatchOutcome, VariantId)>,
         retry_at: i64,
         reason: &str,
         deadline: time::OffsetDateTime,
@@ -68,7 +68,8 @@ impl Deliverer {
             deferred_at: rfc3339(self.clock.now()),
             retry_at,
             batch: remainder,
-            unrecorded_outcome,
+            outcome_variant: unrecorded_outcome.as_ref().map(|(_, v)| v.clone()),
+            unrecorded_outcome: unrecorded_outcome.map(|(o, _)| o),
         };
         let keep_until = deadline - DEFER_RESERVE;
         let mut attempt = 0;

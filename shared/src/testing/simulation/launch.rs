@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use futures::FutureExt;
 use time::OffsetDateTime;
 
@@ -17,7 +18,7 @@ use super::stores::FaultyStores;
 use super::{Faults, Ledger, SimConfig, VirtualClock, audience};
 use crate::campaigns::{
     AssumeAvailable, CampaignEngine, CampaignPorts, Campaigns, CampaignsConfig, ChunkMessage,
-    ChunkOutcome, NewCampaign,
+    NewCampaign,
 };
 use crate::clock::Clock;
 use crate::domain::{CampaignId, Channel, CustomerId, MessageId, TenantId};
@@ -232,7 +233,7 @@ impl SimWorld {
                 admin: directory.clone(),
                 archive: stores.clone(),
                 send_batches: batches.clone(),
-                claims: stores.send_log.clone(),
+                delivery: stores.send_log.clone(),
                 send_log: stores.clone(),
                 feedback: Arc::new(crate::testing::MemoryFeedbackCounters::default()),
                 engine: Arc::new(engine),
@@ -242,6 +243,7 @@ impl SimWorld {
                 chunk_bytes: config.launch.chunk_bytes,
                 exports_bucket: Some("exports".into()),
                 max_chunk_attempts: config.launch.max_receives,
+                chunk_retry: Default::default(),
             },
         )
     }
@@ -375,13 +377,14 @@ impl LaunchQueue {
                 continue;
             };
             queued.receives += 1;
+            let receipt = format!("{}-{}", queued.message.index, queued.receives);
             let invocation = Invocation::with_fault(worker.faults.draw("launch"));
-            let work = worker.campaigns.run_chunk(&queued.message, queued.receives);
+            let event = sqs_event(&queued.message, &receipt, queued.receives);
+            let work = worker.campaigns.handle_chunk_messages(event);
             let ran =
                 tokio::time::timeout(worker.settings.function_timeout, invocation.run(work)).await;
             let done = match ran {
-                Ok(Some(Ok(ChunkOutcome::Retry(_)))) | Ok(Some(Err(_))) => false,
-                Ok(Some(Ok(_))) => true,
+                Ok(Some(response)) => response.batch_item_failures.is_empty(),
                 Ok(None) | Err(_) => {
                     let how = if invocation.crashed() {
                         "crashed"
@@ -398,13 +401,33 @@ impl LaunchQueue {
                 if queued.receives >= worker.settings.max_receives {
                     lock(&worker.dead_letters).push(queued.message);
                 } else {
-                    queued.visible_at = worker.clock.now() + worker.settings.visibility_timeout;
+                    // Back after the delay the worker asked for (ChangeMessageVisibility), or
+                    // after the visibility timeout when it asked for none (it died).
+                    let hidden = worker
+                        .queue
+                        .take_retry(&receipt)
+                        .unwrap_or(worker.settings.visibility_timeout);
+                    queued.visible_at = worker.clock.now() + hidden;
                     self.lock().push_back(queued);
                 }
             }
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
         }
     }
+}
+
+/// The one-message event Lambda's SQS mapping hands the launch function.
+fn sqs_event(message: &ChunkMessage, receipt: &str, receives: u32) -> SqsEvent {
+    let mut record = SqsMessage::default();
+    record.message_id = Some(receipt.to_string());
+    record.receipt_handle = Some(receipt.to_string());
+    record.body = Some(serde_json::to_string(message).expect("a chunk message serializes"));
+    record
+        .attributes
+        .insert("ApproximateReceiveCount".into(), receives.to_string());
+    let mut event = SqsEvent::default();
+    event.records.push(record);
+    event
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

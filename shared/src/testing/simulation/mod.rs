@@ -3,9 +3,9 @@
 //! adapters, under a model of Lambda's event source mappings (shards, `ParallelizationFactor`,
 //! `BatchSize`, immediate retries, bisect on error, `MaximumRetryAttempts`, an on-failure
 //! destination keeping the records, function timeouts), the launch queue (visibility timeout,
-//! `maxReceiveCount`), SES (latency, a maximum send rate, throttling) and the faults of
-//! docs/architecture.md, "The fault model". It ends by reconciling every message of the campaign
-//! against what SES accepted.
+//! the worker's ChangeMessageVisibility, `maxReceiveCount`), SES (latency, a maximum send rate,
+//! throttling) and the faults of docs/architecture.md, "The fault model". It ends by reconciling
+//! every message of the campaign against what SES accepted.
 
 mod audience;
 mod invocation;

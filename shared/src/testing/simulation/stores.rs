@@ -15,7 +15,9 @@ use crate::directory::{DeliveryContext, DeliveryDirectory};
 use crate::domain::{BatchId, CampaignId, MessageId, TemplateRef, TemplateVersion, TenantId};
 use crate::error::{Message, StoreError};
 use crate::pipeline::archive::{Archive, DeadLetter, DeferredBatch, ParkedBatch};
-use crate::pipeline::send_log::{BatchOutcome, ClaimResult, MessageClaim, SendLog};
+use crate::pipeline::send_log::{
+    BatchOutcome, ClaimResult, MessageClaim, OutcomeWrite, OutcomeWritten, SendLog,
+};
 use crate::templates::ports::TemplateStore;
 use crate::testing::{MemoryArchive, MemoryDirectory, MemorySendLog};
 
@@ -74,7 +76,7 @@ impl SendLog for FaultyStores {
         self.send_log.take_over(previous, claim).await
     }
 
-    async fn record_outcome(&self, outcome: &BatchOutcome) -> Result<(), StoreError> {
+    async fn write_outcome(&self, write: &OutcomeWrite<'_>) -> Result<OutcomeWritten, StoreError> {
         self.dynamodb()?;
         match invocation::strike(FaultPoint::OutcomeWrite) {
             Some(FaultAction::Crash) => return invocation::crash().await,
@@ -82,7 +84,7 @@ impl SendLog for FaultyStores {
             Some(FaultAction::Hang) => tokio::time::sleep(Duration::from_secs(3_600)).await,
             _ => {}
         }
-        self.send_log.record_outcome(outcome).await
+        self.send_log.write_outcome(write).await
     }
 
     async fn outcome(
@@ -161,6 +163,19 @@ impl Archive for FaultyStores {
     ) -> Result<Vec<(String, ParkedBatch)>, StoreError> {
         self.s3()?;
         self.archive.parked(tenant, campaign).await
+    }
+
+    async fn parked_page(
+        &self,
+        tenant: &TenantId,
+        campaign: Option<&CampaignId>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, ParkedBatch)>, StoreError> {
+        self.s3()?;
+        self.archive
+            .parked_page(tenant, campaign, after, limit)
+            .await
     }
 
     async fn remove_parked(&self, key: &str) -> Result<(), StoreError> {
