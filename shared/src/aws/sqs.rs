@@ -45,7 +45,9 @@ impl SqsBatchSender {
     }
 
     /// ChangeMessageVisibility: the message received with `receipt_handle` becomes visible
-    /// again `delay` from now (whole seconds, at most [`MAX_VISIBILITY_TIMEOUT_SECS`]).
+    /// again `delay` from now (whole seconds, at most [`MAX_VISIBILITY_TIMEOUT_SECS`]). Only the
+    /// launch queue backs off this way; the sync's units keep their queue's timeout.
+    #[cfg(feature = "campaigns")]
     pub(crate) async fn change_visibility(
         &self,
         receipt_handle: &str,
