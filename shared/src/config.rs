@@ -123,9 +123,11 @@ pub struct OnboardingSettings {
     pub event_bus_arn: String,
     /// With `{tenant}` standing for the tenant id.
     pub unsubscribe_base_url: String,
-    /// Both set: reinstating a tenant redrives its parked batches.
+    /// All three set: reinstating a tenant redrives its parked batches (and uncounts them on the
+    /// delivery table).
     pub archive_bucket: Option<String>,
     pub send_batches_stream: Option<String>,
+    pub delivery_table: Option<String>,
 }
 
 #[cfg(any(feature = "api", feature = "feedback"))]
@@ -145,6 +147,7 @@ impl OnboardingSettings {
             unsubscribe_base_url: required(env, "UNSUBSCRIBE_BASE_URL")?,
             archive_bucket: optional("ARCHIVE_BUCKET"),
             send_batches_stream: optional("SEND_BATCHES_STREAM"),
+            delivery_table: optional("DELIVERY_TABLE"),
         })
     }
 

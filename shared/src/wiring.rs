@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 
-#[cfg(any(feature = "deliver", feature = "campaigns"))]
+#[cfg(any(feature = "deliver", feature = "campaigns", feature = "feedback"))]
 use crate::aws::dynamodb::DeliveryTable;
 #[cfg(feature = "dynamodb")]
 use crate::aws::dynamodb::TenantsTable;
@@ -25,6 +25,8 @@ use crate::config::RebatchSettings;
 use crate::deliverability::unsubscribe::UnsubscribeSigner;
 #[cfg(feature = "deliver")]
 use crate::pipeline::deliver::{Deliverer, DelivererPorts};
+#[cfg(any(feature = "deliver", feature = "campaigns", feature = "feedback"))]
+use crate::pipeline::parked::CountedArchive;
 use crate::pipeline::rebatch::Rebatcher;
 
 pub fn rebatcher(settings: &RebatchSettings, sdk: &SdkConfig) -> Rebatcher {
@@ -77,19 +79,23 @@ pub fn deliverer_with_provider(
         dynamodb.clone(),
         &settings.delivery_table,
     ));
+    let delivery = Arc::new(DeliveryTable::new(
+        dynamodb,
+        &settings.delivery_table,
+        clock.clone(),
+    ));
     Deliverer::new(
         DelivererPorts {
             directory: tenants.clone(),
             templates: tenants,
-            send_log: Arc::new(DeliveryTable::new(
-                dynamodb,
-                &settings.delivery_table,
-                clock.clone(),
-            )),
+            send_log: delivery.clone(),
             provider,
-            archive: Arc::new(S3Archive::new(
-                crate::aws::s3::client(sdk),
-                &settings.archive_bucket,
+            archive: Arc::new(CountedArchive::new(
+                Arc::new(S3Archive::new(
+                    crate::aws::s3::client(sdk),
+                    &settings.archive_bucket,
+                )),
+                delivery,
             )),
             clock,
             unsubscribe,
@@ -116,9 +122,21 @@ pub fn onboarding(
         )),
         settings.onboarding_config(),
     );
-    match (&settings.archive_bucket, &settings.send_batches_stream) {
-        (Some(bucket), Some(stream)) => onboarding.with_redrive(
-            Arc::new(S3Archive::new(crate::aws::s3::client(sdk), bucket)),
+    let redrive = (
+        &settings.archive_bucket,
+        &settings.send_batches_stream,
+        &settings.delivery_table,
+    );
+    match redrive {
+        (Some(bucket), Some(stream), Some(table)) => onboarding.with_redrive(
+            Arc::new(CountedArchive::new(
+                Arc::new(S3Archive::new(crate::aws::s3::client(sdk), bucket)),
+                Arc::new(DeliveryTable::new(
+                    aws_sdk_dynamodb::Client::new(sdk),
+                    table,
+                    Arc::new(SystemClock),
+                )),
+            )),
             Arc::new(KinesisStream::new(
                 aws_sdk_kinesis::Client::new(sdk),
                 stream,
@@ -180,7 +198,11 @@ pub fn campaigns(
             directory: tenants.clone(),
             templates: tenants.clone(),
             admin: tenants,
-            archive: Arc::new(S3Archive::new(s3, &settings.archive_bucket)),
+            archive: Arc::new(CountedArchive::new(
+                Arc::new(S3Archive::new(s3, &settings.archive_bucket)),
+                delivery.clone(),
+            )),
+            parked: delivery.clone(),
             send_batches: Arc::new(KinesisStream::new(kinesis, &settings.send_batches_stream)),
             delivery: delivery.clone(),
             send_log: delivery,

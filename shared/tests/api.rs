@@ -88,6 +88,7 @@ fn harness() -> Harness {
             templates: directory.clone(),
             admin: directory.clone(),
             archive: Arc::new(MemoryArchive::default()),
+            parked: Arc::new(storecast::testing::MemoryParkedCounts::default()),
             send_batches: Arc::new(MemoryStream::default()),
             delivery: send_log.clone(),
             send_log,

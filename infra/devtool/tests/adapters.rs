@@ -20,7 +20,9 @@ use storecast::domain::{
 };
 use storecast::error::SendError;
 use storecast::pipeline::archive::{Archive, DeadLetter, ParkedBatch};
+use storecast::pipeline::parked::{CountedArchive, ParkedCounts};
 use storecast::pipeline::publish::{EntryResult, RecordStream, StreamRecord};
+use storecast::pipeline::redrive::redrive_parked;
 use storecast::pipeline::send_log::{
     AttemptId, BatchOutcome, ClaimResult, DeliveryCounters, DeliveryTally, MessageClaim,
     OutcomeWrite, OutcomeWritten, RecipientOutcome, SendLog, record_outcome,
@@ -719,4 +721,56 @@ async fn the_unsubscribe_key_ring_is_read_from_the_provisioned_secret() {
         std::error::Error::source(&missing).is_some(),
         "the SDK error is kept"
     );
+}
+
+#[tokio::test]
+async fn parked_batches_are_counted_once_per_park_and_once_per_redrive_on_the_delivery_table() {
+    // GIVEN the archive bucket counted on the delivery table, as the functions wire it
+    let t = test_stack("parked-counts").await;
+    let table = Arc::new(DeliveryTable::new(
+        t.clients.dynamodb.clone(),
+        &t.stack.table("DeliveryTable").unwrap().name,
+        Arc::new(SystemClock),
+    ));
+    let archive = CountedArchive::new(
+        Arc::new(S3Archive::new(
+            t.clients.s3.clone(),
+            &t.stack.bucket("ArchiveBucket").unwrap().name,
+        )),
+        table.clone(),
+    );
+    let parked = |customers: std::ops::Range<u32>| ParkedBatch {
+        reason: "campaign paused".into(),
+        parked_at: "2026-11-22T10:00:00Z".into(),
+        batch: storecast::testing::samples::sample_batch("alpine", "c1", customers),
+    };
+    let (tenant, campaign) = (
+        TenantId::parse("alpine").unwrap(),
+        CampaignId::parse("c1").unwrap(),
+    );
+
+    // WHEN two batches are parked, one of them twice (a retried record)
+    archive.park(&parked(0..3)).await.unwrap();
+    archive.park(&parked(0..3)).await.unwrap();
+    archive.park(&parked(3..5)).await.unwrap();
+
+    // THEN each is counted once
+    let tally = table.campaign_parked(&tenant, &campaign).await.unwrap();
+    assert_eq!((tally.batches, tally.recipients), (2, 5));
+
+    // WHEN they are redriven, and one uncount is repeated (a redrive retried)
+    let stream = KinesisStream::new(
+        t.clients.kinesis.clone(),
+        &t.stack.stream("SendBatchesStream").unwrap().name,
+    );
+    let summary = redrive_parked(&archive, &stream, &tenant, Some(&campaign))
+        .await
+        .unwrap();
+    table.uncount_parked(&parked(0..3).batch).await.unwrap();
+
+    // THEN nothing is counted, nothing below zero, and the objects are gone
+    assert_eq!(summary.batches, 2);
+    let tally = table.campaign_parked(&tenant, &campaign).await.unwrap();
+    assert_eq!((tally.batches, tally.recipients), (0, 0));
+    assert!(archive.parked(&tenant, None).await.unwrap().is_empty());
 }

@@ -24,6 +24,7 @@ use crate::error::Retryable;
 use crate::pipeline::archive::Archive;
 use crate::pipeline::deliver::{Deliverer, DelivererPorts, DeliveryConfig};
 use crate::pipeline::lambda_batch::InboundRecord;
+use crate::pipeline::parked::CountedArchive;
 use crate::pipeline::publish::RetryPolicy;
 use crate::pipeline::publish::StreamRecord;
 use crate::pipeline::rebatch::Rebatcher;
@@ -47,7 +48,8 @@ struct World {
     source: Arc<MemoryAudienceSource>,
     events: Arc<MemoryStream>,
     send_batches: Arc<MemoryStream>,
-    archive: Arc<MemoryArchive>,
+    /// The in-memory archive, counting its parked batches.
+    archive: Arc<CountedArchive>,
     send_log: Arc<MemorySendLog>,
     provider: Arc<MemoryEmailProvider>,
 }
@@ -78,7 +80,11 @@ async fn world_with_chunks_of(chunk_bytes: u64) -> World {
     let source = Arc::new(MemoryAudienceSource::default());
     let events = Arc::new(MemoryStream::default());
     let send_batches = Arc::new(MemoryStream::default());
-    let archive = Arc::new(MemoryArchive::default());
+    let parked = Arc::new(crate::testing::MemoryParkedCounts::default());
+    let archive = Arc::new(CountedArchive::new(
+        Arc::new(MemoryArchive::default()),
+        parked.clone(),
+    ));
     let send_log = Arc::new(MemorySendLog::default());
     let engine = Arc::new(CampaignEngine {
         source: source.clone(),
@@ -100,6 +106,7 @@ async fn world_with_chunks_of(chunk_bytes: u64) -> World {
             templates: directory.clone(),
             admin: directory.clone(),
             archive: archive.clone(),
+            parked,
             send_batches: send_batches.clone(),
             delivery: send_log.clone(),
             send_log: send_log.clone(),

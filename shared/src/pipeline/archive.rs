@@ -110,6 +110,11 @@ pub trait Archive: Send + Sync {
     ) -> Result<Vec<(String, ParkedBatch)>, StoreError>;
     /// Removes a parked or deferred batch (after it is back on the stream).
     async fn remove_parked(&self, key: &str) -> Result<(), StoreError>;
+    /// Removes a parked batch the redrive put back. An archive that counts its parked batches
+    /// (`pipeline::parked::CountedArchive`) stops counting it too; a bare store only removes it.
+    async fn unpark(&self, key: &str, _parked: &ParkedBatch) -> Result<(), StoreError> {
+        self.remove_parked(key).await
+    }
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError>;
     async fn defer(&self, deferred: &DeferredBatch) -> Result<(), StoreError>;
     /// Deferred batches whose `retry_at` is at or before `now`, earliest first, at most `limit`.

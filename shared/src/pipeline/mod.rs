@@ -7,6 +7,7 @@
 //! - [`deliver`]: a send batch to one message per recipient (claims, render, send, outcome).
 //! - [`send_log`], [`archive`]: the ports delivery writes (the tenants' records it reads are
 //!   `crate::directory`).
+//! - [`parked`]: the parked batches counted per campaign (what `stats` reads).
 //! - [`redrive`]: parked batches back onto the stream.
 //! - [`stream_failures`]: what the event source mappings gave up on, back onto its stream.
 
@@ -14,6 +15,7 @@ pub mod archive;
 #[cfg(feature = "deliver")]
 pub mod deliver;
 pub mod lambda_batch;
+pub mod parked;
 pub mod publish;
 pub mod rebatch;
 pub mod redrive;

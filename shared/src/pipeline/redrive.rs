@@ -81,7 +81,7 @@ async fn redrive_page(
     for ((key, parked), result) in parked.iter().zip(results) {
         match result {
             Ok(()) => {
-                archive.remove_parked(key).await?;
+                archive.unpark(key, parked).await?;
                 summary.batches += 1;
                 summary.recipients += parked.batch.recipients.len();
             }

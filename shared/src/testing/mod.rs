@@ -15,6 +15,7 @@ mod feedback;
 mod found_rate;
 #[cfg(feature = "availability")]
 pub mod optimizer_sim;
+mod parked_counts;
 pub mod retail_template;
 pub mod samples;
 #[cfg(feature = "availability")]
@@ -43,6 +44,7 @@ pub use email::{MemoryEmailProvider, ScriptedFailure};
 pub use feedback::{MemoryFeedbackCounters, MemoryFeedbackLog};
 #[cfg(feature = "availability")]
 pub use found_rate::{MemoryFoundRateFeedback, MemoryOptimizerReports};
+pub use parked_counts::MemoryParkedCounts;
 pub use send_log::MemorySendLog;
 pub use stream::MemoryStream;
 pub use tenants::MemoryDirectory;

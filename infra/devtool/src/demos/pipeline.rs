@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result, bail};
 
 use storecast::aws::kinesis::KinesisStream;
-use storecast::aws::s3::S3Archive;
 use storecast::config::{DeliverSettings, RebatchSettings};
 use storecast::deliverability::suppression::{Suppression, SuppressionList as _};
 use storecast::directory::TenantAdmin;
@@ -386,7 +385,7 @@ async fn handlers(pipeline: &LocalPipeline) -> Result<(Arc<RebatchHandler>, Arc<
     Ok((rebatch, deliver))
 }
 
-async fn count_parked(archive: &S3Archive, report: &mut DemoReport) -> Result<()> {
+async fn count_parked(archive: &dyn Archive, report: &mut DemoReport) -> Result<()> {
     for tenant in report.rows.keys().cloned().collect::<Vec<_>>() {
         let parked = archive.parked(&TenantId::parse(&tenant)?, None).await?;
         // A redelivered event of a paused campaign is parked in two batches; the redrive sends
@@ -403,7 +402,7 @@ async fn count_parked(archive: &S3Archive, report: &mut DemoReport) -> Result<()
 }
 
 /// Dead-lettered send batches count per retailer; any other dead letter is a malformed record.
-async fn count_dead_letters(archive: &S3Archive, report: &mut DemoReport) -> Result<()> {
+async fn count_dead_letters(archive: &dyn Archive, report: &mut DemoReport) -> Result<()> {
     let mut dead: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for letter in archive.dead_letters().await? {
         let recipients = dead_letter_recipients(&letter.payload, letter.payload_encoding);

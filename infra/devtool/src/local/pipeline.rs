@@ -16,6 +16,7 @@ use storecast::aws::kinesis::KinesisStream;
 use storecast::aws::s3::S3Archive;
 use storecast::pipeline::deliver::{Deliverer, TenantCounts};
 use storecast::pipeline::lambda_batch::{inbound_records, partial_batch_response};
+use storecast::pipeline::parked::CountedArchive;
 use storecast::pipeline::rebatch::{RebatchSummary, Rebatcher};
 
 use crate::local::esm::{KinesisHandler, Mapping, OnFailureDestination};
@@ -159,10 +160,15 @@ impl LocalPipeline {
         ))
     }
 
-    pub fn archive(&self) -> Result<S3Archive> {
-        Ok(S3Archive::new(
-            self.clients.s3.clone(),
-            &self.stack.bucket("ArchiveBucket")?.name,
+    /// The archive bucket, its parked batches counted on the delivery table (as the functions
+    /// wire it), so a redrive from here uncounts what it puts back.
+    pub fn archive(&self) -> Result<CountedArchive> {
+        Ok(CountedArchive::new(
+            Arc::new(S3Archive::new(
+                self.clients.s3.clone(),
+                &self.stack.bucket("ArchiveBucket")?.name,
+            )),
+            Arc::new(self.delivery_table()?),
         ))
     }
 

@@ -27,7 +27,7 @@ const _: () = assert!(ITEMS_PER_COUNTED_OUTCOME <= MAX_ITEMS_PER_TRANSACTION);
 /// How many leading characters of the batch id shard the counters (two hex digits: 256 items).
 pub const COUNTER_SHARD_CHARS: usize = 2;
 
-fn counter_shard(batch: &str) -> &str {
+pub(super) fn counter_shard(batch: &str) -> &str {
     batch.get(..COUNTER_SHARD_CHARS).unwrap_or(batch)
 }
 

@@ -9,7 +9,9 @@
 //!   TEMPLATE#<id>#V#<version> | LIVE#<template id> | WARMUP`
 //! - delivery: claims `pk = MSG#<tenant>#<campaign>#<shard>`, `sk = <message id>`; outcomes
 //!   `pk = BATCH#<tenant>#<campaign>#<shard>`, `sk = <batch id>`. The shard (one hex digit of the
-//!   id) spreads a large campaign over 16 partitions. The day's send caps of the warm-up
+//!   id) spreads a large campaign over 16 partitions. Parked batches ([`parked_counts`]): markers
+//!   `pk = PARKED#<tenant>#<campaign>`, `sk = <batch id>`; counters
+//!   `pk = PARKCOUNT#<tenant>#<campaign>`, `sk = <shard>`. The day's send caps of the warm-up
 //!   ([`warmup`]): `pk = CAP#<tenant>`, `sk = <YYYY-MM-DD>`, expired by TTL.
 
 mod admin;
@@ -21,6 +23,7 @@ pub mod campaigns;
 mod contacts;
 mod delivery_counts;
 mod feedback;
+mod parked_counts;
 mod send_log;
 mod suppressions;
 mod templates;
@@ -33,6 +36,7 @@ pub use availability::{SCORE_WRITE_CONCURRENCY, ScoresTable};
 pub use contacts::CONTACT_WRITE_CONCURRENCY;
 pub use delivery_counts::ITEMS_PER_COUNTED_OUTCOME;
 pub use feedback::FeedbackTable;
+pub use parked_counts::ITEMS_PER_PARKED_COUNT;
 pub use send_log::{
     DeliveryTable, SEND_LOG_RETENTION, claim_write_units, decode_outcome, encode_outcome,
     item_size, outcome_write_units,

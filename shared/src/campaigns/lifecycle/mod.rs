@@ -94,7 +94,10 @@ pub struct CampaignPorts {
     pub templates: Arc<dyn TemplateStore>,
     /// `resume_campaign` sets the delivery status through it.
     pub admin: Arc<dyn TenantAdmin>,
+    /// Counts what it parks and redrives (`pipeline::parked::CountedArchive` on `parked`).
     pub archive: Arc<dyn Archive>,
+    /// The parked batches counted per campaign (what `stats` reads).
+    pub parked: Arc<dyn crate::pipeline::parked::ParkedCounts>,
     /// Where resumed campaigns' parked batches go back to.
     pub send_batches: Arc<dyn RecordStream>,
     /// The delivery counters the outcome writes keep (what `stats` reads).

@@ -1,5 +1,5 @@
 //! A campaign's stats: launch reports, the delivery counters the outcome writes keep, and the
-//! parked batches.
+//! parked counts the park and the redrive keep: a few reads whatever the campaign's size.
 
 use crate::campaigns::report::LaunchReport;
 use crate::campaigns::store::ChunkStatus;
@@ -47,10 +47,9 @@ impl Campaigns {
             feedback.add_all(&counts);
             feedback_by_variant.insert(variant, counts);
         }
-        for (_, parked) in self.ports.archive.parked(tenant, Some(id)).await? {
-            delivery.parked_batches += 1;
-            delivery.parked += parked.batch.recipients.len() as u64;
-        }
+        let parked = self.ports.parked.campaign_parked(tenant, id).await?;
+        delivery.parked_batches = parked.batches;
+        delivery.parked = parked.recipients;
         delivery.in_flight = report
             .events_emitted
             .saturating_sub(delivery.finished() + delivery.parked);

@@ -140,7 +140,7 @@ pub struct LaunchProgress {
 }
 
 /// What delivery recorded, from the delivery counters (kept with the batch outcomes) and the
-/// archive's parked batches.
+/// parked counts (kept when a batch is parked and when it is redriven).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct DeliveryCounts {

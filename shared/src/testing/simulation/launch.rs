@@ -23,6 +23,7 @@ use crate::campaigns::{
 use crate::clock::Clock;
 use crate::domain::{CampaignId, Channel, CustomerId, MessageId, TenantId};
 use crate::pipeline::deliver::{Deliverer, DelivererPorts, DeliveryConfig};
+use crate::pipeline::parked::CountedArchive;
 use crate::pipeline::rebatch::Rebatcher;
 use crate::testing::samples::{SAMPLE_TEMPLATE_ID, seed_retailer};
 use crate::testing::{
@@ -123,6 +124,7 @@ impl SimWorld {
             send_log: send_log.clone(),
             directory: directory.clone(),
             archive,
+            parked: Arc::default(),
             faults: faults.clone(),
             clock: clock.clone(),
         });
@@ -190,7 +192,7 @@ impl SimWorld {
                 templates: stores.clone(),
                 send_log: stores.clone(),
                 provider,
-                archive: stores.clone(),
+                archive: Arc::new(CountedArchive::new(stores.clone(), stores.clone())),
                 clock: clock.clone(),
                 unsubscribe: crate::testing::unsubscribe_signer(),
             },
@@ -231,7 +233,8 @@ impl SimWorld {
                 directory: directory.clone(),
                 templates: directory.clone(),
                 admin: directory.clone(),
-                archive: stores.clone(),
+                archive: Arc::new(CountedArchive::new(stores.clone(), stores.clone())),
+                parked: stores.clone(),
                 send_batches: batches.clone(),
                 delivery: stores.send_log.clone(),
                 send_log: stores.clone(),

@@ -12,14 +12,17 @@ use super::invocation::{self, FaultAction, FaultPoint};
 use super::{Faults, VirtualClock};
 use crate::clock::Clock;
 use crate::directory::{DeliveryContext, DeliveryDirectory};
-use crate::domain::{BatchId, CampaignId, MessageId, TemplateRef, TemplateVersion, TenantId};
+use crate::domain::{
+    BatchId, CampaignId, MessageId, SendBatch, TemplateRef, TemplateVersion, TenantId,
+};
 use crate::error::{Message, StoreError};
 use crate::pipeline::archive::{Archive, DeadLetter, DeferredBatch, ParkedBatch};
+use crate::pipeline::parked::{ParkedCounts, ParkedTally};
 use crate::pipeline::send_log::{
     BatchOutcome, ClaimResult, MessageClaim, OutcomeWrite, OutcomeWritten, SendLog,
 };
 use crate::templates::ports::TemplateStore;
-use crate::testing::{MemoryArchive, MemoryDirectory, MemorySendLog};
+use crate::testing::{MemoryArchive, MemoryDirectory, MemoryParkedCounts, MemorySendLog};
 
 fn outage(store: &'static str) -> StoreError {
     StoreError::Unavailable {
@@ -33,6 +36,8 @@ pub struct FaultyStores {
     pub send_log: Arc<MemorySendLog>,
     pub directory: Arc<MemoryDirectory>,
     pub archive: Arc<MemoryArchive>,
+    /// The parked counts on the delivery table.
+    pub parked: Arc<MemoryParkedCounts>,
     pub faults: Arc<Faults>,
     pub clock: Arc<VirtualClock>,
 }
@@ -200,6 +205,28 @@ impl Archive for FaultyStores {
     ) -> Result<Vec<(String, DeferredBatch)>, StoreError> {
         self.s3()?;
         self.archive.due_deferred(now, limit).await
+    }
+}
+
+#[async_trait]
+impl ParkedCounts for FaultyStores {
+    async fn count_parked(&self, batch: &SendBatch) -> Result<(), StoreError> {
+        self.dynamodb()?;
+        self.parked.count_parked(batch).await
+    }
+
+    async fn uncount_parked(&self, batch: &SendBatch) -> Result<(), StoreError> {
+        self.dynamodb()?;
+        self.parked.uncount_parked(batch).await
+    }
+
+    async fn campaign_parked(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+    ) -> Result<ParkedTally, StoreError> {
+        self.dynamodb()?;
+        self.parked.campaign_parked(tenant, campaign).await
     }
 }
 
