@@ -13,8 +13,8 @@ use crate::deliverability::suppression::{
 use crate::directory::{DeliveryContext, DeliveryDirectory};
 use crate::directory::{SlugClaim, TenantAdmin};
 use crate::domain::{
-    CampaignId, CampaignStatus, TemplateId, TemplateRef, TemplateVersion, TenantId,
-    TenantWorkspace, normalise_address,
+    CampaignId, CampaignStatus, TemplateId, TemplateRef, TemplateVersion, TenantId, TenantSettings,
+    TenantStatus, TenantWorkspace, normalise_address,
 };
 use crate::error::{Message, StoreError};
 use crate::templates::ports::TemplateStore;
@@ -33,7 +33,14 @@ struct DirectoryState {
     slugs: HashMap<String, TenantId>,
     unavailable: bool,
     corrupt: HashSet<TenantId>,
+    /// Applied to the stored workspace right after the next reads of it, one each: a
+    /// concurrent writer.
+    workspace_races: std::collections::VecDeque<WorkspaceRace>,
+    /// Written right after the next campaign status write: a concurrent writer.
+    race_next_campaign_status: Option<CampaignStatus>,
 }
+
+type WorkspaceRace = Box<dyn FnOnce(&mut TenantWorkspace) + Send>;
 
 /// Tenants, templates, campaigns and suppression lists.
 #[derive(Default)]
@@ -43,6 +50,35 @@ pub struct MemoryDirectory {
 }
 
 impl MemoryDirectory {
+    /// Right after the next read of a workspace (that no earlier race is waiting for), `change`
+    /// is applied to the stored item, as a concurrent writer (an operator's suspend) would
+    /// between a service's read and its write.
+    pub fn race_next_workspace_read(
+        &self,
+        change: impl FnOnce(&mut TenantWorkspace) + Send + 'static,
+    ) {
+        lock(&self.state)
+            .workspace_races
+            .push_back(Box::new(change));
+    }
+
+    /// Right after the next campaign status write, a concurrent writer sets `status`.
+    pub fn race_next_campaign_status(&self, status: CampaignStatus) {
+        lock(&self.state).race_next_campaign_status = Some(status);
+    }
+
+    /// The campaign's delivery status as stored.
+    pub fn campaign_status(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+    ) -> Option<CampaignStatus> {
+        lock(&self.state)
+            .campaigns
+            .get(&(tenant.clone(), campaign.clone()))
+            .copied()
+    }
+
     pub fn set_unavailable(&self, unavailable: bool) {
         lock(&self.state).unavailable = unavailable;
     }
@@ -225,6 +261,67 @@ impl TenantAdmin for MemoryDirectory {
         Ok(())
     }
 
+    async fn create_workspace(&self, workspace: &TenantWorkspace) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        if state.workspaces.contains_key(&workspace.tenant_id) {
+            return Ok(false);
+        }
+        state
+            .workspaces
+            .insert(workspace.tenant_id.clone(), workspace.clone());
+        Ok(true)
+    }
+
+    async fn update_onboarding(&self, workspace: &TenantWorkspace) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        match state.workspaces.get_mut(&workspace.tenant_id) {
+            Some(stored) if stored.slug == workspace.slug => {
+                *stored = TenantWorkspace {
+                    status: stored.status,
+                    ..workspace.clone()
+                };
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn update_settings(
+        &self,
+        tenant: &TenantId,
+        expected: &TenantSettings,
+        settings: &TenantSettings,
+        display_name: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        match state.workspaces.get_mut(tenant) {
+            Some(stored) if stored.settings == *expected => {
+                stored.settings = settings.clone();
+                if let Some(name) = display_name {
+                    stored.display_name = name.to_string();
+                }
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn set_workspace_status(
+        &self,
+        tenant: &TenantId,
+        expected: Option<TenantStatus>,
+        status: TenantStatus,
+    ) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        match state.workspaces.get_mut(tenant) {
+            Some(stored) if expected.is_none_or(|expected| stored.status == expected) => {
+                stored.status = status;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn put_template_version(&self, version: &TemplateVersion) -> Result<(), StoreError> {
         lock(&self.state).templates.insert(
             (version.tenant_id.clone(), version.template.clone()),
@@ -239,21 +336,46 @@ impl TenantAdmin for MemoryDirectory {
         campaign: &CampaignId,
         status: CampaignStatus,
     ) -> Result<(), StoreError> {
-        lock(&self.state)
-            .campaigns
-            .insert((tenant.clone(), campaign.clone()), status);
+        let mut state = lock(&self.state);
+        let key = (tenant.clone(), campaign.clone());
+        let raced = state.race_next_campaign_status.take();
+        state.campaigns.insert(key, raced.unwrap_or(status));
         Ok(())
     }
 
+    async fn set_campaign_status_if(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        expected: CampaignStatus,
+        status: CampaignStatus,
+    ) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        let key = (tenant.clone(), campaign.clone());
+        if state.campaigns.get(&key) != Some(&expected) {
+            return Ok(false);
+        }
+        let raced = state.race_next_campaign_status.take();
+        state.campaigns.insert(key, raced.unwrap_or(status));
+        Ok(true)
+    }
+
     async fn workspace(&self, tenant: &TenantId) -> Result<Option<TenantWorkspace>, StoreError> {
-        let state = lock(&self.state);
+        let mut state = lock(&self.state);
         if state.unavailable {
             return Err(StoreError::Unavailable {
                 store: "directory",
                 source: Message::boxed("injected outage"),
             });
         }
-        Ok(state.workspaces.get(tenant).cloned())
+        let read = state.workspaces.get(tenant).cloned();
+        if read.is_some()
+            && let Some(race) = state.workspace_races.pop_front()
+            && let Some(stored) = state.workspaces.get_mut(tenant)
+        {
+            race(stored);
+        }
+        Ok(read)
     }
 
     async fn claim_slug(&self, slug: &str, tenant: &TenantId) -> Result<SlugClaim, StoreError> {

@@ -26,6 +26,7 @@ mod suppressions;
 mod templates;
 mod tenants;
 mod warmup;
+mod workspace_writes;
 
 #[cfg(feature = "availability")]
 pub use availability::{SCORE_WRITE_CONCURRENCY, ScoresTable};
