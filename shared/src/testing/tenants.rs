@@ -36,6 +36,9 @@ struct DirectoryState {
     /// Applied to the stored workspace right after the next reads of it, one each: a
     /// concurrent writer.
     workspace_races: std::collections::VecDeque<WorkspaceRace>,
+    /// Published (version and live pointer) one each just before the next bulk publishes
+    /// apply: a marketer's save during a deploy.
+    publish_races: Vec<TemplateVersion>,
     /// Written right after the next campaign status write: a concurrent writer.
     race_next_campaign_status: Option<CampaignStatus>,
 }
@@ -60,6 +63,13 @@ impl MemoryDirectory {
         lock(&self.state)
             .workspace_races
             .push_back(Box::new(change));
+    }
+
+    /// Just before the next bulk publish (that no earlier race is waiting for) applies,
+    /// `version` is published (version item and live pointer), as a marketer's save landing
+    /// during a deploy would.
+    pub fn race_next_publish_all(&self, version: TemplateVersion) {
+        lock(&self.state).publish_races.push(version);
     }
 
     /// Right after the next campaign status write, a concurrent writer sets `status`.
@@ -199,7 +209,7 @@ impl crate::templates::ports::TemplatePublisher for MemoryDirectory {
         Ok(crate::templates::ports::PublishResult::Published)
     }
 
-    async fn publish_all(&self, versions: &[TemplateVersion]) -> Result<(), StoreError> {
+    async fn publish_all(&self, versions: &[TemplateVersion]) -> Result<Vec<usize>, StoreError> {
         let mut state = lock(&self.state);
         if state.unavailable {
             return Err(StoreError::Unavailable {
@@ -207,20 +217,43 @@ impl crate::templates::ports::TemplatePublisher for MemoryDirectory {
                 source: Message::boxed("injected outage"),
             });
         }
-        for version in versions {
+        if !state.publish_races.is_empty() {
+            let raced = state.publish_races.remove(0);
+            let key = (raced.tenant_id.clone(), raced.template.id.clone());
             state.templates.insert(
-                (version.tenant_id.clone(), version.template.clone()),
-                version.clone(),
+                (raced.tenant_id.clone(), raced.template.clone()),
+                raced.clone(),
             );
+            state.live.insert(key, raced);
         }
-        for version in versions {
-            state.live.insert(
-                (version.tenant_id.clone(), version.template.id.clone()),
-                version.clone(),
-            );
+        let mut conflicts = Vec::new();
+        let mut written = Vec::new();
+        for (index, version) in versions.iter().enumerate() {
+            let key = (version.tenant_id.clone(), version.template.clone());
+            match state.templates.get(&key) {
+                // Written already by an interrupted deploy: its pointer may still move.
+                Some(stored) if stored == version => written.push(index),
+                Some(_) => conflicts.push(index),
+                None => {
+                    state.templates.insert(key, version.clone());
+                    written.push(index);
+                }
+            }
         }
-        state.bulk_writes += versions.len() as u64;
-        Ok(())
+        for index in written {
+            let version = &versions[index];
+            let key = (version.tenant_id.clone(), version.template.id.clone());
+            let current = state.live.get(&key).map(|live| live.template.version);
+            let expected = version.template.version.checked_sub(1).filter(|v| *v > 0);
+            if current == expected {
+                state.live.insert(key, version.clone());
+                state.bulk_writes += 1;
+            } else {
+                conflicts.push(index);
+            }
+        }
+        conflicts.sort_unstable();
+        Ok(conflicts)
     }
 
     async fn live_heads(

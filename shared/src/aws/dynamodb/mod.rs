@@ -157,6 +157,7 @@ pub(super) fn workspace_from_item(item: &Item) -> Result<TenantWorkspace, StoreE
 
 /// One BatchWriteItem of at most [`MAX_ITEMS_PER_BATCH_WRITE`] requests, with the unprocessed
 /// ones written again (backing off) until none is left or the retries run out.
+#[cfg(feature = "campaigns")]
 pub(crate) async fn batch_write(
     client: &Client,
     table: &str,
