@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 
 infra/scripts/bootstrap-contract.sh
 cargo build --quiet -p storecast-dev
-dev=target/debug/storecast-dev
+dev="${CARGO_TARGET_DIR:-target}/debug/storecast-dev"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 base="http://127.0.0.1:$port"
 log="$(mktemp -t storecast-api-XXXX.log)"

@@ -6,7 +6,10 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 
-use crate::domain::{CampaignId, CampaignStatus, TemplateVersion, TenantId, TenantWorkspace};
+use crate::domain::{
+    CampaignId, CampaignStatus, TemplateVersion, TenantId, TenantSettings, TenantStatus,
+    TenantWorkspace,
+};
 use crate::error::StoreError;
 
 /// Everything delivery needs to know about a tenant and campaign before sending a batch, read in
@@ -38,16 +41,54 @@ pub trait WorkspaceListing: Send + Sync {
 
 /// What operators and the lifecycle change: workspaces, templates, campaign status. Suppression
 /// lists have their own port ([`crate::deliverability::suppression::SuppressionList`]).
+///
+/// The services never write a workspace item whole: each change is one conditional write of the
+/// attributes it owns (`create_workspace`, `update_onboarding`, `update_settings`,
+/// `set_workspace_status`), so a concurrent change of another attribute (an operator's suspend
+/// racing a marketer's PATCH) is never undone. Each answers `false` when its condition failed.
 #[async_trait]
 pub trait TenantAdmin: Send + Sync {
+    /// The whole item, unconditionally: for seeding (tests, demos, tools), not for the services.
     async fn put_workspace(&self, workspace: &TenantWorkspace) -> Result<(), StoreError>;
+    /// Writes a new workspace item; `false` if the tenant already has one.
+    async fn create_workspace(&self, workspace: &TenantWorkspace) -> Result<bool, StoreError>;
+    /// Sets what onboarding owns (display name, SES names, from-address, unsubscribe URL,
+    /// settings) on the tenant's workspace if its slug is `workspace.slug`; never the status.
+    async fn update_onboarding(&self, workspace: &TenantWorkspace) -> Result<bool, StoreError>;
+    /// Sets the settings (and the display name, if given) if the stored settings are still
+    /// `expected`; `false` if they changed since they were read (or the workspace is gone).
+    async fn update_settings(
+        &self,
+        tenant: &TenantId,
+        expected: &TenantSettings,
+        settings: &TenantSettings,
+        display_name: Option<&str>,
+    ) -> Result<bool, StoreError>;
+    /// Sets the status if it is still `expected` (`None`: whatever it is, if the workspace
+    /// exists); `false` otherwise.
+    async fn set_workspace_status(
+        &self,
+        tenant: &TenantId,
+        expected: Option<TenantStatus>,
+        status: TenantStatus,
+    ) -> Result<bool, StoreError>;
     async fn put_template_version(&self, version: &TemplateVersion) -> Result<(), StoreError>;
+    /// The campaign's delivery status, unconditionally: the campaign store writes it in the same
+    /// transaction as the revision-checked record.
     async fn set_campaign_status(
         &self,
         tenant: &TenantId,
         campaign: &CampaignId,
         status: CampaignStatus,
     ) -> Result<(), StoreError>;
+    /// The campaign's delivery status, if it is still `expected`; `false` otherwise.
+    async fn set_campaign_status_if(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        expected: CampaignStatus,
+        status: CampaignStatus,
+    ) -> Result<bool, StoreError>;
     /// The tenant's workspace, if it was onboarded.
     async fn workspace(&self, tenant: &TenantId) -> Result<Option<TenantWorkspace>, StoreError>;
     /// Claims `slug` (a from-address local part: platform-wide, not per tenant) for `tenant`

@@ -516,6 +516,46 @@ async fn onboarding_is_idempotent_and_each_retailer_gets_its_own_workspace() {
         patched.body["settings"]["brand"],
         json!({"logo_url": "https://cdn.test/logo.png"})
     );
+    // What only operators change (the sender's name, the status) is a 403 naming the fields.
+    let renamed = h
+        .call(
+            Method::PATCH,
+            "/tenants/alpine",
+            Some(marketer("alpine")),
+            Some(json!({"display_name": "Not Alpine", "status": "ACTIVE"})),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::FORBIDDEN, "{}", renamed.body);
+    assert_eq!(
+        renamed.body["type"],
+        "https://storecast.dev/problems/operator-only-field"
+    );
+    assert_eq!(renamed.body["errors"][0]["field"], "display_name");
+    assert_eq!(renamed.body["errors"][1]["field"], "status");
+    let by_operator = h
+        .call(
+            Method::PATCH,
+            "/tenants/alpine",
+            Some(operator()),
+            Some(json!({"display_name": "Alpine Outfitters AG"})),
+        )
+        .await;
+    assert_eq!(by_operator.status, StatusCode::OK, "{}", by_operator.body);
+    assert_eq!(by_operator.body["display_name"], "Alpine Outfitters AG");
+    assert_eq!(
+        by_operator.body["settings"]["brand"],
+        json!({"logo_url": "https://cdn.test/logo.png"})
+    );
+    let status_by_operator = h
+        .call(
+            Method::PATCH,
+            "/tenants/alpine",
+            Some(operator()),
+            Some(json!({"status": "SUSPENDED"})),
+        )
+        .await;
+    assert_eq!(status_by_operator.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(status_by_operator.body["errors"][0]["field"], "status");
     let bad_zone = h
         .call(
             Method::PATCH,

@@ -157,6 +157,111 @@ async fn tenants_table_answers_the_delivery_context_in_one_read() {
 }
 
 #[tokio::test]
+async fn workspace_writes_change_only_their_attributes_on_their_conditions() {
+    let t = test_stack("workspaces").await;
+    let table = TenantsTable::new(
+        t.clients.dynamodb.clone(),
+        &t.stack.table("TenantsTable").unwrap().name,
+    );
+    let tenant = TenantId::parse("alpine").unwrap();
+    let workspace = sample_workspace("alpine", &t.sending_domain);
+    assert!(table.create_workspace(&workspace).await.unwrap());
+    assert!(
+        !table.create_workspace(&workspace).await.unwrap(),
+        "created once"
+    );
+
+    // An operator suspends between a marketer's read and write: the settings write, conditional
+    // on the settings read, leaves the status alone.
+    let read = table.workspace(&tenant).await.unwrap().unwrap();
+    assert!(
+        table
+            .set_workspace_status(&tenant, None, TenantStatus::Suspended)
+            .await
+            .unwrap()
+    );
+    let mut patched = read.settings.clone();
+    patched.timezone = "America/New_York".into();
+    assert!(
+        table
+            .update_settings(&tenant, &read.settings, &patched, None)
+            .await
+            .unwrap()
+    );
+    let stored = table.workspace(&tenant).await.unwrap().unwrap();
+    assert_eq!(stored.status, TenantStatus::Suspended);
+    assert_eq!(stored.settings, patched);
+    // A write on the settings it read before is refused: they changed since.
+    assert!(
+        !table
+            .update_settings(&tenant, &read.settings, &read.settings, Some("Stale"))
+            .await
+            .unwrap()
+    );
+    // A reinstate on a status that changed since it was read is refused.
+    assert!(
+        !table
+            .set_workspace_status(&tenant, Some(TenantStatus::Paused), TenantStatus::Active)
+            .await
+            .unwrap()
+    );
+    // A re-PUT writes what onboarding owns, never the status; only with the same slug.
+    let mut renamed = stored.clone();
+    renamed.display_name = "Alpine AG".into();
+    renamed.status = TenantStatus::Active;
+    assert!(table.update_onboarding(&renamed).await.unwrap());
+    let stored = table.workspace(&tenant).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.display_name.as_str(), stored.status),
+        ("Alpine AG", TenantStatus::Suspended)
+    );
+    renamed.slug = "other".into();
+    assert!(!table.update_onboarding(&renamed).await.unwrap());
+    let nobody = TenantId::parse("nobody").unwrap();
+    assert!(
+        !table
+            .set_workspace_status(&nobody, None, TenantStatus::Suspended)
+            .await
+            .unwrap(),
+        "no item is created by a status write"
+    );
+    assert!(table.workspace(&nobody).await.unwrap().is_none());
+
+    // A campaign resumes only from PAUSED.
+    let campaign = CampaignId::parse("c1").unwrap();
+    table
+        .set_campaign_status(&tenant, &campaign, CampaignStatus::Cancelled)
+        .await
+        .unwrap();
+    assert!(
+        !table
+            .set_campaign_status_if(
+                &tenant,
+                &campaign,
+                CampaignStatus::Paused,
+                CampaignStatus::Active
+            )
+            .await
+            .unwrap()
+    );
+    table
+        .set_campaign_status(&tenant, &campaign, CampaignStatus::Paused)
+        .await
+        .unwrap();
+    assert!(
+        table
+            .set_campaign_status_if(
+                &tenant,
+                &campaign,
+                CampaignStatus::Paused,
+                CampaignStatus::Active
+            )
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
 async fn tenants_table_keeps_template_versions_per_tenant() {
     let t = test_stack("templates").await;
     let table = TenantsTable::new(

@@ -100,7 +100,7 @@ async fn bulk_publishing_writes_more_than_one_batch_of_versions_and_pointers() {
         })
         .collect();
 
-    table.publish_all(&versions).await.unwrap();
+    assert!(table.publish_all(&versions).await.unwrap().is_empty());
 
     let tenant = TenantId::parse("alpine").unwrap();
     let heads = table.live_heads(&tenant).await.unwrap();
@@ -123,6 +123,73 @@ async fn bulk_publishing_writes_more_than_one_batch_of_versions_and_pointers() {
             Some(v)
         );
     }
+}
+
+#[tokio::test]
+async fn bulk_publishing_never_overwrites_a_version_a_marketer_saved_meanwhile() {
+    let (_t, table) = table("publish-race").await;
+    let tenant = TenantId::parse("alpine").unwrap();
+    let v1 = sample_template_version("alpine", 1);
+    assert!(
+        table
+            .publish_all(std::slice::from_ref(&v1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The marketer's save publishes v2 after the deploy read v1 as live.
+    let mut saved = sample_template_version("alpine", 2);
+    saved
+        .overrides
+        .insert("headline".into(), serde_json::json!("Mine"));
+    assert_eq!(
+        table.publish(&saved, Some(1)).await.unwrap(),
+        PublishResult::Published
+    );
+    let mut deployed = sample_template_version("alpine", 2);
+    deployed
+        .overrides
+        .insert("headline".into(), serde_json::json!("Catalog"));
+
+    assert_eq!(
+        table
+            .publish_all(std::slice::from_ref(&deployed))
+            .await
+            .unwrap(),
+        vec![0]
+    );
+    assert_eq!(
+        table.live_template(&tenant, &v1.template.id).await.unwrap(),
+        Some(saved.clone())
+    );
+    assert_eq!(
+        table
+            .template_version(&tenant, &saved.template)
+            .await
+            .unwrap(),
+        Some(saved.clone())
+    );
+    // Renumbered after the save, it goes live; a stale pointer (from v1) is refused.
+    deployed.template.version = 3;
+    assert!(
+        table
+            .publish_all(&[deployed.clone()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        table.live_template(&tenant, &v1.template.id).await.unwrap(),
+        Some(deployed)
+    );
+    let mut stale = sample_template_version("alpine", 2);
+    stale.template.version = 2;
+    stale.template.id = TemplateId::parse("other").unwrap();
+    assert_eq!(
+        table.publish_all(&[stale]).await.unwrap(),
+        vec![0],
+        "no v1 is live"
+    );
 }
 
 #[tokio::test]

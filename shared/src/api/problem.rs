@@ -65,6 +65,24 @@ impl Problem {
         Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
     }
 
+    /// 403 naming the fields of the body that only operators may change.
+    pub fn operator_only_fields(fields: &[&str]) -> Self {
+        Self {
+            errors: fields
+                .iter()
+                .map(|field| FieldError::new(*field, "only platform operators may change it"))
+                .collect(),
+            ..Self::new(
+                StatusCode::FORBIDDEN,
+                "operator-only-field",
+                format!(
+                    "only platform operators may change {}",
+                    fields.join(" and ")
+                ),
+            )
+        }
+    }
+
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not-found", detail)
     }

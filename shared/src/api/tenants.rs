@@ -5,6 +5,7 @@ use axum::extract::State;
 use http::StatusCode;
 
 use super::ApiState;
+use super::auth::{Caller, Role};
 use super::extract::{ApiJson, OperatorOnly, TenantPath};
 use super::problem::Problem;
 use crate::domain::{TenantId, TenantWorkspace};
@@ -55,21 +56,32 @@ pub async fn get_tenant(
     Ok(Json(state.onboarding.tenant(&tenant).await?))
 }
 
-/// Change the retailer's brand variables (JSON merge patch: `null` removes a key), display name,
-/// time zone, quiet hours or frequency cap.
+/// Change the retailer's brand variables (JSON merge patch: `null` removes a key), time zone,
+/// quiet hours, frequency cap or warm-up plan; operators also the display name. Only the
+/// settings (and display name) are written, on condition that they are still those read, so a
+/// concurrent suspend is never undone.
 #[utoipa::path(
     patch,
     path = "/tenants/{tenant}",
     tag = "tenants",
     params(("tenant" = inline(TenantId), Path, description = "The retailer's id")),
     request_body(content = TenantPatch, content_type = "application/merge-patch+json"),
-    responses((status = 200, description = "The updated retailer", body = TenantWorkspace))
+    responses(
+        (status = 200, description = "The updated retailer", body = TenantWorkspace),
+        (status = 403, description = "Another retailer, or a marketer naming a field only operators change (`display_name`, `status`; type `.../operator-only-field`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The settings kept changing concurrently; read and try again", body = Problem, content_type = "application/problem+json"),
+    )
 )]
 pub async fn patch_tenant(
     TenantPath(tenant): TenantPath,
+    caller: Caller,
     State(state): State<ApiState>,
     ApiJson(patch): ApiJson<TenantPatch>,
 ) -> Result<Json<TenantWorkspace>, Problem> {
+    let operator_fields = patch.operator_fields();
+    if caller.role != Role::Operator && !operator_fields.is_empty() {
+        return Err(Problem::operator_only_fields(&operator_fields));
+    }
     Ok(Json(state.onboarding.patch_tenant(&tenant, patch).await?))
 }
 

@@ -869,6 +869,31 @@ async fn pause_parks_delivery_resume_redrives_it_and_cancel_stops_the_chunks() {
 }
 
 #[tokio::test]
+async fn a_pause_landing_after_a_resumes_write_is_not_undone() {
+    let w = world().await;
+    put_export(&w, "alpine", ROWS);
+    let alpine = tenant("alpine");
+    let spring = cid("spring");
+    w.campaigns
+        .create(&alpine, new_campaign("spring", "alpine", None))
+        .await
+        .unwrap();
+    w.campaigns.launch(&alpine, &spring).await.unwrap();
+    w.campaigns.pause(&alpine, &spring).await.unwrap();
+    // A concurrent pause's status write lands right after the resume's record and status write.
+    w.directory
+        .race_next_campaign_status(CampaignStatus::Paused);
+
+    w.campaigns.resume(&alpine, &spring).await.unwrap();
+
+    assert_eq!(
+        status(&w, "alpine", "spring").await,
+        Some(CampaignStatus::Paused),
+        "resume writes the delivery status once, with the record"
+    );
+}
+
+#[tokio::test]
 async fn the_list_is_per_tenant_and_paginated() {
     let w = world().await;
     let alpine = tenant("alpine");

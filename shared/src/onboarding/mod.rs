@@ -14,4 +14,6 @@ pub mod workspaces;
 pub use service::*;
 
 #[cfg(test)]
+mod race_tests;
+#[cfg(test)]
 mod tests;

@@ -65,6 +65,25 @@ pub struct TenantPatch {
     #[serde(default, deserialize_with = "present")]
     #[cfg_attr(feature = "api", schema(value_type = Option<crate::domain::WarmupPlan>, nullable))]
     pub warmup: Option<Option<crate::domain::WarmupPlan>>,
+    /// Operator-owned, never changed by a PATCH: a marketer naming it is refused (`403`), an
+    /// operator is pointed at `/suspend` and `/reinstate` (`422`).
+    #[serde(default)]
+    pub status: Option<TenantStatus>,
+}
+
+impl TenantPatch {
+    /// The fields given that only operators may change: the display name (the sender's name
+    /// on every message) and the status.
+    pub fn operator_fields(&self) -> Vec<&'static str> {
+        let mut fields = Vec::new();
+        if self.display_name.is_some() {
+            fields.push("display_name");
+        }
+        if self.status.is_some() {
+            fields.push("status");
+        }
+        fields
+    }
 }
 
 /// A field that is present (even as `null`) is `Some`; a missing one stays `None` (default).
@@ -236,8 +255,17 @@ impl Onboarding {
             unsubscribe_base_url: self.config.unsubscribe_base_url_for(tenant),
             settings: request.settings,
         };
-        if existing.as_ref() != Some(&workspace) {
-            self.admin.put_workspace(&workspace).await?;
+        let written = match &existing {
+            None => self.admin.create_workspace(&workspace).await?,
+            Some(existing) if *existing != workspace => {
+                self.admin.update_onboarding(&workspace).await?
+            }
+            Some(_) => true,
+        };
+        if !written {
+            return Err(OnboardingError::Conflict(
+                "the retailer was onboarded or removed concurrently; PUT it again".into(),
+            ));
         }
         let created = existing.is_none();
         tracing::info!(created, "tenant onboarded");
@@ -252,41 +280,53 @@ impl Onboarding {
     }
 
     /// `PATCH /tenants/{tenant}`: display name, brand variables (JSON merge patch), time zone,
-    /// quiet hours, frequency cap, warm-up plan. The result is validated as a whole before it is written.
+    /// quiet hours, frequency cap, warm-up plan. The result is validated as a whole, then written
+    /// as one update of the settings (and display name) on condition that the settings are still
+    /// those read: the status is never written, so a concurrent suspend stays; a concurrent
+    /// change of the settings makes it read and apply the patch again (at most
+    /// [`PATCH_ATTEMPTS`] times, then a conflict).
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
     pub async fn patch_tenant(
         &self,
         tenant: &TenantId,
         patch: TenantPatch,
     ) -> Result<TenantWorkspace, OnboardingError> {
-        let mut workspace = self.tenant(tenant).await?;
-        if let Some(display_name) = &patch.display_name {
-            workspace.display_name = validate_display_name("display_name", display_name)?;
+        if patch.status.is_some() {
+            return Err(invalid(
+                "status",
+                "the status changes only through POST /tenants/{tenant}/suspend and /reinstate",
+            ));
         }
-        if let Some(brand) = &patch.brand {
-            let mut merged =
-                serde_json::Value::Object(std::mem::take(&mut workspace.settings.brand));
-            merge_patch(&mut merged, &serde_json::Value::Object(brand.clone()));
-            workspace.settings.brand = match merged {
-                serde_json::Value::Object(map) => map,
-                _ => serde_json::Map::new(),
-            };
+        let display_name = patch
+            .display_name
+            .as_deref()
+            .map(|name| validate_display_name("display_name", name))
+            .transpose()?;
+        for _ in 0..PATCH_ATTEMPTS {
+            let read = self.tenant(tenant).await?;
+            let mut workspace = read.clone();
+            apply_patch(&mut workspace.settings, &patch);
+            validate_settings("", &workspace.settings)?;
+            if let Some(name) = &display_name {
+                workspace.display_name = name.clone();
+            }
+            if self
+                .admin
+                .update_settings(
+                    tenant,
+                    &read.settings,
+                    &workspace.settings,
+                    display_name.as_deref(),
+                )
+                .await?
+            {
+                return Ok(workspace);
+            }
+            tracing::info!("the settings changed since they were read; patching again");
         }
-        if let Some(timezone) = patch.timezone {
-            workspace.settings.timezone = timezone;
-        }
-        if let Some(quiet_hours) = patch.quiet_hours {
-            workspace.settings.quiet_hours = quiet_hours;
-        }
-        if let Some(frequency_cap) = patch.frequency_cap {
-            workspace.settings.frequency_cap = frequency_cap;
-        }
-        if let Some(warmup) = patch.warmup {
-            workspace.settings.warmup = warmup;
-        }
-        validate_settings("", &workspace.settings)?;
-        self.admin.put_workspace(&workspace).await?;
-        Ok(workspace)
+        Err(OnboardingError::Conflict(
+            "the retailer's settings kept changing concurrently; try again".into(),
+        ))
     }
 
     /// Status `SUSPENDED` (delivery parks the tenant's batches) and sending disabled at SES.
@@ -298,41 +338,81 @@ impl Onboarding {
             .set_sending_enabled(&workspace.configuration_set, false)
             .await?;
         if workspace.status != TenantStatus::Suspended {
+            // Whatever the status is now: a suspension wins over a concurrent reinstate.
+            if !self
+                .admin
+                .set_workspace_status(tenant, None, TenantStatus::Suspended)
+                .await?
+            {
+                return Err(OnboardingError::NotFound);
+            }
             workspace.status = TenantStatus::Suspended;
-            self.admin.put_workspace(&workspace).await?;
         }
         tracing::info!("tenant suspended");
         Ok(workspace)
     }
 
-    /// Sending enabled at SES, status `ACTIVE`, and (with [`Onboarding::with_redrive`]) the
-    /// tenant's parked batches back on the send-batches stream. Idempotent.
+    /// Sending enabled at SES, status `ACTIVE` (written on condition that the status is still
+    /// the one read: a suspension landing in between is a conflict, not undone), and (with
+    /// [`Onboarding::with_redrive`]) the tenant's parked batches back on the send-batches
+    /// stream. Idempotent.
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
     pub async fn reinstate(&self, tenant: &TenantId) -> Result<TenantWorkspace, OnboardingError> {
         let mut workspace = self.tenant(tenant).await?;
         self.workspaces
             .set_sending_enabled(&workspace.configuration_set, true)
             .await?;
-        match &self.redrive {
-            Some(redrive) => {
-                crate::pipeline::redrive::reinstate_tenant(
-                    self.admin.as_ref(),
-                    redrive.archive.as_ref(),
-                    redrive.send_batches.as_ref(),
-                    &workspace,
-                )
-                .await?;
-            }
-            None if workspace.status != TenantStatus::Active => {
-                let mut active = workspace.clone();
-                active.status = TenantStatus::Active;
-                self.admin.put_workspace(&active).await?;
-            }
-            None => {}
+        if workspace.status != TenantStatus::Active
+            && !self
+                .admin
+                .set_workspace_status(tenant, Some(workspace.status), TenantStatus::Active)
+                .await?
+        {
+            return Err(OnboardingError::Conflict(
+                "the retailer's status changed while it was being reinstated; read it and \
+                 reinstate again"
+                    .into(),
+            ));
         }
         workspace.status = TenantStatus::Active;
+        if let Some(redrive) = &self.redrive {
+            crate::pipeline::redrive::redrive_parked(
+                redrive.archive.as_ref(),
+                redrive.send_batches.as_ref(),
+                tenant,
+                None,
+            )
+            .await?;
+        }
         tracing::info!("tenant reinstated");
         Ok(workspace)
+    }
+}
+
+/// How many times a PATCH reads and applies itself again when the settings changed under it.
+pub const PATCH_ATTEMPTS: usize = 3;
+
+/// The patch's settings fields applied to `settings` (brand as a JSON merge patch).
+fn apply_patch(settings: &mut TenantSettings, patch: &TenantPatch) {
+    if let Some(brand) = &patch.brand {
+        let mut merged = serde_json::Value::Object(std::mem::take(&mut settings.brand));
+        merge_patch(&mut merged, &serde_json::Value::Object(brand.clone()));
+        settings.brand = match merged {
+            serde_json::Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        };
+    }
+    if let Some(timezone) = &patch.timezone {
+        settings.timezone = timezone.clone();
+    }
+    if let Some(quiet_hours) = patch.quiet_hours {
+        settings.quiet_hours = quiet_hours;
+    }
+    if let Some(frequency_cap) = patch.frequency_cap {
+        settings.frequency_cap = frequency_cap;
+    }
+    if let Some(warmup) = patch.warmup {
+        settings.warmup = warmup;
     }
 }
 

@@ -14,13 +14,13 @@ use crate::pipeline::archive::Archive;
 use crate::pipeline::archive::ParkedBatch;
 use crate::testing::{MemoryArchive, MemoryDirectory, MemorySendingWorkspaces, MemoryStream};
 
-struct Setup {
-    directory: Arc<MemoryDirectory>,
-    workspaces: Arc<MemorySendingWorkspaces>,
-    onboarding: Onboarding,
+pub(super) struct Setup {
+    pub(super) directory: Arc<MemoryDirectory>,
+    pub(super) workspaces: Arc<MemorySendingWorkspaces>,
+    pub(super) onboarding: Onboarding,
 }
 
-fn setup() -> Setup {
+pub(super) fn setup() -> Setup {
     let directory = Arc::new(MemoryDirectory::default());
     let workspaces = Arc::new(MemorySendingWorkspaces::new(
         "storecast-dev",
@@ -41,7 +41,7 @@ fn setup() -> Setup {
     }
 }
 
-fn tenant(id: &str) -> TenantId {
+pub(super) fn tenant(id: &str) -> TenantId {
     TenantId::parse(id).unwrap()
 }
 
@@ -49,7 +49,7 @@ fn request(value: serde_json::Value) -> TenantRequest {
     serde_json::from_value(value).unwrap()
 }
 
-fn alpine_request() -> TenantRequest {
+pub(super) fn alpine_request() -> TenantRequest {
     request(json!({
         "display_name": "Alpine Outfitters",
         "slug": "alpine",

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::directory::TenantAdmin;
-use crate::domain::{CampaignId, CampaignStatus, TenantId, TenantStatus, VariantId};
+use crate::domain::{CampaignId, CampaignStatus, TenantId, VariantId};
 use crate::error::StoreError;
 use crate::pipeline::archive::{Archive, ParkedBatch, UNKNOWN_VARIANT};
 use crate::pipeline::publish::{PublishFailure, RetryPolicy, put_all};
@@ -99,7 +99,10 @@ async fn redrive_page(
     Ok(())
 }
 
-/// Resumes a paused campaign: new batches flow again, and the parked ones are redriven.
+/// Resumes a paused campaign (an operator's tool, beside the campaign record): its delivery
+/// status goes from `PAUSED` to `ACTIVE` on that condition, so a campaign that is not paused
+/// (cancelled, or paused and resumed by someone else) keeps its status; the parked batches are
+/// redriven either way (delivery parks them again while the campaign is not active).
 pub async fn resume_campaign(
     admin: &dyn TenantAdmin,
     archive: &dyn Archive,
@@ -107,24 +110,18 @@ pub async fn resume_campaign(
     tenant: &TenantId,
     campaign: &CampaignId,
 ) -> Result<RedriveSummary, RedriveError> {
-    admin
-        .set_campaign_status(tenant, campaign, CampaignStatus::Active)
+    let resumed = admin
+        .set_campaign_status_if(
+            tenant,
+            campaign,
+            CampaignStatus::Paused,
+            CampaignStatus::Active,
+        )
         .await?;
+    if !resumed {
+        tracing::info!(tenant_id = %tenant, campaign_id = %campaign, "the campaign was not paused; its status is left as it is");
+    }
     redrive_parked(archive, stream, tenant, Some(campaign)).await
-}
-
-/// Reinstates a paused or suspended tenant with the given workspace status and redrives all its
-/// parked batches.
-pub async fn reinstate_tenant(
-    admin: &dyn TenantAdmin,
-    archive: &dyn Archive,
-    stream: &dyn RecordStream,
-    workspace: &crate::domain::TenantWorkspace,
-) -> Result<RedriveSummary, RedriveError> {
-    let mut active = workspace.clone();
-    active.status = TenantStatus::Active;
-    admin.put_workspace(&active).await?;
-    redrive_parked(archive, stream, &workspace.tenant_id, None).await
 }
 
 /// How many deferred batches one scheduled tick puts back at most (the rest wait for the next).

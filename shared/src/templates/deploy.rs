@@ -197,8 +197,15 @@ pub async fn deploy(
             reports.push(report);
         }
         if !options.dry_run && !to_publish.is_empty() {
-            publisher.publish_all(&to_publish).await?;
-            published += to_publish.len();
+            published += publish_renumbering(
+                catalog,
+                publisher,
+                &mut builder,
+                group,
+                &mut reports,
+                to_publish,
+            )
+            .await?;
         }
     }
     reports.sort_by(|a, b| a.tenant.cmp(&b.tenant));
@@ -207,6 +214,84 @@ pub async fn deploy(
         retailers: reports,
         published,
     })
+}
+
+/// How many times versions refused by a concurrent publish are renumbered and written again.
+pub const PUBLISH_ATTEMPTS: usize = 3;
+
+/// Publishes `versions` (of the retailers in `group`); a retailer with a version refused
+/// because a marketer saved the template meanwhile has its live heads read again and its
+/// changed templates rebuilt on them (keeping the marketer's values, numbered after their
+/// version), at most [`PUBLISH_ATTEMPTS`] times; still refused after that is an error in its
+/// report. Answers the versions written.
+async fn publish_renumbering(
+    catalog: &Catalog,
+    publisher: &dyn TemplatePublisher,
+    builder: &mut VersionBuilder,
+    group: &[(TenantWorkspace, Vec<LiveHead>)],
+    reports: &mut [RetailerReport],
+    mut versions: Vec<TemplateVersion>,
+) -> Result<usize, StoreError> {
+    let mut published = 0;
+    for attempt in 1..=PUBLISH_ATTEMPTS {
+        let refused = publisher.publish_all(&versions).await?;
+        published += versions.len() - refused.len();
+        if refused.is_empty() {
+            break;
+        }
+        let refused: Vec<TemplateVersion> =
+            refused.into_iter().map(|i| versions[i].clone()).collect();
+        versions = Vec::new();
+        let tenants: std::collections::BTreeSet<&TenantId> =
+            refused.iter().map(|v| &v.tenant_id).collect();
+        for tenant in tenants {
+            let Some((workspace, _)) = group.iter().find(|(w, _)| &w.tenant_id == tenant) else {
+                continue;
+            };
+            let report = reports
+                .iter_mut()
+                .find(|r| r.tenant == tenant.as_str())
+                .expect("every retailer of the group has a report");
+            let refused_ids: Vec<&TemplateId> = refused
+                .iter()
+                .filter(|v| &v.tenant_id == tenant)
+                .map(|v| &v.template.id)
+                .collect();
+            if attempt == PUBLISH_ATTEMPTS {
+                report.errors.push(format!(
+                    "{} kept being published concurrently; deploy again",
+                    refused_ids
+                        .iter()
+                        .map(|id| id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                report
+                    .changed
+                    .retain(|c| !refused_ids.contains(&&c.template));
+                continue;
+            }
+            tracing::info!(tenant_id = %tenant, "templates published concurrently; renumbering");
+            let heads = publisher.live_heads(tenant).await?;
+            let (rebuilt, mut rebuilt_versions) = builder.retailer(catalog, workspace, &heads);
+            rebuilt_versions.retain(|v| refused_ids.contains(&&v.template.id));
+            report
+                .changed
+                .retain(|c| !refused_ids.contains(&&c.template));
+            report.changed.extend(
+                rebuilt
+                    .changed
+                    .into_iter()
+                    .filter(|c| refused_ids.contains(&&c.template)),
+            );
+            report.errors.extend(rebuilt.errors);
+            versions.extend(rebuilt_versions);
+        }
+        if versions.is_empty() {
+            break;
+        }
+    }
+    Ok(published)
 }
 
 /// Builds and checks versions, compiling each (template, effective values) once and hashing each

@@ -54,10 +54,14 @@ pub trait TemplatePublisher: Send + Sync {
         expected_live: Option<u32>,
     ) -> Result<PublishResult, StoreError>;
 
-    /// Bulk publish for the deploy tool: every version first (in writes of
-    /// [`crate::aws::dynamodb::MAX_ITEMS_PER_BATCH_WRITE`]), then every live pointer, so a pointer never names a version
-    /// that is not written. Unconditional: the caller computed the numbers from [`Self::live_heads`].
-    async fn publish_all(&self, versions: &[TemplateVersion]) -> Result<(), StoreError>;
+    /// Bulk publish for the deploy tool: every version first, each only if no item of that
+    /// number exists (`attribute_not_exists`: versions are immutable), then the live pointers of
+    /// the versions written, each only if it still names the version before (`version = n - 1`;
+    /// none for version 1), so a pointer never names a version that is not written and a
+    /// marketer's save during the deploy is never overwritten. Answers the indexes (into
+    /// `versions`) of those that were not published because a condition failed: the caller
+    /// reads the live heads again and renumbers them.
+    async fn publish_all(&self, versions: &[TemplateVersion]) -> Result<Vec<usize>, StoreError>;
 
     /// The live heads of every template of the tenant.
     async fn live_heads(&self, tenant: &TenantId) -> Result<Vec<LiveHead>, StoreError>;

@@ -13,8 +13,8 @@ use crate::deliverability::suppression::{
 use crate::directory::{DeliveryContext, DeliveryDirectory};
 use crate::directory::{SlugClaim, TenantAdmin};
 use crate::domain::{
-    CampaignId, CampaignStatus, TemplateId, TemplateRef, TemplateVersion, TenantId,
-    TenantWorkspace, normalise_address,
+    CampaignId, CampaignStatus, TemplateId, TemplateRef, TemplateVersion, TenantId, TenantSettings,
+    TenantStatus, TenantWorkspace, normalise_address,
 };
 use crate::error::{Message, StoreError};
 use crate::templates::ports::TemplateStore;
@@ -33,7 +33,17 @@ struct DirectoryState {
     slugs: HashMap<String, TenantId>,
     unavailable: bool,
     corrupt: HashSet<TenantId>,
+    /// Applied to the stored workspace right after the next reads of it, one each: a
+    /// concurrent writer.
+    workspace_races: std::collections::VecDeque<WorkspaceRace>,
+    /// Published (version and live pointer) one each just before the next bulk publishes
+    /// apply: a marketer's save during a deploy.
+    publish_races: Vec<TemplateVersion>,
+    /// Written right after the next campaign status write: a concurrent writer.
+    race_next_campaign_status: Option<CampaignStatus>,
 }
+
+type WorkspaceRace = Box<dyn FnOnce(&mut TenantWorkspace) + Send>;
 
 /// Tenants, templates, campaigns and suppression lists.
 #[derive(Default)]
@@ -43,6 +53,42 @@ pub struct MemoryDirectory {
 }
 
 impl MemoryDirectory {
+    /// Right after the next read of a workspace (that no earlier race is waiting for), `change`
+    /// is applied to the stored item, as a concurrent writer (an operator's suspend) would
+    /// between a service's read and its write.
+    pub fn race_next_workspace_read(
+        &self,
+        change: impl FnOnce(&mut TenantWorkspace) + Send + 'static,
+    ) {
+        lock(&self.state)
+            .workspace_races
+            .push_back(Box::new(change));
+    }
+
+    /// Just before the next bulk publish (that no earlier race is waiting for) applies,
+    /// `version` is published (version item and live pointer), as a marketer's save landing
+    /// during a deploy would.
+    pub fn race_next_publish_all(&self, version: TemplateVersion) {
+        lock(&self.state).publish_races.push(version);
+    }
+
+    /// Right after the next campaign status write, a concurrent writer sets `status`.
+    pub fn race_next_campaign_status(&self, status: CampaignStatus) {
+        lock(&self.state).race_next_campaign_status = Some(status);
+    }
+
+    /// The campaign's delivery status as stored.
+    pub fn campaign_status(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+    ) -> Option<CampaignStatus> {
+        lock(&self.state)
+            .campaigns
+            .get(&(tenant.clone(), campaign.clone()))
+            .copied()
+    }
+
     pub fn set_unavailable(&self, unavailable: bool) {
         lock(&self.state).unavailable = unavailable;
     }
@@ -163,7 +209,7 @@ impl crate::templates::ports::TemplatePublisher for MemoryDirectory {
         Ok(crate::templates::ports::PublishResult::Published)
     }
 
-    async fn publish_all(&self, versions: &[TemplateVersion]) -> Result<(), StoreError> {
+    async fn publish_all(&self, versions: &[TemplateVersion]) -> Result<Vec<usize>, StoreError> {
         let mut state = lock(&self.state);
         if state.unavailable {
             return Err(StoreError::Unavailable {
@@ -171,20 +217,43 @@ impl crate::templates::ports::TemplatePublisher for MemoryDirectory {
                 source: Message::boxed("injected outage"),
             });
         }
-        for version in versions {
+        if !state.publish_races.is_empty() {
+            let raced = state.publish_races.remove(0);
+            let key = (raced.tenant_id.clone(), raced.template.id.clone());
             state.templates.insert(
-                (version.tenant_id.clone(), version.template.clone()),
-                version.clone(),
+                (raced.tenant_id.clone(), raced.template.clone()),
+                raced.clone(),
             );
+            state.live.insert(key, raced);
         }
-        for version in versions {
-            state.live.insert(
-                (version.tenant_id.clone(), version.template.id.clone()),
-                version.clone(),
-            );
+        let mut conflicts = Vec::new();
+        let mut written = Vec::new();
+        for (index, version) in versions.iter().enumerate() {
+            let key = (version.tenant_id.clone(), version.template.clone());
+            match state.templates.get(&key) {
+                // Written already by an interrupted deploy: its pointer may still move.
+                Some(stored) if stored == version => written.push(index),
+                Some(_) => conflicts.push(index),
+                None => {
+                    state.templates.insert(key, version.clone());
+                    written.push(index);
+                }
+            }
         }
-        state.bulk_writes += versions.len() as u64;
-        Ok(())
+        for index in written {
+            let version = &versions[index];
+            let key = (version.tenant_id.clone(), version.template.id.clone());
+            let current = state.live.get(&key).map(|live| live.template.version);
+            let expected = version.template.version.checked_sub(1).filter(|v| *v > 0);
+            if current == expected {
+                state.live.insert(key, version.clone());
+                state.bulk_writes += 1;
+            } else {
+                conflicts.push(index);
+            }
+        }
+        conflicts.sort_unstable();
+        Ok(conflicts)
     }
 
     async fn live_heads(
@@ -225,6 +294,67 @@ impl TenantAdmin for MemoryDirectory {
         Ok(())
     }
 
+    async fn create_workspace(&self, workspace: &TenantWorkspace) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        if state.workspaces.contains_key(&workspace.tenant_id) {
+            return Ok(false);
+        }
+        state
+            .workspaces
+            .insert(workspace.tenant_id.clone(), workspace.clone());
+        Ok(true)
+    }
+
+    async fn update_onboarding(&self, workspace: &TenantWorkspace) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        match state.workspaces.get_mut(&workspace.tenant_id) {
+            Some(stored) if stored.slug == workspace.slug => {
+                *stored = TenantWorkspace {
+                    status: stored.status,
+                    ..workspace.clone()
+                };
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn update_settings(
+        &self,
+        tenant: &TenantId,
+        expected: &TenantSettings,
+        settings: &TenantSettings,
+        display_name: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        match state.workspaces.get_mut(tenant) {
+            Some(stored) if stored.settings == *expected => {
+                stored.settings = settings.clone();
+                if let Some(name) = display_name {
+                    stored.display_name = name.to_string();
+                }
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn set_workspace_status(
+        &self,
+        tenant: &TenantId,
+        expected: Option<TenantStatus>,
+        status: TenantStatus,
+    ) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        match state.workspaces.get_mut(tenant) {
+            Some(stored) if expected.is_none_or(|expected| stored.status == expected) => {
+                stored.status = status;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn put_template_version(&self, version: &TemplateVersion) -> Result<(), StoreError> {
         lock(&self.state).templates.insert(
             (version.tenant_id.clone(), version.template.clone()),
@@ -239,21 +369,46 @@ impl TenantAdmin for MemoryDirectory {
         campaign: &CampaignId,
         status: CampaignStatus,
     ) -> Result<(), StoreError> {
-        lock(&self.state)
-            .campaigns
-            .insert((tenant.clone(), campaign.clone()), status);
+        let mut state = lock(&self.state);
+        let key = (tenant.clone(), campaign.clone());
+        let raced = state.race_next_campaign_status.take();
+        state.campaigns.insert(key, raced.unwrap_or(status));
         Ok(())
     }
 
+    async fn set_campaign_status_if(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        expected: CampaignStatus,
+        status: CampaignStatus,
+    ) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        let key = (tenant.clone(), campaign.clone());
+        if state.campaigns.get(&key) != Some(&expected) {
+            return Ok(false);
+        }
+        let raced = state.race_next_campaign_status.take();
+        state.campaigns.insert(key, raced.unwrap_or(status));
+        Ok(true)
+    }
+
     async fn workspace(&self, tenant: &TenantId) -> Result<Option<TenantWorkspace>, StoreError> {
-        let state = lock(&self.state);
+        let mut state = lock(&self.state);
         if state.unavailable {
             return Err(StoreError::Unavailable {
                 store: "directory",
                 source: Message::boxed("injected outage"),
             });
         }
-        Ok(state.workspaces.get(tenant).cloned())
+        let read = state.workspaces.get(tenant).cloned();
+        if read.is_some()
+            && let Some(race) = state.workspace_races.pop_front()
+            && let Some(stored) = state.workspaces.get_mut(tenant)
+        {
+            race(stored);
+        }
+        Ok(read)
     }
 
     async fn claim_slug(&self, slug: &str, tenant: &TenantId) -> Result<SlugClaim, StoreError> {

@@ -93,7 +93,7 @@ async fn resume(template_file: &Path, tenant: String, campaign: String) -> Resul
     )
     .await?;
     println!(
-        "campaign active again; redrove {} batches ({} recipients); {} still parked",
+        "campaign active (if it was paused); redrove {} batches ({} recipients); {} still parked",
         summary.batches, summary.recipients, summary.still_parked
     );
     Ok(())

@@ -7,9 +7,13 @@ use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 
 use crate::aws::errors::store_error;
 use crate::directory::{SlugClaim, TenantAdmin, WorkspaceListing};
-use crate::domain::{CampaignId, CampaignStatus, TemplateVersion, TenantId, TenantWorkspace};
+use crate::domain::{
+    CampaignId, CampaignStatus, TemplateVersion, TenantId, TenantSettings, TenantStatus,
+    TenantWorkspace,
+};
 use crate::error::StoreError;
 
+use super::workspace_writes::{workspace_item, workspace_key};
 use super::*;
 
 /// Scan segments read in parallel when listing workspaces.
@@ -51,30 +55,36 @@ impl WorkspaceListing for TenantsTable {
 #[async_trait]
 impl TenantAdmin for TenantsTable {
     async fn put_workspace(&self, workspace: &TenantWorkspace) -> Result<(), StoreError> {
-        let mut item = key(tenant_pk(&workspace.tenant_id), "WORKSPACE".into());
-        item.extend([
-            ("tenant_id".into(), s(workspace.tenant_id.as_str())),
-            ("slug".into(), s(&workspace.slug)),
-            ("display_name".into(), s(&workspace.display_name)),
-            ("configuration_set".into(), s(&workspace.configuration_set)),
-            ("ses_tenant".into(), s(&workspace.ses_tenant)),
-            ("from_address".into(), s(&workspace.from_address)),
-            ("status".into(), s(status_name(workspace.status)?)),
-            (
-                "unsubscribe_base_url".into(),
-                s(&workspace.unsubscribe_base_url),
-            ),
-            (
-                "settings".into(),
-                s(serde_json::to_string(&workspace.settings).map_err(|e| {
-                    StoreError::Rejected {
-                        store: TENANTS,
-                        source: Box::new(e),
-                    }
-                })?),
-            ),
-        ]);
-        self.put(item).await
+        self.put(workspace_item(workspace)?).await
+    }
+
+    async fn create_workspace(&self, workspace: &TenantWorkspace) -> Result<bool, StoreError> {
+        self.create_workspace_item(workspace).await
+    }
+
+    async fn update_onboarding(&self, workspace: &TenantWorkspace) -> Result<bool, StoreError> {
+        self.update_onboarding_item(workspace).await
+    }
+
+    async fn update_settings(
+        &self,
+        tenant: &TenantId,
+        expected: &TenantSettings,
+        settings: &TenantSettings,
+        display_name: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        self.update_settings_item(tenant, expected, settings, display_name)
+            .await
+    }
+
+    async fn set_workspace_status(
+        &self,
+        tenant: &TenantId,
+        expected: Option<TenantStatus>,
+        status: TenantStatus,
+    ) -> Result<bool, StoreError> {
+        self.set_workspace_status_item(tenant, expected, status)
+            .await
     }
 
     async fn put_template_version(&self, version: &TemplateVersion) -> Result<(), StoreError> {
@@ -101,13 +111,40 @@ impl TenantAdmin for TenantsTable {
         self.put(item).await
     }
 
+    /// `SET #status = :status` if `#status = :expected`.
+    async fn set_campaign_status_if(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        expected: CampaignStatus,
+        status: CampaignStatus,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant_pk(tenant), format!("CAMPAIGN#{campaign}"))))
+            .update_expression("SET #status = :status")
+            .condition_expression("#status = :expected")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(status_name(status)?))
+            .expression_attribute_values(":expected", s(status_name(expected)?))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if is_update_condition_failure(&error) => Ok(false),
+            Err(error) => Err(store_error(TENANTS, error)),
+        }
+    }
+
     async fn workspace(&self, tenant: &TenantId) -> Result<Option<TenantWorkspace>, StoreError> {
         // Strongly consistent: an operator's PATCH right after a PUT must see the PUT.
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(key(tenant_pk(tenant), "WORKSPACE".into())))
+            .set_key(Some(workspace_key(tenant)))
             .consistent_read(true)
             .send()
             .await

@@ -29,6 +29,7 @@ mod suppressions;
 mod templates;
 mod tenants;
 mod warmup;
+mod workspace_writes;
 
 #[cfg(feature = "availability")]
 pub use availability::{SCORE_WRITE_CONCURRENCY, ScoresTable};
@@ -160,6 +161,7 @@ pub(super) fn workspace_from_item(item: &Item) -> Result<TenantWorkspace, StoreE
 
 /// One BatchWriteItem of at most [`MAX_ITEMS_PER_BATCH_WRITE`] requests, with the unprocessed
 /// ones written again (backing off) until none is left or the retries run out.
+#[cfg(feature = "campaigns")]
 pub(crate) async fn batch_write(
     client: &Client,
     table: &str,

@@ -3,7 +3,6 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::aws::dynamodb::MAX_ITEMS_PER_BATCH_WRITE;
 use crate::aws::errors::store_error;
 use crate::domain::{TemplateId, TemplateRef, TemplateVersion, TenantId};
 use crate::error::StoreError;
@@ -80,7 +79,7 @@ pub(super) fn live_sk(template: &TemplateId) -> String {
 
 /// Live pointers: `sk = LIVE#<template id>`, queried by this prefix for a tenant's live heads.
 pub(super) const LIVE_PREFIX: &str = "LIVE#";
-/// BatchWriteItem calls in flight at once during a bulk publish.
+/// Conditional PutItem calls in flight at once during a bulk publish.
 pub(super) const BATCH_WRITE_CONCURRENCY: usize = 16;
 
 pub(super) fn rejected(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -121,32 +120,81 @@ pub(super) fn published_items(version: &TemplateVersion) -> Result<(Item, Item),
 }
 
 impl TenantsTable {
-    /// Writes `items` in BatchWriteItem calls of [`MAX_ITEMS_PER_BATCH_WRITE`], several in
-    /// flight, retrying unprocessed items with backoff.
-    async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
-        let requests: Vec<Vec<WriteRequest>> = items
-            .chunks(MAX_ITEMS_PER_BATCH_WRITE)
-            .map(|chunk| {
-                chunk
-                    .iter()
-                    .map(|item| {
-                        PutRequest::builder()
-                            .set_item(Some(item.clone()))
-                            .build()
-                            .map(|put| WriteRequest::builder().put_request(put).build())
-                            .map_err(rejected)
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .collect::<Result<_, _>>()?;
-        let mut calls = futures::stream::iter(requests)
-            .map(|chunk| batch_write(&self.client, &self.table, TENANTS, chunk))
-            .buffer_unordered(BATCH_WRITE_CONCURRENCY);
-        while let Some(result) = calls.next().await {
-            result?;
+    /// One conditional PutItem: `Ok(false)` when the condition failed, unless the item there
+    /// holds the same content (`content_hash`): a version an interrupted deploy wrote already.
+    async fn put_if(
+        &self,
+        item: Item,
+        condition: &str,
+        expected: Option<u32>,
+    ) -> Result<bool, StoreError> {
+        use aws_sdk_dynamodb::operation::put_item::PutItemError;
+        use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+        // Only a version item: a pointer is refused whatever it names.
+        let hash = item
+            .get("sk")
+            .and_then(|sk| sk.as_s().ok())
+            .filter(|sk| sk.starts_with("TEMPLATE#"))
+            .and_then(|_| item.get("content_hash").cloned());
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if let Some(expected) = expected {
+            put = put.expression_attribute_values(":expected", n(expected));
         }
-        Ok(())
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(error) if is_condition_failure(&error) => {
+                let same = match error.as_service_error() {
+                    Some(PutItemError::ConditionalCheckFailedException(failure)) => {
+                        hash.is_some()
+                            && failure.item().and_then(|old| old.get("content_hash"))
+                                == hash.as_ref()
+                    }
+                    _ => false,
+                };
+                Ok(same)
+            }
+            Err(error) => Err(store_error(TENANTS, error)),
+        }
+    }
+
+    /// Writes each `(index, item, condition, expected)`, [`BATCH_WRITE_CONCURRENCY`] at once;
+    /// answers the indexes whose condition failed.
+    async fn put_all_if(
+        &self,
+        puts: Vec<(usize, Item, &'static str, Option<u32>)>,
+    ) -> Result<Vec<usize>, StoreError> {
+        let calls: Vec<_> = puts
+            .into_iter()
+            .map(|(index, item, condition, expected)| async move {
+                self.put_if(item, condition, expected)
+                    .await
+                    .map(|written| (index, written))
+            })
+            .collect();
+        let mut calls = futures::stream::iter(calls).buffer_unordered(BATCH_WRITE_CONCURRENCY);
+        let mut refused = Vec::new();
+        while let Some(result) = calls.next().await {
+            let (index, written) = result?;
+            if !written {
+                refused.push(index);
+            }
+        }
+        Ok(refused)
+    }
+}
+
+/// A live pointer moves from the version before (`version = :expected`), or is created for a
+/// first version.
+pub(super) fn pointer_condition(version: u32) -> (&'static str, Option<u32>) {
+    match version.checked_sub(1).filter(|before| *before > 0) {
+        Some(before) => ("version = :expected", Some(before)),
+        None => ("attribute_not_exists(pk)", None),
     }
 }
 
@@ -203,17 +251,31 @@ impl TemplatePublisher for TenantsTable {
         }
     }
 
-    async fn publish_all(&self, versions: &[TemplateVersion]) -> Result<(), StoreError> {
-        let mut version_items = Vec::with_capacity(versions.len());
+    async fn publish_all(&self, versions: &[TemplateVersion]) -> Result<Vec<usize>, StoreError> {
+        let mut version_puts = Vec::with_capacity(versions.len());
         let mut live_items = Vec::with_capacity(versions.len());
-        for version in versions {
+        for (index, version) in versions.iter().enumerate() {
             let (version_item, live_item) = published_items(version)?;
-            version_items.push(version_item);
-            live_items.push(live_item);
+            version_puts.push((index, version_item, "attribute_not_exists(pk)", None));
+            live_items.push(Some(live_item));
         }
-        // Every version is written before any pointer names it.
-        self.batch_put(version_items).await?;
-        self.batch_put(live_items).await
+        // Every version is written before any pointer names it; a number that exists already
+        // (a marketer's save) is not overwritten, and its pointer not moved.
+        let mut refused = self.put_all_if(version_puts).await?;
+        for index in &refused {
+            live_items[*index] = None;
+        }
+        let pointer_puts = live_items
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, item)| {
+                let (condition, expected) = pointer_condition(versions[index].template.version);
+                item.map(|item| (index, item, condition, expected))
+            })
+            .collect();
+        refused.extend(self.put_all_if(pointer_puts).await?);
+        refused.sort_unstable();
+        Ok(refused)
     }
 
     async fn live_heads(&self, tenant: &TenantId) -> Result<Vec<LiveHead>, StoreError> {
@@ -249,3 +311,7 @@ impl TemplatePublisher for TenantsTable {
         Ok(heads)
     }
 }
+
+#[cfg(test)]
+#[path = "templates_tests.rs"]
+mod tests;

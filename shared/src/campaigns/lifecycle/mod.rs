@@ -92,7 +92,7 @@ pub struct CampaignPorts {
     /// Reads the tenant's workspace (status, time zone, quiet hours).
     pub directory: Arc<dyn DeliveryDirectory>,
     pub templates: Arc<dyn TemplateStore>,
-    /// `resume_campaign` sets the delivery status through it.
+    /// Reads the workspace (the frequency cap) for the launch worker.
     pub admin: Arc<dyn TenantAdmin>,
     /// Counts what it parks and redrives (`pipeline::parked::CountedArchive` on `parked`).
     pub archive: Arc<dyn Archive>,
@@ -380,12 +380,13 @@ impl Campaigns {
             CampaignState::Launching | CampaignState::Sent => {}
             _ => return Err(conflict(&record, "resume")),
         }
-        let summary = crate::pipeline::redrive::resume_campaign(
-            self.ports.admin.as_ref(),
+        // The delivery status was written with the record, in one transaction conditional on
+        // the revision read; it is not written again, so a pause landing after it stays.
+        let summary = crate::pipeline::redrive::redrive_parked(
             self.ports.archive.as_ref(),
             self.ports.send_batches.as_ref(),
             tenant,
-            id,
+            Some(id),
         )
         .await
         .map_err(CampaignError::Redrive)?;

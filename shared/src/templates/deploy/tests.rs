@@ -287,3 +287,107 @@ async fn given_a_dry_run_then_changes_are_reported_and_nothing_is_written() {
     assert!(live(&directory, "alpine", "promo").await.is_none());
     assert_eq!(directory.bulk_writes(), 0);
 }
+
+#[tokio::test]
+async fn given_a_marketers_save_during_a_deploy_then_it_is_kept_and_the_deploy_renumbers_after_it()
+{
+    let directory = directory(&["alpine"]).await;
+    deploy(
+        &catalog("Spring sale", 40, "all"),
+        directory.as_ref(),
+        directory.as_ref(),
+        &DeployOptions::default(),
+    )
+    .await
+    .unwrap();
+    // The marketer saves promo v2 with their own banner after the deploy read the live heads.
+    let mut saved = live(&directory, "alpine", "promo").await.unwrap();
+    saved.template.version = 2;
+    saved
+        .overrides
+        .insert("banner".into(), serde_json::json!("Alpine's own"));
+    saved
+        .variables
+        .insert("banner".into(), serde_json::json!("Alpine's own"));
+    directory.race_next_publish_all(saved.clone());
+
+    let report = deploy(
+        &catalog("Summer sale", 40, "all"),
+        directory.as_ref(),
+        directory.as_ref(),
+        &DeployOptions::default(),
+    )
+    .await
+    .unwrap();
+
+    assert!(report.is_success(), "{}", report.to_text());
+    let kept = directory
+        .template_version(&tenant("alpine"), &saved.template)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept, saved, "the marketer's version is not overwritten");
+    let promo = live(&directory, "alpine", "promo").await.unwrap();
+    assert_eq!(promo.template.version, 3, "renumbered after the save");
+    assert_eq!(
+        promo.overrides["banner"], "Alpine's own",
+        "the save's values kept"
+    );
+    let alpine = &report.retailers[0];
+    let change = alpine
+        .changed
+        .iter()
+        .find(|c| c.template == template_id("promo"))
+        .unwrap();
+    assert_eq!((change.from, change.to), (Some(2), 3));
+    assert_eq!(report.published, 1, "promo v3 (hello is unchanged)");
+}
+
+#[tokio::test]
+async fn given_saves_that_keep_landing_then_the_retailer_fails_with_nothing_overwritten() {
+    let directory = directory(&["alpine"]).await;
+    deploy(
+        &catalog("Spring sale", 40, "all"),
+        directory.as_ref(),
+        directory.as_ref(),
+        &DeployOptions::default(),
+    )
+    .await
+    .unwrap();
+    let v1 = live(&directory, "alpine", "promo").await.unwrap();
+    // Each bulk publish finds a new save landed just before it: versions 2, 3, 4.
+    let mut saves = Vec::new();
+    for version in 2..2 + PUBLISH_ATTEMPTS as u32 {
+        let mut saved = v1.clone();
+        saved.template.version = version;
+        saved.overrides.insert(
+            "banner".into(),
+            serde_json::json!(format!("save {version}")),
+        );
+        directory.race_next_publish_all(saved.clone());
+        saves.push(saved);
+    }
+
+    let report = deploy(
+        &catalog("Summer sale", 40, "all"),
+        directory.as_ref(),
+        directory.as_ref(),
+        &DeployOptions::default(),
+    )
+    .await
+    .unwrap();
+
+    assert!(!report.is_success());
+    let alpine = &report.retailers[0];
+    assert!(
+        alpine.errors[0].contains("promo kept being published concurrently"),
+        "{alpine:?}"
+    );
+    assert!(alpine.changed.is_empty());
+    assert_eq!(report.published, 0);
+    assert_eq!(
+        live(&directory, "alpine", "promo").await.unwrap(),
+        *saves.last().unwrap(),
+        "the last save is live"
+    );
+}
