@@ -6,16 +6,12 @@ use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
-use aws_sdk_dynamodb::operation::transact_write_items::{
-    TransactWriteItemsError, TransactWriteItemsOutput,
-};
-use aws_sdk_dynamodb::types::CancellationReason;
-use aws_sdk_dynamodb::types::error::{
-    ConditionalCheckFailedException, TransactionCanceledException,
-};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput;
+use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
 use super::*;
+use crate::aws::dynamodb::test_support::cancelled;
 use crate::clock::SystemClock;
 use crate::domain::{BatchId, VariantId};
 use crate::pipeline::send_log::{AttemptId, BatchOutcome, RecipientOutcome, SendLog};
@@ -37,19 +33,6 @@ fn outcome(revision: u64) -> BatchOutcome {
         ],
         revision,
     }
-}
-
-fn cancelled(codes: &[&str]) -> TransactWriteItemsError {
-    TransactWriteItemsError::TransactionCanceledException(
-        TransactionCanceledException::builder()
-            .set_cancellation_reasons(Some(
-                codes
-                    .iter()
-                    .map(|code| CancellationReason::builder().code(*code).build())
-                    .collect(),
-            ))
-            .build(),
-    )
 }
 
 fn table(client: Client) -> DeliveryTable {

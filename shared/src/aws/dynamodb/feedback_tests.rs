@@ -3,14 +3,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_dynamodb::operation::transact_write_items::{
-    TransactWriteItemsError, TransactWriteItemsOutput,
-};
-use aws_sdk_dynamodb::types::CancellationReason;
-use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
 use super::*;
+use crate::aws::dynamodb::test_support::cancelled;
 use crate::clock::SystemClock;
 
 fn record(kind: FeedbackKind) -> FeedbackRecord {
@@ -23,19 +20,6 @@ fn record(kind: FeedbackKind) -> FeedbackRecord {
         at: 1_796_119_200,
         detail: Some("Permanent/General".into()),
     }
-}
-
-fn cancelled(codes: &[&str]) -> TransactWriteItemsError {
-    TransactWriteItemsError::TransactionCanceledException(
-        TransactionCanceledException::builder()
-            .set_cancellation_reasons(Some(
-                codes
-                    .iter()
-                    .map(|code| CancellationReason::builder().code(*code).build())
-                    .collect(),
-            ))
-            .build(),
-    )
 }
 
 #[tokio::test]

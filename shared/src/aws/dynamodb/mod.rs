@@ -265,3 +265,25 @@ pub(super) fn is_update_condition_failure(
         Some(UpdateItemError::ConditionalCheckFailedException(_))
     )
 }
+
+/// What the request-shape tests of the transactional writes share.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    use aws_sdk_dynamodb::types::CancellationReason;
+    use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+
+    /// A TransactWriteItems refused with one cancellation reason per item, as DynamoDB answers.
+    pub(crate) fn cancelled(codes: &[&str]) -> TransactWriteItemsError {
+        TransactWriteItemsError::TransactionCanceledException(
+            TransactionCanceledException::builder()
+                .set_cancellation_reasons(Some(
+                    codes
+                        .iter()
+                        .map(|code| CancellationReason::builder().code(*code).build())
+                        .collect(),
+                ))
+                .build(),
+        )
+    }
+}

@@ -6,31 +6,16 @@ use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::query::QueryOutput;
-use aws_sdk_dynamodb::operation::transact_write_items::{
-    TransactWriteItemsError, TransactWriteItemsOutput,
-};
-use aws_sdk_dynamodb::types::error::TransactionCanceledException;
-use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput;
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
 use super::*;
+use crate::aws::dynamodb::test_support::cancelled;
 use crate::clock::SystemClock;
 
 fn batch() -> SendBatch {
     crate::testing::samples::sample_batch("acme", "spring", 0..3)
-}
-
-fn cancelled(codes: &[&str]) -> TransactWriteItemsError {
-    TransactWriteItemsError::TransactionCanceledException(
-        TransactionCanceledException::builder()
-            .set_cancellation_reasons(Some(
-                codes
-                    .iter()
-                    .map(|code| CancellationReason::builder().code(*code).build())
-                    .collect(),
-            ))
-            .build(),
-    )
 }
 
 fn table(client: Client) -> DeliveryTable {
