@@ -17,6 +17,8 @@ pub mod secrets;
 pub mod ses;
 #[cfg(any(feature = "api", feature = "feedback"))]
 pub mod ses_workspaces;
+#[cfg(feature = "deliver")]
+pub mod sns;
 #[cfg(any(feature = "campaigns", feature = "availability"))]
 pub mod sqs;
 #[cfg(feature = "availability")]

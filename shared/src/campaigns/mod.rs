@@ -63,7 +63,7 @@ use serde_json::value::RawValue;
 use crate::domain::FieldValue;
 use crate::domain::{
     CONTRACT_VERSION, CampaignEvent, Channel, Customer, CustomerId, FrequencyCap, MessageId,
-    VariantId,
+    PushDevice, VariantId,
 };
 use crate::domain::{check_email_address, check_push_token, normalise_address};
 use crate::error::{Retryable, StoreError};
@@ -188,6 +188,7 @@ struct PendingRow {
     id: CustomerId,
     email: Option<String>,
     push_token: Option<String>,
+    push_tokens: Vec<PushDevice>,
     store_id: Option<crate::domain::StoreId>,
     region: Option<String>,
     attributes: FieldValue,
@@ -342,6 +343,7 @@ impl CampaignEngine {
                 id: row.id,
                 email: row.email,
                 push_token: row.push_token,
+                push_tokens: row.push_tokens,
                 consent: Consent::default(),
                 store_id: row.store_id,
                 region: row.region,
@@ -470,7 +472,13 @@ fn admit(
     };
     let (consent, address) = match channel {
         Channel::Email => (head.consent.email, head.email.as_deref()),
-        Channel::Push => (head.consent.push, head.push_token.as_deref()),
+        Channel::Push => (
+            head.consent.push,
+            head.push_tokens
+                .first()
+                .map(|device| device.token.as_str())
+                .or(head.push_token.as_deref()),
+        ),
     };
     if consent != Some(true) {
         report.not_consented += 1;
@@ -501,6 +509,7 @@ fn admit(
         id: head.id,
         email: head.email,
         push_token: head.push_token,
+        push_tokens: head.push_tokens,
         store_id: head.store_id,
         region: head.region,
         attributes,
@@ -569,6 +578,7 @@ pub fn campaign_event(
             id: row.id,
             email: row.email,
             push_token: row.push_token,
+            push_tokens: row.push_tokens,
             fields: row.attributes,
         },
     }

@@ -254,6 +254,10 @@ impl Onboarding {
                 .map_or(TenantStatus::Active, |existing| existing.status),
             unsubscribe_base_url: self.config.unsubscribe_base_url_for(tenant),
             settings: request.settings,
+            push_applications: existing
+                .as_ref()
+                .map(|existing| existing.push_applications.clone())
+                .unwrap_or_default(),
         };
         let written = match &existing {
             None => self.admin.create_workspace(&workspace).await?,

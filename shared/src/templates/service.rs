@@ -314,6 +314,7 @@ impl SampleRecipient {
                 id: CustomerId::parse("preview-customer").expect("valid id"),
                 email: given.email.clone(),
                 push_token: None,
+                push_tokens: Vec::new(),
                 fields: FieldValue::from(&given.fields),
             },
         };

@@ -16,6 +16,7 @@ mod found_rate;
 #[cfg(feature = "availability")]
 pub mod optimizer_sim;
 mod parked_counts;
+mod push;
 pub mod retail_template;
 pub mod samples;
 #[cfg(feature = "availability")]
@@ -45,6 +46,7 @@ pub use feedback::{MemoryFeedbackCounters, MemoryFeedbackLog};
 #[cfg(feature = "availability")]
 pub use found_rate::{MemoryFoundRateFeedback, MemoryOptimizerReports};
 pub use parked_counts::MemoryParkedCounts;
+pub use push::{MemoryPushEndpoints, MemoryPushProvider, ScriptedPushFailure};
 pub use send_log::MemorySendLog;
 pub use stream::MemoryStream;
 pub use tenants::MemoryDirectory;

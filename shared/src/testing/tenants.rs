@@ -311,6 +311,7 @@ impl TenantAdmin for MemoryDirectory {
             Some(stored) if stored.slug == workspace.slug => {
                 *stored = TenantWorkspace {
                     status: stored.status,
+                    push_applications: stored.push_applications.clone(),
                     ..workspace.clone()
                 };
                 Ok(true)

@@ -46,6 +46,11 @@ pub(super) fn workspace_item(workspace: &TenantWorkspace) -> Result<Item, StoreE
         ),
         ("settings".into(), s(settings_json(&workspace.settings)?)),
     ]);
+    for platform in crate::domain::PushPlatform::ALL {
+        if let Some(arn) = workspace.push_applications.get(platform) {
+            item.insert(push_app_attribute(platform), s(arn));
+        }
+    }
     Ok(item)
 }
 
