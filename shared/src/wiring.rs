@@ -128,6 +128,13 @@ pub fn onboarding(
         )),
         settings.onboarding_config(),
     );
+    #[cfg(feature = "api")]
+    let onboarding = onboarding.with_push_applications(Arc::new(
+        crate::aws::sns_applications::SnsApplications::new(
+            aws_sdk_sns::Client::new(sdk),
+            &settings.resource_prefix,
+        ),
+    ));
     let redrive = (
         &settings.archive_bucket,
         &settings.send_batches_stream,

@@ -19,6 +19,8 @@ pub mod ses;
 pub mod ses_workspaces;
 #[cfg(feature = "deliver")]
 pub mod sns;
+#[cfg(feature = "api")]
+pub mod sns_applications;
 #[cfg(any(feature = "campaigns", feature = "availability"))]
 pub mod sqs;
 #[cfg(feature = "availability")]

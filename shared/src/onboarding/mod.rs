@@ -6,6 +6,8 @@
 #[cfg(any(feature = "api", feature = "feedback"))]
 mod autopause;
 #[cfg(any(feature = "api", feature = "feedback"))]
+pub mod push;
+#[cfg(any(feature = "api", feature = "feedback"))]
 mod service;
 #[cfg(any(feature = "api", feature = "feedback"))]
 pub mod workspaces;
@@ -13,6 +15,8 @@ pub mod workspaces;
 #[cfg(any(feature = "api", feature = "feedback"))]
 pub use service::*;
 
+#[cfg(test)]
+mod push_tests;
 #[cfg(test)]
 mod race_tests;
 #[cfg(test)]

@@ -9,10 +9,11 @@ pub use super::workspaces::{
     WorkspaceSpec, resource_name,
 };
 
+use super::push::{PushApplicationProvider, PushApplicationRequest, PushSetup, PushSetupError};
 use crate::directory::{SlugClaim, TenantAdmin};
 use crate::domain::{
-    FrequencyCap, MAX_FREQUENCY_CAP_WINDOW_DAYS, QuietHours, TenantId, TenantSettings,
-    TenantStatus, TenantWorkspace,
+    FrequencyCap, MAX_FREQUENCY_CAP_WINDOW_DAYS, PushPlatform, QuietHours, TenantId,
+    TenantSettings, TenantStatus, TenantWorkspace,
 };
 use crate::error::{Retryable, StoreError};
 use crate::pipeline::archive::Archive;
@@ -175,6 +176,7 @@ pub struct Onboarding {
     admin: Arc<dyn TenantAdmin>,
     config: OnboardingConfig,
     redrive: Option<Redrive>,
+    push: Option<PushSetup>,
 }
 
 impl Onboarding {
@@ -188,7 +190,39 @@ impl Onboarding {
             admin,
             config,
             redrive: None,
+            push: None,
         }
+    }
+
+    /// With it, [`Onboarding::put_push_application`] creates the retailer's push applications.
+    pub fn with_push_applications(mut self, provider: Arc<dyn PushApplicationProvider>) -> Self {
+        self.push = Some(PushSetup::new(provider, self.admin.clone()));
+        self
+    }
+
+    /// `PUT /tenants/{tenant}/push/{platform}` (operator): the retailer's push application on
+    /// the platform, created or its credentials replaced, its ARN kept in the workspace.
+    pub async fn put_push_application(
+        &self,
+        tenant: &TenantId,
+        platform: PushPlatform,
+        request: PushApplicationRequest,
+    ) -> Result<TenantWorkspace, OnboardingError> {
+        let Some(push) = &self.push else {
+            return Err(OnboardingError::Conflict(
+                "push applications are not configured on this deployment".into(),
+            ));
+        };
+        push.put(tenant, platform, request)
+            .await
+            .map_err(|error| match error {
+                PushSetupError::Invalid { field, reason } => {
+                    OnboardingError::Invalid { field, reason }
+                }
+                PushSetupError::NotFound => OnboardingError::NotFound,
+                PushSetupError::Provision(e) => OnboardingError::Provision(e),
+                PushSetupError::Store(e) => OnboardingError::Store(e),
+            })
     }
 
     /// With these, [`Onboarding::reinstate`] also redrives the tenant's parked batches onto the

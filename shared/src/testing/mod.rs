@@ -17,6 +17,7 @@ mod found_rate;
 pub mod optimizer_sim;
 mod parked_counts;
 mod push;
+mod push_applications;
 pub mod retail_template;
 pub mod samples;
 #[cfg(feature = "availability")]
@@ -47,6 +48,7 @@ pub use feedback::{MemoryFeedbackCounters, MemoryFeedbackLog};
 pub use found_rate::{MemoryFoundRateFeedback, MemoryOptimizerReports};
 pub use parked_counts::MemoryParkedCounts;
 pub use push::{MemoryPushEndpoints, MemoryPushProvider, ScriptedPushFailure};
+pub use push_applications::{MemoryPushApplication, MemoryPushApplications};
 pub use send_log::MemorySendLog;
 pub use stream::MemoryStream;
 pub use tenants::MemoryDirectory;

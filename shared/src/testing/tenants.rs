@@ -356,6 +356,22 @@ impl TenantAdmin for MemoryDirectory {
         }
     }
 
+    async fn set_push_application(
+        &self,
+        tenant: &TenantId,
+        platform: crate::domain::PushPlatform,
+        arn: &str,
+    ) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        match state.workspaces.get_mut(tenant) {
+            Some(stored) => {
+                stored.push_applications.set(platform, arn.to_string());
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     async fn put_template_version(&self, version: &TemplateVersion) -> Result<(), StoreError> {
         lock(&self.state).templates.insert(
             (version.tenant_id.clone(), version.template.clone()),
