@@ -200,6 +200,11 @@ mod tests {
             aws_sdk_sns::operation::create_platform_application::CreatePlatformApplicationError::InvalidParameterException(
                 aws_sdk_sns::types::error::InvalidParameterException::builder()
                     .message("Invalid parameter: Attributes Reason: Platform credentials are invalid")
+                    .meta(
+                        aws_sdk_sns::error::ErrorMetadata::builder()
+                            .code("InvalidParameter")
+                            .build(),
+                    )
                     .build(),
             )
         });

@@ -7,9 +7,10 @@ use super::*;
 use crate::channels::push::PushEndpoints as _;
 use crate::deliverability::suppression::{SuppressionList, SuppressionReason};
 use crate::directory::TenantAdmin;
+use crate::domain::Channel;
 use crate::domain::{PushDevice, PushPlatform, TenantId};
 use crate::pipeline::lambda_batch::InboundRecord;
-use crate::pipeline::send_log::{RecipientOutcome, SendLog};
+use crate::pipeline::send_log::{DeliveryCounters as _, RecipientOutcome, SendLog};
 use crate::testing::samples::{
     sample_push_application, sample_push_batch, sample_workspace, seed_retailer,
 };
@@ -223,6 +224,29 @@ async fn given_bad_input_when_delivered_then_each_recipient_has_its_own_counted_
         .unwrap()
         .expect("the disabled endpoint's token is suppressed");
     assert_eq!(suppressed.reason, SuppressionReason::EndpointDisabled);
+    // Counted on the push channel's counters, each failure by its reason.
+    let tallies = world
+        .send_log
+        .campaign_tallies(&tenant, &batch.group.campaign_id)
+        .await
+        .unwrap();
+    let (key, tally) = &tallies[0];
+    assert_eq!(
+        crate::pipeline::send_log::split_counter_key(key).1,
+        Channel::Push
+    );
+    let by_reason = tally.failed_by_reason;
+    assert_eq!((tally.sent, tally.failed), (1, 5));
+    assert_eq!(
+        (
+            by_reason.no_address,
+            by_reason.invalid_address,
+            by_reason.endpoint_disabled,
+            by_reason.payload_too_large,
+            by_reason.no_push_application
+        ),
+        (1, 1, 1, 1, 1)
+    );
 }
 
 #[tokio::test]
