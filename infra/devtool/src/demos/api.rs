@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::{Value, json};
+use sha2::Digest as _;
 use storecast::api::Role;
 use storecast::aws::dynamodb::TenantsTable;
 use storecast::deliverability::suppression::{Suppression, SuppressionList as _};
@@ -30,6 +31,8 @@ pub const TEMPLATE: &str = "weekly-offers";
 pub const CAMPAIGN: &str = "winter-warmup";
 /// The third retailer's second campaign, launched after the first was delivered.
 pub const SECOND_CAMPAIGN: &str = "new-year-teaser";
+/// The first retailer's email + push campaign, once its push applications are set up.
+pub const PUSH_CAMPAIGN: &str = "winter-push";
 
 #[derive(Debug, Clone)]
 pub struct ApiDemoOptions {
@@ -122,10 +125,32 @@ fn audience_row(tenant: &str, domain: &str, i: usize) -> Value {
         "store_id": format!("store-{}", i % crate::demos::availability::STORES),
         "region": (["north", "south"][i % 2]),
         "email": email,
-        "consent": {"email": i % 17 != 5},
+        "push_tokens": push_tokens(domain, i),
+        "consent": {"email": i % 17 != 5, "push": i % 3 != 1},
         "attributes": {"first_name": format!("Customer{i}"), "tier": tier, "city": "Hamburg"},
         "candidates": candidates
     })
+}
+
+/// Customer `i`'s devices: an Android phone (FCM) for most, an iPhone (APNs) for some, both
+/// for a few, none for every seventh. Tokens carry the customer domain (the stack's name), so
+/// runs sharing an endpoint tell their pushes apart.
+fn push_tokens(domain: &str, i: usize) -> Vec<Value> {
+    let label = domain.replace('.', "-");
+    let mut devices = Vec::new();
+    if i % 7 == 0 {
+        return devices;
+    }
+    if i % 4 != 3 {
+        devices.push(json!({"platform": "fcm", "token": format!("fcm:{label}:{i}")}));
+    }
+    if i % 4 == 3 || i % 5 == 0 {
+        // 64 hex digits, unique per run and customer.
+        let digest = sha2::Sha256::digest(format!("{label}-{i}").as_bytes());
+        let token: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        devices.push(json!({"platform": "apns", "token": token}));
+    }
+    devices
 }
 
 /// The auto-pause's minimum volume in the demo (500 in a deployed stack).
@@ -266,6 +291,8 @@ async fn drive(
     drain_pipeline(&mut runner).await?;
     // 6. The frequency-capped retailer's second campaign, to the same audience.
     launch_capped_second_campaign(&mut runner, base, &exports_bucket, report).await?;
+    // 7. The first retailer's push applications, then an email + push campaign.
+    launch_push_campaign(&mut runner, &operator, base, &exports_bucket, report).await?;
     // 7. The report, from each campaign's stats.
     read_campaign_stats(base, report).await?;
     read_workspace_statuses(&operator, report).await?;
@@ -273,6 +300,8 @@ async fn drive(
     report.feedback_failures = runner.ses_events.failed();
     let sent = emails_of_this_run(pipeline, options).await?;
     report.emails_at_endpoint = sent.len();
+    report.pushes_by_platform =
+        crate::demos::api_push::pushes_of_this_run(pipeline, options).await?;
     // 8. One recipient of the first retailer unsubscribes with one click from the email itself:
     // a customer's own address, not a simulator mailbox (a bounce or complaint may already have
     // suppressed that one for another reason, which an unsubscribe does not overwrite).
@@ -371,7 +400,7 @@ async fn launch_first_campaigns(
         create_and_launch(
             &marketer,
             tenant,
-            CAMPAIGN,
+            (CAMPAIGN, "email"),
             "Winter warm-up",
             exports_bucket,
         )
@@ -410,6 +439,44 @@ async fn set_variables_and_preview(
         .await
 }
 
+/// The operator sets up the first retailer's push applications (FCM and APNs); its marketer
+/// launches an email + push campaign over the same export; the pipeline runs.
+async fn launch_push_campaign(
+    runner: &mut LocalPipelineRunner,
+    operator: &ApiClient,
+    base: &str,
+    exports_bucket: &str,
+    report: &mut ApiDemoReport,
+) -> Result<()> {
+    let (tenant, _, _) = RETAILERS[0];
+    for (platform, credentials) in crate::demos::api_push::demo_credentials(tenant) {
+        operator
+            .expect(
+                reqwest::Method::PUT,
+                &format!("/tenants/{tenant}/push/{platform}"),
+                Some(credentials),
+                200,
+            )
+            .await?;
+    }
+    let tenant_id = TenantId::parse(tenant)?;
+    let marketer = ApiClient::new(base, Role::Marketer, Some(&tenant_id))?;
+    let campaign = (PUSH_CAMPAIGN, "both");
+    create_and_launch(&marketer, tenant, campaign, "Winter push", exports_bucket).await?;
+    drain_pipeline(runner).await?;
+    let first = &report.lines[tenant];
+    let line = RetailerLine {
+        rows_written: first.rows_written,
+        malformed_written: first.malformed_written,
+        channels: 2,
+        ..RetailerLine::default()
+    };
+    report
+        .lines
+        .insert(format!("{tenant}/{PUSH_CAMPAIGN}"), line);
+    Ok(())
+}
+
 /// Launches the third retailer's second campaign and runs the pipeline; its report line starts
 /// from the first campaign's (same export, same preview).
 async fn launch_capped_second_campaign(
@@ -424,7 +491,7 @@ async fn launch_capped_second_campaign(
     create_and_launch(
         &capped_marketer,
         capped,
-        SECOND_CAMPAIGN,
+        (SECOND_CAMPAIGN, "email"),
         "New year teaser",
         exports_bucket,
     )
@@ -519,7 +586,7 @@ async fn drain_pipeline(runner: &mut LocalPipelineRunner) -> Result<()> {
 async fn create_and_launch(
     marketer: &ApiClient,
     tenant: &str,
-    campaign: &str,
+    (campaign, channel): (&str, &str),
     name: &str,
     exports_bucket: &str,
 ) -> Result<()> {
@@ -532,7 +599,7 @@ async fn create_and_launch(
                 "campaign_id": campaign,
                 "name": name,
                 "template": {"id": TEMPLATE},
-                "channel": "email",
+                "channel": channel,
                 "audience": {
                     "source": {"bucket": exports_bucket, "key": format!("{tenant}/customers.jsonl")},
                     "rules": [{"op": "in", "field": "tier", "values": ["gold", "silver"]}]
