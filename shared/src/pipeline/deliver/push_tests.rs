@@ -27,6 +27,7 @@ struct World {
     archive: Arc<MemoryArchive>,
     push: Arc<MemoryPushProvider>,
     endpoints: Arc<MemoryPushEndpoints>,
+    email: Arc<MemoryEmailProvider>,
     clock: Arc<ManualClock>,
     deliverer: Deliverer,
 }
@@ -63,6 +64,7 @@ async fn world(tenants: &[(&str, &[PushPlatform])]) -> World {
     let archive = Arc::new(MemoryArchive::default());
     let push = Arc::new(MemoryPushProvider::default());
     let endpoints = Arc::new(MemoryPushEndpoints::default());
+    let email = Arc::new(MemoryEmailProvider::keeping_messages());
     let clock = Arc::new(ManualClock::new(
         time::macros::datetime!(2026-11-22 10:00 UTC),
     ));
@@ -74,7 +76,7 @@ async fn world(tenants: &[(&str, &[PushPlatform])]) -> World {
             directory: directory.clone(),
             templates: directory.clone(),
             send_log: send_log.clone(),
-            provider: Arc::new(MemoryEmailProvider::keeping_messages()),
+            provider: email.clone(),
             archive: archive.clone(),
             clock: clock.clone(),
             unsubscribe: crate::testing::unsubscribe_signer(),
@@ -92,6 +94,7 @@ async fn world(tenants: &[(&str, &[PushPlatform])]) -> World {
         archive,
         push,
         endpoints,
+        email,
         clock,
         deliverer,
     }
@@ -453,4 +456,78 @@ async fn given_no_push_provider_or_no_push_template_then_the_batch_is_dead_lette
         "{}",
         letters[0].reason
     );
+}
+
+/// An APNs token (64 hex digits) that names its tenant and customer.
+fn apns_of(tenant: &str, n: u32) -> PushDevice {
+    let name: String = format!("{tenant}-{n:05}")
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    PushDevice {
+        platform: PushPlatform::Apns,
+        token: format!("{name:0<64}"),
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 24,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    /// Whatever the mix of retailers and channels in one invocation, a push goes out only
+    /// through its own retailer's application, to an endpoint of that application, for a token
+    /// of that retailer's customers, with that retailer's content; an email only through its own
+    /// workspace.
+    #[test]
+    fn tenant_isolation_holds_across_channels_for_any_mix(
+        mix in proptest::collection::vec((0usize..4, proptest::bool::ANY, 0u32..200), 1..10)
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let tenants = ["alpine", "harbor", "citrus", "gadget"];
+            let both = [PushPlatform::Fcm, PushPlatform::Apns];
+            let world = world(&tenants.map(|t| (t, &both[..]))).await;
+            let mut owners = std::collections::HashMap::new();
+            for (tenant, push, start) in &mix {
+                let tenant = tenants[*tenant];
+                let batch = if *push {
+                    let customers = (*start..*start + 3).map(|n| {
+                        let devices = vec![fcm(&format!("{tenant}-{n}")), apns_of(tenant, n)];
+                        for device in &devices {
+                            owners.insert(device.token.clone(), tenant);
+                        }
+                        (n, devices)
+                    });
+                    sample_push_batch(tenant, "c1", customers)
+                } else {
+                    crate::testing::samples::sample_batch(tenant, "c1", *start..*start + 3)
+                };
+                world.deliver(&batch).await;
+            }
+            for (_, push) in world.push.published() {
+                let owner = push.tenant_id.as_str();
+                let own = sample_push_application(owner, push.platform);
+                proptest::prop_assert_eq!(&push.application_arn, &own);
+                proptest::prop_assert!(crate::channels::push::endpoint_belongs_to(&own, &push.endpoint_arn));
+                let token = world.push.token_of(&push.endpoint_arn).unwrap();
+                proptest::prop_assert_eq!(owners[&token], owner);
+                let own_shop = format!("{owner}.shop.example");
+                proptest::prop_assert!(push.message.contains(&own_shop));
+                for other in tenants.iter().filter(|t| **t != owner) {
+                    let their_shop = format!("{other}.shop.example");
+                    proptest::prop_assert!(!push.message.contains(&their_shop));
+                }
+            }
+            for (_, email) in world.email.sent() {
+                let owner = email.tags.iter().find(|(k, _)| k == "tenant").unwrap().1.clone();
+                let expected = sample_workspace(&owner, DOMAIN);
+                proptest::prop_assert_eq!(&email.configuration_set, &expected.configuration_set);
+                let own_domain = format!("@{owner}.customers.example");
+                proptest::prop_assert!(email.to_address.ends_with(&own_domain));
+            }
+            Ok(())
+        })?;
+    }
 }
