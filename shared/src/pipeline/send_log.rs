@@ -201,8 +201,9 @@ impl FailedByReason {
         ]
     }
 
-    /// Counts one failure by its reason (the first class that matches, in the order of
-    /// [`Self::NAMES`], so a push failed on several devices counts once).
+    /// Counts one failure by its reason, once: a push failed on several devices for different
+    /// reasons counts under the first that matches of no address, endpoint disabled, invalid
+    /// token, payload too large, no push application.
     pub fn count(&mut self, reason: &str) {
         let class = if reason.starts_with("customer has no") {
             0
