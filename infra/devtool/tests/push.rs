@@ -36,7 +36,7 @@ fn prefix(t: &TestStack) -> String {
 
 /// The retailer's FCM application, created through the adapter under the test stack's name.
 async fn fcm_application(t: &TestStack, tenant: &str) -> String {
-    let applications = SnsApplications::new(t.clients.sns.clone(), &prefix(t));
+    let applications = SnsApplications::new(t.clients.sns.clone(), prefix(t));
     let spec = PushApplicationSpec {
         tenant_id: TenantId::parse(tenant).unwrap(),
         platform: PushPlatform::Fcm,
@@ -49,7 +49,7 @@ async fn fcm_application(t: &TestStack, tenant: &str) -> String {
 fn device(t: &TestStack, name: &str) -> PushDevice {
     PushDevice {
         platform: PushPlatform::Fcm,
-        token: format!("{}-{name}", prefix(&t)),
+        token: format!("{}-{name}", prefix(t)),
     }
 }
 
@@ -79,7 +79,7 @@ async fn an_application_is_created_once_and_its_credentials_replaced_after() {
         "{arn}"
     );
 
-    let applications = SnsApplications::new(t.clients.sns.clone(), &prefix(&t));
+    let applications = SnsApplications::new(t.clients.sns.clone(), prefix(&t));
     let spec = PushApplicationSpec {
         tenant_id: TenantId::parse("alpine").unwrap(),
         platform: PushPlatform::Fcm,

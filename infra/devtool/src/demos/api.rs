@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::{Value, json};
-use sha2::Digest as _;
 use storecast::api::Role;
 use storecast::aws::dynamodb::TenantsTable;
 use storecast::deliverability::suppression::{Suppression, SuppressionList as _};
 use storecast::domain::TenantId;
 
+use crate::demos::api_audience::upload_audience;
 pub use crate::demos::api_report::{ApiDemoReport, CARELESS_RETAILER, RetailerLine};
 use crate::demos::one_click;
 use crate::local::SentEmail;
@@ -100,115 +100,10 @@ impl ApiClient {
     }
 }
 
-/// Customer `i` of `tenant`'s export: some without consent or an address, a gold/silver/bronze
-/// tier for the segment, offers from the retailer's catalog.
-fn audience_row(tenant: &str, domain: &str, i: usize) -> Value {
-    let email = (i % 41 != 3).then(|| customer_address(tenant, domain, i));
-    let tier = ["gold", "silver", "bronze"][i % 3];
-    let candidates: Vec<Value> = (0..4)
-        .map(|c| {
-            json!({
-                "item_id": format!("sku-{}", (i * 7 + c) % 97),
-                "category": (["outerwear", "boots", "tents"][(i + c) % 3]),
-                "title": format!("Winter pick {}", (i + c) % 13),
-                "url": format!("https://shop.{tenant}.example/p/sku-{}", (i * 7 + c) % 97),
-                "image_url": format!("https://cdn.{tenant}.example/sku-{}.jpg", (i * 7 + c) % 97),
-                "price": 19.5 + c as f64 * 12.0,
-                "sale_price": (c == 1).then_some(14.9),
-                "currency": "EUR",
-                "score": 1.0 - c as f64 * 0.1
-            })
-        })
-        .collect();
-    json!({
-        "id": format!("{tenant}-{i}"),
-        "store_id": format!("store-{}", i % crate::demos::availability::STORES),
-        "region": (["north", "south"][i % 2]),
-        "email": email,
-        "push_tokens": push_tokens(domain, i),
-        "consent": {"email": i % 17 != 5, "push": i % 3 != 1},
-        "attributes": {"first_name": format!("Customer{i}"), "tier": tier, "city": "Hamburg"},
-        "candidates": candidates
-    })
-}
-
-/// Customer `i`'s devices: an Android phone (FCM) for most, an iPhone (APNs) for some, both
-/// for a few, none for every seventh. Tokens carry the customer domain (the stack's name), so
-/// runs sharing an endpoint tell their pushes apart.
-fn push_tokens(domain: &str, i: usize) -> Vec<Value> {
-    let label = domain.replace('.', "-");
-    let mut devices = Vec::new();
-    if i % 7 == 0 {
-        return devices;
-    }
-    if i % 4 != 3 {
-        devices.push(json!({"platform": "fcm", "token": format!("fcm:{label}:{i}")}));
-    }
-    if i % 4 == 3 || i % 5 == 0 {
-        // 64 hex digits, unique per run and customer.
-        let digest = sha2::Sha256::digest(format!("{label}-{i}").as_bytes());
-        let token: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        devices.push(json!({"platform": "apns", "token": token}));
-    }
-    devices
-}
-
 /// The auto-pause's minimum volume in the demo (500 in a deployed stack).
 pub const DEMO_PAUSE_MIN_SENT: u32 = 60;
 /// The demo's complaint threshold (0.001 in a deployed stack).
 pub const DEMO_PAUSE_COMPLAINT_RATE: &str = "0.05";
-
-/// Customer `i`'s address: mostly at the retailer's customer domain, some at the SES mailbox
-/// simulator (labelled with the domain, so runs sharing an endpoint tell theirs apart), whose
-/// emulated events the feedback function applies: deliveries, opens and clicks, bounces,
-/// complaints.
-fn customer_address(tenant: &str, domain: &str, i: usize) -> String {
-    let label = domain.replace('.', "-");
-    let simulator = |mailbox: &str| format!("{mailbox}+{label}-{i}@simulator.amazonses.com");
-    if tenant == CARELESS_RETAILER && i % 5 == 1 {
-        return simulator("bounce");
-    }
-    match i {
-        10 => simulator("suppressionlist"),
-        13 => simulator("ooto"),
-        _ if i % 11 == 2 => simulator("success"),
-        _ if i % 97 == 50 => simulator("bounce"),
-        _ if i % 67 == 6 => simulator("complaint"),
-        _ => format!("customer{i}@{domain}"),
-    }
-}
-
-/// Writes the export (with a few malformed lines) to the exports bucket under the retailer's
-/// prefix; answers (rows, malformed rows).
-async fn upload_audience(
-    pipeline: &LocalPipeline,
-    bucket: &str,
-    tenant: &str,
-    domain: &str,
-    size: usize,
-) -> Result<(u64, u64)> {
-    let mut text = Vec::with_capacity(size * 900);
-    let mut malformed = 0;
-    for i in 0..size {
-        serde_json::to_writer(&mut text, &audience_row(tenant, domain, i))?;
-        text.push(b'\n');
-        if i % 250 == 100 {
-            text.extend_from_slice(b"{\"id\": \"half a row\n");
-            malformed += 1;
-        }
-    }
-    pipeline
-        .clients
-        .s3
-        .put_object()
-        .bucket(bucket)
-        .key(format!("{tenant}/customers.jsonl"))
-        .body(text.into())
-        .send()
-        .await
-        .context("uploading the audience export")?;
-    Ok((size as u64 + malformed, malformed))
-}
 
 pub async fn run(options: &ApiDemoOptions) -> Result<ApiDemoReport> {
     let started = std::time::Instant::now();
@@ -301,7 +196,7 @@ async fn drive(
     let sent = emails_of_this_run(pipeline, options).await?;
     report.emails_at_endpoint = sent.len();
     report.pushes_by_platform =
-        crate::demos::api_push::pushes_of_this_run(pipeline, options).await?;
+        crate::demos::api_push::pushes_of_this_run(pipeline, &options.stack_name).await?;
     // 8. One recipient of the first retailer unsubscribes with one click from the email itself:
     // a customer's own address, not a simulator mailbox (a bounce or complaint may already have
     // suppressed that one for another reason, which an unsubscribe does not overwrite).

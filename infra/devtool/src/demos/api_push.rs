@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use serde_json::{Value, json};
 
-use crate::demos::api::ApiDemoOptions;
 use crate::local::pipeline::LocalPipeline;
 
 /// Each platform's credentials for the retailer's applications, as the operator PUTs them.
@@ -39,7 +38,7 @@ pub fn demo_credentials(tenant: &str) -> Vec<(&'static str, Value)> {
 /// platform (`fcm`, `apns`, `apns_sandbox`).
 pub async fn pushes_of_this_run(
     pipeline: &LocalPipeline,
-    options: &ApiDemoOptions,
+    stack_name: &str,
 ) -> Result<BTreeMap<String, u64>> {
     let mut by_platform = BTreeMap::new();
     for push in pipeline.endpoint.published_pushes().await? {
@@ -50,7 +49,7 @@ pub async fn pushes_of_this_run(
         else {
             continue;
         };
-        if !application.starts_with(&format!("{}-", options.stack_name)) {
+        if !application.starts_with(&format!("{stack_name}-")) {
             continue;
         }
         let name = match platform {

@@ -144,6 +144,25 @@ impl ApiDemoReport {
         errors
     }
 
+    /// Each campaign's pushes (sent, failed by reason) and what the endpoint took per platform.
+    fn render_push(&self, out: &mut String) {
+        for (tenant, line) in &self.lines {
+            let push = &line.stats["delivery_by_channel"]["push"];
+            if push.is_object() {
+                let _ = writeln!(
+                    out,
+                    "push, {tenant}: sent {}, failed {} (by reason: {})",
+                    push["sent"], push["failed"], push["failed_by_reason"]
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "pushes accepted by the endpoint, per platform: {:?}",
+            self.pushes_by_platform
+        );
+    }
+
     fn render_availability(&self, out: &mut String) {
         self.availability.render(out);
         for (tenant, line) in &self.lines {
@@ -209,21 +228,7 @@ impl ApiDemoReport {
             "one-click unsubscribe from a delivered email: page HTTP {}, POST HTTP {}, suppressed: {}",
             self.one_click.page_status, self.one_click.post_status, self.one_click.suppressed_as
         );
-        for (tenant, line) in &self.lines {
-            let push = &line.stats["delivery_by_channel"]["push"];
-            if push.is_object() {
-                let _ = writeln!(
-                    out,
-                    "push, {tenant}: sent {}, failed {} (by reason: {})",
-                    push["sent"], push["failed"], push["failed_by_reason"]
-                );
-            }
-        }
-        let _ = writeln!(
-            out,
-            "pushes accepted by the endpoint, per platform: {:?}",
-            self.pushes_by_platform
-        );
+        self.render_push(&mut out);
         let _ = writeln!(
             out,
             "emails accepted by the endpoint: {}; took {:.1}s",
