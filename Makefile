@@ -48,7 +48,7 @@ layout:
 ## Unit tests need no endpoint; the integration tests (adapters, events/, both demos) get a fresh
 ## one.
 integration: bootstrap
-	$(STACK) cargo test --workspace --all-targets
+	$(STACK) bash -c '.venv/bin/python infra/scripts/moto_rollback_test.py && cargo test --workspace --all-targets'
 
 template-lint:
 	infra/scripts/lint-template.sh
