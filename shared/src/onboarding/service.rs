@@ -352,6 +352,30 @@ impl Onboarding {
         Ok(workspace)
     }
 
+    /// The suspension of an active tenant: SES sending off, then status `SUSPENDED` on condition
+    /// that it is still `ACTIVE`. True only for the call that made the change, so of several
+    /// concurrent auto-pauses one reports (and counts) the pause.
+    pub(super) async fn suspend_if_active(
+        &self,
+        workspace: &TenantWorkspace,
+    ) -> Result<bool, OnboardingError> {
+        self.workspaces
+            .set_sending_enabled(&workspace.configuration_set, false)
+            .await?;
+        let suspended = self
+            .admin
+            .set_workspace_status(
+                &workspace.tenant_id,
+                Some(TenantStatus::Active),
+                TenantStatus::Suspended,
+            )
+            .await?;
+        if suspended {
+            tracing::info!(tenant_id = %workspace.tenant_id, "tenant suspended");
+        }
+        Ok(suspended)
+    }
+
     /// Sending enabled at SES, status `ACTIVE` (written on condition that the status is still
     /// the one read: a suspension landing in between is a conflict, not undone), and (with
     /// [`Onboarding::with_redrive`]) the tenant's parked batches back on the send-batches
