@@ -157,6 +157,95 @@ async fn tenants_table_answers_the_delivery_context_in_one_read() {
 }
 
 #[tokio::test]
+async fn tenants_table_lists_the_workspaces_from_the_registry_index_alone() {
+    use storecast::directory::WorkspaceListing as _;
+    let t = test_stack("registry").await;
+    let table = TenantsTable::new(
+        t.clients.dynamodb.clone(),
+        &t.stack.table("TenantsTable").unwrap().name,
+    );
+    let harbor = sample_workspace("harbor", &t.sending_domain);
+    let alpine = sample_workspace("alpine", &t.sending_domain);
+    assert!(table.create_workspace(&harbor).await.unwrap());
+    table.put_workspace(&alpine).await.unwrap();
+    // Items beside the workspaces: a suppression, a campaign status, a template version.
+    table
+        .add(
+            &alpine.tenant_id,
+            &Suppression::manual("ann@example.com", 0),
+        )
+        .await
+        .unwrap();
+    table
+        .set_campaign_status(
+            &alpine.tenant_id,
+            &CampaignId::parse("c1").unwrap(),
+            CampaignStatus::Active,
+        )
+        .await
+        .unwrap();
+
+    let listed = table.workspaces().await.unwrap();
+
+    assert_eq!(
+        listed,
+        vec![alpine, harbor],
+        "the workspaces, in tenant order, only"
+    );
+    let indexed = t
+        .clients
+        .dynamodb
+        .scan()
+        .table_name(&t.stack.table("TenantsTable").unwrap().name)
+        .index_name(storecast::aws::dynamodb::WORKSPACE_REGISTRY_INDEX)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(indexed.count(), 2, "the index holds one entry per retailer");
+
+    // A workspace written before the registry existed is listed once registered, and only then.
+    let table_name = &t.stack.table("TenantsTable").unwrap().name;
+    let mut older = t
+        .clients
+        .dynamodb
+        .get_item()
+        .table_name(table_name)
+        .key("pk", AttributeValue::S("TENANT#alpine".into()))
+        .key("sk", AttributeValue::S("WORKSPACE".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    older.remove("registry");
+    older.insert("pk".into(), AttributeValue::S("TENANT#citrus".into()));
+    older.insert("tenant_id".into(), AttributeValue::S("citrus".into()));
+    t.clients
+        .dynamodb
+        .put_item()
+        .table_name(table_name)
+        .set_item(Some(older))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(table.workspaces().await.unwrap().len(), 2);
+    assert_eq!(table.register_unlisted_workspaces().await.unwrap(), 1);
+    assert_eq!(
+        table.register_unlisted_workspaces().await.unwrap(),
+        0,
+        "once"
+    );
+    let tenants: Vec<String> = table
+        .workspaces()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|w| w.tenant_id.to_string())
+        .collect();
+    assert_eq!(tenants, ["alpine", "citrus", "harbor"]);
+}
+
+#[tokio::test]
 async fn workspace_writes_change_only_their_attributes_on_their_conditions() {
     let t = test_stack("workspaces").await;
     let table = TenantsTable::new(

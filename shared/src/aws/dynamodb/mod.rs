@@ -31,6 +31,7 @@ mod tenants;
 mod warmup;
 mod workspace_writes;
 
+pub use admin::{REGISTRY_ATTRIBUTE, REGISTRY_WORKSPACES, WORKSPACE_REGISTRY_INDEX};
 #[cfg(feature = "availability")]
 pub use availability::{SCORE_WRITE_CONCURRENCY, ScoresTable};
 #[cfg(feature = "campaigns")]
