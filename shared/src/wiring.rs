@@ -256,6 +256,16 @@ pub fn api_state(
         )),
         availability,
         availability_config,
+        request_limit: (settings.tenant_requests_per_second > 0).then(|| {
+            Arc::new(crate::api::limits::TenantRequestLimit::new(
+                Arc::new(crate::aws::dynamodb::RequestQuotaTable::new(
+                    aws_sdk_dynamodb::Client::new(sdk),
+                    &settings.campaigns.delivery_table,
+                )),
+                settings.tenant_requests_per_second,
+                Arc::new(SystemClock),
+            ))
+        }),
     }
 }
 

@@ -126,6 +126,7 @@ fn harness() -> Harness {
         )),
         availability,
         availability_config,
+        request_limit: None,
     });
     Harness {
         router,

@@ -968,3 +968,30 @@ async fn parked_batches_are_counted_once_per_park_and_once_per_redrive_on_the_de
     assert_eq!((tally.batches, tally.recipients), (0, 0));
     assert!(archive.parked(&tenant, None).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn request_quota_admits_a_retailers_allowance_a_second_and_no_more() {
+    use storecast::api::limits::RequestQuota as _;
+    use storecast::aws::dynamodb::RequestQuotaTable;
+    let t = test_stack("quota").await;
+    let quota = RequestQuotaTable::new(
+        t.clients.dynamodb.clone(),
+        &t.stack.table("DeliveryTable").unwrap().name,
+    );
+    let alpine = TenantId::parse("alpine").unwrap();
+    let harbor = TenantId::parse("harbor").unwrap();
+
+    let mut taken = Vec::new();
+    for _ in 0..3 {
+        taken.push(quota.take(&alpine, 1_700_000_000, 2).await.unwrap());
+    }
+    assert_eq!(taken, [true, true, false]);
+    assert!(
+        quota.take(&harbor, 1_700_000_000, 2).await.unwrap(),
+        "its own allowance"
+    );
+    assert!(
+        quota.take(&alpine, 1_700_000_001, 2).await.unwrap(),
+        "the next second"
+    );
+}

@@ -12,6 +12,7 @@ pub mod availability;
 pub mod campaigns;
 pub mod errors;
 pub mod extract;
+pub mod limits;
 pub mod openapi;
 pub mod problem;
 pub mod suppressions;
@@ -58,6 +59,9 @@ pub struct ApiState {
     /// The availability configuration (sharing the lookup's cache, so a change is in effect at
     /// once in this container).
     pub availability_config: Arc<crate::availability::lookup::ConfigService>,
+    /// Each retailer's requests per second ([`limits`]); none: unlimited (the shared throttle
+    /// alone).
+    pub request_limit: Option<Arc<limits::TenantRequestLimit>>,
 }
 
 /// The routes and the OpenAPI document describing exactly them.
@@ -97,7 +101,8 @@ pub fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
 pub fn router(state: ApiState) -> Router {
     let (routes, document) = routes();
     let document = Arc::new(document);
-    routes
+    let request_limit = state.request_limit.clone();
+    let mut router = routes
         .route(
             "/openapi.json",
             get(move || {
@@ -108,8 +113,15 @@ pub fn router(state: ApiState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(log_request))
-        .with_state(state)
+        .with_state(state);
+    // Inside the request log, so a refusal is logged like any answer.
+    if let Some(limit) = request_limit {
+        router = router.layer(axum::middleware::from_fn_with_state(
+            limit,
+            limits::limit_requests,
+        ));
+    }
+    router.layer(axum::middleware::from_fn(log_request))
 }
 
 /// One span and one log line per request: the route (not the raw path, so no identifiers of a

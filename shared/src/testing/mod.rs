@@ -16,6 +16,8 @@ mod found_rate;
 #[cfg(feature = "availability")]
 pub mod optimizer_sim;
 mod parked_counts;
+#[cfg(feature = "api")]
+mod request_quota;
 pub mod retail_template;
 pub mod samples;
 #[cfg(feature = "availability")]
@@ -45,6 +47,8 @@ pub use feedback::{MemoryFeedbackCounters, MemoryFeedbackLog};
 #[cfg(feature = "availability")]
 pub use found_rate::{MemoryFoundRateFeedback, MemoryOptimizerReports};
 pub use parked_counts::MemoryParkedCounts;
+#[cfg(feature = "api")]
+pub use request_quota::MemoryRequestQuota;
 pub use send_log::MemorySendLog;
 pub use stream::MemoryStream;
 pub use tenants::MemoryDirectory;
