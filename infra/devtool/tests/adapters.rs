@@ -995,3 +995,45 @@ async fn request_quota_admits_a_retailers_allowance_a_second_and_no_more() {
         "the next second"
     );
 }
+
+#[tokio::test]
+async fn an_upload_url_puts_the_export_where_the_campaign_reads_it() {
+    use storecast::aws::s3_uploads::S3UploadSigner;
+    use storecast::campaigns::uploads::{AudienceUploads, UploadRequest};
+    let t = test_stack("uploads").await;
+    let bucket = t.stack.bucket("ExportsBucket").unwrap().name.clone();
+    let s3 = t.clients.s3.clone();
+    let uploads = AudienceUploads::new(
+        Arc::new(S3UploadSigner::new(s3.clone())),
+        &bucket,
+        Arc::new(SystemClock),
+    );
+    let target = uploads
+        .new_upload(
+            &TenantId::parse("alpine").unwrap(),
+            &UploadRequest::default(),
+        )
+        .await
+        .unwrap();
+    let export = "{\"customer_id\": \"c1\", \"email\": \"ann@example.com\"}\n";
+
+    let put = reqwest::Client::new()
+        .put(&target.url)
+        .header("content-type", &target.content_type)
+        .body(export)
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+
+    let stored = s3
+        .get_object()
+        .bucket(&target.bucket)
+        .key(&target.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.content_type(), Some("application/x-ndjson"));
+    let bytes = stored.body.collect().await.unwrap().into_bytes();
+    assert_eq!(bytes.as_ref(), export.as_bytes());
+}

@@ -7,6 +7,7 @@
 //! tenant, so a marketer reaches no other retailer's data. Errors are problem details
 //! ([`problem::Problem`]); the OpenAPI document is built from the handlers as the router is.
 
+pub mod audiences;
 pub mod auth;
 pub mod availability;
 pub mod campaigns;
@@ -59,6 +60,8 @@ pub struct ApiState {
     /// The availability configuration (sharing the lookup's cache, so a change is in effect at
     /// once in this container).
     pub availability_config: Arc<crate::availability::lookup::ConfigService>,
+    /// Presigned URLs for audience exports under each retailer's prefix.
+    pub audience_uploads: Arc<crate::campaigns::uploads::AudienceUploads>,
     /// Each retailer's requests per second ([`limits`]); none: unlimited (the shared throttle
     /// alone).
     pub request_limit: Option<Arc<limits::TenantRequestLimit>>,
@@ -83,6 +86,7 @@ pub fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(campaigns::resume))
         .routes(routes!(campaigns::cancel))
         .routes(routes!(campaigns::stats))
+        .routes(routes!(audiences::create_upload))
         .routes(routes!(suppressions::list))
         .routes(routes!(suppressions::add, suppressions::remove))
         .routes(routes!(suppressions::import))

@@ -31,6 +31,8 @@ mod stream;
 mod sync_units;
 mod tenants;
 mod unsubscribe;
+#[cfg(feature = "api")]
+mod uploads;
 mod warmup;
 mod workspaces;
 
@@ -53,6 +55,8 @@ pub use send_log::MemorySendLog;
 pub use stream::MemoryStream;
 pub use tenants::MemoryDirectory;
 pub use unsubscribe::{TEST_KEY_RING, unsubscribe_signer};
+#[cfg(feature = "api")]
+pub use uploads::MemoryUploadSigner;
 pub use warmup::{MemorySendCap, MemoryWarmupStore};
 pub use workspaces::{MemorySendingWorkspaces, MemoryWorkspace};
 #[cfg(feature = "availability")]
