@@ -14,7 +14,7 @@ import { audienceRows, deployTemplates, launchBrowser, root, startApi, uploadAud
 const screenshots = process.env.CONSOLE_SCREENSHOTS
   ? join(root, process.env.CONSOLE_SCREENSHOTS)
   : join(root, "console", "test-results", "screenshots");
-const tenant = `e2e-${Date.now().toString(36)}`;
+const tenant = process.env.E2E_TENANT ?? `e2e-${Date.now().toString(36)}`;
 const otherTenant = "someone-else";
 const AUDIENCE = 60;
 
@@ -27,12 +27,13 @@ async function shot(page, name) {
   await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
 }
 
-async function signIn(role, asTenant) {
+async function signIn(role, asTenant, screenshot) {
   const page = await context.newPage();
   page.on("pageerror", (error) => console.error(`page error: ${error.message}`));
   await page.goto(`${api.base}/console/`);
   await page.getByLabel("Role").selectOption(role);
   if (asTenant) await page.getByLabel("Retailer (tenant id)").fill(asTenant);
+  if (screenshot) await shot(page, screenshot);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByTestId("who").waitFor();
   return page;
@@ -81,7 +82,7 @@ describe("the console against the local stack", { concurrency: false }, () => {
   });
 
   test("a marketer sets template variables and the preview follows as they type", async () => {
-    const page = await signIn("marketer", tenant);
+    const page = await signIn("marketer", tenant, "sign-in");
     await page.goto(`${api.base}/console/#/t/${tenant}/templates/weekly-offers`);
     const subject = page.getByLabel("Subject line");
     await subject.waitFor();

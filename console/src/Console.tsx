@@ -97,8 +97,9 @@ function Shell({
   children: React.ReactNode;
 }) {
   const parts = segments(path);
-  // The retailer in view: the marketer's own, or the one an operator opened.
-  const tenant = parts[0] === "t" ? parts[1] : session.role === "operator" ? null : session.tenant;
+  // The retailer the menu leads to: a marketer's own, always; the one an operator opened.
+  const viewing = parts[0] === "t" ? parts[1] : null;
+  const tenant = session.role === "operator" ? viewing : session.tenant;
   const link = (to: string, label: string) => (
     <a href={href(to)} aria-current={path.startsWith(to) ? "page" : undefined}>
       {label}
@@ -124,13 +125,13 @@ function Shell({
         <span className="who" data-testid="who">
           {session.role}
           {session.tenant ? ` · ${session.tenant}` : ""}
-          {tenant && tenant !== session.tenant ? ` · viewing ${tenant}` : ""}
+          {viewing && viewing !== session.tenant ? ` · viewing ${viewing}` : ""}
         </span>
         <button type="button" className="link" onClick={onSignOut}>
           Sign out
         </button>
       </header>
-      <main id="main" className="page" tabIndex={-1}>
+      <main id="main" className={parts[2] === "templates" ? "page page-wide" : "page"} tabIndex={-1}>
         {children}
       </main>
     </>
