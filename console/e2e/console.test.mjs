@@ -176,6 +176,21 @@ describe("the console against the local stack", { concurrency: false }, () => {
     await page.close();
   });
 
+  test("the keyboard alone signs in and reaches the content", async () => {
+    const page = await context.newPage();
+    await page.goto(`${api.base}/console/`);
+    await page.getByLabel("Role").focus();
+    await page.keyboard.press("Tab");
+    await page.keyboard.type(tenant);
+    await page.keyboard.press("Enter");
+    await page.getByTestId("who").filter({ hasText: tenant }).waitFor();
+    await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Skip to content");
+    await page.keyboard.press("Enter");
+    assert.equal(await page.evaluate(() => document.activeElement?.id), "main");
+    await page.close();
+  });
+
   test("another retailer's pages are refused with the API's 403", async () => {
     const page = await signIn("marketer", tenant);
     await page.goto(`${api.base}/console/#/t/${otherTenant}/campaigns`);
