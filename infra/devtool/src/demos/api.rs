@@ -17,7 +17,7 @@ use storecast::domain::TenantId;
 pub use crate::demos::api_report::{ApiDemoReport, CARELESS_RETAILER, RetailerLine};
 use crate::demos::one_click;
 use crate::local::SentEmail;
-use crate::local::api::{LocalPipelineRunner, api_state, serve};
+use crate::local::api::{LocalPipelineRunner, api_state, console_site, serve};
 use crate::local::pipeline::LocalPipeline;
 
 /// The demo's retailers: (tenant id, display name, time zone).
@@ -228,6 +228,7 @@ pub async fn run(options: &ApiDemoOptions) -> Result<ApiDemoReport> {
     let (address, server) = serve(
         api_state(&pipeline, &sdk).await?,
         ([127, 0, 0, 1], 0).into(),
+        console_site(&pipeline, &options.template_path)?,
     )
     .await?;
     let base = format!("http://{address}");

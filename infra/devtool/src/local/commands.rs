@@ -77,7 +77,7 @@ async fn provision(template_file: &Path) -> Result<()> {
 }
 
 /// Serves until the process is stopped: it only returns on an error.
-async fn serve_api(template_file: &Path, port: u16, no_request_limit: bool) -> Result<()> {
+pub async fn serve_api(template_file: &Path, port: u16, no_request_limit: bool) -> Result<()> {
     let pipeline = LocalPipeline::connect(template_file).await?;
     pipeline.provision().await?;
     let sdk = pipeline.sdk_config().await;
@@ -85,8 +85,16 @@ async fn serve_api(template_file: &Path, port: u16, no_request_limit: bool) -> R
     if no_request_limit {
         state.request_limit = None;
     }
-    let (address, _server) = crate::local::api::serve(state, ([127, 0, 0, 1], port).into()).await?;
+    let console = crate::local::api::console_site(&pipeline, template_file)?;
+    let built = console.dist.join("index.html").is_file();
+    let (address, _server) =
+        crate::local::api::serve(state, ([127, 0, 0, 1], port).into(), console).await?;
     println!("marketer API on http://{address} (Ctrl-C to stop)");
+    if built {
+        println!("  console: http://{address}/console/ (development sign-in, any role)");
+    } else {
+        println!("  console: not built (make console-build), then http://{address}/console/");
+    }
     println!("  export STORECAST_API=http://{address}");
     println!("  export AWS_ENDPOINT_URL={}", pipeline.endpoint.url);
     println!("  tokens: cargo run -q -p storecast-dev -- token --role operator");
