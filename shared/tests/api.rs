@@ -1033,6 +1033,23 @@ async fn a_marketer_gets_an_upload_url_for_a_fresh_key_under_its_own_prefix_that
     assert_eq!(unknown_field.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
+#[test]
+fn every_operation_has_its_own_id_for_client_generators() {
+    let (_, document) = storecast::api::routes();
+    let mut seen = std::collections::BTreeMap::new();
+    for (path, item) in &document.paths.paths {
+        for operation in [&item.get, &item.put, &item.post, &item.patch, &item.delete]
+            .into_iter()
+            .flatten()
+        {
+            let id = operation.operation_id.clone().unwrap_or_default();
+            if let Some(other) = seen.insert(id.clone(), path.clone()) {
+                panic!("operation id {id:?} names an operation of {other} and of {path}");
+            }
+        }
+    }
+}
+
 /// A raw answer: the unsubscribe routes answer HTML.
 struct RawAnswer {
     status: StatusCode,

@@ -64,6 +64,7 @@ pub struct ListQuery {
 #[utoipa::path(
     get,
     path = "/tenants/{tenant}/campaigns",
+    operation_id = "list_campaigns",
     tag = "campaigns",
     params(("tenant" = inline(TenantId), Path, description = "The retailer's id"), ListQuery),
     responses((status = 200, description = "A page of campaigns", body = CampaignPage))
