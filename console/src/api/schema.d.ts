@@ -2543,7 +2543,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The campaign is already over */
+            /** @description The campaign changed while it was being cancelled: read it and cancel again */
             409: {
                 headers: {
                     [name: string]: unknown;

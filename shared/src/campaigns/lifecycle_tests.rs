@@ -1004,3 +1004,17 @@ async fn store_and_queue_outages_are_retryable_errors() {
     let error = w.campaigns.get(&alpine, &spring).await.unwrap_err();
     assert!(matches!(error, CampaignError::Store(_)) && error.is_retryable());
 }
+
+#[tokio::test]
+async fn a_second_cancel_changes_nothing() {
+    let w = world().await;
+    let alpine = tenant("alpine");
+    w.campaigns
+        .create(&alpine, new_campaign("spring", "alpine", None))
+        .await
+        .unwrap();
+    let first = w.campaigns.cancel(&alpine, &cid("spring")).await.unwrap();
+    let second = w.campaigns.cancel(&alpine, &cid("spring")).await.unwrap();
+    assert_eq!(first.state, CampaignState::Cancelled);
+    assert_eq!(second.revision, first.revision, "nothing written again");
+}
