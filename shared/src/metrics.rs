@@ -68,6 +68,8 @@ pub const METRICS: &[(&str, Unit)] = &[
     ("UnsubscribeRefused", Unit::Count),
     ("ScoresRefreshed", Unit::Count),
     ("SourceFailures", Unit::Count),
+    ("RequestsLimited", Unit::Count),
+    ("RequestQuotaUnavailable", Unit::Count),
 ];
 
 impl Metrics {

@@ -269,6 +269,23 @@ pub fn api_state(
         )),
         availability,
         availability_config,
+        audience_uploads: Arc::new(crate::campaigns::uploads::AudienceUploads::new(
+            Arc::new(crate::aws::s3_uploads::S3UploadSigner::new(
+                crate::aws::s3::client(sdk),
+            )),
+            &settings.campaigns.exports_bucket,
+            Arc::new(SystemClock),
+        )),
+        request_limit: (settings.tenant_requests_per_second > 0).then(|| {
+            Arc::new(crate::api::limits::TenantRequestLimit::new(
+                Arc::new(crate::aws::dynamodb::RequestQuotaTable::new(
+                    aws_sdk_dynamodb::Client::new(sdk),
+                    &settings.campaigns.delivery_table,
+                )),
+                settings.tenant_requests_per_second,
+                Arc::new(SystemClock),
+            ))
+        }),
     }
 }
 

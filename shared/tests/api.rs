@@ -129,6 +129,12 @@ fn harness() -> Harness {
         )),
         availability,
         availability_config,
+        audience_uploads: Arc::new(storecast::campaigns::uploads::AudienceUploads::new(
+            Arc::new(storecast::testing::MemoryUploadSigner::default()),
+            EXPORTS,
+            Arc::new(SystemClock),
+        )),
+        request_limit: None,
     });
     Harness {
         router,
@@ -1031,6 +1037,69 @@ async fn a_body_over_the_limit_is_a_413() {
         .await;
     assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(answer.content_type, "application/problem+json");
+}
+
+#[tokio::test]
+async fn a_marketer_gets_an_upload_url_for_a_fresh_key_under_its_own_prefix_that_a_campaign_accepts()
+ {
+    let h = two_retailers().await;
+    let answer = h
+        .call(
+            Method::POST,
+            "/tenants/alpine/audiences/uploads",
+            Some(marketer("alpine")),
+            Some(json!({"gzip": false})),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    let key = answer.body["key"].as_str().unwrap().to_string();
+    assert!(
+        key.starts_with("alpine/uploads/") && key.ends_with(".jsonl"),
+        "{key}"
+    );
+    assert_eq!(answer.body["bucket"], EXPORTS);
+    assert_eq!(answer.body["method"], "PUT");
+    assert_eq!(answer.body["content_type"], "application/x-ndjson");
+
+    // The key it names is one a campaign may read its audience from.
+    let mut campaign = campaign_body("from-upload", "alpine");
+    campaign["audience"]["source"] = json!({"bucket": EXPORTS, "key": key});
+    let created = h
+        .call(
+            Method::POST,
+            "/tenants/alpine/campaigns",
+            Some(marketer("alpine")),
+            Some(campaign),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+
+    let unknown_field = h
+        .call(
+            Method::POST,
+            "/tenants/alpine/audiences/uploads",
+            Some(marketer("alpine")),
+            Some(json!({"bucket": "elsewhere"})),
+        )
+        .await;
+    assert_eq!(unknown_field.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[test]
+fn every_operation_has_its_own_id_for_client_generators() {
+    let (_, document) = storecast::api::routes();
+    let mut seen = std::collections::BTreeMap::new();
+    for (path, item) in &document.paths.paths {
+        for operation in [&item.get, &item.put, &item.post, &item.patch, &item.delete]
+            .into_iter()
+            .flatten()
+        {
+            let id = operation.operation_id.clone().unwrap_or_default();
+            if let Some(other) = seen.insert(id.clone(), path.clone()) {
+                panic!("operation id {id:?} names an operation of {other} and of {path}");
+            }
+        }
+    }
 }
 
 /// A raw answer: the unsubscribe routes answer HTML.

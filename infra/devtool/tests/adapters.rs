@@ -157,6 +157,95 @@ async fn tenants_table_answers_the_delivery_context_in_one_read() {
 }
 
 #[tokio::test]
+async fn tenants_table_lists_the_workspaces_from_the_registry_index_alone() {
+    use storecast::directory::WorkspaceListing as _;
+    let t = test_stack("registry").await;
+    let table = TenantsTable::new(
+        t.clients.dynamodb.clone(),
+        &t.stack.table("TenantsTable").unwrap().name,
+    );
+    let harbor = sample_workspace("harbor", &t.sending_domain);
+    let alpine = sample_workspace("alpine", &t.sending_domain);
+    assert!(table.create_workspace(&harbor).await.unwrap());
+    table.put_workspace(&alpine).await.unwrap();
+    // Items beside the workspaces: a suppression, a campaign status, a template version.
+    table
+        .add(
+            &alpine.tenant_id,
+            &Suppression::manual("ann@example.com", 0),
+        )
+        .await
+        .unwrap();
+    table
+        .set_campaign_status(
+            &alpine.tenant_id,
+            &CampaignId::parse("c1").unwrap(),
+            CampaignStatus::Active,
+        )
+        .await
+        .unwrap();
+
+    let listed = table.workspaces().await.unwrap();
+
+    assert_eq!(
+        listed,
+        vec![alpine, harbor],
+        "the workspaces, in tenant order, only"
+    );
+    let indexed = t
+        .clients
+        .dynamodb
+        .scan()
+        .table_name(&t.stack.table("TenantsTable").unwrap().name)
+        .index_name(storecast::aws::dynamodb::WORKSPACE_REGISTRY_INDEX)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(indexed.count(), 2, "the index holds one entry per retailer");
+
+    // A workspace written before the registry existed is listed once registered, and only then.
+    let table_name = &t.stack.table("TenantsTable").unwrap().name;
+    let mut older = t
+        .clients
+        .dynamodb
+        .get_item()
+        .table_name(table_name)
+        .key("pk", AttributeValue::S("TENANT#alpine".into()))
+        .key("sk", AttributeValue::S("WORKSPACE".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    older.remove("registry");
+    older.insert("pk".into(), AttributeValue::S("TENANT#citrus".into()));
+    older.insert("tenant_id".into(), AttributeValue::S("citrus".into()));
+    t.clients
+        .dynamodb
+        .put_item()
+        .table_name(table_name)
+        .set_item(Some(older))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(table.workspaces().await.unwrap().len(), 2);
+    assert_eq!(table.register_unlisted_workspaces().await.unwrap(), 1);
+    assert_eq!(
+        table.register_unlisted_workspaces().await.unwrap(),
+        0,
+        "once"
+    );
+    let tenants: Vec<String> = table
+        .workspaces()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|w| w.tenant_id.to_string())
+        .collect();
+    assert_eq!(tenants, ["alpine", "citrus", "harbor"]);
+}
+
+#[tokio::test]
 async fn workspace_writes_change_only_their_attributes_on_their_conditions() {
     let t = test_stack("workspaces").await;
     let table = TenantsTable::new(
@@ -885,4 +974,73 @@ async fn parked_batches_are_counted_once_per_park_and_once_per_redrive_on_the_de
     let tally = table.campaign_parked(&tenant, &campaign).await.unwrap();
     assert_eq!((tally.batches, tally.recipients), (0, 0));
     assert!(archive.parked(&tenant, None).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn request_quota_admits_a_retailers_allowance_a_second_and_no_more() {
+    use storecast::api::limits::RequestQuota as _;
+    use storecast::aws::dynamodb::RequestQuotaTable;
+    let t = test_stack("quota").await;
+    let quota = RequestQuotaTable::new(
+        t.clients.dynamodb.clone(),
+        &t.stack.table("DeliveryTable").unwrap().name,
+    );
+    let alpine = TenantId::parse("alpine").unwrap();
+    let harbor = TenantId::parse("harbor").unwrap();
+
+    let mut taken = Vec::new();
+    for _ in 0..3 {
+        taken.push(quota.take(&alpine, 1_700_000_000, 2).await.unwrap());
+    }
+    assert_eq!(taken, [true, true, false]);
+    assert!(
+        quota.take(&harbor, 1_700_000_000, 2).await.unwrap(),
+        "its own allowance"
+    );
+    assert!(
+        quota.take(&alpine, 1_700_000_001, 2).await.unwrap(),
+        "the next second"
+    );
+}
+
+#[tokio::test]
+async fn an_upload_url_puts_the_export_where_the_campaign_reads_it() {
+    use storecast::aws::s3_uploads::S3UploadSigner;
+    use storecast::campaigns::uploads::{AudienceUploads, UploadRequest};
+    let t = test_stack("uploads").await;
+    let bucket = t.stack.bucket("ExportsBucket").unwrap().name.clone();
+    let s3 = t.clients.s3.clone();
+    let uploads = AudienceUploads::new(
+        Arc::new(S3UploadSigner::new(s3.clone())),
+        &bucket,
+        Arc::new(SystemClock),
+    );
+    let target = uploads
+        .new_upload(
+            &TenantId::parse("alpine").unwrap(),
+            &UploadRequest::default(),
+        )
+        .await
+        .unwrap();
+    let export = "{\"customer_id\": \"c1\", \"email\": \"ann@example.com\"}\n";
+
+    let put = reqwest::Client::new()
+        .put(&target.url)
+        .header("content-type", &target.content_type)
+        .body(export)
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+
+    let stored = s3
+        .get_object()
+        .bucket(&target.bucket)
+        .key(&target.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.content_type(), Some("application/x-ndjson"));
+    let bytes = stored.body.collect().await.unwrap().into_bytes();
+    assert_eq!(bytes.as_ref(), export.as_bytes());
 }

@@ -9,6 +9,8 @@ pub mod kinesis;
 #[cfg(feature = "campaigns")]
 pub mod launch_queue;
 pub mod s3;
+#[cfg(feature = "api")]
+pub mod s3_uploads;
 #[cfg(feature = "availability")]
 pub mod score_exports;
 #[cfg(feature = "unsubscribe")]

@@ -29,7 +29,9 @@ use crate::pipeline::publish::RetryPolicy;
 use crate::pipeline::publish::StreamRecord;
 use crate::pipeline::rebatch::Rebatcher;
 use crate::testing::ManualClock;
-use crate::testing::samples::{SAMPLE_TEMPLATE_ID, sample_workspace, seed_retailer};
+use crate::testing::samples::{
+    SAMPLE_TEMPLATE_ID, sample_template_version, sample_workspace, seed_retailer,
+};
 use crate::testing::{
     MemoryArchive, MemoryAudienceSource, MemoryDirectory, MemoryEmailProvider, MemorySendLog,
     MemoryStream,
@@ -427,6 +429,59 @@ async fn a_launch_needs_an_active_tenant_and_a_published_template() {
             .unwrap()
             .state,
         CampaignState::Draft
+    );
+}
+
+#[tokio::test]
+async fn a_launch_pins_the_live_template_version_so_a_later_publish_never_reaches_it() {
+    use crate::templates::ports::TemplatePublisher as _;
+    let w = world().await;
+    put_export(&w, "alpine", ROWS);
+    let alpine = tenant("alpine");
+    let mut never_published = new_campaign("nothing-live", "alpine", None);
+    never_published.template.version = None;
+    w.campaigns.create(&alpine, never_published).await.unwrap();
+    let error = w
+        .campaigns
+        .launch(&alpine, &cid("nothing-live"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, CampaignError::Invalid(i) if i.field == "template" && i.reason.contains("no live version")),
+        "{error:?}"
+    );
+
+    w.directory
+        .publish(&sample_template_version("alpine", 2), None)
+        .await
+        .unwrap();
+    let mut live = new_campaign("live", "alpine", None);
+    live.template.version = None;
+    w.campaigns.create(&alpine, live).await.unwrap();
+    w.campaigns.launch(&alpine, &cid("live")).await.unwrap();
+    // A marketer publishes version 3 while the launch's chunks wait in the queue.
+    w.directory
+        .publish(&sample_template_version("alpine", 3), Some(2))
+        .await
+        .unwrap();
+    for message in w.queue.take() {
+        let response = w
+            .campaigns
+            .handle_chunk_messages(sqs_event(std::slice::from_ref(&message), 1))
+            .await;
+        assert!(response.batch_item_failures.is_empty());
+    }
+
+    let events = emitted(&w);
+    assert!(!events.is_empty());
+    assert!(
+        events.iter().all(|event| event.template.version == 2),
+        "every recipient gets the version live at launch"
+    );
+    let view = w.campaigns.get(&alpine, &cid("live")).await.unwrap();
+    assert_eq!(
+        view.definition.template.version, 2,
+        "and the campaign says which"
     );
 }
 
@@ -948,4 +1003,18 @@ async fn store_and_queue_outages_are_retryable_errors() {
     w.store.set_unavailable(true);
     let error = w.campaigns.get(&alpine, &spring).await.unwrap_err();
     assert!(matches!(error, CampaignError::Store(_)) && error.is_retryable());
+}
+
+#[tokio::test]
+async fn a_second_cancel_changes_nothing() {
+    let w = world().await;
+    let alpine = tenant("alpine");
+    w.campaigns
+        .create(&alpine, new_campaign("spring", "alpine", None))
+        .await
+        .unwrap();
+    let first = w.campaigns.cancel(&alpine, &cid("spring")).await.unwrap();
+    let second = w.campaigns.cancel(&alpine, &cid("spring")).await.unwrap();
+    assert_eq!(first.state, CampaignState::Cancelled);
+    assert_eq!(second.revision, first.revision, "nothing written again");
 }

@@ -22,6 +22,8 @@ pub mod rules;
 pub mod schedule;
 mod stock;
 pub mod store;
+#[cfg(feature = "api")]
+pub mod uploads;
 
 #[cfg(test)]
 mod lifecycle_tests;

@@ -10,6 +10,8 @@ pub mod push;
 #[cfg(any(feature = "api", feature = "feedback"))]
 mod service;
 #[cfg(any(feature = "api", feature = "feedback"))]
+mod service_push;
+#[cfg(any(feature = "api", feature = "feedback"))]
 pub mod workspaces;
 
 #[cfg(any(feature = "api", feature = "feedback"))]

@@ -9,11 +9,11 @@ pub use super::workspaces::{
     WorkspaceSpec, resource_name,
 };
 
-use super::push::{PushApplicationProvider, PushApplicationRequest, PushSetup, PushSetupError};
+use super::push::PushSetup;
 use crate::directory::{SlugClaim, TenantAdmin};
 use crate::domain::{
-    FrequencyCap, MAX_FREQUENCY_CAP_WINDOW_DAYS, PushPlatform, QuietHours, TenantId,
-    TenantSettings, TenantStatus, TenantWorkspace,
+    FrequencyCap, MAX_FREQUENCY_CAP_WINDOW_DAYS, QuietHours, TenantId, TenantSettings,
+    TenantStatus, TenantWorkspace,
 };
 use crate::error::{Retryable, StoreError};
 use crate::pipeline::archive::Archive;
@@ -173,10 +173,11 @@ struct Redrive {
 
 pub struct Onboarding {
     workspaces: Arc<dyn SendingWorkspaces>,
-    admin: Arc<dyn TenantAdmin>,
+    pub(super) admin: Arc<dyn TenantAdmin>,
     config: OnboardingConfig,
     redrive: Option<Redrive>,
-    push: Option<PushSetup>,
+    /// The retailer's push applications (`with_push_applications`, in `service_push.rs`).
+    pub(super) push: Option<PushSetup>,
 }
 
 impl Onboarding {
@@ -192,37 +193,6 @@ impl Onboarding {
             redrive: None,
             push: None,
         }
-    }
-
-    /// With it, [`Onboarding::put_push_application`] creates the retailer's push applications.
-    pub fn with_push_applications(mut self, provider: Arc<dyn PushApplicationProvider>) -> Self {
-        self.push = Some(PushSetup::new(provider, self.admin.clone()));
-        self
-    }
-
-    /// `PUT /tenants/{tenant}/push/{platform}` (operator): the retailer's push application on
-    /// the platform, created or its credentials replaced, its ARN kept in the workspace.
-    pub async fn put_push_application(
-        &self,
-        tenant: &TenantId,
-        platform: PushPlatform,
-        request: PushApplicationRequest,
-    ) -> Result<TenantWorkspace, OnboardingError> {
-        let Some(push) = &self.push else {
-            return Err(OnboardingError::Conflict(
-                "push applications are not configured on this deployment".into(),
-            ));
-        };
-        push.put(tenant, platform, request)
-            .await
-            .map_err(|error| match error {
-                PushSetupError::Invalid { field, reason } => {
-                    OnboardingError::Invalid { field, reason }
-                }
-                PushSetupError::NotFound => OnboardingError::NotFound,
-                PushSetupError::Provision(e) => OnboardingError::Provision(e),
-                PushSetupError::Store(e) => OnboardingError::Store(e),
-            })
     }
 
     /// With these, [`Onboarding::reinstate`] also redrives the tenant's parked batches onto the
@@ -388,6 +358,30 @@ impl Onboarding {
         }
         tracing::info!("tenant suspended");
         Ok(workspace)
+    }
+
+    /// The suspension of an active tenant: SES sending off, then status `SUSPENDED` on condition
+    /// that it is still `ACTIVE`. True only for the call that made the change, so of several
+    /// concurrent auto-pauses one reports (and counts) the pause.
+    pub(super) async fn suspend_if_active(
+        &self,
+        workspace: &TenantWorkspace,
+    ) -> Result<bool, OnboardingError> {
+        self.workspaces
+            .set_sending_enabled(&workspace.configuration_set, false)
+            .await?;
+        let suspended = self
+            .admin
+            .set_workspace_status(
+                &workspace.tenant_id,
+                Some(TenantStatus::Active),
+                TenantStatus::Suspended,
+            )
+            .await?;
+        if suspended {
+            tracing::info!(tenant_id = %workspace.tenant_id, "tenant suspended");
+        }
+        Ok(suspended)
     }
 
     /// Sending enabled at SES, status `ACTIVE` (written on condition that the status is still

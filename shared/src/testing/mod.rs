@@ -18,6 +18,8 @@ pub mod optimizer_sim;
 mod parked_counts;
 mod push;
 mod push_applications;
+#[cfg(feature = "api")]
+mod request_quota;
 pub mod retail_template;
 pub mod samples;
 #[cfg(feature = "availability")]
@@ -31,6 +33,8 @@ mod stream;
 mod sync_units;
 mod tenants;
 mod unsubscribe;
+#[cfg(feature = "api")]
+mod uploads;
 mod warmup;
 mod workspaces;
 
@@ -49,10 +53,14 @@ pub use found_rate::{MemoryFoundRateFeedback, MemoryOptimizerReports};
 pub use parked_counts::MemoryParkedCounts;
 pub use push::{MemoryPushEndpoints, MemoryPushProvider, ScriptedPushFailure};
 pub use push_applications::{MemoryPushApplication, MemoryPushApplications};
+#[cfg(feature = "api")]
+pub use request_quota::MemoryRequestQuota;
 pub use send_log::MemorySendLog;
 pub use stream::MemoryStream;
 pub use tenants::MemoryDirectory;
 pub use unsubscribe::{TEST_KEY_RING, unsubscribe_signer};
+#[cfg(feature = "api")]
+pub use uploads::MemoryUploadSigner;
 pub use warmup::{MemorySendCap, MemoryWarmupStore};
 pub use workspaces::{MemorySendingWorkspaces, MemoryWorkspace};
 #[cfg(feature = "availability")]

@@ -18,7 +18,7 @@ use crate::demos::api_audience::upload_audience;
 pub use crate::demos::api_report::{ApiDemoReport, CARELESS_RETAILER, RetailerLine};
 use crate::demos::one_click;
 use crate::local::SentEmail;
-use crate::local::api::{LocalPipelineRunner, api_state, serve};
+use crate::local::api::{LocalPipelineRunner, api_state, console_site, serve};
 use crate::local::pipeline::LocalPipeline;
 
 /// The demo's retailers: (tenant id, display name, time zone).
@@ -45,6 +45,9 @@ pub struct ApiDemoOptions {
     pub catalog_path: PathBuf,
 }
 
+/// Tries of one call the API answers 429 (over the retailer's requests a second).
+const MAX_ATTEMPTS_WHEN_LIMITED: u32 = 5;
+
 /// A client of the local API with one caller's token.
 struct ApiClient {
     http: reqwest::Client,
@@ -67,20 +70,35 @@ impl ApiClient {
         path: &str,
         body: Option<Value>,
     ) -> Result<(u16, Value)> {
-        let mut request = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
+        // A well-behaved client: a 429 (the retailer's requests over its limit a second) is
+        // tried again after the Retry-After the API names.
+        let mut attempt = 1;
+        loop {
+            let mut request = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.base))
+                .bearer_auth(&self.token);
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            let response = request
+                .send()
+                .await
+                .with_context(|| format!("{method} {path}"))?;
+            let status = response.status().as_u16();
+            if status == 429 && attempt < MAX_ATTEMPTS_WHEN_LIMITED {
+                let seconds = response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|value| value.to_str().ok()?.parse().ok())
+                    .unwrap_or(1);
+                tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
+                attempt += 1;
+                continue;
+            }
+            let body = response.json().await.unwrap_or(Value::Null);
+            return Ok((status, body));
         }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("{method} {path}"))?;
-        let status = response.status().as_u16();
-        let body = response.json().await.unwrap_or(Value::Null);
-        Ok((status, body))
     }
 
     /// The call must answer `expected`; the problem details are the error otherwise.
@@ -130,6 +148,7 @@ pub async fn run(options: &ApiDemoOptions) -> Result<ApiDemoReport> {
     let (address, server) = serve(
         api_state(&pipeline, &sdk).await?,
         ([127, 0, 0, 1], 0).into(),
+        console_site(&pipeline, &options.template_path)?,
     )
     .await?;
     let base = format!("http://{address}");

@@ -4,6 +4,7 @@
 //! deliver's event source mappings) run in process.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -20,6 +21,7 @@ use storecast::onboarding::{
 };
 
 use crate::local::campaigns::LocalCampaigns;
+use crate::local::console::ConsoleSite;
 use crate::local::esm::{Checkpoints, Mapping, MappingStats, Runner};
 use crate::local::pipeline::{DeliverHandler, LocalPipeline, RebatchHandler};
 use crate::local::ses_events::{LocalEventBus, MailboxSimulator};
@@ -115,6 +117,15 @@ pub async fn api_state(pipeline: &LocalPipeline, sdk: &SdkConfig) -> Result<ApiS
     Ok(state)
 }
 
+/// The console's build beside `template_file` (`console/dist`), with the stack's exports bucket.
+pub fn console_site(pipeline: &LocalPipeline, template_file: &Path) -> Result<ConsoleSite> {
+    let root = template_file.parent().unwrap_or(Path::new(""));
+    Ok(ConsoleSite {
+        dist: root.join(crate::local::console::DEFAULT_DIST),
+        exports_bucket: pipeline.stack.bucket("ExportsBucket")?.name.clone(),
+    })
+}
+
 /// Onboarding as the functions build it, on the local sending workspaces.
 fn local_onboarding(
     pipeline: &LocalPipeline,
@@ -156,13 +167,16 @@ pub async fn unsubscribe_signer(
         })
 }
 
-/// Serves the API on `address` (port 0: any free port) until the task is dropped.
+/// Serves the API on `address` (port 0: any free port) until the task is dropped, with the
+/// console beside it ([`crate::local::console`]).
 pub async fn serve(
     state: ApiState,
     address: SocketAddr,
+    console: ConsoleSite,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let app = storecast::api::router(state)
+    let api = storecast::api::router(state)
         .layer(axum::middleware::from_fn(crate::local::auth::authorize));
+    let app = crate::local::console::with_console(api, console);
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("binding {address}"))?;

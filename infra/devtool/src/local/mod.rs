@@ -1,12 +1,14 @@
 //! The local emulation of AWS: the endpoint (moto in server mode) and the SDK clients that talk
 //! to it; the stack of template.yaml on it ([`template`], [`provision`]); the event source
 //! mappings ([`esm`], [`sqs_esm`]) running the real handlers ([`pipeline`], [`campaigns`]); the
-//! marketer API with its development authorizer ([`api`], [`auth`]); and its commands.
+//! marketer API with its development authorizer ([`api`], [`auth`]) and the console beside it
+//! ([`console`]); and its commands.
 
 pub mod api;
 pub mod auth;
 pub mod campaigns;
 pub mod commands;
+pub mod console;
 pub mod esm;
 pub mod pipeline;
 pub mod provision;

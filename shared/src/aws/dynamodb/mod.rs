@@ -13,7 +13,8 @@
 //!   id) spreads a large campaign over 16 partitions. Parked batches ([`parked_counts`]): markers
 //!   `pk = PARKED#<tenant>#<campaign>`, `sk = <batch id>`; counters
 //!   `pk = PARKCOUNT#<tenant>#<campaign>`, `sk = <shard>`. The day's send caps of the warm-up
-//!   ([`warmup`]): `pk = CAP#<tenant>`, `sk = <YYYY-MM-DD>`, expired by TTL.
+//!   ([`warmup`]): `pk = CAP#<tenant>`, `sk = <YYYY-MM-DD>`, expired by TTL. The API's request
+//!   quota ([`request_quota`]): `pk = QUOTA#<tenant>`, `sk = <unix second>`, expired by TTL.
 
 mod admin;
 #[cfg(feature = "availability")]
@@ -27,6 +28,8 @@ mod feedback;
 mod parked_counts;
 #[cfg(feature = "deliver")]
 mod push_endpoints;
+#[cfg(feature = "api")]
+mod request_quota;
 mod send_log;
 mod suppressions;
 mod templates;
@@ -34,6 +37,7 @@ mod tenants;
 mod warmup;
 mod workspace_writes;
 
+pub use admin::{REGISTRY_ATTRIBUTE, REGISTRY_WORKSPACES, WORKSPACE_REGISTRY_INDEX};
 #[cfg(feature = "availability")]
 pub use availability::{SCORE_WRITE_CONCURRENCY, ScoresTable};
 #[cfg(feature = "campaigns")]
@@ -41,6 +45,8 @@ pub use contacts::CONTACT_WRITE_CONCURRENCY;
 pub use delivery_counts::ITEMS_PER_COUNTED_OUTCOME;
 pub use feedback::FeedbackTable;
 pub use parked_counts::ITEMS_PER_PARKED_COUNT;
+#[cfg(feature = "api")]
+pub use request_quota::{QUOTA_ITEM_RETENTION_SECONDS, RequestQuotaTable};
 pub use send_log::{
     DeliveryTable, SEND_LOG_RETENTION, claim_write_units, decode_outcome, encode_outcome,
     item_size, outcome_write_units,

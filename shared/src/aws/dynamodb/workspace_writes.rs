@@ -13,6 +13,7 @@ use crate::aws::errors::store_error;
 use crate::domain::{TenantId, TenantSettings, TenantStatus, TenantWorkspace};
 use crate::error::StoreError;
 
+use super::admin::{REGISTRY_ATTRIBUTE, REGISTRY_WORKSPACES};
 use super::*;
 
 pub(super) const WORKSPACE_SK: &str = "WORKSPACE";
@@ -45,6 +46,7 @@ pub(super) fn workspace_item(workspace: &TenantWorkspace) -> Result<Item, StoreE
             s(&workspace.unsubscribe_base_url),
         ),
         ("settings".into(), s(settings_json(&workspace.settings)?)),
+        (REGISTRY_ATTRIBUTE.into(), s(REGISTRY_WORKSPACES)),
     ]);
     for platform in crate::domain::PushPlatform::ALL {
         if let Some(arn) = workspace.push_applications.get(platform) {

@@ -401,6 +401,10 @@ impl Campaigns {
         id: &CampaignId,
     ) -> Result<CampaignView, CampaignError> {
         let mut record = self.record(tenant, id).await?;
+        // Cancelling twice is the same cancel: nothing is written again.
+        if record.state == CampaignState::Cancelled {
+            return Ok(record.into());
+        }
         record.state = CampaignState::Cancelled;
         Ok(self.write(record).await?.into())
     }
