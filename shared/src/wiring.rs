@@ -74,6 +74,7 @@ pub fn deliverer_with_provider(
 ) -> Deliverer {
     let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
     let tenants = Arc::new(TenantsTable::new(dynamodb.clone(), &settings.tenants_table));
+    let tenants_for_push = tenants.clone();
     let clock = Arc::new(SystemClock);
     let caps = Arc::new(crate::aws::dynamodb::DailyCaps::new(
         dynamodb.clone(),
@@ -103,6 +104,11 @@ pub fn deliverer_with_provider(
         settings.delivery_config(),
     )
     .with_send_cap(caps)
+    .with_push(crate::pipeline::deliver::PushPorts {
+        provider: Arc::new(crate::aws::sns::SnsPush::new(crate::aws::sns::client(sdk))),
+        endpoints: tenants_for_push.clone(),
+        suppressions: tenants_for_push,
+    })
 }
 
 #[cfg(any(feature = "api", feature = "feedback"))]
@@ -122,6 +128,13 @@ pub fn onboarding(
         )),
         settings.onboarding_config(),
     );
+    #[cfg(feature = "api")]
+    let onboarding = onboarding.with_push_applications(Arc::new(
+        crate::aws::sns_applications::SnsApplications::new(
+            aws_sdk_sns::Client::new(sdk),
+            &settings.resource_prefix,
+        ),
+    ));
     let redrive = (
         &settings.archive_bucket,
         &settings.send_batches_stream,

@@ -63,7 +63,10 @@ fn harness() -> Harness {
             sending_domain: DOMAIN.into(),
             unsubscribe_base_url: "https://prefs.storecast.test/{tenant}/unsubscribe".into(),
         },
-    );
+    )
+    .with_push_applications(Arc::new(
+        storecast::testing::MemoryPushApplications::default(),
+    ));
     let source = Arc::new(MemoryAudienceSource::default());
     let queue = Arc::new(MemoryChunkQueue::default());
     let events = Arc::new(MemoryStream::default());
@@ -365,7 +368,8 @@ fn operations(tenant: &str, campaign: &str) -> Vec<(Method, String, bool)> {
         let uri = path
             .replace("{tenant}", tenant)
             .replace("{campaign}", campaign)
-            .replace("{template}", TEMPLATE);
+            .replace("{template}", TEMPLATE)
+            .replace("{platform}", "fcm");
         for (method, operation) in [
             (Method::GET, &item.get),
             (Method::PUT, &item.put),
@@ -465,6 +469,54 @@ async fn only_operators_onboard_suspend_and_reinstate() {
         )
         .await;
     assert_eq!(reinstated.body["status"], "ACTIVE");
+}
+
+#[tokio::test]
+async fn an_operator_sets_a_retailers_push_application_and_a_marketer_cannot() {
+    let h = two_retailers().await;
+    let account = json!({
+        "client_email": "push@alpine.iam", "private_key": "k", "project_id": "alpine"
+    });
+    let body = json!({ "service_account_json": account.to_string() });
+    let uri = "/tenants/alpine/push/fcm";
+
+    let marketer = h
+        .call(
+            Method::PUT,
+            uri,
+            Some(marketer("alpine")),
+            Some(body.clone()),
+        )
+        .await;
+    let unknown = h
+        .call(
+            Method::PUT,
+            "/tenants/alpine/push/webos",
+            Some(operator()),
+            Some(body.clone()),
+        )
+        .await;
+    let wrong = h
+        .call(
+            Method::PUT,
+            "/tenants/alpine/push/apns",
+            Some(operator()),
+            Some(body.clone()),
+        )
+        .await;
+    let set = h.call(Method::PUT, uri, Some(operator()), Some(body)).await;
+
+    assert_eq!(marketer.status, StatusCode::FORBIDDEN);
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(wrong.body["errors"][0]["field"], "service_account_json");
+    assert_eq!(set.status, StatusCode::OK);
+    let arn = set.body["push_applications"]["fcm"].as_str().unwrap();
+    assert!(arn.ends_with("storecast-alpine-fcm"), "{arn}");
+    let harbor = h
+        .call(Method::GET, "/tenants/harbor", Some(operator()), None)
+        .await;
+    assert!(harbor.body.get("push_applications").is_none());
 }
 
 #[tokio::test]

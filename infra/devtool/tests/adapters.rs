@@ -440,6 +440,7 @@ async fn delivery_table_keeps_batch_outcomes_with_an_expiry() {
             },
         ],
         revision: 0,
+        channel: Default::default(),
     };
     let variant = VariantId::parse("A").unwrap();
     record_outcome(&table, &outcome, &variant, None)
@@ -499,6 +500,7 @@ async fn delivery_table_counts_each_message_once_with_its_outcome() {
         attempt: AttemptId(attempt),
         outcomes,
         revision: 0,
+        channel: Default::default(),
     };
     let first = batch("b1", 1, vec![sent("1"), RecipientOutcome::Pending]);
     record_outcome(&table, &first, &a, None).await.unwrap();
@@ -584,6 +586,10 @@ async fn delivery_table_counts_each_message_once_with_its_outcome() {
                     failed: 1,
                     suppressed: 1,
                     unconfirmed: 1,
+                    failed_by_reason: storecast::pipeline::send_log::FailedByReason {
+                        other: 1,
+                        ..Default::default()
+                    },
                 }
             ),
         ]
@@ -788,6 +794,7 @@ async fn delivery_table_lists_a_campaigns_send_log_across_its_key_shards() {
             attempt: AttemptId(1),
             outcomes,
             revision: 0,
+            channel: Default::default(),
         },
         &VariantId::parse("A").unwrap(),
         None,

@@ -77,6 +77,7 @@ pub fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(tenants::suspend_tenant))
         .routes(routes!(tenants::reinstate_tenant))
+        .routes(routes!(tenants::put_push_application))
         .routes(routes!(templates::get_variables, templates::put_variables))
         .routes(routes!(templates::preview))
         .routes(routes!(campaigns::create, campaigns::list))

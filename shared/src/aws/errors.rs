@@ -7,6 +7,7 @@ use crate::error::{StoreError, StreamError};
 const THROTTLING_CODES: &[&str] = &[
     "ThrottlingException",
     "Throttling",
+    "Throttled",
     "ProvisionedThroughputExceededException",
     "RequestLimitExceeded",
     "TooManyRequestsException",

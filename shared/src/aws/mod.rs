@@ -19,6 +19,10 @@ pub mod secrets;
 pub mod ses;
 #[cfg(any(feature = "api", feature = "feedback"))]
 pub mod ses_workspaces;
+#[cfg(feature = "deliver")]
+pub mod sns;
+#[cfg(feature = "api")]
+pub mod sns_applications;
 #[cfg(any(feature = "campaigns", feature = "availability"))]
 pub mod sqs;
 #[cfg(feature = "availability")]

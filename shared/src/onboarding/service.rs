@@ -9,6 +9,7 @@ pub use super::workspaces::{
     WorkspaceSpec, resource_name,
 };
 
+use super::push::PushSetup;
 use crate::directory::{SlugClaim, TenantAdmin};
 use crate::domain::{
     FrequencyCap, MAX_FREQUENCY_CAP_WINDOW_DAYS, QuietHours, TenantId, TenantSettings,
@@ -172,9 +173,11 @@ struct Redrive {
 
 pub struct Onboarding {
     workspaces: Arc<dyn SendingWorkspaces>,
-    admin: Arc<dyn TenantAdmin>,
+    pub(super) admin: Arc<dyn TenantAdmin>,
     config: OnboardingConfig,
     redrive: Option<Redrive>,
+    /// The retailer's push applications (`with_push_applications`, in `service_push.rs`).
+    pub(super) push: Option<PushSetup>,
 }
 
 impl Onboarding {
@@ -188,6 +191,7 @@ impl Onboarding {
             admin,
             config,
             redrive: None,
+            push: None,
         }
     }
 
@@ -254,6 +258,10 @@ impl Onboarding {
                 .map_or(TenantStatus::Active, |existing| existing.status),
             unsubscribe_base_url: self.config.unsubscribe_base_url_for(tenant),
             settings: request.settings,
+            push_applications: existing
+                .as_ref()
+                .map(|existing| existing.push_applications.clone())
+                .unwrap_or_default(),
         };
         let written = match &existing {
             None => self.admin.create_workspace(&workspace).await?,

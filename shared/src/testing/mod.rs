@@ -16,6 +16,8 @@ mod found_rate;
 #[cfg(feature = "availability")]
 pub mod optimizer_sim;
 mod parked_counts;
+mod push;
+mod push_applications;
 #[cfg(feature = "api")]
 mod request_quota;
 pub mod retail_template;
@@ -49,6 +51,8 @@ pub use feedback::{MemoryFeedbackCounters, MemoryFeedbackLog};
 #[cfg(feature = "availability")]
 pub use found_rate::{MemoryFoundRateFeedback, MemoryOptimizerReports};
 pub use parked_counts::MemoryParkedCounts;
+pub use push::{MemoryPushEndpoints, MemoryPushProvider, ScriptedPushFailure};
+pub use push_applications::{MemoryPushApplication, MemoryPushApplications};
 #[cfg(feature = "api")]
 pub use request_quota::MemoryRequestQuota;
 pub use send_log::MemorySendLog;

@@ -2,6 +2,8 @@
 //! robustness demo ([`pipeline`]).
 
 pub mod api;
+pub mod api_audience;
+pub mod api_push;
 pub mod api_report;
 pub mod availability;
 pub mod one_click;

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use storecast::api::ApiState;
 use storecast::aws::dynamodb::TenantsTable;
+use storecast::aws::sns_applications::SnsApplications;
 use storecast::config::{ApiSettings, DeliverSettings, FeedbackSettings, RebatchSettings};
 use storecast::domain::TenantWorkspace;
 use storecast::onboarding::workspaces::resource_name;
@@ -112,7 +113,7 @@ pub async fn api_state(pipeline: &LocalPipeline, sdk: &SdkConfig) -> Result<ApiS
     // No scores table on the local stack yet: the availability routes run on in-memory stores
     // (empty until something writes to them) in the dev tool only.
     let mut state = storecast::wiring::api_state(&settings, sdk, signer);
-    state.onboarding = Arc::new(local_onboarding(pipeline, &settings.onboarding)?);
+    state.onboarding = Arc::new(local_onboarding(pipeline, &settings.onboarding, sdk)?);
     Ok(state)
 }
 
@@ -129,6 +130,7 @@ pub fn console_site(pipeline: &LocalPipeline, template_file: &Path) -> Result<Co
 fn local_onboarding(
     pipeline: &LocalPipeline,
     onboarding: &storecast::config::OnboardingSettings,
+    sdk: &SdkConfig,
 ) -> Result<Onboarding> {
     let tenants = Arc::new(TenantsTable::new(
         pipeline.clients.dynamodb.clone(),
@@ -146,7 +148,11 @@ fn local_onboarding(
     .with_redrive(
         Arc::new(pipeline.archive()?),
         Arc::new(pipeline.stream("SendBatchesStream")?),
-    ))
+    )
+    .with_push_applications(Arc::new(SnsApplications::new(
+        aws_sdk_sns::Client::new(sdk),
+        &onboarding.resource_prefix,
+    ))))
 }
 
 /// The unsubscribe key ring from the local endpoint's secret, as the functions read it.
@@ -219,7 +225,7 @@ impl LocalPipelineRunner {
         let ses_events = pipeline.stack.function("ses-events")?;
         let bus = Arc::new(LocalEventBus::new(ses_events.event_patterns.clone(), {
             let settings = FeedbackSettings::from_lookup(&ses_events.environment)?;
-            let pauser = Arc::new(local_onboarding(pipeline, &settings.onboarding)?);
+            let pauser = Arc::new(local_onboarding(pipeline, &settings.onboarding, sdk)?);
             storecast::wiring::feedback_with_pauser(&settings, sdk, pauser)
         }));
         let provider = Arc::new(MailboxSimulator::new(

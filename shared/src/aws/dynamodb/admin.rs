@@ -85,6 +85,15 @@ impl TenantAdmin for TenantsTable {
             .await
     }
 
+    async fn set_push_application(
+        &self,
+        tenant: &TenantId,
+        platform: crate::domain::PushPlatform,
+        arn: &str,
+    ) -> Result<bool, StoreError> {
+        self.set_push_application_item(tenant, platform, arn).await
+    }
+
     async fn put_template_version(&self, version: &TemplateVersion) -> Result<(), StoreError> {
         let document = serde_json::to_string(version).map_err(|e| StoreError::Rejected {
             store: TENANTS,

@@ -6,7 +6,8 @@
 //!
 //! Key layout (see docs/architecture.md):
 //! - tenants: `pk = TENANT#<tenant>`, `sk = WORKSPACE | CAMPAIGN#<id> | SUPPRESSED#<address> |
-//!   TEMPLATE#<id>#V#<version> | LIVE#<template id> | WARMUP`
+//!   TEMPLATE#<id>#V#<version> | LIVE#<template id> | WARMUP | ENDPOINT#<platform>#<token hash>`
+//!   ([`push_endpoints`]: the push endpoint cache)
 //! - delivery: claims `pk = MSG#<tenant>#<campaign>#<shard>`, `sk = <message id>`; outcomes
 //!   `pk = BATCH#<tenant>#<campaign>#<shard>`, `sk = <batch id>`. The shard (one hex digit of the
 //!   id) spreads a large campaign over 16 partitions. Parked batches ([`parked_counts`]): markers
@@ -25,6 +26,8 @@ mod contacts;
 mod delivery_counts;
 mod feedback;
 mod parked_counts;
+#[cfg(feature = "deliver")]
+mod push_endpoints;
 #[cfg(feature = "api")]
 mod request_quota;
 mod send_log;
@@ -61,7 +64,10 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
 use crate::aws::errors::store_error;
-use crate::domain::{TemplateRef, TenantId, TenantSettings, TenantStatus, TenantWorkspace};
+use crate::domain::{
+    PushApplications, PushPlatform, TemplateRef, TenantId, TenantSettings, TenantStatus,
+    TenantWorkspace,
+};
 use crate::error::StoreError;
 
 /// BatchWriteItem writes at most this many items per call.
@@ -162,7 +168,24 @@ pub(super) fn workspace_from_item(item: &Item) -> Result<TenantWorkspace, StoreE
                 .map_err(|e| corrupt(TENANTS, format!("tenant settings: {e}")))?,
             Some(Err(_)) => return Err(corrupt(TENANTS, "attribute settings is not a string")),
         },
+        push_applications: push_applications_from_item(item)?,
     })
+}
+
+/// The workspace's push application attribute of each platform (`push_app_<platform>`).
+pub(super) fn push_app_attribute(platform: PushPlatform) -> String {
+    format!("push_app_{platform}")
+}
+
+fn push_applications_from_item(item: &Item) -> Result<PushApplications, StoreError> {
+    let mut applications = PushApplications::default();
+    for platform in PushPlatform::ALL {
+        if item.contains_key(&push_app_attribute(platform)) {
+            let arn = get_s(item, &push_app_attribute(platform), TENANTS)?;
+            applications.set(platform, arn.to_string());
+        }
+    }
+    Ok(applications)
 }
 
 /// One BatchWriteItem of at most [`MAX_ITEMS_PER_BATCH_WRITE`] requests, with the unprocessed

@@ -4,6 +4,7 @@
 use crate::campaigns::report::LaunchReport;
 use crate::campaigns::store::ChunkStatus;
 use crate::domain::{CampaignId, TenantId};
+use crate::pipeline::send_log::{DeliveryTally, split_counter_key};
 
 use super::*;
 
@@ -35,11 +36,17 @@ impl Campaigns {
             }
         }
         let mut delivery = DeliveryCounts::default();
-        for (_, tally) in self.ports.delivery.campaign_tallies(tenant, id).await? {
+        let mut delivery_by_channel = std::collections::BTreeMap::<String, DeliveryTally>::new();
+        for (key, tally) in self.ports.delivery.campaign_tallies(tenant, id).await? {
             delivery.sent += tally.sent;
             delivery.failed += tally.failed;
             delivery.suppressed += tally.suppressed;
             delivery.unconfirmed += tally.unconfirmed;
+            let (_, channel) = split_counter_key(&key);
+            delivery_by_channel
+                .entry(channel.to_string())
+                .or_default()
+                .add(&tally);
         }
         let mut feedback = crate::deliverability::counters::FeedbackCounts::default();
         let mut feedback_by_variant = std::collections::BTreeMap::new();
@@ -72,6 +79,7 @@ impl Campaigns {
             offers_unavailable: report.offers_unavailable,
             matched: report.matched,
             delivery,
+            delivery_by_channel,
             feedback,
             feedback_by_variant,
         })

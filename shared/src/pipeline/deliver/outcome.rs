@@ -29,6 +29,7 @@ impl Deliverer {
             attempt: resolver.attempt,
             outcomes: resolver.merge_with_previous(attempt.slots).await,
             revision: 0,
+            channel: group.channel,
         };
         let mut unrecorded = None;
         if resolver.previous_matches(&record.outcomes).await {
