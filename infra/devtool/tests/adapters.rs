@@ -610,6 +610,7 @@ async fn s3_archive_parks_lists_and_removes_batches_and_keeps_dead_letters() {
         batch_id: BatchId::parse("b1").unwrap(),
         group: event.group(),
         recipients: vec![event.into_recipient()],
+        redrive: 0,
     };
     archive
         .park(&ParkedBatch {
@@ -656,6 +657,7 @@ async fn s3_archive_pages_parked_batches_in_key_order_after_a_cursor() {
                 batch_id: BatchId::parse(batch).unwrap(),
                 group: event.group(),
                 recipients: vec![event.into_recipient()],
+                redrive: 0,
             },
         }
     };
@@ -1036,4 +1038,57 @@ async fn an_upload_url_puts_the_export_where_the_campaign_reads_it() {
     assert_eq!(stored.content_type(), Some("application/x-ndjson"));
     let bytes = stored.body.collect().await.unwrap().into_bytes();
     assert_eq!(bytes.as_ref(), export.as_bytes());
+}
+
+#[tokio::test]
+async fn a_batch_parked_again_before_its_redrive_removed_it_stays_in_s3_and_counted() {
+    // GIVEN a batch parked on S3 and counted on the delivery table, put back by a redrive
+    // (one park generation on) and parked again by delivery before the redrive removed it
+    let t = test_stack("parked-again").await;
+    let table = Arc::new(DeliveryTable::new(
+        t.clients.dynamodb.clone(),
+        &t.stack.table("DeliveryTable").unwrap().name,
+        Arc::new(SystemClock),
+    ));
+    let archive = CountedArchive::new(
+        Arc::new(S3Archive::new(
+            t.clients.s3.clone(),
+            &t.stack.bucket("ArchiveBucket").unwrap().name,
+        )),
+        table.clone(),
+    );
+    let first = ParkedBatch {
+        reason: "campaign paused".into(),
+        parked_at: "2026-11-22T10:00:00Z".into(),
+        batch: storecast::testing::samples::sample_batch("alpine", "c1", 0..3),
+    };
+    let again = ParkedBatch {
+        batch: first.batch.redriven(),
+        ..first.clone()
+    };
+    let (tenant, campaign) = (
+        TenantId::parse("alpine").unwrap(),
+        CampaignId::parse("c1").unwrap(),
+    );
+    archive.park(&first).await.unwrap();
+    let read = archive.parked(&tenant, Some(&campaign)).await.unwrap();
+    archive.park(&again).await.unwrap();
+    archive.park(&again).await.unwrap();
+    let both = archive.parked(&tenant, Some(&campaign)).await.unwrap();
+    let generations: Vec<u32> = both.iter().map(|(_, p)| p.batch.redrive).collect();
+    assert_eq!(
+        generations,
+        [1, 0],
+        "a later generation lists before the earlier"
+    );
+
+    // WHEN the redrive removes what it read
+    archive.unpark(&read[0].0, &read[0].1).await.unwrap();
+
+    // THEN the later park is still there, with its ids, and counted once
+    let left = archive.parked(&tenant, Some(&campaign)).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].1.batch, again.batch);
+    let tally = table.campaign_parked(&tenant, &campaign).await.unwrap();
+    assert_eq!((tally.batches, tally.recipients), (1, 3));
 }

@@ -72,9 +72,11 @@ async fn redrive_page(
 ) -> Result<(), RedriveError> {
     let mut records = Vec::with_capacity(parked.len());
     for (_, parked) in &parked {
+        // One park generation on: if delivery parks the copy again before the unpark below,
+        // that is another object and another count, and the unpark removes only this one.
         records.push(StreamRecord {
             partition_key: parked.batch.batch_id.to_string(),
-            data: serde_json::to_vec(&parked.batch)?,
+            data: serde_json::to_vec(&parked.batch.redriven())?,
         });
     }
     let results = put_all(stream, &records, RetryPolicy::default()).await;
@@ -250,6 +252,9 @@ mod tests {
         assert_eq!(stream.records().len(), 250);
         assert_eq!(stream.calls().len(), 3, "one put per page");
         assert_eq!(archive.keys().len(), 3, "the other campaign's stay");
+        let first: SendBatch = serde_json::from_slice(&stream.records()[0].data).unwrap();
+        assert_eq!(first.batch_id.as_str(), "b0000", "ids unchanged");
+        assert_eq!(first.redrive, 1, "one park generation on");
     }
 
     #[tokio::test]

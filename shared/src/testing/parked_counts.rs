@@ -1,5 +1,5 @@
-//! The parked counts in memory: a marker per parked batch and a tally per campaign, changed
-//! together, as the delivery table's transaction does.
+//! The parked counts in memory: a marker per parked batch (and park generation) and a tally per
+//! campaign, changed together, as the delivery table's transaction does.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -15,7 +15,8 @@ type Campaign = (TenantId, CampaignId);
 
 #[derive(Default)]
 struct State {
-    markers: BTreeSet<(Campaign, BatchId)>,
+    /// One per parked object: the batch and its park generation.
+    markers: BTreeSet<(Campaign, BatchId, u32)>,
     tallies: BTreeMap<Campaign, ParkedTally>,
     /// Counts and uncounts that changed something, in order.
     changes: u64,
@@ -49,7 +50,7 @@ impl MemoryParkedCounts {
             batch.group.tenant_id.clone(),
             batch.group.campaign_id.clone(),
         );
-        let marker = (campaign.clone(), batch.batch_id.clone());
+        let marker = (campaign.clone(), batch.batch_id.clone(), batch.redrive);
         let changed = match park {
             true => state.markers.insert(marker),
             false => state.markers.remove(&marker),
