@@ -1092,3 +1092,85 @@ async fn a_batch_parked_again_before_its_redrive_removed_it_stays_in_s3_and_coun
     let tally = table.campaign_parked(&tenant, &campaign).await.unwrap();
     assert_eq!((tally.batches, tally.recipients), (1, 3));
 }
+
+#[tokio::test]
+async fn redrive_jobs_move_on_the_revision_they_read_and_the_index_lists_the_running_ones() {
+    use storecast::pipeline::redrive::{
+        RedriveJob, RedriveJobs, RedriveScope, RedriveState, RedriveWorker, SliceBudget,
+    };
+    // GIVEN a job recorded on the tenants table
+    let t = test_stack("redrive-jobs").await;
+    let tenants = Arc::new(TenantsTable::new(
+        t.clients.dynamodb.clone(),
+        &t.stack.table("TenantsTable").unwrap().name,
+    ));
+    let (tenant, campaign) = (
+        TenantId::parse("alpine").unwrap(),
+        CampaignId::parse("c1").unwrap(),
+    );
+    let scope = RedriveScope::campaign(&tenant, &campaign);
+    let job = RedriveJob::new(scope.clone(), 1_764_590_400, None);
+    assert!(tenants.save(&job, None).await.unwrap());
+    assert!(
+        !tenants.save(&job, None).await.unwrap(),
+        "one job per scope"
+    );
+    assert_eq!(tenants.running(10).await.unwrap(), vec![scope.clone()]);
+
+    // WHEN two writers move it from the same revision
+    let mut first = job.next(1_764_590_410);
+    first.cursor = Some("parked/alpine/c1/b1.json".into());
+    let mut second = job.next(1_764_590_411);
+    second.cursor = Some("parked/alpine/c1/b9.json".into());
+    let was = Some(RedriveState::Running);
+
+    // THEN only the first moves the cursor
+    assert!(tenants.save(&first, was).await.unwrap());
+    assert!(!tenants.save(&second, was).await.unwrap());
+    assert_eq!(tenants.job(&scope).await.unwrap(), Some(first.clone()));
+
+    // WHEN the worker runs the job over three parked batches on S3, counted on the delivery table
+    let table = Arc::new(DeliveryTable::new(
+        t.clients.dynamodb.clone(),
+        &t.stack.table("DeliveryTable").unwrap().name,
+        Arc::new(SystemClock),
+    ));
+    let archive = Arc::new(CountedArchive::new(
+        Arc::new(S3Archive::new(
+            t.clients.s3.clone(),
+            &t.stack.bucket("ArchiveBucket").unwrap().name,
+        )),
+        table.clone(),
+    ));
+    for customers in [0..2, 2..4, 4..5] {
+        let parked = ParkedBatch {
+            reason: "campaign paused".into(),
+            parked_at: "2026-11-22T10:00:00Z".into(),
+            batch: storecast::testing::samples::sample_batch("alpine", "c1", customers),
+        };
+        archive.park(&parked).await.unwrap();
+    }
+    let worker = RedriveWorker {
+        archive: archive.clone(),
+        stream: Arc::new(KinesisStream::new(
+            t.clients.kinesis.clone(),
+            &t.stack.stream("SendBatchesStream").unwrap().name,
+        )),
+        jobs: tenants.clone(),
+        clock: Arc::new(SystemClock),
+    };
+    let budget = SliceBudget {
+        pages: 1,
+        time: std::time::Duration::from_secs(10),
+    };
+    let started = worker.start(&scope, budget).await.unwrap();
+
+    // THEN its pass went back to the first key, put all three back, and left the index
+    assert_eq!((started.state, started.passes), (RedriveState::Done, 2));
+    assert_eq!((started.batches, started.recipients), (3, 5));
+    assert_eq!(tenants.job(&scope).await.unwrap(), Some(started));
+    assert!(tenants.running(10).await.unwrap().is_empty());
+    assert!(archive.parked(&tenant, None).await.unwrap().is_empty());
+    let tally = table.campaign_parked(&tenant, &campaign).await.unwrap();
+    assert_eq!((tally.batches, tally.recipients), (0, 0));
+}

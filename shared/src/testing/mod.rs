@@ -16,6 +16,7 @@ mod found_rate;
 #[cfg(feature = "availability")]
 pub mod optimizer_sim;
 mod parked_counts;
+mod redrive_jobs;
 #[cfg(feature = "api")]
 mod request_quota;
 pub mod retail_template;
@@ -49,6 +50,7 @@ pub use feedback::{MemoryFeedbackCounters, MemoryFeedbackLog};
 #[cfg(feature = "availability")]
 pub use found_rate::{MemoryFoundRateFeedback, MemoryOptimizerReports};
 pub use parked_counts::MemoryParkedCounts;
+pub use redrive_jobs::MemoryRedriveJobs;
 #[cfg(feature = "api")]
 pub use request_quota::MemoryRequestQuota;
 pub use send_log::MemorySendLog;

@@ -140,13 +140,15 @@ fn local_onboarding(
             &onboarding.resource_prefix,
             &onboarding.sending_domain,
         )),
-        tenants,
+        tenants.clone(),
         onboarding.onboarding_config(),
     )
-    .with_redrive(
-        Arc::new(pipeline.archive()?),
-        Arc::new(pipeline.stream("SendBatchesStream")?),
-    ))
+    .with_redrive(storecast::pipeline::redrive::RedriveWorker {
+        archive: Arc::new(pipeline.archive()?),
+        stream: Arc::new(pipeline.stream("SendBatchesStream")?),
+        jobs: tenants,
+        clock: Arc::new(storecast::clock::SystemClock),
+    }))
 }
 
 /// The unsubscribe key ring from the local endpoint's secret, as the functions read it.

@@ -125,6 +125,7 @@ impl SimWorld {
             directory: directory.clone(),
             archive,
             parked: Arc::default(),
+            jobs: Arc::default(),
             faults: faults.clone(),
             clock: clock.clone(),
         });
@@ -236,6 +237,7 @@ impl SimWorld {
                 archive: Arc::new(CountedArchive::new(stores.clone(), stores.clone())),
                 parked: stores.clone(),
                 send_batches: batches.clone(),
+                redrive_jobs: stores.clone(),
                 delivery: stores.send_log.clone(),
                 send_log: stores.clone(),
                 feedback: Arc::new(crate::testing::MemoryFeedbackCounters::default()),

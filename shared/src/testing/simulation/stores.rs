@@ -18,11 +18,14 @@ use crate::domain::{
 use crate::error::{Message, StoreError};
 use crate::pipeline::archive::{Archive, DeadLetter, DeferredBatch, ParkedBatch};
 use crate::pipeline::parked::{ParkedCounts, ParkedTally};
+use crate::pipeline::redrive::{RedriveJob, RedriveJobs, RedriveScope, RedriveState};
 use crate::pipeline::send_log::{
     BatchOutcome, ClaimResult, MessageClaim, OutcomeWrite, OutcomeWritten, SendLog,
 };
 use crate::templates::ports::TemplateStore;
-use crate::testing::{MemoryArchive, MemoryDirectory, MemoryParkedCounts, MemorySendLog};
+use crate::testing::{
+    MemoryArchive, MemoryDirectory, MemoryParkedCounts, MemoryRedriveJobs, MemorySendLog,
+};
 
 fn outage(store: &'static str) -> StoreError {
     StoreError::Unavailable {
@@ -38,6 +41,8 @@ pub struct FaultyStores {
     pub archive: Arc<MemoryArchive>,
     /// The parked counts on the delivery table.
     pub parked: Arc<MemoryParkedCounts>,
+    /// The redrive jobs on the tenants table.
+    pub jobs: Arc<MemoryRedriveJobs>,
     pub faults: Arc<Faults>,
     pub clock: Arc<VirtualClock>,
 }
@@ -227,6 +232,24 @@ impl ParkedCounts for FaultyStores {
     ) -> Result<ParkedTally, StoreError> {
         self.dynamodb()?;
         self.parked.campaign_parked(tenant, campaign).await
+    }
+}
+
+#[async_trait]
+impl RedriveJobs for FaultyStores {
+    async fn job(&self, scope: &RedriveScope) -> Result<Option<RedriveJob>, StoreError> {
+        self.dynamodb()?;
+        self.jobs.job(scope).await
+    }
+
+    async fn save(&self, job: &RedriveJob, was: Option<RedriveState>) -> Result<bool, StoreError> {
+        self.dynamodb()?;
+        self.jobs.save(job, was).await
+    }
+
+    async fn running(&self, limit: usize) -> Result<Vec<RedriveScope>, StoreError> {
+        self.dynamodb()?;
+        self.jobs.running(limit).await
     }
 }
 
