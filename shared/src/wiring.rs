@@ -145,6 +145,7 @@ pub fn onboarding(
                 )),
                 jobs: tenants,
                 clock: Arc::new(SystemClock),
+                first_slice: crate::pipeline::redrive::worker::START_SLICE,
             })
         }
         _ => onboarding,

@@ -63,6 +63,7 @@ fn harness() -> Harness {
         stream: Arc::new(MemoryStream::default()),
         jobs: Arc::new(MemoryRedriveJobs::default()),
         clock: Arc::new(SystemClock),
+        first_slice: storecast::pipeline::redrive::worker::START_SLICE,
     };
     let onboarding = Onboarding::new(
         workspaces.clone(),
@@ -111,6 +112,7 @@ fn harness() -> Harness {
             exports_bucket: Some(EXPORTS.into()),
             max_chunk_attempts: 3,
             chunk_retry: Default::default(),
+            ..Default::default()
         },
     ));
     let counters = Arc::new(MemoryFeedbackCounters::default());

@@ -1158,12 +1158,12 @@ async fn redrive_jobs_move_on_the_revision_they_read_and_the_index_lists_the_run
         )),
         jobs: tenants.clone(),
         clock: Arc::new(SystemClock),
+        first_slice: SliceBudget {
+            pages: 1,
+            time: std::time::Duration::from_secs(10),
+        },
     };
-    let budget = SliceBudget {
-        pages: 1,
-        time: std::time::Duration::from_secs(10),
-    };
-    let started = worker.start(&scope, budget).await.unwrap();
+    let started = worker.start(&scope).await.unwrap();
 
     // THEN its pass went back to the first key, put all three back, and left the index
     assert_eq!((started.state, started.passes), (RedriveState::Done, 2));

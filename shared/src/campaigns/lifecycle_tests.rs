@@ -125,6 +125,7 @@ async fn world_with_chunks_of(chunk_bytes: u64) -> World {
             exports_bucket: Some("exports".into()),
             max_chunk_attempts: 3,
             chunk_retry: Default::default(),
+            ..Default::default()
         },
     );
     World {

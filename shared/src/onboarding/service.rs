@@ -15,7 +15,6 @@ use crate::domain::{
     TenantStatus, TenantWorkspace,
 };
 use crate::error::{Retryable, StoreError};
-use crate::pipeline::redrive::worker::START_SLICE;
 use crate::pipeline::redrive::{RedriveError, RedriveProgress, RedriveScope, RedriveWorker};
 
 /// A slug is 2 to 40 characters of `[a-z0-9-]`: the from-address's local part.
@@ -401,9 +400,7 @@ impl Onboarding {
         let redrive = match &self.redrive {
             Some(worker) => {
                 let scope = RedriveScope::tenant(tenant);
-                Some(RedriveProgress::from(
-                    &worker.start(&scope, START_SLICE).await?,
-                ))
+                Some(RedriveProgress::from(&worker.start(&scope).await?))
             }
             None => None,
         };

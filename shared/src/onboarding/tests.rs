@@ -336,6 +336,7 @@ async fn reinstating_with_redrive_puts_parked_batches_back() {
         stream: stream.clone(),
         jobs: Arc::new(crate::testing::MemoryRedriveJobs::default()),
         clock: Arc::new(crate::clock::SystemClock),
+        first_slice: crate::pipeline::redrive::worker::START_SLICE,
     });
     let alpine = tenant("alpine");
     onboarding

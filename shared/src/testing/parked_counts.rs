@@ -20,6 +20,9 @@ struct State {
     tallies: BTreeMap<Campaign, ParkedTally>,
     /// Counts and uncounts that changed something, in order.
     changes: u64,
+    /// Of those, the counts (parks) and the uncounts (redrives).
+    parks: u64,
+    unparks: u64,
     unavailable: bool,
 }
 
@@ -36,6 +39,16 @@ impl MemoryParkedCounts {
     /// How many counts and uncounts changed a tally.
     pub fn changes(&self) -> u64 {
         lock(&self.state).changes
+    }
+
+    /// How many parks were counted (each batch and park generation once).
+    pub fn parks(&self) -> u64 {
+        lock(&self.state).parks
+    }
+
+    /// How many parks a redrive uncounted (batches put back and removed).
+    pub fn unparks(&self) -> u64 {
+        lock(&self.state).unparks
     }
 
     fn change(&self, batch: &SendBatch, park: bool) -> Result<(), StoreError> {
@@ -57,6 +70,10 @@ impl MemoryParkedCounts {
         };
         if changed {
             state.changes += 1;
+            match park {
+                true => state.parks += 1,
+                false => state.unparks += 1,
+            }
             let tally = state.tallies.entry(campaign).or_default();
             let recipients = batch.recipients.len() as u64;
             if park {

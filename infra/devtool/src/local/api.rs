@@ -148,6 +148,7 @@ fn local_onboarding(
         stream: Arc::new(pipeline.stream("SendBatchesStream")?),
         jobs: tenants,
         clock: Arc::new(storecast::clock::SystemClock),
+        first_slice: storecast::pipeline::redrive::worker::START_SLICE,
     }))
 }
 

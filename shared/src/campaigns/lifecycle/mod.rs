@@ -120,6 +120,8 @@ pub struct CampaignsConfig {
     pub max_chunk_attempts: u32,
     /// When a chunk that failed and may be retried comes back.
     pub chunk_retry: ChunkRetry,
+    /// The redrive a resume runs itself before it answers (the scheduler's tick does the rest).
+    pub redrive_first_slice: crate::pipeline::redrive::SliceBudget,
 }
 
 impl Default for CampaignsConfig {
@@ -129,6 +131,7 @@ impl Default for CampaignsConfig {
             exports_bucket: None,
             max_chunk_attempts: 5,
             chunk_retry: ChunkRetry::default(),
+            redrive_first_slice: crate::pipeline::redrive::worker::START_SLICE,
         }
     }
 }
@@ -388,10 +391,7 @@ impl Campaigns {
         // the revision read; it is not written again, so a pause landing after it stays.
         let job = self
             .redrive_worker()
-            .start(
-                &RedriveScope::campaign(tenant, id),
-                crate::pipeline::redrive::worker::START_SLICE,
-            )
+            .start(&RedriveScope::campaign(tenant, id))
             .await
             .map_err(CampaignError::Redrive)?;
         tracing::info!(
@@ -409,6 +409,7 @@ impl Campaigns {
             stream: self.ports.send_batches.clone(),
             jobs: self.ports.redrive_jobs.clone(),
             clock: self.ports.clock.clone(),
+            first_slice: self.config.redrive_first_slice,
         }
     }
 

@@ -81,6 +81,9 @@ pub struct RedriveWorker {
     pub stream: Arc<dyn RecordStream>,
     pub jobs: Arc<dyn RedriveJobs>,
     pub clock: Arc<dyn Clock>,
+    /// What a resume or reinstate runs itself ([`START_SLICE`]; no pages: it only records the
+    /// job, and the scheduler's tick does all of it).
+    pub first_slice: SliceBudget,
 }
 
 impl RedriveWorker {
@@ -88,18 +91,14 @@ impl RedriveWorker {
         self.clock.now().unix_timestamp()
     }
 
-    /// Starts the scope's job and runs its first slice. A job already running is not started
-    /// twice: its pass goes back to the first key (what was parked again behind its cursor is
-    /// redriven too), under the same job. The job is recorded before the slice runs, so a slice
+    /// Starts the scope's job and runs its first slice ([`RedriveWorker::first_slice`]). A job
+    /// already running is not started twice: its pass goes back to the first key (what was
+    /// parked again behind its cursor is redriven too), under the same job. The job is recorded before the slice runs, so a slice
     /// that fails (the archive down) is only logged: the tick continues it.
     #[tracing::instrument(skip_all, fields(tenant_id = %scope.tenant_id, campaign_id = ?scope.campaign_id))]
-    pub async fn start(
-        &self,
-        scope: &RedriveScope,
-        budget: SliceBudget,
-    ) -> Result<RedriveJob, RedriveError> {
+    pub async fn start(&self, scope: &RedriveScope) -> Result<RedriveJob, RedriveError> {
         let started = self.start_job(scope).await?;
-        match self.run_slice(scope, budget).await {
+        match self.run_slice(scope, self.first_slice).await {
             Ok(Some(slice)) => Ok(slice.job),
             Ok(None) => Ok(started),
             Err(error) if error.is_retryable() => {
@@ -155,6 +154,9 @@ impl RedriveWorker {
         scope: &RedriveScope,
         budget: SliceBudget,
     ) -> Result<Option<Slice>, RedriveError> {
+        if budget.pages == 0 {
+            return Ok(None);
+        }
         let deadline = self.clock.now() + budget.time;
         let Some(mut job) = self.take_lease(scope).await? else {
             return Ok(None);

@@ -34,6 +34,7 @@ fn world_with_stream(stream: Arc<dyn RecordStream>, memory: Arc<MemoryStream>) -
         stream,
         jobs: jobs.clone(),
         clock: clock.clone(),
+        first_slice: crate::pipeline::redrive::worker::START_SLICE,
     };
     World {
         objects,
@@ -88,7 +89,7 @@ async fn a_large_redrive_is_put_back_a_slice_at_a_time_with_its_progress_recorde
     park(&w, 1_000).await;
 
     // WHEN its redrive job is started
-    let job = w.worker.start(&spring(), START_SLICE).await.unwrap();
+    let job = w.worker.start(&spring()).await.unwrap();
 
     // THEN the first slice put back its pages only, and the job keeps its cursor
     let first = START_SLICE.pages * PARKED_PAGE;
@@ -128,7 +129,7 @@ async fn starting_again_while_the_job_runs_starts_no_second_job_and_its_pass_sta
     // (the campaign was paused again), behind its cursor
     let w = world();
     park(&w, 500).await;
-    let first = w.worker.start(&spring(), START_SLICE).await.unwrap();
+    let first = w.worker.start(&spring()).await.unwrap();
     let again = ParkedBatch {
         batch: parked(0).batch.redriven(),
         ..parked(0)
@@ -136,7 +137,7 @@ async fn starting_again_while_the_job_runs_starts_no_second_job_and_its_pass_sta
     w.worker.archive.park(&again).await.unwrap();
 
     // WHEN the campaign is resumed again while its job runs
-    let restarted = w.worker.start(&spring(), START_SLICE).await.unwrap();
+    let restarted = w.worker.start(&spring()).await.unwrap();
 
     // THEN it is the same job, its pass back at the first key; the batch parked again is
     // redriven with the rest once the tick has finished the pass
@@ -159,7 +160,7 @@ async fn a_job_held_by_a_slice_is_not_run_twice_until_its_lease_ends() {
     // GIVEN a job whose slice took the lease and died (its function timed out)
     let w = world();
     park(&w, 350).await;
-    let job = w.worker.start(&spring(), START_SLICE).await.unwrap();
+    let job = w.worker.start(&spring()).await.unwrap();
     assert!(job.is_running());
     let mut held = job.next(job.updated_at);
     held.lease_until = job.updated_at + REDRIVE_LEASE.as_secs() as i64;
@@ -196,7 +197,7 @@ impl RecordStream for ResumedMeanwhile {
     async fn put_records(&self, records: &[StreamRecord]) -> Result<Vec<EntryResult>, StreamError> {
         if !self.done.swap(true, Ordering::SeqCst) {
             let worker = self.worker.get().unwrap();
-            worker.start(&spring(), START_SLICE).await.unwrap();
+            worker.start(&spring()).await.unwrap();
         }
         self.stream.put_records(records).await
     }
@@ -216,7 +217,7 @@ async fn a_slice_whose_job_was_restarted_meanwhile_keeps_its_counts_and_moves_no
     park(&w, 250).await;
 
     // WHEN the job starts
-    let job = w.worker.start(&spring(), START_SLICE).await.unwrap();
+    let job = w.worker.start(&spring()).await.unwrap();
 
     // THEN the slice stopped at its first write: its page is counted, the cursor stays where the
     // restart put it, the lease is free, and the tick finishes the pass
@@ -234,7 +235,7 @@ async fn a_slice_that_fails_keeps_its_cursor_says_why_and_the_next_tick_goes_on(
     // GIVEN a running job, and the archive down at the next tick
     let w = world();
     park(&w, 450).await;
-    let first = w.worker.start(&spring(), START_SLICE).await.unwrap();
+    let first = w.worker.start(&spring()).await.unwrap();
     w.objects.set_unavailable(true);
 
     // WHEN the tick tries, and a later one once the archive is back
@@ -264,7 +265,7 @@ async fn a_first_slice_that_fails_leaves_the_job_for_the_tick() {
     park(&w, 10).await;
     w.objects.set_unavailable(true);
 
-    let job = w.worker.start(&spring(), START_SLICE).await.unwrap();
+    let job = w.worker.start(&spring()).await.unwrap();
 
     assert_eq!((job.state, job.batches), (RedriveState::Running, 0));
     assert!(job.last_error.is_some());
@@ -277,6 +278,6 @@ async fn a_first_slice_that_fails_leaves_the_job_for_the_tick() {
 async fn a_job_that_cannot_be_recorded_is_a_retryable_error() {
     let w = world();
     w.jobs.set_unavailable(true);
-    let error = w.worker.start(&spring(), START_SLICE).await.unwrap_err();
+    let error = w.worker.start(&spring()).await.unwrap_err();
     assert!(matches!(error, RedriveError::Job(_)) && error.is_retryable());
 }
