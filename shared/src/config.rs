@@ -282,6 +282,7 @@ impl CampaignsSettings {
             exports_bucket: Some(self.exports_bucket.clone()),
             max_chunk_attempts: self.max_chunk_attempts,
             chunk_retry: Default::default(),
+            ..Default::default()
         }
     }
 }

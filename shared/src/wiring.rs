@@ -117,15 +117,16 @@ pub fn onboarding(
     settings: &crate::config::OnboardingSettings,
     sdk: &SdkConfig,
 ) -> crate::onboarding::Onboarding {
+    let tenants = Arc::new(TenantsTable::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        &settings.tenants_table,
+    ));
     let onboarding = crate::onboarding::Onboarding::new(
         Arc::new(crate::aws::ses_workspaces::SesWorkspaces::new(
             aws_sdk_sesv2::Client::new(sdk),
             settings.workspace_config(),
         )),
-        Arc::new(TenantsTable::new(
-            aws_sdk_dynamodb::Client::new(sdk),
-            &settings.tenants_table,
-        )),
+        tenants.clone(),
         settings.onboarding_config(),
     );
     #[cfg(feature = "api")]
@@ -141,20 +142,25 @@ pub fn onboarding(
         &settings.delivery_table,
     );
     match redrive {
-        (Some(bucket), Some(stream), Some(table)) => onboarding.with_redrive(
-            Arc::new(CountedArchive::new(
-                Arc::new(S3Archive::new(crate::aws::s3::client(sdk), bucket)),
-                Arc::new(DeliveryTable::new(
-                    aws_sdk_dynamodb::Client::new(sdk),
-                    table,
-                    Arc::new(SystemClock),
+        (Some(bucket), Some(stream), Some(table)) => {
+            onboarding.with_redrive(crate::pipeline::redrive::RedriveWorker {
+                archive: Arc::new(CountedArchive::new(
+                    Arc::new(S3Archive::new(crate::aws::s3::client(sdk), bucket)),
+                    Arc::new(DeliveryTable::new(
+                        aws_sdk_dynamodb::Client::new(sdk),
+                        table,
+                        Arc::new(SystemClock),
+                    )),
                 )),
-            )),
-            Arc::new(KinesisStream::new(
-                aws_sdk_kinesis::Client::new(sdk),
-                stream,
-            )),
-        ),
+                stream: Arc::new(KinesisStream::new(
+                    aws_sdk_kinesis::Client::new(sdk),
+                    stream,
+                )),
+                jobs: tenants,
+                clock: Arc::new(SystemClock),
+                first_slice: crate::pipeline::redrive::worker::START_SLICE,
+            })
+        }
         _ => onboarding,
     }
 }
@@ -210,13 +216,14 @@ pub fn campaigns(
             )),
             directory: tenants.clone(),
             templates: tenants.clone(),
-            admin: tenants,
+            admin: tenants.clone(),
             archive: Arc::new(CountedArchive::new(
                 Arc::new(S3Archive::new(s3, &settings.archive_bucket)),
                 delivery.clone(),
             )),
             parked: delivery.clone(),
             send_batches: Arc::new(KinesisStream::new(kinesis, &settings.send_batches_stream)),
+            redrive_jobs: tenants,
             delivery: delivery.clone(),
             send_log: delivery,
             feedback: Arc::new(crate::aws::dynamodb::FeedbackTable::new(

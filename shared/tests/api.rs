@@ -28,7 +28,9 @@ use storecast::deliverability::unsubscribe::{LinkFor, MAX_TOKEN_AGE_SECONDS, Uns
 use storecast::domain::{CampaignId, TenantId, VariantId};
 use storecast::onboarding::{Onboarding, OnboardingConfig};
 use storecast::pipeline::publish::RetryPolicy;
+use storecast::pipeline::redrive::RedriveWorker;
 use storecast::templates::{Catalog, TemplateService};
+use storecast::testing::MemoryRedriveJobs;
 use storecast::testing::{
     MemoryArchive, MemoryAudienceSource, MemoryContactHistory, MemoryDirectory, MemorySendLog,
     MemoryStream,
@@ -56,6 +58,13 @@ struct Harness {
 fn harness() -> Harness {
     let directory = Arc::new(MemoryDirectory::default());
     let workspaces = Arc::new(MemorySendingWorkspaces::new("storecast-test", DOMAIN));
+    let redrive = RedriveWorker {
+        archive: Arc::new(MemoryArchive::default()),
+        stream: Arc::new(MemoryStream::default()),
+        jobs: Arc::new(MemoryRedriveJobs::default()),
+        clock: Arc::new(SystemClock),
+        first_slice: storecast::pipeline::redrive::worker::START_SLICE,
+    };
     let onboarding = Onboarding::new(
         workspaces.clone(),
         directory.clone(),
@@ -64,6 +73,7 @@ fn harness() -> Harness {
             unsubscribe_base_url: "https://prefs.storecast.test/{tenant}/unsubscribe".into(),
         },
     )
+    .with_redrive(redrive.clone())
     .with_push_applications(Arc::new(
         storecast::testing::MemoryPushApplications::default(),
     ));
@@ -90,9 +100,10 @@ fn harness() -> Harness {
             directory: directory.clone(),
             templates: directory.clone(),
             admin: directory.clone(),
-            archive: Arc::new(MemoryArchive::default()),
+            archive: redrive.archive.clone(),
             parked: Arc::new(storecast::testing::MemoryParkedCounts::default()),
-            send_batches: Arc::new(MemoryStream::default()),
+            send_batches: redrive.stream.clone(),
+            redrive_jobs: redrive.jobs.clone(),
             delivery: send_log.clone(),
             send_log,
             feedback: Arc::new(storecast::testing::MemoryFeedbackCounters::default()),
@@ -104,6 +115,7 @@ fn harness() -> Harness {
             exports_bucket: Some(EXPORTS.into()),
             max_chunk_attempts: 3,
             chunk_retry: Default::default(),
+            ..Default::default()
         },
     ));
     let counters = Arc::new(MemoryFeedbackCounters::default());
@@ -469,6 +481,11 @@ async fn only_operators_onboard_suspend_and_reinstate() {
         )
         .await;
     assert_eq!(reinstated.body["status"], "ACTIVE");
+    assert_eq!(
+        reinstated.body["redrive"]["state"], "DONE",
+        "{}",
+        reinstated.body
+    );
 }
 
 #[tokio::test]
@@ -824,6 +841,21 @@ async fn a_campaign_is_created_launched_in_chunks_and_counted() {
         )
         .await;
     assert_eq!(resumed.status, StatusCode::OK, "{}", resumed.body);
+    let stats = h
+        .call(
+            Method::GET,
+            "/tenants/alpine/campaigns/spring/stats",
+            Some(marketer("alpine")),
+            None,
+        )
+        .await;
+    // Nothing was parked (no delivery here): the resume's redrive job ended in its first slice.
+    let redrive = &stats.body["redrive"];
+    assert_eq!(redrive["state"], "DONE", "{}", stats.body);
+    assert_eq!(
+        (redrive["batches"].as_u64(), redrive["passes"].as_u64()),
+        (Some(0), Some(1))
+    );
     let cancelled = h
         .call(
             Method::POST,

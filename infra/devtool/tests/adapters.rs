@@ -616,6 +616,7 @@ async fn s3_archive_parks_lists_and_removes_batches_and_keeps_dead_letters() {
         batch_id: BatchId::parse("b1").unwrap(),
         group: event.group(),
         recipients: vec![event.into_recipient()],
+        redrive: 0,
     };
     archive
         .park(&ParkedBatch {
@@ -662,6 +663,7 @@ async fn s3_archive_pages_parked_batches_in_key_order_after_a_cursor() {
                 batch_id: BatchId::parse(batch).unwrap(),
                 group: event.group(),
                 recipients: vec![event.into_recipient()],
+                redrive: 0,
             },
         }
     };
@@ -1043,4 +1045,139 @@ async fn an_upload_url_puts_the_export_where_the_campaign_reads_it() {
     assert_eq!(stored.content_type(), Some("application/x-ndjson"));
     let bytes = stored.body.collect().await.unwrap().into_bytes();
     assert_eq!(bytes.as_ref(), export.as_bytes());
+}
+
+#[tokio::test]
+async fn a_batch_parked_again_before_its_redrive_removed_it_stays_in_s3_and_counted() {
+    // GIVEN a batch parked on S3 and counted on the delivery table, put back by a redrive
+    // (one park generation on) and parked again by delivery before the redrive removed it
+    let t = test_stack("parked-again").await;
+    let table = Arc::new(DeliveryTable::new(
+        t.clients.dynamodb.clone(),
+        &t.stack.table("DeliveryTable").unwrap().name,
+        Arc::new(SystemClock),
+    ));
+    let archive = CountedArchive::new(
+        Arc::new(S3Archive::new(
+            t.clients.s3.clone(),
+            &t.stack.bucket("ArchiveBucket").unwrap().name,
+        )),
+        table.clone(),
+    );
+    let first = ParkedBatch {
+        reason: "campaign paused".into(),
+        parked_at: "2026-11-22T10:00:00Z".into(),
+        batch: storecast::testing::samples::sample_batch("alpine", "c1", 0..3),
+    };
+    let again = ParkedBatch {
+        batch: first.batch.redriven(),
+        ..first.clone()
+    };
+    let (tenant, campaign) = (
+        TenantId::parse("alpine").unwrap(),
+        CampaignId::parse("c1").unwrap(),
+    );
+    archive.park(&first).await.unwrap();
+    let read = archive.parked(&tenant, Some(&campaign)).await.unwrap();
+    archive.park(&again).await.unwrap();
+    archive.park(&again).await.unwrap();
+    let both = archive.parked(&tenant, Some(&campaign)).await.unwrap();
+    let generations: Vec<u32> = both.iter().map(|(_, p)| p.batch.redrive).collect();
+    assert_eq!(
+        generations,
+        [1, 0],
+        "a later generation lists before the earlier"
+    );
+
+    // WHEN the redrive removes what it read
+    archive.unpark(&read[0].0, &read[0].1).await.unwrap();
+
+    // THEN the later park is still there, with its ids, and counted once
+    let left = archive.parked(&tenant, Some(&campaign)).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].1.batch, again.batch);
+    let tally = table.campaign_parked(&tenant, &campaign).await.unwrap();
+    assert_eq!((tally.batches, tally.recipients), (1, 3));
+}
+
+#[tokio::test]
+async fn redrive_jobs_move_on_the_revision_they_read_and_the_index_lists_the_running_ones() {
+    use storecast::pipeline::redrive::{
+        RedriveJob, RedriveJobs, RedriveScope, RedriveState, RedriveWorker, SliceBudget,
+    };
+    // GIVEN a job recorded on the tenants table
+    let t = test_stack("redrive-jobs").await;
+    let tenants = Arc::new(TenantsTable::new(
+        t.clients.dynamodb.clone(),
+        &t.stack.table("TenantsTable").unwrap().name,
+    ));
+    let (tenant, campaign) = (
+        TenantId::parse("alpine").unwrap(),
+        CampaignId::parse("c1").unwrap(),
+    );
+    let scope = RedriveScope::campaign(&tenant, &campaign);
+    let job = RedriveJob::new(scope.clone(), 1_764_590_400, None);
+    assert!(tenants.save(&job, None).await.unwrap());
+    assert!(
+        !tenants.save(&job, None).await.unwrap(),
+        "one job per scope"
+    );
+    assert_eq!(tenants.running(10).await.unwrap(), vec![scope.clone()]);
+
+    // WHEN two writers move it from the same revision
+    let mut first = job.next(1_764_590_410);
+    first.cursor = Some("parked/alpine/c1/b1.json".into());
+    let mut second = job.next(1_764_590_411);
+    second.cursor = Some("parked/alpine/c1/b9.json".into());
+    let was = Some(RedriveState::Running);
+
+    // THEN only the first moves the cursor
+    assert!(tenants.save(&first, was).await.unwrap());
+    assert!(!tenants.save(&second, was).await.unwrap());
+    assert_eq!(tenants.job(&scope).await.unwrap(), Some(first.clone()));
+
+    // WHEN the worker runs the job over three parked batches on S3, counted on the delivery table
+    let table = Arc::new(DeliveryTable::new(
+        t.clients.dynamodb.clone(),
+        &t.stack.table("DeliveryTable").unwrap().name,
+        Arc::new(SystemClock),
+    ));
+    let archive = Arc::new(CountedArchive::new(
+        Arc::new(S3Archive::new(
+            t.clients.s3.clone(),
+            &t.stack.bucket("ArchiveBucket").unwrap().name,
+        )),
+        table.clone(),
+    ));
+    for customers in [0..2, 2..4, 4..5] {
+        let parked = ParkedBatch {
+            reason: "campaign paused".into(),
+            parked_at: "2026-11-22T10:00:00Z".into(),
+            batch: storecast::testing::samples::sample_batch("alpine", "c1", customers),
+        };
+        archive.park(&parked).await.unwrap();
+    }
+    let worker = RedriveWorker {
+        archive: archive.clone(),
+        stream: Arc::new(KinesisStream::new(
+            t.clients.kinesis.clone(),
+            &t.stack.stream("SendBatchesStream").unwrap().name,
+        )),
+        jobs: tenants.clone(),
+        clock: Arc::new(SystemClock),
+        first_slice: SliceBudget {
+            pages: 1,
+            time: std::time::Duration::from_secs(10),
+        },
+    };
+    let started = worker.start(&scope).await.unwrap();
+
+    // THEN its pass went back to the first key, put all three back, and left the index
+    assert_eq!((started.state, started.passes), (RedriveState::Done, 2));
+    assert_eq!((started.batches, started.recipients), (3, 5));
+    assert_eq!(tenants.job(&scope).await.unwrap(), Some(started));
+    assert!(tenants.running(10).await.unwrap().is_empty());
+    assert!(archive.parked(&tenant, None).await.unwrap().is_empty());
+    let tally = table.campaign_parked(&tenant, &campaign).await.unwrap();
+    assert_eq!((tally.batches, tally.recipients), (0, 0));
 }

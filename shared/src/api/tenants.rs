@@ -10,7 +10,7 @@ use super::extract::{ApiJson, OperatorOnly, PushPlatformPath, TenantPath};
 use super::problem::Problem;
 use crate::domain::{PushPlatform, TenantId, TenantWorkspace};
 use crate::onboarding::push::PushApplicationRequest;
-use crate::onboarding::{TenantPatch, TenantRequest};
+use crate::onboarding::{Reinstated, TenantPatch, TenantRequest};
 
 /// Onboard a retailer, or update its onboarding: provisions its isolated SES workspace
 /// (configuration set with event destination and reputation metrics, SES tenant, from-address
@@ -102,19 +102,20 @@ pub async fn suspend_tenant(
     Ok(Json(state.onboarding.suspend(&tenant).await?))
 }
 
-/// Let the retailer send again; its parked batches are redriven.
+/// Let the retailer send again; its parked batches are redriven by a job (its first slice now,
+/// the rest on the scheduler's minute tick), whose progress the answer shows.
 #[utoipa::path(
     post,
     path = "/tenants/{tenant}/reinstate",
     tag = "tenants",
     params(("tenant" = inline(TenantId), Path, description = "The retailer's id")),
-    responses((status = 200, description = "Reinstated", body = TenantWorkspace))
+    responses((status = 200, description = "Reinstated", body = Reinstated))
 )]
 pub async fn reinstate_tenant(
     _operator: OperatorOnly,
     TenantPath(tenant): TenantPath,
     State(state): State<ApiState>,
-) -> Result<Json<TenantWorkspace>, Problem> {
+) -> Result<Json<Reinstated>, Problem> {
     Ok(Json(state.onboarding.reinstate(&tenant).await?))
 }
 

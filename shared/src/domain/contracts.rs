@@ -180,6 +180,27 @@ pub struct SendBatch {
     #[serde(flatten)]
     pub group: BatchGroup,
     pub recipients: Vec<Recipient>,
+    /// How many times a redrive put this batch back from the parked archive: its park
+    /// generation. A batch parked again after a redrive is a new parked object (and a new
+    /// count), never the one the redrive read and is about to remove; a redelivered record parks
+    /// again under the same generation, idempotently. Not part of the batch id. Absent (0) until
+    /// the batch is first redriven.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub redrive: u32,
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
+}
+
+impl SendBatch {
+    /// The batch as a redrive puts it back: the same ids and recipients, one generation on.
+    pub fn redriven(&self) -> SendBatch {
+        SendBatch {
+            redrive: self.redrive.saturating_add(1),
+            ..self.clone()
+        }
+    }
 }
 
 /// The `items-shown` contract version this build writes; it reads 1 up to this.

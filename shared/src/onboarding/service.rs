@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 pub use super::workspaces::{
     MAX_RESOURCE_NAME_CHARS, ProvisionError, ProvisionedWorkspace, SendingWorkspaces,
@@ -16,9 +16,7 @@ use crate::domain::{
     TenantStatus, TenantWorkspace,
 };
 use crate::error::{Retryable, StoreError};
-use crate::pipeline::archive::Archive;
-use crate::pipeline::publish::RecordStream;
-use crate::pipeline::redrive::RedriveError;
+use crate::pipeline::redrive::{RedriveError, RedriveProgress, RedriveScope, RedriveWorker};
 
 /// A slug is 2 to 40 characters of `[a-z0-9-]`: the from-address's local part.
 pub const SLUG_CHARS: std::ops::RangeInclusive<usize> = 2..=40;
@@ -136,8 +134,7 @@ impl Retryable for OnboardingError {
             | OnboardingError::Conflict(_) => false,
             OnboardingError::Provision(e) => e.is_retryable(),
             OnboardingError::Store(e) => e.is_retryable(),
-            OnboardingError::Redrive(RedriveError::Archive(e)) => e.is_retryable(),
-            OnboardingError::Redrive(RedriveError::Encode(_)) => false,
+            OnboardingError::Redrive(e) => e.is_retryable(),
         }
     }
 }
@@ -165,19 +162,25 @@ impl OnboardingConfig {
     }
 }
 
-/// Parked batches go back on this stream when a tenant is reinstated.
-struct Redrive {
-    archive: Arc<dyn Archive>,
-    send_batches: Arc<dyn RecordStream>,
-}
-
 pub struct Onboarding {
     workspaces: Arc<dyn SendingWorkspaces>,
     pub(super) admin: Arc<dyn TenantAdmin>,
     config: OnboardingConfig,
-    redrive: Option<Redrive>,
+    /// Puts the tenant's parked batches back when it is reinstated.
+    redrive: Option<RedriveWorker>,
     /// The retailer's push applications (`with_push_applications`, in `service_push.rs`).
     pub(super) push: Option<PushSetup>,
+}
+
+/// A reinstated tenant's workspace, and the redrive job its reinstate started (continued by the
+/// scheduler's tick until every parked batch of the tenant is back on the stream).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+pub struct Reinstated {
+    #[serde(flatten)]
+    pub workspace: TenantWorkspace,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redrive: Option<RedriveProgress>,
 }
 
 impl Onboarding {
@@ -195,17 +198,11 @@ impl Onboarding {
         }
     }
 
-    /// With these, [`Onboarding::reinstate`] also redrives the tenant's parked batches onto the
-    /// send-batches stream; without them the caller redrives (`storecast-dev redrive`).
-    pub fn with_redrive(
-        mut self,
-        archive: Arc<dyn Archive>,
-        send_batches: Arc<dyn RecordStream>,
-    ) -> Self {
-        self.redrive = Some(Redrive {
-            archive,
-            send_batches,
-        });
+    /// With it, [`Onboarding::reinstate`] also starts a redrive job for the tenant's parked
+    /// batches (its first slice at once, the rest on the scheduler's tick); without it the
+    /// caller redrives (`storecast-dev redrive`).
+    pub fn with_redrive(mut self, worker: RedriveWorker) -> Self {
+        self.redrive = Some(worker);
         self
     }
 
@@ -386,10 +383,11 @@ impl Onboarding {
 
     /// Sending enabled at SES, status `ACTIVE` (written on condition that the status is still
     /// the one read: a suspension landing in between is a conflict, not undone), and (with
-    /// [`Onboarding::with_redrive`]) the tenant's parked batches back on the send-batches
-    /// stream. Idempotent.
+    /// [`Onboarding::with_redrive`]) a redrive job putting the tenant's parked batches back on
+    /// the send-batches stream: its first slice runs now, the scheduler's tick the rest.
+    /// Idempotent: reinstating while the job runs sends its pass back to the first key.
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
-    pub async fn reinstate(&self, tenant: &TenantId) -> Result<TenantWorkspace, OnboardingError> {
+    pub async fn reinstate(&self, tenant: &TenantId) -> Result<Reinstated, OnboardingError> {
         let mut workspace = self.tenant(tenant).await?;
         self.workspaces
             .set_sending_enabled(&workspace.configuration_set, true)
@@ -407,17 +405,15 @@ impl Onboarding {
             ));
         }
         workspace.status = TenantStatus::Active;
-        if let Some(redrive) = &self.redrive {
-            crate::pipeline::redrive::redrive_parked(
-                redrive.archive.as_ref(),
-                redrive.send_batches.as_ref(),
-                tenant,
-                None,
-            )
-            .await?;
-        }
-        tracing::info!("tenant reinstated");
-        Ok(workspace)
+        let redrive = match &self.redrive {
+            Some(worker) => {
+                let scope = RedriveScope::tenant(tenant);
+                Some(RedriveProgress::from(&worker.start(&scope).await?))
+            }
+            None => None,
+        };
+        tracing::info!(?redrive, "tenant reinstated");
+        Ok(Reinstated { workspace, redrive })
     }
 }
 

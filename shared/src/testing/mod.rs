@@ -18,6 +18,7 @@ pub mod optimizer_sim;
 mod parked_counts;
 mod push;
 mod push_applications;
+mod redrive_jobs;
 #[cfg(feature = "api")]
 mod request_quota;
 pub mod retail_template;
@@ -53,6 +54,7 @@ pub use found_rate::{MemoryFoundRateFeedback, MemoryOptimizerReports};
 pub use parked_counts::MemoryParkedCounts;
 pub use push::{MemoryPushEndpoints, MemoryPushProvider, ScriptedPushFailure};
 pub use push_applications::{MemoryPushApplication, MemoryPushApplications};
+pub use redrive_jobs::MemoryRedriveJobs;
 #[cfg(feature = "api")]
 pub use request_quota::MemoryRequestQuota;
 pub use send_log::MemorySendLog;

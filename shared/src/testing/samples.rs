@@ -131,6 +131,7 @@ pub fn sample_batch(
         batch_id: BatchId::derive(&group, &ids),
         group,
         recipients,
+        redrive: 0,
     }
 }
 
@@ -174,5 +175,6 @@ pub fn sample_push_batch(
         batch_id: BatchId::derive(&group, &ids),
         group,
         recipients,
+        redrive: 0,
     }
 }

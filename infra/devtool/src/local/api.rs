@@ -142,13 +142,16 @@ fn local_onboarding(
             &onboarding.resource_prefix,
             &onboarding.sending_domain,
         )),
-        tenants,
+        tenants.clone(),
         onboarding.onboarding_config(),
     )
-    .with_redrive(
-        Arc::new(pipeline.archive()?),
-        Arc::new(pipeline.stream("SendBatchesStream")?),
-    )
+    .with_redrive(storecast::pipeline::redrive::RedriveWorker {
+        archive: Arc::new(pipeline.archive()?),
+        stream: Arc::new(pipeline.stream("SendBatchesStream")?),
+        jobs: tenants,
+        clock: Arc::new(storecast::clock::SystemClock),
+        first_slice: storecast::pipeline::redrive::worker::START_SLICE,
+    })
     .with_push_applications(Arc::new(SnsApplications::new(
         aws_sdk_sns::Client::new(sdk),
         &onboarding.resource_prefix,

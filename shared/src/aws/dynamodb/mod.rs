@@ -1,13 +1,15 @@
 //! DynamoDB adapters, one file per port on each table: the tenants table ([`TenantsTable`]:
 //! [`tenants`] the delivery directory and suppression check, [`suppressions`] the retailers'
 //! suppression lists, [`contacts`], [`templates`], [`admin`];
-//! [`campaigns`]: campaign records, launches, the schedule index) and the delivery table
+//! [`campaigns`]: campaign records, launches, the schedule index; [`redrive_jobs`]: the redrive
+//! jobs of resumes and reinstates, and the index of the running ones) and the delivery table
 //! ([`send_log`]: claims and batch outcomes).
 //!
 //! Key layout (see docs/architecture.md):
 //! - tenants: `pk = TENANT#<tenant>`, `sk = WORKSPACE | CAMPAIGN#<id> | SUPPRESSED#<address> |
-//!   TEMPLATE#<id>#V#<version> | LIVE#<template id> | WARMUP | ENDPOINT#<platform>#<token hash>`
-//!   ([`push_endpoints`]: the push endpoint cache)
+//!   TEMPLATE#<id>#V#<version> | LIVE#<template id> | WARMUP | ENDPOINT#<platform>#<token hash> |
+//!   REDRIVE#CAMPAIGN#<id> | REDRIVE#TENANT` ([`push_endpoints`]: the push endpoint cache); the
+//!   running redrive jobs' index `pk = REDRIVING`
 //! - delivery: claims `pk = MSG#<tenant>#<campaign>#<shard>`, `sk = <message id>`; outcomes
 //!   `pk = BATCH#<tenant>#<campaign>#<shard>`, `sk = <batch id>`. The shard (one hex digit of the
 //!   id) spreads a large campaign over 16 partitions. Parked batches ([`parked_counts`]): markers
@@ -28,6 +30,7 @@ mod feedback;
 mod parked_counts;
 #[cfg(feature = "deliver")]
 mod push_endpoints;
+mod redrive_jobs;
 #[cfg(feature = "api")]
 mod request_quota;
 mod send_log;
@@ -45,6 +48,7 @@ pub use contacts::CONTACT_WRITE_CONCURRENCY;
 pub use delivery_counts::ITEMS_PER_COUNTED_OUTCOME;
 pub use feedback::FeedbackTable;
 pub use parked_counts::ITEMS_PER_PARKED_COUNT;
+pub use redrive_jobs::{ITEMS_PER_STATE_CHANGE, RUNNING_PK};
 #[cfg(feature = "api")]
 pub use request_quota::{QUOTA_ITEM_RETENTION_SECONDS, RequestQuotaTable};
 pub use send_log::{

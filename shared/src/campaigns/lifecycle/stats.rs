@@ -1,5 +1,6 @@
-//! A campaign's stats: launch reports, the delivery counters the outcome writes keep, and the
-//! parked counts the park and the redrive keep: a few reads whatever the campaign's size.
+//! A campaign's stats: launch reports, the delivery counters the outcome writes keep, the
+//! parked counts the park and the redrive keep, and the progress of its redrive job: a few reads
+//! whatever the campaign's size.
 
 use crate::campaigns::report::LaunchReport;
 use crate::campaigns::store::ChunkStatus;
@@ -55,6 +56,8 @@ impl Campaigns {
             feedback_by_variant.insert(variant, counts);
         }
         let parked = self.ports.parked.campaign_parked(tenant, id).await?;
+        let scope = crate::pipeline::redrive::RedriveScope::campaign(tenant, id);
+        let redrive = self.ports.redrive_jobs.job(&scope).await?;
         delivery.parked_batches = parked.batches;
         delivery.parked = parked.recipients;
         delivery.in_flight = report
@@ -82,6 +85,7 @@ impl Campaigns {
             delivery_by_channel,
             feedback,
             feedback_by_variant,
+            redrive: redrive.as_ref().map(Into::into),
         })
     }
 }

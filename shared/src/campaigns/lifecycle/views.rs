@@ -192,4 +192,8 @@ pub struct CampaignStats {
     /// SES's feedback on the sent messages (each message counted once per kind).
     pub feedback: crate::deliverability::counters::FeedbackCounts,
     pub feedback_by_variant: BTreeMap<String, crate::deliverability::counters::FeedbackCounts>,
+    /// The redrive job of the campaign's last resume: how far it put the parked batches back
+    /// (absent if the campaign was never resumed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redrive: Option<crate::pipeline::redrive::RedriveProgress>,
 }

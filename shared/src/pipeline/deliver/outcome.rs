@@ -176,5 +176,6 @@ fn remainder_of(batch: &SendBatch, outcomes: &[RecipientOutcome]) -> Option<Send
         batch_id: BatchId::derive(&batch.group, &ids),
         group: batch.group.clone(),
         recipients: remaining,
+        redrive: batch.redrive,
     })
 }

@@ -2,8 +2,8 @@
 //! launch queue as SQS runs it, the scheduler's minute tick, and the wait until the pipeline has
 //! settled.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use super::invocation::Invocation;
 use super::kinesis::{Handler, LaneProgress, Mapping, OnFailure, SimStream};
 use super::ses::SimSes;
+use super::setbacks::{Operator, Setback};
 use super::stores::FaultyStores;
 use super::{Faults, Ledger, SimConfig, VirtualClock, audience};
 use crate::campaigns::{
@@ -22,19 +23,22 @@ use crate::campaigns::{
 };
 use crate::clock::Clock;
 use crate::domain::{CampaignId, Channel, CustomerId, MessageId, TenantId};
+use crate::onboarding::{Onboarding, OnboardingConfig, SendingWorkspaces, WorkspaceSpec};
 use crate::pipeline::deliver::{Deliverer, DelivererPorts, DeliveryConfig};
 use crate::pipeline::parked::CountedArchive;
 use crate::pipeline::rebatch::Rebatcher;
 use crate::testing::samples::{SAMPLE_TEMPLATE_ID, seed_retailer};
 use crate::testing::{
     MemoryArchive, MemoryCampaignStore, MemoryChunkQueue, MemoryContactHistory, MemoryDirectory,
-    MemorySendLog,
+    MemorySendLog, MemorySendingWorkspaces,
 };
 
 pub const SENDING_DOMAIN: &str = "mail.storecast.example";
 const START: OffsetDateTime = time::macros::datetime!(2026-12-01 09:00 UTC);
 /// The scheduler function runs every minute.
 const SCHEDULER_TICK: Duration = Duration::from_secs(60);
+/// The simulated stores' latency draws come from the seed with this salt.
+const LATENCY_SALT: u64 = 0x1a7e_0c75;
 
 /// The launch function's queue and its settings (template.yaml's LaunchQueue and LaunchFunction).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +65,14 @@ pub(super) struct SimWorld {
     pub(super) launch_dead_letters: Arc<Mutex<Vec<ChunkMessage>>>,
     pub(super) launched_at: OffsetDateTime,
     launch_settings: LaunchSettings,
+    /// Suspends and reinstates tenants, on their simulated SES workspaces.
+    onboarding: Arc<Onboarding>,
+    /// The pauses and suspensions of this run, and whether the operator has carried them out.
+    setbacks: Vec<Setback>,
+    pub(super) setbacks_done: Arc<AtomicBool>,
+    pub(super) setbacks_performed: Arc<Mutex<BTreeMap<String, u64>>>,
+    /// Batches the scheduler's ticks redrove (the rest went back in the resumes' own slices).
+    pub(super) tick_redriven: AtomicU64,
 }
 
 pub(super) struct Running {
@@ -94,25 +106,7 @@ impl SimWorld {
         let clock = Arc::new(VirtualClock::new(START));
         let faults = Arc::new(Faults::new(config.seed, config.faults, START));
         let directory = Arc::new(MemoryDirectory::default());
-        let tenants: Vec<(TenantId, CampaignId)> = (0..config.tenants)
-            .map(|i| {
-                let name = tenant_name(i);
-                (
-                    TenantId::parse(&name).expect("valid"),
-                    CampaignId::parse("winter").expect("valid"),
-                )
-            })
-            .collect();
-        for (tenant, _) in &tenants {
-            seed_retailer(
-                directory.as_ref(),
-                tenant.as_str(),
-                "seeded",
-                SENDING_DOMAIN,
-            )
-            .await
-            .expect("in-memory seeding");
-        }
+        let tenants = Self::seed_tenants(config, &directory).await;
         let send_log = Arc::new(MemorySendLog::default());
         let archive = Arc::new(MemoryArchive::default());
         let ledger = Arc::new(Ledger::new(
@@ -125,8 +119,10 @@ impl SimWorld {
             directory: directory.clone(),
             archive,
             parked: Arc::default(),
+            jobs: Arc::default(),
             faults: faults.clone(),
             clock: clock.clone(),
+            latency: Mutex::new(rand::SeedableRng::seed_from_u64(config.seed ^ LATENCY_SALT)),
         });
         let events = Arc::new(SimStream::new(
             config.campaign_events.shards,
@@ -150,6 +146,11 @@ impl SimWorld {
             on_failure: Arc::new(OnFailure::default()),
         });
         let deliver = Self::deliver_mapping(config, &clock, &faults, &ledger, &stores, &batches);
+        let onboarding = Arc::new(Self::onboarding(&tenants, &directory, &campaigns).await);
+        let setbacks = match config.setbacks {
+            true => super::setbacks::plan(config.seed, tenants.len()),
+            false => Vec::new(),
+        };
         Self {
             launched_at: clock.now(),
             clock,
@@ -165,7 +166,58 @@ impl SimWorld {
             tenants,
             launch_dead_letters: Arc::default(),
             launch_settings: config.launch,
+            onboarding,
+            setbacks_done: Arc::new(AtomicBool::new(setbacks.is_empty())),
+            setbacks,
+            setbacks_performed: Arc::default(),
+            tick_redriven: AtomicU64::new(0),
         }
+    }
+
+    /// The run's retailers, each with its workspace and template, and its campaign's id.
+    async fn seed_tenants(
+        config: &SimConfig,
+        directory: &MemoryDirectory,
+    ) -> Vec<(TenantId, CampaignId)> {
+        let mut tenants = Vec::with_capacity(config.tenants);
+        for i in 0..config.tenants {
+            let name = tenant_name(i);
+            seed_retailer(directory, &name, "seeded", SENDING_DOMAIN)
+                .await
+                .expect("in-memory seeding");
+            tenants.push((
+                TenantId::parse(&name).expect("valid"),
+                CampaignId::parse("winter").expect("valid"),
+            ));
+        }
+        tenants
+    }
+
+    /// Onboarding on the tenants' simulated SES workspaces, redriving through the lifecycle's
+    /// redrive jobs (the same archive, stream and jobs).
+    async fn onboarding(
+        tenants: &[(TenantId, CampaignId)],
+        directory: &Arc<MemoryDirectory>,
+        campaigns: &Campaigns,
+    ) -> Onboarding {
+        let workspaces = Arc::new(MemorySendingWorkspaces::new("storecast", SENDING_DOMAIN));
+        for (tenant, _) in tenants {
+            let spec = WorkspaceSpec {
+                tenant_id: tenant.clone(),
+                slug: tenant.to_string(),
+                sending_pool: None,
+            };
+            workspaces
+                .provision(&spec)
+                .await
+                .expect("in-memory workspace");
+        }
+        let config = OnboardingConfig {
+            sending_domain: SENDING_DOMAIN.into(),
+            unsubscribe_base_url: format!("https://prefs.{SENDING_DOMAIN}/{{tenant}}/unsubscribe"),
+        };
+        Onboarding::new(workspaces, directory.clone(), config)
+            .with_redrive(campaigns.redrive_worker())
     }
 
     /// The deliver function on the send-batches stream, sending through the simulated SES.
@@ -236,6 +288,7 @@ impl SimWorld {
                 archive: Arc::new(CountedArchive::new(stores.clone(), stores.clone())),
                 parked: stores.clone(),
                 send_batches: batches.clone(),
+                redrive_jobs: stores.clone(),
                 delivery: stores.send_log.clone(),
                 send_log: stores.clone(),
                 feedback: Arc::new(crate::testing::MemoryFeedbackCounters::default()),
@@ -247,6 +300,7 @@ impl SimWorld {
                 exports_bucket: Some("exports".into()),
                 max_chunk_attempts: config.launch.max_receives,
                 chunk_retry: Default::default(),
+                redrive_first_slice: super::setbacks::first_slice(config.seed),
             },
         )
     }
@@ -283,6 +337,17 @@ impl SimWorld {
                 .launch(tenant, campaign)
                 .await
                 .expect("launched");
+        }
+        if !self.setbacks.is_empty() {
+            let operator = Operator {
+                campaigns: self.campaigns.clone(),
+                onboarding: self.onboarding.clone(),
+                tenants: self.tenants.clone(),
+                clock: self.clock.clone(),
+                done: self.setbacks_done.clone(),
+                performed: self.setbacks_performed.clone(),
+            };
+            tokio::spawn(operator.run(self.setbacks.clone(), self.launched_at));
         }
         for _ in 0..self.launch_settings.concurrency {
             tokio::spawn(launch.clone().consume(LaunchWorker {
@@ -439,7 +504,8 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Running {
     /// Ticks the scheduler every minute until nothing is left anywhere (streams read to the end,
-    /// the launch queue empty, nothing deferred), or the time limit passes.
+    /// the launch queue empty, nothing deferred, every setback carried out and every redrive job
+    /// done), or the time limit passes.
     pub(super) async fn wait_until_settled(&self, world: &SimWorld, config: &SimConfig) -> bool {
         let mut next_tick = world.clock.now() + SCHEDULER_TICK;
         loop {
@@ -447,15 +513,23 @@ impl Running {
             let now = world.clock.now();
             if now >= next_tick {
                 next_tick = now + SCHEDULER_TICK;
-                if let Err(error) = world.campaigns.redrive_deferred().await {
-                    tracing::debug!(%error, "scheduler tick failed; the next one tries again");
+                match world.campaigns.tick().await {
+                    Ok(tick) => {
+                        let redriven = tick.redrives.batches;
+                        world.tick_redriven.fetch_add(redriven, Ordering::Relaxed);
+                    }
+                    Err(error) => {
+                        tracing::debug!(%error, "scheduler tick failed; the next one tries again");
+                    }
                 }
             }
             self.launch.absorb(&world.queue, now);
             let settled = self.launch.idle()
                 && world.rebatch.caught_up(&self.rebatch_lanes)
                 && world.deliver.caught_up(&self.deliver_lanes)
-                && world.stores.archive.deferred().is_empty();
+                && world.stores.archive.deferred().is_empty()
+                && world.setbacks_done.load(Ordering::SeqCst)
+                && world.stores.jobs.jobs().iter().all(|job| !job.is_running());
             if settled {
                 return true;
             }

@@ -4,7 +4,8 @@
 //! `BatchSize`, immediate retries, bisect on error, `MaximumRetryAttempts`, an on-failure
 //! destination keeping the records, function timeouts), the launch queue (visibility timeout,
 //! the worker's ChangeMessageVisibility, `maxReceiveCount`), SES (latency, a maximum send rate,
-//! throttling) and the faults of docs/architecture.md, "The fault model". It ends by reconciling
+//! throttling) and the faults of docs/architecture.md, "The fault model", with campaigns paused
+//! and tenants suspended mid-campaign and their parked batches redriven. It ends by reconciling
 //! every message of the campaign against what SES accepted.
 
 mod audience;
@@ -14,6 +15,7 @@ mod launch;
 mod ledger;
 mod reconcile;
 mod ses;
+mod setbacks;
 mod stores;
 
 pub use invocation::{Fault, FaultAction, FaultPoint};
@@ -82,6 +84,9 @@ pub struct SimConfig {
     pub send_concurrency: usize,
     pub launch: launch::LaunchSettings,
     pub faults: FaultRates,
+    /// Campaigns paused and resumed, tenants suspended and reinstated mid-campaign, at times
+    /// drawn from the seed (`setbacks`): delivery parks, and redrive jobs put the batches back.
+    pub setbacks: bool,
     /// The simulation gives up (and reports it) if the pipeline has not settled by then.
     pub max_virtual_time: Duration,
 }
@@ -120,6 +125,7 @@ impl SimConfig {
                 function_timeout: Duration::from_secs(300),
             },
             faults: FaultRates::NONE,
+            setbacks: false,
             max_virtual_time: Duration::from_secs(6 * 3600),
         }
     }
