@@ -257,6 +257,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/tenants/{tenant}/push/{platform}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Create the retailer's push application on a platform (an Amazon SNS platform application
+         *     named after the retailer), or replace its credentials; its ARN is kept in the workspace and
+         *     only that retailer's pushes go through it. FCM takes `service_account_json` (HTTP v1); APNs
+         *     and the APNs sandbox take token authentication (`signing_key`, `key_id`, `team_id`,
+         *     `bundle_id`). The credentials are passed to SNS only: never stored by us, never logged.
+         */
+        put: operations["put_push_application"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/tenants/{tenant}/reinstate": {
         parameters: {
             query?: never;
@@ -266,7 +289,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Let the retailer send again; its parked batches are redriven. */
+        /**
+         * Let the retailer send again; its parked batches are redriven by a job (its first slice now,
+         *     the rest on the scheduler's minute tick), whose progress the answer shows.
+         */
         post: operations["reinstate_tenant"];
         delete?: never;
         options?: never;
@@ -461,11 +487,18 @@ export interface components {
             /** @description What the daily delta optimizer may do (see `availability::optimizer`). */
             optimizer?: components["schemas"]["OptimizerSettings"];
         };
+        /**
+         * @description What a campaign sends: email, push, or both. With both, each customer is evaluated once per
+         *     channel (consent, address, suppression) and gets one event per channel, each with its own
+         *     message id, so each channel's idempotency, suppression and stats are its own.
+         * @enum {string}
+         */
+        CampaignChannel: "email" | "push" | "both";
         CampaignDefinition: {
             tenant_id: components["schemas"]["TenantId"];
             campaign_id: components["schemas"]["CampaignId"];
             template: components["schemas"]["TemplateRef"];
-            channel: components["schemas"]["Channel"];
+            channel: components["schemas"]["CampaignChannel"];
             audience: components["schemas"]["AudienceDefinition"];
             variants: components["schemas"]["VariantWeight"][];
             /**
@@ -512,11 +545,20 @@ export interface components {
              */
             offers_unavailable: number;
             delivery: components["schemas"]["DeliveryCounts"];
+            /**
+             * @description What delivery recorded per channel (`email`, `push`): sent, failed and why, suppressed,
+             *     unconfirmed. `failed_by_reason.endpoint_disabled` counts the pushes whose every device's
+             *     endpoint the push service had disabled.
+             */
+            delivery_by_channel: {
+                [key: string]: components["schemas"]["DeliveryTally"];
+            };
             /** @description SES's feedback on the sent messages (each message counted once per kind). */
             feedback: components["schemas"]["FeedbackCounts"];
             feedback_by_variant: {
                 [key: string]: components["schemas"]["FeedbackCounts"];
             };
+            redrive?: null | components["schemas"]["RedriveProgress"];
         };
         CampaignView: {
             campaign_id: components["schemas"]["CampaignId"];
@@ -542,8 +584,6 @@ export interface components {
              */
             rollback_of?: number | null;
         };
-        /** @enum {string} */
-        Channel: "email" | "push";
         /**
          * @description A change of the configuration: the whole new configuration, why, and the version it was
          *     made over.
@@ -603,6 +643,22 @@ export interface components {
             /** Format: int64 */
             parked_batches: number;
         };
+        /**
+         * @description What a campaign variant's delivery counters count (per channel): each message once, when its
+         *     slot in a batch outcome first becomes final (see [`record_outcome`]).
+         */
+        DeliveryTally: {
+            /** Format: int64 */
+            sent: number;
+            /** Format: int64 */
+            failed: number;
+            /** Format: int64 */
+            suppressed: number;
+            /** Format: int64 */
+            unconfirmed: number;
+            /** @description The failed ones by reason. */
+            failed_by_reason?: components["schemas"]["FailedByReason"];
+        };
         ExperimentArm: {
             column: components["schemas"]["ScoreColumn"];
             /**
@@ -610,6 +666,39 @@ export interface components {
              * @description The arm's share of the covered users (weights are normalised to sum to 1).
              */
             weight: number;
+        };
+        /** @description Failed messages in the classes the stats tell apart, from the outcome's reason. */
+        FailedByReason: {
+            /**
+             * Format: int64
+             * @description The customer has no address (email) or no device token (push).
+             */
+            no_address: number;
+            /**
+             * Format: int64
+             * @description A device token that is malformed or the provider refused.
+             */
+            invalid_address: number;
+            /**
+             * Format: int64
+             * @description Every device's endpoint was disabled by the push service (its tokens are suppressed).
+             */
+            endpoint_disabled: number;
+            /**
+             * Format: int64
+             * @description The rendered push is over its platform's size limit.
+             */
+            payload_too_large: number;
+            /**
+             * Format: int64
+             * @description The retailer has no push application for the devices' platform.
+             */
+            no_push_application: number;
+            /**
+             * Format: int64
+             * @description Anything else: rejected by the provider, a template that failed to render.
+             */
+            other: number;
         };
         /** @description Counts by kind. */
         FeedbackCounts: {
@@ -811,7 +900,7 @@ export interface components {
             campaign_id: components["schemas"]["CampaignId"];
             name: string;
             template: components["schemas"]["NewTemplateRef"];
-            channel: components["schemas"]["Channel"];
+            channel: components["schemas"]["CampaignChannel"];
             audience: components["schemas"]["AudienceDefinition"];
             variants: components["schemas"]["VariantWeight"][];
             /** Format: double */
@@ -888,9 +977,43 @@ export interface components {
             /** @description Whether the same request may succeed later. */
             retryable: boolean;
         };
+        /**
+         * @description `PUT /tenants/{tenant}/push/{platform}`: the platform's credentials. FCM takes
+         *     `service_account_json` (the Firebase service account's JSON key, for FCM HTTP v1); APNs takes
+         *     token authentication: `signing_key` (the `.p8` key), `key_id`, `team_id` and `bundle_id`.
+         */
+        PushApplicationRequest: {
+            service_account_json?: string | null;
+            signing_key?: string | null;
+            key_id?: string | null;
+            team_id?: string | null;
+            bundle_id?: string | null;
+        };
+        /**
+         * @description A retailer's push applications at the provider (Amazon SNS platform application ARNs), one
+         *     per platform, created through onboarding. Delivery publishes a retailer's pushes through these
+         *     and no other applications.
+         */
+        PushApplications: {
+            fcm?: string | null;
+            apns?: string | null;
+            apns_sandbox?: string | null;
+        };
+        /**
+         * @description One platform's message as SNS would be given it (`MessageStructure: json`), or why it
+         *     could not be (over the platform's size limit).
+         */
+        PushPayloadPreview: {
+            message?: string | null;
+            problem?: string | null;
+        };
         PushPreview: {
             title: string;
             body: string;
+            /** @description Per platform (`fcm`, `apns`, `apns_sandbox`), the message delivery would publish. */
+            payloads?: {
+                [key: string]: components["schemas"]["PushPayloadPreview"];
+            };
         };
         /**
          * @description Local hours `[start_hour, end_hour)` with no sends; the window may wrap past midnight
@@ -901,6 +1024,42 @@ export interface components {
             start_hour: number;
             /** Format: int32 */
             end_hour: number;
+        };
+        /** @description A job's progress as the API shows it (on a campaign's stats, and in a reinstate's answer). */
+        RedriveProgress: {
+            state: components["schemas"]["RedriveState"];
+            /**
+             * Format: int64
+             * @description Parked batches put back on the send-batches stream so far, and their recipients.
+             */
+            batches: number;
+            /** Format: int64 */
+            recipients: number;
+            /**
+             * Format: int64
+             * @description Batches the stream refused in this pass: still parked (resume again to retry them).
+             */
+            still_parked: number;
+            /**
+             * Format: int32
+             * @description 1, plus one for each resume (or reinstate) that came while the job ran.
+             */
+            passes: number;
+            /** @description RFC 3339. */
+            started_at: string;
+            updated_at: string;
+            finished_at?: string | null;
+            /** @description Why the last slice stopped short; the scheduler's next tick tries again. */
+            last_error?: string | null;
+        };
+        /** @enum {string} */
+        RedriveState: "RUNNING" | "DONE";
+        /**
+         * @description A reinstated tenant's workspace, and the redrive job its reinstate started (continued by the
+         *     scheduler's tick until every parked batch of the tenant is back on the stream).
+         */
+        Reinstated: components["schemas"]["TenantWorkspace"] & {
+            redrive?: null | components["schemas"]["RedriveProgress"];
         };
         RollbackRequest: {
             /**
@@ -1004,7 +1163,7 @@ export interface components {
          * @description Why an address is on a retailer's list.
          * @enum {string}
          */
-        SuppressionReason: "HARD_BOUNCE" | "SOFT_BOUNCES" | "COMPLAINT" | "UNSUBSCRIBED" | "MANUAL";
+        SuppressionReason: "HARD_BOUNCE" | "SOFT_BOUNCES" | "COMPLAINT" | "UNSUBSCRIBED" | "MANUAL" | "ENDPOINT_DISABLED";
         TemplateId: string;
         /**
          * @description A published, immutable version of one of the tenant's templates, or, with version
@@ -1086,6 +1245,8 @@ export interface components {
             unsubscribe_base_url: string;
             /** @description The retailer's own settings: brand variables, time zone, quiet hours, frequency cap. */
             settings?: components["schemas"]["TenantSettings"];
+            /** @description The retailer's push applications, one per platform (created through onboarding). */
+            push_applications?: components["schemas"]["PushApplications"];
         };
         /** @description What the caller asks for. */
         UploadRequest: {
@@ -2960,6 +3121,134 @@ export interface operations {
             };
         };
     };
+    put_push_application: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The retailer's id */
+                tenant: string;
+                /** @description The push platform */
+                platform: "fcm" | "apns" | "apns_sandbox";
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PushApplicationRequest"];
+            };
+        };
+        responses: {
+            /** @description The retailer, with its push applications */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantWorkspace"];
+                };
+            };
+            /** @description Malformed request (body or path parameter) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller or retailer */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource for this retailer */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Push applications are not configured on this deployment */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the API accepts (256 KiB) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A field's value is not acceptable; `errors` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This retailer's requests are over its limit a second; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Failure on our side */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     reinstate_tenant: {
         parameters: {
             query?: never;
@@ -2978,7 +3267,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TenantWorkspace"];
+                    "application/json": components["schemas"]["Reinstated"];
                 };
             };
             /** @description Malformed request (body or path parameter) */
