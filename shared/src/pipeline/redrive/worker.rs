@@ -95,7 +95,7 @@ impl RedriveWorker {
     /// already running is not started twice: its pass goes back to the first key (what was
     /// parked again behind its cursor is redriven too), under the same job. The job is recorded before the slice runs, so a slice
     /// that fails (the archive down) is only logged: the tick continues it.
-    #[tracing::instrument(skip_all, fields(tenant_id = %scope.tenant_id, campaign_id = ?scope.campaign_id))]
+    #[tracing::instrument(skip_all, fields(tenant_id = %scope.tenant_id, campaign_id = scope.campaign_id.as_ref().map(|c| c.as_str())))]
     pub async fn start(&self, scope: &RedriveScope) -> Result<RedriveJob, RedriveError> {
         let started = self.start_job(scope).await?;
         match self.run_slice(scope, self.first_slice).await {
@@ -148,7 +148,7 @@ impl RedriveWorker {
 
     /// Runs one slice of the scope's job, if it is running and nobody holds it (`None` when the
     /// slice did not run: no job, a done one, or one another slice holds).
-    #[tracing::instrument(skip_all, fields(tenant_id = %scope.tenant_id, campaign_id = ?scope.campaign_id))]
+    #[tracing::instrument(skip_all, fields(tenant_id = %scope.tenant_id, campaign_id = scope.campaign_id.as_ref().map(|c| c.as_str())))]
     pub async fn run_slice(
         &self,
         scope: &RedriveScope,
