@@ -1,8 +1,10 @@
 //! Per-retailer request limits. API Gateway's throttle is shared by every retailer: one
-//! retailer's script could use it all up. Each retailer-scoped caller (marketer, data scientist,
-//! service) therefore takes its request from its retailer's allowance for the current second,
-//! kept where every API container sees it ([`RequestQuota`]); past it the answer is `429` with
-//! `Retry-After`. Operators and the public unsubscribe routes are not limited here.
+//! retailer's script could use it all up. Each retailer's people and their scripts (marketer and
+//! data scientist tokens) therefore take their request from the retailer's allowance for the
+//! current second, kept where every API container sees it ([`RequestQuota`]); past it the answer
+//! is `429` with `Retry-After`. Not limited here: operators, the public unsubscribe routes, and
+//! `service` tokens (a retailer's search calling the availability lookup on every page view,
+//! whose rate is the API throttle's to bound).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,7 +15,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 
-use super::auth::{Caller, Claims};
+use super::auth::{Caller, Claims, Role};
 use super::problem::Problem;
 use crate::clock::Clock;
 use crate::domain::TenantId;
@@ -110,6 +112,7 @@ pub async fn limit_requests(
         .extensions()
         .get::<Claims>()
         .and_then(|claims| Caller::from_claims(claims).ok())
+        .filter(|caller| matches!(caller.role, Role::Marketer | Role::DataScientist))
         .and_then(|caller| caller.tenant);
     if let Some(tenant) = tenant
         && limit.admit(&tenant).await == Admission::Limited
@@ -246,8 +249,10 @@ mod tests {
         let harbor = [("role", "marketer"), ("tenant_id", "harbor")];
         assert_eq!(status_and_retry_after(&router, &harbor).await.0, 200);
         let operator = [("role", "operator")];
+        let search = [("role", "service"), ("tenant_id", "alpine")];
         for _ in 0..3 {
             assert_eq!(status_and_retry_after(&router, &operator).await.0, 200);
+            assert_eq!(status_and_retry_after(&router, &search).await.0, 200);
         }
     }
 }
