@@ -444,6 +444,93 @@ async fn every_route_refuses_other_retailers_and_anonymous_callers() {
 }
 
 #[tokio::test]
+async fn a_marketer_edits_and_deletes_a_draft_but_not_a_launched_campaign() {
+    let h = two_retailers().await;
+    let uri = "/tenants/alpine/campaigns/spring";
+    let edited = h
+        .call(
+            Method::PATCH,
+            uri,
+            Some(marketer("alpine")),
+            Some(json!({"revision": 1, "name": "Spring, edited", "holdout_percent": 0})),
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
+    assert_eq!(edited.body["name"], "Spring, edited");
+    assert_eq!(edited.body["revision"], 2);
+    let stale = h
+        .call(
+            Method::DELETE,
+            &format!("{uri}?revision=1"),
+            Some(marketer("alpine")),
+            None,
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.body);
+    let unknown_field = h
+        .call(
+            Method::PATCH,
+            uri,
+            Some(marketer("alpine")),
+            Some(json!({"state": "SENT"})),
+        )
+        .await;
+    assert_eq!(
+        unknown_field.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        unknown_field.body
+    );
+    let deleted = h
+        .call(
+            Method::DELETE,
+            &format!("{uri}?revision=2"),
+            Some(marketer("alpine")),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+    let gone = h
+        .call(Method::GET, uri, Some(marketer("alpine")), None)
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+
+    let created = h
+        .call(
+            Method::POST,
+            "/tenants/alpine/campaigns",
+            Some(marketer("alpine")),
+            Some(campaign_body("summer", "alpine")),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let summer = "/tenants/alpine/campaigns/summer";
+    let launched = h
+        .call(
+            Method::POST,
+            &format!("{summer}/launch"),
+            Some(marketer("alpine")),
+            None,
+        )
+        .await;
+    assert_eq!(launched.status, StatusCode::ACCEPTED, "{}", launched.body);
+    for (method, body) in [
+        (Method::PATCH, Some(json!({"name": "Late"}))),
+        (Method::DELETE, None),
+    ] {
+        let refused = h
+            .call(method.clone(), summer, Some(marketer("alpine")), body)
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::CONFLICT,
+            "{method}: {}",
+            refused.body
+        );
+    }
+}
+
+#[tokio::test]
 async fn only_operators_onboard_suspend_and_reinstate() {
     let h = two_retailers().await;
     for (method, uri) in [

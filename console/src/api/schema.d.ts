@@ -142,7 +142,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The retailer's campaigns, newest first, a page at a time. */
+        /** The retailer's campaigns in campaign id order, a page at a time (the cursor is the last id). */
         get: operations["list_campaigns"];
         put?: never;
         /** Create a campaign (a draft, until it is launched). */
@@ -163,10 +163,15 @@ export interface paths {
         get: operations["get"];
         put?: never;
         post?: never;
-        delete?: never;
+        /** Delete a draft. A launched campaign is cancelled instead, never deleted. */
+        delete: operations["delete_campaign"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Change a draft: the fields given replace the draft's (`schedule: null` removes the send time).
+         *     A launched campaign cannot be edited; with `revision`, a draft changed since is refused.
+         */
+        patch: operations["edit_campaign"];
         trace?: never;
     };
     "/tenants/{tenant}/campaigns/{campaign}/cancel": {
@@ -486,6 +491,27 @@ export interface components {
             missing_score?: components["schemas"]["MissingScore"];
             /** @description What the daily delta optimizer may do (see `availability::optimizer`). */
             optimizer?: components["schemas"]["OptimizerSettings"];
+        };
+        /**
+         * @description A change to a draft: each field left out keeps its value. `schedule: null` removes the
+         *     send time (the campaign launches at once).
+         */
+        CampaignChanges: {
+            /**
+             * Format: int64
+             * @description The revision the change was made on: when given, a draft changed since is a conflict
+             *     (409) instead of being overwritten.
+             */
+            revision?: number | null;
+            name?: string | null;
+            template?: null | components["schemas"]["NewTemplateRef"];
+            channel?: null | components["schemas"]["CampaignChannel"];
+            audience?: null | components["schemas"]["AudienceDefinition"];
+            variants?: components["schemas"]["VariantWeight"][] | null;
+            /** Format: double */
+            holdout_percent?: number | null;
+            offers?: null | components["schemas"]["OfferSettings"];
+            schedule?: string | null;
         };
         /**
          * @description What a campaign sends: email, push, or both. With both, each customer is evaluated once per
@@ -2609,6 +2635,232 @@ export interface operations {
             };
             /** @description No such resource for this retailer */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This retailer's requests are over its limit a second; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Failure on our side */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_campaign: {
+        parameters: {
+            query?: {
+                /** @description The revision read: a draft changed since is not deleted (409). */
+                revision?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The retailer's id */
+                tenant: string;
+                /** @description The campaign's id */
+                campaign: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed request (body or path parameter) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller or retailer */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource for this retailer */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not a draft, or changed since `revision` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This retailer's requests are over its limit a second; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Failure on our side */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    edit_campaign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The retailer's id */
+                tenant: string;
+                /** @description The campaign's id */
+                campaign: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CampaignChanges"];
+            };
+        };
+        responses: {
+            /** @description The edited draft */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CampaignView"];
+                };
+            };
+            /** @description Malformed request (body or path parameter) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller or retailer */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource for this retailer */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not a draft, or changed since `revision` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the API accepts (256 KiB) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A field's value is not acceptable; `errors` names it */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

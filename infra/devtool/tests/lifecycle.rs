@@ -114,6 +114,37 @@ async fn campaign_records_are_conditional_per_tenant_and_keep_the_delivery_statu
         ids(store.list(&alpine, Some(&after), 10).await.unwrap()),
         ["c4", "spring"]
     );
+
+    // A draft is deleted with its delivery status item, only at the revision read and only
+    // while it is a draft.
+    let paused_spring = store.get(&alpine, &spring).await.unwrap().unwrap();
+    assert!(
+        !store.delete_draft(&paused_spring).await.unwrap(),
+        "not a draft"
+    );
+    let c1 = CampaignId::parse("c1").unwrap();
+    let mut draft = store.get(&alpine, &c1).await.unwrap().unwrap();
+    draft.revision = 5;
+    assert!(
+        !store.delete_draft(&draft).await.unwrap(),
+        "another revision"
+    );
+    draft.revision = 1;
+    assert!(store.delete_draft(&draft).await.unwrap());
+    assert_eq!(store.get(&alpine, &c1).await.unwrap(), None);
+    assert_eq!(
+        status(c1.clone()).await,
+        None,
+        "the status item went with it"
+    );
+    assert!(!store.delete_draft(&draft).await.unwrap(), "already gone");
+    assert!(
+        store
+            .get(&harbor, &CampaignId::parse("h1").unwrap())
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[tokio::test]

@@ -9,7 +9,8 @@ use super::ApiState;
 use super::extract::{ApiJson, CampaignPath, TenantPath};
 use super::problem::Problem;
 use crate::campaigns::{
-    CampaignError, CampaignPage, CampaignStats, CampaignView, LaunchAccepted, NewCampaign,
+    CampaignChanges, CampaignError, CampaignPage, CampaignStats, CampaignView, LaunchAccepted,
+    NewCampaign,
 };
 use crate::domain::{CampaignId, TenantId};
 
@@ -60,7 +61,7 @@ pub struct ListQuery {
     pub limit: Option<usize>,
 }
 
-/// The retailer's campaigns, newest first, a page at a time.
+/// The retailer's campaigns in campaign id order, a page at a time (the cursor is the last id).
 #[utoipa::path(
     get,
     path = "/tenants/{tenant}/campaigns",
@@ -110,6 +111,69 @@ pub async fn get(
     State(state): State<ApiState>,
 ) -> Result<Json<CampaignView>, Problem> {
     Ok(Json(state.campaigns.get(&tenant, &campaign).await?))
+}
+
+/// Change a draft: the fields given replace the draft's (`schedule: null` removes the send time).
+/// A launched campaign cannot be edited; with `revision`, a draft changed since is refused.
+#[utoipa::path(
+    patch,
+    path = "/tenants/{tenant}/campaigns/{campaign}",
+    operation_id = "edit_campaign",
+    tag = "campaigns",
+    params(
+        ("tenant" = inline(TenantId), Path, description = "The retailer's id"),
+        ("campaign" = inline(CampaignId), Path, description = "The campaign's id"),
+    ),
+    request_body = CampaignChanges,
+    responses(
+        (status = 200, description = "The edited draft", body = CampaignView),
+        (status = 409, description = "Not a draft, or changed since `revision`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn edit(
+    CampaignPath(tenant, campaign): CampaignPath,
+    State(state): State<ApiState>,
+    ApiJson(changes): ApiJson<CampaignChanges>,
+) -> Result<Json<CampaignView>, Problem> {
+    Ok(Json(
+        state.campaigns.edit(&tenant, &campaign, changes).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteQuery {
+    /// The revision read: a draft changed since is not deleted (409).
+    pub revision: Option<u64>,
+}
+
+/// Delete a draft. A launched campaign is cancelled instead, never deleted.
+#[utoipa::path(
+    delete,
+    path = "/tenants/{tenant}/campaigns/{campaign}",
+    operation_id = "delete_campaign",
+    tag = "campaigns",
+    params(
+        ("tenant" = inline(TenantId), Path, description = "The retailer's id"),
+        ("campaign" = inline(CampaignId), Path, description = "The campaign's id"),
+        DeleteQuery,
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 409, description = "Not a draft, or changed since `revision`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn delete(
+    CampaignPath(tenant, campaign): CampaignPath,
+    State(state): State<ApiState>,
+    query: Result<Query<DeleteQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<StatusCode, Problem> {
+    let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
+    state
+        .campaigns
+        .delete_draft(&tenant, &campaign, query.revision)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Launch: validates, then evaluates the audience in the background (or at the scheduled time,

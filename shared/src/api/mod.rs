@@ -81,7 +81,7 @@ pub fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(templates::get_variables, templates::put_variables))
         .routes(routes!(templates::preview))
         .routes(routes!(campaigns::create, campaigns::list))
-        .routes(routes!(campaigns::get))
+        .routes(routes!(campaigns::get, campaigns::edit, campaigns::delete))
         .routes(routes!(campaigns::launch))
         .routes(routes!(campaigns::pause))
         .routes(routes!(campaigns::resume))

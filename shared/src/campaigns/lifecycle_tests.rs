@@ -1073,3 +1073,147 @@ async fn a_resume_redrives_a_slice_and_the_scheduler_ticks_finish_it_with_progre
     assert_eq!(stats.delivery.parked_batches, 0);
     assert_eq!(w.send_batches.records().len(), 750);
 }
+
+fn changes(value: serde_json::Value) -> CampaignChanges {
+    serde_json::from_value(value).unwrap()
+}
+
+#[tokio::test]
+async fn a_draft_is_edited_field_by_field_and_checked_as_a_new_one() {
+    let w = world().await;
+    let alpine = tenant("alpine");
+    let spring = cid("spring");
+    w.campaigns
+        .create(
+            &alpine,
+            new_campaign("spring", "alpine", Some("2026-12-24T09:00")),
+        )
+        .await
+        .unwrap();
+
+    let edited = w
+        .campaigns
+        .edit(
+            &alpine,
+            &spring,
+            changes(serde_json::json!({
+                "revision": 1, "name": "  Winter  ", "holdout_percent": 5.0, "schedule": null,
+                "variants": [{"id": "A", "weight": 3}],
+            })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(edited.name, "Winter");
+    assert_eq!(edited.definition.holdout_percent, 5.0);
+    assert_eq!(edited.definition.variants.len(), 1);
+    assert_eq!(edited.schedule, None, "null removes the send time");
+    assert_eq!(edited.revision, 2);
+    assert_eq!(
+        edited.definition.audience.rules.len(),
+        1,
+        "what the change leaves out is kept"
+    );
+
+    for (change, field) in [
+        (serde_json::json!({"name": " "}), "name"),
+        (serde_json::json!({"variants": []}), "variants"),
+        (serde_json::json!({"schedule": "tomorrow"}), "schedule"),
+        (
+            serde_json::json!({"audience": {"source": {"bucket": "exports", "key": "harbor/customers.jsonl"}, "rules": []}}),
+            "audience.source.key",
+        ),
+    ] {
+        let result = w.campaigns.edit(&alpine, &spring, changes(change)).await;
+        assert!(
+            matches!(&result, Err(CampaignError::Invalid(i)) if i.field == field),
+            "{field}: {result:?}"
+        );
+    }
+    let stored = w.campaigns.get(&alpine, &spring).await.unwrap();
+    assert_eq!(stored, edited, "a refused edit writes nothing");
+
+    let stale = w
+        .campaigns
+        .edit(
+            &alpine,
+            &spring,
+            changes(serde_json::json!({"revision": 1, "name": "Old"})),
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(CampaignError::Conflict(_))),
+        "{stale:?}"
+    );
+    let foreign = w
+        .campaigns
+        .edit(
+            &tenant("harbor"),
+            &spring,
+            changes(serde_json::json!({"name": "Mine"})),
+        )
+        .await;
+    assert!(
+        matches!(foreign, Err(CampaignError::NotFound)),
+        "{foreign:?}"
+    );
+}
+
+#[tokio::test]
+async fn only_a_draft_is_edited_or_deleted_and_a_deleted_draft_is_gone() {
+    let w = world().await;
+    put_export(&w, "alpine", 10);
+    let alpine = tenant("alpine");
+    for id in ["spring", "summer"] {
+        w.campaigns
+            .create(&alpine, new_campaign(id, "alpine", None))
+            .await
+            .unwrap();
+    }
+    let summer = cid("summer");
+    w.campaigns.launch(&alpine, &summer).await.unwrap();
+    let edit = w
+        .campaigns
+        .edit(
+            &alpine,
+            &summer,
+            changes(serde_json::json!({"name": "Late"})),
+        )
+        .await;
+    assert!(matches!(edit, Err(CampaignError::Conflict(_))), "{edit:?}");
+    let delete = w.campaigns.delete_draft(&alpine, &summer, None).await;
+    assert!(
+        matches!(delete, Err(CampaignError::Conflict(_))),
+        "{delete:?}"
+    );
+    assert!(w.campaigns.get(&alpine, &summer).await.is_ok());
+
+    let spring = cid("spring");
+    let stale = w.campaigns.delete_draft(&alpine, &spring, Some(7)).await;
+    assert!(
+        matches!(stale, Err(CampaignError::Conflict(_))),
+        "{stale:?}"
+    );
+    let foreign = w
+        .campaigns
+        .delete_draft(&tenant("harbor"), &spring, None)
+        .await;
+    assert!(
+        matches!(foreign, Err(CampaignError::NotFound)),
+        "{foreign:?}"
+    );
+    w.campaigns
+        .delete_draft(&alpine, &spring, Some(1))
+        .await
+        .unwrap();
+    assert!(matches!(
+        w.campaigns.get(&alpine, &spring).await,
+        Err(CampaignError::NotFound)
+    ));
+    let again = w.campaigns.delete_draft(&alpine, &spring, None).await;
+    assert!(matches!(again, Err(CampaignError::NotFound)), "{again:?}");
+    // The id is free again.
+    w.campaigns
+        .create(&alpine, new_campaign("spring", "alpine", None))
+        .await
+        .unwrap();
+}

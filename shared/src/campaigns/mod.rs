@@ -45,9 +45,9 @@ pub use definition::{
 };
 pub use invalid::InvalidCampaign;
 pub use lifecycle::{
-    CampaignError, CampaignPage, CampaignPorts, CampaignStats, CampaignView, Campaigns,
-    CampaignsConfig, ChunkOutcome, LaunchAccepted, NewCampaign, NewTemplateRef, SchedulerSummary,
-    TickSummary,
+    CampaignChanges, CampaignError, CampaignPage, CampaignPorts, CampaignStats, CampaignView,
+    Campaigns, CampaignsConfig, ChunkOutcome, LaunchAccepted, NewCampaign, NewTemplateRef,
+    SchedulerSummary, TickSummary,
 };
 pub use ports::{
     AssumeAvailable, AudienceSource, Availability, ContactHistory, Shopper, StockItem, StockQuery,

@@ -232,6 +232,9 @@ pub trait CampaignStore: Send + Sync {
     /// Replaces the record (and its delivery status item) only if the stored revision is
     /// `record.revision - 1`; `false` when someone else wrote first.
     async fn update(&self, record: &CampaignRecord) -> Result<bool, StoreError>;
+    /// Deletes a draft's record and its delivery status item, only while the stored record is
+    /// still a draft at `record.revision`; `false` when it changed (or is gone).
+    async fn delete_draft(&self, record: &CampaignRecord) -> Result<bool, StoreError>;
 
     async fn put_chunks(
         &self,

@@ -137,6 +137,21 @@ impl CampaignStore for MemoryCampaignStore {
         Ok(true)
     }
 
+    async fn delete_draft(&self, record: &CampaignRecord) -> Result<bool, StoreError> {
+        let mut state = self.check()?;
+        let key = (record.tenant_id().clone(), record.campaign_id().clone());
+        match state.records.get(&key) {
+            Some(stored)
+                if stored.revision == record.revision
+                    && stored.state == crate::campaigns::store::CampaignState::Draft =>
+            {
+                state.records.remove(&key);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn put_chunks(
         &self,
         launch: &LaunchKey,

@@ -14,7 +14,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, PutRequest, TransactWriteItem, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, PutRequest, TransactWriteItem, WriteRequest,
+};
 use time::OffsetDateTime;
 
 use super::{Item, batch_write, get_n, get_s, is_update_condition_failure, key, n, s, tenant_pk};
@@ -23,7 +25,8 @@ use crate::aws::errors::store_error;
 use crate::campaigns::checkpoint::ChunkCheckpoint;
 use crate::campaigns::report::LaunchReport;
 use crate::campaigns::store::{
-    CampaignRecord, CampaignStore, ChunkProgress, ChunkStatus, LaunchId, LaunchKey, ScheduleEntry,
+    CampaignRecord, CampaignState, CampaignStore, ChunkProgress, ChunkStatus, LaunchId, LaunchKey,
+    ScheduleEntry,
 };
 use crate::domain::{CampaignId, TenantId};
 use crate::error::StoreError;
@@ -316,6 +319,38 @@ impl CampaignStore for DynamoCampaignStore {
             ("revision = :expected", Some((":expected", n(expected)))),
         )
         .await
+    }
+
+    async fn delete_draft(&self, record: &CampaignRecord) -> Result<bool, StoreError> {
+        let definition = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(record_key(record.tenant_id(), record.campaign_id())))
+            .condition_expression("revision = :revision AND #state = :draft")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":revision", n(record.revision))
+            .expression_attribute_values(":draft", s(CampaignState::Draft.as_str()))
+            .build()
+            .map_err(rejected)?;
+        let status = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                tenant_pk(record.tenant_id()),
+                format!("CAMPAIGN#{}", record.campaign_id()),
+            )))
+            .build()
+            .map_err(rejected)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(definition).build())
+            .transact_items(TransactWriteItem::builder().delete(status).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if condition_failed(&error) => Ok(false),
+            Err(error) => Err(store_error(STORE, error)),
+        }
     }
 
     async fn put_chunks(

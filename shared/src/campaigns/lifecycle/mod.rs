@@ -7,6 +7,7 @@
 //! send time, or the retailer's quiet hours) is SCHEDULED and started by the scheduler.
 //! See docs/campaigns-engine.md.
 
+mod drafts;
 mod launch;
 mod launch_worker;
 mod scheduler;
@@ -190,10 +191,6 @@ impl Campaigns {
         tenant: &TenantId,
         request: NewCampaign,
     ) -> Result<CampaignView, CampaignError> {
-        let name = request.name.trim().to_string();
-        if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-            return Err(invalid("name", format!("1 to {MAX_NAME_CHARS} characters")));
-        }
         let definition = CampaignDefinition {
             tenant_id: tenant.clone(),
             campaign_id: request.campaign_id,
@@ -207,15 +204,10 @@ impl Campaigns {
             holdout_percent: request.holdout_percent,
             offers: request.offers,
         };
-        definition.validate()?;
-        self.check_audience_location(&definition)?;
-        if let Some(text) = &request.schedule {
-            schedule::parse_local_time(text)?;
-        }
         let now = self.ports.clock.now();
         let record = CampaignRecord {
             definition,
-            name,
+            name: request.name.trim().to_string(),
             state: CampaignState::Draft,
             schedule: request.schedule,
             created_at: now,
@@ -223,6 +215,7 @@ impl Campaigns {
             launch: None,
             revision: 1,
         };
+        self.check_draft(&record)?;
         if !self.ports.store.create(&record).await? {
             return Err(CampaignError::Conflict(format!(
                 "campaign {} already exists",

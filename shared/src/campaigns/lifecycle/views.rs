@@ -197,3 +197,41 @@ pub struct CampaignStats {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redrive: Option<crate::pipeline::redrive::RedriveProgress>,
 }
+
+/// A change to a draft: each field left out keeps its value. `schedule: null` removes the
+/// send time (the campaign launches at once).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CampaignChanges {
+    /// The revision the change was made on: when given, a draft changed since is a conflict
+    /// (409) instead of being overwritten.
+    #[serde(default)]
+    pub revision: Option<u64>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub template: Option<NewTemplateRef>,
+    #[serde(default)]
+    pub channel: Option<crate::campaigns::definition::CampaignChannel>,
+    #[serde(default)]
+    pub audience: Option<AudienceDefinition>,
+    #[serde(default)]
+    pub variants: Option<Vec<VariantWeight>>,
+    #[serde(default)]
+    pub holdout_percent: Option<f64>,
+    #[serde(default)]
+    pub offers: Option<OfferSettings>,
+    #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "api", schema(value_type = Option<String>))]
+    pub schedule: Option<Option<String>>,
+}
+
+/// A field that is present (even as `null`) is `Some`, so `null` can remove a value.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
