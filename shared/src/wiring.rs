@@ -136,6 +136,14 @@ pub fn onboarding(
             &settings.resource_prefix,
         ),
     ));
+    #[cfg(feature = "api")]
+    let onboarding = onboarding.with_standard_templates(crate::onboarding::StandardTemplates {
+        catalog: Arc::new(
+            crate::templates::catalog::standard()
+                .expect("the standard catalog compiled into the binary is checked by its tests"),
+        ),
+        publisher: tenants.clone(),
+    });
     let redrive = (
         &settings.archive_bucket,
         &settings.send_batches_stream,

@@ -76,7 +76,11 @@ async fn onboarding_writes_a_workspace_delivery_reads_and_refuses_a_taken_slug()
             sending_domain: t.sending_domain.clone(),
             unsubscribe_base_url: "https://prefs.example/{tenant}/unsubscribe".into(),
         },
-    );
+    )
+    .with_standard_templates(storecast::onboarding::StandardTemplates {
+        catalog: Arc::new(storecast::templates::catalog::standard().unwrap()),
+        publisher: table.clone(),
+    });
     let alpine = tenant("alpine");
     assert!(table.workspace(&alpine).await.unwrap().is_none());
     let request: TenantRequest = serde_json::from_value(serde_json::json!({
@@ -95,6 +99,17 @@ async fn onboarding_writes_a_workspace_delivery_reads_and_refuses_a_taken_slug()
     assert_eq!(
         table.workspace(&alpine).await.unwrap().as_ref(),
         Some(&workspace)
+    );
+    let heads = storecast::templates::ports::TemplatePublisher::live_heads(table.as_ref(), &alpine)
+        .await
+        .unwrap();
+    assert_eq!(
+        heads.len(),
+        storecast::templates::catalog::standard()
+            .unwrap()
+            .for_tenant(&alpine)
+            .count(),
+        "the standard templates are live at once"
     );
     let context = table
         .delivery_context(&alpine, &CampaignId::parse("c1").unwrap(), &[])

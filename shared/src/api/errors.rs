@@ -15,6 +15,11 @@ impl From<OnboardingError> for Problem {
             OnboardingError::Invalid { field, reason } => Problem::invalid_field(field, reason),
             OnboardingError::NotFound => Problem::not_found("no such retailer"),
             OnboardingError::Conflict(reason) => Problem::conflict(reason),
+            // The workspace is onboarded; its brand breaks a standard template's render.
+            OnboardingError::StandardTemplates(reason) => Problem::invalid_field(
+                "settings.brand",
+                format!("the standard templates do not render with it: {reason}"),
+            ),
             other => Problem::from_retryable(&other),
         }
     }

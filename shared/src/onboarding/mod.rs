@@ -11,15 +11,21 @@ pub mod push;
 mod service;
 #[cfg(any(feature = "api", feature = "feedback"))]
 mod service_push;
+#[cfg(feature = "api")]
+mod service_templates;
 #[cfg(any(feature = "api", feature = "feedback"))]
 pub mod workspaces;
 
 #[cfg(any(feature = "api", feature = "feedback"))]
 pub use service::*;
+#[cfg(feature = "api")]
+pub use service_templates::StandardTemplates;
 
 #[cfg(test)]
 mod push_tests;
 #[cfg(test)]
 mod race_tests;
+#[cfg(test)]
+mod templates_tests;
 #[cfg(test)]
 mod tests;

@@ -112,6 +112,10 @@ pub enum OnboardingError {
     /// redrives them.
     #[error("redriving the tenant's parked batches failed")]
     Redrive(#[from] RedriveError),
+    /// The catalog's templates do not build for this retailer (its brand breaks a render): the
+    /// workspace is onboarded; fix the brand and PUT again.
+    #[error("the standard templates could not be published: {0}")]
+    StandardTemplates(String),
 }
 
 impl From<ProvisionError> for OnboardingError {
@@ -135,6 +139,7 @@ impl Retryable for OnboardingError {
             OnboardingError::Provision(e) => e.is_retryable(),
             OnboardingError::Store(e) => e.is_retryable(),
             OnboardingError::Redrive(e) => e.is_retryable(),
+            OnboardingError::StandardTemplates(_) => false,
         }
     }
 }
@@ -170,6 +175,9 @@ pub struct Onboarding {
     redrive: Option<RedriveWorker>,
     /// The retailer's push applications (`with_push_applications`, in `service_push.rs`).
     pub(super) push: Option<PushSetup>,
+    /// Published to a new retailer (`with_standard_templates`, in `service_templates.rs`).
+    #[cfg(feature = "api")]
+    pub(super) standard_templates: Option<super::service_templates::StandardTemplates>,
 }
 
 /// A reinstated tenant's workspace, and the redrive job its reinstate started (continued by the
@@ -195,6 +203,8 @@ impl Onboarding {
             config,
             redrive: None,
             push: None,
+            #[cfg(feature = "api")]
+            standard_templates: None,
         }
     }
 
@@ -274,6 +284,8 @@ impl Onboarding {
         }
         let created = existing.is_none();
         tracing::info!(created, "tenant onboarded");
+        #[cfg(feature = "api")]
+        self.publish_standard_templates(&workspace, created).await?;
         Ok((workspace, created))
     }
 

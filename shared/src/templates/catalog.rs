@@ -287,6 +287,28 @@ fn check_template(
     })
 }
 
+/// The standard template library as this binary was built with it (`templates/` at the
+/// repository's root), for onboarding to publish to a new retailer. The deploy tool reads the
+/// files instead, so a catalog change reaches retailers through CI/CD as before.
+static STANDARD_LIBRARY: include_dir::Dir<'static> =
+    include_dir::include_dir!("$CARGO_MANIFEST_DIR/../templates");
+
+/// The standard catalog compiled into the binary.
+pub fn standard() -> Result<Catalog, CatalogError> {
+    let file = |relative: &str| {
+        STANDARD_LIBRARY
+            .get_file(relative)
+            .and_then(|file| file.contents_utf8())
+            .map(str::to_owned)
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, relative.to_owned()))
+    };
+    let yaml = file("catalog.yaml").map_err(|source| CatalogError::Read {
+        path: PathBuf::from("catalog.yaml"),
+        source,
+    })?;
+    Catalog::parse(&yaml, file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

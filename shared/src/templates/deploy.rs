@@ -165,6 +165,18 @@ pub async fn deploy(
             }
         }
     }
+    deploy_to(catalog, targets, reports, publisher, options.dry_run).await
+}
+
+/// Deploys `catalog` to `targets` (onboarding calls it for the one retailer it creates), with
+/// `reports` of retailers already refused.
+pub async fn deploy_to(
+    catalog: &Catalog,
+    targets: Vec<TenantWorkspace>,
+    mut reports: Vec<RetailerReport>,
+    publisher: &dyn TemplatePublisher,
+    dry_run: bool,
+) -> Result<DeployReport, StoreError> {
     let heads: Vec<(TenantWorkspace, Result<Vec<LiveHead>, StoreError>)> =
         futures::stream::iter(targets)
             .map(|workspace| async move {
@@ -196,7 +208,7 @@ pub async fn deploy(
             }
             reports.push(report);
         }
-        if !options.dry_run && !to_publish.is_empty() {
+        if !dry_run && !to_publish.is_empty() {
             published += publish_renumbering(
                 catalog,
                 publisher,
@@ -210,7 +222,7 @@ pub async fn deploy(
     }
     reports.sort_by(|a, b| a.tenant.cmp(&b.tenant));
     Ok(DeployReport {
-        dry_run: options.dry_run,
+        dry_run,
         retailers: reports,
         published,
     })

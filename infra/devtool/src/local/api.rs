@@ -155,7 +155,14 @@ fn local_onboarding(
     .with_push_applications(Arc::new(SnsApplications::new(
         aws_sdk_sns::Client::new(sdk),
         &onboarding.resource_prefix,
-    ))))
+    )))
+    .with_standard_templates(storecast::onboarding::StandardTemplates {
+        catalog: Arc::new(storecast::templates::catalog::standard()?),
+        publisher: Arc::new(TenantsTable::new(
+            pipeline.clients.dynamodb.clone(),
+            &onboarding.tenants_table,
+        )),
+    }))
 }
 
 /// The unsubscribe key ring from the local endpoint's secret, as the functions read it.
