@@ -8,7 +8,9 @@
 mod cache;
 mod context;
 mod date_filter;
+mod echo_tag;
 mod for_block;
+mod markup;
 mod nil_tolerant;
 mod object_view;
 mod price_filter;
@@ -17,6 +19,7 @@ mod shopify_filters;
 pub mod value;
 mod vars;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::LazyLock;
 
@@ -78,6 +81,13 @@ impl RenderError {
     /// Never: a broken template does not fix itself, so the message is parked, not retried.
     pub fn is_retryable(&self) -> bool {
         false
+    }
+
+    fn line(&self) -> Option<usize> {
+        match self {
+            RenderError::Parse { line, .. } => *line,
+            RenderError::Render { .. } => None,
+        }
     }
 
     pub fn part(&self) -> TemplatePart {
@@ -180,7 +190,8 @@ fn build_language() -> Language {
     use liquid_lib::stdlib;
 
     let mut language = Language::empty();
-    let tags: [Box<dyn liquid_core::ParseTag>; 6] = [
+    let tags: [Box<dyn liquid_core::ParseTag>; 7] = [
+        Box::new(echo_tag::EchoTag),
         Box::new(stdlib::AssignTag),
         Box::new(stdlib::BreakTag),
         Box::new(stdlib::ContinueTag),
@@ -222,18 +233,13 @@ fn filters() -> Vec<Box<dyn liquid_core::ParseFilter>> {
     use liquid_lib::stdlib;
 
     let mut filters: Vec<Box<dyn liquid_core::ParseFilter>> = vec![
-        nil_as_zero(stdlib::Abs),
         Box::new(stdlib::Append),
-        nil_as_zero(stdlib::AtLeast),
-        nil_as_zero(stdlib::AtMost),
-        nil_as_zero(stdlib::Ceil),
         nil_as_empty_list(stdlib::Compact),
         nil_as_empty_list(stdlib::Concat),
         Box::new(stdlib::Downcase),
         Box::new(stdlib::Escape),
         Box::new(stdlib::EscapeOnce),
         nil_as_empty_list(stdlib::First),
-        nil_as_zero(stdlib::Floor),
         nil_as_empty_list(stdlib::Last),
         Box::new(stdlib::Lstrip),
         nil_as_empty_list(stdlib::Map),
@@ -244,7 +250,6 @@ fn filters() -> Vec<Box<dyn liquid_core::ParseFilter>> {
         Box::new(stdlib::Replace),
         Box::new(stdlib::ReplaceFirst),
         nil_as_empty_list(stdlib::Reverse),
-        nil_as_zero(stdlib::Round),
         Box::new(stdlib::Rstrip),
         Box::new(stdlib::Size),
         Box::new(stdlib::Slice),
@@ -256,7 +261,6 @@ fn filters() -> Vec<Box<dyn liquid_core::ParseFilter>> {
         nil_as_empty_list(stdlib::Uniq),
         Box::new(stdlib::Upcase),
         Box::new(stdlib::UrlDecode),
-        nil_as_empty_list(stdlib::Where),
         Box::new(date_filter::DateFilterParser),
         Box::new(price_filter::PriceFilterParser),
     ];
@@ -266,15 +270,6 @@ fn filters() -> Vec<Box<dyn liquid_core::ParseFilter>> {
             .map(|filter| Box::new(filter) as Box<dyn liquid_core::ParseFilter>),
     );
     filters
-}
-
-fn nil_as_zero<F: liquid_core::ParseFilter + Clone + 'static>(
-    filter: F,
-) -> Box<dyn liquid_core::ParseFilter> {
-    Box::new(nil_tolerant::NilTolerant::new(
-        filter,
-        nil_tolerant::NilAs::Zero,
-    ))
 }
 
 fn nil_as_empty_list<F: liquid_core::ParseFilter + Clone + 'static>(
@@ -487,7 +482,7 @@ fn compile_part(
     baking: Baking,
 ) -> Result<Template, RenderError> {
     // The retailer's source is parsed as written first, so errors point at their lines.
-    let elements = parse_guarded(part, source)?;
+    let elements = parse_prepared(part, source)?;
     let baked = match baking {
         Baking::Enabled => vars::bake(source, vars),
         Baking::Disabled => None,
@@ -495,13 +490,35 @@ fn compile_part(
     let Some(baked) = baked else {
         return Ok(Template::new(elements));
     };
-    match parse_guarded(part, &baked) {
+    match parse_prepared(part, &baked) {
         Ok(baked_elements) => Ok(Template::new(baked_elements)),
         Err(error) => {
             tracing::warn!(part = %part, %error, "baking template variables failed; looking them up per render");
             Ok(Template::new(elements))
         }
     }
+}
+
+/// Parses one part after [`markup::prepare`]. A parse error of the rewritten source is reported
+/// as the source's own error where the source fails at the same line, so that the message quotes
+/// what the author wrote.
+fn parse_prepared(
+    part: TemplatePart,
+    source: &str,
+) -> Result<Vec<Box<dyn Renderable>>, RenderError> {
+    let prepared = markup::prepare(source).map_err(|error| RenderError::Parse {
+        part,
+        line: Some(error.line),
+        column: None,
+        message: error.message,
+    })?;
+    let Cow::Owned(prepared) = prepared else {
+        return parse_guarded(part, source);
+    };
+    parse_guarded(part, &prepared).map_err(|error| match parse_guarded(part, source) {
+        Err(original) if original.line() == error.line() => original,
+        _ => error,
+    })
 }
 
 /// Parses one part. liquid's parser panics on some malformed input (tags inside a `comment`
