@@ -20,7 +20,7 @@ use super::object_view::fixed_object_view;
 use super::runtime::LoopFrame;
 
 /// A counted range longer than this is a template bug (or abuse), not a product grid.
-const MAX_RANGE_LEN: i64 = 10_000;
+pub(crate) const MAX_RANGE_LEN: i64 = 10_000;
 
 #[derive(Copy, Clone, Debug, Default)]
 pub(crate) struct LenientForBlock;
@@ -253,7 +253,7 @@ impl Renderable for For {
 
 /// The `forloop` object of Shopify's Liquid.
 #[derive(Debug)]
-struct Forloop<'p> {
+pub(crate) struct Forloop<'p> {
     length: i64,
     index: i64,
     index0: i64,
@@ -276,7 +276,7 @@ impl<'p> Forloop<'p> {
         "parentloop",
     ];
 
-    fn new(index: usize, length: usize, parentloop: Option<&'p dyn ValueView>) -> Self {
+    pub(crate) fn new(index: usize, length: usize, parentloop: Option<&'p dyn ValueView>) -> Self {
         let index = index as i64;
         let length = length as i64;
         Forloop {

@@ -8,19 +8,24 @@
 mod cache;
 mod context;
 mod date_filter;
+mod echo_tag;
 mod for_block;
+mod language;
+mod markup;
 mod nil_tolerant;
 mod object_view;
+mod partials;
 mod price_filter;
 mod runtime;
 mod shopify_filters;
 pub mod value;
 mod vars;
 
+use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::LazyLock;
+use std::sync::Arc;
 
-use liquid_core::{Language, Renderable, Template};
+use liquid_core::{Renderable, Template};
 use serde::{Deserialize, Serialize};
 
 pub use cache::{LIVE_POINTER_TTL, TemplateCache};
@@ -28,6 +33,9 @@ pub use context::{RecipientContext, RenderContext};
 
 use crate::domain::FieldValue;
 use crate::domain::TemplateVersion;
+use language::{LANGUAGE, compile_part};
+pub use partials::MAX_PARTIAL_DEPTH;
+use partials::Partials;
 use runtime::LenientRuntime;
 
 /// One source file of a template.
@@ -78,6 +86,13 @@ impl RenderError {
     /// Never: a broken template does not fix itself, so the message is parked, not retried.
     pub fn is_retryable(&self) -> bool {
         false
+    }
+
+    fn line(&self) -> Option<usize> {
+        match self {
+            RenderError::Parse { line, .. } => *line,
+            RenderError::Render { .. } => None,
+        }
     }
 
     pub fn part(&self) -> TemplatePart {
@@ -170,122 +185,6 @@ impl<'s> From<&'s TemplateSources> for PartSources<'s> {
     }
 }
 
-/// The Liquid dialect of every template: the stdlib (minus partials, which templates do not
-/// have, and `tablerow`), a lenient `for`, math and array filters that read nil as Shopify does,
-/// Shopify's own versions of the filters where liquid's differ ([`shopify_filters`]), and our
-/// `date` and `price` filters. Built once.
-static LANGUAGE: LazyLock<Language> = LazyLock::new(build_language);
-
-fn build_language() -> Language {
-    use liquid_lib::stdlib;
-
-    let mut language = Language::empty();
-    let tags: [Box<dyn liquid_core::ParseTag>; 6] = [
-        Box::new(stdlib::AssignTag),
-        Box::new(stdlib::BreakTag),
-        Box::new(stdlib::ContinueTag),
-        Box::new(stdlib::CycleTag),
-        Box::new(stdlib::IncrementTag),
-        Box::new(stdlib::DecrementTag),
-    ];
-    for tag in tags {
-        language
-            .tags
-            .register(tag.reflection().tag().to_owned(), tag);
-    }
-    let blocks: [Box<dyn liquid_core::ParseBlock>; 8] = [
-        Box::new(stdlib::RawBlock),
-        Box::new(stdlib::IfBlock),
-        Box::new(stdlib::UnlessBlock),
-        Box::new(stdlib::IfChangedBlock),
-        Box::new(stdlib::CommentBlock),
-        Box::new(stdlib::CaptureBlock),
-        Box::new(stdlib::CaseBlock),
-        Box::new(for_block::LenientForBlock),
-    ];
-    for block in blocks {
-        language
-            .blocks
-            .register(block.reflection().start_tag().to_owned(), block);
-    }
-    for filter in filters() {
-        language
-            .filters
-            .register(filter.reflection().name().to_owned(), filter);
-    }
-    language
-}
-
-/// Every filter templates may use: liquid's standard ones (nil-tolerant where Shopify is), ours
-/// (`date`, `price`) and Shopify's own versions where liquid's differ.
-fn filters() -> Vec<Box<dyn liquid_core::ParseFilter>> {
-    use liquid_lib::stdlib;
-
-    let mut filters: Vec<Box<dyn liquid_core::ParseFilter>> = vec![
-        nil_as_zero(stdlib::Abs),
-        Box::new(stdlib::Append),
-        nil_as_zero(stdlib::AtLeast),
-        nil_as_zero(stdlib::AtMost),
-        nil_as_zero(stdlib::Ceil),
-        nil_as_empty_list(stdlib::Compact),
-        nil_as_empty_list(stdlib::Concat),
-        Box::new(stdlib::Downcase),
-        Box::new(stdlib::Escape),
-        Box::new(stdlib::EscapeOnce),
-        nil_as_empty_list(stdlib::First),
-        nil_as_zero(stdlib::Floor),
-        nil_as_empty_list(stdlib::Last),
-        Box::new(stdlib::Lstrip),
-        nil_as_empty_list(stdlib::Map),
-        Box::new(stdlib::NewlineToBr),
-        Box::new(stdlib::Prepend),
-        Box::new(stdlib::Remove),
-        Box::new(stdlib::RemoveFirst),
-        Box::new(stdlib::Replace),
-        Box::new(stdlib::ReplaceFirst),
-        nil_as_empty_list(stdlib::Reverse),
-        nil_as_zero(stdlib::Round),
-        Box::new(stdlib::Rstrip),
-        Box::new(stdlib::Size),
-        Box::new(stdlib::Slice),
-        nil_as_empty_list(stdlib::Sort),
-        nil_as_empty_list(stdlib::SortNatural),
-        Box::new(stdlib::Strip),
-        Box::new(stdlib::StripHtml),
-        Box::new(stdlib::StripNewlines),
-        nil_as_empty_list(stdlib::Uniq),
-        Box::new(stdlib::Upcase),
-        Box::new(stdlib::UrlDecode),
-        nil_as_empty_list(stdlib::Where),
-        Box::new(date_filter::DateFilterParser),
-        Box::new(price_filter::PriceFilterParser),
-    ];
-    filters.extend(
-        shopify_filters::all()
-            .into_iter()
-            .map(|filter| Box::new(filter) as Box<dyn liquid_core::ParseFilter>),
-    );
-    filters
-}
-
-fn nil_as_zero<F: liquid_core::ParseFilter + Clone + 'static>(
-    filter: F,
-) -> Box<dyn liquid_core::ParseFilter> {
-    Box::new(nil_tolerant::NilTolerant::new(
-        filter,
-        nil_tolerant::NilAs::Zero,
-    ))
-}
-
-fn nil_as_empty_list<F: liquid_core::ParseFilter + Clone + 'static>(
-    filter: F,
-) -> Box<dyn liquid_core::ParseFilter> {
-    Box::new(nil_tolerant::NilTolerant::new(
-        filter,
-        nil_tolerant::NilAs::EmptyList,
-    ))
-}
-
 /// A template version parsed once, shared between workers behind an `Arc`.
 #[derive(Debug)]
 pub struct CompiledTemplate {
@@ -295,6 +194,8 @@ pub struct CompiledTemplate {
     push_title: Option<Template>,
     push_body: Option<Template>,
     vars: FieldValue,
+    /// The snippets `render` and `include` can name, compiled with the template.
+    partials: Option<Arc<Partials>>,
 }
 
 /// Borrowed sources of the five parts, whichever type holds them.
@@ -307,7 +208,7 @@ struct PartSources<'s> {
 }
 
 #[derive(Clone, Copy)]
-enum Baking {
+pub(crate) enum Baking {
     Enabled,
     Disabled,
 }
@@ -377,7 +278,51 @@ impl CompiledTemplate {
         vars: FieldValue,
         baking: Baking,
     ) -> Result<Self, RenderError> {
-        let part = |part, source: &str| compile_part(part, source, &vars, baking);
+        Self::build_with(sources, vars, baking, &BTreeMap::new())
+    }
+
+    /// The same as [`CompiledTemplate::compile_sources`], with the snippets (name to source) its
+    /// `render` and `include` tags may name. A tag naming a snippet that is not there, or a
+    /// snippet that does not parse, fails the compile.
+    pub fn compile_sources_with_snippets(
+        sources: &TemplateSources,
+        variables: &serde_json::Map<String, serde_json::Value>,
+        snippets: &BTreeMap<String, String>,
+    ) -> Result<Self, RenderError> {
+        Self::build_with(
+            PartSources::from(sources),
+            FieldValue::from(variables),
+            Baking::Enabled,
+            snippets,
+        )
+    }
+
+    fn build_with(
+        sources: PartSources<'_>,
+        vars: FieldValue,
+        baking: Baking,
+        snippets: &BTreeMap<String, String>,
+    ) -> Result<Self, RenderError> {
+        let (partials, with_partials) = if snippets.is_empty() {
+            (None, None)
+        } else {
+            let parse = |source: &str, language: &liquid_core::Language| {
+                language::parse_prepared(TemplatePart::Html, source, language)
+                    .map_err(|error| error.to_string())
+            };
+            let (partials, language) =
+                Partials::compile(snippets, &LANGUAGE, parse).map_err(|message| {
+                    RenderError::Parse {
+                        part: TemplatePart::Html,
+                        line: None,
+                        column: None,
+                        message,
+                    }
+                })?;
+            (Some(partials), Some(language))
+        };
+        let language = with_partials.as_ref().unwrap_or(&LANGUAGE);
+        let part = |part, source: &str| compile_part(part, source, &vars, baking, language);
         let optional = |p, source: Option<&str>| source.map(|source| part(p, source)).transpose();
         Ok(CompiledTemplate {
             subject: part(TemplatePart::Subject, sources.subject)?,
@@ -386,6 +331,7 @@ impl CompiledTemplate {
             push_title: optional(TemplatePart::PushTitle, sources.push_title)?,
             push_body: optional(TemplatePart::PushBody, sources.push_body)?,
             vars,
+            partials,
         })
     }
 
@@ -450,7 +396,13 @@ impl CompiledTemplate {
         // comes back, so a reused `RenderedMessage` renders without allocating new buffers.
         let mut bytes = std::mem::take(out).into_bytes();
         bytes.clear();
-        let runtime = LenientRuntime::new(&self.vars, ctx);
+        let runtime = LenientRuntime::new(
+            &self.vars,
+            ctx,
+            self.partials
+                .as_deref()
+                .map(|p| p as &dyn liquid_core::runtime::PartialStore),
+        );
         // Like parsing, rendering must never panic a delivery away: a panic is this part's
         // render error.
         let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -477,48 +429,6 @@ impl CompiledTemplate {
             out.clear();
             RenderError::render(part, &error)
         })
-    }
-}
-
-fn compile_part(
-    part: TemplatePart,
-    source: &str,
-    vars: &FieldValue,
-    baking: Baking,
-) -> Result<Template, RenderError> {
-    // The retailer's source is parsed as written first, so errors point at their lines.
-    let elements = parse_guarded(part, source)?;
-    let baked = match baking {
-        Baking::Enabled => vars::bake(source, vars),
-        Baking::Disabled => None,
-    };
-    let Some(baked) = baked else {
-        return Ok(Template::new(elements));
-    };
-    match parse_guarded(part, &baked) {
-        Ok(baked_elements) => Ok(Template::new(baked_elements)),
-        Err(error) => {
-            tracing::warn!(part = %part, %error, "baking template variables failed; looking them up per render");
-            Ok(Template::new(elements))
-        }
-    }
-}
-
-/// Parses one part. liquid's parser panics on some malformed input (tags inside a `comment`
-/// block); a retailer's template must never take the function down with it, so a panic becomes
-/// a parse error of that part.
-fn parse_guarded(
-    part: TemplatePart,
-    source: &str,
-) -> Result<Vec<Box<dyn Renderable>>, RenderError> {
-    match std::panic::catch_unwind(|| liquid_core::parser::parse(source, &LANGUAGE)) {
-        Ok(parsed) => parsed.map_err(|error| RenderError::parse(part, &error)),
-        Err(_) => Err(RenderError::Parse {
-            part,
-            line: None,
-            column: None,
-            message: "the template could not be parsed (malformed tag)".to_owned(),
-        }),
     }
 }
 

@@ -71,15 +71,21 @@ fn step<'v>(value: &'v dyn ValueView, index: &ScalarCow<'_>) -> ValueCow<'v> {
 pub(crate) struct LenientRuntime<'g> {
     vars: &'g dyn ValueView,
     context: &'g dyn ObjectView,
+    partials: &'g dyn PartialStore,
     assigned: RefCell<Object>,
     counters: RefCell<Object>,
     registers: Registers,
 }
 
 impl<'g> LenientRuntime<'g> {
-    pub(crate) fn new(vars: &'g dyn ValueView, context: &'g dyn ObjectView) -> Self {
+    pub(crate) fn new(
+        vars: &'g dyn ValueView,
+        context: &'g dyn ObjectView,
+        partials: Option<&'g dyn PartialStore>,
+    ) -> Self {
         LenientRuntime {
             vars,
+            partials: partials.unwrap_or(&NoPartials),
             context,
             assigned: RefCell::default(),
             counters: RefCell::default(),
@@ -120,7 +126,7 @@ impl<'g> LenientRuntime<'g> {
 
 impl Runtime for LenientRuntime<'_> {
     fn partials(&self) -> &dyn PartialStore {
-        &NoPartials
+        self.partials
     }
 
     fn name(&self) -> Option<KStringRef<'_>> {
@@ -236,7 +242,8 @@ impl Runtime for LoopFrame<'_> {
     }
 }
 
-/// Templates are self-contained: `include` and `render` are not registered, so nothing asks.
+/// A template compiled without snippets: `include` and `render` are not registered, so nothing
+/// asks.
 #[derive(Debug)]
 struct NoPartials;
 

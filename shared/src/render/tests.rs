@@ -687,8 +687,9 @@ fn compiled_templates_and_the_cache_are_shareable_between_threads() {
 }
 
 #[test]
-fn given_tags_the_parser_panics_on_when_compiled_then_a_parse_error_not_a_panic() {
-    // liquid's parser panics on these tags inside a comment block.
+fn given_malformed_tags_in_a_comment_when_compiled_then_ignored_as_shopify_does() {
+    // liquid's parser panics on these tags inside a comment block; the comment's body is
+    // dropped before liquid parses (`markup.rs`), as Shopify does not parse it either.
     let source = "{% comment %}    {% if true %}    {% if ... %}    {%- for ? -%}    {% while true %}    {%    unless if    %}    {% endcase %}{% endcomment %}";
     let sources = TemplateSources {
         subject: "Hi".into(),
@@ -700,7 +701,63 @@ fn given_tags_the_parser_panics_on_when_compiled_then_a_parse_error_not_a_panic(
     let outcome = std::panic::catch_unwind(|| {
         CompiledTemplate::compile_sources(&sources, &serde_json::Map::new())
     });
-    let result = outcome.expect("compiling never panics");
-    let error = result.expect_err("the malformed tags are a parse error");
-    assert_eq!(error.part(), TemplatePart::Html);
+    let template = outcome
+        .expect("compiling never panics")
+        .expect("a comment's body is not parsed");
+    let mut out = RenderedMessage::default();
+    template
+        .render(&RenderContext::from_value(&FieldValue::default()), &mut out)
+        .unwrap();
+    assert_eq!(out.html, "");
+}
+
+#[test]
+fn given_a_snippet_that_is_not_there_when_compiled_then_a_compile_error_naming_it() {
+    let sources = TemplateSources {
+        subject: "Hi".into(),
+        html: "{% render 'header' %}body{% render 'footer' %}".into(),
+        text: "t".into(),
+        push_title: None,
+        push_body: None,
+    };
+    let snippets = std::collections::BTreeMap::from([(
+        "header".to_owned(),
+        "<h1>{{ vars.title }}{{ customer.name }}</h1>".to_owned(),
+    )]);
+    let error = CompiledTemplate::compile_sources_with_snippets(
+        &sources,
+        &serde_json::Map::new(),
+        &snippets,
+    )
+    .expect_err("the footer snippet is missing");
+    assert!(error.to_string().contains("footer"), "{error}");
+}
+
+#[test]
+fn given_snippets_when_rendered_then_render_is_isolated_but_sees_template_variables() {
+    let sources = TemplateSources {
+        subject: "Hi".into(),
+        html: "{% render 'header', name: customer.name %}|{% include 'header' %}".into(),
+        text: "t".into(),
+        push_title: None,
+        push_body: None,
+    };
+    let snippets = std::collections::BTreeMap::from([(
+        "header".to_owned(),
+        "{{ vars.title }} {{ name }}{{ customer.name }}".to_owned(),
+    )]);
+    let variables = serde_json::json!({"title": "Sale"});
+    let template = CompiledTemplate::compile_sources_with_snippets(
+        &sources,
+        variables.as_object().unwrap(),
+        &snippets,
+    )
+    .unwrap();
+    let data: FieldValue =
+        serde_json::from_value(serde_json::json!({"customer": {"name": "Ana"}})).unwrap();
+    let mut out = RenderedMessage::default();
+    template
+        .render(&RenderContext::from_value(&data), &mut out)
+        .unwrap();
+    assert_eq!(out.html, "Sale Ana|Sale Ana");
 }

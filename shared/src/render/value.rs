@@ -33,11 +33,7 @@ struct RubyFloat(f64);
 
 impl fmt::Display for RubyFloat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_finite() && self.0.fract() == 0.0 {
-            write!(f, "{:.1}", self.0)
-        } else {
-            write!(f, "{}", self.0)
-        }
+        super::echo_tag::write_ruby_float(f, self.0)
     }
 }
 

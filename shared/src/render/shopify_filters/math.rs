@@ -53,7 +53,7 @@ pub(super) struct Decimal {
 
 impl Decimal {
     /// The shortest decimal that reads back as `value` (what Ruby prints for the float).
-    fn of(number: Number) -> Option<Decimal> {
+    pub(super) fn of(number: Number) -> Option<Decimal> {
         let value = match number {
             Number::Integer(i) => {
                 return Some(Decimal {
@@ -71,12 +71,21 @@ impl Decimal {
         Some(Decimal { mantissa, scale })
     }
 
+    /// The exact sum, if it fits.
+    pub(super) fn plus(self, other: Decimal) -> Option<Decimal> {
+        let scale = self.scale.max(other.scale);
+        Some(Decimal {
+            mantissa: self.rescale(scale)?.checked_add(other.rescale(scale)?)?,
+            scale,
+        })
+    }
+
     fn rescale(self, scale: u32) -> Option<i128> {
         self.mantissa
             .checked_mul(10i128.checked_pow(scale.checked_sub(self.scale)?)?)
     }
 
-    fn to_f64(self) -> f64 {
+    pub(super) fn to_f64(self) -> f64 {
         format!("{}e-{}", self.mantissa, self.scale)
             .parse()
             .unwrap_or(f64::NAN)
@@ -237,3 +246,100 @@ pub(super) const DIVIDED_BY: ShopifyFilter = ShopifyFilter {
 };
 
 // ---- arguments ----
+
+/// A decimal result prints as a float; an integer stays an integer.
+fn number_value(number: Number) -> Value {
+    match number {
+        Number::Integer(i) => Value::scalar(i),
+        Number::Decimal(f) => Value::scalar(f),
+    }
+}
+
+fn whole(value: f64) -> Value {
+    Value::scalar(value as i64)
+}
+
+pub(super) const ABS: ShopifyFilter = ShopifyFilter {
+    name: "abs",
+    description: "The absolute value; what is not a number is 0.",
+    positional: &[],
+    keyword: &[],
+    required: 0,
+    apply: |input, _| {
+        Ok(number_value(match to_number(input) {
+            Number::Integer(i) => Number::Integer(i.saturating_abs()),
+            Number::Decimal(f) => Number::Decimal(f.abs()),
+        }))
+    },
+};
+
+pub(super) const CEIL: ShopifyFilter = ShopifyFilter {
+    name: "ceil",
+    description: "Rounds up to a whole number; what is not a number is 0.",
+    positional: &[],
+    keyword: &[],
+    required: 0,
+    apply: |input, _| Ok(whole(as_f64(to_number(input)).ceil())),
+};
+
+pub(super) const FLOOR: ShopifyFilter = ShopifyFilter {
+    name: "floor",
+    description: "Rounds down to a whole number; what is not a number is 0.",
+    positional: &[],
+    keyword: &[],
+    required: 0,
+    apply: |input, _| Ok(whole(as_f64(to_number(input)).floor())),
+};
+
+fn bound(input: &dyn ValueView, arguments: &Arguments, keep_larger: bool) -> Value {
+    let value = to_number(input);
+    let limit = arguments
+        .get(0)
+        .map_or(Number::Integer(0), |v| to_number(v));
+    let larger = as_f64(limit) > as_f64(value);
+    number_value(if larger == keep_larger { limit } else { value })
+}
+
+pub(super) const AT_LEAST: ShopifyFilter = ShopifyFilter {
+    name: "at_least",
+    description: "The larger of the input and the argument; what is not a number is 0.",
+    positional: OPERAND,
+    keyword: &[],
+    required: 1,
+    apply: |input, arguments| Ok(bound(input, arguments, true)),
+};
+
+pub(super) const AT_MOST: ShopifyFilter = ShopifyFilter {
+    name: "at_most",
+    description: "The smaller of the input and the argument; what is not a number is 0.",
+    positional: OPERAND,
+    keyword: &[],
+    required: 1,
+    apply: |input, arguments| Ok(bound(input, arguments, false)),
+};
+
+pub(super) const ROUND: ShopifyFilter = ShopifyFilter {
+    name: "round",
+    description: "Rounds to the given decimal places (a whole number without them).",
+    positional: &[parameter("places", "Decimal places; 0 by default.")],
+    keyword: &[],
+    required: 0,
+    apply: |input, arguments| {
+        // Ruby reads the places with `to_i`: 1.2 is 1, "foo" is 0.
+        let places = arguments.get(0).map_or(0, |v| as_f64(to_number(v)) as i64);
+        let value = to_number(input);
+        if places == 0 {
+            return Ok(whole(as_f64(value).round()));
+        }
+        let Number::Decimal(float) = value else {
+            return Ok(number_value(value));
+        };
+        let scale = 10f64.powi(i32::try_from(places).unwrap_or(0).clamp(-300, 300));
+        let rounded = (float * scale).round() / scale;
+        Ok(if places < 0 {
+            whole(rounded)
+        } else {
+            Value::scalar(rounded)
+        })
+    },
+};

@@ -167,7 +167,7 @@ const fn parameter(name: &'static str, description: &'static str) -> ParameterRe
 }
 
 /// Every filter of this module, to register in the language.
-pub(crate) fn all() -> [ShopifyFilter; 12] {
+pub(crate) fn all() -> [ShopifyFilter; 30] {
     [
         CAPITALIZE,
         DEFAULT,
@@ -181,6 +181,24 @@ pub(crate) fn all() -> [ShopifyFilter; 12] {
         TIMES,
         DIVIDED_BY,
         MODULO,
+        math::ABS,
+        math::CEIL,
+        math::FLOOR,
+        math::AT_LEAST,
+        math::AT_MOST,
+        math::ROUND,
+        array::WHERE,
+        array::REJECT,
+        array::HAS,
+        array::FIND,
+        array::FIND_INDEX,
+        array::SUM,
+        text::BASE64_ENCODE,
+        text::BASE64_DECODE,
+        text::BASE64_URL_SAFE_ENCODE,
+        text::BASE64_URL_SAFE_DECODE,
+        text::REMOVE_LAST,
+        text::REPLACE_LAST,
     ]
 }
 
@@ -205,7 +223,9 @@ fn integer_argument(value: Option<&Value>, default: i64) -> Result<i64> {
     }
 }
 
+mod array;
 mod math;
+mod text;
 
 use math::{DIVIDED_BY, MINUS, MODULO, Number, PLUS, TIMES, to_number};
 
