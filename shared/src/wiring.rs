@@ -291,6 +291,18 @@ pub fn api_state(
             &settings.campaigns.exports_bucket,
             Arc::new(SystemClock),
         )),
+        recipients: Arc::new(crate::campaigns::recipients::RecipientLookup {
+            send_log: Arc::new(DeliveryTable::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                &settings.campaigns.delivery_table,
+                Arc::new(SystemClock),
+            )),
+            feedback: Arc::new(crate::aws::dynamodb::FeedbackTable::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                &settings.campaigns.delivery_table,
+                Arc::new(SystemClock),
+            )),
+        }),
         request_limit: (settings.tenant_requests_per_second > 0).then(|| {
             Arc::new(crate::api::limits::TenantRequestLimit::new(
                 Arc::new(crate::aws::dynamodb::RequestQuotaTable::new(

@@ -81,6 +81,7 @@ fn harness() -> Harness {
     let queue = Arc::new(MemoryChunkQueue::default());
     let events = Arc::new(MemoryStream::default());
     let send_log = Arc::new(MemorySendLog::default());
+    let send_log_for_lookup = send_log.clone();
     let engine = CampaignEngine {
         source: source.clone(),
         suppression: directory.clone(),
@@ -119,6 +120,10 @@ fn harness() -> Harness {
         },
     ));
     let counters = Arc::new(MemoryFeedbackCounters::default());
+    let feedback_log = Arc::new(storecast::testing::MemoryFeedbackLog::new(
+        send_log_for_lookup.clone(),
+        counters.clone(),
+    ));
     let scores = Arc::new(MemoryScoreStore::default());
     let (availability, availability_config) = storecast::wiring::availability_services(
         scores.clone(),
@@ -146,6 +151,10 @@ fn harness() -> Harness {
             EXPORTS,
             Arc::new(SystemClock),
         )),
+        recipients: Arc::new(storecast::campaigns::recipients::RecipientLookup {
+            send_log: send_log_for_lookup,
+            feedback: feedback_log.clone(),
+        }),
         request_limit: None,
     });
     Harness {
@@ -381,7 +390,8 @@ fn operations(tenant: &str, campaign: &str) -> Vec<(Method, String, bool)> {
             .replace("{tenant}", tenant)
             .replace("{campaign}", campaign)
             .replace("{template}", TEMPLATE)
-            .replace("{platform}", "fcm");
+            .replace("{platform}", "fcm")
+            .replace("{customer}", "alpine-c1");
         for (method, operation) in [
             (Method::GET, &item.get),
             (Method::PUT, &item.put),
@@ -526,6 +536,39 @@ async fn a_marketer_edits_and_deletes_a_draft_but_not_a_launched_campaign() {
             StatusCode::CONFLICT,
             "{method}: {}",
             refused.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_marketer_reads_one_customers_messages_of_a_campaign() {
+    let h = two_retailers().await;
+    let answer = h
+        .call(
+            Method::GET,
+            "/tenants/alpine/campaigns/spring/recipients/alpine-c1",
+            Some(marketer("alpine")),
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.body["customer_id"], "alpine-c1");
+    let channels = answer.body["channels"].as_array().unwrap();
+    assert_eq!(channels.len(), 1, "{}", answer.body);
+    assert_eq!(channels[0]["channel"], "email");
+    assert_eq!(channels[0]["state"], "NOT_SENT", "a draft sent nothing");
+    assert_eq!(channels[0]["message_id"].as_str().unwrap().len(), 32);
+    for uri in [
+        "/tenants/alpine/campaigns/nope/recipients/alpine-c1",
+        "/tenants/alpine/campaigns/spring/recipients/bad%20id",
+    ] {
+        let refused = h
+            .call(Method::GET, uri, Some(marketer("alpine")), None)
+            .await;
+        assert!(
+            refused.status == StatusCode::NOT_FOUND || refused.status == StatusCode::BAD_REQUEST,
+            "{uri}: {}",
+            refused.status
         );
     }
 }

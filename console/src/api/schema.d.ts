@@ -228,6 +228,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/tenants/{tenant}/campaigns/{campaign}/recipients/{customer}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One customer's messages of the campaign, per channel: where delivery's send log says each
+         *     stands (`NOT_SENT` until a delivery claims it) and the provider's feedback on it. By
+         *     customer id (the message ids derive from it); addresses are not indexed.
+         */
+        get: operations["get_campaign_recipient"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/tenants/{tenant}/campaigns/{campaign}/resume": {
         parameters: {
             query?: never;
@@ -610,6 +631,21 @@ export interface components {
              */
             rollback_of?: number | null;
         };
+        /** @enum {string} */
+        Channel: "email" | "push";
+        ChannelDelivery: {
+            channel: components["schemas"]["Channel"];
+            message_id: string;
+            state: components["schemas"]["MessageState"];
+            /** @description Why it failed or is unconfirmed. */
+            reason?: string | null;
+            /** @description The provider's id of the sent message (SES message id, SNS message id). */
+            provider_message_id?: string | null;
+            /** @description Feedback by kind (`delivered`, `hard_bounced`, `opened`, ...). */
+            feedback: {
+                [key: string]: components["schemas"]["FeedbackSeen"];
+            };
+        };
         /**
          * @description A change of the configuration: the whole new configuration, why, and the version it was
          *     made over.
@@ -751,6 +787,12 @@ export interface components {
             /** Format: int64 */
             rendering_failed: number;
         };
+        /** @description The first time of one kind of feedback, and its detail (a bounce's diagnostic). */
+        FeedbackSeen: {
+            /** @description RFC 3339. */
+            at: string;
+            detail?: string | null;
+        };
         /** @description One field of the request that is wrong, as a dotted path (`variants[1].weight`). */
         FieldError: {
             field: string;
@@ -879,6 +921,11 @@ export interface components {
             /** @description In the request's order. */
             items: components["schemas"]["ItemAvailability"][];
         };
+        /**
+         * @description Where one message stands.
+         * @enum {string}
+         */
+        MessageState: "NOT_SENT" | "IN_FLIGHT" | "WAITING" | "SENT" | "FAILED" | "SUPPRESSED" | "UNCONFIRMED";
         /** @description What a missing score counts as. */
         MissingScore: "unavailable" | {
             /** @description The item is decided as if it had this score. */
@@ -1050,6 +1097,11 @@ export interface components {
             start_hour: number;
             /** Format: int32 */
             end_hour: number;
+        };
+        RecipientReport: {
+            customer_id: string;
+            campaign_id: components["schemas"]["CampaignId"];
+            channels: components["schemas"]["ChannelDelivery"][];
         };
         /** @description A job's progress as the API shows it (on a campaign's stats, and in a reinstate's answer). */
         RedriveProgress: {
@@ -3152,6 +3204,96 @@ export interface operations {
             };
             /** @description The campaign cannot be paused in its state */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This retailer's requests are over its limit a second; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Failure on our side */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_campaign_recipient: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The retailer's id */
+                tenant: string;
+                /** @description The campaign's id */
+                campaign: string;
+                /** @description The customer's id in the retailer's export */
+                customer: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The customer's messages */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecipientReport"];
+                };
+            };
+            /** @description Malformed request (body or path parameter) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller or retailer */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource for this retailer */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -8,11 +8,12 @@ use serde::Deserialize;
 use super::ApiState;
 use super::extract::{ApiJson, CampaignPath, TenantPath};
 use super::problem::Problem;
+use crate::campaigns::recipients::RecipientReport;
 use crate::campaigns::{
     CampaignChanges, CampaignError, CampaignPage, CampaignStats, CampaignView, LaunchAccepted,
     NewCampaign,
 };
-use crate::domain::{CampaignId, TenantId};
+use crate::domain::{CampaignId, CustomerId, TenantId};
 
 /// Pages of campaigns hold at most this many.
 pub const MAX_PAGE_SIZE: usize = 100;
@@ -278,4 +279,45 @@ pub async fn stats(
     State(state): State<ApiState>,
 ) -> Result<Json<CampaignStats>, Problem> {
     Ok(Json(state.campaigns.stats(&tenant, &campaign).await?))
+}
+
+/// One customer's messages of the campaign, per channel: where delivery's send log says each
+/// stands (`NOT_SENT` until a delivery claims it) and the provider's feedback on it. By
+/// customer id (the message ids derive from it); addresses are not indexed.
+#[utoipa::path(
+    get,
+    path = "/tenants/{tenant}/campaigns/{campaign}/recipients/{customer}",
+    operation_id = "get_campaign_recipient",
+    tag = "campaigns",
+    params(
+        ("tenant" = inline(TenantId), Path, description = "The retailer's id"),
+        ("campaign" = inline(CampaignId), Path, description = "The campaign's id"),
+        ("customer" = String, Path, description = "The customer's id in the retailer's export"),
+    ),
+    responses((status = 200, description = "The customer's messages", body = RecipientReport))
+)]
+pub async fn recipient(
+    CampaignPath(tenant, campaign): CampaignPath,
+    axum::extract::Path(path): axum::extract::Path<RecipientPathParams>,
+    State(state): State<ApiState>,
+) -> Result<Json<RecipientReport>, Problem> {
+    let customer = CustomerId::parse(path.customer)
+        .map_err(|e| Problem::bad_request(format!("customer: {e}")))?;
+    let view = state.campaigns.get(&tenant, &campaign).await?;
+    let report = state
+        .recipients
+        .report(
+            &tenant,
+            &campaign,
+            &customer,
+            view.definition.channel.channels(),
+        )
+        .await
+        .map_err(|e| Problem::from_retryable(&e))?;
+    Ok(Json(report))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RecipientPathParams {
+    customer: String,
 }

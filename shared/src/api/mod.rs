@@ -62,6 +62,8 @@ pub struct ApiState {
     pub availability_config: Arc<crate::availability::lookup::ConfigService>,
     /// Presigned URLs for audience exports under each retailer's prefix.
     pub audience_uploads: Arc<crate::campaigns::uploads::AudienceUploads>,
+    /// One customer's messages of a campaign and their feedback.
+    pub recipients: Arc<crate::campaigns::recipients::RecipientLookup>,
     /// Each retailer's requests per second ([`limits`]); none: unlimited (the shared throttle
     /// alone).
     pub request_limit: Option<Arc<limits::TenantRequestLimit>>,
@@ -87,6 +89,7 @@ pub fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(campaigns::resume))
         .routes(routes!(campaigns::cancel))
         .routes(routes!(campaigns::stats))
+        .routes(routes!(campaigns::recipient))
         .routes(routes!(audiences::create_upload))
         .routes(routes!(suppressions::list))
         .routes(routes!(suppressions::add, suppressions::remove))

@@ -17,6 +17,7 @@ mod invalid;
 pub mod lifecycle;
 pub mod ports;
 pub mod queue;
+pub mod recipients;
 pub mod report;
 pub mod rules;
 pub mod schedule;
