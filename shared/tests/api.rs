@@ -444,6 +444,22 @@ async fn every_route_refuses_other_retailers_and_anonymous_callers() {
 }
 
 #[tokio::test]
+async fn a_cors_preflight_is_an_empty_204_that_reads_and_changes_nothing() {
+    let h = two_retailers().await;
+    for uri in [
+        "/tenants/alpine/campaigns",
+        "/tenants/alpine/audiences/uploads",
+        "/tenants",
+    ] {
+        let preflight = h.call(Method::OPTIONS, uri, None, None).await;
+        assert_eq!(preflight.status, StatusCode::NO_CONTENT, "{uri}");
+        assert_eq!(preflight.body, Value::Null, "{uri}");
+    }
+    assert!(h.events.records().is_empty());
+    assert!(h.queue.take().is_empty());
+}
+
+#[tokio::test]
 async fn only_operators_onboard_suspend_and_reinstate() {
     let h = two_retailers().await;
     for (method, uri) in [

@@ -126,7 +126,22 @@ pub fn router(state: ApiState) -> Router {
             limits::limit_requests,
         ));
     }
-    router.layer(axum::middleware::from_fn(log_request))
+    router
+        .layer(axum::middleware::from_fn(answer_preflight))
+        .layer(axum::middleware::from_fn(log_request))
+}
+
+/// A browser's CORS preflight (`OPTIONS`, no token) for the console on its own origin: API
+/// Gateway routes it here without the authorizer and adds the stack's CORS headers (which origin,
+/// methods, headers) to this empty answer; the API itself allows nothing by it.
+async fn answer_preflight(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if request.method() == http::Method::OPTIONS {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    next.run(request).await
 }
 
 /// One span and one log line per request: the route (not the raw path, so no identifiers of a
