@@ -1,5 +1,6 @@
 import { lazy, Suspense, useEffect, useMemo, useState } from "react";
 import { ApiClient } from "./api/client";
+import { signOutUrl } from "./auth/cognito";
 import { clearSession, loadSession, type Session } from "./auth/session";
 import type { ConsoleConfig } from "./config";
 import { App } from "./context";
@@ -45,6 +46,8 @@ export function Console({ config }: { config: ConsoleConfig }) {
     clearSession();
     setSession(null);
     navigate("/");
+    // The hosted UI keeps a session of its own: end it too, or "Sign in" would come straight back.
+    if (config.sign_in.kind === "cognito") window.location.assign(signOutUrl(config.sign_in));
   };
   return (
     <App.Provider value={{ config, session, api }}>
