@@ -75,6 +75,12 @@ describe("the console against the local stack", { concurrency: false }, () => {
     await page.getByTestId("retailer-status").filter({ hasText: "SUSPENDED" }).waitFor();
     await page.getByRole("button", { name: "Reinstate" }).click();
     await page.getByTestId("retailer-status").filter({ hasText: "ACTIVE" }).waitFor();
+    // The list of every retailer (GET /tenants) shows it, with its status, and opens it.
+    await page.goto(`${api.base}/console/#/retailers`);
+    const listed = page.getByTestId("retailer-list").getByRole("row", { name: new RegExp(tenant) });
+    await listed.getByText("ACTIVE").waitFor();
+    await listed.getByRole("link", { name: "End To End Outfitters" }).click();
+    await page.getByRole("heading", { name: "End To End Outfitters" }).waitFor();
     await page.close();
     // What CI/CD and the retailer's data feed do outside the console.
     deployTemplates(tenant);

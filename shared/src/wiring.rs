@@ -264,6 +264,7 @@ pub fn api_state(
         )),
         campaigns: Arc::new(campaigns(&settings.campaigns, sdk)),
         suppressions: tenants.clone(),
+        workspaces: tenants.clone(),
         unsubscribes: Arc::new(crate::deliverability::unsubscribe::Unsubscribes::new(
             unsubscribe,
             tenants,

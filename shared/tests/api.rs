@@ -133,6 +133,7 @@ fn harness() -> Harness {
         )),
         campaigns: campaigns.clone(),
         suppressions: directory.clone(),
+        workspaces: directory.clone(),
         unsubscribes: Arc::new(Unsubscribes::new(
             unsubscribe_signer(),
             directory.clone(),
@@ -457,6 +458,59 @@ async fn a_cors_preflight_is_an_empty_204_that_reads_and_changes_nothing() {
     }
     assert!(h.events.records().is_empty());
     assert!(h.queue.take().is_empty());
+}
+
+#[tokio::test]
+async fn operators_list_retailers_a_page_at_a_time_and_marketers_cannot() {
+    let h = two_retailers().await;
+    assert_eq!(h.onboard("cove").await.status, StatusCode::CREATED);
+    h.call(
+        Method::POST,
+        "/tenants/harbor/suspend",
+        Some(operator()),
+        None,
+    )
+    .await;
+
+    let first = h
+        .call(Method::GET, "/tenants?limit=2", Some(operator()), None)
+        .await;
+    assert_eq!(first.status, StatusCode::OK);
+    let ids = |page: &Answer| -> Vec<String> {
+        page.body["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["tenant_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&first), ["alpine", "cove"]);
+    assert_eq!(first.body["tenants"][0]["status"], "ACTIVE");
+    assert_eq!(first.body["next_after"], "cove");
+    let second = h
+        .call(
+            Method::GET,
+            "/tenants?limit=2&after=cove",
+            Some(operator()),
+            None,
+        )
+        .await;
+    assert_eq!(ids(&second), ["harbor"]);
+    assert_eq!(second.body["tenants"][0]["status"], "SUSPENDED");
+    assert!(second.body.get("next_after").is_none(), "the last page");
+
+    let marketer = h
+        .call(Method::GET, "/tenants", Some(marketer("alpine")), None)
+        .await;
+    assert_eq!(marketer.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        h.call(Method::GET, "/tenants", None, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    for bad in ["/tenants?limit=0", "/tenants?limit=101", "/tenants?after=a%23b"] {
+        let answer = h.call(Method::GET, bad, Some(operator()), None).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
 }
 
 #[tokio::test]

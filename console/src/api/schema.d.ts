@@ -4,6 +4,27 @@
  */
 
 export interface paths {
+    "/tenants": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The onboarded retailers in id order, a page at a time (operators only), from the workspace
+         *     registry: one query per page, never a read of a retailer's other items. A retailer onboarded
+         *     a moment ago may show on the next call (the registry index is eventually consistent).
+         */
+        get: operations["list_tenants"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/tenants/{tenant}": {
         parameters: {
             query?: never;
@@ -1191,6 +1212,15 @@ export interface components {
             effective: Record<string, unknown>;
         };
         TenantId: string;
+        TenantListPage: {
+            /**
+             * @description Each retailer's workspace: status, settings (the warm-up plan among them), push
+             *     applications.
+             */
+            tenants: components["schemas"]["TenantWorkspace"][];
+            /** @description Pass as `after` for the next page; absent on the last. */
+            next_after?: string | null;
+        };
         /**
          * @description `PATCH /tenants/{tenant}`: only the fields given change. `brand` is a JSON merge patch
          *     (RFC 7396: `null` removes a key, objects merge); `quiet_hours` and `frequency_cap` set to
@@ -1321,6 +1351,85 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    list_tenants: {
+        parameters: {
+            query?: {
+                /** @description The last retailer of the previous page (its `next_after`). */
+                after?: string;
+                /** @description At most this many retailers (1 to 100, default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of retailers */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantListPage"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller or retailer */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource for this retailer */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This retailer's requests are over its limit a second; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Failure on our side */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     get_tenant: {
         parameters: {
             query?: never;

@@ -6,6 +6,7 @@ type Schemas = components["schemas"];
 export type Problem = Schemas["Problem"];
 export type FieldError = Schemas["FieldError"];
 export type TenantWorkspace = Schemas["TenantWorkspace"];
+export type TenantListPage = Schemas["TenantListPage"];
 export type TenantRequest = Schemas["TenantRequest"];
 export type TenantStatus = Schemas["TenantStatus"];
 export type TemplateVariables = Schemas["TemplateVariables"];

@@ -60,6 +60,8 @@ pub struct ApiState {
     /// The availability configuration (sharing the lookup's cache, so a change is in effect at
     /// once in this container).
     pub availability_config: Arc<crate::availability::lookup::ConfigService>,
+    /// Every retailer's workspace, for the operators' list (`GET /tenants`).
+    pub workspaces: Arc<dyn crate::directory::WorkspaceListing>,
     /// Presigned URLs for audience exports under each retailer's prefix.
     pub audience_uploads: Arc<crate::campaigns::uploads::AudienceUploads>,
     /// Each retailer's requests per second ([`limits`]); none: unlimited (the shared throttle
@@ -75,6 +77,7 @@ pub fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
             tenants::get_tenant,
             tenants::patch_tenant
         ))
+        .routes(routes!(tenants::list_tenants))
         .routes(routes!(tenants::suspend_tenant))
         .routes(routes!(tenants::reinstate_tenant))
         .routes(routes!(tenants::put_push_application))
