@@ -284,6 +284,12 @@ pub fn api_state(
             &settings.campaigns.exports_bucket,
             Arc::new(SystemClock),
         )),
+        audience_checks: Arc::new(crate::campaigns::audience_check::AudienceChecks::new(
+            Arc::new(crate::aws::s3::S3AudienceSource::new(
+                crate::aws::s3::client(sdk),
+            )),
+            &settings.campaigns.exports_bucket,
+        )),
         request_limit: (settings.tenant_requests_per_second > 0).then(|| {
             Arc::new(crate::api::limits::TenantRequestLimit::new(
                 Arc::new(crate::aws::dynamodb::RequestQuotaTable::new(

@@ -147,6 +147,10 @@ fn harness() -> Harness {
             EXPORTS,
             Arc::new(SystemClock),
         )),
+        audience_checks: Arc::new(storecast::campaigns::audience_check::AudienceChecks::new(
+            source.clone(),
+            EXPORTS,
+        )),
         request_limit: None,
     });
     Harness {
@@ -507,7 +511,11 @@ async fn operators_list_retailers_a_page_at_a_time_and_marketers_cannot() {
         h.call(Method::GET, "/tenants", None, None).await.status,
         StatusCode::UNAUTHORIZED
     );
-    for bad in ["/tenants?limit=0", "/tenants?limit=101", "/tenants?after=a%23b"] {
+    for bad in [
+        "/tenants?limit=0",
+        "/tenants?limit=101",
+        "/tenants?after=a%23b",
+    ] {
         let answer = h.call(Method::GET, bad, Some(operator()), None).await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{bad}");
     }
@@ -1185,6 +1193,55 @@ async fn a_marketer_gets_an_upload_url_for_a_fresh_key_under_its_own_prefix_that
         )
         .await;
     assert_eq!(unknown_field.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn an_uploaded_export_gets_its_parse_report_with_the_malformed_rows_lines() {
+    let h = two_retailers().await;
+    let report = h
+        .call(
+            Method::GET,
+            "/tenants/alpine/audiences/report?key=alpine/customers.jsonl",
+            Some(marketer("alpine")),
+            None,
+        )
+        .await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.body);
+    assert_eq!(report.body["rows"], 61);
+    assert_eq!(report.body["malformed"], 1);
+    assert_eq!(
+        report.body["email_reachable"], 54,
+        "every tenth row has no consent"
+    );
+    assert_eq!(report.body["malformed_rows"][0]["line"], 61);
+    assert_eq!(report.body["complete"], true);
+
+    let missing = h
+        .call(
+            Method::GET,
+            "/tenants/alpine/audiences/report?key=alpine/uploads/none.jsonl",
+            Some(marketer("alpine")),
+            None,
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    // Harbor reaches neither alpine's path nor, through its own, alpine's key.
+    for (uri, status) in [
+        (
+            "/tenants/alpine/audiences/report?key=alpine/customers.jsonl",
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "/tenants/harbor/audiences/report?key=alpine/customers.jsonl",
+            StatusCode::BAD_REQUEST,
+        ),
+        ("/tenants/harbor/audiences/report", StatusCode::BAD_REQUEST),
+    ] {
+        let answer = h
+            .call(Method::GET, uri, Some(marketer("harbor")), None)
+            .await;
+        assert_eq!(answer.status, status, "{uri}: {}", answer.body);
+    }
 }
 
 #[test]

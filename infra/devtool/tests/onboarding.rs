@@ -131,7 +131,10 @@ async fn the_registry_lists_workspaces_a_page_at_a_time_in_tenant_order() {
     let t = test_stack("workspace-pages").await;
     let table = Arc::new(tenants(&t));
     let onboarding = Onboarding::new(
-        Arc::new(MemorySendingWorkspaces::new("storecast-test", &t.sending_domain)),
+        Arc::new(MemorySendingWorkspaces::new(
+            "storecast-test",
+            &t.sending_domain,
+        )),
         table.clone(),
         OnboardingConfig {
             sending_domain: t.sending_domain.clone(),
@@ -147,7 +150,10 @@ async fn the_registry_lists_workspaces_a_page_at_a_time_in_tenant_order() {
     }
     onboarding.suspend(&tenant("harbor")).await.unwrap();
     let ids = |page: &WorkspacePage| -> Vec<String> {
-        page.workspaces.iter().map(|w| w.tenant_id.to_string()).collect()
+        page.workspaces
+            .iter()
+            .map(|w| w.tenant_id.to_string())
+            .collect()
     };
 
     let first = table.workspace_page(None, 2).await.unwrap();
@@ -162,7 +168,10 @@ async fn the_registry_lists_workspaces_a_page_at_a_time_in_tenant_order() {
     assert_eq!(last.next_after, None);
     let whole = table.workspace_page(None, 3).await.unwrap();
     assert_eq!(ids(&whole), ["alpine", "cove", "harbor"]);
-    assert_eq!(whole.next_after, None, "exactly a page: no empty page after it");
+    assert_eq!(
+        whole.next_after, None,
+        "exactly a page: no empty page after it"
+    );
 }
 
 #[tokio::test]

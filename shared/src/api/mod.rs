@@ -60,6 +60,8 @@ pub struct ApiState {
     /// The availability configuration (sharing the lookup's cache, so a change is in effect at
     /// once in this container).
     pub availability_config: Arc<crate::availability::lookup::ConfigService>,
+    /// Parse reports of uploaded audience exports.
+    pub audience_checks: Arc<crate::campaigns::audience_check::AudienceChecks>,
     /// Every retailer's workspace, for the operators' list (`GET /tenants`).
     pub workspaces: Arc<dyn crate::directory::WorkspaceListing>,
     /// Presigned URLs for audience exports under each retailer's prefix.
@@ -91,6 +93,7 @@ pub fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(campaigns::cancel))
         .routes(routes!(campaigns::stats))
         .routes(routes!(audiences::create_upload))
+        .routes(routes!(audiences::report))
         .routes(routes!(suppressions::list))
         .routes(routes!(suppressions::add, suppressions::remove))
         .routes(routes!(suppressions::import))

@@ -300,7 +300,9 @@ impl crate::directory::WorkspaceListing for MemoryDirectory {
         let more = following.len() > limit;
         following.truncate(limit);
         Ok(crate::directory::WorkspacePage {
-            next_after: more.then(|| following.last().map(|w| w.tenant_id.clone())).flatten(),
+            next_after: more
+                .then(|| following.last().map(|w| w.tenant_id.clone()))
+                .flatten(),
             workspaces: following,
         })
     }
