@@ -10,6 +10,7 @@ import { Campaigns } from "./pages/Campaigns";
 import { CampaignNew } from "./pages/CampaignNew";
 import { CampaignPage } from "./pages/CampaignPage";
 import { Suppressions } from "./pages/Suppressions";
+import { Audiences } from "./pages/Audiences";
 import { Retailers } from "./pages/Retailers";
 
 // The template editor carries CodeMirror: loaded when first opened, not on the first page.
@@ -78,6 +79,8 @@ function Page({ path, session }: { path: string; session: Session }) {
         return <Templates tenant={tenant} template={parts[3]} />;
       case "suppressions":
         return <Suppressions tenant={tenant} />;
+      case "audiences":
+        return <Audiences tenant={tenant} />;
     }
   }
   return <Redirect to={homeOf(session)} />;
@@ -120,6 +123,7 @@ function Shell({
           {tenant ? (
             <>
               {link(`/t/${tenant}/campaigns`, "Campaigns")}
+              {link(`/t/${tenant}/audiences`, "Audiences")}
               {link(`/t/${tenant}/templates`, "Templates")}
               {link(`/t/${tenant}/suppressions`, "Suppressions")}
             </>

@@ -53,6 +53,28 @@ export interface paths {
         patch: operations["patch_tenant"];
         trace?: never;
     };
+    "/tenants/{tenant}/audiences/report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The parse report of an export in the exports bucket: its rows, those with email or push
+         *     reachable, and the malformed ones (the first 20 with their line and reason), read with the
+         *     campaigns engine's own reader, so a launch counts the same rows malformed. At most 200,000
+         *     lines or 128 MiB are read (`complete` is false past them).
+         */
+        get: operations["report_audience"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/tenants/{tenant}/audiences/uploads": {
         parameters: {
             query?: never;
@@ -483,6 +505,49 @@ export interface components {
             /** @description The arm's position in the experiment's `arms`. */
             arm: number;
         };
+        /** @description What an export holds, as a launch would read it. */
+        AudienceCheck: {
+            bucket: string;
+            key: string;
+            /**
+             * Format: int64
+             * @description The object's size in bytes (compressed, for a gzip export).
+             */
+            size: number;
+            /**
+             * Format: int64
+             * @description Lines read, blank ones included (a malformed row's `line` counts them).
+             */
+            lines: number;
+            /**
+             * Format: int64
+             * @description Rows read: lines that are not blank.
+             */
+            rows: number;
+            /**
+             * Format: int64
+             * @description Rows a launch would count malformed (not a customer record, an attribute or candidate
+             *     of the wrong type, an email address or push token that cannot be one).
+             */
+            malformed: number;
+            /**
+             * Format: int64
+             * @description Rows with email consent and an address.
+             */
+            email_reachable: number;
+            /**
+             * Format: int64
+             * @description Rows with push consent and a device token.
+             */
+            push_reachable: number;
+            /** @description The first malformed rows, in line order. */
+            malformed_rows: components["schemas"]["MalformedLine"][];
+            /**
+             * @description False when the check stopped at [`MAX_CHECKED_LINES`] or [`MAX_CHECKED_BYTES`]: the
+             *     counts are of the lines read.
+             */
+            complete: boolean;
+        };
         AudienceDefinition: {
             source: components["schemas"]["AudienceLocation"];
             /** @description Every rule must match (an empty list matches everyone). */
@@ -873,6 +938,12 @@ export interface components {
             config_version: number;
             /** @description In the request's order. */
             items: components["schemas"]["ItemAvailability"][];
+        };
+        /** @description A malformed row: its line number (from 1) and why. */
+        MalformedLine: {
+            /** Format: int64 */
+            line: number;
+            reason: string;
         };
         /** @description What a missing score counts as. */
         MissingScore: "unavailable" | {
@@ -1741,6 +1812,95 @@ export interface operations {
             };
             /** @description A field's value is not acceptable; `errors` names it */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This retailer's requests are over its limit a second; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Failure on our side */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    report_audience: {
+        parameters: {
+            query: {
+                /** @description The export's key in the exports bucket (an upload's `key`), under the retailer's prefix. */
+                key: string;
+            };
+            header?: never;
+            path: {
+                /** @description The retailer's id */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What the export holds */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AudienceCheck"];
+                };
+            };
+            /** @description Malformed request (body or path parameter) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller or retailer */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No export at that key (not uploaded yet?) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -24,3 +24,5 @@ export type LaunchAccepted = Schemas["LaunchAccepted"];
 export type Suppression = Schemas["Suppression"];
 export type SuppressionListPage = Schemas["SuppressionListPage"];
 export type ImportReport = Schemas["ImportReport"];
+export type UploadTarget = Schemas["UploadTarget"];
+export type AudienceCheck = Schemas["AudienceCheck"];

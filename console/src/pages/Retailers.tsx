@@ -60,7 +60,7 @@ function RetailerList({ selected }: { selected?: string }) {
     <>
       <h2 id="all-retailers">All retailers</h2>
       <ProblemAlert error={error} context="Retailers" />
-      <table aria-labelledby="all-retailers" data-testid="retailer-list">
+      <table className="table" aria-labelledby="all-retailers" data-testid="retailer-list">
         <thead>
           <tr>
             <th scope="col">Retailer</th>
