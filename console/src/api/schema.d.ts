@@ -1445,6 +1445,15 @@ export interface operations {
                     "application/json": components["schemas"]["TenantListPage"];
                 };
             };
+            /** @description A `limit` out of range or an `after` that is no tenant id */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing, invalid or expired token */
             401: {
                 headers: {
@@ -1872,7 +1881,7 @@ export interface operations {
                     "application/json": components["schemas"]["AudienceCheck"];
                 };
             };
-            /** @description Malformed request (body or path parameter) */
+            /** @description No `key`, or one outside the retailer's prefix */
             400: {
                 headers: {
                     [name: string]: unknown;

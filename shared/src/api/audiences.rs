@@ -58,6 +58,7 @@ pub struct ReportQuery {
     params(("tenant" = inline(TenantId), Path, description = "The retailer's id"), ReportQuery),
     responses(
         (status = 200, description = "What the export holds", body = AudienceCheck),
+        (status = 400, description = "No `key`, or one outside the retailer's prefix", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No export at that key (not uploaded yet?)", body = Problem, content_type = "application/problem+json"),
     )
 )]

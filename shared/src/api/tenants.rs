@@ -45,7 +45,10 @@ pub struct TenantListPage {
     operation_id = "list_tenants",
     tag = "tenants",
     params(TenantPageQuery),
-    responses((status = 200, description = "One page of retailers", body = TenantListPage))
+    responses(
+        (status = 200, description = "One page of retailers", body = TenantListPage),
+        (status = 400, description = "A `limit` out of range or an `after` that is no tenant id", body = Problem, content_type = "application/problem+json"),
+    )
 )]
 pub async fn list_tenants(
     _operator: OperatorOnly,
