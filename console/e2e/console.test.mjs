@@ -75,6 +75,12 @@ describe("the console against the local stack", { concurrency: false }, () => {
     await page.getByTestId("retailer-status").filter({ hasText: "SUSPENDED" }).waitFor();
     await page.getByRole("button", { name: "Reinstate" }).click();
     await page.getByTestId("retailer-status").filter({ hasText: "ACTIVE" }).waitFor();
+    // The list of every retailer (GET /tenants) shows it, with its status, and opens it.
+    await page.goto(`${api.base}/console/#/retailers`);
+    const listed = page.getByTestId("retailer-list").getByRole("row", { name: new RegExp(tenant) });
+    await listed.getByText("ACTIVE").waitFor();
+    await listed.getByRole("link", { name: "End To End Outfitters" }).click();
+    await page.getByRole("heading", { name: "End To End Outfitters" }).waitFor();
     await page.close();
     // What CI/CD and the retailer's data feed do outside the console.
     deployTemplates(tenant);
@@ -173,6 +179,34 @@ describe("the console against the local stack", { concurrency: false }, () => {
     await shot(page, "suppressions");
     await page.getByRole("button", { name: "Remove someone@example.com" }).click();
     await page.getByText("someone@example.com was removed from the list.").waitFor();
+    await page.close();
+  });
+
+  test("a marketer uploads an export with progress and reads its parse report", async () => {
+    const page = await signIn("marketer", tenant);
+    await page.getByRole("link", { name: "Audiences" }).click();
+    const rows = [
+      { id: "u1", email: "ann@example.com", consent: { email: true } },
+      { id: "u2", email: "bob@example.com", consent: { email: true }, attributes: ["not", "an", "object"] },
+      { id: "u3", email: "cy@example.com", consent: { email: false } },
+    ];
+    await page.getByLabel("Customer export (JSON lines)").setInputFiles({
+      name: "customers.jsonl",
+      mimeType: "application/x-ndjson",
+      buffer: Buffer.from(rows.map((row) => JSON.stringify(row)).join("\n") + "\n"),
+    });
+    await page.getByRole("button", { name: "Upload and check" }).click();
+    // Straight from the browser to the presigned URL (moto here, S3 in AWS: CORS allows the
+    // console's origin), then the report the API reads with the engine's own parser.
+    const report = page.getByTestId("audience-report");
+    await report.waitFor();
+    assert.equal(await page.getByTestId("upload-progress").getAttribute("value"), "1");
+    assert.equal(await report.getByTestId("report-rows").textContent(), "3");
+    assert.equal(await report.getByTestId("report-malformed").textContent(), "1");
+    const malformed = report.getByTestId("malformed-rows").getByRole("row", { name: /attributes/ });
+    assert.equal(await malformed.getByRole("cell").first().textContent(), "2");
+    assert.match(await report.getByTestId("report-key").textContent(), new RegExp(`^${tenant}/uploads/.*\\.jsonl$`));
+    await shot(page, "audiences");
     await page.close();
   });
 

@@ -1,5 +1,6 @@
 import { lazy, Suspense, useEffect, useMemo, useState } from "react";
 import { ApiClient } from "./api/client";
+import { signOutUrl } from "./auth/cognito";
 import { clearSession, loadSession, type Session } from "./auth/session";
 import type { ConsoleConfig } from "./config";
 import { App } from "./context";
@@ -9,6 +10,7 @@ import { Campaigns } from "./pages/Campaigns";
 import { CampaignNew } from "./pages/CampaignNew";
 import { CampaignPage } from "./pages/CampaignPage";
 import { Suppressions } from "./pages/Suppressions";
+import { Audiences } from "./pages/Audiences";
 import { Retailers } from "./pages/Retailers";
 
 // The template editor carries CodeMirror: loaded when first opened, not on the first page.
@@ -45,6 +47,8 @@ export function Console({ config }: { config: ConsoleConfig }) {
     clearSession();
     setSession(null);
     navigate("/");
+    // The hosted UI keeps a session of its own: end it too, or "Sign in" would come straight back.
+    if (config.sign_in.kind === "cognito") window.location.assign(signOutUrl(config.sign_in));
   };
   return (
     <App.Provider value={{ config, session, api }}>
@@ -75,6 +79,8 @@ function Page({ path, session }: { path: string; session: Session }) {
         return <Templates tenant={tenant} template={parts[3]} />;
       case "suppressions":
         return <Suppressions tenant={tenant} />;
+      case "audiences":
+        return <Audiences tenant={tenant} />;
     }
   }
   return <Redirect to={homeOf(session)} />;
@@ -117,6 +123,7 @@ function Shell({
           {tenant ? (
             <>
               {link(`/t/${tenant}/campaigns`, "Campaigns")}
+              {link(`/t/${tenant}/audiences`, "Audiences")}
               {link(`/t/${tenant}/templates`, "Templates")}
               {link(`/t/${tenant}/suppressions`, "Suppressions")}
             </>

@@ -14,6 +14,8 @@ export interface ConsoleConfig {
   /** The API's origin; empty when it is the console's own. */
   api_base: string;
   sign_in: SignInConfig;
+  /** The stack's region (written by the deploy script; absent locally). */
+  region?: string;
   /** The exports bucket campaigns read their audience from. */
   exports_bucket: string;
 }

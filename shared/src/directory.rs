@@ -33,10 +33,29 @@ pub trait DeliveryDirectory: Send + Sync {
     ) -> Result<DeliveryContext, StoreError>;
 }
 
-/// Every onboarded retailer's workspace: for tools that work across tenants (template deploys).
+/// The most workspaces one page of [`WorkspaceListing::workspace_page`] holds.
+pub const MAX_WORKSPACE_PAGE: usize = 100;
+
+/// Workspaces in tenant id order, and where the next page starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkspacePage {
+    pub workspaces: Vec<TenantWorkspace>,
+    /// The last tenant listed, when more follow: the next page's `after`.
+    pub next_after: Option<TenantId>,
+}
+
+/// Every onboarded retailer's workspace: for tools that work across tenants (template deploys)
+/// and the operators' list of retailers.
 #[async_trait]
 pub trait WorkspaceListing: Send + Sync {
     async fn workspaces(&self) -> Result<Vec<TenantWorkspace>, StoreError>;
+
+    /// At most `limit` (1 to [`MAX_WORKSPACE_PAGE`]) workspaces of tenants after `after`.
+    async fn workspace_page(
+        &self,
+        after: Option<&TenantId>,
+        limit: usize,
+    ) -> Result<WorkspacePage, StoreError>;
 }
 
 /// What operators and the lifecycle change: workspaces, templates, campaign status. Suppression

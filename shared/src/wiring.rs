@@ -272,6 +272,7 @@ pub fn api_state(
         )),
         campaigns: Arc::new(campaigns(&settings.campaigns, sdk)),
         suppressions: tenants.clone(),
+        workspaces: tenants.clone(),
         unsubscribes: Arc::new(crate::deliverability::unsubscribe::Unsubscribes::new(
             unsubscribe,
             tenants,
@@ -303,6 +304,12 @@ pub fn api_state(
                 Arc::new(SystemClock),
             )),
         }),
+        audience_checks: Arc::new(crate::campaigns::audience_check::AudienceChecks::new(
+            Arc::new(crate::aws::s3::S3AudienceSource::new(
+                crate::aws::s3::client(sdk),
+            )),
+            &settings.campaigns.exports_bucket,
+        )),
         request_limit: (settings.tenant_requests_per_second > 0).then(|| {
             Arc::new(crate::api::limits::TenantRequestLimit::new(
                 Arc::new(crate::aws::dynamodb::RequestQuotaTable::new(

@@ -138,6 +138,7 @@ fn harness() -> Harness {
         )),
         campaigns: campaigns.clone(),
         suppressions: directory.clone(),
+        workspaces: directory.clone(),
         unsubscribes: Arc::new(Unsubscribes::new(
             unsubscribe_signer(),
             directory.clone(),
@@ -155,6 +156,10 @@ fn harness() -> Harness {
             send_log: send_log_for_lookup,
             feedback: feedback_log.clone(),
         }),
+        audience_checks: Arc::new(storecast::campaigns::audience_check::AudienceChecks::new(
+            source.clone(),
+            EXPORTS,
+        )),
         request_limit: None,
     });
     Harness {
@@ -570,6 +575,79 @@ async fn a_marketer_reads_one_customers_messages_of_a_campaign() {
             "{uri}: {}",
             refused.status
         );
+    }
+}
+
+#[tokio::test]
+async fn a_cors_preflight_is_an_empty_204_that_reads_and_changes_nothing() {
+    let h = two_retailers().await;
+    for uri in [
+        "/tenants/alpine/campaigns",
+        "/tenants/alpine/audiences/uploads",
+        "/tenants",
+    ] {
+        let preflight = h.call(Method::OPTIONS, uri, None, None).await;
+        assert_eq!(preflight.status, StatusCode::NO_CONTENT, "{uri}");
+        assert_eq!(preflight.body, Value::Null, "{uri}");
+    }
+    assert!(h.events.records().is_empty());
+    assert!(h.queue.take().is_empty());
+}
+
+#[tokio::test]
+async fn operators_list_retailers_a_page_at_a_time_and_marketers_cannot() {
+    let h = two_retailers().await;
+    assert_eq!(h.onboard("cove").await.status, StatusCode::CREATED);
+    h.call(
+        Method::POST,
+        "/tenants/harbor/suspend",
+        Some(operator()),
+        None,
+    )
+    .await;
+
+    let first = h
+        .call(Method::GET, "/tenants?limit=2", Some(operator()), None)
+        .await;
+    assert_eq!(first.status, StatusCode::OK);
+    let ids = |page: &Answer| -> Vec<String> {
+        page.body["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["tenant_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&first), ["alpine", "cove"]);
+    assert_eq!(first.body["tenants"][0]["status"], "ACTIVE");
+    assert_eq!(first.body["next_after"], "cove");
+    let second = h
+        .call(
+            Method::GET,
+            "/tenants?limit=2&after=cove",
+            Some(operator()),
+            None,
+        )
+        .await;
+    assert_eq!(ids(&second), ["harbor"]);
+    assert_eq!(second.body["tenants"][0]["status"], "SUSPENDED");
+    assert!(second.body.get("next_after").is_none(), "the last page");
+
+    let marketer = h
+        .call(Method::GET, "/tenants", Some(marketer("alpine")), None)
+        .await;
+    assert_eq!(marketer.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        h.call(Method::GET, "/tenants", None, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    for bad in [
+        "/tenants?limit=0",
+        "/tenants?limit=101",
+        "/tenants?after=a%23b",
+    ] {
+        let answer = h.call(Method::GET, bad, Some(operator()), None).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{bad}");
     }
 }
 
@@ -1245,6 +1323,55 @@ async fn a_marketer_gets_an_upload_url_for_a_fresh_key_under_its_own_prefix_that
         )
         .await;
     assert_eq!(unknown_field.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn an_uploaded_export_gets_its_parse_report_with_the_malformed_rows_lines() {
+    let h = two_retailers().await;
+    let report = h
+        .call(
+            Method::GET,
+            "/tenants/alpine/audiences/report?key=alpine/customers.jsonl",
+            Some(marketer("alpine")),
+            None,
+        )
+        .await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.body);
+    assert_eq!(report.body["rows"], 61);
+    assert_eq!(report.body["malformed"], 1);
+    assert_eq!(
+        report.body["email_reachable"], 54,
+        "every tenth row has no consent"
+    );
+    assert_eq!(report.body["malformed_rows"][0]["line"], 61);
+    assert_eq!(report.body["complete"], true);
+
+    let missing = h
+        .call(
+            Method::GET,
+            "/tenants/alpine/audiences/report?key=alpine/uploads/none.jsonl",
+            Some(marketer("alpine")),
+            None,
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    // Harbor reaches neither alpine's path nor, through its own, alpine's key.
+    for (uri, status) in [
+        (
+            "/tenants/alpine/audiences/report?key=alpine/customers.jsonl",
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "/tenants/harbor/audiences/report?key=alpine/customers.jsonl",
+            StatusCode::BAD_REQUEST,
+        ),
+        ("/tenants/harbor/audiences/report", StatusCode::BAD_REQUEST),
+    ] {
+        let answer = h
+            .call(Method::GET, uri, Some(marketer("harbor")), None)
+            .await;
+        assert_eq!(answer.status, status, "{uri}: {}", answer.body);
+    }
 }
 
 #[test]

@@ -4,6 +4,27 @@
  */
 
 export interface paths {
+    "/tenants": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The onboarded retailers in id order, a page at a time (operators only), from the workspace
+         *     registry: one query per page, never a read of a retailer's other items. A retailer onboarded
+         *     a moment ago may show on the next call (the registry index is eventually consistent).
+         */
+        get: operations["list_tenants"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/tenants/{tenant}": {
         parameters: {
             query?: never;
@@ -30,6 +51,28 @@ export interface paths {
          *     concurrent suspend is never undone.
          */
         patch: operations["patch_tenant"];
+        trace?: never;
+    };
+    "/tenants/{tenant}/audiences/report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The parse report of an export in the exports bucket: its rows, those with email or push
+         *     reachable, and the malformed ones (the first 20 with their line and reason), read with the
+         *     campaigns engine's own reader, so a launch counts the same rows malformed. At most 200,000
+         *     lines or 128 MiB are read (`complete` is false past them).
+         */
+        get: operations["report_audience"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/tenants/{tenant}/audiences/uploads": {
@@ -488,6 +531,49 @@ export interface components {
             /** @description The arm's position in the experiment's `arms`. */
             arm: number;
         };
+        /** @description What an export holds, as a launch would read it. */
+        AudienceCheck: {
+            bucket: string;
+            key: string;
+            /**
+             * Format: int64
+             * @description The object's size in bytes (compressed, for a gzip export).
+             */
+            size: number;
+            /**
+             * Format: int64
+             * @description Lines read, blank ones included (a malformed row's `line` counts them).
+             */
+            lines: number;
+            /**
+             * Format: int64
+             * @description Rows read: lines that are not blank.
+             */
+            rows: number;
+            /**
+             * Format: int64
+             * @description Rows a launch would count malformed (not a customer record, an attribute or candidate
+             *     of the wrong type, an email address or push token that cannot be one).
+             */
+            malformed: number;
+            /**
+             * Format: int64
+             * @description Rows with email consent and an address.
+             */
+            email_reachable: number;
+            /**
+             * Format: int64
+             * @description Rows with push consent and a device token.
+             */
+            push_reachable: number;
+            /** @description The first malformed rows, in line order. */
+            malformed_rows: components["schemas"]["MalformedLine"][];
+            /**
+             * @description False when the check stopped at [`MAX_CHECKED_LINES`] or [`MAX_CHECKED_BYTES`]: the
+             *     counts are of the lines read.
+             */
+            complete: boolean;
+        };
         AudienceDefinition: {
             source: components["schemas"]["AudienceLocation"];
             /** @description Every rule must match (an empty list matches everyone). */
@@ -921,6 +1007,12 @@ export interface components {
             /** @description In the request's order. */
             items: components["schemas"]["ItemAvailability"][];
         };
+        /** @description A malformed row: its line number (from 1) and why. */
+        MalformedLine: {
+            /** Format: int64 */
+            line: number;
+            reason: string;
+        };
         /**
          * @description Where one message stands.
          * @enum {string}
@@ -1269,6 +1361,15 @@ export interface components {
             effective: Record<string, unknown>;
         };
         TenantId: string;
+        TenantListPage: {
+            /**
+             * @description Each retailer's workspace: status, settings (the warm-up plan among them), push
+             *     applications.
+             */
+            tenants: components["schemas"]["TenantWorkspace"][];
+            /** @description Pass as `after` for the next page; absent on the last. */
+            next_after?: string | null;
+        };
         /**
          * @description `PATCH /tenants/{tenant}`: only the fields given change. `brand` is a JSON merge patch
          *     (RFC 7396: `null` removes a key, objects merge); `quiet_hours` and `frequency_cap` set to
@@ -1399,6 +1500,94 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    list_tenants: {
+        parameters: {
+            query?: {
+                /** @description The last retailer of the previous page (its `next_after`). */
+                after?: string;
+                /** @description At most this many retailers (1 to 100, default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of retailers */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantListPage"];
+                };
+            };
+            /** @description A `limit` out of range or an `after` that is no tenant id */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller or retailer */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource for this retailer */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This retailer's requests are over its limit a second; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Failure on our side */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     get_tenant: {
         parameters: {
             query?: never;
@@ -1710,6 +1899,95 @@ export interface operations {
             };
             /** @description A field's value is not acceptable; `errors` names it */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This retailer's requests are over its limit a second; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Failure on our side */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    report_audience: {
+        parameters: {
+            query: {
+                /** @description The export's key in the exports bucket (an upload's `key`), under the retailer's prefix. */
+                key: string;
+            };
+            header?: never;
+            path: {
+                /** @description The retailer's id */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What the export holds */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AudienceCheck"];
+                };
+            };
+            /** @description No `key`, or one outside the retailer's prefix */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller or retailer */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No export at that key (not uploaded yet?) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

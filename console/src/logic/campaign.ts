@@ -21,7 +21,7 @@ export interface CampaignForm {
   campaignId: string;
   name: string;
   templateId: string;
-  channel: "email" | "push";
+  channel: "email" | "push" | "both";
   bucket: string;
   key: string;
   rules: RuleRow[];

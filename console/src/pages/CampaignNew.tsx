@@ -121,10 +121,11 @@ export function CampaignNew({ tenant }: { tenant: string }) {
             <select
               id="c-channel"
               value={form.channel}
-              onChange={(e) => set({ channel: e.target.value as "email" | "push" })}
+              onChange={(e) => set({ channel: e.target.value as "email" | "push" | "both" })}
             >
               <option value="email">Email</option>
               <option value="push">Push</option>
+              <option value="both">Email and push</option>
             </select>
           </Field>
         </fieldset>

@@ -1,25 +1,9 @@
-import { useState, type FormEvent } from "react";
+import { useEffect, useState, type FormEvent } from "react";
 import { ApiError, seg } from "../api/client";
-import type { TenantRequest, TenantWorkspace } from "../api/types";
+import type { TenantListPage, TenantRequest, TenantWorkspace } from "../api/types";
 import { Field, ProblemAlert, useLoad } from "../components/common";
 import { useApp } from "../context";
 import { href, navigate } from "../router";
-
-// The API has no route listing retailers: the page opens one by id, and remembers on this
-// browser the ones the operator opened or onboarded.
-const RECENT = "storecast.recent-retailers";
-
-function recent(): string[] {
-  try {
-    return JSON.parse(localStorage.getItem(RECENT) ?? "[]") as string[];
-  } catch {
-    return [];
-  }
-}
-
-function remember(tenant: string): void {
-  localStorage.setItem(RECENT, JSON.stringify([tenant, ...recent().filter((t) => t !== tenant)].slice(0, 20)));
-}
 
 export function Retailers({ selected }: { selected?: string }) {
   const [open, setOpen] = useState("");
@@ -39,16 +23,7 @@ export function Retailers({ selected }: { selected?: string }) {
             </Field>
             <button type="submit">Open</button>
           </form>
-          <h2>Opened on this browser</h2>
-          <ul className="plain">
-            {recent().map((tenant) => (
-              <li key={tenant}>
-                <a href={href(`/retailers/${tenant}`)} aria-current={tenant === selected ? "page" : undefined}>
-                  {tenant}
-                </a>
-              </li>
-            ))}
-          </ul>
+          <RetailerList selected={selected} />
         </div>
         <div>{selected ? <Retailer tenant={selected} key={selected} /> : <Onboard />}</div>
       </div>
@@ -56,12 +31,81 @@ export function Retailers({ selected }: { selected?: string }) {
   );
 }
 
+/** Every onboarded retailer (`GET /tenants`), a page at a time, with its status and warm-up. */
+function RetailerList({ selected }: { selected?: string }) {
+  const { api } = useApp();
+  const [pages, setPages] = useState<TenantListPage[]>([]);
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const load = async (after?: string) => {
+    setBusy(true);
+    setError(null);
+    try {
+      const page = await api.get<TenantListPage>("/tenants", { query: { after, limit: 50 } });
+      setPages((loaded) => (after ? [...loaded, page] : [page]));
+    } catch (caught) {
+      setError(caught);
+    } finally {
+      setBusy(false);
+    }
+  };
+  useEffect(() => {
+    void load();
+    // Again when another retailer is opened: one may just have been onboarded or suspended.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [selected]);
+  const tenants = pages.flatMap((page) => page.tenants);
+  const next = pages.at(-1)?.next_after;
+  return (
+    <>
+      <h2 id="all-retailers">All retailers</h2>
+      <ProblemAlert error={error} context="Retailers" />
+      <table className="table" aria-labelledby="all-retailers" data-testid="retailer-list">
+        <thead>
+          <tr>
+            <th scope="col">Retailer</th>
+            <th scope="col">Status</th>
+            <th scope="col">Warm-up</th>
+          </tr>
+        </thead>
+        <tbody>
+          {tenants.map((tenant) => (
+            <tr key={tenant.tenant_id}>
+              <td>
+                <a
+                  href={href(`/retailers/${tenant.tenant_id}`)}
+                  aria-current={tenant.tenant_id === selected ? "page" : undefined}
+                >
+                  {tenant.display_name}
+                </a>{" "}
+                <span className="hint">{tenant.tenant_id}</span>
+              </td>
+              <td>
+                <span className={`state state-${tenant.status.toLowerCase()}`}>{tenant.status}</span>
+              </td>
+              <td>
+                {tenant.settings?.warmup
+                  ? `${tenant.settings.warmup.start_cap} to ${tenant.settings.warmup.target} a day`
+                  : "none"}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {!busy && tenants.length === 0 && !error ? <p>No retailer onboarded yet.</p> : null}
+      {next ? (
+        <button type="button" disabled={busy} onClick={() => void load(next)}>
+          More retailers
+        </button>
+      ) : null}
+    </>
+  );
+}
+
 function Retailer({ tenant }: { tenant: string }) {
   const { api } = useApp();
   const workspace = useLoad(async () => {
-    const found = await api.get<TenantWorkspace>(`/tenants/${seg(tenant)}`);
-    remember(tenant);
-    return found;
+    return api.get<TenantWorkspace>(`/tenants/${seg(tenant)}`);
   }, tenant);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
@@ -169,7 +213,6 @@ function Onboard() {
     };
     try {
       await api.put<TenantWorkspace>(`/tenants/${seg(tenant.trim())}`, body);
-      remember(tenant.trim());
       navigate(`/retailers/${tenant.trim()}`);
     } catch (caught) {
       setError(caught);

@@ -1048,6 +1048,81 @@ async fn an_upload_url_puts_the_export_where_the_campaign_reads_it() {
 }
 
 #[tokio::test]
+async fn an_uploaded_export_is_reported_as_the_engine_reads_it_from_s3() {
+    use storecast::aws::s3::S3AudienceSource;
+    use storecast::campaigns::audience_check::AudienceChecks;
+    let t = test_stack("audience-report").await;
+    let bucket = t.stack.bucket("ExportsBucket").unwrap().name.clone();
+    let export = [
+        r#"{"id": "c1", "email": "ann@example.com", "consent": {"email": true}}"#,
+        r#"{"id": "c2", "email": "bob@example.com", "consent": {"email": false}}"#,
+        r#"{"id": "c3", "candidates": "none"}"#,
+        r#"{"id": "c4", "email": "cy@example.com", "consent": {"email": true}}"#,
+    ]
+    .join("\n");
+    t.clients
+        .s3
+        .put_object()
+        .bucket(&bucket)
+        .key("alpine/uploads/export.jsonl")
+        .body(export.clone().into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    let checks = AudienceChecks::new(
+        Arc::new(S3AudienceSource::new(t.clients.s3.clone())),
+        &bucket,
+    );
+    let alpine = TenantId::parse("alpine").unwrap();
+
+    let report = checks
+        .check(&alpine, "alpine/uploads/export.jsonl")
+        .await
+        .unwrap();
+    assert_eq!((report.rows, report.malformed), (4, 1));
+    assert_eq!(report.email_reachable, 2);
+    assert_eq!(report.malformed_rows[0].line, 3);
+    assert!(report.malformed_rows[0].reason.starts_with("candidates"));
+    assert_eq!(report.size, export.len() as u64);
+    let missing = checks
+        .check(&alpine, "alpine/uploads/none.jsonl")
+        .await
+        .unwrap_err();
+    assert!(
+        !storecast::error::Retryable::is_retryable(&missing),
+        "{missing:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_local_console_origin_may_put_uploads_as_the_templates_cors_rule_allows() {
+    let t = test_stack("uploads-cors").await;
+    let bucket = t.stack.bucket("ExportsBucket").unwrap().name.clone();
+    let origin = "http://127.0.0.1:8787";
+    storecast_dev::local::provision::allow_console_origin(&t.clients, &t.stack, origin)
+        .await
+        .unwrap();
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
+    let preflight = |origin: &'static str| {
+        reqwest::Client::new()
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{endpoint}/{bucket}/alpine/uploads/a.jsonl"),
+            )
+            .header("origin", origin)
+            .header("access-control-request-method", "PUT")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let allowed = preflight("http://127.0.0.1:8787").await.unwrap();
+    assert!(allowed.status().is_success(), "{}", allowed.status());
+    assert_eq!(allowed.headers()["access-control-allow-origin"], origin);
+    assert_eq!(allowed.headers()["access-control-allow-methods"], "PUT");
+    let other = preflight("http://elsewhere.example").await.unwrap();
+    assert_eq!(other.status(), reqwest::StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
 async fn a_batch_parked_again_before_its_redrive_removed_it_stays_in_s3_and_counted() {
     // GIVEN a batch parked on S3 and counted on the delivery table, put back by a redrive
     // (one park generation on) and parked again by delivery before the redrive removed it

@@ -11,7 +11,7 @@ use storecast::aws::dynamodb::TenantsTable;
 use storecast::aws::ses_workspaces::{SesWorkspaceConfig, SesWorkspaces, TENANT_TAG};
 use storecast::campaigns::ContactHistory;
 use storecast::directory::DeliveryDirectory;
-use storecast::directory::{SlugClaim, TenantAdmin};
+use storecast::directory::{SlugClaim, TenantAdmin, WorkspaceListing, WorkspacePage};
 use storecast::domain::{CampaignId, CustomerId, TenantId, TenantStatus};
 use storecast::onboarding::{
     Onboarding, OnboardingConfig, OnboardingError, TenantRequest, WorkspaceSpec,
@@ -138,6 +138,54 @@ async fn onboarding_writes_a_workspace_delivery_reads_and_refuses_a_taken_slug()
     assert_eq!(
         table.workspace(&alpine).await.unwrap().unwrap().status,
         TenantStatus::Active
+    );
+}
+
+#[tokio::test]
+async fn the_registry_lists_workspaces_a_page_at_a_time_in_tenant_order() {
+    let t = test_stack("workspace-pages").await;
+    let table = Arc::new(tenants(&t));
+    let onboarding = Onboarding::new(
+        Arc::new(MemorySendingWorkspaces::new(
+            "storecast-test",
+            &t.sending_domain,
+        )),
+        table.clone(),
+        OnboardingConfig {
+            sending_domain: t.sending_domain.clone(),
+            unsubscribe_base_url: "https://prefs.example/{tenant}/unsubscribe".into(),
+        },
+    );
+    for id in ["harbor", "alpine", "cove"] {
+        let request: TenantRequest = serde_json::from_value(serde_json::json!({
+            "display_name": id, "slug": id, "settings": {"timezone": "Europe/Berlin"}
+        }))
+        .unwrap();
+        onboarding.put_tenant(&tenant(id), request).await.unwrap();
+    }
+    onboarding.suspend(&tenant("harbor")).await.unwrap();
+    let ids = |page: &WorkspacePage| -> Vec<String> {
+        page.workspaces
+            .iter()
+            .map(|w| w.tenant_id.to_string())
+            .collect()
+    };
+
+    let first = table.workspace_page(None, 2).await.unwrap();
+    assert_eq!(ids(&first), ["alpine", "cove"]);
+    assert_eq!(first.next_after, Some(tenant("cove")));
+    let last = table
+        .workspace_page(first.next_after.as_ref(), 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(&last), ["harbor"]);
+    assert_eq!(last.workspaces[0].status, TenantStatus::Suspended);
+    assert_eq!(last.next_after, None);
+    let whole = table.workspace_page(None, 3).await.unwrap();
+    assert_eq!(ids(&whole), ["alpine", "cove", "harbor"]);
+    assert_eq!(
+        whole.next_after, None,
+        "exactly a page: no empty page after it"
     );
 }
 

@@ -1,13 +1,16 @@
 //! `/tenants/{tenant}/audiences/uploads`: where a retailer puts a customer export for its
-//! campaigns, as a presigned PUT URL under its own prefix of the exports bucket.
+//! campaigns, as a presigned PUT URL under its own prefix of the exports bucket; and
+//! `/tenants/{tenant}/audiences/report`: what an uploaded export holds, as a launch reads it.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use http::StatusCode;
+use serde::Deserialize;
 
 use super::ApiState;
 use super::extract::{ApiJson, TenantPath};
 use super::problem::Problem;
+use crate::campaigns::audience_check::{AudienceCheck, AudienceCheckError};
 use crate::campaigns::uploads::{UploadRequest, UploadTarget};
 use crate::domain::TenantId;
 
@@ -34,4 +37,43 @@ pub async fn create_upload(
         .await
         .map_err(|error| Problem::from_retryable(&error))?;
     Ok((StatusCode::CREATED, Json(target)))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReportQuery {
+    /// The export's key in the exports bucket (an upload's `key`), under the retailer's prefix.
+    pub key: String,
+}
+
+/// The parse report of an export in the exports bucket: its rows, those with email or push
+/// reachable, and the malformed ones (the first 20 with their line and reason), read with the
+/// campaigns engine's own reader, so a launch counts the same rows malformed. At most 200,000
+/// lines or 128 MiB are read (`complete` is false past them).
+#[utoipa::path(
+    get,
+    path = "/tenants/{tenant}/audiences/report",
+    operation_id = "report_audience",
+    tag = "campaigns",
+    params(("tenant" = inline(TenantId), Path, description = "The retailer's id"), ReportQuery),
+    responses(
+        (status = 200, description = "What the export holds", body = AudienceCheck),
+        (status = 400, description = "No `key`, or one outside the retailer's prefix", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No export at that key (not uploaded yet?)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn report(
+    TenantPath(tenant): TenantPath,
+    State(state): State<ApiState>,
+    query: Result<Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AudienceCheck>, Problem> {
+    let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
+    match state.audience_checks.check(&tenant, &query.key).await {
+        Ok(report) => Ok(Json(report)),
+        Err(AudienceCheckError::Key(reason)) => Err(Problem::bad_request(format!("key: {reason}"))),
+        Err(AudienceCheckError::Unreadable(_)) => {
+            Err(Problem::not_found("no export can be read at that key"))
+        }
+        Err(error) => Err(Problem::from_retryable(&error)),
+    }
 }

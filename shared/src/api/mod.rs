@@ -60,6 +60,10 @@ pub struct ApiState {
     /// The availability configuration (sharing the lookup's cache, so a change is in effect at
     /// once in this container).
     pub availability_config: Arc<crate::availability::lookup::ConfigService>,
+    /// Parse reports of uploaded audience exports.
+    pub audience_checks: Arc<crate::campaigns::audience_check::AudienceChecks>,
+    /// Every retailer's workspace, for the operators' list (`GET /tenants`).
+    pub workspaces: Arc<dyn crate::directory::WorkspaceListing>,
     /// Presigned URLs for audience exports under each retailer's prefix.
     pub audience_uploads: Arc<crate::campaigns::uploads::AudienceUploads>,
     /// One customer's messages of a campaign and their feedback.
@@ -77,6 +81,7 @@ pub fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
             tenants::get_tenant,
             tenants::patch_tenant
         ))
+        .routes(routes!(tenants::list_tenants))
         .routes(routes!(tenants::suspend_tenant))
         .routes(routes!(tenants::reinstate_tenant))
         .routes(routes!(tenants::put_push_application))
@@ -91,6 +96,7 @@ pub fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(campaigns::stats))
         .routes(routes!(campaigns::recipient))
         .routes(routes!(audiences::create_upload))
+        .routes(routes!(audiences::report))
         .routes(routes!(suppressions::list))
         .routes(routes!(suppressions::add, suppressions::remove))
         .routes(routes!(suppressions::import))
@@ -129,7 +135,22 @@ pub fn router(state: ApiState) -> Router {
             limits::limit_requests,
         ));
     }
-    router.layer(axum::middleware::from_fn(log_request))
+    router
+        .layer(axum::middleware::from_fn(answer_preflight))
+        .layer(axum::middleware::from_fn(log_request))
+}
+
+/// A browser's CORS preflight (`OPTIONS`, no token) for the console on its own origin: API
+/// Gateway routes it here without the authorizer and adds the stack's CORS headers (which origin,
+/// methods, headers) to this empty answer; the API itself allows nothing by it.
+async fn answer_preflight(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if request.method() == http::Method::OPTIONS {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    next.run(request).await
 }
 
 /// One span and one log line per request: the route (not the raw path, so no identifiers of a

@@ -1,16 +1,83 @@
 //! `/tenants/{tenant}`: onboarding (operators) and the retailer's own settings.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use http::StatusCode;
+use serde::{Deserialize, Serialize};
 
 use super::ApiState;
 use super::auth::{Caller, Role};
 use super::extract::{ApiJson, OperatorOnly, PushPlatformPath, TenantPath};
 use super::problem::Problem;
+use crate::directory::MAX_WORKSPACE_PAGE;
 use crate::domain::{PushPlatform, TenantId, TenantWorkspace};
 use crate::onboarding::push::PushApplicationRequest;
 use crate::onboarding::{Reinstated, TenantPatch, TenantRequest};
+
+/// Retailers a page holds when the caller does not say.
+pub const DEFAULT_TENANT_PAGE: usize = 50;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TenantPageQuery {
+    /// The last retailer of the previous page (its `next_after`).
+    pub after: Option<String>,
+    /// At most this many retailers (1 to 100, default 50).
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TenantListPage {
+    /// Each retailer's workspace: status, settings (the warm-up plan among them), push
+    /// applications.
+    pub tenants: Vec<TenantWorkspace>,
+    /// Pass as `after` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
+}
+
+/// The onboarded retailers in id order, a page at a time (operators only), from the workspace
+/// registry: one query per page, never a read of a retailer's other items. A retailer onboarded
+/// a moment ago may show on the next call (the registry index is eventually consistent).
+#[utoipa::path(
+    get,
+    path = "/tenants",
+    operation_id = "list_tenants",
+    tag = "tenants",
+    params(TenantPageQuery),
+    responses(
+        (status = 200, description = "One page of retailers", body = TenantListPage),
+        (status = 400, description = "A `limit` out of range or an `after` that is no tenant id", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_tenants(
+    _operator: OperatorOnly,
+    State(state): State<ApiState>,
+    query: Result<Query<TenantPageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<TenantListPage>, Problem> {
+    let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let limit = query.limit.unwrap_or(DEFAULT_TENANT_PAGE);
+    if !(1..=MAX_WORKSPACE_PAGE).contains(&limit) {
+        return Err(Problem::bad_request(format!(
+            "limit must be 1 to {MAX_WORKSPACE_PAGE}"
+        )));
+    }
+    let after = query
+        .after
+        .as_deref()
+        .map(TenantId::parse)
+        .transpose()
+        .map_err(|e| Problem::bad_request(format!("after: {e}")))?;
+    let page = state
+        .workspaces
+        .workspace_page(after.as_ref(), limit)
+        .await
+        .map_err(|e| Problem::from_retryable(&e))?;
+    Ok(Json(TenantListPage {
+        tenants: page.workspaces,
+        next_after: page.next_after.map(|t| t.to_string()),
+    }))
+}
 
 /// Onboard a retailer, or update its onboarding: provisions its isolated SES workspace
 /// (configuration set with event destination and reputation metrics, SES tenant, from-address

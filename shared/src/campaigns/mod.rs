@@ -11,6 +11,8 @@
 
 pub mod assign;
 pub mod audience;
+#[cfg(feature = "api")]
+pub mod audience_check;
 pub mod checkpoint;
 pub mod definition;
 mod invalid;

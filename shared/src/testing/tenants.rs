@@ -283,6 +283,29 @@ impl crate::directory::WorkspaceListing for MemoryDirectory {
         workspaces.sort_by(|a, b| a.tenant_id.cmp(&b.tenant_id));
         Ok(workspaces)
     }
+
+    async fn workspace_page(
+        &self,
+        after: Option<&TenantId>,
+        limit: usize,
+    ) -> Result<crate::directory::WorkspacePage, StoreError> {
+        let state = lock(&self.state);
+        let mut following: Vec<_> = state
+            .workspaces
+            .values()
+            .filter(|w| after.is_none_or(|after| w.tenant_id.as_str() > after.as_str()))
+            .cloned()
+            .collect();
+        following.sort_by(|a, b| a.tenant_id.cmp(&b.tenant_id));
+        let more = following.len() > limit;
+        following.truncate(limit);
+        Ok(crate::directory::WorkspacePage {
+            next_after: more
+                .then(|| following.last().map(|w| w.tenant_id.clone()))
+                .flatten(),
+            workspaces: following,
+        })
+    }
 }
 
 #[async_trait]

@@ -152,6 +152,8 @@ pub async fn run(options: &ApiDemoOptions) -> Result<ApiDemoReport> {
     )
     .await?;
     let base = format!("http://{address}");
+    crate::local::provision::allow_console_origin(&pipeline.clients, &pipeline.stack, &base)
+        .await?;
     let mut report = ApiDemoReport {
         base_url: base.clone(),
         ..ApiDemoReport::default()

@@ -89,6 +89,12 @@ pub async fn serve_api(template_file: &Path, port: u16, no_request_limit: bool) 
     let built = console.dist.join("index.html").is_file();
     let (address, _server) =
         crate::local::api::serve(state, ([127, 0, 0, 1], port).into(), console).await?;
+    crate::local::provision::allow_console_origin(
+        &pipeline.clients,
+        &pipeline.stack,
+        &format!("http://{address}"),
+    )
+    .await?;
     println!("marketer API on http://{address} (Ctrl-C to stop)");
     if built {
         println!("  console: http://{address}/console/ (development sign-in, any role)");

@@ -136,6 +136,34 @@ async fn create_bucket(clients: &Clients, bucket: &BucketSpec) -> Result<()> {
     Ok(())
 }
 
+/// Lets a browser on `origin` (the local console) make the requests the template's CORS rules
+/// allow on each bucket that has some: in AWS the rules name the console's CloudFront origin.
+pub async fn allow_console_origin(clients: &Clients, stack: &Stack, origin: &str) -> Result<()> {
+    use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
+    for bucket in stack.buckets.iter().filter(|b| !b.cors.is_empty()) {
+        let mut configuration = CorsConfiguration::builder();
+        for rule in &bucket.cors {
+            configuration = configuration.cors_rules(
+                CorsRule::builder()
+                    .allowed_origins(origin)
+                    .set_allowed_methods(Some(rule.methods.clone()))
+                    .set_allowed_headers(Some(rule.headers.clone()))
+                    .set_max_age_seconds(rule.max_age_seconds)
+                    .build()?,
+            );
+        }
+        clients
+            .s3
+            .put_bucket_cors()
+            .bucket(&bucket.name)
+            .cors_configuration(configuration.build()?)
+            .send()
+            .await
+            .with_context(|| format!("setting CORS on bucket {}", bucket.name))?;
+    }
+    Ok(())
+}
+
 async fn create_queues(clients: &Clients, stack: &Stack) -> Result<()> {
     // Dead-letter queues first: a queue's redrive policy names its dead-letter queue's ARN.
     let mut queues: Vec<_> = stack.queues.iter().collect();

@@ -45,6 +45,18 @@ pub struct StreamSpec {
 pub struct BucketSpec {
     pub logical_id: String,
     pub name: String,
+    /// The bucket's CORS rules, without their origins: in AWS they name the console's
+    /// CloudFront origin, locally the loopback origin the console is served from
+    /// ([`crate::local::provision::allow_console_origin`]).
+    pub cors: Vec<CorsRuleSpec>,
+}
+
+/// One of a bucket's `CorsConfiguration.CorsRules`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorsRuleSpec {
+    pub methods: Vec<String>,
+    pub headers: Vec<String>,
+    pub max_age_seconds: Option<i32>,
 }
 
 /// A Secrets Manager secret; locally its value is made by the provisioning (see
@@ -200,6 +212,7 @@ impl Stack {
                 self.buckets.push(BucketSpec {
                     logical_id: id,
                     name,
+                    cors: cors_rules(&properties),
                 });
             }
             "AWS::SecretsManager::Secret" => {
@@ -445,6 +458,38 @@ fn get_att_target(value: Option<&Value>) -> Option<String> {
     }
 }
 
+fn cors_rules(properties: &Value) -> Vec<CorsRuleSpec> {
+    let strings = |rule: &Value, field: &str| -> Vec<String> {
+        rule.get(field)
+            .and_then(Value::as_sequence)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|item| item.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    properties
+        .get("CorsConfiguration")
+        .and_then(|cors| cors.get("CorsRules"))
+        .and_then(Value::as_sequence)
+        .map(|rules| {
+            rules
+                .iter()
+                .map(|rule| CorsRuleSpec {
+                    methods: strings(rule, "AllowedMethods"),
+                    headers: strings(rule, "AllowedHeaders"),
+                    max_age_seconds: rule
+                        .get("MaxAge")
+                        .and_then(Value::as_i64)
+                        .and_then(|age| i32::try_from(age).ok()),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -466,6 +511,20 @@ mod tests {
         assert_eq!(
             stack.bucket("ArchiveBucket").unwrap().name,
             "storecast-local-archive-123456789012"
+        );
+        let exports = stack.bucket("ExportsBucket").unwrap();
+        assert_eq!(
+            exports.cors,
+            [CorsRuleSpec {
+                methods: vec!["PUT".into()],
+                headers: vec!["content-type".into()],
+                max_age_seconds: Some(600),
+            }],
+            "the console's audience uploads"
+        );
+        assert_eq!(
+            stack.bucket("ConsoleBucket").unwrap().name,
+            "storecast-local-console-123456789012"
         );
     }
 

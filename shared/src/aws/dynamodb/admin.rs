@@ -6,7 +6,9 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 
 use crate::aws::errors::store_error;
-use crate::directory::{SlugClaim, TenantAdmin, WorkspaceListing};
+use crate::directory::{
+    MAX_WORKSPACE_PAGE, SlugClaim, TenantAdmin, WorkspaceListing, WorkspacePage,
+};
 use crate::domain::{
     CampaignId, CampaignStatus, TemplateVersion, TenantId, TenantSettings, TenantStatus,
     TenantWorkspace,
@@ -47,6 +49,47 @@ impl WorkspaceListing for TenantsTable {
         }
         workspaces.sort_by(|a, b| a.tenant_id.cmp(&b.tenant_id));
         Ok(workspaces)
+    }
+
+    /// One Query of the registry index in key order (`TENANT#<id>`: tenant id order), one item
+    /// more than the page to know whether another follows.
+    async fn workspace_page(
+        &self,
+        after: Option<&TenantId>,
+        limit: usize,
+    ) -> Result<WorkspacePage, StoreError> {
+        let limit = limit.clamp(1, MAX_WORKSPACE_PAGE);
+        let start = after.map(|tenant| {
+            let mut start = workspace_key(tenant);
+            start.insert(REGISTRY_ATTRIBUTE.into(), s(REGISTRY_WORKSPACES));
+            start
+        });
+        let answer = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(WORKSPACE_REGISTRY_INDEX)
+            .key_condition_expression("#registry = :workspaces")
+            .expression_attribute_names("#registry", REGISTRY_ATTRIBUTE)
+            .expression_attribute_values(":workspaces", s(REGISTRY_WORKSPACES))
+            .set_exclusive_start_key(start)
+            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| store_error(TENANTS, e))?;
+        let mut workspaces = answer
+            .items()
+            .iter()
+            .map(workspace_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = workspaces.len() > limit;
+        workspaces.truncate(limit);
+        Ok(WorkspacePage {
+            next_after: more
+                .then(|| workspaces.last().map(|w| w.tenant_id.clone()))
+                .flatten(),
+            workspaces,
+        })
     }
 }
 
