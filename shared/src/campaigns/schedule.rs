@@ -2,9 +2,9 @@
 //! retailer's quiet hours. Time zones and daylight saving come from jiff's bundled database, so
 //! the answer does not depend on the host.
 
-use jiff::civil::{DateTime, Time};
+use jiff::Timestamp;
+use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
-use jiff::{Timestamp, Zoned};
 use time::OffsetDateTime;
 
 use super::invalid::InvalidCampaign;
@@ -60,23 +60,7 @@ fn to_offset(timestamp: Timestamp) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(timestamp.as_second()).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-fn to_timestamp(at: OffsetDateTime) -> Timestamp {
-    Timestamp::from_second(at.unix_timestamp()).unwrap_or(Timestamp::UNIX_EPOCH)
-}
-
 impl QuietHours {
-    /// Whether sends are held at this local hour. `start == end` means no quiet hours.
-    pub fn contains(&self, hour: u8) -> bool {
-        let (start, end) = (self.start_hour, self.end_hour);
-        if start == end {
-            false
-        } else if start < end {
-            (start..end).contains(&hour)
-        } else {
-            hour >= start || hour < end
-        }
-    }
-
     pub fn validate(&self) -> Result<(), InvalidCampaign> {
         if self.start_hour > 23 || self.end_hour > 23 {
             return Err(invalid(
@@ -88,36 +72,7 @@ impl QuietHours {
     }
 }
 
-/// The first instant at or after `at` outside the quiet hours, in the zone: `at` itself when it
-/// is outside them, otherwise the local hour the window ends.
-pub fn past_quiet_hours(
-    at: OffsetDateTime,
-    zone: &TimeZone,
-    quiet: Option<QuietHours>,
-) -> OffsetDateTime {
-    let Some(quiet) = quiet else {
-        return at;
-    };
-    let local: Zoned = to_timestamp(at).to_zoned(zone.clone());
-    let hour = local.hour() as u8;
-    if !quiet.contains(hour) {
-        return at;
-    }
-    let today = local.date();
-    // In a window that wraps past midnight, the evening part opens tomorrow morning.
-    let opening_day = if quiet.start_hour > quiet.end_hour && hour >= quiet.start_hour {
-        today.tomorrow().unwrap_or(today)
-    } else {
-        today
-    };
-    let Ok(end) = Time::new(quiet.end_hour as i8, 0, 0, 0) else {
-        return at;
-    };
-    match opening_day.to_datetime(end).to_zoned(zone.clone()) {
-        Ok(zoned) => to_offset(zoned.timestamp()).max(at),
-        Err(_) => at,
-    }
-}
+pub use crate::deliverability::quiet_hours::past_quiet_hours;
 
 /// When a launch requested at `now` may start: the scheduled local time (or now), never in the
 /// past, pushed past the quiet hours.

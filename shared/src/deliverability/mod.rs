@@ -18,6 +18,8 @@ pub mod counters;
 pub mod feedback;
 #[cfg(feature = "api")]
 pub mod import;
+#[cfg(any(feature = "campaigns", feature = "deliver"))]
+pub mod quiet_hours;
 pub mod ses_events;
 pub mod suppression;
 #[cfg(feature = "unsubscribe")]
