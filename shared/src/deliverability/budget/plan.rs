@@ -1,0 +1,296 @@
+//! How a take is decided, on a view of the shared state ([`super::gcra`]).
+//!
+//! - **The account** paces every send: a batch's sends go at the account's interval, each on or
+//!   after its own slot, so all deliveries together never outrun the account's rate by more
+//!   than its burst. Slots are taken from where the batch can start, never leaving a gap before
+//!   them (the account's TAT is one number: a gap would be lost to everyone).
+//! - **A tenant's assured share** (and its own ceiling) are charged a batch at a time: a batch
+//!   may start once the first of its sends conforms, and moves the TAT by all of them, so the
+//!   next batch starts later. The assured rate is the account's rate times the tenant's weight
+//!   over the weights of the tenants that took in the last [`ACTIVE_WINDOW_SECONDS`]. A tenant
+//!   reserves its share at most [`SHARE_HORIZON`] ahead.
+//! - **Priority** comes from how far ahead each kind of take may reserve account slots: on the
+//!   share, up to the delivery's wait; borrowed (beyond the share, what the others leave), only
+//!   [`BORROW_HORIZON`]. The assured shares add up to the account's rate, so an assured take
+//!   finds the account at most the borrowers' horizon plus about a batch per sending tenant
+//!   ahead of it, within its wait.
+//! - **Two steps** only when a batch must wait for its share while the account would sit idle
+//!   before it (slots there would leave a gap): the first write reserves the share and answers
+//!   when it starts; the delivery comes back then for its account slots ([`TakeRequest::reserved`]).
+
+use super::gcra::{
+    ACTIVE_WINDOW_SECONDS, BURST, BudgetState, BudgetWrite, MICROS_PER_SECOND, Micros,
+    PRUNE_AFTER_SECONDS, PRUNED_PER_TAKE, TatChange,
+};
+use crate::domain::TenantId;
+
+/// Borrowed sends are reserved no further ahead than this: a tenant on its share waits this
+/// long at most behind the borrowers.
+pub const BORROW_HORIZON: Micros = MICROS_PER_SECOND / 2;
+/// A tenant's batch may be planned on its share at most this far ahead. Kept below the
+/// delivery's wait, so that a tenant alone, whose share is the whole account, cannot reserve the
+/// account further ahead than a newcomer can wait.
+pub const SHARE_HORIZON: Micros = 5 * MICROS_PER_SECOND;
+
+/// One delivery's ask: `wanted` sends for `tenant`, the last of them no later than
+/// `now + max_wait`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TakeRequest {
+    pub tenant: TenantId,
+    pub weight: u32,
+    pub ceiling_per_second: Option<f64>,
+    pub account_per_second: f64,
+    pub wanted: u32,
+    pub now: Micros,
+    pub max_wait: Micros,
+    /// The batch's share was reserved by an earlier write (a [`Plan::Reserve`]): only the
+    /// account's slots are taken, with the assured takes' horizon.
+    pub reserved: bool,
+}
+
+/// What the budget allows a take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// `granted` sends (1 to wanted), once `write` is applied.
+    Grant {
+        granted: u32,
+        borrowed: bool,
+        write: BudgetWrite,
+    },
+    /// The share is reserved by `write`; the batch comes back for its account slots when the
+    /// share lets it start (`BudgetWrite::share_starts`).
+    Reserve { write: BudgetWrite },
+    /// Nothing can be planned within the wait: ask again at `retry_at`.
+    Later { retry_at: Micros },
+}
+
+/// One send every this many microseconds at `per_second` (rounded up: never faster).
+pub fn emission_interval(per_second: f64) -> Micros {
+    let per_second = per_second.max(1e-6);
+    ((MICROS_PER_SECOND as f64) / per_second).ceil() as Micros
+}
+
+/// The tenant's assured rate: its weight's part of the account's rate among the active tenants,
+/// never above its own ceiling.
+pub fn assured_rate(state: &BudgetState, request: &TakeRequest) -> f64 {
+    let active_since = request.now / MICROS_PER_SECOND - ACTIVE_WINDOW_SECONDS;
+    let others: u64 = state
+        .tenants
+        .iter()
+        .filter(|(tenant, entry)| **tenant != request.tenant && entry.seen >= active_since)
+        .map(|(_, entry)| u64::from(entry.weight.max(1)))
+        .sum();
+    let weight = f64::from(request.weight.max(1));
+    let share = request.account_per_second * weight / (weight + others as f64);
+    match request.ceiling_per_second {
+        Some(ceiling) => share.min(ceiling),
+        None => share,
+    }
+}
+
+/// One scope as the plan sees it.
+#[derive(Clone, Copy)]
+struct Scope {
+    tat: Option<Micros>,
+    emission: Micros,
+}
+
+impl Scope {
+    fn base(&self, floor: Micros) -> Micros {
+        self.tat.map_or(floor, |tat| tat.max(floor))
+    }
+
+    fn idle(&self, floor: Micros) -> bool {
+        self.tat.is_none_or(|tat| tat < floor)
+    }
+
+    /// When a batch may start on this tenant scope: when its first send conforms.
+    fn starts(&self, now: Micros) -> Micros {
+        (self.base(now) + self.emission - BURST).max(now)
+    }
+
+    /// The change that charges `count` sends to this tenant scope. It holds while the batch can
+    /// still start when planned: at once (any TAT that lets the first send conform now), or,
+    /// when it waits, on exactly the TAT the plan saw.
+    fn charge(&self, count: u32, now: Micros) -> TatChange {
+        TatChange {
+            idle: self.idle(now),
+            floor: now,
+            increment: i64::from(count) * self.emission,
+            limit: match self.tat {
+                Some(tat) if self.starts(now) > now => tat,
+                _ => now + BURST - self.emission,
+            },
+            emission: self.emission,
+            tolerance: BURST,
+        }
+    }
+
+    /// Whether account slots from `floor` on leave no gap after the account's last reservation.
+    fn follows_on(&self, floor: Micros, now: Micros) -> bool {
+        floor <= self.base(now) + self.emission
+    }
+
+    /// How many of the account's slots from `floor` on conform by `by`.
+    fn slots_by(&self, floor: Micros, by: Micros) -> u32 {
+        let room = by + BURST - self.base(floor);
+        if room < self.emission {
+            return 0;
+        }
+        (room / self.emission).min(i64::from(u32::MAX)) as u32
+    }
+
+    /// The change that reserves `count` of the account's slots from `floor` on, holding while
+    /// the last of them still conforms by `by`.
+    fn reserve(&self, count: u32, floor: Micros, by: Micros) -> TatChange {
+        let increment = i64::from(count) * self.emission;
+        TatChange {
+            idle: self.idle(floor),
+            floor,
+            increment,
+            limit: by + BURST - increment,
+            emission: self.emission,
+            tolerance: BURST,
+        }
+    }
+
+    /// When the account's first slot from `floor` on conforms.
+    fn first_slot(&self, floor: Micros) -> Micros {
+        self.base(floor) + self.emission - BURST
+    }
+}
+
+/// The scopes of one take, as the view shows them.
+struct Scopes {
+    account: Scope,
+    assured: Scope,
+    ceiling: Option<Scope>,
+}
+
+impl Scopes {
+    fn of(state: &BudgetState, request: &TakeRequest) -> Self {
+        let entry = state.tenants.get(&request.tenant);
+        Self {
+            account: Scope {
+                tat: state.account,
+                emission: emission_interval(request.account_per_second),
+            },
+            assured: Scope {
+                tat: entry.and_then(|e| e.assured),
+                emission: emission_interval(assured_rate(state, request)),
+            },
+            ceiling: request.ceiling_per_second.map(|rate| Scope {
+                tat: entry.and_then(|e| e.ceiling),
+                emission: emission_interval(rate),
+            }),
+        }
+    }
+}
+
+/// A take with account slots: on the share (and ceiling), or borrowed (the ceiling only).
+#[derive(Clone, Copy)]
+struct Candidate {
+    granted: u32,
+    /// When the batch can start on the tenant's scopes.
+    starts: Micros,
+    borrowed: bool,
+    horizon: Micros,
+}
+
+/// Decides a take on `state`: on the share if the whole batch goes at once; else borrowed if
+/// the whole batch goes within [`BORROW_HORIZON`]; else as much as goes within the wait, on the
+/// share or borrowed, whichever is more; else the share reserved for a second step, if the
+/// account would otherwise leave a gap; else later.
+pub fn plan(state: &BudgetState, request: &TakeRequest) -> Plan {
+    let now = request.now;
+    let scopes = Scopes::of(state, request);
+    let account = scopes.account;
+    let wait = request.max_wait.max(0);
+    if request.reserved {
+        let granted = request.wanted.min(account.slots_by(now, now + wait));
+        if granted == 0 {
+            let retry_at = account.first_slot(now).max(now + MICROS_PER_SECOND);
+            return Plan::Later { retry_at };
+        }
+        let write = request.write(state, Some(account.reserve(granted, now, now + wait)));
+        return Plan::Grant {
+            granted,
+            borrowed: false,
+            write,
+        };
+    }
+    let ceiling_starts = scopes.ceiling.map_or(now, |c| c.starts(now));
+    let share_starts = ceiling_starts.max(scopes.assured.starts(now));
+    let candidate = |borrowed: bool| {
+        let (starts, reach) = match borrowed {
+            true => (ceiling_starts, wait.min(BORROW_HORIZON)),
+            false => (share_starts, wait.min(SHARE_HORIZON)),
+        };
+        let horizon = now + if borrowed { reach } else { wait };
+        let granted = match starts <= now + reach && account.follows_on(starts, now) {
+            true => request.wanted.min(account.slots_by(starts, horizon)),
+            false => 0,
+        };
+        Candidate {
+            granted,
+            starts,
+            borrowed,
+            horizon,
+        }
+    };
+    let (on_share, borrowing) = (candidate(false), candidate(true));
+    let at_once = on_share.starts == now && account.first_slot(now) <= now;
+    let chosen = if on_share.granted == request.wanted && at_once {
+        on_share
+    } else if borrowing.granted == request.wanted || borrowing.granted > on_share.granted {
+        borrowing
+    } else {
+        on_share
+    };
+    if chosen.granted > 0 {
+        let mut write = request.write(
+            state,
+            Some(account.reserve(chosen.granted, chosen.starts, chosen.horizon)),
+        );
+        write.assured = (!chosen.borrowed).then(|| scopes.assured.charge(chosen.granted, now));
+        write.ceiling = scopes.ceiling.map(|c| c.charge(chosen.granted, now));
+        return Plan::Grant {
+            granted: chosen.granted,
+            borrowed: chosen.borrowed,
+            write,
+        };
+    }
+    if share_starts <= now + wait.min(SHARE_HORIZON) && !account.follows_on(share_starts, now) {
+        let mut write = request.write(state, None);
+        write.assured = Some(scopes.assured.charge(request.wanted, now));
+        write.ceiling = scopes.ceiling.map(|c| c.charge(request.wanted, now));
+        return Plan::Reserve { write };
+    }
+    let retry_at = (share_starts - SHARE_HORIZON)
+        .min(account.first_slot(now))
+        .max(now + MICROS_PER_SECOND);
+    Plan::Later { retry_at }
+}
+
+impl TakeRequest {
+    /// A write for this take with the given account change, the tenant's weight and last take,
+    /// and a few stale tenants removed; the tenant's scopes are the caller's to add.
+    fn write(&self, state: &BudgetState, account: Option<TatChange>) -> BudgetWrite {
+        let before = self.now / MICROS_PER_SECOND - PRUNE_AFTER_SECONDS;
+        BudgetWrite {
+            tenant: self.tenant.clone(),
+            account,
+            assured: None,
+            ceiling: None,
+            seen: self.now / MICROS_PER_SECOND,
+            weight: self.weight.max(1),
+            prune: state
+                .tenants
+                .iter()
+                .filter(|(tenant, entry)| **tenant != self.tenant && entry.seen < before)
+                .take(PRUNED_PER_TAKE)
+                .map(|(tenant, _)| (tenant.clone(), before))
+                .collect(),
+        }
+    }
+}
