@@ -50,11 +50,17 @@ pub struct TenantBudget {
 }
 
 /// A conditional change of one TAT: the store applies it only if the TAT is still in the state
-/// the plan assumed (idle: unset or before `floor`; busy: between `floor` and `limit`), which is
-/// what the grant was computed for.
+/// the plan assumed, which is what the grant was computed for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TatChange {
-    pub idle: bool,
+    /// `None`: the TAT is unset or behind `floor`, and becomes `floor + increment`.
+    /// `Some(low)`: it is between `low` and `limit`, and `increment` is added to it (a `low`
+    /// below `floor` lets a TAT the plan saw just behind `floor` count as it is, at the cost of
+    /// at most that much burst, instead of refusing the write for a stale view).
+    pub from: Option<Micros>,
+    /// With `from`: an unset TAT holds too, and starts from `floor` (a scope the plan's view
+    /// did not show may be one another delivery just started).
+    pub or_unset: bool,
     /// The TAT starts from here when it is behind it.
     pub floor: Micros,
     pub increment: Micros,
@@ -67,18 +73,18 @@ pub struct TatChange {
 impl TatChange {
     /// Whether `actual` is in the state this change was planned for.
     pub fn holds_for(&self, actual: Option<Micros>) -> bool {
-        match (self.idle, actual) {
-            (true, None) => true,
-            (true, Some(tat)) => tat < self.floor,
-            (false, None) => false,
-            (false, Some(tat)) => (self.floor..=self.limit).contains(&tat),
+        match (self.from, actual) {
+            (None, None) => true,
+            (None, Some(tat)) => tat < self.floor,
+            (Some(_), None) => self.or_unset,
+            (Some(low), Some(tat)) => (low..=self.limit).contains(&tat),
         }
     }
 
     /// The TAT after the change (`holds_for(actual)` assumed).
     pub fn apply(&self, actual: Option<Micros>) -> Micros {
-        match (self.idle, actual) {
-            (false, Some(tat)) => tat + self.increment,
+        match (self.from, actual) {
+            (Some(_), Some(tat)) => tat + self.increment,
             _ => self.floor + self.increment,
         }
     }

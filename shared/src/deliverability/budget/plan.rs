@@ -27,6 +27,13 @@ use crate::domain::TenantId;
 /// Borrowed sends are reserved no further ahead than this: a tenant on its share waits this
 /// long at most behind the borrowers.
 pub const BORROW_HORIZON: Micros = MICROS_PER_SECOND / 2;
+/// A view that shows a tenant's TAT at most this far behind now takes it as it is (the tenant
+/// may then have up to this much more of its share in a burst) rather than as idle: with 32
+/// deliveries each seeing the state as of its own last write, a tenant's recent take by another
+/// delivery would otherwise refuse most writes (measured: a fifth of them instead of a third).
+const SHARE_SLACK: Micros = 5 * MICROS_PER_SECOND;
+/// The same for the account's TAT: a tenth of its burst more, at most, for fewer refused writes.
+const ACCOUNT_SLACK: Micros = BURST / 10;
 /// A tenant's batch may be planned on its share at most this far ahead. Kept below the
 /// delivery's wait, so that a tenant alone, whose share is the whole account, cannot reserve the
 /// account further ahead than a newcomer can wait.
@@ -100,8 +107,25 @@ impl Scope {
         self.tat.map_or(floor, |tat| tat.max(floor))
     }
 
-    fn idle(&self, floor: Micros) -> bool {
-        self.tat.is_none_or(|tat| tat < floor)
+    /// A change of this TAT by `increment` from `floor` on, conditioned on what the view shows
+    /// (`TatChange::from`): busy from `floor`; a TAT at most `slack` behind it, as it is; one
+    /// the view does not show, unset or anything from `slack` behind on; else idle.
+    fn change(&self, floor: Micros, slack: Micros, increment: Micros, limit: Micros) -> TatChange {
+        let (from, or_unset) = match self.tat {
+            Some(tat) if tat >= floor => (Some(floor), false),
+            Some(tat) if tat >= floor - slack => (Some(tat), false),
+            Some(_) => (None, false),
+            None => (Some(floor - slack), true),
+        };
+        TatChange {
+            from,
+            or_unset,
+            floor,
+            increment,
+            limit,
+            emission: self.emission,
+            tolerance: BURST,
+        }
     }
 
     /// When a batch may start on this tenant scope: when its first send conforms.
@@ -113,17 +137,11 @@ impl Scope {
     /// still start when planned: at once (any TAT that lets the first send conform now), or,
     /// when it waits, on exactly the TAT the plan saw.
     fn charge(&self, count: u32, now: Micros) -> TatChange {
-        TatChange {
-            idle: self.idle(now),
-            floor: now,
-            increment: i64::from(count) * self.emission,
-            limit: match self.tat {
-                Some(tat) if self.starts(now) > now => tat,
-                _ => now + BURST - self.emission,
-            },
-            emission: self.emission,
-            tolerance: BURST,
-        }
+        let limit = match self.tat {
+            Some(tat) if self.starts(now) > now => tat,
+            _ => now + BURST - self.emission,
+        };
+        self.change(now, SHARE_SLACK, i64::from(count) * self.emission, limit)
     }
 
     /// Whether account slots from `floor` on leave no gap after the account's last reservation.
@@ -144,14 +162,7 @@ impl Scope {
     /// the last of them still conforms by `by`.
     fn reserve(&self, count: u32, floor: Micros, by: Micros) -> TatChange {
         let increment = i64::from(count) * self.emission;
-        TatChange {
-            idle: self.idle(floor),
-            floor,
-            increment,
-            limit: by + BURST - increment,
-            emission: self.emission,
-            tolerance: BURST,
-        }
+        self.change(floor, ACCOUNT_SLACK, increment, by + BURST - increment)
     }
 
     /// When the account's first slot from `floor` on conforms.
@@ -197,10 +208,11 @@ struct Candidate {
     horizon: Micros,
 }
 
-/// Decides a take on `state`: on the share if the whole batch goes at once; else borrowed if
-/// the whole batch goes within [`BORROW_HORIZON`]; else as much as goes within the wait, on the
-/// share or borrowed, whichever is more; else the share reserved for a second step, if the
-/// account would otherwise leave a gap; else later.
+/// Decides a take on `state`. The whole batch, if it can go: on the share at once; borrowed
+/// within [`BORROW_HORIZON`]; on the share within the wait; or its share reserved for a second
+/// step, when account slots now would leave a gap before it can start. Else as much as goes
+/// within the wait, on the share or borrowed, whichever is more (the rest is deferred); else
+/// later.
 pub fn plan(state: &BudgetState, request: &TakeRequest) -> Plan {
     let now = request.now;
     let scopes = Scopes::of(state, request);
@@ -240,14 +252,21 @@ pub fn plan(state: &BudgetState, request: &TakeRequest) -> Plan {
     };
     let (on_share, borrowing) = (candidate(false), candidate(true));
     let at_once = on_share.starts == now && account.first_slot(now) <= now;
-    let chosen = if on_share.granted == request.wanted && at_once {
-        on_share
-    } else if borrowing.granted == request.wanted || borrowing.granted > on_share.granted {
-        borrowing
-    } else {
-        on_share
+    let whole = |c: &Candidate| c.granted == request.wanted;
+    let reservable =
+        share_starts <= now + wait.min(SHARE_HORIZON) && !account.follows_on(share_starts, now);
+    // The whole batch if it can go at all (a part leaves the rest deferred): at once on the
+    // share, borrowed, on the share after a wait, or its share reserved for a second step.
+    let chosen = match () {
+        _ if whole(&on_share) && at_once => Some(on_share),
+        _ if whole(&borrowing) => Some(borrowing),
+        _ if whole(&on_share) => Some(on_share),
+        _ if reservable => None,
+        _ if borrowing.granted > on_share.granted => Some(borrowing),
+        _ if on_share.granted > 0 => Some(on_share),
+        _ => None,
     };
-    if chosen.granted > 0 {
+    if let Some(chosen) = chosen {
         let mut write = request.write(
             state,
             Some(account.reserve(chosen.granted, chosen.starts, chosen.horizon)),
@@ -260,7 +279,7 @@ pub fn plan(state: &BudgetState, request: &TakeRequest) -> Plan {
             write,
         };
     }
-    if share_starts <= now + wait.min(SHARE_HORIZON) && !account.follows_on(share_starts, now) {
+    if reservable {
         let mut write = request.write(state, None);
         write.assured = Some(scopes.assured.charge(request.wanted, now));
         write.ceiling = scopes.ceiling.map(|c| c.charge(request.wanted, now));

@@ -41,9 +41,11 @@ pub enum BudgetAnswer {
 }
 
 /// Counts of a container's takes, for the benchmark and the simulation's report.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct BudgetCounts {
     pub takes: u64,
+    /// Reads of the whole state: one per container, before its first take.
+    pub reads: u64,
     pub writes: u64,
     pub refused_writes: u64,
     pub later: u64,
@@ -55,8 +57,10 @@ pub struct SendBudgets {
     store: Arc<dyn BudgetStore>,
     account: AccountRate,
     clock: Arc<dyn Clock>,
-    view: std::sync::Mutex<BudgetState>,
+    /// The last state this container saw (`None` until its first read or write).
+    view: std::sync::Mutex<Option<BudgetState>>,
     takes: AtomicU64,
+    reads: AtomicU64,
     writes: AtomicU64,
     refused: AtomicU64,
     later: AtomicU64,
@@ -77,8 +81,9 @@ impl SendBudgets {
             store,
             account,
             clock,
-            view: std::sync::Mutex::new(BudgetState::default()),
+            view: std::sync::Mutex::new(None),
             takes: AtomicU64::new(0),
+            reads: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             later: AtomicU64::new(0),
@@ -88,18 +93,27 @@ impl SendBudgets {
     pub fn counts(&self) -> BudgetCounts {
         BudgetCounts {
             takes: self.takes.load(Ordering::Relaxed),
+            reads: self.reads.load(Ordering::Relaxed),
             writes: self.writes.load(Ordering::Relaxed),
             refused_writes: self.refused.load(Ordering::Relaxed),
             later: self.later.load(Ordering::Relaxed),
         }
     }
 
-    fn view(&self) -> BudgetState {
-        self.view.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    /// This container's view, read from the store the first time (a cold container would
+    /// otherwise plan on an empty view and have its first write refused).
+    async fn view(&self) -> Result<BudgetState, StoreError> {
+        if let Some(view) = self.view.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            return Ok(view);
+        }
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        let state = self.store.read().await?;
+        self.remember(state.clone());
+        Ok(state)
     }
 
     fn remember(&self, state: BudgetState) {
-        *self.view.lock().unwrap_or_else(|p| p.into_inner()) = state;
+        *self.view.lock().unwrap_or_else(|p| p.into_inner()) = Some(state);
     }
 
     /// Takes up to `wanted` sends for `tenant`, the last of them no later than `max_wait` from
@@ -172,7 +186,7 @@ impl SendBudgets {
 
     async fn decide(&self, request: &TakeRequest) -> Result<BudgetAnswer, StoreError> {
         for _ in 0..BUDGET_WRITE_ATTEMPTS {
-            let (granted, borrowed, write) = match plan::plan(&self.view(), request) {
+            let (granted, borrowed, write) = match plan::plan(&self.view().await?, request) {
                 Plan::Later { retry_at } => {
                     self.later.fetch_add(1, Ordering::Relaxed);
                     return Ok(BudgetAnswer::Later {

@@ -293,7 +293,7 @@ async fn nothing_within_the_wait_is_later_and_costs_no_write_once_seen() {
 }
 
 #[tokio::test]
-async fn a_stale_view_costs_one_more_write_and_never_over_grants() {
+async fn a_cold_container_reads_once_and_a_stale_view_costs_one_more_write() {
     // GIVEN two containers: the second has not seen what the first took
     let b = Budgets::new(10.0);
     let (first, second) = (b.container(), b.container());
@@ -309,10 +309,32 @@ async fn a_stale_view_costs_one_more_write_and_never_over_grants() {
         .take(&alpine, SendShare::default(), 50, Duration::ZERO)
         .await
         .unwrap();
-    // THEN its first write is refused, and the state it answered says nothing fits now
+    // THEN it read the state once (it had no view yet) and wrote nothing: nothing fits now
     assert!(matches!(answer, BudgetAnswer::Later { .. }), "{answer:?}");
-    assert_eq!(b.store.writes(), (1, 1));
-    assert_eq!(second.counts().refused_writes, 1);
+    assert_eq!(b.store.writes(), (1, 0));
+    assert_eq!(second.counts().reads, 1);
+    // WHEN the first takes more, and the second (its view now stale) asks with a wait
+    b.advance(Duration::from_secs(6));
+    granted(
+        first
+            .take(&alpine, SendShare::default(), 30, WAIT)
+            .await
+            .unwrap(),
+    );
+    let answer = second
+        .take(&alpine, SendShare::default(), 20, WAIT)
+        .await
+        .unwrap();
+    // THEN its first write is refused, and its second, planned on what the refusal answered,
+    // goes after the first container's sends
+    let (_, _, start, _) = granted(answer);
+    assert_eq!(b.store.writes(), (3, 1));
+    assert!(
+        start
+            >= START + time::Duration::seconds(6) + time::Duration::seconds(3)
+                - time::Duration::milliseconds(250),
+        "{start}"
+    );
 }
 
 #[tokio::test]
@@ -330,6 +352,9 @@ async fn a_batch_waiting_for_its_share_reserves_it_then_takes_the_account_when_i
             .await
             .unwrap(),
     );
+    two.take(&boreal, SendShare::default(), 1, WAIT)
+        .await
+        .unwrap();
     b.advance(Duration::from_secs(1));
     // WHEN it asks for 10 more: slots of the account after its share lets it start would
     // leave the account idle before them
@@ -343,9 +368,6 @@ async fn a_batch_waiting_for_its_share_reserves_it_then_takes_the_account_when_i
     };
     assert_eq!(starts, START + time::Duration::milliseconds(3_950));
     // and another container that did not see it is refused, then plans after it
-    two.take(&boreal, SendShare::default(), 1, WAIT)
-        .await
-        .unwrap();
     let after = two
         .take(&alpine, SendShare::default(), 10, WAIT)
         .await

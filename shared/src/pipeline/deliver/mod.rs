@@ -1,6 +1,7 @@
 //! Send batches in, emails out: idempotent, routed to the batch's own tenant workspace, every
 //! failure classified and kept.
 
+mod budget;
 mod cap;
 mod claims;
 mod outcome;
@@ -27,6 +28,7 @@ use tracing::Instrument;
 
 use crate::channels::email::EmailProvider;
 use crate::clock::Clock;
+use crate::deliverability::budget::SendBudgets;
 use crate::deliverability::unsubscribe::UnsubscribeSigner;
 use crate::deliverability::warmup::SendCap;
 use crate::directory::DeliveryDirectory;
@@ -77,6 +79,9 @@ pub struct DeliveryConfig {
     /// tried again: they are deferred to the archive and redriven on a schedule, so they never
     /// spend the stream's retries.
     pub retry_delay: Duration,
+    /// A batch waits at most this long for the sends the send budget grants it (and never past
+    /// `deadline_reserve`); what it cannot have within it is deferred.
+    pub budget_wait: Duration,
     pub unsubscribe_mailto: Option<String>,
 }
 
@@ -91,6 +96,7 @@ impl DeliveryConfig {
             store_call_timeout: Duration::from_secs(2),
             outcome_write_reserve: Duration::from_secs(3),
             retry_delay: Duration::from_secs(60),
+            budget_wait: crate::deliverability::budget::MAX_BUDGET_WAIT,
             send_retry: RetryPolicy {
                 max_attempts: 4,
                 base_delay: Duration::from_millis(100),
@@ -179,6 +185,9 @@ pub struct Deliverer {
     unsubscribe: Arc<UnsubscribeSigner>,
     /// The day's send caps of tenants in warm-up (`with_send_cap`).
     send_cap: Option<Arc<dyn SendCap>>,
+    /// The send budgets every delivery shares (`with_send_budgets`); without them, sends are
+    /// not paced.
+    budgets: Option<Arc<SendBudgets>>,
     cache: TemplateCache,
     config: DeliveryConfig,
     metrics: Metrics,
@@ -206,6 +215,7 @@ impl Deliverer {
             clock: ports.clock,
             unsubscribe: ports.unsubscribe,
             send_cap: None,
+            budgets: None,
             cache: TemplateCache::default(),
             config,
             metrics: Metrics::new(FUNCTION_NAME),
@@ -216,6 +226,13 @@ impl Deliverer {
     /// their batches are deferred (never sent past a cap nobody counts).
     pub fn with_send_cap(mut self, send_cap: Arc<dyn SendCap>) -> Self {
         self.send_cap = Some(send_cap);
+        self
+    }
+
+    /// Paces every send on the budgets shared by all deliveries: the account's SES rate, over
+    /// each sending tenant's share.
+    pub fn with_send_budgets(mut self, budgets: Arc<SendBudgets>) -> Self {
+        self.budgets = Some(budgets);
         self
     }
 
@@ -436,10 +453,11 @@ impl Deliverer {
         })
     }
 
-    /// Claims and checks every recipient, takes the day's sends from a tenant in warm-up, then
-    /// sends, `send_concurrency` at a time. Answers each slot's outcome, why the tenant's
-    /// workspace refused a send if it did, how long other deliveries hold the recipients they
-    /// hold, and until when the warm-up cap holds back the ones it did not grant.
+    /// Claims and checks every recipient, takes the day's sends from a tenant in warm-up and
+    /// their slots from the send budget, then sends, `send_concurrency` at a time, each on its
+    /// slot. Answers each slot's outcome, why the tenant's workspace refused a send if it did,
+    /// how long other deliveries hold the recipients they hold, and until when the warm-up cap
+    /// or the budget holds back the ones they did not grant.
     async fn send_all(
         &self,
         batch: &SendBatch,
@@ -486,30 +504,29 @@ impl Deliverer {
                 Err(result) => results.push((slot, result)),
             }
         }
-        let grant = self.take_sends(batch, &ready.workspace, sendable).await;
-        for &slot in &grant.held_back {
-            results.push((
-                slot,
-                RecipientResult::final_outcome(RecipientOutcome::Pending),
-            ));
-        }
-        let sends: Vec<_> = grant
-            .granted
+        let allotment = self
+            .allot(batch, &ready.workspace, sendable, send_until)
+            .await;
+        let pending = |slot: &usize| (*slot, RecipientResult::pending());
+        results.extend(allotment.grant.held_back.iter().map(pending));
+        let sends: Vec<_> = allotment
+            .sends
             .iter()
-            .map(|&slot| self.send_in_span(&jobs[slot]))
+            .map(|&(slot, not_before)| self.send_in_span(&jobs[slot], not_before))
             .collect();
-        let sent: Vec<(usize, RecipientResult)> = futures::stream::iter(sends)
+        let mut sent: Vec<(usize, RecipientResult)> = futures::stream::iter(sends)
             .buffer_unordered(concurrency)
             .collect()
             .await;
-        self.give_back_unsent(batch, &grant, &sent).await;
+        sent.extend(allotment.budget_held.iter().map(pending));
+        self.give_back_unsent(batch, &allotment.grant, &sent).await;
         results.extend(sent);
 
         let mut attempt = AttemptResults {
             slots: vec![RecipientOutcome::Pending; batch.recipients.len()],
             tenant_rejection: None,
             held_until: None,
-            capped_until: grant.capped_until,
+            capped_until: allotment.held_until,
         };
         for (slot, outcome) in results {
             attempt.slots[slot] = outcome.outcome;

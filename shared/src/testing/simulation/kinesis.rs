@@ -178,6 +178,9 @@ impl RecordStream for SimStream {
 /// the records to retry out (only the earliest counts, as Lambda reads the partial response).
 pub type Handler =
     Arc<dyn Fn(Vec<InboundRecord>, OffsetDateTime) -> BoxFuture<'static, Vec<usize>> + Send + Sync>;
+/// Builds the function once per lane: each lane's consumer is as one warm container, with what
+/// the function keeps between invocations (caches, the send budget's view) its own.
+pub type Handlers = Arc<dyn Fn() -> Handler + Send + Sync>;
 
 /// One lane's consumer: where it stands, and whether an invocation is running.
 #[derive(Default)]
@@ -196,7 +199,7 @@ pub struct Mapping {
     pub name: &'static str,
     pub stream: Arc<SimStream>,
     pub settings: MappingSettings,
-    pub handler: Handler,
+    pub handlers: Handlers,
     pub on_failure: Arc<OnFailure>,
 }
 
@@ -215,6 +218,7 @@ impl Mapping {
             .map(|(shard, lane)| {
                 let progress = Arc::new(LaneProgress::default());
                 let consumer = LaneConsumer {
+                    handler: (self.handlers)(),
                     mapping: self.clone(),
                     shard,
                     lane,
@@ -241,6 +245,7 @@ impl Mapping {
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 struct LaneConsumer {
+    handler: Handler,
     mapping: Arc<Mapping>,
     shard: usize,
     lane: usize,
@@ -314,7 +319,7 @@ impl LaneConsumer {
         let timeout = self.mapping.settings.function_timeout;
         let deadline = self.clock.now() + timeout;
         let invocation = Invocation::with_fault(self.faults.draw(self.mapping.name));
-        let work = (self.mapping.handler)(batch, deadline);
+        let work = (self.handler)(batch, deadline);
         let answered = tokio::time::timeout(timeout, invocation.run(work)).await;
         let outcome = match answered {
             Ok(Some(failed)) => {

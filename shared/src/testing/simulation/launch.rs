@@ -12,7 +12,7 @@ use futures::FutureExt;
 use time::OffsetDateTime;
 
 use super::invocation::Invocation;
-use super::kinesis::{Handler, LaneProgress, Mapping, OnFailure, SimStream};
+use super::kinesis::{Handler, Handlers, LaneProgress, Mapping, OnFailure, SimStream};
 use super::ses::SimSes;
 use super::stores::FaultyStores;
 use super::{Faults, Ledger, SimConfig, VirtualClock, audience};
@@ -21,6 +21,7 @@ use crate::campaigns::{
     NewCampaign,
 };
 use crate::clock::Clock;
+use crate::deliverability::budget::{AccountRate, BudgetCounts, BudgetSettings, SendBudgets};
 use crate::domain::{CampaignId, Channel, CustomerId, MessageId, TenantId};
 use crate::pipeline::deliver::{Deliverer, DelivererPorts, DeliveryConfig};
 use crate::pipeline::parked::CountedArchive;
@@ -60,6 +61,11 @@ pub(super) struct SimWorld {
     pub(super) tenants: Vec<(TenantId, CampaignId)>,
     pub(super) launch_dead_letters: Arc<Mutex<Vec<ChunkMessage>>>,
     pub(super) launched_at: OffsetDateTime,
+    /// When each tenant's campaign was launched.
+    pub(super) launches: Arc<Mutex<HashMap<TenantId, OffsetDateTime>>>,
+    /// Each deliver container's send budgets (its own view of the shared state).
+    pub(super) budgets: Arc<Mutex<Vec<Arc<SendBudgets>>>>,
+    others_launch_after: Duration,
     launch_settings: LaunchSettings,
 }
 
@@ -79,8 +85,8 @@ pub(super) fn expected_messages(
     tenants: &[(TenantId, CampaignId)],
 ) -> HashMap<String, (TenantId, CampaignId)> {
     let mut expected = HashMap::new();
-    for (tenant, campaign) in tenants {
-        for i in 0..config.recipients_per_tenant {
+    for (index, (tenant, campaign)) in tenants.iter().enumerate() {
+        for i in 0..config.recipients_of(index) {
             let customer = CustomerId::parse(audience::customer_id(i)).expect("valid id");
             let id = MessageId::derive(tenant, campaign, &customer, Channel::Email);
             expected.insert(id.to_string(), (tenant.clone(), campaign.clone()));
@@ -125,6 +131,7 @@ impl SimWorld {
             directory: directory.clone(),
             archive,
             parked: Arc::default(),
+            budget: Arc::default(),
             faults: faults.clone(),
             clock: clock.clone(),
         });
@@ -146,10 +153,13 @@ impl SimWorld {
             name: "rebatch",
             stream: events.clone(),
             settings: config.campaign_events,
-            handler: rebatch_handler(Rebatcher::new(batches.clone(), stores.clone())),
+            handlers: rebatch_handlers(Rebatcher::new(batches.clone(), stores.clone())),
             on_failure: Arc::new(OnFailure::default()),
         });
-        let deliver = Self::deliver_mapping(config, &clock, &faults, &ledger, &stores, &batches);
+        let budgets = Arc::new(Mutex::new(Vec::new()));
+        let deliver = Self::deliver_mapping(
+            config, &clock, &faults, &ledger, &stores, &batches, &budgets,
+        );
         Self {
             launched_at: clock.now(),
             clock,
@@ -164,11 +174,29 @@ impl SimWorld {
             deliver,
             tenants,
             launch_dead_letters: Arc::default(),
+            launches: Arc::default(),
+            budgets,
+            others_launch_after: config.others_launch_after,
             launch_settings: config.launch,
         }
     }
 
-    /// The deliver function on the send-batches stream, sending through the simulated SES.
+    /// What every deliver container's send budget did, added up.
+    pub(super) fn budget_counts(&self) -> BudgetCounts {
+        lock(&self.budgets)
+            .iter()
+            .map(|b| b.counts())
+            .fold(BudgetCounts::default(), |total, c| BudgetCounts {
+                takes: total.takes + c.takes,
+                reads: total.reads + c.reads,
+                writes: total.writes + c.writes,
+                refused_writes: total.refused_writes + c.refused_writes,
+                later: total.later + c.later,
+            })
+    }
+
+    /// The deliver function on the send-batches stream, sending through the simulated SES;
+    /// each lane's container has its own deliverer, with its own view of the send budget.
     fn deliver_mapping(
         config: &SimConfig,
         clock: &Arc<VirtualClock>,
@@ -176,6 +204,7 @@ impl SimWorld {
         ledger: &Arc<Ledger>,
         stores: &Arc<FaultyStores>,
         batches: &Arc<SimStream>,
+        budgets: &Arc<Mutex<Vec<Arc<SendBudgets>>>>,
     ) -> Arc<Mapping> {
         let provider = Arc::new(SimSes::new(
             config.ses_rate_per_second,
@@ -186,23 +215,41 @@ impl SimWorld {
         ));
         let mut delivery = DeliveryConfig::new(SENDING_DOMAIN);
         delivery.send_concurrency = config.send_concurrency;
-        let deliverer = Deliverer::new(
-            DelivererPorts {
-                directory: stores.clone(),
-                templates: stores.clone(),
-                send_log: stores.clone(),
-                provider,
-                archive: Arc::new(CountedArchive::new(stores.clone(), stores.clone())),
-                clock: clock.clone(),
-                unsubscribe: crate::testing::unsubscribe_signer(),
-            },
-            delivery,
-        );
+        let (clock, stores, budgets) = (clock.clone(), stores.clone(), budgets.clone());
+        let with_budget = config.send_budget;
+        let handlers: Handlers = Arc::new(move || {
+            let deliverer = Deliverer::new(
+                DelivererPorts {
+                    directory: stores.clone(),
+                    templates: stores.clone(),
+                    send_log: stores.clone(),
+                    provider: provider.clone(),
+                    archive: Arc::new(CountedArchive::new(stores.clone(), stores.clone())),
+                    clock: clock.clone(),
+                    unsubscribe: crate::testing::unsubscribe_signer(),
+                },
+                delivery.clone(),
+            );
+            let deliverer = match with_budget {
+                true => {
+                    let settings = BudgetSettings {
+                        fallback_max_send_rate: provider.rate_per_second,
+                        ..BudgetSettings::default()
+                    };
+                    let account = AccountRate::new(provider.clone(), settings, clock.clone());
+                    let budget = Arc::new(SendBudgets::new(stores.clone(), account, clock.clone()));
+                    lock(&budgets).push(budget.clone());
+                    deliverer.with_send_budgets(budget)
+                }
+                false => deliverer,
+            };
+            deliver_handler(deliverer)
+        });
         Arc::new(Mapping {
             name: "deliver",
             stream: batches.clone(),
             settings: config.send_batches,
-            handler: deliver_handler(deliverer),
+            handlers,
             on_failure: Arc::new(OnFailure::default()),
         })
     }
@@ -218,7 +265,9 @@ impl SimWorld {
     ) -> Campaigns {
         let engine = CampaignEngine {
             source: Arc::new(audience::GeneratedAudience {
-                rows: config.recipients_per_tenant,
+                rows: (0..config.tenants)
+                    .map(|i| (tenant_name(i), config.recipients_of(i)))
+                    .collect(),
             }),
             suppression: directory.clone(),
             contacts: Arc::new(MemoryContactHistory::default()),
@@ -266,23 +315,22 @@ impl SimWorld {
             stop.clone(),
         );
         let launch = Arc::new(LaunchQueue::default());
-        for (tenant, campaign) in &self.tenants {
-            let new: NewCampaign = serde_json::from_value(serde_json::json!({
-                "campaign_id": campaign,
-                "name": "Winter",
-                "template": {"id": SAMPLE_TEMPLATE_ID, "version": 1},
-                "channel": "email",
-                "audience": {"source": {"bucket": "exports", "key": format!("{tenant}/customers.jsonl")}, "rules": []},
-                "variants": [{"id": "A", "weight": 1}, {"id": "B", "weight": 1}],
-                "holdout_percent": 0.0,
-                "offers": {"slots": 1},
-            }))
-            .expect("a valid campaign");
-            self.campaigns.create(tenant, new).await.expect("created");
-            self.campaigns
-                .launch(tenant, campaign)
-                .await
-                .expect("launched");
+        let (first, others) = self.tenants.split_at(1.min(self.tenants.len()));
+        let launcher = Launcher {
+            campaigns: self.campaigns.clone(),
+            clock: self.clock.clone(),
+            launches: self.launches.clone(),
+        };
+        launcher.launch_all(first).await;
+        match self.others_launch_after.is_zero() {
+            true => launcher.launch_all(others).await,
+            false => {
+                let (others, after) = (others.to_vec(), self.others_launch_after);
+                tokio::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    launcher.launch_all(&others).await;
+                });
+            }
         }
         for _ in 0..self.launch_settings.concurrency {
             tokio::spawn(launch.clone().consume(LaunchWorker {
@@ -304,12 +352,44 @@ impl SimWorld {
     }
 }
 
-fn rebatch_handler(rebatcher: Rebatcher) -> Handler {
+/// Creates and launches campaigns, noting when.
+struct Launcher {
+    campaigns: Arc<Campaigns>,
+    clock: Arc<VirtualClock>,
+    launches: Arc<Mutex<HashMap<TenantId, OffsetDateTime>>>,
+}
+
+impl Launcher {
+    async fn launch_all(&self, tenants: &[(TenantId, CampaignId)]) {
+        for (tenant, campaign) in tenants {
+            let new: NewCampaign = serde_json::from_value(serde_json::json!({
+                "campaign_id": campaign,
+                "name": "Winter",
+                "template": {"id": SAMPLE_TEMPLATE_ID, "version": 1},
+                "channel": "email",
+                "audience": {"source": {"bucket": "exports", "key": format!("{tenant}/customers.jsonl")}, "rules": []},
+                "variants": [{"id": "A", "weight": 1}, {"id": "B", "weight": 1}],
+                "holdout_percent": 0.0,
+                "offers": {"slots": 1},
+            }))
+            .expect("a valid campaign");
+            self.campaigns.create(tenant, new).await.expect("created");
+            self.campaigns
+                .launch(tenant, campaign)
+                .await
+                .expect("launched");
+            lock(&self.launches).insert(tenant.clone(), self.clock.now());
+        }
+    }
+}
+
+fn rebatch_handlers(rebatcher: Rebatcher) -> Handlers {
     let rebatcher = Arc::new(rebatcher);
-    Arc::new(move |records, _deadline| {
+    let handler: Handler = Arc::new(move |records, _deadline| {
         let rebatcher = rebatcher.clone();
         async move { rebatcher.rebatch(&records).await.failed_positions }.boxed()
-    })
+    });
+    Arc::new(move || handler.clone())
 }
 
 fn deliver_handler(deliverer: Deliverer) -> Handler {
@@ -452,7 +532,8 @@ impl Running {
                 }
             }
             self.launch.absorb(&world.queue, now);
-            let settled = self.launch.idle()
+            let settled = lock(&world.launches).len() == world.tenants.len()
+                && self.launch.idle()
                 && world.rebatch.caught_up(&self.rebatch_lanes)
                 && world.deliver.caught_up(&self.deliver_lanes)
                 && world.stores.archive.deferred().is_empty();

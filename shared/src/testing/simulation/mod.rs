@@ -81,6 +81,12 @@ pub struct SimConfig {
     pub send_batches: MappingSettings,
     pub send_concurrency: usize,
     pub launch: launch::LaunchSettings,
+    /// The first tenant's campaign size, when it differs from the others' (a noisy neighbour).
+    pub first_tenant_recipients: Option<u64>,
+    /// The other tenants launch this long after the first.
+    pub others_launch_after: Duration,
+    /// The send budget every delivery shares, as deployed; off, SES's throttling alone paces.
+    pub send_budget: bool,
     pub faults: FaultRates,
     /// The simulation gives up (and reports it) if the pipeline has not settled by then.
     pub max_virtual_time: Duration,
@@ -119,8 +125,19 @@ impl SimConfig {
                 max_receives: 5,
                 function_timeout: Duration::from_secs(300),
             },
+            first_tenant_recipients: None,
+            others_launch_after: Duration::ZERO,
+            send_budget: true,
             faults: FaultRates::NONE,
             max_virtual_time: Duration::from_secs(6 * 3600),
+        }
+    }
+
+    /// The campaign size of tenant `index`.
+    pub fn recipients_of(&self, index: usize) -> u64 {
+        match (index, self.first_tenant_recipients) {
+            (0, Some(first)) => first,
+            _ => self.recipients_per_tenant,
         }
     }
 }

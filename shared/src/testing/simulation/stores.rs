@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use super::invocation::{self, FaultAction, FaultPoint};
 use super::{Faults, VirtualClock};
 use crate::clock::Clock;
+use crate::deliverability::budget::{BudgetState, BudgetStore, BudgetWrite, BudgetWritten};
 use crate::directory::{DeliveryContext, DeliveryDirectory};
 use crate::domain::{
     BatchId, CampaignId, MessageId, SendBatch, TemplateRef, TemplateVersion, TenantId,
@@ -22,7 +23,9 @@ use crate::pipeline::send_log::{
     BatchOutcome, ClaimResult, MessageClaim, OutcomeWrite, OutcomeWritten, SendLog,
 };
 use crate::templates::ports::TemplateStore;
-use crate::testing::{MemoryArchive, MemoryDirectory, MemoryParkedCounts, MemorySendLog};
+use crate::testing::{
+    MemoryArchive, MemoryBudgetStore, MemoryDirectory, MemoryParkedCounts, MemorySendLog,
+};
 
 fn outage(store: &'static str) -> StoreError {
     StoreError::Unavailable {
@@ -38,6 +41,8 @@ pub struct FaultyStores {
     pub archive: Arc<MemoryArchive>,
     /// The parked counts on the delivery table.
     pub parked: Arc<MemoryParkedCounts>,
+    /// The send budget's item on the delivery table.
+    pub budget: Arc<MemoryBudgetStore>,
     pub faults: Arc<Faults>,
     pub clock: Arc<VirtualClock>,
 }
@@ -227,6 +232,19 @@ impl ParkedCounts for FaultyStores {
     ) -> Result<ParkedTally, StoreError> {
         self.dynamodb()?;
         self.parked.campaign_parked(tenant, campaign).await
+    }
+}
+
+#[async_trait]
+impl BudgetStore for FaultyStores {
+    async fn apply(&self, write: &BudgetWrite) -> Result<BudgetWritten, StoreError> {
+        self.dynamodb()?;
+        self.budget.apply(write).await
+    }
+
+    async fn read(&self) -> Result<BudgetState, StoreError> {
+        self.dynamodb()?;
+        self.budget.read().await
     }
 }
 
