@@ -77,6 +77,70 @@ pub struct DeliverSettings {
     pub lease_margin: std::time::Duration,
     /// The unsubscribe key ring's secret (its ARN; a name works too).
     pub unsubscribe_keys_secret: String,
+    /// The send budget every delivery shares (`SEND_BUDGET`, on unless `off`): SES's rate as
+    /// GetAccount states it, `SEND_BUDGET_FALLBACK_RATE` sends a second when it cannot be read,
+    /// `SEND_BUDGET_ACCOUNT_SHARE` of it handed out, read again every
+    /// `SEND_BUDGET_REFRESH_SECONDS` (docs/deliverability.md, "Send budgets").
+    pub send_budget: Option<crate::deliverability::budget::BudgetSettings>,
+}
+
+#[cfg(feature = "deliver")]
+fn send_budget(
+    env: &dyn Lookup,
+) -> Result<Option<crate::deliverability::budget::BudgetSettings>, ConfigError> {
+    use crate::deliverability::budget::BudgetSettings;
+    let defaults = BudgetSettings::default();
+    match env
+        .get("SEND_BUDGET")
+        .map(|v| v.trim().to_ascii_lowercase())
+    {
+        None => {}
+        Some(v) if v.is_empty() || v == "on" => {}
+        Some(v) if v == "off" => return Ok(None),
+        Some(v) => {
+            return Err(ConfigError::Invalid {
+                name: "SEND_BUDGET",
+                reason: format!("{v:?} is neither on nor off"),
+            });
+        }
+    }
+    let number = |name: &'static str, default: f64, valid: fn(f64) -> bool, what: &str| match env
+        .get(name)
+        .filter(|v| !v.trim().is_empty())
+    {
+        None => Ok(default),
+        Some(value) => value
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| valid(*v))
+            .ok_or_else(|| ConfigError::Invalid {
+                name,
+                reason: format!("{value:?} is not {what}"),
+            }),
+    };
+    Ok(Some(BudgetSettings {
+        fallback_max_send_rate: number(
+            "SEND_BUDGET_FALLBACK_RATE",
+            defaults.fallback_max_send_rate,
+            |v| v >= 1.0 && v.is_finite(),
+            "a rate of at least 1 send a second",
+        )?,
+        account_share: number(
+            "SEND_BUDGET_ACCOUNT_SHARE",
+            defaults.account_share,
+            |v| v > 0.0 && v <= 1.0,
+            "a share above 0 and at most 1",
+        )?,
+        refresh: std::time::Duration::from_secs(
+            optional_number(
+                env,
+                "SEND_BUDGET_REFRESH_SECONDS",
+                defaults.refresh.as_secs(),
+            )?
+            .clamp(10, 3_600),
+        ),
+    }))
 }
 
 #[cfg(feature = "deliver")]
@@ -98,6 +162,7 @@ impl DeliverSettings {
                 30,
             )?),
             unsubscribe_keys_secret: required(env, "UNSUBSCRIBE_KEYS_SECRET")?,
+            send_budget: send_budget(env)?,
         })
     }
 
@@ -341,6 +406,44 @@ mod tests {
         .collect();
         let err = DeliverSettings::from_lookup(&env).unwrap_err();
         assert!(err.to_string().contains("SEND_CONCURRENCY"), "{err}");
+    }
+
+    #[test]
+    fn the_send_budget_is_on_with_defaults_off_when_asked_and_its_rates_checked() {
+        let mut env: BTreeMap<String, String> = [
+            ("TENANTS_TABLE", "t"),
+            ("DELIVERY_TABLE", "d"),
+            ("ARCHIVE_BUCKET", "b"),
+            ("SENDING_DOMAIN", "mail.example"),
+            ("UNSUBSCRIBE_KEYS_SECRET", "keys"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let defaults = crate::deliverability::budget::BudgetSettings::default();
+        let settings = DeliverSettings::from_lookup(&env).unwrap();
+        assert_eq!(settings.send_budget, Some(defaults));
+        env.insert("SEND_BUDGET_FALLBACK_RATE".into(), "200".into());
+        env.insert("SEND_BUDGET_ACCOUNT_SHARE".into(), "0.8".into());
+        let budget = DeliverSettings::from_lookup(&env)
+            .unwrap()
+            .send_budget
+            .unwrap();
+        assert_eq!(
+            (budget.fallback_max_send_rate, budget.account_share),
+            (200.0, 0.8)
+        );
+        env.insert("SEND_BUDGET_ACCOUNT_SHARE".into(), "1.5".into());
+        let err = DeliverSettings::from_lookup(&env).unwrap_err();
+        assert!(
+            err.to_string().contains("SEND_BUDGET_ACCOUNT_SHARE"),
+            "{err}"
+        );
+        env.insert("SEND_BUDGET".into(), "off".into());
+        assert_eq!(
+            DeliverSettings::from_lookup(&env).unwrap().send_budget,
+            None
+        );
     }
 
     #[test]

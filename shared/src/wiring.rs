@@ -80,11 +80,11 @@ pub fn deliverer_with_provider(
         &settings.delivery_table,
     ));
     let delivery = Arc::new(DeliveryTable::new(
-        dynamodb,
+        dynamodb.clone(),
         &settings.delivery_table,
         clock.clone(),
     ));
-    Deliverer::new(
+    let deliverer = Deliverer::new(
         DelivererPorts {
             directory: tenants.clone(),
             templates: tenants,
@@ -97,12 +97,49 @@ pub fn deliverer_with_provider(
                 )),
                 delivery,
             )),
-            clock,
+            clock: clock.clone(),
             unsubscribe,
         },
         settings.delivery_config(),
     )
-    .with_send_cap(caps)
+    .with_send_cap(caps);
+    match settings.send_budget {
+        Some(budget) => deliverer.with_send_budgets(Arc::new(send_budgets(
+            budget,
+            sdk,
+            dynamodb,
+            &settings.delivery_table,
+            clock,
+        ))),
+        None => deliverer,
+    }
+}
+
+#[cfg(feature = "deliver")]
+/// The send budgets on the delivery table's budget item, with SES's limits from GetAccount.
+fn send_budgets(
+    settings: crate::deliverability::budget::BudgetSettings,
+    sdk: &SdkConfig,
+    dynamodb: aws_sdk_dynamodb::Client,
+    delivery_table: &str,
+    clock: Arc<SystemClock>,
+) -> crate::deliverability::budget::SendBudgets {
+    use crate::deliverability::budget::{AccountRate, SendBudgets};
+    let account = AccountRate::new(
+        Arc::new(crate::aws::ses_account::SesAccount::new(
+            aws_sdk_sesv2::Client::new(sdk),
+        )),
+        settings,
+        clock.clone(),
+    );
+    SendBudgets::new(
+        Arc::new(crate::aws::dynamodb::BudgetTable::new(
+            dynamodb,
+            delivery_table,
+        )),
+        account,
+        clock,
+    )
 }
 
 #[cfg(any(feature = "api", feature = "feedback"))]

@@ -130,5 +130,6 @@ pub fn sample_batch(
         batch_id: BatchId::derive(&group, &ids),
         group,
         recipients,
+        share_reservation: None,
     }
 }

@@ -12,11 +12,13 @@
 //!   id) spreads a large campaign over 16 partitions. Parked batches ([`parked_counts`]): markers
 //!   `pk = PARKED#<tenant>#<campaign>`, `sk = <batch id>`; counters
 //!   `pk = PARKCOUNT#<tenant>#<campaign>`, `sk = <shard>`. The day's send caps of the warm-up
-//!   ([`warmup`]): `pk = CAP#<tenant>`, `sk = <YYYY-MM-DD>`, expired by TTL.
+//!   ([`warmup`]): `pk = CAP#<tenant>`, `sk = <YYYY-MM-DD>`, expired by TTL. The send budget
+//!   ([`budget`]): one item, `pk = SEND_BUDGET`, `sk = ACCOUNT`.
 
 mod admin;
 #[cfg(feature = "availability")]
 mod availability;
+mod budget;
 #[cfg(feature = "campaigns")]
 pub mod campaigns;
 #[cfg(feature = "campaigns")]
@@ -33,6 +35,7 @@ mod workspace_writes;
 
 #[cfg(feature = "availability")]
 pub use availability::{SCORE_WRITE_CONCURRENCY, ScoresTable};
+pub use budget::BudgetTable;
 #[cfg(feature = "campaigns")]
 pub use contacts::CONTACT_WRITE_CONCURRENCY;
 pub use delivery_counts::ITEMS_PER_COUNTED_OUTCOME;

@@ -19,6 +19,8 @@ pub const DEFAULT_ACCOUNT_SHARE: f64 = 0.9;
 pub const QUOTA_REFRESH: Duration = Duration::from_secs(300);
 /// After a failed read, the fallback rate is used this long before the next try.
 pub const QUOTA_RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
+/// A read of SES's limits gives up after this (the batches of the container wait for it).
+pub const QUOTA_READ_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BudgetSettings {
@@ -102,7 +104,14 @@ impl AccountRate {
         {
             return last.allowance;
         }
-        let fresh = match self.source.send_quota().await {
+        let read = tokio::time::timeout(QUOTA_READ_TIMEOUT, self.source.send_quota()).await;
+        let read = read.unwrap_or_else(|elapsed| {
+            Err(crate::error::StoreError::Unavailable {
+                store: "SES account",
+                source: Box::new(elapsed),
+            })
+        });
+        let fresh = match read {
             Ok(quota) => {
                 let allowance = self.settings.allowance(&quota, now);
                 tracing::info!(

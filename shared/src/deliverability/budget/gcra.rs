@@ -47,6 +47,9 @@ pub struct TenantBudget {
     /// When it last took (epoch seconds).
     pub seen: i64,
     pub weight: u32,
+    /// The emission interval of its assured share when it was last charged: a lead built at a
+    /// slower rate is rescaled when its share grows.
+    pub emission: Option<Micros>,
 }
 
 /// A conditional change of one TAT: the store applies it only if the TAT is still in the state
@@ -61,6 +64,9 @@ pub struct TatChange {
     /// With `from`: an unset TAT holds too, and starts from `floor` (a scope the plan's view
     /// did not show may be one another delivery just started).
     pub or_unset: bool,
+    /// With `from`: the TAT becomes `floor + increment` instead of being added to (a lead
+    /// rescaled to a new rate, written over exactly the TAT it was computed from).
+    pub reset: bool,
     /// The TAT starts from here when it is behind it.
     pub floor: Micros,
     pub increment: Micros,
@@ -84,7 +90,7 @@ impl TatChange {
     /// The TAT after the change (`holds_for(actual)` assumed).
     pub fn apply(&self, actual: Option<Micros>) -> Micros {
         match (self.from, actual) {
-            (Some(_), Some(tat)) => tat + self.increment,
+            (Some(_), Some(tat)) if !self.reset => tat + self.increment,
             _ => self.floor + self.increment,
         }
     }
@@ -139,6 +145,7 @@ impl BudgetWrite {
         let entry = state.tenants.entry(self.tenant.clone()).or_default();
         if let Some(change) = self.assured {
             entry.assured = Some(change.apply(entry.assured));
+            entry.emission = Some(change.emission);
         }
         if let Some(change) = self.ceiling {
             entry.ceiling = Some(change.apply(entry.ceiling));

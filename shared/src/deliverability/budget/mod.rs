@@ -23,7 +23,7 @@ pub mod service;
 pub use account::{AccountRate, Allowance, BudgetSettings};
 pub use gcra::{BudgetState, BudgetWrite, TatChange, TenantBudget};
 pub use ports::{BudgetStore, BudgetWritten, SendQuota, SendQuotaSource};
-pub use service::{BudgetAnswer, BudgetCounts, SendBudgets};
+pub use service::{BudgetAnswer, BudgetCounts, SendBudgets, Waits};
 
 /// A delivery waits at most this long for the sends the budget grants it (and never past the
 /// time its invocation may still send); what cannot go within it is deferred.

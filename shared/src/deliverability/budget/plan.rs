@@ -14,9 +14,11 @@
 //!   [`BORROW_HORIZON`]. The assured shares add up to the account's rate, so an assured take
 //!   finds the account at most the borrowers' horizon plus about a batch per sending tenant
 //!   ahead of it, within its wait.
-//! - **Two steps** only when a batch must wait for its share while the account would sit idle
-//!   before it (slots there would leave a gap): the first write reserves the share and answers
-//!   when it starts; the delivery comes back then for its account slots ([`TakeRequest::reserved`]).
+//! - **Two steps** when a batch must wait for its share longer than it may take account slots
+//!   ahead (slots there would leave a gap, or lock others out): the first write reserves the
+//!   share and answers when it starts; the batch comes back then, after a wait or a deferral,
+//!   for its account slots only ([`TakeRequest::reserved`]). A tenant's batches beyond its
+//!   share so keep their order in it, however many are deferred.
 
 use super::gcra::{
     ACTIVE_WINDOW_SECONDS, BURST, BudgetState, BudgetWrite, MICROS_PER_SECOND, Micros,
@@ -39,6 +41,19 @@ const ACCOUNT_SLACK: Micros = BURST / 10;
 /// account further ahead than a newcomer can wait.
 pub const SHARE_HORIZON: Micros = 5 * MICROS_PER_SECOND;
 
+/// A batch deferred with its share reserved comes back at its start or after this, whichever is
+/// first, to borrow what the account may have left meanwhile.
+pub const RESERVED_RETRY: Micros = 60 * MICROS_PER_SECOND;
+
+/// A batch too far beyond its share to reserve it comes back no later than this.
+pub const LATER_AT_MOST: Micros = 60 * MICROS_PER_SECOND;
+
+/// A batch that cannot go within its wait has its share reserved if that share lets it start
+/// within this (two of the scheduler's minute ticks): it is deferred to that start, keeps its
+/// place in its tenant's share, and then needs only the account's slots. Further ahead, it is
+/// deferred without a reservation.
+pub const RESERVE_AHEAD: Micros = 120 * MICROS_PER_SECOND;
+
 /// One delivery's ask: `wanted` sends for `tenant`, the last of them no later than
 /// `now + max_wait`.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,10 +64,37 @@ pub struct TakeRequest {
     pub account_per_second: f64,
     pub wanted: u32,
     pub now: Micros,
+    /// The last send no later than `now + max_wait`.
     pub max_wait: Micros,
+    /// The batch starts on its tenant's share no later than `now + share_wait`, or its share is
+    /// reserved for later.
+    pub share_wait: Micros,
     /// The batch's share was reserved by an earlier write (a [`Plan::Reserve`]): only the
-    /// account's slots are taken, with the assured takes' horizon.
-    pub reserved: bool,
+    /// account's slots are taken; once it starts (at the share's rate now) with the assured
+    /// takes' horizon, before then only borrowed.
+    pub reserved: Option<Reservation>,
+}
+
+/// A batch's reservation on its tenant's share: made at `at`, to start at `starts` at one send
+/// every `emission`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reservation {
+    pub at: Micros,
+    pub starts: Micros,
+    pub emission: Micros,
+}
+
+impl Reservation {
+    /// Its start at a share of one send every `emission` now: as many sends after its making as
+    /// it was then.
+    pub fn starts_at(&self, emission: Micros) -> Micros {
+        if self.emission <= 0 || self.starts <= self.at {
+            return self.starts;
+        }
+        let ahead =
+            i128::from(self.starts - self.at) * i128::from(emission) / i128::from(self.emission);
+        self.at + ahead.min(i128::from(i64::MAX / 2)) as Micros
+    }
 }
 
 /// What the budget allows a take.
@@ -67,6 +109,8 @@ pub enum Plan {
     /// The share is reserved by `write`; the batch comes back for its account slots when the
     /// share lets it start (`BudgetWrite::share_starts`).
     Reserve { write: BudgetWrite },
+    /// A reserved batch starts at `until` (within the wait): ask again then. No write.
+    Wait { until: Micros },
     /// Nothing can be planned within the wait: ask again at `retry_at`.
     Later { retry_at: Micros },
 }
@@ -100,6 +144,34 @@ pub fn assured_rate(state: &BudgetState, request: &TakeRequest) -> f64 {
 struct Scope {
     tat: Option<Micros>,
     emission: Micros,
+    /// The stored TAT, when `tat` is it rescaled to a faster rate.
+    rescaled_from: Option<Micros>,
+}
+
+impl Scope {
+    /// The tenant's assured share at `emission`: a lead over `now` built at another rate (its
+    /// share was smaller or larger: more or fewer tenants were sending) is rescaled in
+    /// proportion, so it holds as many sends as it did.
+    fn assured(entry: Option<&super::gcra::TenantBudget>, emission: Micros, now: Micros) -> Self {
+        let tat = entry.and_then(|e| e.assured);
+        let built_at = entry.and_then(|e| e.emission);
+        let changed = |built_at: Micros| (emission - built_at).abs() * 100 > built_at;
+        match (tat, built_at) {
+            (Some(tat), Some(built_at)) if tat > now && built_at > 0 && changed(built_at) => Self {
+                tat: Some(
+                    now + (i128::from(tat - now) * i128::from(emission) / i128::from(built_at))
+                        .min(i128::from(i64::MAX / 2)) as i64,
+                ),
+                emission,
+                rescaled_from: Some(tat),
+            },
+            _ => Self {
+                tat,
+                emission,
+                rescaled_from: None,
+            },
+        }
+    }
 }
 
 impl Scope {
@@ -109,8 +181,21 @@ impl Scope {
 
     /// A change of this TAT by `increment` from `floor` on, conditioned on what the view shows
     /// (`TatChange::from`): busy from `floor`; a TAT at most `slack` behind it, as it is; one
-    /// the view does not show, unset or anything from `slack` behind on; else idle.
+    /// the view does not show, unset or anything from `slack` behind on; else idle. A rescaled
+    /// TAT is written over exactly the stored one.
     fn change(&self, floor: Micros, slack: Micros, increment: Micros, limit: Micros) -> TatChange {
+        if let Some(stored) = self.rescaled_from {
+            return TatChange {
+                from: Some(stored),
+                or_unset: false,
+                reset: true,
+                floor: self.base(floor),
+                increment,
+                limit: stored,
+                emission: self.emission,
+                tolerance: BURST,
+            };
+        }
         let (from, or_unset) = match self.tat {
             Some(tat) if tat >= floor => (Some(floor), false),
             Some(tat) if tat >= floor - slack => (Some(tat), false),
@@ -120,6 +205,7 @@ impl Scope {
         TatChange {
             from,
             or_unset,
+            reset: false,
             floor,
             increment,
             limit,
@@ -140,6 +226,10 @@ impl Scope {
         let limit = match self.tat {
             Some(tat) if self.starts(now) > now => tat,
             _ => now + BURST - self.emission,
+        };
+        let limit = match self.rescaled_from {
+            Some(stored) => stored,
+            None => limit,
         };
         self.change(now, SHARE_SLACK, i64::from(count) * self.emission, limit)
     }
@@ -185,14 +275,17 @@ impl Scopes {
             account: Scope {
                 tat: state.account,
                 emission: emission_interval(request.account_per_second),
+                rescaled_from: None,
             },
-            assured: Scope {
-                tat: entry.and_then(|e| e.assured),
-                emission: emission_interval(assured_rate(state, request)),
-            },
+            assured: Scope::assured(
+                entry,
+                emission_interval(assured_rate(state, request)),
+                request.now,
+            ),
             ceiling: request.ceiling_per_second.map(|rate| Scope {
                 tat: entry.and_then(|e| e.ceiling),
                 emission: emission_interval(rate),
+                rescaled_from: None,
             }),
         }
     }
@@ -210,33 +303,24 @@ struct Candidate {
 
 /// Decides a take on `state`. The whole batch, if it can go: on the share at once; borrowed
 /// within [`BORROW_HORIZON`]; on the share within the wait; or its share reserved for a second
-/// step, when account slots now would leave a gap before it can start. Else as much as goes
-/// within the wait, on the share or borrowed, whichever is more (the rest is deferred); else
-/// later.
+/// step, if the share lets it start within [`RESERVE_AHEAD`]. Else as much as goes within the
+/// wait, borrowed or on the share, whichever is more (the rest is deferred); else later.
 pub fn plan(state: &BudgetState, request: &TakeRequest) -> Plan {
     let now = request.now;
     let scopes = Scopes::of(state, request);
     let account = scopes.account;
     let wait = request.max_wait.max(0);
-    if request.reserved {
-        let granted = request.wanted.min(account.slots_by(now, now + wait));
-        if granted == 0 {
-            let retry_at = account.first_slot(now).max(now + MICROS_PER_SECOND);
-            return Plan::Later { retry_at };
-        }
-        let write = request.write(state, Some(account.reserve(granted, now, now + wait)));
-        return Plan::Grant {
-            granted,
-            borrowed: false,
-            write,
-        };
+    if let Some(reserved) = request.reserved {
+        let starts = reserved.starts_at(scopes.assured.emission);
+        return plan_reserved(state, request, account, starts);
     }
     let ceiling_starts = scopes.ceiling.map_or(now, |c| c.starts(now));
     let share_starts = ceiling_starts.max(scopes.assured.starts(now));
     let candidate = |borrowed: bool| {
+        let share_wait = request.share_wait.clamp(0, wait);
         let (starts, reach) = match borrowed {
-            true => (ceiling_starts, wait.min(BORROW_HORIZON)),
-            false => (share_starts, wait.min(SHARE_HORIZON)),
+            true => (ceiling_starts, share_wait.min(BORROW_HORIZON)),
+            false => (share_starts, share_wait.min(SHARE_HORIZON)),
         };
         let horizon = now + if borrowed { reach } else { wait };
         let granted = match starts <= now + reach && account.follows_on(starts, now) {
@@ -253,10 +337,10 @@ pub fn plan(state: &BudgetState, request: &TakeRequest) -> Plan {
     let (on_share, borrowing) = (candidate(false), candidate(true));
     let at_once = on_share.starts == now && account.first_slot(now) <= now;
     let whole = |c: &Candidate| c.granted == request.wanted;
-    let reservable =
-        share_starts <= now + wait.min(SHARE_HORIZON) && !account.follows_on(share_starts, now);
+    let reservable = share_starts <= now + RESERVE_AHEAD;
     // The whole batch if it can go at all (a part leaves the rest deferred): at once on the
-    // share, borrowed, on the share after a wait, or its share reserved for a second step.
+    // share, borrowed, on the share after a wait, or its share reserved for a second step (after
+    // a wait, or after a deferral).
     let chosen = match () {
         _ if whole(&on_share) && at_once => Some(on_share),
         _ if whole(&borrowing) => Some(borrowing),
@@ -285,10 +369,54 @@ pub fn plan(state: &BudgetState, request: &TakeRequest) -> Plan {
         write.ceiling = scopes.ceiling.map(|c| c.charge(request.wanted, now));
         return Plan::Reserve { write };
     }
-    let retry_at = (share_starts - SHARE_HORIZON)
-        .min(account.first_slot(now))
-        .max(now + MICROS_PER_SECOND);
+    // Deferred batches come back in the order of their retry-at: a batch beyond its share's
+    // reach goes after the reserved ones that are due (never sooner than a tick), and not so far
+    // that a share grown meanwhile leaves it waiting.
+    let retry_at = (share_starts - RESERVE_AHEAD).clamp(now + RESERVED_RETRY, now + LATER_AT_MOST);
     Plan::Later { retry_at }
+}
+
+/// The account's slots for a batch whose share starts at `starts` (rescaled to its share now):
+/// once it has started, with the assured takes' horizon; before, the whole batch borrowed, or
+/// a wait until it starts if that is within the wait, or later.
+fn plan_reserved(
+    state: &BudgetState,
+    request: &TakeRequest,
+    account: Scope,
+    starts: Micros,
+) -> Plan {
+    let now = request.now;
+    let wait = request.max_wait.max(0);
+    let early = starts > now;
+    let reach = if early {
+        wait.min(BORROW_HORIZON)
+    } else {
+        wait
+    };
+    let slots = request.wanted.min(account.slots_by(now, now + reach));
+    let granted = if early && slots < request.wanted {
+        0
+    } else {
+        slots
+    };
+    if granted > 0 {
+        let write = request.write(state, Some(account.reserve(granted, now, now + reach)));
+        return Plan::Grant {
+            granted,
+            borrowed: early,
+            write,
+        };
+    }
+    if early && starts <= now + request.share_wait.clamp(0, wait) {
+        return Plan::Wait { until: starts };
+    }
+    let retry_at = match early {
+        true => starts.min(now + RESERVED_RETRY),
+        false => account.first_slot(now),
+    };
+    Plan::Later {
+        retry_at: retry_at.max(now + MICROS_PER_SECOND),
+    }
 }
 
 impl TakeRequest {

@@ -10,11 +10,29 @@ use time::OffsetDateTime;
 
 use super::account::{AccountRate, Allowance};
 use super::gcra::{BudgetState, Micros};
-use super::plan::{self, Plan, TakeRequest};
+use super::plan::{self, Plan, Reservation, TakeRequest};
 use super::ports::{BudgetStore, BudgetWritten};
 use crate::clock::Clock;
-use crate::domain::{SendShare, TenantId};
+use crate::domain::{SendShare, ShareReservation, TenantId};
 use crate::error::{Message, StoreError};
+
+/// How long a take may wait: for the account's slots, and for its tenant's share to let the
+/// batch start (a lane that lags waits for no share).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Waits {
+    pub slots: Duration,
+    pub share: Duration,
+}
+
+impl Waits {
+    /// The same bound for both.
+    pub fn both(wait: Duration) -> Self {
+        Self {
+            slots: wait,
+            share: wait,
+        }
+    }
+}
 
 /// Writes of one take at most: the first, and a new plan after each refusal.
 pub const BUDGET_WRITE_ATTEMPTS: u32 = 3;
@@ -30,9 +48,11 @@ pub enum BudgetAnswer {
         start: OffsetDateTime,
         interval: Duration,
     },
-    /// The batch's share is reserved from `starts` on: ask again then for its account slots
+    /// The batch's share is reserved: ask again when it starts for its account slots
     /// (`SendBudgets::take_reserved`).
-    Reserved { starts: OffsetDateTime },
+    Reserved(ShareReservation),
+    /// A reserved batch starts at `until` on its tenant's share as it is now: ask again then.
+    WaitUntil(OffsetDateTime),
     /// Nothing can go within the wait: try again at `retry_at`.
     Later {
         retry_at: OffsetDateTime,
@@ -125,22 +145,30 @@ impl SendBudgets {
         tenant: &TenantId,
         share: SendShare,
         wanted: u32,
-        max_wait: Duration,
+        waits: Waits,
     ) -> Result<BudgetAnswer, StoreError> {
-        self.take_with(tenant, share, wanted, max_wait, false).await
+        self.take_with(tenant, share, wanted, waits, None).await
     }
 
     /// The second step of a take answered [`BudgetAnswer::Reserved`]: the account's slots for
-    /// the batch whose share was reserved.
-    #[tracing::instrument(skip(self, share), fields(tenant_id = %tenant))]
+    /// the batch whose share was reserved (before its start, as the share is now, only what it
+    /// can borrow).
+    #[tracing::instrument(skip(self, share, reservation), fields(tenant_id = %tenant))]
     pub async fn take_reserved(
         &self,
         tenant: &TenantId,
         share: SendShare,
         wanted: u32,
-        max_wait: Duration,
+        waits: Waits,
+        reservation: ShareReservation,
     ) -> Result<BudgetAnswer, StoreError> {
-        self.take_with(tenant, share, wanted, max_wait, true).await
+        let reserved = Reservation {
+            at: reservation.reserved_at * 1_000,
+            starts: reservation.starts * 1_000,
+            emission: reservation.interval_us,
+        };
+        self.take_with(tenant, share, wanted, waits, Some(reserved))
+            .await
     }
 
     async fn take_with(
@@ -148,8 +176,8 @@ impl SendBudgets {
         tenant: &TenantId,
         share: SendShare,
         wanted: u32,
-        max_wait: Duration,
-        reserved: bool,
+        waits: Waits,
+        reserved: Option<Reservation>,
     ) -> Result<BudgetAnswer, StoreError> {
         self.takes.fetch_add(1, Ordering::Relaxed);
         let now = self.clock.now();
@@ -178,7 +206,8 @@ impl SendBudgets {
             account_per_second,
             wanted,
             now: micros(now),
-            max_wait: max_wait.as_micros().min(i64::MAX as u128) as Micros,
+            max_wait: waits.slots.as_micros().min(i64::MAX as u128) as Micros,
+            share_wait: waits.share.as_micros().min(i64::MAX as u128) as Micros,
             reserved,
         };
         self.decide(&request).await
@@ -195,6 +224,7 @@ impl SendBudgets {
                     });
                 }
                 Plan::Reserve { write } => (0, false, write),
+                Plan::Wait { until } => return Ok(BudgetAnswer::WaitUntil(time_of(until))),
                 Plan::Grant {
                     granted,
                     borrowed,
@@ -211,9 +241,11 @@ impl SendBudgets {
                             start: time_of(schedule.start),
                             interval: Duration::from_micros(schedule.interval.max(0) as u64),
                         },
-                        None => BudgetAnswer::Reserved {
-                            starts: time_of(write.share_starts(&state, request.now)),
-                        },
+                        None => BudgetAnswer::Reserved(ShareReservation {
+                            reserved_at: request.now / 1_000,
+                            starts: write.share_starts(&state, request.now).div_euclid(1_000),
+                            interval_us: write.assured.map_or(0, |c| c.emission),
+                        }),
                     };
                     self.remember(state);
                     return Ok(answer);

@@ -57,6 +57,10 @@ impl Budgets {
     }
 }
 
+fn start_of(reservation: &crate::domain::ShareReservation) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(reservation.starts) * 1_000_000).unwrap()
+}
+
 fn granted(answer: BudgetAnswer) -> (u32, bool, OffsetDateTime, Duration) {
     match answer {
         BudgetAnswer::Granted {
@@ -69,7 +73,10 @@ fn granted(answer: BudgetAnswer) -> (u32, bool, OffsetDateTime, Duration) {
     }
 }
 
-const WAIT: Duration = MAX_BUDGET_WAIT;
+const WAIT: Waits = Waits {
+    slots: MAX_BUDGET_WAIT,
+    share: MAX_BUDGET_WAIT,
+};
 
 #[tokio::test]
 async fn a_tenant_alone_is_granted_its_batch_at_once_paced_at_the_account_rate() {
@@ -212,7 +219,8 @@ async fn weights_divide_the_assured_rate() {
         wanted: 1,
         now: micros(START),
         max_wait: 0,
-        reserved: false,
+        share_wait: 0,
+        reserved: None,
     };
     // THEN their assured rates are 75 and 25 a second
     assert_eq!(plan::assured_rate(&state, &request("heavy", 3)), 75.0);
@@ -260,25 +268,49 @@ async fn a_tenants_own_rate_holds_even_when_the_account_has_room() {
 }
 
 #[tokio::test]
-async fn nothing_within_the_wait_is_later_and_costs_no_write_once_seen() {
-    // GIVEN an account of 10 a second and one tenant that keeps asking
+async fn beyond_its_wait_a_batch_has_its_share_reserved_and_beyond_that_is_later_without_a_write() {
+    // GIVEN an account of 10 a second and one tenant that keeps asking for 50
     let b = Budgets::new(10.0);
     let budgets = b.container();
     let alpine = tenant("alpine");
-    let mut granted_total = 0;
-    for _ in 0..4 {
-        if let BudgetAnswer::Granted { granted, .. } = budgets
+    let mut answers = Vec::new();
+    loop {
+        let answer = budgets
             .take(&alpine, SendShare::default(), 50, WAIT)
             .await
-            .unwrap()
-        {
-            granted_total += granted;
+            .unwrap();
+        let later = matches!(answer, BudgetAnswer::Later { .. });
+        answers.push(answer);
+        if later {
+            break;
         }
     }
-    // THEN what a tenant alone may plan ahead was granted: two batches, 10 s of the account
+    // THEN what it may plan ahead on the account is granted: two batches, 10 s of it
+    let granted_total: u32 = answers
+        .iter()
+        .map(|a| match a {
+            BudgetAnswer::Granted { granted, .. } => *granted,
+            _ => 0,
+        })
+        .sum();
     assert_eq!(granted_total, 100);
+    // and each further batch has its share reserved, 5 s apart, up to two minutes ahead
+    let starts: Vec<OffsetDateTime> = answers
+        .iter()
+        .filter_map(|a| match a {
+            BudgetAnswer::Reserved(r) => Some(start_of(r)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(starts.len(), 23, "{starts:?}");
+    assert!(
+        starts
+            .windows(2)
+            .all(|w| w[1] - w[0] == time::Duration::seconds(5))
+    );
+    assert!(*starts.last().unwrap() <= START + time::Duration::seconds(120));
+    // and the next is later, to when its share is within two minutes again, without a write
     let writes = b.store.writes();
-    // and the next ask is later, at about when the account frees up, without a write
     let answer = budgets
         .take(&alpine, SendShare::default(), 50, WAIT)
         .await
@@ -286,9 +318,8 @@ async fn nothing_within_the_wait_is_later_and_costs_no_write_once_seen() {
     let BudgetAnswer::Later { retry_at, .. } = answer else {
         panic!("expected later, got {answer:?}");
     };
-    // (when its share can be planned again)
-    assert!(retry_at > START + time::Duration::seconds(4), "{retry_at}");
-    assert!(retry_at < START + time::Duration::seconds(6), "{retry_at}");
+    assert!(retry_at > START, "{retry_at}");
+    assert!(retry_at <= START + time::Duration::seconds(6), "{retry_at}");
     assert_eq!(b.store.writes(), writes);
 }
 
@@ -300,21 +331,30 @@ async fn a_cold_container_reads_once_and_a_stale_view_costs_one_more_write() {
     let alpine = tenant("alpine");
     granted(
         first
-            .take(&alpine, SendShare::default(), 50, Duration::ZERO + WAIT)
+            .take(&alpine, SendShare::default(), 50, WAIT)
             .await
             .unwrap(),
     );
     // WHEN the second asks with no wait at all
     let answer = second
-        .take(&alpine, SendShare::default(), 50, Duration::ZERO)
+        .take(
+            &alpine,
+            SendShare::default(),
+            50,
+            Waits::both(Duration::ZERO),
+        )
         .await
         .unwrap();
-    // THEN it read the state once (it had no view yet) and wrote nothing: nothing fits now
-    assert!(matches!(answer, BudgetAnswer::Later { .. }), "{answer:?}");
-    assert_eq!(b.store.writes(), (1, 0));
+    // THEN it read the state once (it had no view yet), and its one write reserved the share
+    // after the first batch
+    assert!(
+        matches!(answer, BudgetAnswer::Reserved(r) if start_of(&r) >= START + time::Duration::seconds(4)),
+        "{answer:?}"
+    );
+    assert_eq!(b.store.writes(), (2, 0));
     assert_eq!(second.counts().reads, 1);
-    // WHEN the first takes more, and the second (its view now stale) asks with a wait
-    b.advance(Duration::from_secs(6));
+    // WHEN the first takes more, and the second (its view now stale) asks again
+    b.advance(Duration::from_secs(20));
     granted(
         first
             .take(&alpine, SendShare::default(), 30, WAIT)
@@ -326,13 +366,11 @@ async fn a_cold_container_reads_once_and_a_stale_view_costs_one_more_write() {
         .await
         .unwrap();
     // THEN its first write is refused, and its second, planned on what the refusal answered,
-    // goes after the first container's sends
+    // goes after the first container's sends (3 s of them, from 20 s)
     let (_, _, start, _) = granted(answer);
-    assert_eq!(b.store.writes(), (3, 1));
+    assert_eq!(b.store.writes(), (4, 1));
     assert!(
-        start
-            >= START + time::Duration::seconds(6) + time::Duration::seconds(3)
-                - time::Duration::milliseconds(250),
+        start >= START + time::Duration::seconds(23) - time::Duration::milliseconds(250),
         "{start}"
     );
 }
@@ -363,9 +401,10 @@ async fn a_batch_waiting_for_its_share_reserves_it_then_takes_the_account_when_i
         .await
         .unwrap();
     // THEN its share is reserved, and it is told when it starts (its 20 sends end at 4 s)
-    let BudgetAnswer::Reserved { starts } = answer else {
+    let BudgetAnswer::Reserved(reservation) = answer else {
         panic!("expected a reservation, got {answer:?}");
     };
+    let starts = start_of(&reservation);
     assert_eq!(starts, START + time::Duration::milliseconds(3_950));
     // and another container that did not see it is refused, then plans after it
     let after = two
@@ -373,14 +412,14 @@ async fn a_batch_waiting_for_its_share_reserves_it_then_takes_the_account_when_i
         .await
         .unwrap();
     assert!(
-        matches!(after, BudgetAnswer::Reserved { starts: later } if later > starts),
+        matches!(after, BudgetAnswer::Reserved(later) if start_of(&later) > starts),
         "{after:?}"
     );
     assert!(two.counts().refused_writes >= 1);
     // WHEN the first comes back at its start: the account's slots, at once
     b.advance(Duration::try_from(starts - b.clock.now()).unwrap());
     let (count, _, start, _) = granted(
-        one.take_reserved(&alpine, SendShare::default(), 10, WAIT)
+        one.take_reserved(&alpine, SendShare::default(), 10, WAIT, reservation)
             .await
             .unwrap(),
     );
@@ -476,7 +515,8 @@ fn a_plan_on_a_stale_view_holds_only_where_the_grant_is_still_true() {
         wanted: 50,
         now: micros(START),
         max_wait: 10 * MICROS_PER_SECOND,
-        reserved: false,
+        share_wait: 10 * MICROS_PER_SECOND,
+        reserved: None,
     };
     let Plan::Grant { write, .. } = plan::plan(&Default::default(), &request) else {
         panic!("an empty budget grants");

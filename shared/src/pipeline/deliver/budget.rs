@@ -11,8 +11,14 @@ use time::OffsetDateTime;
 
 use super::cap::Grant;
 use super::*;
-use crate::deliverability::budget::BudgetAnswer;
+use crate::deliverability::budget::{BudgetAnswer, Waits};
 use crate::domain::{SendBatch, TenantWorkspace};
+use crate::domain::{SendShare, ShareReservation};
+use crate::error::StoreError;
+
+/// Asks for a reserved batch's account slots at most: the first, and one after waiting for its
+/// start.
+const RESERVED_ASKS: usize = 2;
 
 /// What the cap and the budget let through.
 pub(super) struct Allotment {
@@ -25,6 +31,8 @@ pub(super) struct Allotment {
     /// Until when (epoch seconds) and why the held-back recipients wait: the latest of the cap's
     /// and the budget's.
     pub(super) held_until: Option<(i64, &'static str)>,
+    /// The tenant's share reserved for the held-back recipients.
+    pub(super) share_reservation: Option<ShareReservation>,
 }
 
 /// What the budget granted of the cap's grant.
@@ -32,6 +40,7 @@ struct Paced {
     sends: Vec<(usize, Option<OffsetDateTime>)>,
     held_back: Vec<usize>,
     held_until: Option<(i64, &'static str)>,
+    share_reservation: Option<ShareReservation>,
 }
 
 impl Deliverer {
@@ -42,10 +51,11 @@ impl Deliverer {
         workspace: &TenantWorkspace,
         sendable: Vec<usize>,
         send_until: OffsetDateTime,
+        lagging: bool,
     ) -> Allotment {
         let grant = self.take_sends(batch, workspace, sendable).await;
         let paced = self
-            .pace(batch, workspace, grant.granted.clone(), send_until)
+            .pace(batch, workspace, grant.granted.clone(), send_until, lagging)
             .await;
         let held_until = match (grant.capped_until, paced.held_until) {
             (Some(cap), Some(budget)) => Some(if budget.0 > cap.0 { budget } else { cap }),
@@ -53,6 +63,9 @@ impl Deliverer {
         };
         Allotment {
             sends: paced.sends,
+            share_reservation: paced
+                .share_reservation
+                .filter(|_| !paced.held_back.is_empty()),
             budget_held: paced.held_back,
             held_until,
             grant,
@@ -67,27 +80,23 @@ impl Deliverer {
         workspace: &TenantWorkspace,
         mut slots: Vec<usize>,
         send_until: OffsetDateTime,
+        lagging: bool,
     ) -> Paced {
         let Some(budgets) = self.budgets.as_ref().filter(|_| !slots.is_empty()) else {
             return Paced {
                 sends: slots.into_iter().map(|s| (s, None)).collect(),
                 held_back: Vec::new(),
                 held_until: None,
+                share_reservation: None,
             };
         };
         let tenant = &batch.group.tenant_id;
         let share = workspace.settings.send_budget.unwrap_or_default();
         let wanted = slots.len() as u32;
         let started = self.clock.now();
-        let mut answer = budgets
-            .take(tenant, share, wanted, self.budget_wait(send_until))
+        let (answer, share_reservation) = self
+            .ask_budget(budgets, batch, share, wanted, send_until, lagging)
             .await;
-        if let Ok(BudgetAnswer::Reserved { starts }) = answer {
-            self.sleep_until(starts).await;
-            answer = budgets
-                .take_reserved(tenant, share, wanted, self.budget_wait(send_until))
-                .await;
-        }
         let retry_later = started.unix_timestamp() + self.config.retry_delay.as_secs() as i64;
         let (granted, start, interval, held_until) = match answer {
             Ok(BudgetAnswer::Granted {
@@ -103,7 +112,16 @@ impl Deliverer {
                 let at = (retry_at.unix_timestamp() + 1).max(started.unix_timestamp() + 1);
                 (0, started, Duration::ZERO, Some((at, reason)))
             }
-            Ok(BudgetAnswer::Reserved { .. }) => (
+            Ok(BudgetAnswer::WaitUntil(until)) => {
+                let at = (until.unix_timestamp() + 1).max(started.unix_timestamp() + 1);
+                (
+                    0,
+                    started,
+                    Duration::ZERO,
+                    Some((at, "send budget: share reserved")),
+                )
+            }
+            Ok(BudgetAnswer::Reserved(_)) => (
                 0,
                 started,
                 Duration::ZERO,
@@ -138,7 +156,56 @@ impl Deliverer {
                 .collect(),
             held_back,
             held_until,
+            share_reservation,
         }
+    }
+
+    /// The budget's answer for the batch, and the share reserved for it if one is. A batch whose
+    /// share is reserved (now, or when it was deferred) takes the account's slots only, after
+    /// waiting for its start if that is within the wait.
+    async fn ask_budget(
+        &self,
+        budgets: &SendBudgets,
+        batch: &SendBatch,
+        share: SendShare,
+        wanted: u32,
+        send_until: OffsetDateTime,
+        lagging: bool,
+    ) -> (Result<BudgetAnswer, StoreError>, Option<ShareReservation>) {
+        let tenant = &batch.group.tenant_id;
+        let waits = |deliverer: &Self| {
+            let slots = deliverer.budget_wait(send_until);
+            Waits {
+                slots,
+                share: if lagging { Duration::ZERO } else { slots },
+            }
+        };
+        let reservation = match batch.share_reservation {
+            Some(reservation) => reservation,
+            None => {
+                let answer = self
+                    .bounded(send_until, budgets.take(tenant, share, wanted, waits(self)))
+                    .await;
+                match answer {
+                    Ok(BudgetAnswer::Reserved(reservation)) => reservation,
+                    other => return (other, None),
+                }
+            }
+        };
+        let mut answer = Ok(BudgetAnswer::WaitUntil(self.clock.now()));
+        for _ in 0..RESERVED_ASKS {
+            let Ok(BudgetAnswer::WaitUntil(until)) = answer else {
+                break;
+            };
+            self.sleep_until(until).await;
+            answer = self
+                .bounded(
+                    send_until,
+                    budgets.take_reserved(tenant, share, wanted, waits(self), reservation),
+                )
+                .await;
+        }
+        (answer, Some(reservation))
     }
 
     /// How long a take may wait for its sends: the budget's bound, and never past the time this

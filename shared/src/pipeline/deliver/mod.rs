@@ -1,6 +1,7 @@
 //! Send batches in, emails out: idempotent, routed to the batch's own tenant workspace, every
 //! failure classified and kept.
 
+mod attempt;
 mod budget;
 mod cap;
 mod claims;
@@ -16,7 +17,6 @@ use template::TemplateProblem;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
@@ -48,6 +48,10 @@ use crate::render::{CompiledTemplate, RenderedMessage, TemplateCache};
 use crate::templates::ports::TemplateStore;
 
 pub const FUNCTION_NAME: &str = "deliver";
+
+/// A lane a minute behind lags: longer than the records of a healthy invocation wait (10 send
+/// batches at the account's rate take about 36 s at 450 sends a second).
+pub const LANE_LAGGING_AFTER: Duration = Duration::from_secs(60);
 
 thread_local! {
     static RENDER_BUFFERS: std::cell::RefCell<RenderedMessage> =
@@ -82,6 +86,10 @@ pub struct DeliveryConfig {
     /// A batch waits at most this long for the sends the send budget grants it (and never past
     /// `deadline_reserve`); what it cannot have within it is deferred.
     pub budget_wait: Duration,
+    /// A record the stream took longer ago than this is in a lane that lags: its batch does not
+    /// wait for its tenant's share (it is deferred with the share reserved), so the lane reaches
+    /// the batches of other tenants behind it sooner.
+    pub lagging_after: Duration,
     pub unsubscribe_mailto: Option<String>,
 }
 
@@ -97,6 +105,7 @@ impl DeliveryConfig {
             outcome_write_reserve: Duration::from_secs(3),
             retry_delay: Duration::from_secs(60),
             budget_wait: crate::deliverability::budget::MAX_BUDGET_WAIT,
+            lagging_after: LANE_LAGGING_AFTER,
             send_retry: RetryPolicy {
                 max_attempts: 4,
                 base_delay: Duration::from_millis(100),
@@ -302,8 +311,11 @@ impl Deliverer {
                 recipients: batch.recipients.len() as u64,
                 ..TenantCounts::default()
             };
+            let lagging = record
+                .arrived_at
+                .is_some_and(|at| self.clock.now() - at > self.config.lagging_after);
             let disposition = self
-                .deliver_batch(&batch, &record.data, deadline, &mut counts)
+                .deliver_batch(&batch, &record.data, deadline, lagging, &mut counts)
                 .instrument(span)
                 .await;
             self.record_metrics(batch.group.tenant_id.as_str(), &counts);
@@ -346,6 +358,7 @@ impl Deliverer {
         batch: &SendBatch,
         raw: &[u8],
         deadline: OffsetDateTime,
+        lagging: bool,
         counts: &mut TenantCounts,
     ) -> BatchDisposition {
         let ready = match self.prepare(batch, raw, deadline, counts).await {
@@ -353,7 +366,9 @@ impl Deliverer {
             Err(disposition) => return disposition,
         };
         let resolver = ClaimResolver::new(self.send_log.as_ref(), self.clock.as_ref(), batch);
-        let attempt = self.send_all(batch, &ready, &resolver, deadline).await;
+        let attempt = self
+            .send_all(batch, &ready, &resolver, deadline, lagging)
+            .await;
         // Counted from this attempt: a message sent by an earlier attempt comes back as a
         // duplicate here, so nothing is ever counted as sent twice.
         for outcome in &attempt.slots {
@@ -451,91 +466,6 @@ impl Deliverer {
             suppressed: context.suppressed,
             template,
         })
-    }
-
-    /// Claims and checks every recipient, takes the day's sends from a tenant in warm-up and
-    /// their slots from the send budget, then sends, `send_concurrency` at a time, each on its
-    /// slot. Answers each slot's outcome, why the tenant's workspace refused a send if it did,
-    /// how long other deliveries hold the recipients they hold, and until when the warm-up cap
-    /// or the budget holds back the ones they did not grant.
-    async fn send_all(
-        &self,
-        batch: &SendBatch,
-        ready: &ReadyBatch,
-        resolver: &ClaimResolver<'_>,
-        deadline: OffsetDateTime,
-    ) -> AttemptResults {
-        let lease_until = (deadline + self.config.lease_margin).unix_timestamp();
-        let send_until = deadline - self.config.deadline_reserve;
-        let workspace_refused = AtomicBool::new(false);
-        let jobs: Vec<DeliverRecipient<'_>> = batch
-            .recipients
-            .iter()
-            .enumerate()
-            .map(|(slot, recipient)| DeliverRecipient {
-                batch,
-                slot,
-                recipient,
-                workspace: &ready.workspace,
-                brand: &ready.brand,
-                template: &ready.template,
-                suppressed: recipient
-                    .customer
-                    .email
-                    .as_deref()
-                    .is_some_and(|a| ready.suppressed.contains(&normalise_address(a))),
-                resolver,
-                lease_until,
-                send_until,
-                workspace_refused: &workspace_refused,
-            })
-            .collect();
-        let concurrency = self.config.send_concurrency.max(1);
-        let checks: Vec<_> = jobs.iter().map(|job| self.check_in_span(job)).collect();
-        let checked: Vec<(usize, Result<(), RecipientResult>)> = futures::stream::iter(checks)
-            .buffer_unordered(concurrency)
-            .collect()
-            .await;
-        let mut results: Vec<(usize, RecipientResult)> = Vec::with_capacity(jobs.len());
-        let mut sendable = Vec::new();
-        for (slot, check) in checked {
-            match check {
-                Ok(()) => sendable.push(slot),
-                Err(result) => results.push((slot, result)),
-            }
-        }
-        let allotment = self
-            .allot(batch, &ready.workspace, sendable, send_until)
-            .await;
-        let pending = |slot: &usize| (*slot, RecipientResult::pending());
-        results.extend(allotment.grant.held_back.iter().map(pending));
-        let sends: Vec<_> = allotment
-            .sends
-            .iter()
-            .map(|&(slot, not_before)| self.send_in_span(&jobs[slot], not_before))
-            .collect();
-        let mut sent: Vec<(usize, RecipientResult)> = futures::stream::iter(sends)
-            .buffer_unordered(concurrency)
-            .collect()
-            .await;
-        sent.extend(allotment.budget_held.iter().map(pending));
-        self.give_back_unsent(batch, &allotment.grant, &sent).await;
-        results.extend(sent);
-
-        let mut attempt = AttemptResults {
-            slots: vec![RecipientOutcome::Pending; batch.recipients.len()],
-            tenant_rejection: None,
-            held_until: None,
-            capped_until: allotment.held_until,
-        };
-        for (slot, outcome) in results {
-            attempt.slots[slot] = outcome.outcome;
-            if attempt.tenant_rejection.is_none() {
-                attempt.tenant_rejection = outcome.tenant_rejection;
-            }
-            attempt.held_until = attempt.held_until.max(outcome.held_until);
-        }
-        attempt
     }
 }
 

@@ -73,10 +73,20 @@ impl Deliverer {
             }
             (None, None) => now + self.config.retry_delay.as_secs() as i64,
         };
+        // Held back by the cap or the budget only: due when they said, even before the default.
+        let only_held_back = attempt.held_until.is_none()
+            && remainder
+                .as_ref()
+                .is_some_and(|r| r.recipients.len() <= attempt.held_back);
         let retry_at = match (&unrecorded, attempt.capped_until) {
+            (None, Some((capped_until, _))) if only_held_back => capped_until.max(now + 1),
             (None, Some((capped_until, _))) => retry_at.max(capped_until),
             _ => retry_at,
         };
+        let remainder = remainder.map(|mut r| {
+            r.share_reservation = attempt.share_reservation;
+            r
+        });
         let reason = if unrecorded.is_some() {
             "outcome write failed"
         } else if let Some((_, why)) = attempt.capped_until {
@@ -152,8 +162,13 @@ pub(super) struct AttemptResults {
     pub(super) tenant_rejection: Option<String>,
     /// The latest lease of another delivery holding one of the recipients.
     pub(super) held_until: Option<i64>,
-    /// Recipients the warm-up cap did not grant wait until then (the cap's reset).
+    /// Recipients the warm-up cap or the send budget did not grant wait until then, and why.
     pub(super) capped_until: Option<(i64, &'static str)>,
+    /// How many recipients the cap or the budget held back.
+    pub(super) held_back: usize,
+    /// The tenant's share the send budget reserved for them: a deferred remainder keeps it,
+    /// and then takes only the account's slots.
+    pub(super) share_reservation: Option<crate::domain::ShareReservation>,
 }
 
 /// The recipients without a final outcome, as a batch of their own (same group; its id derived
@@ -175,5 +190,6 @@ fn remainder_of(batch: &SendBatch, outcomes: &[RecipientOutcome]) -> Option<Send
         batch_id: BatchId::derive(&batch.group, &ids),
         group: batch.group.clone(),
         recipients: remaining,
+        share_reservation: None,
     })
 }

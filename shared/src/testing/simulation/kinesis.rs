@@ -38,7 +38,8 @@ pub struct MappingSettings {
 
 #[derive(Default)]
 struct Shard {
-    lanes: Vec<Vec<StreamRecord>>,
+    /// Each lane's records, with when the stream took them.
+    lanes: Vec<Vec<(StreamRecord, OffsetDateTime)>>,
     second: i64,
     records_this_second: usize,
     bytes_this_second: usize,
@@ -98,10 +99,11 @@ impl SimStream {
             .enumerate()
             .skip(from)
             .take(max)
-            .map(|(position, record)| InboundRecord {
+            .map(|(position, (record, arrived))| InboundRecord {
                 sequence_number: format!("{shard}-{lane}-{position}"),
                 partition_key: record.partition_key.clone(),
                 data: record.data.clone(),
+                arrived_at: Some(*arrived),
             })
             .collect()
     }
@@ -111,7 +113,7 @@ impl SimStream {
     fn trim(&self, shard: usize, lane: usize, position: usize) {
         let mut shards = self.lock();
         let records = &mut shards[shard].lanes[lane];
-        for record in records.iter_mut().take(position).rev() {
+        for (record, _) in records.iter_mut().take(position).rev() {
             if record.data.is_empty() {
                 break;
             }
@@ -129,7 +131,8 @@ impl SimStream {
 #[async_trait]
 impl RecordStream for SimStream {
     async fn put_records(&self, records: &[StreamRecord]) -> Result<Vec<EntryResult>, StreamError> {
-        let second = self.clock.now().unix_timestamp();
+        let now = self.clock.now();
+        let second = now.unix_timestamp();
         let results = {
             let mut shards = self.lock();
             let count = shards.len() as u64;
@@ -156,7 +159,7 @@ impl RecordStream for SimStream {
                     shard.bytes_this_second += bytes;
                     let lane =
                         (hash_of(&record.partition_key, 1) % self.parallelization as u64) as usize;
-                    shard.lanes[lane].push(record.clone());
+                    shard.lanes[lane].push((record.clone(), now));
                     EntryResult::Accepted
                 })
                 .collect::<Vec<_>>()
