@@ -79,6 +79,16 @@ impl Deliverer {
         self.give_back_unsent(batch, &allotment.grant, &sent).await;
         results.extend(sent);
 
+        AttemptResults::of(batch, results, &allotment)
+    }
+}
+
+impl AttemptResults {
+    fn of(
+        batch: &SendBatch,
+        results: Vec<(usize, RecipientResult)>,
+        allotment: &super::budget::Allotment,
+    ) -> Self {
         let mut attempt = AttemptResults {
             slots: vec![RecipientOutcome::Pending; batch.recipients.len()],
             tenant_rejection: None,

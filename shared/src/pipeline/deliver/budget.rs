@@ -97,8 +97,44 @@ impl Deliverer {
         let (answer, share_reservation) = self
             .ask_budget(budgets, batch, share, wanted, send_until, lagging)
             .await;
+        let (granted, start, interval, held_until) = self.granted_of(answer, wanted, started);
+        let held_back = slots.split_off(granted.min(slots.len()));
+        if !held_back.is_empty() {
+            tracing::info!(
+                held_back = held_back.len(),
+                wanted,
+                "send budget: the rest deferred"
+            );
+            self.metrics
+                .add(tenant.as_str(), "BudgetHeldBack", held_back.len() as f64);
+        }
+        if granted > 0 {
+            let last = start + interval * (granted as u32 - 1);
+            let waited = (last - started).whole_milliseconds().max(0) as f64;
+            self.metrics.observe(tenant.as_str(), "BudgetWait", waited);
+        }
+        Paced {
+            sends: slots
+                .into_iter()
+                .enumerate()
+                .map(|(k, slot)| (slot, Some(start + interval * k as u32)))
+                .collect(),
+            held_back,
+            held_until,
+            share_reservation,
+        }
+    }
+
+    /// How many sends the answer grants, from when and how far apart, and until when (and why)
+    /// the rest waits.
+    fn granted_of(
+        &self,
+        answer: Result<BudgetAnswer, StoreError>,
+        wanted: u32,
+        started: OffsetDateTime,
+    ) -> (usize, OffsetDateTime, Duration, Option<(i64, &'static str)>) {
         let retry_later = started.unix_timestamp() + self.config.retry_delay.as_secs() as i64;
-        let (granted, start, interval, held_until) = match answer {
+        match answer {
             Ok(BudgetAnswer::Granted {
                 granted,
                 start,
@@ -132,31 +168,6 @@ impl Deliverer {
                 let unavailable = Some((retry_later, "send budget unavailable"));
                 (0, started, Duration::ZERO, unavailable)
             }
-        };
-        let held_back = slots.split_off(granted.min(slots.len()));
-        if !held_back.is_empty() {
-            tracing::info!(
-                held_back = held_back.len(),
-                wanted,
-                "send budget: the rest deferred"
-            );
-            self.metrics
-                .add(tenant.as_str(), "BudgetHeldBack", held_back.len() as f64);
-        }
-        if granted > 0 {
-            let last = start + interval * (granted as u32 - 1);
-            let waited = (last - started).whole_milliseconds().max(0) as f64;
-            self.metrics.observe(tenant.as_str(), "BudgetWait", waited);
-        }
-        Paced {
-            sends: slots
-                .into_iter()
-                .enumerate()
-                .map(|(k, slot)| (slot, Some(start + interval * k as u32)))
-                .collect(),
-            held_back,
-            held_until,
-            share_reservation,
         }
     }
 

@@ -17,7 +17,7 @@ impl Deliverer {
         &self,
         batch: &SendBatch,
         resolver: &ClaimResolver<'_>,
-        attempt: AttemptResults,
+        mut attempt: AttemptResults,
         deadline: OffsetDateTime,
         counts: &mut TenantCounts,
     ) -> BatchDisposition {
@@ -27,7 +27,9 @@ impl Deliverer {
             campaign_id: group.campaign_id.clone(),
             batch_id: batch.batch_id.clone(),
             attempt: resolver.attempt,
-            outcomes: resolver.merge_with_previous(attempt.slots).await,
+            outcomes: resolver
+                .merge_with_previous(std::mem::take(&mut attempt.slots))
+                .await,
             revision: 0,
         };
         let mut unrecorded = None;
@@ -64,25 +66,7 @@ impl Deliverer {
         if remainder.is_none() && unrecorded.is_none() {
             return BatchDisposition::Done;
         }
-        let now = self.clock.now().unix_timestamp();
-        let retry_at = match (&unrecorded, attempt.held_until) {
-            // Due at once: it must be written before any deferral waiting for these leases.
-            (Some(_), _) => now,
-            (None, Some(lease_until)) => {
-                (now + self.config.retry_delay.as_secs() as i64).max(lease_until + 1)
-            }
-            (None, None) => now + self.config.retry_delay.as_secs() as i64,
-        };
-        // Held back by the cap or the budget only: due when they said, even before the default.
-        let only_held_back = attempt.held_until.is_none()
-            && remainder
-                .as_ref()
-                .is_some_and(|r| r.recipients.len() <= attempt.held_back);
-        let retry_at = match (&unrecorded, attempt.capped_until) {
-            (None, Some((capped_until, _))) if only_held_back => capped_until.max(now + 1),
-            (None, Some((capped_until, _))) => retry_at.max(capped_until),
-            _ => retry_at,
-        };
+        let retry_at = self.retry_at(&attempt, unrecorded.is_some(), remainder.as_ref());
         let remainder = remainder.map(|mut r| {
             r.share_reservation = attempt.share_reservation;
             r
@@ -96,6 +80,33 @@ impl Deliverer {
         };
         self.defer(remainder, unrecorded, retry_at, reason, deadline, counts)
             .await
+    }
+
+    /// When what is left is due again: an unrecorded outcome at once (before any deferral that
+    /// waits for the same leases); recipients held elsewhere after that lease; recipients the cap
+    /// or the budget held back when they said; the rest after `retry_delay`.
+    fn retry_at(
+        &self,
+        attempt: &AttemptResults,
+        unrecorded: bool,
+        remainder: Option<&SendBatch>,
+    ) -> i64 {
+        let now = self.clock.now().unix_timestamp();
+        let later = now + self.config.retry_delay.as_secs() as i64;
+        if unrecorded {
+            return now;
+        }
+        let retry_at = match attempt.held_until {
+            Some(lease_until) => later.max(lease_until + 1),
+            None => later,
+        };
+        let only_held_back = attempt.held_until.is_none()
+            && remainder.is_some_and(|r| r.recipients.len() <= attempt.held_back);
+        match attempt.capped_until {
+            Some((capped_until, _)) if only_held_back => capped_until.max(now + 1),
+            Some((capped_until, _)) => retry_at.max(capped_until),
+            None => retry_at,
+        }
     }
 
     /// Writes the outcome and its counts (`send_log::record_outcome`), retrying until close to

@@ -79,6 +79,30 @@ fn tenant_name(index: usize) -> String {
     format!("retailer-{index:02}")
 }
 
+/// The directory with every tenant's workspace, and each tenant with its campaign.
+async fn seeded_tenants(config: &SimConfig) -> (Arc<MemoryDirectory>, Vec<(TenantId, CampaignId)>) {
+    let directory = Arc::new(MemoryDirectory::default());
+    let tenants: Vec<(TenantId, CampaignId)> = (0..config.tenants)
+        .map(|i| {
+            (
+                TenantId::parse(tenant_name(i)).expect("valid"),
+                CampaignId::parse("winter").expect("valid"),
+            )
+        })
+        .collect();
+    for (tenant, _) in &tenants {
+        seed_retailer(
+            directory.as_ref(),
+            tenant.as_str(),
+            "seeded",
+            SENDING_DOMAIN,
+        )
+        .await
+        .expect("in-memory seeding");
+    }
+    (directory, tenants)
+}
+
 /// Every message the campaigns must reach: one per customer of each tenant's export.
 pub(super) fn expected_messages(
     config: &SimConfig,
@@ -99,26 +123,7 @@ impl SimWorld {
     pub(super) async fn build(config: &SimConfig) -> Self {
         let clock = Arc::new(VirtualClock::new(START));
         let faults = Arc::new(Faults::new(config.seed, config.faults, START));
-        let directory = Arc::new(MemoryDirectory::default());
-        let tenants: Vec<(TenantId, CampaignId)> = (0..config.tenants)
-            .map(|i| {
-                let name = tenant_name(i);
-                (
-                    TenantId::parse(&name).expect("valid"),
-                    CampaignId::parse("winter").expect("valid"),
-                )
-            })
-            .collect();
-        for (tenant, _) in &tenants {
-            seed_retailer(
-                directory.as_ref(),
-                tenant.as_str(),
-                "seeded",
-                SENDING_DOMAIN,
-            )
-            .await
-            .expect("in-memory seeding");
-        }
+        let (directory, tenants) = seeded_tenants(config).await;
         let send_log = Arc::new(MemorySendLog::default());
         let archive = Arc::new(MemoryArchive::default());
         let ledger = Arc::new(Ledger::new(
