@@ -16,9 +16,9 @@ use crate::domain::{SendBatch, TenantWorkspace};
 use crate::domain::{SendShare, ShareReservation};
 use crate::error::StoreError;
 
-/// Asks for a reserved batch's account slots at most: the first, and one after waiting for its
-/// start.
-const RESERVED_ASKS: usize = 2;
+/// Asks for a reserved batch's account slots at most: the first, and after each wait for its
+/// start (which moves when its tenant's share changes meanwhile). A wait costs no write.
+const RESERVED_ASKS: usize = 4;
 
 /// What the cap and the budget let through.
 pub(super) struct Allotment {
