@@ -15,7 +15,8 @@ port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
 log="${TMPDIR:-/tmp}/storecast-moto-$port.log"
 # moto's request recorder writes to a file: keep it out of the working tree.
 export MOTO_RECORDER_FILEPATH="${TMPDIR:-/tmp}/storecast-moto-$port.recording"
-"$root/.venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+# moto_server.py is moto_server with a transaction rollback that does not copy whole tables.
+"$root/.venv/bin/python" "$root/infra/scripts/moto_server.py" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
 moto_pid=$!
 trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; rm -f "$MOTO_RECORDER_FILEPATH"' EXIT
 

@@ -82,6 +82,7 @@ fn fault_seeds(seeds: u64) {
                 per_invocation: 0.05 + (seed % 10) as f64 * 0.05,
                 windows: seed % 3 != 0,
             },
+            setbacks: seed % 4 != 0,
             ..SimConfig::as_deployed(seed)
         });
         if !report.holds() {
@@ -94,15 +95,27 @@ fn fault_seeds(seeds: u64) {
         totals.unconfirmed += report.unconfirmed;
         totals.duplicates_in_crash_window += report.duplicates_in_crash_window;
         totals.duplicates_outside_window += report.duplicates_outside_window;
+        totals.parked_batches += report.parked_batches;
+        totals.redriven_batches += report.redriven_batches;
+        totals.redriven_by_ticks += report.redriven_by_ticks;
+        totals.parked_at_end += report.parked_at_end;
         for (fault, n) in report.faults_dealt {
             *totals.faults_dealt.entry(fault).or_default() += n;
+        }
+        for (setback, n) in report.setbacks {
+            *totals.setbacks.entry(setback).or_default() += n;
         }
     }
     let faults: u64 = totals.faults_dealt.values().sum();
     println!(
-        "faults: {seeds} seeds, {} recipients, {faults} faults dealt ({} kinds) plus outage windows; duplicates {} (all inside the crash window: {}), losses {}, unconfirmed sends {}, kept {}, replayed {}; seeds failing: {:?}",
+        "faults: {seeds} seeds, {} recipients, {faults} faults dealt ({} kinds) plus outage windows; setbacks {:?}: batches parked {}, redriven {} ({} by the scheduler's ticks), still parked at the end {} messages; duplicates {} (all inside the crash window: {}), losses {}, unconfirmed sends {}, kept {}, replayed {}; seeds failing: {:?}",
         totals.recipients,
         totals.faults_dealt.len(),
+        totals.setbacks,
+        totals.parked_batches,
+        totals.redriven_batches,
+        totals.redriven_by_ticks,
+        totals.parked_at_end,
         totals.duplicates_in_crash_window + totals.duplicates_outside_window,
         totals.duplicates_outside_window == 0,
         totals.lost,

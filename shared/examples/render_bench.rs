@@ -156,6 +156,7 @@ fn workspace() -> Result<TenantWorkspace, Box<dyn Error>> {
         status: TenantStatus::Active,
         unsubscribe_base_url: "https://u.storecast.example/unsubscribe".to_owned(),
         settings: Default::default(),
+        push_applications: Default::default(),
     })
 }
 
@@ -198,6 +199,7 @@ fn recipients(tenant: &TenantId, campaign: &CampaignId) -> Result<Vec<Recipient>
                     id,
                     email: Some(format!("customer-{i}@example.com")),
                     push_token: None,
+                    push_tokens: Vec::new(),
                     fields: FieldValue::from(serde_json::Value::Object(fields)),
                 },
                 offers,

@@ -347,6 +347,7 @@ impl CampaignsSettings {
             exports_bucket: Some(self.exports_bucket.clone()),
             max_chunk_attempts: self.max_chunk_attempts,
             chunk_retry: Default::default(),
+            ..Default::default()
         }
     }
 }
@@ -359,6 +360,9 @@ pub struct ApiSettings {
     pub campaigns: CampaignsSettings,
     /// The unsubscribe key ring's secret (its ARN; a name works too).
     pub unsubscribe_keys_secret: String,
+    /// Each retailer's API requests per second (`API_TENANT_REQUESTS_PER_SECOND`, default
+    /// [`crate::api::limits::DEFAULT_REQUESTS_PER_SECOND`]); 0 turns the limit off.
+    pub tenant_requests_per_second: u32,
 }
 
 #[cfg(feature = "api")]
@@ -372,6 +376,11 @@ impl ApiSettings {
             onboarding: OnboardingSettings::from_lookup(env)?,
             campaigns: CampaignsSettings::from_lookup(env)?,
             unsubscribe_keys_secret: required(env, "UNSUBSCRIBE_KEYS_SECRET")?,
+            tenant_requests_per_second: optional_parsed(
+                env,
+                "API_TENANT_REQUESTS_PER_SECOND",
+                crate::api::limits::DEFAULT_REQUESTS_PER_SECOND,
+            )?,
         })
     }
 }
@@ -526,7 +535,7 @@ impl WarmupSettings {
     }
 }
 
-#[cfg(feature = "warmup")]
+#[cfg(any(feature = "warmup", feature = "api"))]
 fn optional_parsed<T>(env: &dyn Lookup, name: &'static str, default: T) -> Result<T, ConfigError>
 where
     T: std::str::FromStr,

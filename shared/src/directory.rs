@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 
 use crate::domain::{
-    CampaignId, CampaignStatus, TemplateVersion, TenantId, TenantSettings, TenantStatus,
-    TenantWorkspace,
+    CampaignId, CampaignStatus, PushPlatform, TemplateVersion, TenantId, TenantSettings,
+    TenantStatus, TenantWorkspace,
 };
 use crate::error::StoreError;
 
@@ -88,6 +88,14 @@ pub trait TenantAdmin: Send + Sync {
         campaign: &CampaignId,
         expected: CampaignStatus,
         status: CampaignStatus,
+    ) -> Result<bool, StoreError>;
+    /// Sets the retailer's push application ARN on `platform` (that attribute alone) if the
+    /// workspace exists; `false` otherwise.
+    async fn set_push_application(
+        &self,
+        tenant: &TenantId,
+        platform: PushPlatform,
+        arn: &str,
     ) -> Result<bool, StoreError>;
     /// The tenant's workspace, if it was onboarded.
     async fn workspace(&self, tenant: &TenantId) -> Result<Option<TenantWorkspace>, StoreError>;

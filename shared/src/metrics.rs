@@ -64,11 +64,16 @@ pub const METRICS: &[(&str, Unit)] = &[
     ("WarmupHeldBack", Unit::Count),
     ("BudgetHeldBack", Unit::Count),
     ("BudgetWait", Unit::Milliseconds),
+    ("PushAccepted", Unit::Count),
+    ("PushDeviceFailed", Unit::Count),
+    ("PushEndpointsDisabled", Unit::Count),
     ("RenderTime", Unit::Microseconds),
     ("Unsubscribed", Unit::Count),
     ("UnsubscribeRefused", Unit::Count),
     ("ScoresRefreshed", Unit::Count),
     ("SourceFailures", Unit::Count),
+    ("RequestsLimited", Unit::Count),
+    ("RequestQuotaUnavailable", Unit::Count),
 ];
 
 impl Metrics {

@@ -74,6 +74,7 @@ pub fn deliverer_with_provider(
 ) -> Deliverer {
     let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
     let tenants = Arc::new(TenantsTable::new(dynamodb.clone(), &settings.tenants_table));
+    let tenants_for_push = tenants.clone();
     let clock = Arc::new(SystemClock);
     let caps = Arc::new(crate::aws::dynamodb::DailyCaps::new(
         dynamodb.clone(),
@@ -102,7 +103,12 @@ pub fn deliverer_with_provider(
         },
         settings.delivery_config(),
     )
-    .with_send_cap(caps);
+    .with_send_cap(caps)
+    .with_push(crate::pipeline::deliver::PushPorts {
+        provider: Arc::new(crate::aws::sns::SnsPush::new(crate::aws::sns::client(sdk))),
+        endpoints: tenants_for_push.clone(),
+        suppressions: tenants_for_push,
+    });
     match settings.send_budget {
         Some(budget) => deliverer.with_send_budgets(Arc::new(send_budgets(
             budget,
@@ -148,37 +154,50 @@ pub fn onboarding(
     settings: &crate::config::OnboardingSettings,
     sdk: &SdkConfig,
 ) -> crate::onboarding::Onboarding {
+    let tenants = Arc::new(TenantsTable::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        &settings.tenants_table,
+    ));
     let onboarding = crate::onboarding::Onboarding::new(
         Arc::new(crate::aws::ses_workspaces::SesWorkspaces::new(
             aws_sdk_sesv2::Client::new(sdk),
             settings.workspace_config(),
         )),
-        Arc::new(TenantsTable::new(
-            aws_sdk_dynamodb::Client::new(sdk),
-            &settings.tenants_table,
-        )),
+        tenants.clone(),
         settings.onboarding_config(),
     );
+    #[cfg(feature = "api")]
+    let onboarding = onboarding.with_push_applications(Arc::new(
+        crate::aws::sns_applications::SnsApplications::new(
+            aws_sdk_sns::Client::new(sdk),
+            &settings.resource_prefix,
+        ),
+    ));
     let redrive = (
         &settings.archive_bucket,
         &settings.send_batches_stream,
         &settings.delivery_table,
     );
     match redrive {
-        (Some(bucket), Some(stream), Some(table)) => onboarding.with_redrive(
-            Arc::new(CountedArchive::new(
-                Arc::new(S3Archive::new(crate::aws::s3::client(sdk), bucket)),
-                Arc::new(DeliveryTable::new(
-                    aws_sdk_dynamodb::Client::new(sdk),
-                    table,
-                    Arc::new(SystemClock),
+        (Some(bucket), Some(stream), Some(table)) => {
+            onboarding.with_redrive(crate::pipeline::redrive::RedriveWorker {
+                archive: Arc::new(CountedArchive::new(
+                    Arc::new(S3Archive::new(crate::aws::s3::client(sdk), bucket)),
+                    Arc::new(DeliveryTable::new(
+                        aws_sdk_dynamodb::Client::new(sdk),
+                        table,
+                        Arc::new(SystemClock),
+                    )),
                 )),
-            )),
-            Arc::new(KinesisStream::new(
-                aws_sdk_kinesis::Client::new(sdk),
-                stream,
-            )),
-        ),
+                stream: Arc::new(KinesisStream::new(
+                    aws_sdk_kinesis::Client::new(sdk),
+                    stream,
+                )),
+                jobs: tenants,
+                clock: Arc::new(SystemClock),
+                first_slice: crate::pipeline::redrive::worker::START_SLICE,
+            })
+        }
         _ => onboarding,
     }
 }
@@ -234,13 +253,14 @@ pub fn campaigns(
             )),
             directory: tenants.clone(),
             templates: tenants.clone(),
-            admin: tenants,
+            admin: tenants.clone(),
             archive: Arc::new(CountedArchive::new(
                 Arc::new(S3Archive::new(s3, &settings.archive_bucket)),
                 delivery.clone(),
             )),
             parked: delivery.clone(),
             send_batches: Arc::new(KinesisStream::new(kinesis, &settings.send_batches_stream)),
+            redrive_jobs: tenants,
             delivery: delivery.clone(),
             send_log: delivery,
             feedback: Arc::new(crate::aws::dynamodb::FeedbackTable::new(
@@ -293,6 +313,23 @@ pub fn api_state(
         )),
         availability,
         availability_config,
+        audience_uploads: Arc::new(crate::campaigns::uploads::AudienceUploads::new(
+            Arc::new(crate::aws::s3_uploads::S3UploadSigner::new(
+                crate::aws::s3::client(sdk),
+            )),
+            &settings.campaigns.exports_bucket,
+            Arc::new(SystemClock),
+        )),
+        request_limit: (settings.tenant_requests_per_second > 0).then(|| {
+            Arc::new(crate::api::limits::TenantRequestLimit::new(
+                Arc::new(crate::aws::dynamodb::RequestQuotaTable::new(
+                    aws_sdk_dynamodb::Client::new(sdk),
+                    &settings.campaigns.delivery_table,
+                )),
+                settings.tenant_requests_per_second,
+                Arc::new(SystemClock),
+            ))
+        }),
     }
 }
 

@@ -28,7 +28,9 @@ use storecast::deliverability::unsubscribe::{LinkFor, MAX_TOKEN_AGE_SECONDS, Uns
 use storecast::domain::{CampaignId, TenantId, VariantId};
 use storecast::onboarding::{Onboarding, OnboardingConfig};
 use storecast::pipeline::publish::RetryPolicy;
+use storecast::pipeline::redrive::RedriveWorker;
 use storecast::templates::{Catalog, TemplateService};
+use storecast::testing::MemoryRedriveJobs;
 use storecast::testing::{
     MemoryArchive, MemoryAudienceSource, MemoryContactHistory, MemoryDirectory, MemorySendLog,
     MemoryStream,
@@ -56,6 +58,13 @@ struct Harness {
 fn harness() -> Harness {
     let directory = Arc::new(MemoryDirectory::default());
     let workspaces = Arc::new(MemorySendingWorkspaces::new("storecast-test", DOMAIN));
+    let redrive = RedriveWorker {
+        archive: Arc::new(MemoryArchive::default()),
+        stream: Arc::new(MemoryStream::default()),
+        jobs: Arc::new(MemoryRedriveJobs::default()),
+        clock: Arc::new(SystemClock),
+        first_slice: storecast::pipeline::redrive::worker::START_SLICE,
+    };
     let onboarding = Onboarding::new(
         workspaces.clone(),
         directory.clone(),
@@ -63,7 +72,11 @@ fn harness() -> Harness {
             sending_domain: DOMAIN.into(),
             unsubscribe_base_url: "https://prefs.storecast.test/{tenant}/unsubscribe".into(),
         },
-    );
+    )
+    .with_redrive(redrive.clone())
+    .with_push_applications(Arc::new(
+        storecast::testing::MemoryPushApplications::default(),
+    ));
     let source = Arc::new(MemoryAudienceSource::default());
     let queue = Arc::new(MemoryChunkQueue::default());
     let events = Arc::new(MemoryStream::default());
@@ -87,9 +100,10 @@ fn harness() -> Harness {
             directory: directory.clone(),
             templates: directory.clone(),
             admin: directory.clone(),
-            archive: Arc::new(MemoryArchive::default()),
+            archive: redrive.archive.clone(),
             parked: Arc::new(storecast::testing::MemoryParkedCounts::default()),
-            send_batches: Arc::new(MemoryStream::default()),
+            send_batches: redrive.stream.clone(),
+            redrive_jobs: redrive.jobs.clone(),
             delivery: send_log.clone(),
             send_log,
             feedback: Arc::new(storecast::testing::MemoryFeedbackCounters::default()),
@@ -101,6 +115,7 @@ fn harness() -> Harness {
             exports_bucket: Some(EXPORTS.into()),
             max_chunk_attempts: 3,
             chunk_retry: Default::default(),
+            ..Default::default()
         },
     ));
     let counters = Arc::new(MemoryFeedbackCounters::default());
@@ -126,6 +141,12 @@ fn harness() -> Harness {
         )),
         availability,
         availability_config,
+        audience_uploads: Arc::new(storecast::campaigns::uploads::AudienceUploads::new(
+            Arc::new(storecast::testing::MemoryUploadSigner::default()),
+            EXPORTS,
+            Arc::new(SystemClock),
+        )),
+        request_limit: None,
     });
     Harness {
         router,
@@ -359,7 +380,8 @@ fn operations(tenant: &str, campaign: &str) -> Vec<(Method, String, bool)> {
         let uri = path
             .replace("{tenant}", tenant)
             .replace("{campaign}", campaign)
-            .replace("{template}", TEMPLATE);
+            .replace("{template}", TEMPLATE)
+            .replace("{platform}", "fcm");
         for (method, operation) in [
             (Method::GET, &item.get),
             (Method::PUT, &item.put),
@@ -459,6 +481,59 @@ async fn only_operators_onboard_suspend_and_reinstate() {
         )
         .await;
     assert_eq!(reinstated.body["status"], "ACTIVE");
+    assert_eq!(
+        reinstated.body["redrive"]["state"], "DONE",
+        "{}",
+        reinstated.body
+    );
+}
+
+#[tokio::test]
+async fn an_operator_sets_a_retailers_push_application_and_a_marketer_cannot() {
+    let h = two_retailers().await;
+    let account = json!({
+        "client_email": "push@alpine.iam", "private_key": "k", "project_id": "alpine"
+    });
+    let body = json!({ "service_account_json": account.to_string() });
+    let uri = "/tenants/alpine/push/fcm";
+
+    let marketer = h
+        .call(
+            Method::PUT,
+            uri,
+            Some(marketer("alpine")),
+            Some(body.clone()),
+        )
+        .await;
+    let unknown = h
+        .call(
+            Method::PUT,
+            "/tenants/alpine/push/webos",
+            Some(operator()),
+            Some(body.clone()),
+        )
+        .await;
+    let wrong = h
+        .call(
+            Method::PUT,
+            "/tenants/alpine/push/apns",
+            Some(operator()),
+            Some(body.clone()),
+        )
+        .await;
+    let set = h.call(Method::PUT, uri, Some(operator()), Some(body)).await;
+
+    assert_eq!(marketer.status, StatusCode::FORBIDDEN);
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(wrong.body["errors"][0]["field"], "service_account_json");
+    assert_eq!(set.status, StatusCode::OK);
+    let arn = set.body["push_applications"]["fcm"].as_str().unwrap();
+    assert!(arn.ends_with("storecast-alpine-fcm"), "{arn}");
+    let harbor = h
+        .call(Method::GET, "/tenants/harbor", Some(operator()), None)
+        .await;
+    assert!(harbor.body.get("push_applications").is_none());
 }
 
 #[tokio::test]
@@ -766,6 +841,21 @@ async fn a_campaign_is_created_launched_in_chunks_and_counted() {
         )
         .await;
     assert_eq!(resumed.status, StatusCode::OK, "{}", resumed.body);
+    let stats = h
+        .call(
+            Method::GET,
+            "/tenants/alpine/campaigns/spring/stats",
+            Some(marketer("alpine")),
+            None,
+        )
+        .await;
+    // Nothing was parked (no delivery here): the resume's redrive job ended in its first slice.
+    let redrive = &stats.body["redrive"];
+    assert_eq!(redrive["state"], "DONE", "{}", stats.body);
+    assert_eq!(
+        (redrive["batches"].as_u64(), redrive["passes"].as_u64()),
+        (Some(0), Some(1))
+    );
     let cancelled = h
         .call(
             Method::POST,
@@ -979,6 +1069,69 @@ async fn a_body_over_the_limit_is_a_413() {
         .await;
     assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(answer.content_type, "application/problem+json");
+}
+
+#[tokio::test]
+async fn a_marketer_gets_an_upload_url_for_a_fresh_key_under_its_own_prefix_that_a_campaign_accepts()
+ {
+    let h = two_retailers().await;
+    let answer = h
+        .call(
+            Method::POST,
+            "/tenants/alpine/audiences/uploads",
+            Some(marketer("alpine")),
+            Some(json!({"gzip": false})),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    let key = answer.body["key"].as_str().unwrap().to_string();
+    assert!(
+        key.starts_with("alpine/uploads/") && key.ends_with(".jsonl"),
+        "{key}"
+    );
+    assert_eq!(answer.body["bucket"], EXPORTS);
+    assert_eq!(answer.body["method"], "PUT");
+    assert_eq!(answer.body["content_type"], "application/x-ndjson");
+
+    // The key it names is one a campaign may read its audience from.
+    let mut campaign = campaign_body("from-upload", "alpine");
+    campaign["audience"]["source"] = json!({"bucket": EXPORTS, "key": key});
+    let created = h
+        .call(
+            Method::POST,
+            "/tenants/alpine/campaigns",
+            Some(marketer("alpine")),
+            Some(campaign),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+
+    let unknown_field = h
+        .call(
+            Method::POST,
+            "/tenants/alpine/audiences/uploads",
+            Some(marketer("alpine")),
+            Some(json!({"bucket": "elsewhere"})),
+        )
+        .await;
+    assert_eq!(unknown_field.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[test]
+fn every_operation_has_its_own_id_for_client_generators() {
+    let (_, document) = storecast::api::routes();
+    let mut seen = std::collections::BTreeMap::new();
+    for (path, item) in &document.paths.paths {
+        for operation in [&item.get, &item.put, &item.post, &item.patch, &item.delete]
+            .into_iter()
+            .flatten()
+        {
+            let id = operation.operation_id.clone().unwrap_or_default();
+            if let Some(other) = seen.insert(id.clone(), path.clone()) {
+                panic!("operation id {id:?} names an operation of {other} and of {path}");
+            }
+        }
+    }
 }
 
 /// A raw answer: the unsubscribe routes answer HTML.

@@ -157,6 +157,95 @@ async fn tenants_table_answers_the_delivery_context_in_one_read() {
 }
 
 #[tokio::test]
+async fn tenants_table_lists_the_workspaces_from_the_registry_index_alone() {
+    use storecast::directory::WorkspaceListing as _;
+    let t = test_stack("registry").await;
+    let table = TenantsTable::new(
+        t.clients.dynamodb.clone(),
+        &t.stack.table("TenantsTable").unwrap().name,
+    );
+    let harbor = sample_workspace("harbor", &t.sending_domain);
+    let alpine = sample_workspace("alpine", &t.sending_domain);
+    assert!(table.create_workspace(&harbor).await.unwrap());
+    table.put_workspace(&alpine).await.unwrap();
+    // Items beside the workspaces: a suppression, a campaign status, a template version.
+    table
+        .add(
+            &alpine.tenant_id,
+            &Suppression::manual("ann@example.com", 0),
+        )
+        .await
+        .unwrap();
+    table
+        .set_campaign_status(
+            &alpine.tenant_id,
+            &CampaignId::parse("c1").unwrap(),
+            CampaignStatus::Active,
+        )
+        .await
+        .unwrap();
+
+    let listed = table.workspaces().await.unwrap();
+
+    assert_eq!(
+        listed,
+        vec![alpine, harbor],
+        "the workspaces, in tenant order, only"
+    );
+    let indexed = t
+        .clients
+        .dynamodb
+        .scan()
+        .table_name(&t.stack.table("TenantsTable").unwrap().name)
+        .index_name(storecast::aws::dynamodb::WORKSPACE_REGISTRY_INDEX)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(indexed.count(), 2, "the index holds one entry per retailer");
+
+    // A workspace written before the registry existed is listed once registered, and only then.
+    let table_name = &t.stack.table("TenantsTable").unwrap().name;
+    let mut older = t
+        .clients
+        .dynamodb
+        .get_item()
+        .table_name(table_name)
+        .key("pk", AttributeValue::S("TENANT#alpine".into()))
+        .key("sk", AttributeValue::S("WORKSPACE".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    older.remove("registry");
+    older.insert("pk".into(), AttributeValue::S("TENANT#citrus".into()));
+    older.insert("tenant_id".into(), AttributeValue::S("citrus".into()));
+    t.clients
+        .dynamodb
+        .put_item()
+        .table_name(table_name)
+        .set_item(Some(older))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(table.workspaces().await.unwrap().len(), 2);
+    assert_eq!(table.register_unlisted_workspaces().await.unwrap(), 1);
+    assert_eq!(
+        table.register_unlisted_workspaces().await.unwrap(),
+        0,
+        "once"
+    );
+    let tenants: Vec<String> = table
+        .workspaces()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|w| w.tenant_id.to_string())
+        .collect();
+    assert_eq!(tenants, ["alpine", "citrus", "harbor"]);
+}
+
+#[tokio::test]
 async fn workspace_writes_change_only_their_attributes_on_their_conditions() {
     let t = test_stack("workspaces").await;
     let table = TenantsTable::new(
@@ -351,6 +440,7 @@ async fn delivery_table_keeps_batch_outcomes_with_an_expiry() {
             },
         ],
         revision: 0,
+        channel: Default::default(),
     };
     let variant = VariantId::parse("A").unwrap();
     record_outcome(&table, &outcome, &variant, None)
@@ -410,6 +500,7 @@ async fn delivery_table_counts_each_message_once_with_its_outcome() {
         attempt: AttemptId(attempt),
         outcomes,
         revision: 0,
+        channel: Default::default(),
     };
     let first = batch("b1", 1, vec![sent("1"), RecipientOutcome::Pending]);
     record_outcome(&table, &first, &a, None).await.unwrap();
@@ -495,6 +586,10 @@ async fn delivery_table_counts_each_message_once_with_its_outcome() {
                     failed: 1,
                     suppressed: 1,
                     unconfirmed: 1,
+                    failed_by_reason: storecast::pipeline::send_log::FailedByReason {
+                        other: 1,
+                        ..Default::default()
+                    },
                 }
             ),
         ]
@@ -522,6 +617,7 @@ async fn s3_archive_parks_lists_and_removes_batches_and_keeps_dead_letters() {
         group: event.group(),
         recipients: vec![event.into_recipient()],
         share_reservation: None,
+        redrive: 0,
     };
     archive
         .park(&ParkedBatch {
@@ -569,6 +665,7 @@ async fn s3_archive_pages_parked_batches_in_key_order_after_a_cursor() {
                 group: event.group(),
                 recipients: vec![event.into_recipient()],
                 share_reservation: None,
+                redrive: 0,
             },
         }
     };
@@ -701,6 +798,7 @@ async fn delivery_table_lists_a_campaigns_send_log_across_its_key_shards() {
             attempt: AttemptId(1),
             outcomes,
             revision: 0,
+            channel: Default::default(),
         },
         &VariantId::parse("A").unwrap(),
         None,
@@ -880,4 +978,208 @@ async fn parked_batches_are_counted_once_per_park_and_once_per_redrive_on_the_de
     let tally = table.campaign_parked(&tenant, &campaign).await.unwrap();
     assert_eq!((tally.batches, tally.recipients), (0, 0));
     assert!(archive.parked(&tenant, None).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn request_quota_admits_a_retailers_allowance_a_second_and_no_more() {
+    use storecast::api::limits::RequestQuota as _;
+    use storecast::aws::dynamodb::RequestQuotaTable;
+    let t = test_stack("quota").await;
+    let quota = RequestQuotaTable::new(
+        t.clients.dynamodb.clone(),
+        &t.stack.table("DeliveryTable").unwrap().name,
+    );
+    let alpine = TenantId::parse("alpine").unwrap();
+    let harbor = TenantId::parse("harbor").unwrap();
+
+    let mut taken = Vec::new();
+    for _ in 0..3 {
+        taken.push(quota.take(&alpine, 1_700_000_000, 2).await.unwrap());
+    }
+    assert_eq!(taken, [true, true, false]);
+    assert!(
+        quota.take(&harbor, 1_700_000_000, 2).await.unwrap(),
+        "its own allowance"
+    );
+    assert!(
+        quota.take(&alpine, 1_700_000_001, 2).await.unwrap(),
+        "the next second"
+    );
+}
+
+#[tokio::test]
+async fn an_upload_url_puts_the_export_where_the_campaign_reads_it() {
+    use storecast::aws::s3_uploads::S3UploadSigner;
+    use storecast::campaigns::uploads::{AudienceUploads, UploadRequest};
+    let t = test_stack("uploads").await;
+    let bucket = t.stack.bucket("ExportsBucket").unwrap().name.clone();
+    let s3 = t.clients.s3.clone();
+    let uploads = AudienceUploads::new(
+        Arc::new(S3UploadSigner::new(s3.clone())),
+        &bucket,
+        Arc::new(SystemClock),
+    );
+    let target = uploads
+        .new_upload(
+            &TenantId::parse("alpine").unwrap(),
+            &UploadRequest::default(),
+        )
+        .await
+        .unwrap();
+    let export = "{\"customer_id\": \"c1\", \"email\": \"ann@example.com\"}\n";
+
+    let put = reqwest::Client::new()
+        .put(&target.url)
+        .header("content-type", &target.content_type)
+        .body(export)
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+
+    let stored = s3
+        .get_object()
+        .bucket(&target.bucket)
+        .key(&target.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.content_type(), Some("application/x-ndjson"));
+    let bytes = stored.body.collect().await.unwrap().into_bytes();
+    assert_eq!(bytes.as_ref(), export.as_bytes());
+}
+
+#[tokio::test]
+async fn a_batch_parked_again_before_its_redrive_removed_it_stays_in_s3_and_counted() {
+    // GIVEN a batch parked on S3 and counted on the delivery table, put back by a redrive
+    // (one park generation on) and parked again by delivery before the redrive removed it
+    let t = test_stack("parked-again").await;
+    let table = Arc::new(DeliveryTable::new(
+        t.clients.dynamodb.clone(),
+        &t.stack.table("DeliveryTable").unwrap().name,
+        Arc::new(SystemClock),
+    ));
+    let archive = CountedArchive::new(
+        Arc::new(S3Archive::new(
+            t.clients.s3.clone(),
+            &t.stack.bucket("ArchiveBucket").unwrap().name,
+        )),
+        table.clone(),
+    );
+    let first = ParkedBatch {
+        reason: "campaign paused".into(),
+        parked_at: "2026-11-22T10:00:00Z".into(),
+        batch: storecast::testing::samples::sample_batch("alpine", "c1", 0..3),
+    };
+    let again = ParkedBatch {
+        batch: first.batch.redriven(),
+        ..first.clone()
+    };
+    let (tenant, campaign) = (
+        TenantId::parse("alpine").unwrap(),
+        CampaignId::parse("c1").unwrap(),
+    );
+    archive.park(&first).await.unwrap();
+    let read = archive.parked(&tenant, Some(&campaign)).await.unwrap();
+    archive.park(&again).await.unwrap();
+    archive.park(&again).await.unwrap();
+    let both = archive.parked(&tenant, Some(&campaign)).await.unwrap();
+    let generations: Vec<u32> = both.iter().map(|(_, p)| p.batch.redrive).collect();
+    assert_eq!(
+        generations,
+        [1, 0],
+        "a later generation lists before the earlier"
+    );
+
+    // WHEN the redrive removes what it read
+    archive.unpark(&read[0].0, &read[0].1).await.unwrap();
+
+    // THEN the later park is still there, with its ids, and counted once
+    let left = archive.parked(&tenant, Some(&campaign)).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].1.batch, again.batch);
+    let tally = table.campaign_parked(&tenant, &campaign).await.unwrap();
+    assert_eq!((tally.batches, tally.recipients), (1, 3));
+}
+
+#[tokio::test]
+async fn redrive_jobs_move_on_the_revision_they_read_and_the_index_lists_the_running_ones() {
+    use storecast::pipeline::redrive::{
+        RedriveJob, RedriveJobs, RedriveScope, RedriveState, RedriveWorker, SliceBudget,
+    };
+    // GIVEN a job recorded on the tenants table
+    let t = test_stack("redrive-jobs").await;
+    let tenants = Arc::new(TenantsTable::new(
+        t.clients.dynamodb.clone(),
+        &t.stack.table("TenantsTable").unwrap().name,
+    ));
+    let (tenant, campaign) = (
+        TenantId::parse("alpine").unwrap(),
+        CampaignId::parse("c1").unwrap(),
+    );
+    let scope = RedriveScope::campaign(&tenant, &campaign);
+    let job = RedriveJob::new(scope.clone(), 1_764_590_400, None);
+    assert!(tenants.save(&job, None).await.unwrap());
+    assert!(
+        !tenants.save(&job, None).await.unwrap(),
+        "one job per scope"
+    );
+    assert_eq!(tenants.running(10).await.unwrap(), vec![scope.clone()]);
+
+    // WHEN two writers move it from the same revision
+    let mut first = job.next(1_764_590_410);
+    first.cursor = Some("parked/alpine/c1/b1.json".into());
+    let mut second = job.next(1_764_590_411);
+    second.cursor = Some("parked/alpine/c1/b9.json".into());
+    let was = Some(RedriveState::Running);
+
+    // THEN only the first moves the cursor
+    assert!(tenants.save(&first, was).await.unwrap());
+    assert!(!tenants.save(&second, was).await.unwrap());
+    assert_eq!(tenants.job(&scope).await.unwrap(), Some(first.clone()));
+
+    // WHEN the worker runs the job over three parked batches on S3, counted on the delivery table
+    let table = Arc::new(DeliveryTable::new(
+        t.clients.dynamodb.clone(),
+        &t.stack.table("DeliveryTable").unwrap().name,
+        Arc::new(SystemClock),
+    ));
+    let archive = Arc::new(CountedArchive::new(
+        Arc::new(S3Archive::new(
+            t.clients.s3.clone(),
+            &t.stack.bucket("ArchiveBucket").unwrap().name,
+        )),
+        table.clone(),
+    ));
+    for customers in [0..2, 2..4, 4..5] {
+        let parked = ParkedBatch {
+            reason: "campaign paused".into(),
+            parked_at: "2026-11-22T10:00:00Z".into(),
+            batch: storecast::testing::samples::sample_batch("alpine", "c1", customers),
+        };
+        archive.park(&parked).await.unwrap();
+    }
+    let worker = RedriveWorker {
+        archive: archive.clone(),
+        stream: Arc::new(KinesisStream::new(
+            t.clients.kinesis.clone(),
+            &t.stack.stream("SendBatchesStream").unwrap().name,
+        )),
+        jobs: tenants.clone(),
+        clock: Arc::new(SystemClock),
+        first_slice: SliceBudget {
+            pages: 1,
+            time: std::time::Duration::from_secs(10),
+        },
+    };
+    let started = worker.start(&scope).await.unwrap();
+
+    // THEN its pass went back to the first key, put all three back, and left the index
+    assert_eq!((started.state, started.passes), (RedriveState::Done, 2));
+    assert_eq!((started.batches, started.recipients), (3, 5));
+    assert_eq!(tenants.job(&scope).await.unwrap(), Some(started));
+    assert!(tenants.running(10).await.unwrap().is_empty());
+    assert!(archive.parked(&tenant, None).await.unwrap().is_empty());
+    let tally = table.campaign_parked(&tenant, &campaign).await.unwrap();
+    assert_eq!((tally.batches, tally.recipients), (0, 0));
 }

@@ -54,4 +54,35 @@ async fn a_campaign_through_the_api_reconciles_for_every_retailer() {
     // one-click POST suppresses the recipient for that retailer.
     assert!(report.one_click.worked(), "{:?}", report.one_click);
     assert!(report.emails_at_endpoint > 0);
+    // The first retailer's email + push campaign: pushes on both platforms, through its own
+    // applications; every row evaluated once per channel (the reconciliation above).
+    let push = &report.lines[&format!(
+        "{}/{}",
+        RETAILERS[0].0,
+        storecast_dev::demos::api::PUSH_CAMPAIGN
+    )];
+    assert!(
+        push.stats["delivery_by_channel"]["push"]["sent"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert!(
+        push.stats["delivery_by_channel"]["email"]["sent"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    for platform in ["fcm", "apns"] {
+        assert!(
+            report
+                .pushes_by_platform
+                .get(platform)
+                .copied()
+                .unwrap_or(0)
+                > 0,
+            "no {platform} push: {:?}",
+            report.pushes_by_platform
+        );
+    }
 }

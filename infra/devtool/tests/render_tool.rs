@@ -49,6 +49,16 @@ fn renders_each_line_merged_over_the_shared_context_into_numbered_files() {
         assert!(out.join(format!("0.{part}")).exists(), "0.{part}");
         assert!(out.join(format!("1.{part}")).exists(), "1.{part}");
     }
+    // Each platform's message as delivery would publish it, the first offer the deep link.
+    let fcm: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("0.push.fcm.json")).unwrap())
+            .unwrap();
+    let gcm: serde_json::Value = serde_json::from_str(fcm["GCM"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        gcm["fcmV1Message"]["message"]["data"]["deep_link"],
+        "https://x/1"
+    );
+    assert!(out.join("1.push.apns.json").exists());
     let html = std::fs::read_to_string(out.join("0.email.html")).unwrap();
     assert!(html.contains("Ann"));
     assert!(

@@ -12,15 +12,28 @@ use http::request::Parts;
 use super::problem::Problem;
 use crate::domain::TenantId;
 
-/// The claim holding the retailer a marketer works for (Cognito: a custom attribute copied into
-/// the token by a pre-token-generation trigger).
+/// The claim holding the retailer a marketer works for.
 pub const TENANT_CLAIM: &str = "tenant_id";
 /// The claim holding the caller's role: `marketer`, `operator`, `data_scientist` or `service`.
 pub const ROLE_CLAIM: &str = "role";
+/// Cognito puts a user's custom attributes in its ID tokens under `custom:<name>`: the stack's
+/// user pool keeps `tenant_id` and `role` there, which only an operator can write (the console's
+/// app client may read them, not write them).
+pub const COGNITO_ATTRIBUTE_PREFIX: &str = "custom:";
 
 /// The verified claims of the caller's token, as strings (API Gateway passes them that way).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Claims(pub HashMap<String, String>);
+
+impl Claims {
+    /// The claim `name`, or else the Cognito custom attribute of that name.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .or_else(|| self.0.get(&format!("{COGNITO_ATTRIBUTE_PREFIX}{name}")))
+            .map(String::as_str)
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -97,7 +110,7 @@ pub struct Caller {
 impl Caller {
     pub fn from_claims(claims: &Claims) -> Result<Self, Problem> {
         let subject = claims.0.get("sub").cloned().unwrap_or_default();
-        let role = match claims.0.get(ROLE_CLAIM).map(String::as_str) {
+        let role = match claims.get(ROLE_CLAIM) {
             Some(claim) => Role::from_claim(claim).ok_or_else(|| {
                 Problem::unauthorized(format!(
                     "the token's {ROLE_CLAIM} claim {claim:?} is not a role (marketer, \
@@ -110,8 +123,8 @@ impl Caller {
                 )));
             }
         };
-        let tenant = match (role.is_tenant_scoped(), claims.0.get(TENANT_CLAIM)) {
-            (true, Some(tenant)) => Some(TenantId::parse(tenant.as_str()).map_err(|e| {
+        let tenant = match (role.is_tenant_scoped(), claims.get(TENANT_CLAIM)) {
+            (true, Some(tenant)) => Some(TenantId::parse(tenant).map_err(|e| {
                 Problem::unauthorized(format!("the token's {TENANT_CLAIM} claim: {e}"))
             })?),
             (true, None) => {
@@ -219,6 +232,23 @@ mod tests {
             .unwrap_err();
         assert_eq!(refused.status, 403);
         assert_eq!(caller.require_operator().unwrap_err().status, 403);
+    }
+
+    #[test]
+    fn a_cognito_id_token_names_role_and_retailer_in_its_custom_attributes() {
+        let caller = Caller::from_claims(&claims(&[
+            ("sub", "4f1c"),
+            ("cognito:username", "ana@alpine.example"),
+            ("custom:role", "marketer"),
+            ("custom:tenant_id", "alpine"),
+        ]))
+        .unwrap();
+        assert_eq!(caller.role, Role::Marketer);
+        assert_eq!(caller.tenant, Some(TenantId::parse("alpine").unwrap()));
+        let refused = caller
+            .may_access(&TenantId::parse("harbor").unwrap())
+            .unwrap_err();
+        assert_eq!(refused.status, 403);
     }
 
     #[test]

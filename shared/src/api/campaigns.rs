@@ -64,6 +64,7 @@ pub struct ListQuery {
 #[utoipa::path(
     get,
     path = "/tenants/{tenant}/campaigns",
+    operation_id = "list_campaigns",
     tag = "campaigns",
     params(("tenant" = inline(TenantId), Path, description = "The retailer's id"), ListQuery),
     responses((status = 200, description = "A page of campaigns", body = CampaignPage))
@@ -187,7 +188,7 @@ pub async fn resume(
     ),
     responses(
         (status = 200, description = "Cancelled", body = CampaignView),
-        (status = 409, description = "The campaign is already over", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The campaign changed while it was being cancelled: read it and cancel again", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn cancel(

@@ -219,6 +219,24 @@ impl<S: Send + Sync> FromRequestParts<S> for TemplatePath {
     }
 }
 
+/// `/tenants/{tenant}/push/{platform}`, for a caller allowed to reach that retailer.
+#[derive(Debug, Clone)]
+pub struct PushPlatformPath(pub TenantId, pub crate::domain::PushPlatform);
+
+impl<S: Send + Sync> FromRequestParts<S> for PushPlatformPath {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let segments = path_segments(parts, state).await?;
+        let tenant = authorized_tenant(parts, state, &segments).await?;
+        let platform = segment(&segments, "platform")?;
+        let platform = crate::domain::PushPlatform::parse(&platform).ok_or_else(|| {
+            Problem::bad_request("path parameter platform: one of fcm, apns, apns_sandbox")
+        })?;
+        Ok(Self(tenant, platform))
+    }
+}
+
 /// `/tenants/{tenant}/campaigns/{campaign}/...`, for a caller allowed to reach that retailer.
 #[derive(Debug, Clone)]
 pub struct CampaignPath(pub TenantId, pub CampaignId);

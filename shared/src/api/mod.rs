@@ -7,11 +7,13 @@
 //! tenant, so a marketer reaches no other retailer's data. Errors are problem details
 //! ([`problem::Problem`]); the OpenAPI document is built from the handlers as the router is.
 
+pub mod audiences;
 pub mod auth;
 pub mod availability;
 pub mod campaigns;
 pub mod errors;
 pub mod extract;
+pub mod limits;
 pub mod openapi;
 pub mod problem;
 pub mod suppressions;
@@ -58,6 +60,11 @@ pub struct ApiState {
     /// The availability configuration (sharing the lookup's cache, so a change is in effect at
     /// once in this container).
     pub availability_config: Arc<crate::availability::lookup::ConfigService>,
+    /// Presigned URLs for audience exports under each retailer's prefix.
+    pub audience_uploads: Arc<crate::campaigns::uploads::AudienceUploads>,
+    /// Each retailer's requests per second ([`limits`]); none: unlimited (the shared throttle
+    /// alone).
+    pub request_limit: Option<Arc<limits::TenantRequestLimit>>,
 }
 
 /// The routes and the OpenAPI document describing exactly them.
@@ -70,6 +77,7 @@ pub fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(tenants::suspend_tenant))
         .routes(routes!(tenants::reinstate_tenant))
+        .routes(routes!(tenants::put_push_application))
         .routes(routes!(templates::get_variables, templates::put_variables))
         .routes(routes!(templates::preview))
         .routes(routes!(campaigns::create, campaigns::list))
@@ -79,6 +87,7 @@ pub fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(campaigns::resume))
         .routes(routes!(campaigns::cancel))
         .routes(routes!(campaigns::stats))
+        .routes(routes!(audiences::create_upload))
         .routes(routes!(suppressions::list))
         .routes(routes!(suppressions::add, suppressions::remove))
         .routes(routes!(suppressions::import))
@@ -97,7 +106,8 @@ pub fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
 pub fn router(state: ApiState) -> Router {
     let (routes, document) = routes();
     let document = Arc::new(document);
-    routes
+    let request_limit = state.request_limit.clone();
+    let mut router = routes
         .route(
             "/openapi.json",
             get(move || {
@@ -108,8 +118,15 @@ pub fn router(state: ApiState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(log_request))
-        .with_state(state)
+        .with_state(state);
+    // Inside the request log, so a refusal is logged like any answer.
+    if let Some(limit) = request_limit {
+        router = router.layer(axum::middleware::from_fn_with_state(
+            limit,
+            limits::limit_requests,
+        ));
+    }
+    router.layer(axum::middleware::from_fn(log_request))
 }
 
 /// One span and one log line per request: the route (not the raw path, so no identifiers of a

@@ -55,6 +55,10 @@ const COMMON_PROBLEMS: &[(&str, &str)] = &[
     ("413", "The body is larger than the API accepts (256 KiB)"),
     ("415", "The body is not JSON"),
     (
+        "429",
+        "This retailer's requests are over its limit a second; retry after `Retry-After` seconds",
+    ),
+    (
         "422",
         "A field's value is not acceptable; `errors` names it",
     ),
@@ -98,7 +102,7 @@ pub fn add_common_problems(openapi: &mut utoipa::openapi::OpenApi) {
                     continue;
                 }
                 // The signed link authorizes a public route: no token, no retailer check.
-                if public && matches!(*status, "401" | "403" | "413" | "422") {
+                if public && matches!(*status, "401" | "403" | "413" | "422" | "429") {
                     continue;
                 }
                 if *status == "400" && !takes_body && !has_path_parameters {

@@ -40,6 +40,7 @@ pub struct SuppressionListPage {
 #[utoipa::path(
     get,
     path = "/tenants/{tenant}/suppressions",
+    operation_id = "list_suppressions",
     tag = "suppressions",
     params(("tenant" = inline(TenantId), Path, description = "The retailer's id"), PageQuery),
     responses((status = 200, description = "One page", body = SuppressionListPage))

@@ -6,10 +6,11 @@ use http::StatusCode;
 
 use super::ApiState;
 use super::auth::{Caller, Role};
-use super::extract::{ApiJson, OperatorOnly, TenantPath};
+use super::extract::{ApiJson, OperatorOnly, PushPlatformPath, TenantPath};
 use super::problem::Problem;
-use crate::domain::{TenantId, TenantWorkspace};
-use crate::onboarding::{TenantPatch, TenantRequest};
+use crate::domain::{PushPlatform, TenantId, TenantWorkspace};
+use crate::onboarding::push::PushApplicationRequest;
+use crate::onboarding::{Reinstated, TenantPatch, TenantRequest};
 
 /// Onboard a retailer, or update its onboarding: provisions its isolated SES workspace
 /// (configuration set with event destination and reputation metrics, SES tenant, from-address
@@ -101,18 +102,52 @@ pub async fn suspend_tenant(
     Ok(Json(state.onboarding.suspend(&tenant).await?))
 }
 
-/// Let the retailer send again; its parked batches are redriven.
+/// Let the retailer send again; its parked batches are redriven by a job (its first slice now,
+/// the rest on the scheduler's minute tick), whose progress the answer shows.
 #[utoipa::path(
     post,
     path = "/tenants/{tenant}/reinstate",
     tag = "tenants",
     params(("tenant" = inline(TenantId), Path, description = "The retailer's id")),
-    responses((status = 200, description = "Reinstated", body = TenantWorkspace))
+    responses((status = 200, description = "Reinstated", body = Reinstated))
 )]
 pub async fn reinstate_tenant(
     _operator: OperatorOnly,
     TenantPath(tenant): TenantPath,
     State(state): State<ApiState>,
-) -> Result<Json<TenantWorkspace>, Problem> {
+) -> Result<Json<Reinstated>, Problem> {
     Ok(Json(state.onboarding.reinstate(&tenant).await?))
+}
+
+/// Create the retailer's push application on a platform (an Amazon SNS platform application
+/// named after the retailer), or replace its credentials; its ARN is kept in the workspace and
+/// only that retailer's pushes go through it. FCM takes `service_account_json` (HTTP v1); APNs
+/// and the APNs sandbox take token authentication (`signing_key`, `key_id`, `team_id`,
+/// `bundle_id`). The credentials are passed to SNS only: never stored by us, never logged.
+#[utoipa::path(
+    put,
+    path = "/tenants/{tenant}/push/{platform}",
+    tag = "tenants",
+    params(
+        ("tenant" = inline(TenantId), Path, description = "The retailer's id"),
+        ("platform" = inline(PushPlatform), Path, description = "The push platform"),
+    ),
+    request_body = PushApplicationRequest,
+    responses(
+        (status = 200, description = "The retailer, with its push applications", body = TenantWorkspace),
+        (status = 409, description = "Push applications are not configured on this deployment", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn put_push_application(
+    _operator: OperatorOnly,
+    PushPlatformPath(tenant, platform): PushPlatformPath,
+    State(state): State<ApiState>,
+    ApiJson(request): ApiJson<PushApplicationRequest>,
+) -> Result<Json<TenantWorkspace>, Problem> {
+    Ok(Json(
+        state
+            .onboarding
+            .put_push_application(&tenant, platform, request)
+            .await?,
+    ))
 }

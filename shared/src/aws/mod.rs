@@ -9,6 +9,8 @@ pub mod kinesis;
 #[cfg(feature = "campaigns")]
 pub mod launch_queue;
 pub mod s3;
+#[cfg(feature = "api")]
+pub mod s3_uploads;
 #[cfg(feature = "availability")]
 pub mod score_exports;
 #[cfg(feature = "unsubscribe")]
@@ -19,6 +21,10 @@ pub mod ses;
 pub mod ses_account;
 #[cfg(any(feature = "api", feature = "feedback"))]
 pub mod ses_workspaces;
+#[cfg(feature = "deliver")]
+pub mod sns;
+#[cfg(feature = "api")]
+pub mod sns_applications;
 #[cfg(any(feature = "campaigns", feature = "availability"))]
 pub mod sqs;
 #[cfg(feature = "availability")]

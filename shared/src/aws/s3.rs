@@ -177,9 +177,8 @@ impl S3Archive {
 #[async_trait]
 impl Archive for S3Archive {
     async fn park(&self, parked: &ParkedBatch) -> Result<(), StoreError> {
-        let group = &parked.batch.group;
-        let key = keys::parked(&group.tenant_id, &group.campaign_id, &parked.batch.batch_id);
-        self.put_json(key, parked).await
+        self.put_json(keys::parked_batch(&parked.batch), parked)
+            .await
     }
 
     async fn dead_letter(&self, letter: &DeadLetter) -> Result<(), StoreError> {

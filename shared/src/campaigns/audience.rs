@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 use super::definition::AudienceLocation;
 use super::ports::AudienceSource;
 use crate::domain::FieldValue;
-use crate::domain::{CustomerId, Offer, StoreId};
+use crate::domain::{CustomerId, Offer, PushDevice, StoreId};
 use crate::error::StoreError;
 pub use crate::ranged_lines::{
     EXTRA_READ_BYTES, GZIP_FEED_BYTES, GZIP_PIECE_BYTES, READ_PIECE_BYTES,
@@ -28,6 +28,9 @@ pub struct AudienceRow {
     pub email: Option<String>,
     #[serde(default)]
     pub push_token: Option<String>,
+    /// The customer's devices, each with its platform (`{"platform": "fcm", "token": ...}`).
+    #[serde(default)]
+    pub push_tokens: Vec<PushDevice>,
     #[serde(default)]
     pub consent: Consent,
     /// The store the customer shops at: offers are filtered by that store's availability.
@@ -96,6 +99,7 @@ pub fn parse_row(line: &[u8]) -> Result<AudienceRow, String> {
         id: head.id,
         email: head.email,
         push_token: head.push_token,
+        push_tokens: head.push_tokens,
         consent: head.consent,
         store_id: head.store_id,
         region: head.region,
@@ -113,6 +117,8 @@ pub(crate) struct RowHead<'a> {
     pub(crate) email: Option<String>,
     #[serde(default)]
     pub(crate) push_token: Option<String>,
+    #[serde(default)]
+    pub(crate) push_tokens: Vec<PushDevice>,
     #[serde(default)]
     pub(crate) consent: Consent,
     #[serde(default)]

@@ -21,13 +21,44 @@ pub struct CampaignDefinition {
     pub tenant_id: TenantId,
     pub campaign_id: CampaignId,
     pub template: TemplateRef,
-    pub channel: Channel,
+    pub channel: CampaignChannel,
     pub audience: AudienceDefinition,
     pub variants: Vec<VariantWeight>,
     /// Share of the audience kept as a control group: recorded, never sent. 0 to 50.
     #[serde(default)]
     pub holdout_percent: f64,
     pub offers: OfferSettings,
+}
+
+/// What a campaign sends: email, push, or both. With both, each customer is evaluated once per
+/// channel (consent, address, suppression) and gets one event per channel, each with its own
+/// message id, so each channel's idempotency, suppression and stats are its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum CampaignChannel {
+    Email,
+    Push,
+    Both,
+}
+
+impl CampaignChannel {
+    pub fn channels(self) -> &'static [Channel] {
+        match self {
+            CampaignChannel::Email => &[Channel::Email],
+            CampaignChannel::Push => &[Channel::Push],
+            CampaignChannel::Both => &[Channel::Email, Channel::Push],
+        }
+    }
+}
+
+impl From<Channel> for CampaignChannel {
+    fn from(channel: Channel) -> Self {
+        match channel {
+            Channel::Email => CampaignChannel::Email,
+            Channel::Push => CampaignChannel::Push,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -28,8 +28,12 @@ use crate::pipeline::parked::CountedArchive;
 use crate::pipeline::publish::RetryPolicy;
 use crate::pipeline::publish::StreamRecord;
 use crate::pipeline::rebatch::Rebatcher;
+use crate::pipeline::redrive::RedriveState;
+use crate::pipeline::redrive::worker::START_SLICE;
 use crate::testing::ManualClock;
-use crate::testing::samples::{SAMPLE_TEMPLATE_ID, sample_workspace, seed_retailer};
+use crate::testing::samples::{
+    SAMPLE_TEMPLATE_ID, sample_template_version, sample_workspace, seed_retailer,
+};
 use crate::testing::{
     MemoryArchive, MemoryAudienceSource, MemoryDirectory, MemoryEmailProvider, MemorySendLog,
     MemoryStream,
@@ -86,6 +90,7 @@ async fn world_with_chunks_of(chunk_bytes: u64) -> World {
         parked.clone(),
     ));
     let send_log = Arc::new(MemorySendLog::default());
+    let redrive_jobs = Arc::new(crate::testing::MemoryRedriveJobs::default());
     let engine = Arc::new(CampaignEngine {
         source: source.clone(),
         suppression: directory.clone(),
@@ -108,6 +113,7 @@ async fn world_with_chunks_of(chunk_bytes: u64) -> World {
             archive: archive.clone(),
             parked,
             send_batches: send_batches.clone(),
+            redrive_jobs: redrive_jobs.clone(),
             delivery: send_log.clone(),
             send_log: send_log.clone(),
             feedback: Arc::new(crate::testing::MemoryFeedbackCounters::default()),
@@ -119,6 +125,7 @@ async fn world_with_chunks_of(chunk_bytes: u64) -> World {
             exports_bucket: Some("exports".into()),
             max_chunk_attempts: 3,
             chunk_retry: Default::default(),
+            ..Default::default()
         },
     );
     World {
@@ -428,6 +435,59 @@ async fn a_launch_needs_an_active_tenant_and_a_published_template() {
             .unwrap()
             .state,
         CampaignState::Draft
+    );
+}
+
+#[tokio::test]
+async fn a_launch_pins_the_live_template_version_so_a_later_publish_never_reaches_it() {
+    use crate::templates::ports::TemplatePublisher as _;
+    let w = world().await;
+    put_export(&w, "alpine", ROWS);
+    let alpine = tenant("alpine");
+    let mut never_published = new_campaign("nothing-live", "alpine", None);
+    never_published.template.version = None;
+    w.campaigns.create(&alpine, never_published).await.unwrap();
+    let error = w
+        .campaigns
+        .launch(&alpine, &cid("nothing-live"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, CampaignError::Invalid(i) if i.field == "template" && i.reason.contains("no live version")),
+        "{error:?}"
+    );
+
+    w.directory
+        .publish(&sample_template_version("alpine", 2), None)
+        .await
+        .unwrap();
+    let mut live = new_campaign("live", "alpine", None);
+    live.template.version = None;
+    w.campaigns.create(&alpine, live).await.unwrap();
+    w.campaigns.launch(&alpine, &cid("live")).await.unwrap();
+    // A marketer publishes version 3 while the launch's chunks wait in the queue.
+    w.directory
+        .publish(&sample_template_version("alpine", 3), Some(2))
+        .await
+        .unwrap();
+    for message in w.queue.take() {
+        let response = w
+            .campaigns
+            .handle_chunk_messages(sqs_event(std::slice::from_ref(&message), 1))
+            .await;
+        assert!(response.batch_item_failures.is_empty());
+    }
+
+    let events = emitted(&w);
+    assert!(!events.is_empty());
+    assert!(
+        events.iter().all(|event| event.template.version == 2),
+        "every recipient gets the version live at launch"
+    );
+    let view = w.campaigns.get(&alpine, &cid("live")).await.unwrap();
+    assert_eq!(
+        view.definition.template.version, 2,
+        "and the campaign says which"
     );
 }
 
@@ -949,4 +1009,68 @@ async fn store_and_queue_outages_are_retryable_errors() {
     w.store.set_unavailable(true);
     let error = w.campaigns.get(&alpine, &spring).await.unwrap_err();
     assert!(matches!(error, CampaignError::Store(_)) && error.is_retryable());
+}
+
+#[tokio::test]
+async fn a_second_cancel_changes_nothing() {
+    let w = world().await;
+    let alpine = tenant("alpine");
+    w.campaigns
+        .create(&alpine, new_campaign("spring", "alpine", None))
+        .await
+        .unwrap();
+    let first = w.campaigns.cancel(&alpine, &cid("spring")).await.unwrap();
+    let second = w.campaigns.cancel(&alpine, &cid("spring")).await.unwrap();
+    assert_eq!(first.state, CampaignState::Cancelled);
+    assert_eq!(second.revision, first.revision, "nothing written again");
+}
+
+#[tokio::test]
+async fn a_resume_redrives_a_slice_and_the_scheduler_ticks_finish_it_with_progress_on_the_stats() {
+    // GIVEN a paused campaign with 750 batches parked (eight pages)
+    let w = world().await;
+    put_export(&w, "alpine", ROWS);
+    let alpine = tenant("alpine");
+    let spring = cid("spring");
+    w.campaigns
+        .create(&alpine, new_campaign("spring", "alpine", None))
+        .await
+        .unwrap();
+    w.campaigns.launch(&alpine, &spring).await.unwrap();
+    w.campaigns.pause(&alpine, &spring).await.unwrap();
+    for customer in 0..750 {
+        let batch = crate::testing::samples::sample_batch("alpine", "spring", [customer]);
+        let parked = crate::pipeline::archive::ParkedBatch {
+            reason: "campaign paused".into(),
+            parked_at: "2026-12-01T12:00:00Z".into(),
+            batch,
+        };
+        w.archive.park(&parked).await.unwrap();
+    }
+
+    // WHEN it is resumed, twice (the second while its job runs)
+    w.campaigns.resume(&alpine, &spring).await.unwrap();
+    let stats = w.campaigns.stats(&alpine, &spring).await.unwrap();
+    w.campaigns.resume(&alpine, &spring).await.unwrap();
+
+    // THEN the first resume put back a slice, and the job shows on the stats
+    let first = START_SLICE.pages * crate::pipeline::redrive::PARKED_PAGE;
+    let redrive = stats.redrive.unwrap();
+    assert_eq!(
+        (redrive.state, redrive.batches),
+        (RedriveState::Running, first as u64)
+    );
+    assert_eq!(stats.delivery.parked_batches, 750 - first as u64);
+
+    // WHEN the scheduler ticks
+    let tick = w.campaigns.tick().await.unwrap();
+
+    // THEN one job finished the pass: everything is back on the stream, nothing parked
+    assert_eq!((tick.redrives.continued, tick.redrives.finished), (1, 1));
+    let stats = w.campaigns.stats(&alpine, &spring).await.unwrap();
+    let redrive = stats.redrive.unwrap();
+    assert_eq!((redrive.state, redrive.passes), (RedriveState::Done, 2));
+    assert_eq!(redrive.batches, 750);
+    assert_eq!(stats.delivery.parked_batches, 0);
+    assert_eq!(w.send_batches.records().len(), 750);
 }

@@ -22,6 +22,8 @@ pub mod rules;
 pub mod schedule;
 mod stock;
 pub mod store;
+#[cfg(feature = "api")]
+pub mod uploads;
 
 #[cfg(test)]
 mod lifecycle_tests;
@@ -38,7 +40,8 @@ pub use assign::{Assignment, BUCKETS, VariantTable};
 pub use audience::{AudienceRow, Candidate, Consent, parse_row, plan_chunks};
 pub use checkpoint::{ChunkCheckpoint, ChunkCheckpoints};
 pub use definition::{
-    AudienceDefinition, AudienceLocation, CampaignDefinition, OfferSettings, VariantWeight,
+    AudienceDefinition, AudienceLocation, CampaignChannel, CampaignDefinition, OfferSettings,
+    VariantWeight,
 };
 pub use invalid::InvalidCampaign;
 pub use lifecycle::{
@@ -63,7 +66,7 @@ use serde_json::value::RawValue;
 use crate::domain::FieldValue;
 use crate::domain::{
     CONTRACT_VERSION, CampaignEvent, Channel, Customer, CustomerId, FrequencyCap, MessageId,
-    VariantId,
+    PushDevice, VariantId,
 };
 use crate::domain::{check_email_address, check_push_token, normalise_address};
 use crate::error::{Retryable, StoreError};
@@ -185,9 +188,11 @@ struct Group {
 /// A consented row with its attributes parsed; its candidates stay raw until it is sent.
 struct PendingRow {
     offset: u64,
+    channel: Channel,
     id: CustomerId,
     email: Option<String>,
     push_token: Option<String>,
+    push_tokens: Vec<PushDevice>,
     store_id: Option<crate::domain::StoreId>,
     region: Option<String>,
     attributes: FieldValue,
@@ -268,12 +273,13 @@ impl CampaignEngine {
                 continue;
             }
             report.rows += 1;
-            let Some((address, row)) = admit(campaign.channel, offset, line, &mut report) else {
-                continue;
-            };
-            group.addresses.push(address);
-            group.rows.push(row);
-            if group.rows.len() == GROUP_SIZE {
+            for &channel in campaign.channel.channels() {
+                if let Some((address, row)) = admit(channel, offset, line, &mut report) {
+                    group.addresses.push(address);
+                    group.rows.push(row);
+                }
+            }
+            if group.rows.len() >= GROUP_SIZE {
                 self.flush(launch, &mut group, &mut report).await?;
                 if let Some(checkpoints) = checkpoints {
                     let last_row = offset;
@@ -328,7 +334,8 @@ impl CampaignEngine {
             self.apply_frequency_cap(launch, cap, &mut assigned, report)
                 .await?;
         }
-        let mut sendable: Vec<(u64, &VariantId, AudienceRow)> = Vec::with_capacity(assigned.len());
+        let mut sendable: Vec<(u64, &VariantId, Channel, AudienceRow)> =
+            Vec::with_capacity(assigned.len());
         for (variant, row) in assigned {
             let candidates = match audience::parse_candidates(row.candidates.as_deref()) {
                 Ok(candidates) => candidates,
@@ -337,23 +344,24 @@ impl CampaignEngine {
                     continue;
                 }
             };
-            let offset = row.offset;
+            let (offset, channel) = (row.offset, row.channel);
             let row = AudienceRow {
                 id: row.id,
                 email: row.email,
                 push_token: row.push_token,
+                push_tokens: row.push_tokens,
                 consent: Consent::default(),
                 store_id: row.store_id,
                 region: row.region,
                 attributes: row.attributes,
                 candidates,
             };
-            sendable.push((offset, variant, row));
+            sendable.push((offset, variant, channel, row));
         }
         if sendable.is_empty() {
             return Ok(());
         }
-        let rows: Vec<&AudienceRow> = sendable.iter().map(|(_, _, row)| row).collect();
+        let rows: Vec<&AudienceRow> = sendable.iter().map(|(_, _, _, row)| row).collect();
         let in_stock =
             stock::in_stock_per_row(self.availability.as_ref(), &campaign.tenant_id, &rows)
                 .await
@@ -363,9 +371,9 @@ impl CampaignEngine {
         let capped = launch.frequency_cap.is_some();
         let mut customers: Vec<CustomerId> = Vec::new();
         let mut records: Vec<StreamRecord> = Vec::with_capacity(sendable.len());
-        for ((offset, variant, row), in_stock) in sendable.into_iter().zip(in_stock) {
+        for ((offset, variant, channel, row), in_stock) in sendable.into_iter().zip(in_stock) {
             let customer = capped.then(|| row.id.clone());
-            let record = match event_record(launch, variant, row, in_stock.as_deref()) {
+            let record = match event_record(launch, (variant, channel), row, in_stock.as_deref()) {
                 Ok((record, unavailable)) => {
                     report.offers_unavailable += unavailable;
                     record
@@ -470,7 +478,13 @@ fn admit(
     };
     let (consent, address) = match channel {
         Channel::Email => (head.consent.email, head.email.as_deref()),
-        Channel::Push => (head.consent.push, head.push_token.as_deref()),
+        Channel::Push => (
+            head.consent.push,
+            head.push_tokens
+                .first()
+                .map(|device| device.token.as_str())
+                .or(head.push_token.as_deref()),
+        ),
     };
     if consent != Some(true) {
         report.not_consented += 1;
@@ -498,9 +512,11 @@ fn admit(
     };
     let row = PendingRow {
         offset,
+        channel,
         id: head.id,
         email: head.email,
         push_token: head.push_token,
+        push_tokens: head.push_tokens,
         store_id: head.store_id,
         region: head.region,
         attributes,
@@ -546,7 +562,7 @@ pub fn select_offers(
 /// not read).
 pub fn campaign_event(
     launch: &Launch,
-    variant: &VariantId,
+    (variant, channel): (&VariantId, Channel),
     row: AudienceRow,
     offers: Vec<crate::domain::Offer>,
 ) -> CampaignEvent {
@@ -556,19 +572,15 @@ pub fn campaign_event(
         tenant_id: campaign.tenant_id.clone(),
         campaign_id: campaign.campaign_id.clone(),
         variant: variant.clone(),
-        channel: campaign.channel,
+        channel,
         template: campaign.template.clone(),
-        message_id: MessageId::derive(
-            &campaign.tenant_id,
-            &campaign.campaign_id,
-            &row.id,
-            campaign.channel,
-        ),
+        message_id: MessageId::derive(&campaign.tenant_id, &campaign.campaign_id, &row.id, channel),
         offers,
         customer: Customer {
             id: row.id,
             email: row.email,
             push_token: row.push_token,
+            push_tokens: row.push_tokens,
             fields: row.attributes,
         },
     }
@@ -579,13 +591,13 @@ pub fn campaign_event(
 /// enormous attributes) would fail the put, and with it the chunk, every time.
 fn event_record(
     launch: &Launch,
-    variant: &VariantId,
+    (variant, channel): (&VariantId, Channel),
     mut row: AudienceRow,
     in_stock: Option<&HashSet<String>>,
 ) -> Result<(StreamRecord, u64), String> {
     let candidates = std::mem::take(&mut row.candidates);
     let selection = select_offers(candidates, in_stock, launch.campaign.offers.slots);
-    let event = campaign_event(launch, variant, row, selection.offers);
+    let event = campaign_event(launch, (variant, channel), row, selection.offers);
     let mut data = Vec::with_capacity(1024);
     serde_json::to_writer(&mut data, &event).expect("a campaign event always serializes");
     let record = StreamRecord {

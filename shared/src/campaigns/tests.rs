@@ -1199,3 +1199,69 @@ mod stock_filter {
         assert!(t.stream.records().is_empty());
     }
 }
+
+#[tokio::test]
+async fn a_campaign_on_both_channels_emits_one_event_per_channel_each_with_its_own_message_id() {
+    let t = setup();
+    let mut campaign = campaign("both.jsonl", serde_json::json!([]), 0.0);
+    campaign.channel = CampaignChannel::Both;
+    let both = serde_json::json!({
+        "id": "both", "email": "both@example.com", "consent": {"email": true, "push": true},
+        "push_tokens": [{"platform": "fcm", "token": "fcm-1"}, {"platform": "apns", "token": "ab".repeat(32)}],
+    });
+    let email_only = serde_json::json!({
+        "id": "mail", "email": "mail@example.com", "consent": {"email": true, "push": false},
+        "push_token": "fcm-2",
+    });
+    let no_token = serde_json::json!({
+        "id": "notok", "email": "notok@example.com", "consent": {"email": true, "push": true},
+    });
+    let legacy = serde_json::json!({
+        "id": "legacy", "consent": {"push": true}, "push_token": "fcm-3",
+    });
+    let rows: Vec<String> = [both, email_only, no_token, legacy]
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    t.source.put(&campaign.audience.source, export(&rows));
+
+    let report = t.engine.run(&launch(campaign), 1 << 20).await.unwrap();
+
+    let events = events(&t.stream);
+    let mut sent: Vec<(String, Channel)> = events
+        .iter()
+        .map(|e| (e.customer.id.to_string(), e.channel))
+        .collect();
+    sent.sort();
+    assert_eq!(
+        sent,
+        [
+            ("both".to_string(), Channel::Email),
+            ("both".to_string(), Channel::Push),
+            ("legacy".to_string(), Channel::Push),
+            ("mail".to_string(), Channel::Email),
+            ("notok".to_string(), Channel::Email),
+        ]
+    );
+    let ids: HashSet<_> = events.iter().map(|e| e.message_id.clone()).collect();
+    assert_eq!(
+        ids.len(),
+        events.len(),
+        "every event has its own message id"
+    );
+    let push = events
+        .iter()
+        .find(|e| e.customer.id.as_str() == "both" && e.channel == Channel::Push)
+        .unwrap();
+    assert_eq!(push.customer.push_devices().len(), 2);
+    assert_eq!(
+        (
+            report.rows,
+            report.events_emitted,
+            report.not_consented,
+            report.no_address
+        ),
+        (4, 5, 2, 1),
+        "counted per row and channel"
+    );
+}

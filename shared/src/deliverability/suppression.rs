@@ -22,6 +22,8 @@ pub enum SuppressionReason {
     Unsubscribed,
     /// Added by the retailer (the API, or a bulk import).
     Manual,
+    /// A push token whose endpoint the push provider disabled (app uninstalled, token expired).
+    EndpointDisabled,
 }
 
 impl SuppressionReason {
@@ -32,6 +34,7 @@ impl SuppressionReason {
             SuppressionReason::Complaint => "COMPLAINT",
             SuppressionReason::Unsubscribed => "UNSUBSCRIBED",
             SuppressionReason::Manual => "MANUAL",
+            SuppressionReason::EndpointDisabled => "ENDPOINT_DISABLED",
         }
     }
 
@@ -42,6 +45,7 @@ impl SuppressionReason {
             SuppressionReason::Complaint,
             SuppressionReason::Unsubscribed,
             SuppressionReason::Manual,
+            SuppressionReason::EndpointDisabled,
         ]
         .into_iter()
         .find(|reason| reason.as_str() == value)

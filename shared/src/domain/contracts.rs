@@ -6,14 +6,17 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    BatchId, CampaignId, CustomerId, FieldValue, ItemId, MessageId, StoreId, TemplateId, TenantId,
-    VariantId,
+    BatchId, CampaignId, CustomerId, FieldValue, ItemId, MAX_DEVICES_PER_CUSTOMER, MessageId,
+    PushDevice, StoreId, TemplateId, TenantId, VariantId,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
+    #[default]
     Email,
     Push,
 }
@@ -87,10 +90,32 @@ pub struct Customer {
     pub id: CustomerId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// A device token without its platform (the contract's first form; see
+    /// [`PushDevice::inferred`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub push_token: Option<String>,
+    /// The customer's devices, each with its platform: a push goes to every one of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub push_tokens: Vec<PushDevice>,
     #[serde(default)]
     pub fields: FieldValue,
+}
+
+impl Customer {
+    /// Every device a push goes to: `push_tokens`, then `push_token` when it is not one of them,
+    /// at most [`MAX_DEVICES_PER_CUSTOMER`]; blank tokens are left out.
+    pub fn push_devices(&self) -> Vec<PushDevice> {
+        let mut devices: Vec<PushDevice> = Vec::with_capacity(self.push_tokens.len() + 1);
+        let legacy = self.push_token.as_deref().map(PushDevice::inferred);
+        for device in self.push_tokens.iter().cloned().chain(legacy) {
+            let blank = device.token.trim().is_empty();
+            if !blank && !devices.iter().any(|d| d.token == device.token) {
+                devices.push(device);
+            }
+        }
+        devices.truncate(MAX_DEVICES_PER_CUSTOMER);
+        devices
+    }
 }
 
 /// Contract `campaign-event` (stream: campaign events): one per matched customer.
@@ -160,6 +185,27 @@ pub struct SendBatch {
     /// for it. Never set by rebatch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub share_reservation: Option<ShareReservation>,
+    /// How many times a redrive put this batch back from the parked archive: its park
+    /// generation. A batch parked again after a redrive is a new parked object (and a new
+    /// count), never the one the redrive read and is about to remove; a redelivered record parks
+    /// again under the same generation, idempotently. Not part of the batch id. Absent (0) until
+    /// the batch is first redriven.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub redrive: u32,
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
+}
+
+impl SendBatch {
+    /// The batch as a redrive puts it back: the same ids and recipients, one generation on.
+    pub fn redriven(&self) -> SendBatch {
+        SendBatch {
+            redrive: self.redrive.saturating_add(1),
+            ..self.clone()
+        }
+    }
 }
 
 /// Where a deferred batch stands in its tenant's share of the send budget: reserved at

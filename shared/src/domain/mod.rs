@@ -5,6 +5,7 @@ mod address;
 mod contracts;
 mod fields;
 mod ids;
+mod push;
 mod template;
 mod tenant;
 
@@ -13,6 +14,7 @@ pub use contracts::*;
 pub use fields::FieldValue;
 pub(crate) use ids::hex;
 pub use ids::*;
+pub use push::*;
 pub use template::*;
 pub use tenant::*;
 

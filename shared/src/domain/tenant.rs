@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::TenantId;
+use super::{PushApplications, TenantId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
@@ -41,6 +41,9 @@ pub struct TenantWorkspace {
     /// The retailer's own settings: brand variables, time zone, quiet hours, frequency cap.
     #[serde(default)]
     pub settings: TenantSettings,
+    /// The retailer's push applications, one per platform (created through onboarding).
+    #[serde(default, skip_serializing_if = "PushApplications::is_empty")]
+    pub push_applications: PushApplications,
 }
 
 /// What a retailer configures about its sending, beyond the workspace's routing.

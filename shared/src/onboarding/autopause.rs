@@ -21,9 +21,8 @@ impl TenantPauser for Onboarding {
             return Ok(false);
         }
         tracing::warn!(tenant_id = %tenant, reason, "suspending the tenant: its rates crossed the pause thresholds");
-        self.suspend(tenant)
+        self.suspend_if_active(&workspace)
             .await
-            .map(|_| true)
             .map_err(as_store_error)
     }
 }

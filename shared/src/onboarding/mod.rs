@@ -6,13 +6,23 @@
 #[cfg(any(feature = "api", feature = "feedback"))]
 mod autopause;
 #[cfg(any(feature = "api", feature = "feedback"))]
+mod json_merge;
+#[cfg(any(feature = "api", feature = "feedback"))]
+pub mod push;
+#[cfg(any(feature = "api", feature = "feedback"))]
 mod service;
+#[cfg(any(feature = "api", feature = "feedback"))]
+mod service_push;
 #[cfg(any(feature = "api", feature = "feedback"))]
 pub mod workspaces;
 
 #[cfg(any(feature = "api", feature = "feedback"))]
+pub use json_merge::merge_patch;
+#[cfg(any(feature = "api", feature = "feedback"))]
 pub use service::*;
 
+#[cfg(test)]
+mod push_tests;
 #[cfg(test)]
 mod race_tests;
 #[cfg(test)]

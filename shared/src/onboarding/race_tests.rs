@@ -161,3 +161,25 @@ async fn status_is_not_patchable_and_the_display_name_is_written_with_the_settin
     assert_eq!(stored.display_name, "Alpine");
     assert_ne!(stored.settings, TenantSettings::default());
 }
+
+#[tokio::test]
+async fn of_two_auto_pauses_racing_only_the_one_that_suspended_reports_a_pause() {
+    use crate::deliverability::autopause::TenantPauser as _;
+    let t = setup();
+    let alpine = tenant("alpine");
+    t.onboarding
+        .put_tenant(&alpine, alpine_request())
+        .await
+        .unwrap();
+    // GIVEN another feedback invocation suspends the tenant after this one read it as active
+    t.directory
+        .race_next_workspace_read(|stored| stored.status = TenantStatus::Suspended);
+
+    // WHEN this one's rates cross the thresholds too
+    let paused = t.onboarding.pause(&alpine, "bounce rate").await.unwrap();
+
+    // THEN it reports no pause of its own (the other one paused it): one pause counted, not two
+    assert!(!paused);
+    let stored = t.onboarding.tenant(&alpine).await.unwrap();
+    assert_eq!(stored.status, TenantStatus::Suspended);
+}

@@ -2,22 +2,22 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 pub use super::workspaces::{
     MAX_RESOURCE_NAME_CHARS, ProvisionError, ProvisionedWorkspace, SendingWorkspaces,
     WorkspaceSpec, resource_name,
 };
 
+use super::json_merge::merge_patch;
+use super::push::PushSetup;
 use crate::directory::{SlugClaim, TenantAdmin};
 use crate::domain::{
     FrequencyCap, MAX_FREQUENCY_CAP_WINDOW_DAYS, MAX_SEND_WEIGHT, QuietHours, SendShare, TenantId,
     TenantSettings, TenantStatus, TenantWorkspace,
 };
 use crate::error::{Retryable, StoreError};
-use crate::pipeline::archive::Archive;
-use crate::pipeline::publish::RecordStream;
-use crate::pipeline::redrive::RedriveError;
+use crate::pipeline::redrive::{RedriveError, RedriveProgress, RedriveScope, RedriveWorker};
 
 /// A slug is 2 to 40 characters of `[a-z0-9-]`: the from-address's local part.
 pub const SLUG_CHARS: std::ops::RangeInclusive<usize> = 2..=40;
@@ -143,8 +143,7 @@ impl Retryable for OnboardingError {
             | OnboardingError::Conflict(_) => false,
             OnboardingError::Provision(e) => e.is_retryable(),
             OnboardingError::Store(e) => e.is_retryable(),
-            OnboardingError::Redrive(RedriveError::Archive(e)) => e.is_retryable(),
-            OnboardingError::Redrive(RedriveError::Encode(_)) => false,
+            OnboardingError::Redrive(e) => e.is_retryable(),
         }
     }
 }
@@ -172,17 +171,25 @@ impl OnboardingConfig {
     }
 }
 
-/// Parked batches go back on this stream when a tenant is reinstated.
-struct Redrive {
-    archive: Arc<dyn Archive>,
-    send_batches: Arc<dyn RecordStream>,
-}
-
 pub struct Onboarding {
     workspaces: Arc<dyn SendingWorkspaces>,
-    admin: Arc<dyn TenantAdmin>,
+    pub(super) admin: Arc<dyn TenantAdmin>,
     config: OnboardingConfig,
-    redrive: Option<Redrive>,
+    /// Puts the tenant's parked batches back when it is reinstated.
+    redrive: Option<RedriveWorker>,
+    /// The retailer's push applications (`with_push_applications`, in `service_push.rs`).
+    pub(super) push: Option<PushSetup>,
+}
+
+/// A reinstated tenant's workspace, and the redrive job its reinstate started (continued by the
+/// scheduler's tick until every parked batch of the tenant is back on the stream).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+pub struct Reinstated {
+    #[serde(flatten)]
+    pub workspace: TenantWorkspace,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redrive: Option<RedriveProgress>,
 }
 
 impl Onboarding {
@@ -196,20 +203,15 @@ impl Onboarding {
             admin,
             config,
             redrive: None,
+            push: None,
         }
     }
 
-    /// With these, [`Onboarding::reinstate`] also redrives the tenant's parked batches onto the
-    /// send-batches stream; without them the caller redrives (`storecast-dev redrive`).
-    pub fn with_redrive(
-        mut self,
-        archive: Arc<dyn Archive>,
-        send_batches: Arc<dyn RecordStream>,
-    ) -> Self {
-        self.redrive = Some(Redrive {
-            archive,
-            send_batches,
-        });
+    /// With it, [`Onboarding::reinstate`] also starts a redrive job for the tenant's parked
+    /// batches (its first slice at once, the rest on the scheduler's tick); without it the
+    /// caller redrives (`storecast-dev redrive`).
+    pub fn with_redrive(mut self, worker: RedriveWorker) -> Self {
+        self.redrive = Some(worker);
         self
     }
 
@@ -262,6 +264,10 @@ impl Onboarding {
                 .map_or(TenantStatus::Active, |existing| existing.status),
             unsubscribe_base_url: self.config.unsubscribe_base_url_for(tenant),
             settings: request.settings,
+            push_applications: existing
+                .as_ref()
+                .map(|existing| existing.push_applications.clone())
+                .unwrap_or_default(),
         };
         let written = match &existing {
             None => self.admin.create_workspace(&workspace).await?,
@@ -360,12 +366,37 @@ impl Onboarding {
         Ok(workspace)
     }
 
+    /// The suspension of an active tenant: SES sending off, then status `SUSPENDED` on condition
+    /// that it is still `ACTIVE`. True only for the call that made the change, so of several
+    /// concurrent auto-pauses one reports (and counts) the pause.
+    pub(super) async fn suspend_if_active(
+        &self,
+        workspace: &TenantWorkspace,
+    ) -> Result<bool, OnboardingError> {
+        self.workspaces
+            .set_sending_enabled(&workspace.configuration_set, false)
+            .await?;
+        let suspended = self
+            .admin
+            .set_workspace_status(
+                &workspace.tenant_id,
+                Some(TenantStatus::Active),
+                TenantStatus::Suspended,
+            )
+            .await?;
+        if suspended {
+            tracing::info!(tenant_id = %workspace.tenant_id, "tenant suspended");
+        }
+        Ok(suspended)
+    }
+
     /// Sending enabled at SES, status `ACTIVE` (written on condition that the status is still
     /// the one read: a suspension landing in between is a conflict, not undone), and (with
-    /// [`Onboarding::with_redrive`]) the tenant's parked batches back on the send-batches
-    /// stream. Idempotent.
+    /// [`Onboarding::with_redrive`]) a redrive job putting the tenant's parked batches back on
+    /// the send-batches stream: its first slice runs now, the scheduler's tick the rest.
+    /// Idempotent: reinstating while the job runs sends its pass back to the first key.
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
-    pub async fn reinstate(&self, tenant: &TenantId) -> Result<TenantWorkspace, OnboardingError> {
+    pub async fn reinstate(&self, tenant: &TenantId) -> Result<Reinstated, OnboardingError> {
         let mut workspace = self.tenant(tenant).await?;
         self.workspaces
             .set_sending_enabled(&workspace.configuration_set, true)
@@ -383,17 +414,15 @@ impl Onboarding {
             ));
         }
         workspace.status = TenantStatus::Active;
-        if let Some(redrive) = &self.redrive {
-            crate::pipeline::redrive::redrive_parked(
-                redrive.archive.as_ref(),
-                redrive.send_batches.as_ref(),
-                tenant,
-                None,
-            )
-            .await?;
-        }
-        tracing::info!("tenant reinstated");
-        Ok(workspace)
+        let redrive = match &self.redrive {
+            Some(worker) => {
+                let scope = RedriveScope::tenant(tenant);
+                Some(RedriveProgress::from(&worker.start(&scope).await?))
+            }
+            None => None,
+        };
+        tracing::info!(?redrive, "tenant reinstated");
+        Ok(Reinstated { workspace, redrive })
     }
 }
 
@@ -555,28 +584,4 @@ pub fn validate_settings(prefix: &str, settings: &TenantSettings) -> Result<(), 
         ));
     }
     Ok(())
-}
-
-/// RFC 7396 JSON merge patch: `null` removes a key, objects merge, anything else replaces.
-pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
-    let serde_json::Value::Object(patch) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = serde_json::Value::Object(serde_json::Map::new());
-    }
-    let serde_json::Value::Object(target) = target else {
-        unreachable!("made an object above");
-    };
-    for (key, value) in patch {
-        if value.is_null() {
-            target.remove(key);
-        } else {
-            merge_patch(
-                target.entry(key.clone()).or_insert(serde_json::Value::Null),
-                value,
-            );
-        }
-    }
 }

@@ -12,6 +12,7 @@ use crate::domain::{FrequencyCap, TenantId, TenantStatus};
 use crate::error::Retryable;
 use crate::pipeline::archive::Archive;
 use crate::pipeline::archive::ParkedBatch;
+use crate::pipeline::redrive::RedriveState;
 use crate::testing::{MemoryArchive, MemoryDirectory, MemorySendingWorkspaces, MemoryStream};
 
 pub(super) struct Setup {
@@ -278,7 +279,8 @@ async fn suspend_and_reinstate_switch_the_table_and_the_provider() {
     assert!(!t.workspaces.workspace_of(&alpine).unwrap().sending_enabled);
 
     let active = t.onboarding.reinstate(&alpine).await.unwrap();
-    assert_eq!(active.status, TenantStatus::Active);
+    assert_eq!(active.workspace.status, TenantStatus::Active);
+    assert_eq!(active.redrive, None, "no redrive wired");
     assert_eq!(
         t.onboarding.tenant(&alpine).await.unwrap().status,
         TenantStatus::Active
@@ -329,7 +331,13 @@ async fn reinstating_with_redrive_puts_parked_batches_back() {
             unsubscribe_base_url: "https://u/{tenant}".into(),
         },
     )
-    .with_redrive(archive.clone(), stream.clone());
+    .with_redrive(crate::pipeline::redrive::RedriveWorker {
+        archive: archive.clone(),
+        stream: stream.clone(),
+        jobs: Arc::new(crate::testing::MemoryRedriveJobs::default()),
+        clock: Arc::new(crate::clock::SystemClock),
+        first_slice: crate::pipeline::redrive::worker::START_SLICE,
+    });
     let alpine = tenant("alpine");
     onboarding
         .put_tenant(&alpine, alpine_request())
@@ -350,7 +358,9 @@ async fn reinstating_with_redrive_puts_parked_batches_back() {
         })
         .await
         .unwrap();
-    onboarding.reinstate(&alpine).await.unwrap();
+    let reinstated = onboarding.reinstate(&alpine).await.unwrap();
+    let redrive = reinstated.redrive.unwrap();
+    assert_eq!((redrive.state, redrive.batches), (RedriveState::Done, 1));
     assert_eq!(stream.records().len(), 1);
     assert!(archive.keys().is_empty());
     assert_eq!(

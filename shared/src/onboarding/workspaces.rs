@@ -50,6 +50,9 @@ pub enum ProvisionError {
         #[source]
         source: BoxError,
     },
+    /// The provider refused what the request gave it (push credentials it cannot use).
+    #[error("{field}: {reason}")]
+    InvalidInput { field: &'static str, reason: String },
     /// A resource name derived from the tenant id is not valid at the provider.
     #[error("resource name {name:?} is invalid: {reason}")]
     InvalidName { name: String, reason: String },

@@ -110,7 +110,9 @@ pub trait Archive: Send + Sync {
     ) -> Result<Vec<(String, ParkedBatch)>, StoreError>;
     /// Removes a parked or deferred batch (after it is back on the stream).
     async fn remove_parked(&self, key: &str) -> Result<(), StoreError>;
-    /// Removes a parked batch the redrive put back. An archive that counts its parked batches
+    /// Removes a parked batch the redrive put back: the object of that park generation only
+    /// (`parked.batch.redrive`; the redrive puts the batch back one generation on, so a park of
+    /// the redriven copy is another object). An archive that counts its parked batches
     /// (`pipeline::parked::CountedArchive`) stops counting it too; a bare store only removes it.
     async fn unpark(&self, key: &str, _parked: &ParkedBatch) -> Result<(), StoreError> {
         self.remove_parked(key).await
@@ -136,8 +138,36 @@ pub mod keys {
         }
     }
 
-    pub fn parked(tenant: &TenantId, campaign: &CampaignId, batch: &BatchId) -> String {
-        format!("parked/{tenant}/{campaign}/{batch}.json")
+    /// `parked/<tenant>/<campaign>/<batch>.json` for a batch never redriven, and
+    /// `parked/<tenant>/<campaign>/<batch>!<generation, descending>.json` for one parked again
+    /// after `generation` redrives: each park generation is its own object, so a redrive removes
+    /// only the one it read. `!` is not an id character and sorts before `.`, and the generation
+    /// is written as `u32::MAX - generation` in 8 hex digits, so a later generation sorts before
+    /// every earlier one of its batch: a redrive listing past a batch never meets that batch
+    /// parked again behind its cursor.
+    pub fn parked(
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        batch: &BatchId,
+        generation: u32,
+    ) -> String {
+        match generation {
+            0 => format!("parked/{tenant}/{campaign}/{batch}.json"),
+            n => format!(
+                "parked/{tenant}/{campaign}/{batch}!{:08x}.json",
+                u32::MAX - n
+            ),
+        }
+    }
+
+    /// The key of a parked batch, by its group, id and park generation.
+    pub fn parked_batch(batch: &crate::domain::SendBatch) -> String {
+        parked(
+            &batch.group.tenant_id,
+            &batch.group.campaign_id,
+            &batch.batch_id,
+            batch.redrive,
+        )
     }
 
     pub const DEFERRED_PREFIX: &str = "deferred/";

@@ -18,9 +18,12 @@ pub struct ParkedTally {
     pub recipients: u64,
 }
 
-/// Counts of parked batches. A batch id names its recipients (it is derived from their message
-/// ids), so a batch parked twice is the same batch: counting it again changes nothing, and
-/// uncounting a batch not counted changes nothing.
+/// Counts of parked batches, one count per parked object: a batch id and its park generation
+/// (`SendBatch::redrive`). A batch id names its recipients (it is derived from their message
+/// ids), so a batch parked twice in one generation (a redelivered record) is the same park:
+/// counting it again changes nothing, and uncounting a park not counted changes nothing. A
+/// batch parked again after a redrive is one generation on: a new count, which the redrive's
+/// uncount of the generation it read leaves alone.
 #[async_trait]
 pub trait ParkedCounts: Send + Sync {
     /// Counts a parked batch, once.

@@ -124,3 +124,135 @@ async fn an_uncount_that_fails_leaves_the_batch_parked_and_counted() {
     world.counts.set_unavailable(false);
     assert_eq!(tally(&world).await.batches, 1, "and still counted");
 }
+
+/// Delivery as it runs while the campaign is paused again: every batch put on the stream is
+/// taken at once and parked again, before the redrive that put it there goes on.
+struct ParkingAgainStream {
+    archive: Arc<CountedArchive>,
+    taken: MemoryStream,
+}
+
+#[async_trait]
+impl crate::pipeline::publish::RecordStream for ParkingAgainStream {
+    async fn put_records(
+        &self,
+        records: &[crate::pipeline::publish::StreamRecord],
+    ) -> Result<Vec<crate::pipeline::publish::EntryResult>, crate::error::StreamError> {
+        for record in records {
+            let batch: SendBatch = serde_json::from_slice(&record.data).unwrap();
+            let parked = ParkedBatch {
+                reason: "campaign paused".into(),
+                parked_at: "2026-11-20T00:05:00Z".into(),
+                batch,
+            };
+            self.archive.park(&parked).await.unwrap();
+        }
+        self.taken.put_records(records).await
+    }
+}
+
+#[tokio::test]
+async fn a_batch_parked_again_before_the_redrive_removed_it_stays_parked_and_counted() {
+    // GIVEN a parked batch, and delivery parking again whatever the redrive puts back (the
+    // campaign was paused again) before the redrive removes what it read
+    let objects = Arc::new(MemoryArchive::default());
+    let counts = Arc::new(MemoryParkedCounts::default());
+    let archive = Arc::new(CountedArchive::new(objects.clone(), counts.clone()));
+    archive.park(&parked("spring", 0..3)).await.unwrap();
+    let stream = ParkingAgainStream {
+        archive: archive.clone(),
+        taken: MemoryStream::default(),
+    };
+    let (tenant, campaign) = ids();
+
+    // WHEN the campaign's parked batches are redriven
+    let summary = crate::pipeline::redrive::redrive_parked(
+        archive.as_ref(),
+        &stream,
+        &tenant,
+        Some(&campaign),
+    )
+    .await
+    .unwrap();
+
+    // THEN the batch went back once, and its new park is kept and counted: nothing is lost
+    assert_eq!(summary.batches, 1);
+    assert_eq!(stream.taken.records().len(), 1);
+    let parked_now = archive.parked(&tenant, Some(&campaign)).await.unwrap();
+    assert_eq!(
+        parked_now.len(),
+        1,
+        "the batch parked again is still parked"
+    );
+    assert_eq!(
+        parked_now[0].1.batch.batch_id,
+        parked("spring", 0..3).batch.batch_id
+    );
+    let expected = ParkedTally {
+        batches: 1,
+        recipients: 3,
+    };
+    assert_eq!(
+        counts.campaign_parked(&tenant, &campaign).await.unwrap(),
+        expected
+    );
+}
+
+#[tokio::test]
+async fn a_redriven_batch_parked_again_is_a_new_generation_and_a_redelivery_of_it_counts_once() {
+    // GIVEN a parked batch, redriven, and its copy parked again twice (a redelivered record)
+    let world = world();
+    let first = parked("spring", 0..3);
+    world.archive.park(&first).await.unwrap();
+    let again = ParkedBatch {
+        batch: first.batch.redriven(),
+        ..first.clone()
+    };
+    world.archive.park(&again).await.unwrap();
+    world.archive.park(&again).await.unwrap();
+    assert_eq!(tally(&world).await.batches, 2, "two parks, two objects");
+
+    // WHEN the redrive that read the first removes it
+    let first_key = crate::pipeline::archive::keys::parked_batch(&first.batch);
+    world.archive.unpark(&first_key, &first).await.unwrap();
+
+    // THEN the park after the redrive stays, counted once, with the ids unchanged
+    let left = world.archive.parked(&ids().0, None).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].1.batch.redrive, 1);
+    assert_eq!(left[0].1.batch.batch_id, first.batch.batch_id);
+    let expected = ParkedTally {
+        batches: 1,
+        recipients: 3,
+    };
+    assert_eq!(tally(&world).await, expected);
+}
+
+#[test]
+fn a_later_park_generation_sorts_before_the_earlier_ones_and_after_the_batch_before() {
+    let (tenant, campaign) = ids();
+    let batch = |id: &str| crate::domain::BatchId::parse(id).unwrap();
+    let key = |id: &str, generation| {
+        crate::pipeline::archive::keys::parked(&tenant, &campaign, &batch(id), generation)
+    };
+    assert_eq!(key("b2", 0), "parked/alpine/spring/b2.json");
+    assert_eq!(key("b2", 1), "parked/alpine/spring/b2!fffffffe.json");
+    let mut keys = vec![
+        key("b2", 0),
+        key("b2", 1),
+        key("b2", 7),
+        key("b1", 0),
+        key("b3", 3),
+    ];
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            key("b1", 0),
+            key("b2", 7),
+            key("b2", 1),
+            key("b2", 0),
+            key("b3", 3)
+        ]
+    );
+}

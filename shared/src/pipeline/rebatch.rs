@@ -289,6 +289,7 @@ fn build_batches(group: &BatchGroup, members: &[(usize, Recipient)]) -> Vec<Pend
         group: group.clone(),
         recipients: members.iter().map(|(_, r)| r.clone()).collect(),
         share_reservation: None,
+        redrive: 0,
     };
     let too_large = serde_json::to_vec(&batch)
         .is_ok_and(|data| data.len() + batch.batch_id.as_str().len() > MAX_BYTES_PER_RECORD);

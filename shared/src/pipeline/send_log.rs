@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{BatchId, CampaignId, MessageId, TenantId, VariantId};
+use crate::domain::{BatchId, CampaignId, Channel, MessageId, TenantId, VariantId};
 use crate::error::StoreError;
 
 /// Where a message's idempotency record says it stands.
@@ -97,6 +97,10 @@ pub struct BatchOutcome {
     /// stored before revisions were kept). Each write is conditioned on the revision it read.
     #[serde(default)]
     pub revision: u64,
+    /// The batch's channel: its counters are kept apart (not stored with the outcome item; kept
+    /// with an outcome set aside in the archive, so its redrive counts it under its channel).
+    #[serde(default)]
+    pub channel: Channel,
 }
 
 impl BatchOutcome {
@@ -143,14 +147,83 @@ pub trait SendLog: Send + Sync {
     ) -> Result<Option<MessageClaim>, StoreError>;
 }
 
-/// What a campaign variant's delivery counters count: each message once, when its slot in a
-/// batch outcome first becomes final (see [`record_outcome`]).
+/// What a campaign variant's delivery counters count (per channel): each message once, when its
+/// slot in a batch outcome first becomes final (see [`record_outcome`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct DeliveryTally {
     pub sent: u64,
     pub failed: u64,
     pub suppressed: u64,
     pub unconfirmed: u64,
+    /// The failed ones by reason.
+    #[serde(default)]
+    pub failed_by_reason: FailedByReason,
+}
+
+/// Failed messages in the classes the stats tell apart, from the outcome's reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+pub struct FailedByReason {
+    /// The customer has no address (email) or no device token (push).
+    pub no_address: u64,
+    /// A device token that is malformed or the provider refused.
+    pub invalid_address: u64,
+    /// Every device's endpoint was disabled by the push service (its tokens are suppressed).
+    pub endpoint_disabled: u64,
+    /// The rendered push is over its platform's size limit.
+    pub payload_too_large: u64,
+    /// The retailer has no push application for the devices' platform.
+    pub no_push_application: u64,
+    /// Anything else: rejected by the provider, a template that failed to render.
+    pub other: u64,
+}
+
+impl FailedByReason {
+    /// The counter names as stored, in order.
+    pub const NAMES: [&'static str; 6] = [
+        "failed_no_address",
+        "failed_invalid_address",
+        "failed_endpoint_disabled",
+        "failed_payload_too_large",
+        "failed_no_push_application",
+        "failed_other",
+    ];
+
+    fn slots(&mut self) -> [&mut u64; 6] {
+        [
+            &mut self.no_address,
+            &mut self.invalid_address,
+            &mut self.endpoint_disabled,
+            &mut self.payload_too_large,
+            &mut self.no_push_application,
+            &mut self.other,
+        ]
+    }
+
+    /// Counts one failure by its reason, once: a push failed on several devices for different
+    /// reasons counts under the first that matches of no address, endpoint disabled, invalid
+    /// token, payload too large, no push application.
+    pub fn count(&mut self, reason: &str) {
+        let class = if reason.starts_with("customer has no") {
+            0
+        } else if reason.contains("endpoint disabled") {
+            2
+        } else if reason.contains("invalid device token") {
+            1
+        } else if reason.contains("payload too large") {
+            3
+        } else if reason.contains("no push application") {
+            4
+        } else {
+            5
+        };
+        *self.slots()[class] += 1;
+    }
+
+    fn values(mut self) -> [u64; 6] {
+        self.slots().map(|slot| *slot)
+    }
 }
 
 impl DeliveryTally {
@@ -167,7 +240,10 @@ impl DeliveryTally {
             }
             match outcome {
                 RecipientOutcome::Sent { .. } => tally.sent += 1,
-                RecipientOutcome::Failed { .. } => tally.failed += 1,
+                RecipientOutcome::Failed { reason } => {
+                    tally.failed += 1;
+                    tally.failed_by_reason.count(reason);
+                }
                 RecipientOutcome::Suppressed => tally.suppressed += 1,
                 RecipientOutcome::Unconfirmed { .. } => tally.unconfirmed += 1,
                 _ => {}
@@ -181,20 +257,32 @@ impl DeliveryTally {
     }
 
     pub fn add(&mut self, other: &DeliveryTally) {
-        self.sent += other.sent;
-        self.failed += other.failed;
-        self.suppressed += other.suppressed;
-        self.unconfirmed += other.unconfirmed;
+        for (name, value) in other.fields() {
+            self.set(name, self.get(name) + value);
+        }
     }
 
     /// The counters by name, as stored.
-    pub fn fields(&self) -> [(&'static str, u64); 4] {
-        [
+    pub fn fields(&self) -> Vec<(&'static str, u64)> {
+        let mut fields = vec![
             ("sent", self.sent),
             ("failed", self.failed),
             ("suppressed", self.suppressed),
             ("unconfirmed", self.unconfirmed),
-        ]
+        ];
+        fields.extend(
+            FailedByReason::NAMES
+                .into_iter()
+                .zip(self.failed_by_reason.values()),
+        );
+        fields
+    }
+
+    fn get(&self, name: &str) -> u64 {
+        self.fields()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map_or(0, |(_, value)| value)
     }
 
     pub fn set(&mut self, name: &str, value: u64) {
@@ -203,7 +291,11 @@ impl DeliveryTally {
             "failed" => self.failed = value,
             "suppressed" => self.suppressed = value,
             "unconfirmed" => self.unconfirmed = value,
-            _ => {}
+            other => {
+                if let Some(index) = FailedByReason::NAMES.iter().position(|n| *n == other) {
+                    *self.failed_by_reason.slots()[index] = value;
+                }
+            }
         }
     }
 }
@@ -219,6 +311,30 @@ pub struct OutcomeWrite<'a> {
     pub variant: &'a VariantId,
     /// What the slots this write makes final add (may be zero).
     pub tally: DeliveryTally,
+}
+
+impl OutcomeWrite<'_> {
+    /// The counters' group: the variant, for email; `<variant>#push` for push (variant ids hold
+    /// no `#`), so each channel of a campaign is counted apart.
+    pub fn counter_key(&self) -> String {
+        counter_key(self.variant, self.outcome.channel)
+    }
+}
+
+/// See [`OutcomeWrite::counter_key`].
+pub fn counter_key(variant: &VariantId, channel: Channel) -> String {
+    match channel {
+        Channel::Email => variant.to_string(),
+        other => format!("{variant}#{other}"),
+    }
+}
+
+/// The variant and channel of a counter group ([`counter_key`]).
+pub fn split_counter_key(key: &str) -> (&str, Channel) {
+    match key.split_once('#') {
+        Some((variant, "push")) => (variant, Channel::Push),
+        _ => (key, Channel::Email),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

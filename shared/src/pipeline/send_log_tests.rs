@@ -27,6 +27,7 @@ fn batch(batch: &str, attempt: u64, outcomes: Vec<RecipientOutcome>) -> BatchOut
         attempt: AttemptId(attempt),
         outcomes,
         revision: 0,
+        channel: Default::default(),
     }
 }
 
@@ -41,7 +42,60 @@ fn tally(sent: u64, failed: u64, suppressed: u64, unconfirmed: u64) -> DeliveryT
         failed,
         suppressed,
         unconfirmed,
+        // The failures of these tests are none of the classes the stats tell apart.
+        failed_by_reason: FailedByReason {
+            other: failed,
+            ..Default::default()
+        },
     }
+}
+
+#[test]
+fn failures_are_counted_by_reason_once_each() {
+    let failed = |reason: &str| RecipientOutcome::Failed {
+        reason: reason.into(),
+    };
+    let tally = DeliveryTally::newly_final(
+        None,
+        &[
+            failed("customer has no push token"),
+            failed("customer has no email address"),
+            failed("push: endpoint disabled; invalid device token"),
+            failed("push: invalid device token"),
+            failed("push: payload too large"),
+            failed("push: the retailer has no push application for the device's platform"),
+            failed("MessageRejected: Illegal header"),
+        ],
+    );
+    assert_eq!(tally.failed, 7);
+    assert_eq!(
+        tally.failed_by_reason,
+        FailedByReason {
+            no_address: 2,
+            invalid_address: 1,
+            endpoint_disabled: 1,
+            payload_too_large: 1,
+            no_push_application: 1,
+            other: 1,
+        }
+    );
+    let mut stored = DeliveryTally::default();
+    for (name, value) in tally.fields() {
+        stored.set(name, value);
+    }
+    assert_eq!(
+        stored, tally,
+        "every counter round-trips by its stored name"
+    );
+}
+
+#[test]
+fn each_channel_of_a_variant_is_counted_apart() {
+    let a = VariantId::parse("a").unwrap();
+    assert_eq!(counter_key(&a, Channel::Email), "a");
+    assert_eq!(counter_key(&a, Channel::Push), "a#push");
+    assert_eq!(split_counter_key("a#push"), ("a", Channel::Push));
+    assert_eq!(split_counter_key("a"), ("a", Channel::Email));
 }
 
 #[test]

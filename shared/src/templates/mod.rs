@@ -26,7 +26,8 @@ mod variables;
 pub use catalog::{Catalog, CatalogError, CatalogTemplate, RetailerSelection};
 #[cfg(feature = "api")]
 pub use service::{
-    Preview, PreviewCustomer, PreviewRequest, PushPreview, TemplateService, TemplateVariables,
+    Preview, PreviewCustomer, PreviewRequest, PushPayloadPreview, PushPreview, TemplateService,
+    TemplateVariables,
 };
 
 #[cfg(feature = "api")]

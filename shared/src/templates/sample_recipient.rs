@@ -17,6 +17,7 @@ pub fn sample_workspace(tenant: &str, sending_domain: &str) -> TenantWorkspace {
         status: TenantStatus::Active,
         unsubscribe_base_url: format!("https://prefs.{sending_domain}/{tenant}/unsubscribe"),
         settings: Default::default(),
+        push_applications: Default::default(),
     }
 }
 
@@ -71,6 +72,7 @@ pub fn sample_customer(tenant: &str, n: u32) -> (Customer, Vec<Offer>) {
     let customer = Customer {
         email: Some(format!("customer{n}@{tenant}.customers.example")),
         push_token: None,
+        push_tokens: Vec::new(),
         id: customer_id,
         fields: serde_json::from_value::<FieldValue>(serde_json::Value::Object(fields))
             .expect("JSON objects are field values"),

@@ -88,6 +88,53 @@ pub struct PreviewRequest {
 pub struct PushPreview {
     pub title: String,
     pub body: String,
+    /// Per platform (`fcm`, `apns`, `apns_sandbox`), the message delivery would publish.
+    #[serde(default)]
+    pub payloads: std::collections::BTreeMap<String, PushPayloadPreview>,
+}
+
+/// One platform's message as SNS would be given it (`MessageStructure: json`), or why it
+/// could not be (over the platform's size limit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PushPayloadPreview {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl PushPreview {
+    fn of(title: String, body: String, sample: &SampleRecipient) -> Self {
+        use crate::channels::push::{PushContent, provider_message};
+        let content = PushContent {
+            title: &title,
+            body: &body,
+            campaign_id: sample.campaign.as_str(),
+            message_id: sample.message_id.as_str(),
+            deep_link: sample.offers.first().map(|o| o.url.as_str()),
+        };
+        let payloads = crate::domain::PushPlatform::ALL
+            .into_iter()
+            .map(|platform| {
+                let preview = match provider_message(platform, &content) {
+                    Ok(message) => PushPayloadPreview {
+                        message: Some(message),
+                        problem: None,
+                    },
+                    Err(error) => PushPayloadPreview {
+                        message: None,
+                        problem: Some(error.to_string()),
+                    },
+                };
+                (platform.to_string(), preview)
+            })
+            .collect();
+        Self {
+            title,
+            body,
+            payloads,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -226,9 +273,12 @@ impl TemplateService {
         .unwrap_or_else(|| workspace.unsubscribe_base_url.clone());
         let rendered = sample.render(&compiled, workspace, &brand, &link)?;
         Ok(Preview {
-            push: compiled.has_push().then(|| PushPreview {
-                title: rendered.push_title.clone().unwrap_or_default(),
-                body: rendered.push_body.clone().unwrap_or_default(),
+            push: compiled.has_push().then(|| {
+                PushPreview::of(
+                    rendered.push_title.clone().unwrap_or_default(),
+                    rendered.push_body.clone().unwrap_or_default(),
+                    &sample,
+                )
             }),
             subject: rendered.subject,
             html: rendered.html,
@@ -314,6 +364,7 @@ impl SampleRecipient {
                 id: CustomerId::parse("preview-customer").expect("valid id"),
                 email: given.email.clone(),
                 push_token: None,
+                push_tokens: Vec::new(),
                 fields: FieldValue::from(&given.fields),
             },
         };
@@ -532,7 +583,16 @@ mod tests {
             .unwrap();
         assert_eq!(claim.campaign.as_str(), PREVIEW_CAMPAIGN);
         assert!(preview.text.contains("Draft headline"));
-        assert_eq!(preview.push.unwrap().title, "Your spring picks are in");
+        let push = preview.push.unwrap();
+        assert_eq!(push.title, "Your spring picks are in");
+        let fcm = push.payloads["fcm"].message.as_deref().unwrap();
+        let fcm: serde_json::Value = serde_json::from_str(fcm).unwrap();
+        let gcm: serde_json::Value = serde_json::from_str(fcm["GCM"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            gcm["fcmV1Message"]["message"]["notification"]["title"],
+            "Your spring picks are in"
+        );
+        assert!(push.payloads["apns"].message.is_some());
         let saved = service
             .variables(&workspace.tenant_id, &id())
             .await

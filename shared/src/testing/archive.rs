@@ -88,12 +88,7 @@ impl MemoryArchive {
 #[async_trait]
 impl Archive for MemoryArchive {
     async fn park(&self, parked: &ParkedBatch) -> Result<(), StoreError> {
-        let key = keys::parked(
-            &parked.batch.group.tenant_id,
-            &parked.batch.group.campaign_id,
-            &parked.batch.batch_id,
-        );
-        self.put(key, parked)
+        self.put(keys::parked_batch(&parked.batch), parked)
     }
 
     async fn dead_letter(&self, letter: &DeadLetter) -> Result<(), StoreError> {

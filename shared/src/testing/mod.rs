@@ -17,6 +17,11 @@ mod found_rate;
 #[cfg(feature = "availability")]
 pub mod optimizer_sim;
 mod parked_counts;
+mod push;
+mod push_applications;
+mod redrive_jobs;
+#[cfg(feature = "api")]
+mod request_quota;
 pub mod retail_template;
 pub mod samples;
 #[cfg(feature = "availability")]
@@ -30,6 +35,8 @@ mod stream;
 mod sync_units;
 mod tenants;
 mod unsubscribe;
+#[cfg(feature = "api")]
+mod uploads;
 mod warmup;
 mod workspaces;
 
@@ -47,10 +54,17 @@ pub use feedback::{MemoryFeedbackCounters, MemoryFeedbackLog};
 #[cfg(feature = "availability")]
 pub use found_rate::{MemoryFoundRateFeedback, MemoryOptimizerReports};
 pub use parked_counts::MemoryParkedCounts;
+pub use push::{MemoryPushEndpoints, MemoryPushProvider, ScriptedPushFailure};
+pub use push_applications::{MemoryPushApplication, MemoryPushApplications};
+pub use redrive_jobs::MemoryRedriveJobs;
+#[cfg(feature = "api")]
+pub use request_quota::MemoryRequestQuota;
 pub use send_log::MemorySendLog;
 pub use stream::MemoryStream;
 pub use tenants::MemoryDirectory;
 pub use unsubscribe::{TEST_KEY_RING, unsubscribe_signer};
+#[cfg(feature = "api")]
+pub use uploads::MemoryUploadSigner;
 pub use warmup::{MemorySendCap, MemoryWarmupStore};
 pub use workspaces::{MemorySendingWorkspaces, MemoryWorkspace};
 #[cfg(feature = "availability")]

@@ -1,5 +1,5 @@
-//! The parked counts in memory: a marker per parked batch and a tally per campaign, changed
-//! together, as the delivery table's transaction does.
+//! The parked counts in memory: a marker per parked batch (and park generation) and a tally per
+//! campaign, changed together, as the delivery table's transaction does.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -15,10 +15,14 @@ type Campaign = (TenantId, CampaignId);
 
 #[derive(Default)]
 struct State {
-    markers: BTreeSet<(Campaign, BatchId)>,
+    /// One per parked object: the batch and its park generation.
+    markers: BTreeSet<(Campaign, BatchId, u32)>,
     tallies: BTreeMap<Campaign, ParkedTally>,
     /// Counts and uncounts that changed something, in order.
     changes: u64,
+    /// Of those, the counts (parks) and the uncounts (redrives).
+    parks: u64,
+    unparks: u64,
     unavailable: bool,
 }
 
@@ -37,6 +41,16 @@ impl MemoryParkedCounts {
         lock(&self.state).changes
     }
 
+    /// How many parks were counted (each batch and park generation once).
+    pub fn parks(&self) -> u64 {
+        lock(&self.state).parks
+    }
+
+    /// How many parks a redrive uncounted (batches put back and removed).
+    pub fn unparks(&self) -> u64 {
+        lock(&self.state).unparks
+    }
+
     fn change(&self, batch: &SendBatch, park: bool) -> Result<(), StoreError> {
         let mut state = lock(&self.state);
         if state.unavailable {
@@ -49,13 +63,17 @@ impl MemoryParkedCounts {
             batch.group.tenant_id.clone(),
             batch.group.campaign_id.clone(),
         );
-        let marker = (campaign.clone(), batch.batch_id.clone());
+        let marker = (campaign.clone(), batch.batch_id.clone(), batch.redrive);
         let changed = match park {
             true => state.markers.insert(marker),
             false => state.markers.remove(&marker),
         };
         if changed {
             state.changes += 1;
+            match park {
+                true => state.parks += 1,
+                false => state.unparks += 1,
+            }
             let tally = state.tallies.entry(campaign).or_default();
             let recipients = batch.recipients.len() as u64;
             if park {

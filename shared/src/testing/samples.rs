@@ -4,7 +4,8 @@
 use crate::directory::TenantAdmin;
 use crate::domain::{
     BatchId, CONTRACT_VERSION, CampaignEvent, CampaignId, CampaignStatus, Channel, MessageId,
-    SendBatch, TemplateId, TemplateRef, TemplateVersion, TenantId, VariantId,
+    PushDevice, PushPlatform, Recipient, SendBatch, TemplateId, TemplateRef, TemplateVersion,
+    TenantId, VariantId,
 };
 use crate::error::StoreError;
 pub use crate::templates::sample_recipient::sample_workspace;
@@ -130,6 +131,52 @@ pub fn sample_batch(
         batch_id: BatchId::derive(&group, &ids),
         group,
         recipients,
+        share_reservation: None,
+        redrive: 0,
+    }
+}
+
+/// The push application a sample retailer gets on `platform` (the local stack's account).
+pub fn sample_push_application(tenant: &str, platform: PushPlatform) -> String {
+    format!(
+        "arn:aws:sns:us-east-1:123456789012:app/{}/storecast-{tenant}-{platform}",
+        crate::channels::push::provider_platform(platform)
+    )
+}
+
+/// A push batch of a campaign: each customer `n` with the devices given, on the push channel
+/// (its own message ids), all in the first customer's variant.
+pub fn sample_push_batch(
+    tenant: &str,
+    campaign: &str,
+    customers: impl IntoIterator<Item = (u32, Vec<PushDevice>)>,
+) -> SendBatch {
+    let mut group = None;
+    let recipients: Vec<Recipient> = customers
+        .into_iter()
+        .map(|(n, devices)| {
+            let mut event = sample_event(tenant, campaign, n);
+            event.channel = Channel::Push;
+            event.message_id = MessageId::derive(
+                &event.tenant_id,
+                &event.campaign_id,
+                &event.customer.id,
+                Channel::Push,
+            );
+            event.customer.push_tokens = devices;
+            let group = group.get_or_insert_with(|| event.group());
+            event.variant = group.variant.clone();
+            event.into_recipient()
+        })
+        .collect();
+    let group = group.expect("a batch has at least one customer");
+    let ids: Vec<&MessageId> = recipients.iter().map(|r| &r.message_id).collect();
+    SendBatch {
+        contract_version: CONTRACT_VERSION,
+        batch_id: BatchId::derive(&group, &ids),
+        group,
+        recipients,
+        redrive: 0,
         share_reservation: None,
     }
 }

@@ -122,7 +122,7 @@ impl SendLog for MemorySendLog {
             .entry((
                 outcome.tenant_id.clone(),
                 outcome.campaign_id.clone(),
-                write.variant.to_string(),
+                write.counter_key(),
             ))
             .or_default()
             .add(&write.tally);

@@ -311,6 +311,7 @@ impl TenantAdmin for MemoryDirectory {
             Some(stored) if stored.slug == workspace.slug => {
                 *stored = TenantWorkspace {
                     status: stored.status,
+                    push_applications: stored.push_applications.clone(),
                     ..workspace.clone()
                 };
                 Ok(true)
@@ -352,6 +353,22 @@ impl TenantAdmin for MemoryDirectory {
                 Ok(true)
             }
             _ => Ok(false),
+        }
+    }
+
+    async fn set_push_application(
+        &self,
+        tenant: &TenantId,
+        platform: crate::domain::PushPlatform,
+        arn: &str,
+    ) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        match state.workspaces.get_mut(tenant) {
+            Some(stored) => {
+                stored.push_applications.set(platform, arn.to_string());
+                Ok(true)
+            }
+            None => Ok(false),
         }
     }
 

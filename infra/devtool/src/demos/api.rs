@@ -14,10 +14,11 @@ use storecast::aws::dynamodb::TenantsTable;
 use storecast::deliverability::suppression::{Suppression, SuppressionList as _};
 use storecast::domain::TenantId;
 
+use crate::demos::api_audience::upload_audience;
 pub use crate::demos::api_report::{ApiDemoReport, CARELESS_RETAILER, RetailerLine};
 use crate::demos::one_click;
 use crate::local::SentEmail;
-use crate::local::api::{LocalPipelineRunner, api_state, serve};
+use crate::local::api::{LocalPipelineRunner, api_state, console_site, serve};
 use crate::local::pipeline::LocalPipeline;
 
 /// The demo's retailers: (tenant id, display name, time zone).
@@ -30,6 +31,8 @@ pub const TEMPLATE: &str = "weekly-offers";
 pub const CAMPAIGN: &str = "winter-warmup";
 /// The third retailer's second campaign, launched after the first was delivered.
 pub const SECOND_CAMPAIGN: &str = "new-year-teaser";
+/// The first retailer's email + push campaign, once its push applications are set up.
+pub const PUSH_CAMPAIGN: &str = "winter-push";
 
 #[derive(Debug, Clone)]
 pub struct ApiDemoOptions {
@@ -41,6 +44,9 @@ pub struct ApiDemoOptions {
     pub template_path: PathBuf,
     pub catalog_path: PathBuf,
 }
+
+/// Tries of one call the API answers 429 (over the retailer's requests a second).
+const MAX_ATTEMPTS_WHEN_LIMITED: u32 = 5;
 
 /// A client of the local API with one caller's token.
 struct ApiClient {
@@ -64,20 +70,35 @@ impl ApiClient {
         path: &str,
         body: Option<Value>,
     ) -> Result<(u16, Value)> {
-        let mut request = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
+        // A well-behaved client: a 429 (the retailer's requests over its limit a second) is
+        // tried again after the Retry-After the API names.
+        let mut attempt = 1;
+        loop {
+            let mut request = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.base))
+                .bearer_auth(&self.token);
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            let response = request
+                .send()
+                .await
+                .with_context(|| format!("{method} {path}"))?;
+            let status = response.status().as_u16();
+            if status == 429 && attempt < MAX_ATTEMPTS_WHEN_LIMITED {
+                let seconds = response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|value| value.to_str().ok()?.parse().ok())
+                    .unwrap_or(1);
+                tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
+                attempt += 1;
+                continue;
+            }
+            let body = response.json().await.unwrap_or(Value::Null);
+            return Ok((status, body));
         }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("{method} {path}"))?;
-        let status = response.status().as_u16();
-        let body = response.json().await.unwrap_or(Value::Null);
-        Ok((status, body))
     }
 
     /// The call must answer `expected`; the problem details are the error otherwise.
@@ -97,93 +118,10 @@ impl ApiClient {
     }
 }
 
-/// Customer `i` of `tenant`'s export: some without consent or an address, a gold/silver/bronze
-/// tier for the segment, offers from the retailer's catalog.
-fn audience_row(tenant: &str, domain: &str, i: usize) -> Value {
-    let email = (i % 41 != 3).then(|| customer_address(tenant, domain, i));
-    let tier = ["gold", "silver", "bronze"][i % 3];
-    let candidates: Vec<Value> = (0..4)
-        .map(|c| {
-            json!({
-                "item_id": format!("sku-{}", (i * 7 + c) % 97),
-                "category": (["outerwear", "boots", "tents"][(i + c) % 3]),
-                "title": format!("Winter pick {}", (i + c) % 13),
-                "url": format!("https://shop.{tenant}.example/p/sku-{}", (i * 7 + c) % 97),
-                "image_url": format!("https://cdn.{tenant}.example/sku-{}.jpg", (i * 7 + c) % 97),
-                "price": 19.5 + c as f64 * 12.0,
-                "sale_price": (c == 1).then_some(14.9),
-                "currency": "EUR",
-                "score": 1.0 - c as f64 * 0.1
-            })
-        })
-        .collect();
-    json!({
-        "id": format!("{tenant}-{i}"),
-        "store_id": format!("store-{}", i % crate::demos::availability::STORES),
-        "region": (["north", "south"][i % 2]),
-        "email": email,
-        "consent": {"email": i % 17 != 5},
-        "attributes": {"first_name": format!("Customer{i}"), "tier": tier, "city": "Hamburg"},
-        "candidates": candidates
-    })
-}
-
 /// The auto-pause's minimum volume in the demo (500 in a deployed stack).
 pub const DEMO_PAUSE_MIN_SENT: u32 = 60;
 /// The demo's complaint threshold (0.001 in a deployed stack).
 pub const DEMO_PAUSE_COMPLAINT_RATE: &str = "0.05";
-
-/// Customer `i`'s address: mostly at the retailer's customer domain, some at the SES mailbox
-/// simulator (labelled with the domain, so runs sharing an endpoint tell theirs apart), whose
-/// emulated events the feedback function applies: deliveries, opens and clicks, bounces,
-/// complaints.
-fn customer_address(tenant: &str, domain: &str, i: usize) -> String {
-    let label = domain.replace('.', "-");
-    let simulator = |mailbox: &str| format!("{mailbox}+{label}-{i}@simulator.amazonses.com");
-    if tenant == CARELESS_RETAILER && i % 5 == 1 {
-        return simulator("bounce");
-    }
-    match i {
-        10 => simulator("suppressionlist"),
-        13 => simulator("ooto"),
-        _ if i % 11 == 2 => simulator("success"),
-        _ if i % 97 == 50 => simulator("bounce"),
-        _ if i % 67 == 6 => simulator("complaint"),
-        _ => format!("customer{i}@{domain}"),
-    }
-}
-
-/// Writes the export (with a few malformed lines) to the exports bucket under the retailer's
-/// prefix; answers (rows, malformed rows).
-async fn upload_audience(
-    pipeline: &LocalPipeline,
-    bucket: &str,
-    tenant: &str,
-    domain: &str,
-    size: usize,
-) -> Result<(u64, u64)> {
-    let mut text = Vec::with_capacity(size * 900);
-    let mut malformed = 0;
-    for i in 0..size {
-        serde_json::to_writer(&mut text, &audience_row(tenant, domain, i))?;
-        text.push(b'\n');
-        if i % 250 == 100 {
-            text.extend_from_slice(b"{\"id\": \"half a row\n");
-            malformed += 1;
-        }
-    }
-    pipeline
-        .clients
-        .s3
-        .put_object()
-        .bucket(bucket)
-        .key(format!("{tenant}/customers.jsonl"))
-        .body(text.into())
-        .send()
-        .await
-        .context("uploading the audience export")?;
-    Ok((size as u64 + malformed, malformed))
-}
 
 pub async fn run(options: &ApiDemoOptions) -> Result<ApiDemoReport> {
     let started = std::time::Instant::now();
@@ -210,6 +148,7 @@ pub async fn run(options: &ApiDemoOptions) -> Result<ApiDemoReport> {
     let (address, server) = serve(
         api_state(&pipeline, &sdk).await?,
         ([127, 0, 0, 1], 0).into(),
+        console_site(&pipeline, &options.template_path)?,
     )
     .await?;
     let base = format!("http://{address}");
@@ -266,6 +205,8 @@ async fn drive(
     drain_pipeline(&mut runner).await?;
     // 6. The frequency-capped retailer's second campaign, to the same audience.
     launch_capped_second_campaign(&mut runner, base, &exports_bucket, report).await?;
+    // 7. The first retailer's push applications, then an email + push campaign.
+    launch_push_campaign(&mut runner, &operator, base, &exports_bucket, report).await?;
     // 7. The report, from each campaign's stats.
     read_campaign_stats(base, report).await?;
     read_workspace_statuses(&operator, report).await?;
@@ -273,6 +214,8 @@ async fn drive(
     report.feedback_failures = runner.ses_events.failed();
     let sent = emails_of_this_run(pipeline, options).await?;
     report.emails_at_endpoint = sent.len();
+    report.pushes_by_platform =
+        crate::demos::api_push::pushes_of_this_run(pipeline, &options.stack_name).await?;
     // 8. One recipient of the first retailer unsubscribes with one click from the email itself:
     // a customer's own address, not a simulator mailbox (a bounce or complaint may already have
     // suppressed that one for another reason, which an unsubscribe does not overwrite).
@@ -371,7 +314,7 @@ async fn launch_first_campaigns(
         create_and_launch(
             &marketer,
             tenant,
-            CAMPAIGN,
+            (CAMPAIGN, "email"),
             "Winter warm-up",
             exports_bucket,
         )
@@ -410,6 +353,44 @@ async fn set_variables_and_preview(
         .await
 }
 
+/// The operator sets up the first retailer's push applications (FCM and APNs); its marketer
+/// launches an email + push campaign over the same export; the pipeline runs.
+async fn launch_push_campaign(
+    runner: &mut LocalPipelineRunner,
+    operator: &ApiClient,
+    base: &str,
+    exports_bucket: &str,
+    report: &mut ApiDemoReport,
+) -> Result<()> {
+    let (tenant, _, _) = RETAILERS[0];
+    for (platform, credentials) in crate::demos::api_push::demo_credentials(tenant) {
+        operator
+            .expect(
+                reqwest::Method::PUT,
+                &format!("/tenants/{tenant}/push/{platform}"),
+                Some(credentials),
+                200,
+            )
+            .await?;
+    }
+    let tenant_id = TenantId::parse(tenant)?;
+    let marketer = ApiClient::new(base, Role::Marketer, Some(&tenant_id))?;
+    let campaign = (PUSH_CAMPAIGN, "both");
+    create_and_launch(&marketer, tenant, campaign, "Winter push", exports_bucket).await?;
+    drain_pipeline(runner).await?;
+    let first = &report.lines[tenant];
+    let line = RetailerLine {
+        rows_written: first.rows_written,
+        malformed_written: first.malformed_written,
+        channels: 2,
+        ..RetailerLine::default()
+    };
+    report
+        .lines
+        .insert(format!("{tenant}/{PUSH_CAMPAIGN}"), line);
+    Ok(())
+}
+
 /// Launches the third retailer's second campaign and runs the pipeline; its report line starts
 /// from the first campaign's (same export, same preview).
 async fn launch_capped_second_campaign(
@@ -424,7 +405,7 @@ async fn launch_capped_second_campaign(
     create_and_launch(
         &capped_marketer,
         capped,
-        SECOND_CAMPAIGN,
+        (SECOND_CAMPAIGN, "email"),
         "New year teaser",
         exports_bucket,
     )
@@ -519,7 +500,7 @@ async fn drain_pipeline(runner: &mut LocalPipelineRunner) -> Result<()> {
 async fn create_and_launch(
     marketer: &ApiClient,
     tenant: &str,
-    campaign: &str,
+    (campaign, channel): (&str, &str),
     name: &str,
     exports_bucket: &str,
 ) -> Result<()> {
@@ -532,7 +513,7 @@ async fn create_and_launch(
                 "campaign_id": campaign,
                 "name": name,
                 "template": {"id": TEMPLATE},
-                "channel": "email",
+                "channel": channel,
                 "audience": {
                     "source": {"bucket": exports_bucket, "key": format!("{tenant}/customers.jsonl")},
                     "rules": [{"op": "in", "field": "tier", "values": ["gold", "silver"]}]

@@ -18,6 +18,8 @@ pub struct RetailerLine {
     pub preview_subject: String,
     pub rows_written: u64,
     pub malformed_written: u64,
+    /// The channels the campaign sends on (every row is evaluated once per channel); 0 is 1.
+    pub channels: u64,
 }
 
 impl RetailerLine {
@@ -42,6 +44,8 @@ pub struct ApiDemoReport {
     pub base_url: String,
     pub lines: BTreeMap<String, RetailerLine>,
     pub emails_at_endpoint: usize,
+    /// Pushes the endpoint took through this run's push applications, per platform.
+    pub pushes_by_platform: BTreeMap<String, u64>,
     pub cross_tenant_status: u16,
     /// A delivered email's one-click link, followed on the local API: what it did.
     pub one_click: crate::demos::one_click::OneClick,
@@ -62,6 +66,7 @@ impl ApiDemoReport {
     pub fn reconciliation_errors(&self) -> Vec<String> {
         let mut errors = self.availability.problems();
         let mut sent_total = 0;
+        let mut pushed = 0;
         for (tenant, line) in &self.lines {
             let rows = line.n(&["rows"]);
             let accounted = line.matched()
@@ -72,7 +77,7 @@ impl ApiDemoReport {
                 + line.n(&["skipped", "not_in_segment"])
                 + line.n(&["skipped", "frequency_capped"])
                 + line.n(&["skipped", "malformed"]);
-            if rows != line.rows_written || accounted != rows {
+            if rows != line.rows_written || accounted != rows * line.channels.max(1) {
                 errors.push(format!(
                     "{tenant}: {} rows written, {rows} read, {accounted} accounted for",
                     line.rows_written
@@ -89,12 +94,20 @@ impl ApiDemoReport {
                     line.matched()
                 ));
             }
-            sent_total += line.n(&["delivery", "sent"]);
+            sent_total += line.n(&["delivery_by_channel", "email", "sent"]);
+            pushed += line.n(&["delivery_by_channel", "push", "sent"]);
         }
         if sent_total as usize != self.emails_at_endpoint {
             errors.push(format!(
                 "{sent_total} counted as sent, {} accepted by the endpoint",
                 self.emails_at_endpoint
+            ));
+        }
+        // A push goes to each of the customer's devices: at least one publish per push sent.
+        let published: u64 = self.pushes_by_platform.values().sum();
+        if pushed == 0 || published < pushed {
+            errors.push(format!(
+                "{pushed} pushes counted as sent, {published} taken by the endpoint"
             ));
         }
         for (tenant, status) in &self.statuses {
@@ -129,6 +142,25 @@ impl ApiDemoReport {
             ));
         }
         errors
+    }
+
+    /// Each campaign's pushes (sent, failed by reason) and what the endpoint took per platform.
+    fn render_push(&self, out: &mut String) {
+        for (tenant, line) in &self.lines {
+            let push = &line.stats["delivery_by_channel"]["push"];
+            if push.is_object() {
+                let _ = writeln!(
+                    out,
+                    "push, {tenant}: sent {}, failed {} (by reason: {})",
+                    push["sent"], push["failed"], push["failed_by_reason"]
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "pushes accepted by the endpoint, per platform: {:?}",
+            self.pushes_by_platform
+        );
     }
 
     fn render_availability(&self, out: &mut String) {
@@ -196,6 +228,7 @@ impl ApiDemoReport {
             "one-click unsubscribe from a delivered email: page HTTP {}, POST HTTP {}, suppressed: {}",
             self.one_click.page_status, self.one_click.post_status, self.one_click.suppressed_as
         );
+        self.render_push(&mut out);
         let _ = writeln!(
             out,
             "emails accepted by the endpoint: {}; took {:.1}s",

@@ -2,6 +2,8 @@
 //! robustness demo ([`pipeline`]).
 
 pub mod api;
+pub mod api_audience;
+pub mod api_push;
 pub mod api_report;
 pub mod availability;
 pub mod one_click;
@@ -25,6 +27,10 @@ pub enum DemoCommand {
         size: usize,
         #[arg(long, default_value = "out/demo")]
         out: PathBuf,
+        /// After the report, keep serving the API and the console on this port, with the
+        /// demo's retailers and campaigns in them (`make demo SERVE=8787`).
+        #[arg(long)]
+        then_serve: Option<u16>,
     },
     /// The delivery pipeline's own demo: events put straight on the stream, with redelivered,
     /// malformed, paused, misconfigured and unknown-retailer cases.
@@ -40,7 +46,11 @@ pub enum DemoCommand {
 impl DemoCommand {
     pub async fn run(self, template_file: &Path) -> Result<()> {
         match self {
-            Self::Demo { size, out } => {
+            Self::Demo {
+                size,
+                out,
+                then_serve,
+            } => {
                 let report = crate::demos::api::run(&crate::demos::api::ApiDemoOptions {
                     size,
                     stack_name: "storecast-local".into(),
@@ -53,6 +63,9 @@ impl DemoCommand {
                 print!("{}", report.render());
                 if !report.reconciliation_errors().is_empty() {
                     anyhow::bail!("the demo's report does not reconcile");
+                }
+                if let Some(port) = then_serve {
+                    crate::local::commands::serve_api(template_file, port, false).await?;
                 }
             }
             Self::PipelineDemo { size, out } => {

@@ -4,6 +4,7 @@
 //! deliver's event source mappings) run in process.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -11,6 +12,7 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use storecast::api::ApiState;
 use storecast::aws::dynamodb::TenantsTable;
+use storecast::aws::sns_applications::SnsApplications;
 use storecast::config::{ApiSettings, DeliverSettings, FeedbackSettings, RebatchSettings};
 use storecast::domain::TenantWorkspace;
 use storecast::onboarding::workspaces::resource_name;
@@ -19,6 +21,7 @@ use storecast::onboarding::{
 };
 
 use crate::local::campaigns::LocalCampaigns;
+use crate::local::console::ConsoleSite;
 use crate::local::esm::{Checkpoints, Mapping, MappingStats, Runner};
 use crate::local::pipeline::{DeliverHandler, LocalPipeline, RebatchHandler};
 use crate::local::ses_events::{LocalEventBus, MailboxSimulator};
@@ -110,14 +113,24 @@ pub async fn api_state(pipeline: &LocalPipeline, sdk: &SdkConfig) -> Result<ApiS
     // No scores table on the local stack yet: the availability routes run on in-memory stores
     // (empty until something writes to them) in the dev tool only.
     let mut state = storecast::wiring::api_state(&settings, sdk, signer);
-    state.onboarding = Arc::new(local_onboarding(pipeline, &settings.onboarding)?);
+    state.onboarding = Arc::new(local_onboarding(pipeline, &settings.onboarding, sdk)?);
     Ok(state)
+}
+
+/// The console's build beside `template_file` (`console/dist`), with the stack's exports bucket.
+pub fn console_site(pipeline: &LocalPipeline, template_file: &Path) -> Result<ConsoleSite> {
+    let root = template_file.parent().unwrap_or(Path::new(""));
+    Ok(ConsoleSite {
+        dist: root.join(crate::local::console::DEFAULT_DIST),
+        exports_bucket: pipeline.stack.bucket("ExportsBucket")?.name.clone(),
+    })
 }
 
 /// Onboarding as the functions build it, on the local sending workspaces.
 fn local_onboarding(
     pipeline: &LocalPipeline,
     onboarding: &storecast::config::OnboardingSettings,
+    sdk: &SdkConfig,
 ) -> Result<Onboarding> {
     let tenants = Arc::new(TenantsTable::new(
         pipeline.clients.dynamodb.clone(),
@@ -129,13 +142,20 @@ fn local_onboarding(
             &onboarding.resource_prefix,
             &onboarding.sending_domain,
         )),
-        tenants,
+        tenants.clone(),
         onboarding.onboarding_config(),
     )
-    .with_redrive(
-        Arc::new(pipeline.archive()?),
-        Arc::new(pipeline.stream("SendBatchesStream")?),
-    ))
+    .with_redrive(storecast::pipeline::redrive::RedriveWorker {
+        archive: Arc::new(pipeline.archive()?),
+        stream: Arc::new(pipeline.stream("SendBatchesStream")?),
+        jobs: tenants,
+        clock: Arc::new(storecast::clock::SystemClock),
+        first_slice: storecast::pipeline::redrive::worker::START_SLICE,
+    })
+    .with_push_applications(Arc::new(SnsApplications::new(
+        aws_sdk_sns::Client::new(sdk),
+        &onboarding.resource_prefix,
+    ))))
 }
 
 /// The unsubscribe key ring from the local endpoint's secret, as the functions read it.
@@ -150,13 +170,16 @@ pub async fn unsubscribe_signer(
         })
 }
 
-/// Serves the API on `address` (port 0: any free port) until the task is dropped.
+/// Serves the API on `address` (port 0: any free port) until the task is dropped, with the
+/// console beside it ([`crate::local::console`]).
 pub async fn serve(
     state: ApiState,
     address: SocketAddr,
+    console: ConsoleSite,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let app = storecast::api::router(state)
+    let api = storecast::api::router(state)
         .layer(axum::middleware::from_fn(crate::local::auth::authorize));
+    let app = crate::local::console::with_console(api, console);
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("binding {address}"))?;
@@ -205,7 +228,7 @@ impl LocalPipelineRunner {
         let ses_events = pipeline.stack.function("ses-events")?;
         let bus = Arc::new(LocalEventBus::new(ses_events.event_patterns.clone(), {
             let settings = FeedbackSettings::from_lookup(&ses_events.environment)?;
-            let pauser = Arc::new(local_onboarding(pipeline, &settings.onboarding)?);
+            let pauser = Arc::new(local_onboarding(pipeline, &settings.onboarding, sdk)?);
             storecast::wiring::feedback_with_pauser(&settings, sdk, pauser)
         }));
         let provider = Arc::new(MailboxSimulator::new(

@@ -18,6 +18,10 @@ pub enum LocalCommand {
     ServeApi {
         #[arg(long, default_value_t = 8787)]
         port: u16,
+        /// No per-retailer request limit (the contract check's many requests a second test the
+        /// handlers; the limit has tests of its own).
+        #[arg(long)]
+        no_request_limit: bool,
     },
     /// Print a bearer token for the local API (signed with the local development key).
     Token {
@@ -45,7 +49,10 @@ impl LocalCommand {
     pub async fn run(self, template_file: &Path) -> Result<()> {
         match self {
             Self::Provision => provision(template_file).await,
-            Self::ServeApi { port } => serve_api(template_file, port).await,
+            Self::ServeApi {
+                port,
+                no_request_limit,
+            } => serve_api(template_file, port, no_request_limit).await,
             Self::Token {
                 role,
                 tenant,
@@ -70,13 +77,24 @@ async fn provision(template_file: &Path) -> Result<()> {
 }
 
 /// Serves until the process is stopped: it only returns on an error.
-async fn serve_api(template_file: &Path, port: u16) -> Result<()> {
+pub async fn serve_api(template_file: &Path, port: u16, no_request_limit: bool) -> Result<()> {
     let pipeline = LocalPipeline::connect(template_file).await?;
     pipeline.provision().await?;
     let sdk = pipeline.sdk_config().await;
-    let state = crate::local::api::api_state(&pipeline, &sdk).await?;
-    let (address, _server) = crate::local::api::serve(state, ([127, 0, 0, 1], port).into()).await?;
+    let mut state = crate::local::api::api_state(&pipeline, &sdk).await?;
+    if no_request_limit {
+        state.request_limit = None;
+    }
+    let console = crate::local::api::console_site(&pipeline, template_file)?;
+    let built = console.dist.join("index.html").is_file();
+    let (address, _server) =
+        crate::local::api::serve(state, ([127, 0, 0, 1], port).into(), console).await?;
     println!("marketer API on http://{address} (Ctrl-C to stop)");
+    if built {
+        println!("  console: http://{address}/console/ (development sign-in, any role)");
+    } else {
+        println!("  console: not built (make console-build), then http://{address}/console/");
+    }
     println!("  export STORECAST_API=http://{address}");
     println!("  export AWS_ENDPOINT_URL={}", pipeline.endpoint.url);
     println!("  tokens: cargo run -q -p storecast-dev -- token --role operator");

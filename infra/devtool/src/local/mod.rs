@@ -1,12 +1,14 @@
 //! The local emulation of AWS: the endpoint (moto in server mode) and the SDK clients that talk
 //! to it; the stack of template.yaml on it ([`template`], [`provision`]); the event source
 //! mappings ([`esm`], [`sqs_esm`]) running the real handlers ([`pipeline`], [`campaigns`]); the
-//! marketer API with its development authorizer ([`api`], [`auth`]); and its commands.
+//! marketer API with its development authorizer ([`api`], [`auth`]) and the console beside it
+//! ([`console`]); and its commands.
 
 pub mod api;
 pub mod auth;
 pub mod campaigns;
 pub mod commands;
+pub mod console;
 pub mod esm;
 pub mod pipeline;
 pub mod provision;
@@ -187,6 +189,50 @@ impl Endpoint {
     }
 }
 
+/// A push the local endpoint took for a device endpoint.
+#[derive(Debug, Clone)]
+pub struct PublishedPush {
+    pub endpoint_arn: String,
+    pub token: String,
+    pub message_id: String,
+    /// The published message (`MessageStructure: json`) as it was given.
+    pub message: String,
+}
+
+impl Endpoint {
+    /// Every message published to a platform endpoint (moto keeps them on the endpoint).
+    pub async fn published_pushes(&self) -> Result<Vec<PublishedPush>> {
+        let data = self.model_data().await?;
+        let endpoints = data
+            .pointer("/sns/PlatformEndpoint")
+            .and_then(|e| e.as_array())
+            .cloned()
+            .unwrap_or_default();
+        let text = |value: &serde_json::Value, key: &str| {
+            value
+                .get(key)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let mut pushes = Vec::new();
+        for endpoint in &endpoints {
+            let Some(messages) = endpoint.get("messages").and_then(|m| m.as_object()) else {
+                continue;
+            };
+            for (id, message) in messages {
+                pushes.push(PublishedPush {
+                    endpoint_arn: text(endpoint, "arn"),
+                    token: text(endpoint, "token"),
+                    message_id: id.clone(),
+                    message: message.as_str().unwrap_or_default().to_string(),
+                });
+            }
+        }
+        Ok(pushes)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct RecordedRequest {
     pub url: String,
@@ -209,6 +255,7 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub sns: aws_sdk_sns::Client,
 }
 
 impl Clients {
@@ -220,6 +267,7 @@ impl Clients {
             s3: storecast::aws::s3::client(config),
             sqs: aws_sdk_sqs::Client::new(config),
             secrets: aws_sdk_secretsmanager::Client::new(config),
+            sns: aws_sdk_sns::Client::new(config),
         }
     }
 }

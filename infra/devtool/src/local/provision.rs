@@ -5,14 +5,16 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_kinesis::types::StreamStatus;
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use crate::local::Clients;
-use crate::local::template::{BucketSpec, SecretSpec, Stack, StreamSpec, TableSpec};
+use crate::local::template::{
+    BucketSpec, IndexSpec, KeySpec, SecretSpec, Stack, StreamSpec, TableSpec,
+};
 
 pub async fn provision(clients: &Clients, stack: &Stack, sending_domain: &str) -> Result<()> {
     for stream in &stack.streams {
@@ -59,12 +61,7 @@ async fn create_table(clients: &Clients, table: &TableSpec) -> Result<()> {
         .table_name(&table.name)
         .billing_mode(BillingMode::PayPerRequest);
     for key in &table.keys {
-        request = request.key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(&key.name)
-                .key_type(KeyType::from(key.key_type.as_str()))
-                .build()?,
-        );
+        request = request.key_schema(key_schema(key)?);
     }
     for (name, kind) in &table.attributes {
         request = request.attribute_definitions(
@@ -73,6 +70,9 @@ async fn create_table(clients: &Clients, table: &TableSpec) -> Result<()> {
                 .attribute_type(ScalarAttributeType::from(kind.as_str()))
                 .build()?,
         );
+    }
+    for index in &table.indexes {
+        request = request.global_secondary_indexes(global_index(index)?);
     }
     if let Err(error) = request.send().await {
         let exists = error
@@ -98,6 +98,30 @@ async fn create_table(clients: &Clients, table: &TableSpec) -> Result<()> {
             .with_context(|| format!("enabling TTL on {}", table.name))?;
     }
     Ok(())
+}
+
+fn key_schema(key: &KeySpec) -> Result<KeySchemaElement> {
+    Ok(KeySchemaElement::builder()
+        .attribute_name(&key.name)
+        .key_type(KeyType::from(key.key_type.as_str()))
+        .build()?)
+}
+
+fn global_index(index: &IndexSpec) -> Result<GlobalSecondaryIndex> {
+    let mut builder = GlobalSecondaryIndex::builder()
+        .index_name(&index.name)
+        .projection(
+            Projection::builder()
+                .projection_type(match index.projection.as_str() {
+                    "KEYS_ONLY" => ProjectionType::KeysOnly,
+                    _ => ProjectionType::All,
+                })
+                .build(),
+        );
+    for key in &index.keys {
+        builder = builder.key_schema(key_schema(key)?);
+    }
+    Ok(builder.build()?)
 }
 
 async fn create_bucket(clients: &Clients, bucket: &BucketSpec) -> Result<()> {

@@ -8,8 +8,11 @@ use anyhow::{Context, Result, anyhow};
 use serde_yaml_ng::Value;
 
 use resolver::Resolver;
+use tables::table_spec;
+pub use tables::{IndexSpec, KeySpec, TableSpec};
 
 mod resolver;
+mod tables;
 
 /// Values of the pseudo parameters and parameters when resolving names locally.
 #[derive(Debug, Clone)]
@@ -44,21 +47,6 @@ pub struct StreamSpec {
     pub logical_id: String,
     pub name: String,
     pub shard_count: i32,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeySpec {
-    pub name: String,
-    pub key_type: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableSpec {
-    pub logical_id: String,
-    pub name: String,
-    pub keys: Vec<KeySpec>,
-    pub attributes: Vec<(String, String)>,
-    pub ttl_attribute: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -449,58 +437,6 @@ fn s3_on_failure_destination(properties: &Value) -> Option<String> {
         return None;
     }
     get_att_target(on_failure.get("Destination"))
-}
-
-fn table_spec(logical_id: String, name: String, properties: &Value) -> Result<TableSpec> {
-    let keys = properties
-        .get("KeySchema")
-        .and_then(Value::as_sequence)
-        .ok_or_else(|| anyhow!("{logical_id} has no KeySchema"))?
-        .iter()
-        .map(|k| KeySpec {
-            name: k
-                .get("AttributeName")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .into(),
-            key_type: k
-                .get("KeyType")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .into(),
-        })
-        .collect();
-    let attributes = properties
-        .get("AttributeDefinitions")
-        .and_then(Value::as_sequence)
-        .ok_or_else(|| anyhow!("{logical_id} has no AttributeDefinitions"))?
-        .iter()
-        .map(|a| {
-            (
-                a.get("AttributeName")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-                a.get("AttributeType")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-            )
-        })
-        .collect();
-    let ttl_attribute = properties
-        .get("TimeToLiveSpecification")
-        .filter(|t| t.get("Enabled").and_then(Value::as_bool) == Some(true))
-        .and_then(|t| t.get("AttributeName"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    Ok(TableSpec {
-        logical_id,
-        name,
-        keys,
-        attributes,
-        ttl_attribute,
-    })
 }
 
 fn get_att_target(value: Option<&Value>) -> Option<String> {

@@ -56,6 +56,14 @@ pub enum OpsCommand {
         #[arg(long)]
         campaign: Option<String>,
     },
+    /// Put the workspaces written before the registry index existed into it (once, after
+    /// deploying the stack version that adds the index; docs/operations.md).
+    RegisterWorkspaces {
+        /// The tenants table of a deployed stack (AWS credentials from the environment); the
+        /// local stack's when absent (AWS_ENDPOINT_URL).
+        #[arg(long)]
+        tenants_table: Option<String>,
+    },
     /// Put the records the Kinesis event source mappings gave up on (the on-failure bucket) back
     /// on the streams they came from, removing each object once all its records are back.
     ReplayFailures(ReplayFailuresArgs),
@@ -78,6 +86,12 @@ impl OpsCommand {
                 tenants_table,
             } => deploy_templates(template_file, &catalog, dry_run, tenants, tenants_table).await,
             Self::Redrive { tenant, campaign } => redrive(template_file, tenant, campaign).await,
+            Self::RegisterWorkspaces { tenants_table } => {
+                let table = tenants_table_named(template_file, tenants_table).await?;
+                let registered = table.register_unlisted_workspaces().await?;
+                println!("{registered} workspace(s) added to the registry");
+                Ok(())
+            }
         }
     }
 }
@@ -152,6 +166,20 @@ async fn print_send_log(
     Ok(())
 }
 
+/// A deployed stack's tenants table by name, or the local stack's.
+async fn tenants_table_named(
+    template_file: &Path,
+    name: Option<String>,
+) -> Result<storecast::aws::dynamodb::TenantsTable> {
+    Ok(match name {
+        Some(name) => {
+            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            storecast::aws::dynamodb::TenantsTable::new(aws_sdk_dynamodb::Client::new(&sdk), name)
+        }
+        None => LocalPipeline::connect(template_file).await?.tenants()?,
+    })
+}
+
 async fn deploy_templates(
     template_file: &Path,
     catalog: &Path,
@@ -160,13 +188,7 @@ async fn deploy_templates(
     tenants_table: Option<String>,
 ) -> Result<()> {
     let catalog = storecast::templates::Catalog::load(catalog)?;
-    let table = match tenants_table {
-        Some(name) => {
-            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            storecast::aws::dynamodb::TenantsTable::new(aws_sdk_dynamodb::Client::new(&sdk), name)
-        }
-        None => LocalPipeline::connect(template_file).await?.tenants()?,
-    };
+    let table = tenants_table_named(template_file, tenants_table).await?;
     let options = storecast::templates::deploy::DeployOptions {
         dry_run,
         tenants: tenants

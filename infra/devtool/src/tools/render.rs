@@ -155,6 +155,36 @@ fn write_rendered(
                 files_written += 1;
             }
         }
+        if template.has_push() {
+            files_written += write_push_messages(&rendered, context, index, out)?;
+        }
     }
     Ok(files_written)
+}
+
+/// The message delivery would publish to a device of each platform, as `<index>.push.<platform>.json`
+/// (or why it would be refused: over the platform's size limit); the deep link is the first
+/// offer's `url`.
+fn write_push_messages(
+    rendered: &RenderedMessage,
+    context: &FieldValue,
+    index: usize,
+    out: &Path,
+) -> Result<usize> {
+    use storecast::channels::push::{PushContent, provider_message};
+    let context = serde_json::to_value(context)?;
+    let message_id = format!("render-{index}");
+    let content = PushContent {
+        title: rendered.push_title.as_deref().unwrap_or_default(),
+        body: rendered.push_body.as_deref().unwrap_or_default(),
+        campaign_id: "render",
+        message_id: &message_id,
+        deep_link: context.pointer("/offers/0/url").and_then(Value::as_str),
+    };
+    for platform in storecast::domain::PushPlatform::ALL {
+        let text = provider_message(platform, &content)
+            .unwrap_or_else(|error| format!("refused: {error}"));
+        std::fs::write(out.join(format!("{index}.push.{platform}.json")), text)?;
+    }
+    Ok(storecast::domain::PushPlatform::ALL.len())
 }

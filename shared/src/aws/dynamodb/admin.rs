@@ -1,5 +1,5 @@
 //! Workspaces, campaign status, suppressions and slug claims on the tenants table, and the
-//! cross-tenant workspace listing.
+//! cross-tenant workspace listing (the registry index).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -16,36 +16,34 @@ use crate::error::StoreError;
 use super::workspace_writes::{workspace_item, workspace_key};
 use super::*;
 
-/// Scan segments read in parallel when listing workspaces.
-pub(super) const SCAN_SEGMENTS: i32 = 4;
+/// The sparse index of workspace items (template.yaml, `TenantsTable`): only a workspace item
+/// carries the [`REGISTRY_ATTRIBUTE`], so the index holds one entry per retailer.
+pub const WORKSPACE_REGISTRY_INDEX: &str = "workspaces";
+/// The attribute that puts an item in the workspace registry, and its one value.
+pub const REGISTRY_ATTRIBUTE: &str = "registry";
+pub const REGISTRY_WORKSPACES: &str = "WORKSPACE";
 
-/// A Scan of the whole table filtered to workspace items: the only cross-tenant read, used by
-/// the deploy tool only (not by any per-tenant path). See docs/templates.md for its cost.
+/// The workspaces, from the registry index: one Query (paged) over one entry per retailer,
+/// never a read of a contact, suppression or template item. The index is eventually
+/// consistent: a retailer onboarded a moment ago may be listed on the next call.
 #[async_trait]
 impl WorkspaceListing for TenantsTable {
     async fn workspaces(&self) -> Result<Vec<TenantWorkspace>, StoreError> {
-        let segments = (0..SCAN_SEGMENTS).map(|segment| async move {
-            let mut pages = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .segment(segment)
-                .total_segments(SCAN_SEGMENTS)
-                .filter_expression("sk = :workspace")
-                .expression_attribute_values(":workspace", s("WORKSPACE"))
-                .into_paginator()
-                .items()
-                .send();
-            let mut found = Vec::new();
-            while let Some(item) = pages.next().await {
-                let item = item.map_err(|e| store_error(TENANTS, e))?;
-                found.push(workspace_from_item(&item)?);
-            }
-            Ok::<_, StoreError>(found)
-        });
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(WORKSPACE_REGISTRY_INDEX)
+            .key_condition_expression("#registry = :workspaces")
+            .expression_attribute_names("#registry", REGISTRY_ATTRIBUTE)
+            .expression_attribute_values(":workspaces", s(REGISTRY_WORKSPACES))
+            .into_paginator()
+            .items()
+            .send();
         let mut workspaces = Vec::new();
-        for segment in futures::future::join_all(segments).await {
-            workspaces.extend(segment?);
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| store_error(TENANTS, e))?;
+            workspaces.push(workspace_from_item(&item)?);
         }
         workspaces.sort_by(|a, b| a.tenant_id.cmp(&b.tenant_id));
         Ok(workspaces)
@@ -85,6 +83,15 @@ impl TenantAdmin for TenantsTable {
     ) -> Result<bool, StoreError> {
         self.set_workspace_status_item(tenant, expected, status)
             .await
+    }
+
+    async fn set_push_application(
+        &self,
+        tenant: &TenantId,
+        platform: crate::domain::PushPlatform,
+        arn: &str,
+    ) -> Result<bool, StoreError> {
+        self.set_push_application_item(tenant, platform, arn).await
     }
 
     async fn put_template_version(&self, version: &TemplateVersion) -> Result<(), StoreError> {
@@ -202,4 +209,48 @@ impl TenantAdmin for TenantsTable {
 
 pub(super) fn slug_key(slug: &str) -> Item {
     key(format!("SLUG#{slug}"), "OWNER".into())
+}
+
+impl TenantsTable {
+    /// Puts the workspaces written before the registry existed into it: one Scan for workspace
+    /// items without the registry attribute, and a conditional update of each. Run once on a
+    /// stack deployed before the registry index (docs/operations.md); answers how many it added.
+    pub async fn register_unlisted_workspaces(&self) -> Result<usize, StoreError> {
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("sk = :workspace AND attribute_not_exists(#registry)")
+            .expression_attribute_names("#registry", REGISTRY_ATTRIBUTE)
+            .expression_attribute_values(":workspace", s("WORKSPACE"))
+            .projection_expression("pk, sk")
+            .into_paginator()
+            .items()
+            .send();
+        let mut registered = 0;
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| store_error(TENANTS, e))?;
+            let key = item
+                .into_iter()
+                .filter(|(name, _)| name == "pk" || name == "sk")
+                .collect();
+            let updated = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .update_expression("SET #registry = :workspaces")
+                .condition_expression("attribute_exists(pk) AND attribute_not_exists(#registry)")
+                .expression_attribute_names("#registry", REGISTRY_ATTRIBUTE)
+                .expression_attribute_values(":workspaces", s(REGISTRY_WORKSPACES))
+                .send()
+                .await;
+            match updated {
+                Ok(_) => registered += 1,
+                Err(error) if is_update_condition_failure(&error) => {}
+                Err(error) => return Err(store_error(TENANTS, error)),
+            }
+        }
+        Ok(registered)
+    }
 }

@@ -1,8 +1,9 @@
 //! The delivery counters on the delivery table: what the batch outcomes made final, per campaign
 //! variant, counted in the same transaction that writes the outcome.
 //!
-//! Keys: `pk = DLV#<tenant>#<campaign>`, `sk = <variant>#<shard>`, with `sent`, `failed`,
-//! `suppressed`, `unconfirmed`. The shard is the batch id's first two hex digits, so a variant's
+//! Keys: `pk = DLV#<tenant>#<campaign>`, `sk = <variant>#<shard>` (email) or
+//! `<variant>#push#<shard>` (push), with `sent`, `failed`, `suppressed`, `unconfirmed` and the
+//! failed ones by reason (`failed_no_address`, ...: `FailedByReason::NAMES`). The shard is the batch id's first two hex digits, so a variant's
 //! counters are up to 256 items: two transactions on one item at once conflict (one is
 //! cancelled and retried), and at 5,000 sends a second (100 batch outcomes) each item is
 //! written about once every two and a half seconds. `stats` reads them all with one query
@@ -69,7 +70,7 @@ pub(super) fn counter_update(
             counter_pk(&outcome.tenant_id, &outcome.campaign_id),
             format!(
                 "{}#{}",
-                write.variant,
+                write.counter_key(),
                 counter_shard(outcome.batch_id.as_str())
             ),
         )))

@@ -32,6 +32,7 @@ fn outcome(revision: u64) -> BatchOutcome {
             RecipientOutcome::Pending,
         ],
         revision,
+        channel: Default::default(),
     }
 }
 

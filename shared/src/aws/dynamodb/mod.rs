@@ -1,19 +1,23 @@
 //! DynamoDB adapters, one file per port on each table: the tenants table ([`TenantsTable`]:
 //! [`tenants`] the delivery directory and suppression check, [`suppressions`] the retailers'
 //! suppression lists, [`contacts`], [`templates`], [`admin`];
-//! [`campaigns`]: campaign records, launches, the schedule index) and the delivery table
+//! [`campaigns`]: campaign records, launches, the schedule index; [`redrive_jobs`]: the redrive
+//! jobs of resumes and reinstates, and the index of the running ones) and the delivery table
 //! ([`send_log`]: claims and batch outcomes).
 //!
 //! Key layout (see docs/architecture.md):
 //! - tenants: `pk = TENANT#<tenant>`, `sk = WORKSPACE | CAMPAIGN#<id> | SUPPRESSED#<address> |
-//!   TEMPLATE#<id>#V#<version> | LIVE#<template id> | WARMUP`
+//!   TEMPLATE#<id>#V#<version> | LIVE#<template id> | WARMUP | ENDPOINT#<platform>#<token hash> |
+//!   REDRIVE#CAMPAIGN#<id> | REDRIVE#TENANT` ([`push_endpoints`]: the push endpoint cache); the
+//!   running redrive jobs' index `pk = REDRIVING`
 //! - delivery: claims `pk = MSG#<tenant>#<campaign>#<shard>`, `sk = <message id>`; outcomes
 //!   `pk = BATCH#<tenant>#<campaign>#<shard>`, `sk = <batch id>`. The shard (one hex digit of the
 //!   id) spreads a large campaign over 16 partitions. Parked batches ([`parked_counts`]): markers
 //!   `pk = PARKED#<tenant>#<campaign>`, `sk = <batch id>`; counters
 //!   `pk = PARKCOUNT#<tenant>#<campaign>`, `sk = <shard>`. The day's send caps of the warm-up
 //!   ([`warmup`]): `pk = CAP#<tenant>`, `sk = <YYYY-MM-DD>`, expired by TTL. The send budget
-//!   ([`budget`]): one item, `pk = SEND_BUDGET`, `sk = ACCOUNT`.
+//!   ([`budget`]): one item, `pk = SEND_BUDGET`, `sk = ACCOUNT`. The API's request
+//!   quota ([`request_quota`]): `pk = QUOTA#<tenant>`, `sk = <unix second>`, expired by TTL.
 
 mod admin;
 #[cfg(feature = "availability")]
@@ -26,6 +30,11 @@ mod contacts;
 mod delivery_counts;
 mod feedback;
 mod parked_counts;
+#[cfg(feature = "deliver")]
+mod push_endpoints;
+mod redrive_jobs;
+#[cfg(feature = "api")]
+mod request_quota;
 mod send_log;
 mod suppressions;
 mod templates;
@@ -33,6 +42,7 @@ mod tenants;
 mod warmup;
 mod workspace_writes;
 
+pub use admin::{REGISTRY_ATTRIBUTE, REGISTRY_WORKSPACES, WORKSPACE_REGISTRY_INDEX};
 #[cfg(feature = "availability")]
 pub use availability::{SCORE_WRITE_CONCURRENCY, ScoresTable};
 pub use budget::BudgetTable;
@@ -41,6 +51,9 @@ pub use contacts::CONTACT_WRITE_CONCURRENCY;
 pub use delivery_counts::ITEMS_PER_COUNTED_OUTCOME;
 pub use feedback::FeedbackTable;
 pub use parked_counts::ITEMS_PER_PARKED_COUNT;
+pub use redrive_jobs::{ITEMS_PER_STATE_CHANGE, RUNNING_PK};
+#[cfg(feature = "api")]
+pub use request_quota::{QUOTA_ITEM_RETENTION_SECONDS, RequestQuotaTable};
 pub use send_log::{
     DeliveryTable, SEND_LOG_RETENTION, claim_write_units, decode_outcome, encode_outcome,
     item_size, outcome_write_units,
@@ -58,7 +71,10 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
 use crate::aws::errors::store_error;
-use crate::domain::{TemplateRef, TenantId, TenantSettings, TenantStatus, TenantWorkspace};
+use crate::domain::{
+    PushApplications, PushPlatform, TemplateRef, TenantId, TenantSettings, TenantStatus,
+    TenantWorkspace,
+};
 use crate::error::StoreError;
 
 /// BatchWriteItem writes at most this many items per call.
@@ -159,7 +175,24 @@ pub(super) fn workspace_from_item(item: &Item) -> Result<TenantWorkspace, StoreE
                 .map_err(|e| corrupt(TENANTS, format!("tenant settings: {e}")))?,
             Some(Err(_)) => return Err(corrupt(TENANTS, "attribute settings is not a string")),
         },
+        push_applications: push_applications_from_item(item)?,
     })
+}
+
+/// The workspace's push application attribute of each platform (`push_app_<platform>`).
+pub(super) fn push_app_attribute(platform: PushPlatform) -> String {
+    format!("push_app_{platform}")
+}
+
+fn push_applications_from_item(item: &Item) -> Result<PushApplications, StoreError> {
+    let mut applications = PushApplications::default();
+    for platform in PushPlatform::ALL {
+        if item.contains_key(&push_app_attribute(platform)) {
+            let arn = get_s(item, &push_app_attribute(platform), TENANTS)?;
+            applications.set(platform, arn.to_string());
+        }
+    }
+    Ok(applications)
 }
 
 /// One BatchWriteItem of at most [`MAX_ITEMS_PER_BATCH_WRITE`] requests, with the unprocessed

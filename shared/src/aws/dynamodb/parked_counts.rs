@@ -2,7 +2,8 @@
 //! campaign, changed together in one transaction conditioned on the marker, so a park or a
 //! redrive retried (or run twice) counts once.
 //!
-//! Keys: markers `pk = PARKED#<tenant>#<campaign>`, `sk = <batch id>`, with `recipients`;
+//! Keys: markers `pk = PARKED#<tenant>#<campaign>`, `sk = <batch id>` (`<batch id>#<park
+//! generation>` for a batch parked again after a redrive), with `recipients`;
 //! counters `pk = PARKCOUNT#<tenant>#<campaign>`, `sk = <first two hex digits of the batch id>`,
 //! with `batches` and `recipients` (up to 256 items, one query page, so parks of one campaign
 //! at once rarely conflict). Neither expires: a batch stays parked until it is redriven.
@@ -27,11 +28,17 @@ const _: () = assert!(ITEMS_PER_PARKED_COUNT <= MAX_ITEMS_PER_TRANSACTION);
 pub(super) const MARKER_PREFIX: &str = "PARKED#";
 pub(super) const COUNTER_PREFIX: &str = "PARKCOUNT#";
 
+/// The marker of one parked object: the batch id, and for a batch parked again after a redrive,
+/// its park generation (`<batch id>#<generation>`), so a redrive uncounts only the park it read.
 fn marker_key(batch: &SendBatch) -> Item {
     let group = &batch.group;
+    let sk = match batch.redrive {
+        0 => batch.batch_id.to_string(),
+        generation => format!("{}#{generation}", batch.batch_id),
+    };
     key(
         format!("{MARKER_PREFIX}{}#{}", group.tenant_id, group.campaign_id),
-        batch.batch_id.to_string(),
+        sk,
     )
 }
 

@@ -96,6 +96,29 @@ async fn a_redrive_is_uncounted_with_the_marker_deleted_only_if_present() {
 }
 
 #[tokio::test]
+async fn a_batch_parked_again_after_a_redrive_has_a_marker_of_its_own_generation() {
+    let (seen, rule) = recording();
+    let table = table(mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]));
+    let again = batch().redriven().redriven();
+
+    table.count_parked(&again).await.unwrap();
+    table.uncount_parked(&batch()).await.unwrap();
+
+    let seen = seen.lock().unwrap().clone();
+    let id = batch().batch_id.to_string();
+    let counted = seen[0][0].put().unwrap();
+    assert_eq!(counted.item()["sk"].as_s().unwrap(), &format!("{id}#2"));
+    let uncounted = seen[1][0].delete().unwrap();
+    assert_eq!(uncounted.key()["sk"].as_s().unwrap(), &id);
+    let counter = |items: &[TransactWriteItem]| items[1].update().unwrap().key()["sk"].clone();
+    assert_eq!(
+        counter(&seen[0]),
+        counter(&seen[1]),
+        "one counter item per batch id"
+    );
+}
+
+#[tokio::test]
 async fn a_refused_marker_is_done_and_a_conflict_is_retryable() {
     let refused = mock!(Client::transact_write_items)
         .then_error(|| cancelled(&["ConditionalCheckFailed", "None"]));

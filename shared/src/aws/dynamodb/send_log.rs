@@ -394,6 +394,8 @@ impl SendLog for DeliveryTable {
                 Some(_) => get_n(&item, "rev", DELIVERY)?,
                 None => 0,
             },
+            // Not stored: a write merges into the outcome it is given, with its own channel.
+            channel: Default::default(),
         }))
     }
 
@@ -460,6 +462,7 @@ mod tests {
                 crate::domain::PROVIDER_BATCH_SIZE
             ],
             revision: 1,
+            channel: Default::default(),
         };
         let variant = crate::domain::VariantId::parse("A").unwrap();
         let uncounted = OutcomeWrite {

@@ -2,7 +2,7 @@
 //! workspace, one PutItem) of the attributes it owns, with a condition, so that a concurrent
 //! change of another attribute is never written back over. The item holds `tenant_id`, `slug`,
 //! `display_name`, `configuration_set`, `ses_tenant`, `from_address`, `status`,
-//! `unsubscribe_base_url` and `settings` (JSON).
+//! `unsubscribe_base_url`, `settings` (JSON) and `push_app_<platform>` (the push applications).
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -13,6 +13,7 @@ use crate::aws::errors::store_error;
 use crate::domain::{TenantId, TenantSettings, TenantStatus, TenantWorkspace};
 use crate::error::StoreError;
 
+use super::admin::{REGISTRY_ATTRIBUTE, REGISTRY_WORKSPACES};
 use super::*;
 
 pub(super) const WORKSPACE_SK: &str = "WORKSPACE";
@@ -45,7 +46,13 @@ pub(super) fn workspace_item(workspace: &TenantWorkspace) -> Result<Item, StoreE
             s(&workspace.unsubscribe_base_url),
         ),
         ("settings".into(), s(settings_json(&workspace.settings)?)),
+        (REGISTRY_ATTRIBUTE.into(), s(REGISTRY_WORKSPACES)),
     ]);
+    for platform in crate::domain::PushPlatform::ALL {
+        if let Some(arn) = workspace.push_applications.get(platform) {
+            item.insert(push_app_attribute(platform), s(arn));
+        }
+    }
     Ok(item)
 }
 
@@ -111,6 +118,24 @@ impl TenantsTable {
                 s(&workspace.unsubscribe_base_url),
             )
             .expression_attribute_values(":settings", s(settings_json(&workspace.settings)?))
+            .send()
+            .await;
+        applied(result)
+    }
+
+    /// `SET push_app_<platform> = :arn` if the item exists.
+    pub(super) async fn set_push_application_item(
+        &self,
+        tenant: &TenantId,
+        platform: crate::domain::PushPlatform,
+        arn: &str,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .update_workspace(tenant)
+            .update_expression("SET #app = :arn")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#app", push_app_attribute(platform))
+            .expression_attribute_values(":arn", s(arn))
             .send()
             .await;
         applied(result)

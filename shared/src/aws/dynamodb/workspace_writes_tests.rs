@@ -257,3 +257,42 @@ async fn a_campaign_resume_sets_active_only_on_a_paused_status() {
         .unwrap();
     assert!(!resumed);
 }
+
+#[tokio::test]
+async fn a_created_workspace_enters_the_registry_and_the_listing_queries_only_the_registry() {
+    use aws_sdk_dynamodb::operation::query::QueryOutput;
+
+    use crate::directory::WorkspaceListing;
+
+    let put = mock!(Client::put_item)
+        .match_requests(|r| {
+            r.item().unwrap()[REGISTRY_ATTRIBUTE].as_s().unwrap() == REGISTRY_WORKSPACES
+                && r.item().unwrap()["sk"].as_s().unwrap() == "WORKSPACE"
+        })
+        .then_output(|| PutItemOutput::builder().build());
+    let listed = workspace_item(&workspace()).unwrap();
+    let query = mock!(Client::query)
+        .match_requests(|r| {
+            r.index_name() == Some(WORKSPACE_REGISTRY_INDEX)
+                && r.key_condition_expression() == Some("#registry = :workspaces")
+                && r.expression_attribute_values().unwrap()[":workspaces"]
+                    .as_s()
+                    .unwrap()
+                    == REGISTRY_WORKSPACES
+        })
+        .then_output(move || QueryOutput::builder().items(listed.clone()).build());
+    let table = TenantsTable::new(
+        mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&put, &query]),
+        "tenants",
+    );
+
+    assert!(table.create_workspace(&workspace()).await.unwrap());
+    let workspaces = table.workspaces().await.unwrap();
+
+    assert_eq!(workspaces, vec![workspace()]);
+    assert_eq!(
+        (put.num_calls(), query.num_calls()),
+        (1, 1),
+        "no Scan: the mock has none"
+    );
+}

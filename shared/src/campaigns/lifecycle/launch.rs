@@ -9,7 +9,7 @@ impl Campaigns {
         tenant: &TenantId,
         id: &CampaignId,
     ) -> Result<LaunchAccepted, CampaignError> {
-        let record = self.record(tenant, id).await?;
+        let mut record = self.record(tenant, id).await?;
         match (record.state, &record.launch) {
             (CampaignState::Draft | CampaignState::Failed, _) => {}
             // A launch answered again: the same launch (a repeated request is no second launch).
@@ -22,24 +22,7 @@ impl Campaigns {
             _ => return Err(conflict(&record, "launch")),
         }
         let workspace = self.active_workspace(&record).await?;
-        let template = &record.definition.template;
-        // Version 0 is the live version, resolved when it is published (not checked here).
-        if template.version != 0
-            && self
-                .ports
-                .templates
-                .template_version(tenant, template)
-                .await?
-                .is_none()
-        {
-            return Err(invalid(
-                "template",
-                format!(
-                    "{} version {} is not published",
-                    template.id, template.version
-                ),
-            ));
-        }
+        record.definition.template.version = self.pinned_version(&record).await?;
         let now = self.ports.clock.now();
         Launch::new(record.definition.clone(), now)?;
         let zone = schedule::time_zone(&workspace.settings.timezone)?;
@@ -63,6 +46,34 @@ impl Campaigns {
             return self.start(record, launch).await;
         }
         self.hold(record, launch).await
+    }
+
+    /// The template version the launch sends: the one the campaign names, or (version 0, "the
+    /// live one") the version live now, so a template republished while the launch runs never
+    /// reaches its later recipients. A template with no such version is refused.
+    async fn pinned_version(&self, record: &CampaignRecord) -> Result<u32, CampaignError> {
+        let tenant = &record.definition.tenant_id;
+        let template = &record.definition.template;
+        let published = if template.version == 0 {
+            self.ports
+                .templates
+                .live_template(tenant, &template.id)
+                .await?
+                .map(|live| live.template.version)
+        } else {
+            self.ports
+                .templates
+                .template_version(tenant, template)
+                .await?
+                .map(|version| version.template.version)
+        };
+        published.ok_or_else(|| {
+            let which = match template.version {
+                0 => "has no live version".to_string(),
+                version => format!("version {version} is not published"),
+            };
+            invalid("template", format!("{} {which}", template.id))
+        })
     }
 
     /// Marks the launch SCHEDULED and indexes it by its start time. The entry is written first:

@@ -36,7 +36,7 @@ use crate::domain::{CampaignId, TemplateRef, TenantId, TenantStatus, TenantWorks
 use crate::error::{Retryable, StoreError};
 use crate::pipeline::archive::Archive;
 use crate::pipeline::publish::RecordStream;
-use crate::pipeline::redrive::RedriveError;
+use crate::pipeline::redrive::{RedriveError, RedriveJobs, RedriveScope, RedriveWorker};
 use crate::pipeline::send_log::DeliveryCounters;
 use crate::pipeline::send_log::SendLog;
 use crate::templates::ports::TemplateStore;
@@ -73,7 +73,7 @@ impl Retryable for CampaignError {
     fn is_retryable(&self) -> bool {
         match self {
             CampaignError::Store(e) | CampaignError::Queue(e) => e.is_retryable(),
-            CampaignError::Redrive(RedriveError::Archive(e)) => e.is_retryable(),
+            CampaignError::Redrive(e) => e.is_retryable(),
             _ => false,
         }
     }
@@ -100,6 +100,8 @@ pub struct CampaignPorts {
     pub parked: Arc<dyn crate::pipeline::parked::ParkedCounts>,
     /// Where resumed campaigns' parked batches go back to.
     pub send_batches: Arc<dyn RecordStream>,
+    /// The redrive jobs resumes start and the scheduler's tick continues.
+    pub redrive_jobs: Arc<dyn RedriveJobs>,
     /// The delivery counters the outcome writes keep (what `stats` reads).
     pub delivery: Arc<dyn DeliveryCounters>,
     pub send_log: Arc<dyn SendLog>,
@@ -118,6 +120,8 @@ pub struct CampaignsConfig {
     pub max_chunk_attempts: u32,
     /// When a chunk that failed and may be retried comes back.
     pub chunk_retry: ChunkRetry,
+    /// The redrive a resume runs itself before it answers (the scheduler's tick does the rest).
+    pub redrive_first_slice: crate::pipeline::redrive::SliceBudget,
 }
 
 impl Default for CampaignsConfig {
@@ -127,6 +131,7 @@ impl Default for CampaignsConfig {
             exports_bucket: None,
             max_chunk_attempts: 5,
             chunk_retry: ChunkRetry::default(),
+            redrive_first_slice: crate::pipeline::redrive::worker::START_SLICE,
         }
     }
 }
@@ -346,8 +351,10 @@ impl Campaigns {
         Ok(self.write(record).await?.into())
     }
 
-    /// Resumes a paused campaign where it was, and redrives its parked batches. On a campaign
-    /// that is launching or sent, it only redrives what is still parked.
+    /// Resumes a paused campaign where it was, and starts the redrive job of its parked batches
+    /// (its first slice runs now, the scheduler's tick continues it). On a campaign that is
+    /// launching or sent, it only redrives what is still parked. Resuming while the job runs
+    /// starts no second job: the running one goes back to the first parked key.
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant, campaign_id = %id))]
     pub async fn resume(
         &self,
@@ -382,16 +389,28 @@ impl Campaigns {
         }
         // The delivery status was written with the record, in one transaction conditional on
         // the revision read; it is not written again, so a pause landing after it stays.
-        let summary = crate::pipeline::redrive::redrive_parked(
-            self.ports.archive.as_ref(),
-            self.ports.send_batches.as_ref(),
-            tenant,
-            Some(id),
-        )
-        .await
-        .map_err(CampaignError::Redrive)?;
-        tracing::info!(?summary, "campaign resumed");
+        let job = self
+            .redrive_worker()
+            .start(&RedriveScope::campaign(tenant, id))
+            .await
+            .map_err(CampaignError::Redrive)?;
+        tracing::info!(
+            batches = job.batches,
+            running = job.is_running(),
+            "campaign resumed"
+        );
         Ok(record.into())
+    }
+
+    /// The redrive worker on the lifecycle's archive, stream and jobs.
+    pub fn redrive_worker(&self) -> RedriveWorker {
+        RedriveWorker {
+            archive: self.ports.archive.clone(),
+            stream: self.ports.send_batches.clone(),
+            jobs: self.ports.redrive_jobs.clone(),
+            clock: self.ports.clock.clone(),
+            first_slice: self.config.redrive_first_slice,
+        }
     }
 
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant, campaign_id = %id))]
@@ -401,6 +420,10 @@ impl Campaigns {
         id: &CampaignId,
     ) -> Result<CampaignView, CampaignError> {
         let mut record = self.record(tenant, id).await?;
+        // Cancelling twice is the same cancel: nothing is written again.
+        if record.state == CampaignState::Cancelled {
+            return Ok(record.into());
+        }
         record.state = CampaignState::Cancelled;
         Ok(self.write(record).await?.into())
     }

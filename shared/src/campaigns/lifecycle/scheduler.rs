@@ -1,5 +1,6 @@
-//! The scheduler's tick: starts due launches, held past the retailer's quiet hours, and puts
-//! deferred send batches back on the stream once they are due.
+//! The scheduler's tick: starts due launches, held past the retailer's quiet hours, puts
+//! deferred send batches back on the stream once they are due, and continues the running
+//! redrive jobs of resumed campaigns and reinstated tenants.
 
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -15,18 +16,33 @@ use super::*;
 pub struct TickSummary {
     pub launches: SchedulerSummary,
     pub deferred: crate::pipeline::redrive::DeferredRedrive,
+    pub redrives: crate::pipeline::redrive::JobsTick,
 }
 
 impl Campaigns {
-    /// The every-minute tick: due launches first, then due deferred batches. A failure of one
-    /// does not keep the other from running; the first error is returned after both ran.
+    /// The every-minute tick: due launches first, then due deferred batches, then a slice of
+    /// each running redrive job. A failure of one does not keep the others from running; the
+    /// first error is returned after all ran.
     pub async fn tick(&self) -> Result<TickSummary, CampaignError> {
         let launches = self.start_due().await;
         let deferred = self.redrive_deferred().await;
+        let redrives = self.continue_redrives().await;
         Ok(TickSummary {
             launches: launches?,
             deferred: deferred?,
+            redrives: redrives?,
         })
+    }
+
+    /// A slice of each running redrive job, within the tick's budget
+    /// (`pipeline::redrive::worker::TICK_BUDGET`).
+    pub async fn continue_redrives(
+        &self,
+    ) -> Result<crate::pipeline::redrive::JobsTick, CampaignError> {
+        self.redrive_worker()
+            .continue_jobs(crate::pipeline::redrive::worker::TICK_BUDGET)
+            .await
+            .map_err(CampaignError::Redrive)
     }
 
     /// Puts the deferred send batches that are due back on the send-batches stream

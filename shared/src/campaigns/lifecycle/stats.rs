@@ -1,9 +1,11 @@
-//! A campaign's stats: launch reports, the delivery counters the outcome writes keep, and the
-//! parked counts the park and the redrive keep: a few reads whatever the campaign's size.
+//! A campaign's stats: launch reports, the delivery counters the outcome writes keep, the
+//! parked counts the park and the redrive keep, and the progress of its redrive job: a few reads
+//! whatever the campaign's size.
 
 use crate::campaigns::report::LaunchReport;
 use crate::campaigns::store::ChunkStatus;
 use crate::domain::{CampaignId, TenantId};
+use crate::pipeline::send_log::{DeliveryTally, split_counter_key};
 
 use super::*;
 
@@ -35,11 +37,17 @@ impl Campaigns {
             }
         }
         let mut delivery = DeliveryCounts::default();
-        for (_, tally) in self.ports.delivery.campaign_tallies(tenant, id).await? {
+        let mut delivery_by_channel = std::collections::BTreeMap::<String, DeliveryTally>::new();
+        for (key, tally) in self.ports.delivery.campaign_tallies(tenant, id).await? {
             delivery.sent += tally.sent;
             delivery.failed += tally.failed;
             delivery.suppressed += tally.suppressed;
             delivery.unconfirmed += tally.unconfirmed;
+            let (_, channel) = split_counter_key(&key);
+            delivery_by_channel
+                .entry(channel.to_string())
+                .or_default()
+                .add(&tally);
         }
         let mut feedback = crate::deliverability::counters::FeedbackCounts::default();
         let mut feedback_by_variant = std::collections::BTreeMap::new();
@@ -48,6 +56,8 @@ impl Campaigns {
             feedback_by_variant.insert(variant, counts);
         }
         let parked = self.ports.parked.campaign_parked(tenant, id).await?;
+        let scope = crate::pipeline::redrive::RedriveScope::campaign(tenant, id);
+        let redrive = self.ports.redrive_jobs.job(&scope).await?;
         delivery.parked_batches = parked.batches;
         delivery.parked = parked.recipients;
         delivery.in_flight = report
@@ -72,8 +82,10 @@ impl Campaigns {
             offers_unavailable: report.offers_unavailable,
             matched: report.matched,
             delivery,
+            delivery_by_channel,
             feedback,
             feedback_by_variant,
+            redrive: redrive.as_ref().map(Into::into),
         })
     }
 }

@@ -9,7 +9,7 @@ use crate::campaigns::definition::{
 };
 use crate::campaigns::store::{CampaignRecord, CampaignState, LaunchId};
 use crate::clock::rfc3339;
-use crate::domain::{CampaignId, Channel, TemplateId};
+use crate::domain::{CampaignId, TemplateId};
 
 /// What the API accepts to create a campaign. The tenant is the caller's, never the body's.
 #[derive(Debug, Clone, Deserialize)]
@@ -19,7 +19,7 @@ pub struct NewCampaign {
     pub campaign_id: CampaignId,
     pub name: String,
     pub template: NewTemplateRef,
-    pub channel: Channel,
+    pub channel: crate::campaigns::definition::CampaignChannel,
     pub audience: AudienceDefinition,
     pub variants: Vec<VariantWeight>,
     #[serde(default)]
@@ -184,7 +184,16 @@ pub struct CampaignStats {
     /// customer's store (the next candidate took the slot).
     pub offers_unavailable: u64,
     pub delivery: DeliveryCounts,
+    /// What delivery recorded per channel (`email`, `push`): sent, failed and why, suppressed,
+    /// unconfirmed. `failed_by_reason.endpoint_disabled` counts the pushes whose every device's
+    /// endpoint the push service had disabled.
+    #[cfg_attr(feature = "api", schema(value_type = std::collections::BTreeMap<String, crate::pipeline::send_log::DeliveryTally>))]
+    pub delivery_by_channel: BTreeMap<String, crate::pipeline::send_log::DeliveryTally>,
     /// SES's feedback on the sent messages (each message counted once per kind).
     pub feedback: crate::deliverability::counters::FeedbackCounts,
     pub feedback_by_variant: BTreeMap<String, crate::deliverability::counters::FeedbackCounts>,
+    /// The redrive job of the campaign's last resume: how far it put the parked batches back
+    /// (absent if the campaign was never resumed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redrive: Option<crate::pipeline::redrive::RedriveProgress>,
 }

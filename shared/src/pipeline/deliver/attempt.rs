@@ -36,11 +36,8 @@ impl Deliverer {
                 workspace: &ready.workspace,
                 brand: &ready.brand,
                 template: &ready.template,
-                suppressed: recipient
-                    .customer
-                    .email
-                    .as_deref()
-                    .is_some_and(|a| ready.suppressed.contains(&normalise_address(a))),
+                suppressed: push::is_suppressed(batch, recipient, &ready.suppressed),
+                ready,
                 resolver,
                 lease_until,
                 send_until,

@@ -82,7 +82,9 @@ impl Deliverer {
         send_until: OffsetDateTime,
         lagging: bool,
     ) -> Paced {
-        let Some(budgets) = self.budgets.as_ref().filter(|_| !slots.is_empty()) else {
+        // Pushes go through SNS, not SES: the email budget does not pace them.
+        let email = batch.group.channel == crate::domain::Channel::Email;
+        let Some(budgets) = self.budgets.as_ref().filter(|_| email && !slots.is_empty()) else {
             return Paced {
                 sends: slots.into_iter().map(|s| (s, None)).collect(),
                 held_back: Vec::new(),

@@ -31,7 +31,9 @@ impl Deliverer {
         workspace: &TenantWorkspace,
         mut sendable: Vec<usize>,
     ) -> Grant {
-        let Some(plan) = workspace.settings.warmup else {
+        // The warm-up caps the email identity's sends; pushes are not counted against it.
+        let email = batch.group.channel == crate::domain::Channel::Email;
+        let Some(plan) = workspace.settings.warmup.filter(|_| email) else {
             return Grant {
                 granted: sendable,
                 held_back: Vec::new(),

@@ -6,6 +6,9 @@ mod budget;
 mod cap;
 mod claims;
 mod outcome;
+mod push;
+#[cfg(test)]
+mod push_tests;
 mod recipient;
 mod setbacks;
 mod template;
@@ -14,6 +17,8 @@ use claims::{ClaimDecision, ClaimResolver};
 use outcome::AttemptResults;
 use recipient::{DeliverRecipient, RecipientResult};
 use template::TemplateProblem;
+
+pub use push::PushPorts;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -27,16 +32,14 @@ use time::OffsetDateTime;
 use tracing::Instrument;
 
 use crate::channels::email::EmailProvider;
+use crate::channels::push::KnownEndpoint;
 use crate::clock::Clock;
 use crate::deliverability::budget::SendBudgets;
 use crate::deliverability::unsubscribe::UnsubscribeSigner;
 use crate::deliverability::warmup::SendCap;
 use crate::directory::DeliveryDirectory;
 use crate::domain::FieldValue;
-use crate::domain::normalise_address;
-use crate::domain::{
-    CONTRACT_VERSION, CampaignStatus, Channel, SendBatch, TenantStatus, TenantWorkspace,
-};
+use crate::domain::{CONTRACT_VERSION, CampaignStatus, SendBatch, TenantStatus, TenantWorkspace};
 use crate::metrics::Metrics;
 use crate::pipeline::archive::{Archive, DeadLetter};
 use crate::pipeline::lambda_batch::{
@@ -182,6 +185,8 @@ struct ReadyBatch {
     brand: FieldValue,
     suppressed: HashSet<String>,
     template: Arc<CompiledTemplate>,
+    /// The endpoints already known for a push batch's devices.
+    endpoints: std::collections::HashMap<crate::domain::PushDevice, KnownEndpoint>,
 }
 
 pub struct Deliverer {
@@ -189,6 +194,8 @@ pub struct Deliverer {
     templates: Arc<dyn TemplateStore>,
     send_log: Arc<dyn SendLog>,
     provider: Arc<dyn EmailProvider>,
+    /// The push channel (`with_push`).
+    push: Option<PushPorts>,
     archive: Arc<dyn Archive>,
     clock: Arc<dyn Clock>,
     unsubscribe: Arc<UnsubscribeSigner>,
@@ -220,6 +227,7 @@ impl Deliverer {
             templates: ports.templates,
             send_log: ports.send_log,
             provider: ports.provider,
+            push: None,
             archive: ports.archive,
             clock: ports.clock,
             unsubscribe: ports.unsubscribe,
@@ -397,21 +405,10 @@ impl Deliverer {
     ) -> Result<ReadyBatch, BatchDisposition> {
         let group = &batch.group;
         let recipients = batch.recipients.len() as u64;
-        if group.channel != Channel::Email {
-            return Err(self
-                .dead_letter_batch(
-                    batch,
-                    raw,
-                    "no provider for the push channel is configured yet",
-                    counts,
-                )
-                .await);
+        if let Some(reason) = self.unroutable(group.channel) {
+            return Err(self.dead_letter_batch(batch, raw, reason, counts).await);
         }
-        let addresses: Vec<String> = batch
-            .recipients
-            .iter()
-            .filter_map(|r| r.customer.email.as_deref().map(normalise_address))
-            .collect();
+        let addresses = push::suppression_keys(batch);
         let context = match self
             .directory
             .delivery_context(&group.tenant_id, &group.campaign_id, &addresses)
@@ -459,13 +456,9 @@ impl Deliverer {
                 return Err(self.dead_letter_batch(batch, raw, &reason, counts).await);
             }
         };
-        Ok(ReadyBatch {
-            // Converted once for the batch's recipients, not per recipient.
-            brand: FieldValue::from(&workspace.settings.brand),
-            workspace,
-            suppressed: context.suppressed,
-            template,
-        })
+        let found = (workspace, context.suppressed);
+        self.ready(batch, raw, found, template, deadline, counts)
+            .await
     }
 }
 

@@ -31,6 +31,7 @@ impl Deliverer {
                 .merge_with_previous(std::mem::take(&mut attempt.slots))
                 .await,
             revision: 0,
+            channel: group.channel,
         };
         let mut unrecorded = None;
         if resolver.previous_matches(&record.outcomes).await {
@@ -202,5 +203,6 @@ fn remainder_of(batch: &SendBatch, outcomes: &[RecipientOutcome]) -> Option<Send
         group: batch.group.clone(),
         recipients: remaining,
         share_reservation: None,
+        redrive: batch.redrive,
     })
 }

@@ -69,9 +69,9 @@ impl Deliverer {
                 return Err(RecipientResult::final_outcome(RecipientOutcome::Pending));
             }
         }
-        if job.recipient.customer.email.is_none() {
+        if let Some(reason) = super::push::missing_address(job.batch, job.recipient) {
             return Err(RecipientResult::final_outcome(RecipientOutcome::Failed {
-                reason: "customer has no email address".into(),
+                reason: reason.into(),
             }));
         }
         if job.suppressed {
@@ -83,6 +83,9 @@ impl Deliverer {
     async fn compose_and_send(&self, job: &DeliverRecipient<'_>) -> RecipientResult {
         if job.workspace_refused.load(Ordering::Relaxed) {
             return RecipientResult::final_outcome(RecipientOutcome::Pending);
+        }
+        if job.batch.group.channel == crate::domain::Channel::Push {
+            return self.push_recipient(job).await;
         }
         let Some(address) = job.recipient.customer.email.as_deref() else {
             return RecipientResult::final_outcome(RecipientOutcome::Failed {
@@ -233,6 +236,7 @@ pub(super) struct DeliverRecipient<'a> {
     pub(super) brand: &'a FieldValue,
     pub(super) template: &'a CompiledTemplate,
     pub(super) suppressed: bool,
+    pub(super) ready: &'a ReadyBatch,
     pub(super) resolver: &'a ClaimResolver<'a>,
     pub(super) lease_until: i64,
     pub(super) send_until: OffsetDateTime,

@@ -1,19 +1,19 @@
 //! The simulated stack: the real services on the in-memory adapters behind the fault model, the
-//! launch queue as SQS runs it, the scheduler's minute tick, and the wait until the pipeline has
-//! settled.
+//! launch workers on the queue (`launch_queue.rs`), the scheduler's minute tick, and the wait
+//! until the pipeline has settled.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use futures::FutureExt;
 use time::OffsetDateTime;
 
-use super::invocation::Invocation;
 use super::kinesis::{Handler, Handlers, LaneProgress, Mapping, OnFailure, SimStream};
+use super::launch_queue::{LaunchQueue, LaunchSettings, LaunchWorker};
 use super::ses::SimSes;
+use super::setbacks::{Operator, Setback};
 use super::stores::FaultyStores;
 use super::{Faults, Ledger, SimConfig, VirtualClock, audience};
 use crate::campaigns::{
@@ -23,29 +23,22 @@ use crate::campaigns::{
 use crate::clock::Clock;
 use crate::deliverability::budget::{AccountRate, BudgetCounts, BudgetSettings, SendBudgets};
 use crate::domain::{CampaignId, Channel, CustomerId, MessageId, TenantId};
+use crate::onboarding::{Onboarding, OnboardingConfig, SendingWorkspaces, WorkspaceSpec};
 use crate::pipeline::deliver::{Deliverer, DelivererPorts, DeliveryConfig};
 use crate::pipeline::parked::CountedArchive;
 use crate::pipeline::rebatch::Rebatcher;
 use crate::testing::samples::{SAMPLE_TEMPLATE_ID, seed_retailer};
 use crate::testing::{
     MemoryArchive, MemoryCampaignStore, MemoryChunkQueue, MemoryContactHistory, MemoryDirectory,
-    MemorySendLog,
+    MemorySendLog, MemorySendingWorkspaces,
 };
 
 pub const SENDING_DOMAIN: &str = "mail.storecast.example";
 const START: OffsetDateTime = time::macros::datetime!(2026-12-01 09:00 UTC);
 /// The scheduler function runs every minute.
 const SCHEDULER_TICK: Duration = Duration::from_secs(60);
-
-/// The launch function's queue and its settings (template.yaml's LaunchQueue and LaunchFunction).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LaunchSettings {
-    pub chunk_bytes: u64,
-    pub concurrency: usize,
-    pub visibility_timeout: Duration,
-    pub max_receives: u32,
-    pub function_timeout: Duration,
-}
+/// The simulated stores' latency draws come from the seed with this salt.
+const LATENCY_SALT: u64 = 0x1a7e_0c75;
 
 pub(super) struct SimWorld {
     pub(super) clock: Arc<VirtualClock>,
@@ -67,6 +60,14 @@ pub(super) struct SimWorld {
     pub(super) budgets: Arc<Mutex<Vec<Arc<SendBudgets>>>>,
     others_launch_after: Duration,
     launch_settings: LaunchSettings,
+    /// Suspends and reinstates tenants, on their simulated SES workspaces.
+    onboarding: Arc<Onboarding>,
+    /// The pauses and suspensions of this run, and whether the operator has carried them out.
+    setbacks: Vec<Setback>,
+    pub(super) setbacks_done: Arc<AtomicBool>,
+    pub(super) setbacks_performed: Arc<Mutex<BTreeMap<String, u64>>>,
+    /// Batches the scheduler's ticks redrove (the rest went back in the resumes' own slices).
+    pub(super) tick_redriven: AtomicU64,
 }
 
 pub(super) struct Running {
@@ -137,8 +138,10 @@ impl SimWorld {
             archive,
             parked: Arc::default(),
             budget: Arc::default(),
+            jobs: Arc::default(),
             faults: faults.clone(),
             clock: clock.clone(),
+            latency: Mutex::new(rand::SeedableRng::seed_from_u64(config.seed ^ LATENCY_SALT)),
         });
         let events = Arc::new(SimStream::new(
             config.campaign_events.shards,
@@ -165,6 +168,11 @@ impl SimWorld {
         let deliver = Self::deliver_mapping(
             config, &clock, &faults, &ledger, &stores, &batches, &budgets,
         );
+        let onboarding = Arc::new(Self::onboarding(&tenants, &directory, &campaigns).await);
+        let setbacks = match config.setbacks {
+            true => super::setbacks::plan(config.seed, tenants.len()),
+            false => Vec::new(),
+        };
         Self {
             launched_at: clock.now(),
             clock,
@@ -183,6 +191,11 @@ impl SimWorld {
             budgets,
             others_launch_after: config.others_launch_after,
             launch_settings: config.launch,
+            onboarding,
+            setbacks_done: Arc::new(AtomicBool::new(setbacks.is_empty())),
+            setbacks,
+            setbacks_performed: Arc::default(),
+            tick_redriven: AtomicU64::new(0),
         }
     }
 
@@ -198,6 +211,33 @@ impl SimWorld {
                 refused_writes: total.refused_writes + c.refused_writes,
                 later: total.later + c.later,
             })
+    }
+
+    /// Onboarding on the tenants' simulated SES workspaces, redriving through the lifecycle's
+    /// redrive jobs (the same archive, stream and jobs).
+    async fn onboarding(
+        tenants: &[(TenantId, CampaignId)],
+        directory: &Arc<MemoryDirectory>,
+        campaigns: &Campaigns,
+    ) -> Onboarding {
+        let workspaces = Arc::new(MemorySendingWorkspaces::new("storecast", SENDING_DOMAIN));
+        for (tenant, _) in tenants {
+            let spec = WorkspaceSpec {
+                tenant_id: tenant.clone(),
+                slug: tenant.to_string(),
+                sending_pool: None,
+            };
+            workspaces
+                .provision(&spec)
+                .await
+                .expect("in-memory workspace");
+        }
+        let config = OnboardingConfig {
+            sending_domain: SENDING_DOMAIN.into(),
+            unsubscribe_base_url: format!("https://prefs.{SENDING_DOMAIN}/{{tenant}}/unsubscribe"),
+        };
+        Onboarding::new(workspaces, directory.clone(), config)
+            .with_redrive(campaigns.redrive_worker())
     }
 
     /// The deliver function on the send-batches stream, sending through the simulated SES;
@@ -290,6 +330,7 @@ impl SimWorld {
                 archive: Arc::new(CountedArchive::new(stores.clone(), stores.clone())),
                 parked: stores.clone(),
                 send_batches: batches.clone(),
+                redrive_jobs: stores.clone(),
                 delivery: stores.send_log.clone(),
                 send_log: stores.clone(),
                 feedback: Arc::new(crate::testing::MemoryFeedbackCounters::default()),
@@ -301,6 +342,7 @@ impl SimWorld {
                 exports_bucket: Some("exports".into()),
                 max_chunk_attempts: config.launch.max_receives,
                 chunk_retry: Default::default(),
+                redrive_first_slice: super::setbacks::first_slice(config.seed),
             },
         )
     }
@@ -336,6 +378,17 @@ impl SimWorld {
                     launcher.launch_all(&others).await;
                 });
             }
+        }
+        if !self.setbacks.is_empty() {
+            let operator = Operator {
+                campaigns: self.campaigns.clone(),
+                onboarding: self.onboarding.clone(),
+                tenants: self.tenants.clone(),
+                clock: self.clock.clone(),
+                done: self.setbacks_done.clone(),
+                performed: self.setbacks_performed.clone(),
+            };
+            tokio::spawn(operator.run(self.setbacks.clone(), self.launched_at));
         }
         for _ in 0..self.launch_settings.concurrency {
             tokio::spawn(launch.clone().consume(LaunchWorker {
@@ -405,126 +458,14 @@ fn deliver_handler(deliverer: Deliverer) -> Handler {
     })
 }
 
-struct Queued {
-    message: ChunkMessage,
-    receives: u32,
-    visible_at: OffsetDateTime,
-}
-
-/// The launch queue as SQS runs it: a message not deleted comes back after the visibility
-/// timeout, and goes to the dead-letter queue after `max_receives`.
-#[derive(Default)]
-struct LaunchQueue {
-    messages: Mutex<VecDeque<Queued>>,
-    in_flight: AtomicUsize,
-}
-
-struct LaunchWorker {
-    settings: LaunchSettings,
-    campaigns: Arc<Campaigns>,
-    queue: Arc<MemoryChunkQueue>,
-    faults: Arc<Faults>,
-    ledger: Arc<Ledger>,
-    clock: Arc<VirtualClock>,
-    dead_letters: Arc<Mutex<Vec<ChunkMessage>>>,
-    stop: Arc<AtomicBool>,
-}
-
-impl LaunchQueue {
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Queued>> {
-        self.messages.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn idle(&self) -> bool {
-        self.in_flight.load(Ordering::SeqCst) == 0 && self.lock().is_empty()
-    }
-
-    /// Takes in what the lifecycle enqueued.
-    fn absorb(&self, queue: &MemoryChunkQueue, now: OffsetDateTime) {
-        self.lock()
-            .extend(queue.take().into_iter().map(|message| Queued {
-                message,
-                receives: 0,
-                visible_at: now,
-            }));
-    }
-
-    fn receive(&self, worker: &LaunchWorker) -> Option<Queued> {
-        let now = worker.clock.now();
-        self.absorb(&worker.queue, now);
-        let mut messages = self.lock();
-        let position = messages.iter().position(|q| q.visible_at <= now)?;
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-        messages.remove(position)
-    }
-
-    async fn consume(self: Arc<Self>, worker: LaunchWorker) {
-        while !worker.stop.load(Ordering::Relaxed) {
-            let Some(mut queued) = self.receive(&worker) else {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            };
-            queued.receives += 1;
-            let receipt = format!("{}-{}", queued.message.index, queued.receives);
-            let invocation = Invocation::with_fault(worker.faults.draw("launch"));
-            let event = sqs_event(&queued.message, &receipt, queued.receives);
-            let work = worker.campaigns.handle_chunk_messages(event);
-            let ran =
-                tokio::time::timeout(worker.settings.function_timeout, invocation.run(work)).await;
-            let done = match ran {
-                Ok(Some(response)) => response.batch_item_failures.is_empty(),
-                Ok(None) | Err(_) => {
-                    let how = if invocation.crashed() {
-                        "crashed"
-                    } else {
-                        "timed out"
-                    };
-                    worker
-                        .ledger
-                        .invocation_died("launch", how, &invocation.accepted());
-                    false
-                }
-            };
-            if !done {
-                if queued.receives >= worker.settings.max_receives {
-                    lock(&worker.dead_letters).push(queued.message);
-                } else {
-                    // Back after the delay the worker asked for (ChangeMessageVisibility), or
-                    // after the visibility timeout when it asked for none (it died).
-                    let hidden = worker
-                        .queue
-                        .take_retry(&receipt)
-                        .unwrap_or(worker.settings.visibility_timeout);
-                    queued.visible_at = worker.clock.now() + hidden;
-                    self.lock().push_back(queued);
-                }
-            }
-            self.in_flight.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
-}
-
-/// The one-message event Lambda's SQS mapping hands the launch function.
-fn sqs_event(message: &ChunkMessage, receipt: &str, receives: u32) -> SqsEvent {
-    let mut record = SqsMessage::default();
-    record.message_id = Some(receipt.to_string());
-    record.receipt_handle = Some(receipt.to_string());
-    record.body = Some(serde_json::to_string(message).expect("a chunk message serializes"));
-    record
-        .attributes
-        .insert("ApproximateReceiveCount".into(), receives.to_string());
-    let mut event = SqsEvent::default();
-    event.records.push(record);
-    event
-}
-
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Running {
     /// Ticks the scheduler every minute until nothing is left anywhere (streams read to the end,
-    /// the launch queue empty, nothing deferred), or the time limit passes.
+    /// the launch queue empty, nothing deferred, every setback carried out and every redrive job
+    /// done), or the time limit passes.
     pub(super) async fn wait_until_settled(&self, world: &SimWorld, config: &SimConfig) -> bool {
         let mut next_tick = world.clock.now() + SCHEDULER_TICK;
         loop {
@@ -532,8 +473,14 @@ impl Running {
             let now = world.clock.now();
             if now >= next_tick {
                 next_tick = now + SCHEDULER_TICK;
-                if let Err(error) = world.campaigns.redrive_deferred().await {
-                    tracing::debug!(%error, "scheduler tick failed; the next one tries again");
+                match world.campaigns.tick().await {
+                    Ok(tick) => {
+                        let redriven = tick.redrives.batches;
+                        world.tick_redriven.fetch_add(redriven, Ordering::Relaxed);
+                    }
+                    Err(error) => {
+                        tracing::debug!(%error, "scheduler tick failed; the next one tries again");
+                    }
                 }
             }
             self.launch.absorb(&world.queue, now);
@@ -541,7 +488,9 @@ impl Running {
                 && self.launch.idle()
                 && world.rebatch.caught_up(&self.rebatch_lanes)
                 && world.deliver.caught_up(&self.deliver_lanes)
-                && world.stores.archive.deferred().is_empty();
+                && world.stores.archive.deferred().is_empty()
+                && world.setbacks_done.load(Ordering::SeqCst)
+                && world.stores.jobs.jobs().iter().all(|job| !job.is_running());
             if settled {
                 return true;
             }

@@ -211,6 +211,16 @@ pub struct SimReport {
     pub replayed: usize,
     /// Messages with no final state and no kept record.
     pub lost: u64,
+    /// Pauses, resumes, suspensions and reinstates carried out mid-campaign.
+    pub setbacks: BTreeMap<String, u64>,
+    /// Batches delivery parked (each park counted once) and batches the redrive jobs put back.
+    pub parked_batches: u64,
+    pub redriven_batches: u64,
+    /// Of those, the batches the scheduler's ticks put back (the rest: the resumes' and
+    /// reinstates' own first slices).
+    pub redriven_by_ticks: u64,
+    /// Messages whose batch is still parked at the end (kept whole: counted in `kept` too).
+    pub parked_at_end: u64,
     /// Sent twice inside the documented crash window (counted, allowed).
     pub duplicates_in_crash_window: u64,
     /// Sent twice anywhere else: a violation.

@@ -4,21 +4,24 @@
 //! `BatchSize`, immediate retries, bisect on error, `MaximumRetryAttempts`, an on-failure
 //! destination keeping the records, function timeouts), the launch queue (visibility timeout,
 //! the worker's ChangeMessageVisibility, `maxReceiveCount`), SES (latency, a maximum send rate,
-//! throttling) and the faults of docs/architecture.md, "The fault model". It ends by reconciling
+//! throttling) and the faults of docs/architecture.md, "The fault model", with campaigns paused
+//! and tenants suspended mid-campaign and their parked batches redriven. It ends by reconciling
 //! every message of the campaign against what SES accepted.
 
 mod audience;
 mod invocation;
 mod kinesis;
 mod launch;
+mod launch_queue;
 mod ledger;
 mod reconcile;
 mod ses;
+mod setbacks;
 mod stores;
 
 pub use invocation::{Fault, FaultAction, FaultPoint};
 pub use kinesis::MappingSettings;
-pub use launch::LaunchSettings;
+pub use launch_queue::LaunchSettings;
 pub use ledger::{Ledger, SimReport};
 
 use std::collections::BTreeMap;
@@ -80,7 +83,7 @@ pub struct SimConfig {
     pub campaign_events: MappingSettings,
     pub send_batches: MappingSettings,
     pub send_concurrency: usize,
-    pub launch: launch::LaunchSettings,
+    pub launch: launch_queue::LaunchSettings,
     /// The first tenant's campaign size, when it differs from the others' (a noisy neighbour).
     pub first_tenant_recipients: Option<u64>,
     /// The other tenants launch this long after the first.
@@ -88,6 +91,9 @@ pub struct SimConfig {
     /// The send budget every delivery shares, as deployed; off, SES's throttling alone paces.
     pub send_budget: bool,
     pub faults: FaultRates,
+    /// Campaigns paused and resumed, tenants suspended and reinstated mid-campaign, at times
+    /// drawn from the seed (`setbacks`): delivery parks, and redrive jobs put the batches back.
+    pub setbacks: bool,
     /// The simulation gives up (and reports it) if the pipeline has not settled by then.
     pub max_virtual_time: Duration,
 }
@@ -118,7 +124,7 @@ impl SimConfig {
                 function_timeout: Duration::from_secs(120),
             },
             send_concurrency: 16,
-            launch: launch::LaunchSettings {
+            launch: launch_queue::LaunchSettings {
                 chunk_bytes: 64 * 1024 * 1024,
                 concurrency: 20,
                 visibility_timeout: Duration::from_secs(1800),
@@ -129,6 +135,7 @@ impl SimConfig {
             others_launch_after: Duration::ZERO,
             send_budget: true,
             faults: FaultRates::NONE,
+            setbacks: false,
             max_virtual_time: Duration::from_secs(6 * 3600),
         }
     }

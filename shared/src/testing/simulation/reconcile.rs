@@ -39,7 +39,31 @@ impl SimWorld {
         replayed
     }
 
-    /// Message ids of every record kept whole: given up on by a mapping, or dead-lettered.
+    /// Message ids of the batches still parked.
+    async fn parked_messages(&self) -> HashSet<String> {
+        let mut parked = HashSet::new();
+        for (tenant, _) in &self.tenants {
+            for (_, batch) in self
+                .stores
+                .archive
+                .parked(tenant, None)
+                .await
+                .unwrap_or_default()
+            {
+                parked.extend(
+                    batch
+                        .batch
+                        .recipients
+                        .iter()
+                        .map(|r| r.message_id.to_string()),
+                );
+            }
+        }
+        parked
+    }
+
+    /// Message ids of every record kept whole: given up on by a mapping, dead-lettered, or
+    /// parked.
     async fn kept_messages(&self) -> HashSet<String> {
         let mut kept = HashSet::new();
         for mapping in [&self.rebatch, &self.deliver] {
@@ -55,6 +79,7 @@ impl SimWorld {
         for letter in self.stores.archive.dead_letters().await.unwrap_or_default() {
             kept.extend(message_ids_of(letter.payload.as_bytes()));
         }
+        kept.extend(self.parked_messages().await);
         kept
     }
 
@@ -73,6 +98,17 @@ impl SimWorld {
             given_up: self.ledger.given_up(),
             ses_throttles: self.ledger.ses_throttles(),
             stream_throttles: (self.events.throttled() + self.batches.throttled()) as u64,
+            setbacks: self
+                .setbacks_performed
+                .lock()
+                .map(|m| m.clone())
+                .unwrap_or_default(),
+            parked_batches: self.stores.parked.parks(),
+            redriven_batches: self.stores.parked.unparks(),
+            redriven_by_ticks: self
+                .tick_redriven
+                .load(std::sync::atomic::Ordering::Relaxed),
+            parked_at_end: self.parked_messages().await.len() as u64,
             ..SimReport::default()
         };
         if !settled {
@@ -123,12 +159,31 @@ impl SimWorld {
         }
         report.budget = self.budget_counts();
         self.check_stats(&mut report).await;
+        self.check_redrives(&mut report);
         report
+    }
+
+    /// Every redrive job ended its pass, and nothing was redriven that was not parked.
+    fn check_redrives(&self, report: &mut SimReport) {
+        for job in self.stores.jobs.jobs() {
+            if job.is_running() {
+                report
+                    .violations
+                    .push(format!("the redrive job of {} is still running", job.scope));
+            }
+        }
+        if report.redriven_batches > report.parked_batches {
+            report.violations.push(format!(
+                "{} batches redriven of {} parked",
+                report.redriven_batches, report.parked_batches
+            ));
+        }
     }
 
     /// The campaign's stats (what `GET …/stats` answers) must say what the ledger says.
     async fn check_stats(&self, report: &mut SimReport) {
         let (mut sent, mut unconfirmed, mut failed, mut in_flight) = (0, 0, 0, 0);
+        let mut parked = 0;
         for (tenant, campaign) in &self.tenants {
             match self.campaigns.stats(tenant, campaign).await {
                 Ok(stats) => {
@@ -136,6 +191,7 @@ impl SimWorld {
                     unconfirmed += stats.delivery.unconfirmed;
                     failed += stats.delivery.failed;
                     in_flight += stats.delivery.in_flight;
+                    parked += stats.delivery.parked;
                 }
                 Err(error) => report
                     .violations
@@ -146,6 +202,23 @@ impl SimWorld {
         if (sent, unconfirmed, failed) != ledger {
             report.violations.push(format!(
                 "stats say sent {sent}, unconfirmed {unconfirmed}, failed {failed}; the ledger {ledger:?}"
+            ));
+        }
+        let mut in_archive = 0;
+        for (tenant, _) in &self.tenants {
+            for (_, batch) in self
+                .stores
+                .archive
+                .parked(tenant, None)
+                .await
+                .unwrap_or_default()
+            {
+                in_archive += batch.batch.recipients.len() as u64;
+            }
+        }
+        if parked != in_archive {
+            report.violations.push(format!(
+                "stats say {parked} parked; the archive holds {in_archive}"
             ));
         }
         let claimed_not_final = report.kept;

@@ -3,10 +3,12 @@
 //! outcome write.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use rand::Rng;
+use rand::rngs::StdRng;
 
 use super::invocation::{self, FaultAction, FaultPoint};
 use super::{Faults, VirtualClock};
@@ -19,12 +21,14 @@ use crate::domain::{
 use crate::error::{Message, StoreError};
 use crate::pipeline::archive::{Archive, DeadLetter, DeferredBatch, ParkedBatch};
 use crate::pipeline::parked::{ParkedCounts, ParkedTally};
+use crate::pipeline::redrive::{RedriveJob, RedriveJobs, RedriveScope, RedriveState};
 use crate::pipeline::send_log::{
     BatchOutcome, ClaimResult, MessageClaim, OutcomeWrite, OutcomeWritten, SendLog,
 };
 use crate::templates::ports::TemplateStore;
 use crate::testing::{
-    MemoryArchive, MemoryBudgetStore, MemoryDirectory, MemoryParkedCounts, MemorySendLog,
+    MemoryArchive, MemoryBudgetStore, MemoryDirectory, MemoryParkedCounts, MemoryRedriveJobs,
+    MemorySendLog,
 };
 
 fn outage(store: &'static str) -> StoreError {
@@ -43,9 +47,20 @@ pub struct FaultyStores {
     pub parked: Arc<MemoryParkedCounts>,
     /// The send budget's item on the delivery table.
     pub budget: Arc<MemoryBudgetStore>,
+    /// The redrive jobs on the tenants table.
+    pub jobs: Arc<MemoryRedriveJobs>,
     pub faults: Arc<Faults>,
     pub clock: Arc<VirtualClock>,
+    /// Draws the latency of the calls that park, list, count and remove parked batches (the
+    /// other calls answer at once, as before parking was simulated), apart from the faults.
+    pub latency: Mutex<StdRng>,
 }
+
+/// S3's latency for a parked batch's put, list, read or delete (about a page's worth of
+/// objects take seconds to redrive, as they do on AWS).
+const S3_LATENCY_MS: std::ops::RangeInclusive<u64> = 10..=40;
+/// DynamoDB's latency for a park's count or a redrive's uncount (a TransactWriteItems).
+const DYNAMODB_LATENCY_MS: std::ops::RangeInclusive<u64> = 5..=20;
 
 impl FaultyStores {
     fn dynamodb(&self) -> Result<(), StoreError> {
@@ -60,6 +75,15 @@ impl FaultyStores {
             true => Err(outage("archive")),
             false => Ok(()),
         }
+    }
+
+    async fn latency(&self, range: std::ops::RangeInclusive<u64>) {
+        let millis = self
+            .latency
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .random_range(range);
+        tokio::time::sleep(Duration::from_millis(millis)).await;
     }
 }
 
@@ -157,6 +181,7 @@ impl TemplateStore for FaultyStores {
 #[async_trait]
 impl Archive for FaultyStores {
     async fn park(&self, parked: &ParkedBatch) -> Result<(), StoreError> {
+        self.latency(S3_LATENCY_MS).await;
         self.s3()?;
         self.archive.park(parked).await
     }
@@ -182,13 +207,22 @@ impl Archive for FaultyStores {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, ParkedBatch)>, StoreError> {
+        self.latency(S3_LATENCY_MS).await;
         self.s3()?;
-        self.archive
+        let page = self
+            .archive
             .parked_page(tenant, campaign, after, limit)
-            .await
+            .await?;
+        for _ in &page {
+            self.latency(S3_LATENCY_MS).await;
+        }
+        Ok(page)
     }
 
     async fn remove_parked(&self, key: &str) -> Result<(), StoreError> {
+        if key.starts_with("parked/") {
+            self.latency(S3_LATENCY_MS).await;
+        }
         self.s3()?;
         self.archive.remove_parked(key).await
     }
@@ -216,11 +250,13 @@ impl Archive for FaultyStores {
 #[async_trait]
 impl ParkedCounts for FaultyStores {
     async fn count_parked(&self, batch: &SendBatch) -> Result<(), StoreError> {
+        self.latency(DYNAMODB_LATENCY_MS).await;
         self.dynamodb()?;
         self.parked.count_parked(batch).await
     }
 
     async fn uncount_parked(&self, batch: &SendBatch) -> Result<(), StoreError> {
+        self.latency(DYNAMODB_LATENCY_MS).await;
         self.dynamodb()?;
         self.parked.uncount_parked(batch).await
     }
@@ -245,6 +281,24 @@ impl BudgetStore for FaultyStores {
     async fn read(&self) -> Result<BudgetState, StoreError> {
         self.dynamodb()?;
         self.budget.read().await
+    }
+}
+
+#[async_trait]
+impl RedriveJobs for FaultyStores {
+    async fn job(&self, scope: &RedriveScope) -> Result<Option<RedriveJob>, StoreError> {
+        self.dynamodb()?;
+        self.jobs.job(scope).await
+    }
+
+    async fn save(&self, job: &RedriveJob, was: Option<RedriveState>) -> Result<bool, StoreError> {
+        self.dynamodb()?;
+        self.jobs.save(job, was).await
+    }
+
+    async fn running(&self, limit: usize) -> Result<Vec<RedriveScope>, StoreError> {
+        self.dynamodb()?;
+        self.jobs.running(limit).await
     }
 }
 

@@ -1,12 +1,19 @@
 //! Parked batches go back on the send-batches stream when a campaign is resumed or a tenant is
-//! reinstated; deferred batches go back on a schedule once they are due. An archived object is
-//! removed only after its batch is back on the stream.
+//! reinstated (through a redrive job: [`jobs`], [`worker`]); deferred batches go back on a
+//! schedule once they are due. An archived object is removed only after its batch is back on the
+//! stream.
+
+pub mod jobs;
+pub mod worker;
+
+pub use jobs::{RedriveJob, RedriveJobs, RedriveProgress, RedriveScope, RedriveState};
+pub use worker::{JobsTick, RedriveWorker, Slice, SliceBudget};
 
 use serde::Serialize;
 
 use crate::directory::TenantAdmin;
 use crate::domain::{CampaignId, CampaignStatus, TenantId, VariantId};
-use crate::error::StoreError;
+use crate::error::{Retryable, StoreError};
 use crate::pipeline::archive::{Archive, ParkedBatch, UNKNOWN_VARIANT};
 use crate::pipeline::publish::{PublishFailure, RetryPolicy, put_all};
 use crate::pipeline::publish::{RecordStream, StreamRecord};
@@ -26,6 +33,21 @@ pub enum RedriveError {
     Archive(#[from] StoreError),
     #[error("parked batch could not be encoded")]
     Encode(#[from] serde_json::Error),
+    #[error("the redrive job could not be read or written")]
+    Job(#[source] StoreError),
+    /// Its conditional writes kept losing to other writers: try again.
+    #[error("the redrive job kept changing concurrently")]
+    Contended,
+}
+
+impl Retryable for RedriveError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            RedriveError::Archive(error) | RedriveError::Job(error) => error.is_retryable(),
+            RedriveError::Encode(_) => false,
+            RedriveError::Contended => true,
+        }
+    }
 }
 
 /// Parked batches are read and put back this many at a time (one ListObjectsV2 page).
@@ -72,9 +94,11 @@ async fn redrive_page(
 ) -> Result<(), RedriveError> {
     let mut records = Vec::with_capacity(parked.len());
     for (_, parked) in &parked {
+        // One park generation on: if delivery parks the copy again before the unpark below,
+        // that is another object and another count, and the unpark removes only this one.
         records.push(StreamRecord {
             partition_key: parked.batch.batch_id.to_string(),
-            data: serde_json::to_vec(&parked.batch)?,
+            data: serde_json::to_vec(&parked.batch.redriven())?,
         });
     }
     let results = put_all(stream, &records, RetryPolicy::default()).await;
@@ -206,68 +230,4 @@ pub async fn redrive_due(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::SendBatch;
-    use crate::testing::{MemoryArchive, MemoryStream};
-
-    fn parked(campaign: &str, batch: usize) -> ParkedBatch {
-        let batch: SendBatch = serde_json::from_value(serde_json::json!({
-            "contract_version": 1, "batch_id": format!("b{batch:04}"), "tenant_id": "alpine",
-            "campaign_id": campaign, "variant": "A", "channel": "email",
-            "template": {"id": "w", "version": 1}, "recipients": []
-        }))
-        .unwrap();
-        ParkedBatch {
-            reason: "campaign paused".into(),
-            parked_at: "2026-11-20T00:00:00Z".into(),
-            batch,
-        }
-    }
-
-    #[tokio::test]
-    async fn parked_batches_are_redriven_a_page_at_a_time() {
-        // GIVEN 250 batches parked for one campaign and 3 for another
-        let archive = MemoryArchive::default();
-        for batch in 0..250 {
-            archive.park(&parked("spring", batch)).await.unwrap();
-        }
-        for batch in 0..3 {
-            archive.park(&parked("autumn", batch)).await.unwrap();
-        }
-        let stream = MemoryStream::default();
-        let tenant = TenantId::parse("alpine").unwrap();
-        let spring = CampaignId::parse("spring").unwrap();
-
-        // WHEN the campaign's are redriven
-        let summary = redrive_parked(&archive, &stream, &tenant, Some(&spring))
-            .await
-            .unwrap();
-
-        // THEN they went back a page at a time, and only they
-        assert_eq!(archive.parked_pages(), [PARKED_PAGE, PARKED_PAGE, 50]);
-        assert_eq!((summary.batches, summary.still_parked), (250, 0));
-        assert_eq!(stream.records().len(), 250);
-        assert_eq!(stream.calls().len(), 3, "one put per page");
-        assert_eq!(archive.keys().len(), 3, "the other campaign's stay");
-    }
-
-    #[tokio::test]
-    async fn a_batch_the_stream_refuses_stays_parked_and_the_pages_go_on_past_it() {
-        let archive = MemoryArchive::default();
-        for batch in 0..150 {
-            archive.park(&parked("spring", batch)).await.unwrap();
-        }
-        let stream = MemoryStream::default();
-        stream.fail_next_entries_with(&[0], "InvalidArgumentException");
-        let tenant = TenantId::parse("alpine").unwrap();
-
-        let summary = redrive_parked(&archive, &stream, &tenant, None)
-            .await
-            .unwrap();
-
-        assert_eq!((summary.batches, summary.still_parked), (149, 1));
-        assert_eq!(archive.keys(), ["parked/alpine/spring/b0000.json"]);
-        assert_eq!(archive.parked_pages(), [PARKED_PAGE, 50]);
-    }
-}
+mod tests;
