@@ -82,6 +82,23 @@ pub struct DeliverSettings {
     /// `SEND_BUDGET_ACCOUNT_SHARE` of it handed out, read again every
     /// `SEND_BUDGET_REFRESH_SECONDS` (docs/deliverability.md, "Send budgets").
     pub send_budget: Option<crate::deliverability::budget::BudgetSettings>,
+    /// SNS's publish rate for the push budget beside the email one (`PUSH_SEND_RATE`, pushes a
+    /// second, default [`crate::deliverability::budget::account::SNS_DEFAULT_PUSH_RATE`]), of
+    /// which the same share is handed out; with the send budget off, pushes are not paced either.
+    pub push_send_rate: f64,
+}
+
+#[cfg(feature = "deliver")]
+fn push_send_rate(env: &dyn Lookup) -> Result<f64, ConfigError> {
+    let default = crate::deliverability::budget::account::SNS_DEFAULT_PUSH_RATE;
+    let rate: f64 = optional_parsed(env, "PUSH_SEND_RATE", default)?;
+    match rate >= 1.0 && rate.is_finite() {
+        true => Ok(rate),
+        false => Err(ConfigError::Invalid {
+            name: "PUSH_SEND_RATE",
+            reason: format!("{rate} is not a rate of at least 1 push a second"),
+        }),
+    }
 }
 
 #[cfg(feature = "deliver")]
@@ -163,6 +180,7 @@ impl DeliverSettings {
             )?),
             unsubscribe_keys_secret: required(env, "UNSUBSCRIBE_KEYS_SECRET")?,
             send_budget: send_budget(env)?,
+            push_send_rate: push_send_rate(env)?,
         })
     }
 
@@ -441,6 +459,18 @@ mod tests {
         assert_eq!(
             (budget.fallback_max_send_rate, budget.account_share),
             (200.0, 0.8)
+        );
+        assert_eq!(
+            settings.push_send_rate,
+            crate::deliverability::budget::account::SNS_DEFAULT_PUSH_RATE
+        );
+        env.insert("PUSH_SEND_RATE".into(), "0".into());
+        let err = DeliverSettings::from_lookup(&env).unwrap_err();
+        assert!(err.to_string().contains("PUSH_SEND_RATE"), "{err}");
+        env.insert("PUSH_SEND_RATE".into(), "1000".into());
+        assert_eq!(
+            DeliverSettings::from_lookup(&env).unwrap().push_send_rate,
+            1000.0
         );
         env.insert("SEND_BUDGET_ACCOUNT_SHARE".into(), "1.5".into());
         let err = DeliverSettings::from_lookup(&env).unwrap_err();

@@ -109,16 +109,47 @@ pub fn deliverer_with_provider(
         endpoints: tenants_for_push.clone(),
         suppressions: tenants_for_push,
     });
-    match settings.send_budget {
-        Some(budget) => deliverer.with_send_budgets(Arc::new(send_budgets(
+    let Some(budget) = settings.send_budget else {
+        return deliverer;
+    };
+    let push = push_budgets(settings, budget, dynamodb.clone(), clock.clone());
+    deliverer
+        .with_send_budgets(Arc::new(send_budgets(
             budget,
             sdk,
             dynamodb,
             &settings.delivery_table,
             clock,
-        ))),
-        None => deliverer,
-    }
+        )))
+        .with_push_budgets(Arc::new(push))
+}
+
+#[cfg(feature = "deliver")]
+/// The push budget on the delivery table's push budget item, at SNS's configured rate.
+fn push_budgets(
+    settings: &crate::config::DeliverSettings,
+    budget: crate::deliverability::budget::BudgetSettings,
+    dynamodb: aws_sdk_dynamodb::Client,
+    clock: Arc<SystemClock>,
+) -> crate::deliverability::budget::SendBudgets {
+    use crate::deliverability::budget::{AccountRate, ConfiguredRate, SendBudgets};
+    let rate = settings.push_send_rate;
+    let account = AccountRate::new(
+        Arc::new(ConfiguredRate(rate)),
+        crate::deliverability::budget::BudgetSettings {
+            fallback_max_send_rate: rate,
+            ..budget
+        },
+        clock.clone(),
+    );
+    SendBudgets::new(
+        Arc::new(crate::aws::dynamodb::BudgetTable::push(
+            dynamodb,
+            &settings.delivery_table,
+        )),
+        account,
+        clock,
+    )
 }
 
 #[cfg(feature = "deliver")]

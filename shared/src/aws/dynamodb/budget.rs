@@ -1,5 +1,5 @@
-//! The send budget on the delivery table: one item (`pk = SEND_BUDGET`, `sk = ACCOUNT`, no
-//! expiry) holding the account's TAT (`a`) and, per tenant that took in the last hour, its
+//! The send budgets on the delivery table: one item per scope (`pk = SEND_BUDGET`, `sk = ACCOUNT`
+//! for email through SES, `sk = PUSH` for pushes through SNS; no expiry), each holding the account's TAT (`a`) and, per tenant that took in the last hour, its
 //! assured share's TAT (`q#<tenant>`), its ceiling's (`c#<tenant>`, with a rate of its own), its
 //! last take (`s#<tenant>`, epoch seconds), weight (`w#<tenant>`) and the emission interval its
 //! share was last charged at (`e#<tenant>`, µs). TATs are microseconds since the epoch.
@@ -28,6 +28,7 @@ use super::*;
 
 const BUDGET_PK: &str = "SEND_BUDGET";
 const BUDGET_SK: &str = "ACCOUNT";
+const PUSH_BUDGET_SK: &str = "PUSH";
 const ACCOUNT_TAT: &str = "a";
 const ASSURED: &str = "q#";
 const CEILING: &str = "c#";
@@ -35,18 +36,29 @@ const SEEN: &str = "s#";
 const WEIGHT: &str = "w#";
 const EMISSION: &str = "e#";
 
-/// The send budget's item on the delivery table.
+/// A send budget's item on the delivery table.
 #[derive(Clone)]
 pub struct BudgetTable {
     client: Client,
     table: String,
+    scope: &'static str,
 }
 
 impl BudgetTable {
+    /// The email budget: SES's account rate.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
             client,
             table: table.into(),
+            scope: BUDGET_SK,
+        }
+    }
+
+    /// The push budget: SNS's publish rate, apart from SES's.
+    pub fn push(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            scope: PUSH_BUDGET_SK,
+            ..Self::new(client, table)
         }
     }
 }
@@ -196,7 +208,7 @@ impl BudgetStore for BudgetTable {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(BUDGET_PK.into(), BUDGET_SK.into())))
+            .set_key(Some(key(BUDGET_PK.into(), self.scope.into())))
             .update_expression(expression.update())
             .set_expression_attribute_names(Some(expression.names.clone()))
             .set_expression_attribute_values(Some(expression.values.clone()))
@@ -223,7 +235,7 @@ impl BudgetStore for BudgetTable {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(key(BUDGET_PK.into(), BUDGET_SK.into())))
+            .set_key(Some(key(BUDGET_PK.into(), self.scope.into())))
             .consistent_read(true)
             .send()
             .await

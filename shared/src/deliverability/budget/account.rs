@@ -12,6 +12,10 @@ use crate::clock::Clock;
 /// A new SES production account's maximum send rate: the rate assumed when the account's own
 /// cannot be read, unless configured otherwise.
 pub const SES_DEFAULT_MAX_SEND_RATE: f64 = 14.0;
+/// The push budget's rate when none is configured: SNS states its Publish quota per Region (no
+/// API reads it, unlike SES's GetAccount), and this stays below every Region's; a deployment sets
+/// its own (`PUSH_SEND_RATE`).
+pub const SNS_DEFAULT_PUSH_RATE: f64 = 300.0;
 /// The part of SES's limits the budget hands out; the rest is room for the sends' timing and
 /// for anything else sending from the account.
 pub const DEFAULT_ACCOUNT_SHARE: f64 = 0.9;
@@ -138,5 +142,20 @@ impl AccountRate {
         let allowance = fresh.allowance;
         *reading = Some(fresh);
         allowance
+    }
+}
+
+/// A rate as configured, for a service whose limits no API states (SNS's Publish quota): no daily
+/// quota, never unreadable.
+pub struct ConfiguredRate(pub f64);
+
+#[async_trait::async_trait]
+impl SendQuotaSource for ConfiguredRate {
+    async fn send_quota(&self) -> Result<SendQuota, crate::error::StoreError> {
+        Ok(SendQuota {
+            max_send_rate: self.0,
+            max_24_hour_send: -1.0,
+            sent_last_24_hours: 0.0,
+        })
     }
 }

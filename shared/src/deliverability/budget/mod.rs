@@ -20,7 +20,7 @@ pub mod plan;
 pub mod ports;
 pub mod service;
 
-pub use account::{AccountRate, Allowance, BudgetSettings};
+pub use account::{AccountRate, Allowance, BudgetSettings, ConfiguredRate};
 pub use gcra::{BudgetState, BudgetWrite, TatChange, TenantBudget};
 pub use ports::{BudgetStore, BudgetWritten, SendQuota, SendQuotaSource};
 pub use service::{BudgetAnswer, BudgetCounts, SendBudgets, Waits};

@@ -1,5 +1,6 @@
 //! The send budget in a delivery, beside the warm-up cap (`cap.rs`): the recipients the cap
-//! granted take their sends from the budget shared by every delivery (one conditional write),
+//! granted take their sends from the budget of their channel (SES's for email, SNS's for push)
+//! shared by every delivery (one conditional write; a push recipient counts as one send),
 //! each send then waits for its own slot. A batch whose share must come first reserves it, waits
 //! for it and takes its slots then. What the budget cannot give within the wait (bounded by
 //! `budget_wait` and the time the invocation may still send) is released (`Pending`) and
@@ -12,7 +13,7 @@ use time::OffsetDateTime;
 use super::cap::Grant;
 use super::*;
 use crate::deliverability::budget::{BudgetAnswer, Waits};
-use crate::domain::{SendBatch, TenantWorkspace};
+use crate::domain::{Channel, SendBatch, TenantWorkspace};
 use crate::domain::{SendShare, ShareReservation};
 use crate::error::StoreError;
 
@@ -82,9 +83,12 @@ impl Deliverer {
         send_until: OffsetDateTime,
         lagging: bool,
     ) -> Paced {
-        // Pushes go through SNS, not SES: the email budget does not pace them.
-        let email = batch.group.channel == crate::domain::Channel::Email;
-        let Some(budgets) = self.budgets.as_ref().filter(|_| email && !slots.is_empty()) else {
+        // Pushes go through SNS, not SES: each channel has its own budget.
+        let budgets = match batch.group.channel {
+            Channel::Email => self.budgets.as_ref(),
+            Channel::Push => self.push_budgets.as_ref(),
+        };
+        let Some(budgets) = budgets.filter(|_| !slots.is_empty()) else {
             return Paced {
                 sends: slots.into_iter().map(|s| (s, None)).collect(),
                 held_back: Vec::new(),

@@ -204,6 +204,9 @@ pub struct Deliverer {
     /// The send budgets every delivery shares (`with_send_budgets`); without them, sends are
     /// not paced.
     budgets: Option<Arc<SendBudgets>>,
+    /// The push budget every delivery shares (`with_push_budgets`), apart from the email one:
+    /// SNS's rate, not SES's.
+    push_budgets: Option<Arc<SendBudgets>>,
     cache: TemplateCache,
     config: DeliveryConfig,
     metrics: Metrics,
@@ -233,6 +236,7 @@ impl Deliverer {
             unsubscribe: ports.unsubscribe,
             send_cap: None,
             budgets: None,
+            push_budgets: None,
             cache: TemplateCache::default(),
             config,
             metrics: Metrics::new(FUNCTION_NAME),
@@ -250,6 +254,13 @@ impl Deliverer {
     /// each sending tenant's share.
     pub fn with_send_budgets(mut self, budgets: Arc<SendBudgets>) -> Self {
         self.budgets = Some(budgets);
+        self
+    }
+
+    /// Paces every push the same way on a budget of its own: SNS's publish rate, over each
+    /// sending tenant's share (the same shares as email's).
+    pub fn with_push_budgets(mut self, budgets: Arc<SendBudgets>) -> Self {
+        self.push_budgets = Some(budgets);
         self
     }
 

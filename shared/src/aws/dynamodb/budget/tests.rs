@@ -232,3 +232,24 @@ fn an_attribute_naming_no_valid_tenant_is_corrupt() {
         Err(StoreError::Corrupt { .. })
     ));
 }
+
+#[tokio::test]
+async fn the_push_budget_is_an_item_of_its_own_beside_the_email_one() {
+    let take = mock!(Client::update_item)
+        .match_requests(|r| {
+            r.table_name() == Some("delivery")
+                && r.key().unwrap()["pk"].as_s().unwrap() == "SEND_BUDGET"
+                && r.key().unwrap()["sk"].as_s().unwrap() == "PUSH"
+        })
+        .then_output(|| UpdateItemOutput::builder().build());
+    let read = mock!(Client::get_item)
+        .match_requests(|r| r.key().unwrap()["sk"].as_s().unwrap() == "PUSH")
+        .then_output(|| GetItemOutput::builder().build());
+    let table = BudgetTable::push(
+        mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&take, &read]),
+        "delivery",
+    );
+    table.apply(&write(idle(), Some(idle()))).await.unwrap();
+    table.read().await.unwrap();
+    assert_eq!((take.num_calls(), read.num_calls()), (1, 1));
+}
