@@ -88,15 +88,16 @@ impl Expression {
 
     fn change(&mut self, attribute: String, change: &TatChange) {
         let name = self.name(attribute);
-        let floor = self.value(n(change.floor));
         match change.from {
             None => {
+                let floor = self.value(n(change.floor));
                 let fresh = self.value(n(change.floor + change.increment));
                 self.conditions.push(format!(
                     "(attribute_not_exists({name}) OR {name} < {floor})"
                 ));
                 self.sets.push(format!("{name} = {fresh}"));
             }
+            // Names no floor: DynamoDB refuses a value the expressions leave unused.
             Some(stored) if change.reset => {
                 let (stored, fresh) = (
                     self.value(n(stored)),
@@ -106,6 +107,7 @@ impl Expression {
                 self.sets.push(format!("{name} = {fresh}"));
             }
             Some(low) => {
+                let floor = self.value(n(change.floor));
                 let (low, limit) = (self.value(n(low)), self.value(n(change.limit)));
                 let increment = self.value(n(change.increment));
                 let within = format!("{name} BETWEEN {low} AND {limit}");
