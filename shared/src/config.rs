@@ -565,7 +565,7 @@ impl WarmupSettings {
     }
 }
 
-#[cfg(any(feature = "warmup", feature = "api"))]
+#[cfg(any(feature = "warmup", feature = "api", feature = "deliver"))]
 fn optional_parsed<T>(env: &dyn Lookup, name: &'static str, default: T) -> Result<T, ConfigError>
 where
     T: std::str::FromStr,
