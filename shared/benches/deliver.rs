@@ -151,6 +151,7 @@ async fn send_batches(
                 sequence_number: n.to_string(),
                 partition_key: event.message_id.to_string(),
                 data: serde_json::to_vec(&event).unwrap(),
+                arrived_at: None,
             }
         })
         .collect();
@@ -166,6 +167,7 @@ async fn send_batches(
             sequence_number: i.to_string(),
             partition_key: r.partition_key,
             data: r.data,
+            arrived_at: None,
         })
         .collect();
     (batches, put_calls)

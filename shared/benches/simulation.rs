@@ -12,6 +12,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use storecast::deliverability::budget::account::DEFAULT_ACCOUNT_SHARE;
 use storecast::testing::simulation::{self, FaultRates, SimConfig, SimReport};
 
 #[global_allocator]
@@ -70,6 +71,58 @@ fn at_scale(recipients: u64, rate: f64) {
     );
     if !report.holds() {
         println!("  violations: {:?}", report.violations);
+    }
+}
+
+/// One retailer's campaign of `big` beside twenty of `small`, launched 10 s later, with the send
+/// budget and without it (SES's throttling alone pacing): each one's time from its launch to its
+/// last send, against a small one's time alone at its share.
+fn noisy_neighbour(big: u64, small: u64, rate: f64) {
+    const SMALL_TENANTS: usize = 20;
+    let share_rate = rate * DEFAULT_ACCOUNT_SHARE / (SMALL_TENANTS + 1) as f64;
+    let alone = run(SimConfig {
+        tenants: 1,
+        recipients_per_tenant: small,
+        ses_rate_per_second: rate,
+        ..SimConfig::as_deployed(1)
+    });
+    println!(
+        "noisy neighbour: {big} beside {SMALL_TENANTS} x {small} at {rate} sends/s; a small one alone: last send {:.1} s; alone at its share ({share_rate:.2}/s): {:.1} s",
+        alone.launch_to_last_send_seconds,
+        small as f64 / share_rate,
+    );
+    for send_budget in [true, false] {
+        let wall = Instant::now();
+        let report = run(SimConfig {
+            tenants: SMALL_TENANTS + 1,
+            first_tenant_recipients: Some(big),
+            recipients_per_tenant: small,
+            others_launch_after: Duration::from_secs(10),
+            ses_rate_per_second: rate,
+            send_budget,
+            max_virtual_time: Duration::from_secs(48 * 3600),
+            ..SimConfig::as_deployed(1)
+        });
+        let times = &report.launch_to_last_send_by_tenant;
+        let smalls: Vec<f64> = times
+            .iter()
+            .filter(|(tenant, _)| tenant.as_str() != "retailer-00")
+            .map(|(_, seconds)| *seconds)
+            .collect();
+        let worst = smalls.iter().copied().fold(0.0, f64::max);
+        let mean = smalls.iter().sum::<f64>() / smalls.len().max(1) as f64;
+        println!(
+            "  budget {}: big one's last send {:.0} s (alone at the account's rate {:.0} s); small ones' last send mean {mean:.1} s, worst {worst:.1} s; SES throttled {} sends; sent {}/{}, exact: {}; budget {:?}; {:.1} s wall",
+            if send_budget { "on " } else { "off" },
+            times.get("retailer-00").copied().unwrap_or(f64::NAN),
+            report.recipients as f64 / (rate * DEFAULT_ACCOUNT_SHARE),
+            report.ses_throttles,
+            report.sent,
+            report.recipients,
+            report.holds() && report.sent == report.recipients,
+            report.budget,
+            wall.elapsed().as_secs_f64(),
+        );
     }
 }
 
@@ -134,6 +187,16 @@ fn main() {
     };
     let recipients = env_number("STORECAST_SIM_RECIPIENTS", recipients);
     let seeds = env_number("STORECAST_SIM_SEEDS", seeds);
+    let noisy = match benchmarking {
+        true => (100_000, 1_000, 500.0),
+        false => (1_500, 40, 100.0),
+    };
+    let big = env_number("STORECAST_SIM_NOISY_BIG", noisy.0);
+    let small = env_number("STORECAST_SIM_NOISY_SMALL", noisy.1);
+    noisy_neighbour(big, small, noisy.2);
+    if std::env::var_os("STORECAST_SIM_NOISY_ONLY").is_some() {
+        return;
+    }
     for rate in [500.0, 5_000.0] {
         at_scale(recipients, rate);
     }

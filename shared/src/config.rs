@@ -77,6 +77,87 @@ pub struct DeliverSettings {
     pub lease_margin: std::time::Duration,
     /// The unsubscribe key ring's secret (its ARN; a name works too).
     pub unsubscribe_keys_secret: String,
+    /// The send budget every delivery shares (`SEND_BUDGET`, on unless `off`): SES's rate as
+    /// GetAccount states it, `SEND_BUDGET_FALLBACK_RATE` sends a second when it cannot be read,
+    /// `SEND_BUDGET_ACCOUNT_SHARE` of it handed out, read again every
+    /// `SEND_BUDGET_REFRESH_SECONDS` (docs/deliverability.md, "Send budgets").
+    pub send_budget: Option<crate::deliverability::budget::BudgetSettings>,
+    /// SNS's publish rate for the push budget beside the email one (`PUSH_SEND_RATE`, pushes a
+    /// second, default [`crate::deliverability::budget::account::SNS_DEFAULT_PUSH_RATE`]), of
+    /// which the same share is handed out; with the send budget off, pushes are not paced either.
+    pub push_send_rate: f64,
+}
+
+#[cfg(feature = "deliver")]
+fn push_send_rate(env: &dyn Lookup) -> Result<f64, ConfigError> {
+    let default = crate::deliverability::budget::account::SNS_DEFAULT_PUSH_RATE;
+    let rate: f64 = optional_parsed(env, "PUSH_SEND_RATE", default)?;
+    match rate >= 1.0 && rate.is_finite() {
+        true => Ok(rate),
+        false => Err(ConfigError::Invalid {
+            name: "PUSH_SEND_RATE",
+            reason: format!("{rate} is not a rate of at least 1 push a second"),
+        }),
+    }
+}
+
+#[cfg(feature = "deliver")]
+fn send_budget(
+    env: &dyn Lookup,
+) -> Result<Option<crate::deliverability::budget::BudgetSettings>, ConfigError> {
+    use crate::deliverability::budget::BudgetSettings;
+    let defaults = BudgetSettings::default();
+    match env
+        .get("SEND_BUDGET")
+        .map(|v| v.trim().to_ascii_lowercase())
+    {
+        None => {}
+        Some(v) if v.is_empty() || v == "on" => {}
+        Some(v) if v == "off" => return Ok(None),
+        Some(v) => {
+            return Err(ConfigError::Invalid {
+                name: "SEND_BUDGET",
+                reason: format!("{v:?} is neither on nor off"),
+            });
+        }
+    }
+    let number = |name: &'static str, default: f64, valid: fn(f64) -> bool, what: &str| match env
+        .get(name)
+        .filter(|v| !v.trim().is_empty())
+    {
+        None => Ok(default),
+        Some(value) => value
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| valid(*v))
+            .ok_or_else(|| ConfigError::Invalid {
+                name,
+                reason: format!("{value:?} is not {what}"),
+            }),
+    };
+    Ok(Some(BudgetSettings {
+        fallback_max_send_rate: number(
+            "SEND_BUDGET_FALLBACK_RATE",
+            defaults.fallback_max_send_rate,
+            |v| v >= 1.0 && v.is_finite(),
+            "a rate of at least 1 send a second",
+        )?,
+        account_share: number(
+            "SEND_BUDGET_ACCOUNT_SHARE",
+            defaults.account_share,
+            |v| v > 0.0 && v <= 1.0,
+            "a share above 0 and at most 1",
+        )?,
+        refresh: std::time::Duration::from_secs(
+            optional_number(
+                env,
+                "SEND_BUDGET_REFRESH_SECONDS",
+                defaults.refresh.as_secs(),
+            )?
+            .clamp(10, 3_600),
+        ),
+    }))
 }
 
 #[cfg(feature = "deliver")]
@@ -98,6 +179,8 @@ impl DeliverSettings {
                 30,
             )?),
             unsubscribe_keys_secret: required(env, "UNSUBSCRIBE_KEYS_SECRET")?,
+            send_budget: send_budget(env)?,
+            push_send_rate: push_send_rate(env)?,
         })
     }
 
@@ -353,6 +436,56 @@ mod tests {
     }
 
     #[test]
+    fn the_send_budget_is_on_with_defaults_off_when_asked_and_its_rates_checked() {
+        let mut env: BTreeMap<String, String> = [
+            ("TENANTS_TABLE", "t"),
+            ("DELIVERY_TABLE", "d"),
+            ("ARCHIVE_BUCKET", "b"),
+            ("SENDING_DOMAIN", "mail.example"),
+            ("UNSUBSCRIBE_KEYS_SECRET", "keys"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let defaults = crate::deliverability::budget::BudgetSettings::default();
+        let settings = DeliverSettings::from_lookup(&env).unwrap();
+        assert_eq!(settings.send_budget, Some(defaults));
+        env.insert("SEND_BUDGET_FALLBACK_RATE".into(), "200".into());
+        env.insert("SEND_BUDGET_ACCOUNT_SHARE".into(), "0.8".into());
+        let budget = DeliverSettings::from_lookup(&env)
+            .unwrap()
+            .send_budget
+            .unwrap();
+        assert_eq!(
+            (budget.fallback_max_send_rate, budget.account_share),
+            (200.0, 0.8)
+        );
+        assert_eq!(
+            settings.push_send_rate,
+            crate::deliverability::budget::account::SNS_DEFAULT_PUSH_RATE
+        );
+        env.insert("PUSH_SEND_RATE".into(), "0".into());
+        let err = DeliverSettings::from_lookup(&env).unwrap_err();
+        assert!(err.to_string().contains("PUSH_SEND_RATE"), "{err}");
+        env.insert("PUSH_SEND_RATE".into(), "1000".into());
+        assert_eq!(
+            DeliverSettings::from_lookup(&env).unwrap().push_send_rate,
+            1000.0
+        );
+        env.insert("SEND_BUDGET_ACCOUNT_SHARE".into(), "1.5".into());
+        let err = DeliverSettings::from_lookup(&env).unwrap_err();
+        assert!(
+            err.to_string().contains("SEND_BUDGET_ACCOUNT_SHARE"),
+            "{err}"
+        );
+        env.insert("SEND_BUDGET".into(), "off".into());
+        assert_eq!(
+            DeliverSettings::from_lookup(&env).unwrap().send_budget,
+            None
+        );
+    }
+
+    #[test]
     fn onboarding_settings_need_the_workspace_names_and_make_redrive_optional() {
         let mut env: BTreeMap<String, String> = [
             ("TENANTS_TABLE", "t"),
@@ -432,7 +565,7 @@ impl WarmupSettings {
     }
 }
 
-#[cfg(any(feature = "warmup", feature = "api"))]
+#[cfg(any(feature = "warmup", feature = "api", feature = "deliver"))]
 fn optional_parsed<T>(env: &dyn Lookup, name: &'static str, default: T) -> Result<T, ConfigError>
 where
     T: std::str::FromStr,

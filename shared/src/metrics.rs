@@ -35,6 +35,7 @@ enum MetricValue {
 pub enum Unit {
     Count,
     Microseconds,
+    Milliseconds,
 }
 
 impl Unit {
@@ -42,6 +43,7 @@ impl Unit {
         match self {
             Unit::Count => "Count",
             Unit::Microseconds => "Microseconds",
+            Unit::Milliseconds => "Milliseconds",
         }
     }
 }
@@ -60,6 +62,8 @@ pub const METRICS: &[(&str, Unit)] = &[
     ("Unconfirmed", Unit::Count),
     ("Retried", Unit::Count),
     ("WarmupHeldBack", Unit::Count),
+    ("BudgetHeldBack", Unit::Count),
+    ("BudgetWait", Unit::Milliseconds),
     ("PushAccepted", Unit::Count),
     ("PushDeviceFailed", Unit::Count),
     ("PushEndpointsDisabled", Unit::Count),

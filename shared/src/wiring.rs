@@ -81,11 +81,11 @@ pub fn deliverer_with_provider(
         &settings.delivery_table,
     ));
     let delivery = Arc::new(DeliveryTable::new(
-        dynamodb,
+        dynamodb.clone(),
         &settings.delivery_table,
         clock.clone(),
     ));
-    Deliverer::new(
+    let deliverer = Deliverer::new(
         DelivererPorts {
             directory: tenants.clone(),
             templates: tenants,
@@ -98,7 +98,7 @@ pub fn deliverer_with_provider(
                 )),
                 delivery,
             )),
-            clock,
+            clock: clock.clone(),
             unsubscribe,
         },
         settings.delivery_config(),
@@ -108,7 +108,75 @@ pub fn deliverer_with_provider(
         provider: Arc::new(crate::aws::sns::SnsPush::new(crate::aws::sns::client(sdk))),
         endpoints: tenants_for_push.clone(),
         suppressions: tenants_for_push,
-    })
+    });
+    let Some(budget) = settings.send_budget else {
+        return deliverer;
+    };
+    let push = push_budgets(settings, budget, dynamodb.clone(), clock.clone());
+    deliverer
+        .with_send_budgets(Arc::new(send_budgets(
+            budget,
+            sdk,
+            dynamodb,
+            &settings.delivery_table,
+            clock,
+        )))
+        .with_push_budgets(Arc::new(push))
+}
+
+#[cfg(feature = "deliver")]
+/// The push budget on the delivery table's push budget item, at SNS's configured rate.
+fn push_budgets(
+    settings: &crate::config::DeliverSettings,
+    budget: crate::deliverability::budget::BudgetSettings,
+    dynamodb: aws_sdk_dynamodb::Client,
+    clock: Arc<SystemClock>,
+) -> crate::deliverability::budget::SendBudgets {
+    use crate::deliverability::budget::{AccountRate, ConfiguredRate, SendBudgets};
+    let rate = settings.push_send_rate;
+    let account = AccountRate::new(
+        Arc::new(ConfiguredRate(rate)),
+        crate::deliverability::budget::BudgetSettings {
+            fallback_max_send_rate: rate,
+            ..budget
+        },
+        clock.clone(),
+    );
+    SendBudgets::new(
+        Arc::new(crate::aws::dynamodb::BudgetTable::push(
+            dynamodb,
+            &settings.delivery_table,
+        )),
+        account,
+        clock,
+    )
+}
+
+#[cfg(feature = "deliver")]
+/// The send budgets on the delivery table's budget item, with SES's limits from GetAccount.
+fn send_budgets(
+    settings: crate::deliverability::budget::BudgetSettings,
+    sdk: &SdkConfig,
+    dynamodb: aws_sdk_dynamodb::Client,
+    delivery_table: &str,
+    clock: Arc<SystemClock>,
+) -> crate::deliverability::budget::SendBudgets {
+    use crate::deliverability::budget::{AccountRate, SendBudgets};
+    let account = AccountRate::new(
+        Arc::new(crate::aws::ses_account::SesAccount::new(
+            aws_sdk_sesv2::Client::new(sdk),
+        )),
+        settings,
+        clock.clone(),
+    );
+    SendBudgets::new(
+        Arc::new(crate::aws::dynamodb::BudgetTable::new(
+            dynamodb,
+            delivery_table,
+        )),
+        account,
+        clock,
+    )
 }
 
 #[cfg(any(feature = "api", feature = "feedback"))]

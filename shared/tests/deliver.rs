@@ -88,6 +88,7 @@ fn records(batches: &[&SendBatch]) -> Vec<InboundRecord> {
             sequence_number: format!("{}", 100 + i),
             partition_key: b.batch_id.to_string(),
             data: serde_json::to_vec(b).unwrap(),
+            arrived_at: None,
         })
         .collect()
 }
@@ -132,6 +133,7 @@ impl World {
                 sequence_number: format!("{}", 500 + i),
                 partition_key: r.partition_key,
                 data: r.data,
+                arrived_at: None,
             })
             .collect();
         let deadline = self.clock.now() + time::Duration::seconds(60);
@@ -479,6 +481,7 @@ async fn given_a_paused_campaign_then_batches_are_parked_and_resuming_redrives_t
             sequence_number: "1".into(),
             partition_key: r.partition_key,
             data: r.data,
+            arrived_at: None,
         })
         .collect();
     let deadline = world.clock.now() + time::Duration::seconds(60);
@@ -524,6 +527,31 @@ async fn given_throttling_that_outlasts_the_retries_then_the_rest_is_deferred_an
     assert_eq!(second.per_tenant["alpine"].sent, 3);
     let third = world.deliver(&[&batch]).await;
     assert_eq!(third.per_tenant["alpine"].duplicates, 3);
+    assert_eq!(world.provider.sent_count(), 3);
+}
+
+/// Found by the send budget's deferrals: a batch deferred a second time by the attempt that took
+/// its claims over left the stored outcome (the same slots, all pending) naming the first
+/// attempt, so its releases were not recognised and the third copy waited for the lease.
+#[tokio::test]
+async fn given_a_batch_deferred_twice_then_its_third_delivery_takes_its_claims_at_once() {
+    let world = world(&["alpine"]).await;
+    let batch = batch("alpine", 1..4);
+    // Three recipients, four attempts each: throttled in the first two deliveries.
+    world.provider.throttle_next(24);
+    assert_eq!(
+        world.deliver(&[&batch]).await.per_tenant["alpine"].deferred,
+        3
+    );
+    world.clock.advance(time::Duration::seconds(61));
+    let (_, second) = world.redrive_and_deliver().await;
+    assert_eq!(second.per_tenant["alpine"].deferred, 3);
+    // WHEN it comes back a minute later, long before the second delivery's lease ends
+    world.clock.advance(time::Duration::seconds(61));
+    let (redriven, third) = world.redrive_and_deliver().await;
+    // THEN it is sent, not deferred again until that lease ends
+    assert_eq!(redriven.batches, 1);
+    assert_eq!(third.per_tenant["alpine"].sent, 3, "{third:?}");
     assert_eq!(world.provider.sent_count(), 3);
 }
 
@@ -573,6 +601,7 @@ async fn given_bad_input_then_it_is_dead_lettered_with_its_reason_and_never_bloc
         sequence_number: "999".into(),
         partition_key: "x".into(),
         data: vec![0xff, 0x00, 0x12],
+        arrived_at: None,
     });
     let deadline = world.clock.now() + time::Duration::seconds(60);
     let outcome = world.deliverer.deliver(&records, deadline).await;

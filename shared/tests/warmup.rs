@@ -91,6 +91,7 @@ fn record(batch: &SendBatch, n: usize) -> InboundRecord {
         sequence_number: format!("{}", 100 + n),
         partition_key: batch.batch_id.to_string(),
         data: serde_json::to_vec(batch).unwrap(),
+        arrived_at: None,
     }
 }
 

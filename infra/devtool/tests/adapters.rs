@@ -616,6 +616,7 @@ async fn s3_archive_parks_lists_and_removes_batches_and_keeps_dead_letters() {
         batch_id: BatchId::parse("b1").unwrap(),
         group: event.group(),
         recipients: vec![event.into_recipient()],
+        share_reservation: None,
         redrive: 0,
     };
     archive
@@ -663,6 +664,7 @@ async fn s3_archive_pages_parked_batches_in_key_order_after_a_cursor() {
                 batch_id: BatchId::parse(batch).unwrap(),
                 group: event.group(),
                 recipients: vec![event.into_recipient()],
+                share_reservation: None,
                 redrive: 0,
             },
         }

@@ -249,6 +249,7 @@ async fn concurrent_deliveries_on_the_dynamodb_cap_send_exactly_the_cap() {
             sequence_number: b.to_string(),
             partition_key: batch.batch_id.to_string(),
             data: serde_json::to_vec(&batch).unwrap(),
+            arrived_at: None,
         }];
         let deliverer = deliverer.clone();
         tokio::spawn(async move { deliverer.deliver(&records, deadline).await })

@@ -89,6 +89,7 @@ fn record(sequence: usize, data: serde_json::Value) -> InboundRecord {
         sequence_number: format!("{sequence:05}"),
         partition_key: "p".into(),
         data: serde_json::to_vec(&data).unwrap(),
+        arrived_at: None,
     }
 }
 

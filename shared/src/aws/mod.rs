@@ -17,6 +17,8 @@ pub mod score_exports;
 pub mod secrets;
 #[cfg(feature = "deliver")]
 pub mod ses;
+#[cfg(feature = "deliver")]
+pub mod ses_account;
 #[cfg(any(feature = "api", feature = "feedback"))]
 pub mod ses_workspaces;
 #[cfg(feature = "deliver")]

@@ -284,6 +284,7 @@ mod tests {
             sequence_number: "1".into(),
             partition_key: batch.batch_id.to_string(),
             data: serde_json::to_vec(&batch).unwrap(),
+            arrived_at: None,
         };
         deliverer
             .deliver(&[record], now + time::Duration::seconds(60))

@@ -225,6 +225,7 @@ fn inbound(records: Vec<StreamRecord>) -> Vec<InboundRecord> {
             sequence_number: (i + 1).to_string(),
             partition_key: r.partition_key,
             data: r.data,
+            arrived_at: None,
         })
         .collect()
 }

@@ -10,10 +10,13 @@
 //! - [`feedback`]: applying them: the send log's feedback, the counters, suppression.
 //! - [`autopause`]: suspending a retailer whose rates cross the pause thresholds.
 //! - [`warmup`]: each retailer's warm-up plan, the daily decision and the day's send cap.
+//! - [`budget`]: the send budgets: the account's SES rate shared by every delivery, over each
+//!   sending retailer's share.
 //!
 //! Each port has its AWS adapter in `aws/` and its in-memory adapter in `testing/`.
 
 pub mod autopause;
+pub mod budget;
 pub mod counters;
 pub mod feedback;
 #[cfg(feature = "api")]

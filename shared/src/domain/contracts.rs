@@ -180,6 +180,11 @@ pub struct SendBatch {
     #[serde(flatten)]
     pub group: BatchGroup,
     pub recipients: Vec<Recipient>,
+    /// Set on a batch the send budget deferred with its tenant's share already reserved
+    /// (docs/deliverability.md, "Send budgets"): delivery then takes only the account's slots
+    /// for it. Never set by rebatch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share_reservation: Option<ShareReservation>,
     /// How many times a redrive put this batch back from the parked archive: its park
     /// generation. A batch parked again after a redrive is a new parked object (and a new
     /// count), never the one the redrive read and is about to remove; a redelivered record parks
@@ -201,6 +206,18 @@ impl SendBatch {
             ..self.clone()
         }
     }
+}
+
+/// Where a deferred batch stands in its tenant's share of the send budget: reserved at
+/// `reserved_at`, to start at `starts` at the share's rate of then (one send every
+/// `interval_us`). When the share has changed since, the start moves in proportion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareReservation {
+    /// Epoch milliseconds.
+    pub reserved_at: i64,
+    /// Epoch milliseconds.
+    pub starts: i64,
+    pub interval_us: i64,
 }
 
 /// The `items-shown` contract version this build writes; it reads 1 up to this.

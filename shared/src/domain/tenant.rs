@@ -70,6 +70,42 @@ pub struct TenantSettings {
     /// sends (`deliverability::warmup`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warmup: Option<WarmupPlan>,
+    /// The retailer's share of the account's SES send rate (operator-owned): a weight, and an
+    /// optional rate it never goes past. Without it: weight 1, no rate of its own
+    /// (`deliverability::budget`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_budget: Option<SendShare>,
+}
+
+/// The heaviest weight a retailer's share may have: with the default of 1 for the others, it gets
+/// at most this many times their assured rate.
+pub const MAX_SEND_WEIGHT: u32 = 100;
+
+/// How a retailer shares the account's send rate with the others that are sending at the same
+/// time: its assured rate is the account's rate times `weight` over the sum of their weights;
+/// beyond it, it may use what the others leave, never more than `max_per_second`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+pub struct SendShare {
+    /// 1 to [`MAX_SEND_WEIGHT`].
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    /// Sends a second this retailer never goes past, even when the account has room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_per_second: Option<u32>,
+}
+
+impl Default for SendShare {
+    fn default() -> Self {
+        Self {
+            weight: default_weight(),
+            max_per_second: None,
+        }
+    }
+}
+
+fn default_weight() -> u32 {
+    1
 }
 
 /// A warm-up plan: `start_cap` sends on the first day, growing step by step to `target` a day
@@ -103,6 +139,7 @@ impl Default for TenantSettings {
             sending_pool: None,
             brand: serde_json::Map::new(),
             warmup: None,
+            send_budget: None,
         }
     }
 }

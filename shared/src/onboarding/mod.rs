@@ -6,6 +6,8 @@
 #[cfg(any(feature = "api", feature = "feedback"))]
 mod autopause;
 #[cfg(any(feature = "api", feature = "feedback"))]
+mod json_merge;
+#[cfg(any(feature = "api", feature = "feedback"))]
 pub mod push;
 #[cfg(any(feature = "api", feature = "feedback"))]
 mod service;
@@ -16,6 +18,8 @@ mod service_templates;
 #[cfg(any(feature = "api", feature = "feedback"))]
 pub mod workspaces;
 
+#[cfg(any(feature = "api", feature = "feedback"))]
+pub use json_merge::merge_patch;
 #[cfg(any(feature = "api", feature = "feedback"))]
 pub use service::*;
 #[cfg(feature = "api")]

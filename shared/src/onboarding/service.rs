@@ -9,11 +9,12 @@ pub use super::workspaces::{
     WorkspaceSpec, resource_name,
 };
 
+use super::json_merge::merge_patch;
 use super::push::PushSetup;
 use crate::directory::{SlugClaim, TenantAdmin};
 use crate::domain::{
-    FrequencyCap, MAX_FREQUENCY_CAP_WINDOW_DAYS, QuietHours, TenantId, TenantSettings,
-    TenantStatus, TenantWorkspace,
+    FrequencyCap, MAX_FREQUENCY_CAP_WINDOW_DAYS, MAX_SEND_WEIGHT, QuietHours, SendShare, TenantId,
+    TenantSettings, TenantStatus, TenantWorkspace,
 };
 use crate::error::{Retryable, StoreError};
 use crate::pipeline::redrive::{RedriveError, RedriveProgress, RedriveScope, RedriveWorker};
@@ -64,6 +65,11 @@ pub struct TenantPatch {
     #[serde(default, deserialize_with = "present")]
     #[cfg_attr(feature = "api", schema(value_type = Option<crate::domain::WarmupPlan>, nullable))]
     pub warmup: Option<Option<crate::domain::WarmupPlan>>,
+    /// The retailer's share of the account's send rate; `null` puts it back to the default
+    /// (weight 1, no rate of its own). Operator-owned: a marketer naming it is refused (`403`).
+    #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "api", schema(value_type = Option<crate::domain::SendShare>, nullable))]
+    pub send_budget: Option<Option<crate::domain::SendShare>>,
     /// Operator-owned, never changed by a PATCH: a marketer naming it is refused (`403`), an
     /// operator is pointed at `/suspend` and `/reinstate` (`422`).
     #[serde(default)]
@@ -72,11 +78,14 @@ pub struct TenantPatch {
 
 impl TenantPatch {
     /// The fields given that only operators may change: the display name (the sender's name
-    /// on every message) and the status.
+    /// on every message), the share of the send rate and the status.
     pub fn operator_fields(&self) -> Vec<&'static str> {
         let mut fields = Vec::new();
         if self.display_name.is_some() {
             fields.push("display_name");
+        }
+        if self.send_budget.is_some() {
+            fields.push("send_budget");
         }
         if self.status.is_some() {
             fields.push("status");
@@ -454,6 +463,9 @@ fn apply_patch(settings: &mut TenantSettings, patch: &TenantPatch) {
     if let Some(warmup) = patch.warmup {
         settings.warmup = warmup;
     }
+    if let Some(send_budget) = patch.send_budget {
+        settings.send_budget = send_budget;
+    }
 }
 
 pub fn validate_slug(slug: &str) -> Result<(), OnboardingError> {
@@ -492,6 +504,22 @@ fn validate_display_name(field: &str, name: &str) -> Result<String, OnboardingEr
         return Err(invalid(field, "must not contain control characters"));
     }
     Ok(name.to_string())
+}
+
+fn validate_send_share(field: &str, share: SendShare) -> Result<(), OnboardingError> {
+    if !(1..=MAX_SEND_WEIGHT).contains(&share.weight) {
+        return Err(invalid(
+            format!("{field}.weight"),
+            format!("must be 1 to {MAX_SEND_WEIGHT}"),
+        ));
+    }
+    if share.max_per_second == Some(0) {
+        return Err(invalid(
+            format!("{field}.max_per_second"),
+            "must be at least 1",
+        ));
+    }
+    Ok(())
 }
 
 /// `prefix` is `settings.` for a PUT body and empty for a PATCH, so the field names the body's.
@@ -551,6 +579,9 @@ pub fn validate_settings(prefix: &str, settings: &TenantSettings) -> Result<(), 
             error.reason,
         ));
     }
+    if let Some(share) = settings.send_budget {
+        validate_send_share(&field("send_budget"), share)?;
+    }
     if settings.brand.len() > MAX_BRAND_KEYS {
         return Err(invalid(
             field("brand"),
@@ -565,28 +596,4 @@ pub fn validate_settings(prefix: &str, settings: &TenantSettings) -> Result<(), 
         ));
     }
     Ok(())
-}
-
-/// RFC 7396 JSON merge patch: `null` removes a key, objects merge, anything else replaces.
-pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
-    let serde_json::Value::Object(patch) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = serde_json::Value::Object(serde_json::Map::new());
-    }
-    let serde_json::Value::Object(target) = target else {
-        unreachable!("made an object above");
-    };
-    for (key, value) in patch {
-        if value.is_null() {
-            target.remove(key);
-        } else {
-            merge_patch(
-                target.entry(key.clone()).or_insert(serde_json::Value::Null),
-                value,
-            );
-        }
-    }
 }

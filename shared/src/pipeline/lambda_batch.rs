@@ -10,6 +10,9 @@ pub struct InboundRecord {
     pub sequence_number: String,
     pub partition_key: String,
     pub data: Vec<u8>,
+    /// When the stream took the record (Kinesis's approximate arrival time): how far behind
+    /// its shard the consumer is.
+    pub arrived_at: Option<time::OffsetDateTime>,
 }
 
 pub fn inbound_records(event: KinesisEvent) -> Vec<InboundRecord> {
@@ -20,6 +23,16 @@ pub fn inbound_records(event: KinesisEvent) -> Vec<InboundRecord> {
             sequence_number: record.kinesis.sequence_number,
             partition_key: record.kinesis.partition_key,
             data: record.kinesis.data.0,
+            arrived_at: time::OffsetDateTime::from_unix_timestamp_nanos(
+                i128::from(
+                    record
+                        .kinesis
+                        .approximate_arrival_timestamp
+                        .0
+                        .timestamp_millis(),
+                ) * 1_000_000,
+            )
+            .ok(),
         })
         .collect()
 }
@@ -82,6 +95,7 @@ mod tests {
             sequence_number: seq.into(),
             partition_key: "p".into(),
             data: vec![],
+            arrived_at: None,
         }
     }
 

@@ -288,6 +288,7 @@ fn build_batches(group: &BatchGroup, members: &[(usize, Recipient)]) -> Vec<Pend
         batch_id: BatchId::derive(group, &ids),
         group: group.clone(),
         recipients: members.iter().map(|(_, r)| r.clone()).collect(),
+        share_reservation: None,
         redrive: 0,
     };
     let too_large = serde_json::to_vec(&batch)
@@ -332,6 +333,7 @@ mod tests {
                 sequence_number: format!("{}", 1000 + i),
                 partition_key: e.message_id.to_string(),
                 data: serde_json::to_vec(e).unwrap(),
+                arrived_at: None,
             })
             .collect()
     }
@@ -409,6 +411,7 @@ mod tests {
                 sequence_number: "999".into(),
                 partition_key: "x".into(),
                 data: b"{not json".to_vec(),
+                arrived_at: None,
             },
         );
         let outcome = rebatcher.rebatch(&input).await;
@@ -441,6 +444,7 @@ mod tests {
             sequence_number: "2000".into(),
             partition_key: "x".into(),
             data: b"garbage".to_vec(),
+            arrived_at: None,
         });
         let outcome = rebatcher.rebatch(&input).await;
         assert_eq!(outcome.failed_positions, vec![1]);

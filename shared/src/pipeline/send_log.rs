@@ -368,7 +368,14 @@ pub async fn record_outcome(
     for _ in 0..OUTCOME_WRITE_CONFLICTS {
         let stored = previous.as_ref().map(|p| &p.outcomes[..]);
         let merged = merge_outcomes(stored, &outcome.outcomes);
-        if stored == Some(&merged[..]) {
+        // Unchanged, unless its releases (`Pending`) are another attempt's: they must name the
+        // attempt whose claims they release (`BatchOutcome::releases`).
+        let same_attempt = previous
+            .as_ref()
+            .is_some_and(|p| p.attempt == outcome.attempt);
+        if stored == Some(&merged[..])
+            && (same_attempt || !merged.contains(&RecipientOutcome::Pending))
+        {
             return Ok(());
         }
         let write = BatchOutcome {

@@ -6,6 +6,7 @@
 mod archive;
 #[cfg(feature = "availability")]
 mod availability;
+mod budget;
 mod campaign_store;
 mod campaigns;
 mod clock;
@@ -44,6 +45,7 @@ use std::sync::Mutex;
 pub use archive::MemoryArchive;
 #[cfg(feature = "availability")]
 pub use availability::{MemoryConfigStore, MemoryScoreStore};
+pub use budget::{FixedQuota, MemoryBudgetStore};
 pub use campaign_store::{MemoryCampaignStore, MemoryChunkQueue};
 pub use campaigns::{MemoryAudienceSource, MemoryContactHistory};
 pub use clock::ManualClock;

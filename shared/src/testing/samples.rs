@@ -131,6 +131,7 @@ pub fn sample_batch(
         batch_id: BatchId::derive(&group, &ids),
         group,
         recipients,
+        share_reservation: None,
         redrive: 0,
     }
 }
@@ -176,5 +177,6 @@ pub fn sample_push_batch(
         group,
         recipients,
         redrive: 0,
+        share_reservation: None,
     }
 }

@@ -23,13 +23,21 @@ pub struct Resolution {
     pub parameters: BTreeMap<String, String>,
 }
 
+/// The local endpoint has no SES GetAccount, so the send budget runs on its fallback rate; the
+/// endpoint never throttles, and this keeps the budget from pacing the demos below what it
+/// takes (the deployed default is a new SES account's 14 a second).
+pub const LOCAL_SES_SEND_RATE: &str = "1000";
+
 impl Default for Resolution {
     fn default() -> Self {
         Self {
             stack_name: "storecast-local".into(),
             account_id: "123456789012".into(),
             region: "us-east-1".into(),
-            parameters: BTreeMap::new(),
+            parameters: BTreeMap::from([(
+                "SesFallbackSendRate".to_string(),
+                LOCAL_SES_SEND_RATE.to_string(),
+            )]),
         }
     }
 }

@@ -15,12 +15,14 @@
 //!   id) spreads a large campaign over 16 partitions. Parked batches ([`parked_counts`]): markers
 //!   `pk = PARKED#<tenant>#<campaign>`, `sk = <batch id>`; counters
 //!   `pk = PARKCOUNT#<tenant>#<campaign>`, `sk = <shard>`. The day's send caps of the warm-up
-//!   ([`warmup`]): `pk = CAP#<tenant>`, `sk = <YYYY-MM-DD>`, expired by TTL. The API's request
+//!   ([`warmup`]): `pk = CAP#<tenant>`, `sk = <YYYY-MM-DD>`, expired by TTL. The send budget
+//!   ([`budget`]): one item, `pk = SEND_BUDGET`, `sk = ACCOUNT`. The API's request
 //!   quota ([`request_quota`]): `pk = QUOTA#<tenant>`, `sk = <unix second>`, expired by TTL.
 
 mod admin;
 #[cfg(feature = "availability")]
 mod availability;
+mod budget;
 #[cfg(feature = "campaigns")]
 pub mod campaigns;
 #[cfg(feature = "campaigns")]
@@ -43,6 +45,7 @@ mod workspace_writes;
 pub use admin::{REGISTRY_ATTRIBUTE, REGISTRY_WORKSPACES, WORKSPACE_REGISTRY_INDEX};
 #[cfg(feature = "availability")]
 pub use availability::{SCORE_WRITE_CONCURRENCY, ScoresTable};
+pub use budget::BudgetTable;
 #[cfg(feature = "campaigns")]
 pub use contacts::CONTACT_WRITE_CONCURRENCY;
 pub use delivery_counts::ITEMS_PER_COUNTED_OUTCOME;

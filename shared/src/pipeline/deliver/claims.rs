@@ -31,6 +31,9 @@ pub(super) struct ClaimResolver<'a> {
     /// This attempt: written into every claim it takes and into its outcome.
     pub(super) attempt: AttemptId,
     pub(super) outcomes: tokio::sync::Mutex<HashMap<BatchId, Option<BatchOutcome>>>,
+    /// Whether this attempt holds any claim (claimed or taken over): its outcome then names it,
+    /// even unchanged, or the releases in it would not be recognised as its own.
+    pub(super) holds_claims: std::sync::atomic::AtomicBool,
 }
 
 impl<'a> ClaimResolver<'a> {
@@ -45,6 +48,7 @@ impl<'a> ClaimResolver<'a> {
             batch,
             attempt: AttemptId::new(),
             outcomes: tokio::sync::Mutex::new(HashMap::new()),
+            holds_claims: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -82,7 +86,7 @@ impl<'a> ClaimResolver<'a> {
             attempt: self.attempt,
         };
         let existing = match self.send_log.claim(&claim).await? {
-            ClaimResult::Claimed => return Ok(ClaimDecision::Send),
+            ClaimResult::Claimed => return Ok(self.holds()),
             ClaimResult::Held(existing) => existing,
         };
         let owner_outcome = self.outcome_of(&existing.batch_id).await?;
@@ -105,7 +109,7 @@ impl<'a> ClaimResolver<'a> {
         }
         if self.send_log.take_over(&existing, &claim).await? {
             tracing::info!(previous_owner = %existing.batch_id, "took over a released or expired claim");
-            Ok(ClaimDecision::Send)
+            Ok(self.holds())
         } else {
             Ok(held)
         }
@@ -141,7 +145,22 @@ impl<'a> ClaimResolver<'a> {
         }
     }
 
+    fn holds(&self) -> ClaimDecision {
+        self.holds_claims
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        ClaimDecision::Send
+    }
+
+    /// Whether the stored outcome already says all this attempt would write: the same slots,
+    /// and no claim of this attempt whose release (`Pending`) must carry its attempt. A batch
+    /// taken over and left pending again (deferred twice) is written again; else the next
+    /// copy would find its claims held by an attempt no outcome names, and wait for the lease.
     pub(super) async fn previous_matches(&self, outcomes: &[RecipientOutcome]) -> bool {
+        if self.holds_claims.load(std::sync::atomic::Ordering::Relaxed)
+            && outcomes.contains(&RecipientOutcome::Pending)
+        {
+            return false;
+        }
         self.outcomes
             .lock()
             .await

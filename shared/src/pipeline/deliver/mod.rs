@@ -1,6 +1,8 @@
 //! Send batches in, emails out: idempotent, routed to the batch's own tenant workspace, every
 //! failure classified and kept.
 
+mod attempt;
+mod budget;
 mod cap;
 mod claims;
 mod outcome;
@@ -20,7 +22,6 @@ pub use push::PushPorts;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
@@ -33,6 +34,7 @@ use tracing::Instrument;
 use crate::channels::email::EmailProvider;
 use crate::channels::push::KnownEndpoint;
 use crate::clock::Clock;
+use crate::deliverability::budget::SendBudgets;
 use crate::deliverability::unsubscribe::UnsubscribeSigner;
 use crate::deliverability::warmup::SendCap;
 use crate::directory::DeliveryDirectory;
@@ -49,6 +51,10 @@ use crate::render::{CompiledTemplate, RenderedMessage, TemplateCache};
 use crate::templates::ports::TemplateStore;
 
 pub const FUNCTION_NAME: &str = "deliver";
+
+/// A lane a minute behind lags: longer than the records of a healthy invocation wait (10 send
+/// batches at the account's rate take about 36 s at 450 sends a second).
+pub const LANE_LAGGING_AFTER: Duration = Duration::from_secs(60);
 
 thread_local! {
     static RENDER_BUFFERS: std::cell::RefCell<RenderedMessage> =
@@ -80,6 +86,13 @@ pub struct DeliveryConfig {
     /// tried again: they are deferred to the archive and redriven on a schedule, so they never
     /// spend the stream's retries.
     pub retry_delay: Duration,
+    /// A batch waits at most this long for the sends the send budget grants it (and never past
+    /// `deadline_reserve`); what it cannot have within it is deferred.
+    pub budget_wait: Duration,
+    /// A record the stream took longer ago than this is in a lane that lags: its batch does not
+    /// wait for its tenant's share (it is deferred with the share reserved), so the lane reaches
+    /// the batches of other tenants behind it sooner.
+    pub lagging_after: Duration,
     pub unsubscribe_mailto: Option<String>,
 }
 
@@ -94,6 +107,8 @@ impl DeliveryConfig {
             store_call_timeout: Duration::from_secs(2),
             outcome_write_reserve: Duration::from_secs(3),
             retry_delay: Duration::from_secs(60),
+            budget_wait: crate::deliverability::budget::MAX_BUDGET_WAIT,
+            lagging_after: LANE_LAGGING_AFTER,
             send_retry: RetryPolicy {
                 max_attempts: 4,
                 base_delay: Duration::from_millis(100),
@@ -186,6 +201,12 @@ pub struct Deliverer {
     unsubscribe: Arc<UnsubscribeSigner>,
     /// The day's send caps of tenants in warm-up (`with_send_cap`).
     send_cap: Option<Arc<dyn SendCap>>,
+    /// The send budgets every delivery shares (`with_send_budgets`); without them, sends are
+    /// not paced.
+    budgets: Option<Arc<SendBudgets>>,
+    /// The push budget every delivery shares (`with_push_budgets`), apart from the email one:
+    /// SNS's rate, not SES's.
+    push_budgets: Option<Arc<SendBudgets>>,
     cache: TemplateCache,
     config: DeliveryConfig,
     metrics: Metrics,
@@ -214,6 +235,8 @@ impl Deliverer {
             clock: ports.clock,
             unsubscribe: ports.unsubscribe,
             send_cap: None,
+            budgets: None,
+            push_budgets: None,
             cache: TemplateCache::default(),
             config,
             metrics: Metrics::new(FUNCTION_NAME),
@@ -224,6 +247,20 @@ impl Deliverer {
     /// their batches are deferred (never sent past a cap nobody counts).
     pub fn with_send_cap(mut self, send_cap: Arc<dyn SendCap>) -> Self {
         self.send_cap = Some(send_cap);
+        self
+    }
+
+    /// Paces every send on the budgets shared by all deliveries: the account's SES rate, over
+    /// each sending tenant's share.
+    pub fn with_send_budgets(mut self, budgets: Arc<SendBudgets>) -> Self {
+        self.budgets = Some(budgets);
+        self
+    }
+
+    /// Paces every push the same way on a budget of its own: SNS's publish rate, over each
+    /// sending tenant's share (the same shares as email's).
+    pub fn with_push_budgets(mut self, budgets: Arc<SendBudgets>) -> Self {
+        self.push_budgets = Some(budgets);
         self
     }
 
@@ -293,8 +330,11 @@ impl Deliverer {
                 recipients: batch.recipients.len() as u64,
                 ..TenantCounts::default()
             };
+            let lagging = record
+                .arrived_at
+                .is_some_and(|at| self.clock.now() - at > self.config.lagging_after);
             let disposition = self
-                .deliver_batch(&batch, &record.data, deadline, &mut counts)
+                .deliver_batch(&batch, &record.data, deadline, lagging, &mut counts)
                 .instrument(span)
                 .await;
             self.record_metrics(batch.group.tenant_id.as_str(), &counts);
@@ -337,6 +377,7 @@ impl Deliverer {
         batch: &SendBatch,
         raw: &[u8],
         deadline: OffsetDateTime,
+        lagging: bool,
         counts: &mut TenantCounts,
     ) -> BatchDisposition {
         let ready = match self.prepare(batch, raw, deadline, counts).await {
@@ -344,7 +385,9 @@ impl Deliverer {
             Err(disposition) => return disposition,
         };
         let resolver = ClaimResolver::new(self.send_log.as_ref(), self.clock.as_ref(), batch);
-        let attempt = self.send_all(batch, &ready, &resolver, deadline).await;
+        let attempt = self
+            .send_all(batch, &ready, &resolver, deadline, lagging)
+            .await;
         // Counted from this attempt: a message sent by an earlier attempt comes back as a
         // duplicate here, so nothing is ever counted as sent twice.
         for outcome in &attempt.slots {
@@ -427,88 +470,6 @@ impl Deliverer {
         let found = (workspace, context.suppressed);
         self.ready(batch, raw, found, template, deadline, counts)
             .await
-    }
-
-    /// Claims and checks every recipient, takes the day's sends from a tenant in warm-up, then
-    /// sends, `send_concurrency` at a time. Answers each slot's outcome, why the tenant's
-    /// workspace refused a send if it did, how long other deliveries hold the recipients they
-    /// hold, and until when the warm-up cap holds back the ones it did not grant.
-    async fn send_all(
-        &self,
-        batch: &SendBatch,
-        ready: &ReadyBatch,
-        resolver: &ClaimResolver<'_>,
-        deadline: OffsetDateTime,
-    ) -> AttemptResults {
-        let lease_until = (deadline + self.config.lease_margin).unix_timestamp();
-        let send_until = deadline - self.config.deadline_reserve;
-        let workspace_refused = AtomicBool::new(false);
-        let jobs: Vec<DeliverRecipient<'_>> = batch
-            .recipients
-            .iter()
-            .enumerate()
-            .map(|(slot, recipient)| DeliverRecipient {
-                batch,
-                slot,
-                recipient,
-                workspace: &ready.workspace,
-                brand: &ready.brand,
-                template: &ready.template,
-                suppressed: push::is_suppressed(batch, recipient, &ready.suppressed),
-                ready,
-                resolver,
-                lease_until,
-                send_until,
-                workspace_refused: &workspace_refused,
-            })
-            .collect();
-        let concurrency = self.config.send_concurrency.max(1);
-        let checks: Vec<_> = jobs.iter().map(|job| self.check_in_span(job)).collect();
-        let checked: Vec<(usize, Result<(), RecipientResult>)> = futures::stream::iter(checks)
-            .buffer_unordered(concurrency)
-            .collect()
-            .await;
-        let mut results: Vec<(usize, RecipientResult)> = Vec::with_capacity(jobs.len());
-        let mut sendable = Vec::new();
-        for (slot, check) in checked {
-            match check {
-                Ok(()) => sendable.push(slot),
-                Err(result) => results.push((slot, result)),
-            }
-        }
-        let grant = self.take_sends(batch, &ready.workspace, sendable).await;
-        for &slot in &grant.held_back {
-            results.push((
-                slot,
-                RecipientResult::final_outcome(RecipientOutcome::Pending),
-            ));
-        }
-        let sends: Vec<_> = grant
-            .granted
-            .iter()
-            .map(|&slot| self.send_in_span(&jobs[slot]))
-            .collect();
-        let sent: Vec<(usize, RecipientResult)> = futures::stream::iter(sends)
-            .buffer_unordered(concurrency)
-            .collect()
-            .await;
-        self.give_back_unsent(batch, &grant, &sent).await;
-        results.extend(sent);
-
-        let mut attempt = AttemptResults {
-            slots: vec![RecipientOutcome::Pending; batch.recipients.len()],
-            tenant_rejection: None,
-            held_until: None,
-            capped_until: grant.capped_until,
-        };
-        for (slot, outcome) in results {
-            attempt.slots[slot] = outcome.outcome;
-            if attempt.tenant_rejection.is_none() {
-                attempt.tenant_rejection = outcome.tenant_rejection;
-            }
-            attempt.held_until = attempt.held_until.max(outcome.held_until);
-        }
-        attempt
     }
 }
 

@@ -17,7 +17,7 @@ impl Deliverer {
         &self,
         batch: &SendBatch,
         resolver: &ClaimResolver<'_>,
-        attempt: AttemptResults,
+        mut attempt: AttemptResults,
         deadline: OffsetDateTime,
         counts: &mut TenantCounts,
     ) -> BatchDisposition {
@@ -27,7 +27,9 @@ impl Deliverer {
             campaign_id: group.campaign_id.clone(),
             batch_id: batch.batch_id.clone(),
             attempt: resolver.attempt,
-            outcomes: resolver.merge_with_previous(attempt.slots).await,
+            outcomes: resolver
+                .merge_with_previous(std::mem::take(&mut attempt.slots))
+                .await,
             revision: 0,
             channel: group.channel,
         };
@@ -65,19 +67,11 @@ impl Deliverer {
         if remainder.is_none() && unrecorded.is_none() {
             return BatchDisposition::Done;
         }
-        let now = self.clock.now().unix_timestamp();
-        let retry_at = match (&unrecorded, attempt.held_until) {
-            // Due at once: it must be written before any deferral waiting for these leases.
-            (Some(_), _) => now,
-            (None, Some(lease_until)) => {
-                (now + self.config.retry_delay.as_secs() as i64).max(lease_until + 1)
-            }
-            (None, None) => now + self.config.retry_delay.as_secs() as i64,
-        };
-        let retry_at = match (&unrecorded, attempt.capped_until) {
-            (None, Some((capped_until, _))) => retry_at.max(capped_until),
-            _ => retry_at,
-        };
+        let retry_at = self.retry_at(&attempt, unrecorded.is_some(), remainder.as_ref());
+        let remainder = remainder.map(|mut r| {
+            r.share_reservation = attempt.share_reservation;
+            r
+        });
         let reason = if unrecorded.is_some() {
             "outcome write failed"
         } else if let Some((_, why)) = attempt.capped_until {
@@ -87,6 +81,33 @@ impl Deliverer {
         };
         self.defer(remainder, unrecorded, retry_at, reason, deadline, counts)
             .await
+    }
+
+    /// When what is left is due again: an unrecorded outcome at once (before any deferral that
+    /// waits for the same leases); recipients held elsewhere after that lease; recipients the cap
+    /// or the budget held back when they said; the rest after `retry_delay`.
+    fn retry_at(
+        &self,
+        attempt: &AttemptResults,
+        unrecorded: bool,
+        remainder: Option<&SendBatch>,
+    ) -> i64 {
+        let now = self.clock.now().unix_timestamp();
+        let later = now + self.config.retry_delay.as_secs() as i64;
+        if unrecorded {
+            return now;
+        }
+        let retry_at = match attempt.held_until {
+            Some(lease_until) => later.max(lease_until + 1),
+            None => later,
+        };
+        let only_held_back = attempt.held_until.is_none()
+            && remainder.is_some_and(|r| r.recipients.len() <= attempt.held_back);
+        match attempt.capped_until {
+            Some((capped_until, _)) if only_held_back => capped_until.max(now + 1),
+            Some((capped_until, _)) => retry_at.max(capped_until),
+            None => retry_at,
+        }
     }
 
     /// Writes the outcome and its counts (`send_log::record_outcome`), retrying until close to
@@ -153,8 +174,13 @@ pub(super) struct AttemptResults {
     pub(super) tenant_rejection: Option<String>,
     /// The latest lease of another delivery holding one of the recipients.
     pub(super) held_until: Option<i64>,
-    /// Recipients the warm-up cap did not grant wait until then (the cap's reset).
+    /// Recipients the warm-up cap or the send budget did not grant wait until then, and why.
     pub(super) capped_until: Option<(i64, &'static str)>,
+    /// How many recipients the cap or the budget held back.
+    pub(super) held_back: usize,
+    /// The tenant's share the send budget reserved for them: a deferred remainder keeps it,
+    /// and then takes only the account's slots.
+    pub(super) share_reservation: Option<crate::domain::ShareReservation>,
 }
 
 /// The recipients without a final outcome, as a batch of their own (same group; its id derived
@@ -176,6 +202,7 @@ fn remainder_of(batch: &SendBatch, outcomes: &[RecipientOutcome]) -> Option<Send
         batch_id: BatchId::derive(&batch.group, &ids),
         group: batch.group.clone(),
         recipients: remaining,
+        share_reservation: None,
         redrive: batch.redrive,
     })
 }

@@ -106,6 +106,7 @@ impl World {
             sequence_number: "1".into(),
             partition_key: batch.batch_id.to_string(),
             data: serde_json::to_vec(batch).unwrap(),
+            arrived_at: None,
         };
         let deadline = self.clock.now() + time::Duration::seconds(60);
         self.deliverer.deliver(&[record], deadline).await
@@ -530,4 +531,110 @@ proptest::proptest! {
             Ok(())
         })?;
     }
+}
+
+/// The email budget and the push budget, each on its own store, at their own rates.
+struct Budgets {
+    email: Arc<crate::testing::MemoryBudgetStore>,
+    push: Arc<crate::testing::MemoryBudgetStore>,
+}
+
+/// The world's deliverer again, on a clock that moves with tokio's (paused) time, as a budget's
+/// waits need, with an email budget and a push budget at their own rates.
+fn budgeted(mut world: World, email_rate: f64, push_rate: f64) -> (World, Budgets) {
+    use crate::deliverability::budget::{AccountRate, BudgetSettings, ConfiguredRate, SendBudgets};
+    let clock = Arc::new(crate::testing::simulation::VirtualClock::new(
+        world.clock.now(),
+    ));
+    let budgets = Budgets {
+        email: Arc::default(),
+        push: Arc::default(),
+    };
+    let budget = |store: &Arc<crate::testing::MemoryBudgetStore>, rate: f64| {
+        let settings = BudgetSettings {
+            fallback_max_send_rate: rate,
+            account_share: 1.0,
+            ..BudgetSettings::default()
+        };
+        let account = AccountRate::new(Arc::new(ConfiguredRate(rate)), settings, clock.clone());
+        Arc::new(SendBudgets::new(store.clone(), account, clock.clone()))
+    };
+    world.deliverer = Deliverer::new(
+        DelivererPorts {
+            directory: world.directory.clone(),
+            templates: world.directory.clone(),
+            send_log: world.send_log.clone(),
+            provider: world.email.clone(),
+            archive: world.archive.clone(),
+            clock: clock.clone(),
+            unsubscribe: crate::testing::unsubscribe_signer(),
+        },
+        DeliveryConfig::new(DOMAIN),
+    )
+    .with_push(PushPorts {
+        provider: world.push.clone(),
+        endpoints: world.endpoints.clone(),
+        suppressions: world.directory.clone(),
+    })
+    .with_send_budgets(budget(&budgets.email, email_rate))
+    .with_push_budgets(budget(&budgets.push, push_rate));
+    (world, budgets)
+}
+
+#[tokio::test(start_paused = true)]
+async fn given_a_push_budget_then_pushes_take_from_it_alone_and_what_it_cannot_pace_is_deferred() {
+    let world = world(&[("alpine", &[PushPlatform::Fcm])]).await;
+    // SNS's rate far below SES's: 2 pushes a second, 1,000 emails.
+    let (world, budgets) = budgeted(world, 1_000.0, 2.0);
+    let batch = sample_push_batch(
+        "alpine",
+        "c1",
+        (1..=40).map(|n| (n, vec![fcm(&format!("tok-{n}"))])),
+    );
+
+    let outcome = world.deliver(&batch).await;
+
+    let counts = &outcome.per_tenant["alpine"];
+    assert!(outcome.failed_positions.is_empty());
+    assert!(counts.sent > 0, "{counts:?}");
+    assert!(
+        counts.sent <= 2 * 10 + 1,
+        "no more than the push rate allows within the wait: {counts:?}"
+    );
+    assert_eq!(
+        counts.sent + counts.deferred,
+        40,
+        "the rest deferred: {counts:?}"
+    );
+    assert_eq!(world.push.published().len() as u64, counts.sent);
+    let push = budgets.push.state();
+    assert!(
+        push.account.is_some()
+            && push
+                .tenants
+                .contains_key(&TenantId::parse("alpine").unwrap())
+    );
+    assert_eq!(
+        budgets.email.state(),
+        Default::default(),
+        "SES's budget untouched"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn given_both_budgets_then_an_email_batch_leaves_the_push_budget_alone() {
+    let world = world(&[("alpine", &[PushPlatform::Fcm])]).await;
+    let (world, budgets) = budgeted(world, 1_000.0, 2.0);
+    let batch = crate::testing::samples::sample_batch("alpine", "c1", 1..4);
+
+    let outcome = world.deliver(&batch).await;
+
+    assert_eq!(outcome.per_tenant["alpine"].sent, 3, "{outcome:?}");
+    assert_eq!(world.email.sent_count(), 3);
+    assert!(budgets.email.state().account.is_some());
+    assert_eq!(
+        budgets.push.state(),
+        Default::default(),
+        "SNS's budget untouched"
+    );
 }

@@ -28,14 +28,22 @@ impl Deliverer {
         (job.slot, self.check_recipient(job).instrument(span).await)
     }
 
-    /// Composes and sends a recipient that passed its checks, in its span.
+    /// Composes and sends a recipient that passed its checks, in its span, no earlier than its
+    /// slot of the send budget.
     pub(super) async fn send_in_span(
         &self,
         job: &DeliverRecipient<'_>,
+        not_before: Option<OffsetDateTime>,
     ) -> (usize, RecipientResult) {
         let span =
             tracing::info_span!("message", message_id = %job.recipient.message_id, slot = job.slot);
-        (job.slot, self.compose_and_send(job).instrument(span).await)
+        let send = async {
+            if let Some(at) = not_before {
+                self.sleep_until(at).await;
+            }
+            self.compose_and_send(job).await
+        };
+        (job.slot, send.instrument(span).await)
     }
 
     async fn check_recipient(&self, job: &DeliverRecipient<'_>) -> Result<(), RecipientResult> {
@@ -245,6 +253,11 @@ pub(super) struct RecipientResult {
 }
 
 impl RecipientResult {
+    /// Left for a later attempt (released in this attempt's outcome).
+    pub(super) fn pending() -> Self {
+        Self::final_outcome(RecipientOutcome::Pending)
+    }
+
     pub(super) fn final_outcome(outcome: RecipientOutcome) -> Self {
         Self {
             outcome,

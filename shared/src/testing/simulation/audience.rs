@@ -10,7 +10,15 @@ use crate::error::StoreError;
 pub const ROW_BYTES: u64 = 320;
 
 pub struct GeneratedAudience {
-    pub rows: u64,
+    /// Rows of each tenant's export (`<tenant>/customers.jsonl`).
+    pub rows: std::collections::HashMap<String, u64>,
+}
+
+impl GeneratedAudience {
+    fn rows_of(&self, location: &AudienceLocation) -> u64 {
+        let tenant = location.key.split('/').next().unwrap_or_default();
+        self.rows.get(tenant).copied().unwrap_or(0)
+    }
 }
 
 /// Customer `i`'s row: consented, with an address and one offer candidate.
@@ -36,17 +44,17 @@ pub fn customer_id(i: u64) -> String {
 
 #[async_trait]
 impl AudienceSource for GeneratedAudience {
-    async fn object_size(&self, _location: &AudienceLocation) -> Result<u64, StoreError> {
-        Ok(self.rows * ROW_BYTES)
+    async fn object_size(&self, location: &AudienceLocation) -> Result<u64, StoreError> {
+        Ok(self.rows_of(location) * ROW_BYTES)
     }
 
     async fn read_range(
         &self,
-        _location: &AudienceLocation,
+        location: &AudienceLocation,
         start: u64,
         end_exclusive: u64,
     ) -> Result<Vec<u8>, StoreError> {
-        let end = end_exclusive.min(self.rows * ROW_BYTES);
+        let end = end_exclusive.min(self.rows_of(location) * ROW_BYTES);
         if start >= end {
             return Ok(Vec::new());
         }

@@ -38,7 +38,8 @@ pub struct MappingSettings {
 
 #[derive(Default)]
 struct Shard {
-    lanes: Vec<Vec<StreamRecord>>,
+    /// Each lane's records, with when the stream took them.
+    lanes: Vec<Vec<(StreamRecord, OffsetDateTime)>>,
     second: i64,
     records_this_second: usize,
     bytes_this_second: usize,
@@ -98,10 +99,11 @@ impl SimStream {
             .enumerate()
             .skip(from)
             .take(max)
-            .map(|(position, record)| InboundRecord {
+            .map(|(position, (record, arrived))| InboundRecord {
                 sequence_number: format!("{shard}-{lane}-{position}"),
                 partition_key: record.partition_key.clone(),
                 data: record.data.clone(),
+                arrived_at: Some(*arrived),
             })
             .collect()
     }
@@ -111,7 +113,7 @@ impl SimStream {
     fn trim(&self, shard: usize, lane: usize, position: usize) {
         let mut shards = self.lock();
         let records = &mut shards[shard].lanes[lane];
-        for record in records.iter_mut().take(position).rev() {
+        for (record, _) in records.iter_mut().take(position).rev() {
             if record.data.is_empty() {
                 break;
             }
@@ -129,7 +131,8 @@ impl SimStream {
 #[async_trait]
 impl RecordStream for SimStream {
     async fn put_records(&self, records: &[StreamRecord]) -> Result<Vec<EntryResult>, StreamError> {
-        let second = self.clock.now().unix_timestamp();
+        let now = self.clock.now();
+        let second = now.unix_timestamp();
         let results = {
             let mut shards = self.lock();
             let count = shards.len() as u64;
@@ -156,7 +159,7 @@ impl RecordStream for SimStream {
                     shard.bytes_this_second += bytes;
                     let lane =
                         (hash_of(&record.partition_key, 1) % self.parallelization as u64) as usize;
-                    shard.lanes[lane].push(record.clone());
+                    shard.lanes[lane].push((record.clone(), now));
                     EntryResult::Accepted
                 })
                 .collect::<Vec<_>>()
@@ -178,6 +181,9 @@ impl RecordStream for SimStream {
 /// the records to retry out (only the earliest counts, as Lambda reads the partial response).
 pub type Handler =
     Arc<dyn Fn(Vec<InboundRecord>, OffsetDateTime) -> BoxFuture<'static, Vec<usize>> + Send + Sync>;
+/// Builds the function once per lane: each lane's consumer is as one warm container, with what
+/// the function keeps between invocations (caches, the send budget's view) its own.
+pub type Handlers = Arc<dyn Fn() -> Handler + Send + Sync>;
 
 /// One lane's consumer: where it stands, and whether an invocation is running.
 #[derive(Default)]
@@ -196,7 +202,7 @@ pub struct Mapping {
     pub name: &'static str,
     pub stream: Arc<SimStream>,
     pub settings: MappingSettings,
-    pub handler: Handler,
+    pub handlers: Handlers,
     pub on_failure: Arc<OnFailure>,
 }
 
@@ -215,6 +221,7 @@ impl Mapping {
             .map(|(shard, lane)| {
                 let progress = Arc::new(LaneProgress::default());
                 let consumer = LaneConsumer {
+                    handler: (self.handlers)(),
                     mapping: self.clone(),
                     shard,
                     lane,
@@ -241,6 +248,7 @@ impl Mapping {
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 struct LaneConsumer {
+    handler: Handler,
     mapping: Arc<Mapping>,
     shard: usize,
     lane: usize,
@@ -314,7 +322,7 @@ impl LaneConsumer {
         let timeout = self.mapping.settings.function_timeout;
         let deadline = self.clock.now() + timeout;
         let invocation = Invocation::with_fault(self.faults.draw(self.mapping.name));
-        let work = (self.mapping.handler)(batch, deadline);
+        let work = (self.handler)(batch, deadline);
         let answered = tokio::time::timeout(timeout, invocation.run(work)).await;
         let outcome = match answered {
             Ok(Some(failed)) => {

@@ -1,18 +1,17 @@
 //! The simulated stack: the real services on the in-memory adapters behind the fault model, the
-//! launch queue as SQS runs it, the scheduler's minute tick, and the wait until the pipeline has
-//! settled.
+//! launch workers on the queue (`launch_queue.rs`), the scheduler's minute tick, and the wait
+//! until the pipeline has settled.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use futures::FutureExt;
 use time::OffsetDateTime;
 
-use super::invocation::Invocation;
-use super::kinesis::{Handler, LaneProgress, Mapping, OnFailure, SimStream};
+use super::kinesis::{Handler, Handlers, LaneProgress, Mapping, OnFailure, SimStream};
+use super::launch_queue::{LaunchQueue, LaunchSettings, LaunchWorker};
 use super::ses::SimSes;
 use super::setbacks::{Operator, Setback};
 use super::stores::FaultyStores;
@@ -22,6 +21,7 @@ use crate::campaigns::{
     NewCampaign,
 };
 use crate::clock::Clock;
+use crate::deliverability::budget::{AccountRate, BudgetCounts, BudgetSettings, SendBudgets};
 use crate::domain::{CampaignId, Channel, CustomerId, MessageId, TenantId};
 use crate::onboarding::{Onboarding, OnboardingConfig, SendingWorkspaces, WorkspaceSpec};
 use crate::pipeline::deliver::{Deliverer, DelivererPorts, DeliveryConfig};
@@ -40,16 +40,6 @@ const SCHEDULER_TICK: Duration = Duration::from_secs(60);
 /// The simulated stores' latency draws come from the seed with this salt.
 const LATENCY_SALT: u64 = 0x1a7e_0c75;
 
-/// The launch function's queue and its settings (template.yaml's LaunchQueue and LaunchFunction).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LaunchSettings {
-    pub chunk_bytes: u64,
-    pub concurrency: usize,
-    pub visibility_timeout: Duration,
-    pub max_receives: u32,
-    pub function_timeout: Duration,
-}
-
 pub(super) struct SimWorld {
     pub(super) clock: Arc<VirtualClock>,
     pub(super) faults: Arc<Faults>,
@@ -64,6 +54,11 @@ pub(super) struct SimWorld {
     pub(super) tenants: Vec<(TenantId, CampaignId)>,
     pub(super) launch_dead_letters: Arc<Mutex<Vec<ChunkMessage>>>,
     pub(super) launched_at: OffsetDateTime,
+    /// When each tenant's campaign was launched.
+    pub(super) launches: Arc<Mutex<HashMap<TenantId, OffsetDateTime>>>,
+    /// Each deliver container's send budgets (its own view of the shared state).
+    pub(super) budgets: Arc<Mutex<Vec<Arc<SendBudgets>>>>,
+    others_launch_after: Duration,
     launch_settings: LaunchSettings,
     /// Suspends and reinstates tenants, on their simulated SES workspaces.
     onboarding: Arc<Onboarding>,
@@ -85,14 +80,38 @@ fn tenant_name(index: usize) -> String {
     format!("retailer-{index:02}")
 }
 
+/// The directory with every tenant's workspace, and each tenant with its campaign.
+async fn seeded_tenants(config: &SimConfig) -> (Arc<MemoryDirectory>, Vec<(TenantId, CampaignId)>) {
+    let directory = Arc::new(MemoryDirectory::default());
+    let tenants: Vec<(TenantId, CampaignId)> = (0..config.tenants)
+        .map(|i| {
+            (
+                TenantId::parse(tenant_name(i)).expect("valid"),
+                CampaignId::parse("winter").expect("valid"),
+            )
+        })
+        .collect();
+    for (tenant, _) in &tenants {
+        seed_retailer(
+            directory.as_ref(),
+            tenant.as_str(),
+            "seeded",
+            SENDING_DOMAIN,
+        )
+        .await
+        .expect("in-memory seeding");
+    }
+    (directory, tenants)
+}
+
 /// Every message the campaigns must reach: one per customer of each tenant's export.
 pub(super) fn expected_messages(
     config: &SimConfig,
     tenants: &[(TenantId, CampaignId)],
 ) -> HashMap<String, (TenantId, CampaignId)> {
     let mut expected = HashMap::new();
-    for (tenant, campaign) in tenants {
-        for i in 0..config.recipients_per_tenant {
+    for (index, (tenant, campaign)) in tenants.iter().enumerate() {
+        for i in 0..config.recipients_of(index) {
             let customer = CustomerId::parse(audience::customer_id(i)).expect("valid id");
             let id = MessageId::derive(tenant, campaign, &customer, Channel::Email);
             expected.insert(id.to_string(), (tenant.clone(), campaign.clone()));
@@ -105,8 +124,7 @@ impl SimWorld {
     pub(super) async fn build(config: &SimConfig) -> Self {
         let clock = Arc::new(VirtualClock::new(START));
         let faults = Arc::new(Faults::new(config.seed, config.faults, START));
-        let directory = Arc::new(MemoryDirectory::default());
-        let tenants = Self::seed_tenants(config, &directory).await;
+        let (directory, tenants) = seeded_tenants(config).await;
         let send_log = Arc::new(MemorySendLog::default());
         let archive = Arc::new(MemoryArchive::default());
         let ledger = Arc::new(Ledger::new(
@@ -119,6 +137,7 @@ impl SimWorld {
             directory: directory.clone(),
             archive,
             parked: Arc::default(),
+            budget: Arc::default(),
             jobs: Arc::default(),
             faults: faults.clone(),
             clock: clock.clone(),
@@ -142,10 +161,13 @@ impl SimWorld {
             name: "rebatch",
             stream: events.clone(),
             settings: config.campaign_events,
-            handler: rebatch_handler(Rebatcher::new(batches.clone(), stores.clone())),
+            handlers: rebatch_handlers(Rebatcher::new(batches.clone(), stores.clone())),
             on_failure: Arc::new(OnFailure::default()),
         });
-        let deliver = Self::deliver_mapping(config, &clock, &faults, &ledger, &stores, &batches);
+        let budgets = Arc::new(Mutex::new(Vec::new()));
+        let deliver = Self::deliver_mapping(
+            config, &clock, &faults, &ledger, &stores, &batches, &budgets,
+        );
         let onboarding = Arc::new(Self::onboarding(&tenants, &directory, &campaigns).await);
         let setbacks = match config.setbacks {
             true => super::setbacks::plan(config.seed, tenants.len()),
@@ -165,6 +187,9 @@ impl SimWorld {
             deliver,
             tenants,
             launch_dead_letters: Arc::default(),
+            launches: Arc::default(),
+            budgets,
+            others_launch_after: config.others_launch_after,
             launch_settings: config.launch,
             onboarding,
             setbacks_done: Arc::new(AtomicBool::new(setbacks.is_empty())),
@@ -174,23 +199,18 @@ impl SimWorld {
         }
     }
 
-    /// The run's retailers, each with its workspace and template, and its campaign's id.
-    async fn seed_tenants(
-        config: &SimConfig,
-        directory: &MemoryDirectory,
-    ) -> Vec<(TenantId, CampaignId)> {
-        let mut tenants = Vec::with_capacity(config.tenants);
-        for i in 0..config.tenants {
-            let name = tenant_name(i);
-            seed_retailer(directory, &name, "seeded", SENDING_DOMAIN)
-                .await
-                .expect("in-memory seeding");
-            tenants.push((
-                TenantId::parse(&name).expect("valid"),
-                CampaignId::parse("winter").expect("valid"),
-            ));
-        }
-        tenants
+    /// What every deliver container's send budget did, added up.
+    pub(super) fn budget_counts(&self) -> BudgetCounts {
+        lock(&self.budgets)
+            .iter()
+            .map(|b| b.counts())
+            .fold(BudgetCounts::default(), |total, c| BudgetCounts {
+                takes: total.takes + c.takes,
+                reads: total.reads + c.reads,
+                writes: total.writes + c.writes,
+                refused_writes: total.refused_writes + c.refused_writes,
+                later: total.later + c.later,
+            })
     }
 
     /// Onboarding on the tenants' simulated SES workspaces, redriving through the lifecycle's
@@ -220,7 +240,8 @@ impl SimWorld {
             .with_redrive(campaigns.redrive_worker())
     }
 
-    /// The deliver function on the send-batches stream, sending through the simulated SES.
+    /// The deliver function on the send-batches stream, sending through the simulated SES;
+    /// each lane's container has its own deliverer, with its own view of the send budget.
     fn deliver_mapping(
         config: &SimConfig,
         clock: &Arc<VirtualClock>,
@@ -228,6 +249,7 @@ impl SimWorld {
         ledger: &Arc<Ledger>,
         stores: &Arc<FaultyStores>,
         batches: &Arc<SimStream>,
+        budgets: &Arc<Mutex<Vec<Arc<SendBudgets>>>>,
     ) -> Arc<Mapping> {
         let provider = Arc::new(SimSes::new(
             config.ses_rate_per_second,
@@ -238,23 +260,41 @@ impl SimWorld {
         ));
         let mut delivery = DeliveryConfig::new(SENDING_DOMAIN);
         delivery.send_concurrency = config.send_concurrency;
-        let deliverer = Deliverer::new(
-            DelivererPorts {
-                directory: stores.clone(),
-                templates: stores.clone(),
-                send_log: stores.clone(),
-                provider,
-                archive: Arc::new(CountedArchive::new(stores.clone(), stores.clone())),
-                clock: clock.clone(),
-                unsubscribe: crate::testing::unsubscribe_signer(),
-            },
-            delivery,
-        );
+        let (clock, stores, budgets) = (clock.clone(), stores.clone(), budgets.clone());
+        let with_budget = config.send_budget;
+        let handlers: Handlers = Arc::new(move || {
+            let deliverer = Deliverer::new(
+                DelivererPorts {
+                    directory: stores.clone(),
+                    templates: stores.clone(),
+                    send_log: stores.clone(),
+                    provider: provider.clone(),
+                    archive: Arc::new(CountedArchive::new(stores.clone(), stores.clone())),
+                    clock: clock.clone(),
+                    unsubscribe: crate::testing::unsubscribe_signer(),
+                },
+                delivery.clone(),
+            );
+            let deliverer = match with_budget {
+                true => {
+                    let settings = BudgetSettings {
+                        fallback_max_send_rate: provider.rate_per_second,
+                        ..BudgetSettings::default()
+                    };
+                    let account = AccountRate::new(provider.clone(), settings, clock.clone());
+                    let budget = Arc::new(SendBudgets::new(stores.clone(), account, clock.clone()));
+                    lock(&budgets).push(budget.clone());
+                    deliverer.with_send_budgets(budget)
+                }
+                false => deliverer,
+            };
+            deliver_handler(deliverer)
+        });
         Arc::new(Mapping {
             name: "deliver",
             stream: batches.clone(),
             settings: config.send_batches,
-            handler: deliver_handler(deliverer),
+            handlers,
             on_failure: Arc::new(OnFailure::default()),
         })
     }
@@ -270,7 +310,9 @@ impl SimWorld {
     ) -> Campaigns {
         let engine = CampaignEngine {
             source: Arc::new(audience::GeneratedAudience {
-                rows: config.recipients_per_tenant,
+                rows: (0..config.tenants)
+                    .map(|i| (tenant_name(i), config.recipients_of(i)))
+                    .collect(),
             }),
             suppression: directory.clone(),
             contacts: Arc::new(MemoryContactHistory::default()),
@@ -320,23 +362,22 @@ impl SimWorld {
             stop.clone(),
         );
         let launch = Arc::new(LaunchQueue::default());
-        for (tenant, campaign) in &self.tenants {
-            let new: NewCampaign = serde_json::from_value(serde_json::json!({
-                "campaign_id": campaign,
-                "name": "Winter",
-                "template": {"id": SAMPLE_TEMPLATE_ID, "version": 1},
-                "channel": "email",
-                "audience": {"source": {"bucket": "exports", "key": format!("{tenant}/customers.jsonl")}, "rules": []},
-                "variants": [{"id": "A", "weight": 1}, {"id": "B", "weight": 1}],
-                "holdout_percent": 0.0,
-                "offers": {"slots": 1},
-            }))
-            .expect("a valid campaign");
-            self.campaigns.create(tenant, new).await.expect("created");
-            self.campaigns
-                .launch(tenant, campaign)
-                .await
-                .expect("launched");
+        let (first, others) = self.tenants.split_at(1.min(self.tenants.len()));
+        let launcher = Launcher {
+            campaigns: self.campaigns.clone(),
+            clock: self.clock.clone(),
+            launches: self.launches.clone(),
+        };
+        launcher.launch_all(first).await;
+        match self.others_launch_after.is_zero() {
+            true => launcher.launch_all(others).await,
+            false => {
+                let (others, after) = (others.to_vec(), self.others_launch_after);
+                tokio::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    launcher.launch_all(&others).await;
+                });
+            }
         }
         if !self.setbacks.is_empty() {
             let operator = Operator {
@@ -369,12 +410,44 @@ impl SimWorld {
     }
 }
 
-fn rebatch_handler(rebatcher: Rebatcher) -> Handler {
+/// Creates and launches campaigns, noting when.
+struct Launcher {
+    campaigns: Arc<Campaigns>,
+    clock: Arc<VirtualClock>,
+    launches: Arc<Mutex<HashMap<TenantId, OffsetDateTime>>>,
+}
+
+impl Launcher {
+    async fn launch_all(&self, tenants: &[(TenantId, CampaignId)]) {
+        for (tenant, campaign) in tenants {
+            let new: NewCampaign = serde_json::from_value(serde_json::json!({
+                "campaign_id": campaign,
+                "name": "Winter",
+                "template": {"id": SAMPLE_TEMPLATE_ID, "version": 1},
+                "channel": "email",
+                "audience": {"source": {"bucket": "exports", "key": format!("{tenant}/customers.jsonl")}, "rules": []},
+                "variants": [{"id": "A", "weight": 1}, {"id": "B", "weight": 1}],
+                "holdout_percent": 0.0,
+                "offers": {"slots": 1},
+            }))
+            .expect("a valid campaign");
+            self.campaigns.create(tenant, new).await.expect("created");
+            self.campaigns
+                .launch(tenant, campaign)
+                .await
+                .expect("launched");
+            lock(&self.launches).insert(tenant.clone(), self.clock.now());
+        }
+    }
+}
+
+fn rebatch_handlers(rebatcher: Rebatcher) -> Handlers {
     let rebatcher = Arc::new(rebatcher);
-    Arc::new(move |records, _deadline| {
+    let handler: Handler = Arc::new(move |records, _deadline| {
         let rebatcher = rebatcher.clone();
         async move { rebatcher.rebatch(&records).await.failed_positions }.boxed()
-    })
+    });
+    Arc::new(move || handler.clone())
 }
 
 fn deliver_handler(deliverer: Deliverer) -> Handler {
@@ -383,119 +456,6 @@ fn deliver_handler(deliverer: Deliverer) -> Handler {
         let deliverer = deliverer.clone();
         async move { deliverer.deliver(&records, deadline).await.failed_positions }.boxed()
     })
-}
-
-struct Queued {
-    message: ChunkMessage,
-    receives: u32,
-    visible_at: OffsetDateTime,
-}
-
-/// The launch queue as SQS runs it: a message not deleted comes back after the visibility
-/// timeout, and goes to the dead-letter queue after `max_receives`.
-#[derive(Default)]
-struct LaunchQueue {
-    messages: Mutex<VecDeque<Queued>>,
-    in_flight: AtomicUsize,
-}
-
-struct LaunchWorker {
-    settings: LaunchSettings,
-    campaigns: Arc<Campaigns>,
-    queue: Arc<MemoryChunkQueue>,
-    faults: Arc<Faults>,
-    ledger: Arc<Ledger>,
-    clock: Arc<VirtualClock>,
-    dead_letters: Arc<Mutex<Vec<ChunkMessage>>>,
-    stop: Arc<AtomicBool>,
-}
-
-impl LaunchQueue {
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Queued>> {
-        self.messages.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn idle(&self) -> bool {
-        self.in_flight.load(Ordering::SeqCst) == 0 && self.lock().is_empty()
-    }
-
-    /// Takes in what the lifecycle enqueued.
-    fn absorb(&self, queue: &MemoryChunkQueue, now: OffsetDateTime) {
-        self.lock()
-            .extend(queue.take().into_iter().map(|message| Queued {
-                message,
-                receives: 0,
-                visible_at: now,
-            }));
-    }
-
-    fn receive(&self, worker: &LaunchWorker) -> Option<Queued> {
-        let now = worker.clock.now();
-        self.absorb(&worker.queue, now);
-        let mut messages = self.lock();
-        let position = messages.iter().position(|q| q.visible_at <= now)?;
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-        messages.remove(position)
-    }
-
-    async fn consume(self: Arc<Self>, worker: LaunchWorker) {
-        while !worker.stop.load(Ordering::Relaxed) {
-            let Some(mut queued) = self.receive(&worker) else {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            };
-            queued.receives += 1;
-            let receipt = format!("{}-{}", queued.message.index, queued.receives);
-            let invocation = Invocation::with_fault(worker.faults.draw("launch"));
-            let event = sqs_event(&queued.message, &receipt, queued.receives);
-            let work = worker.campaigns.handle_chunk_messages(event);
-            let ran =
-                tokio::time::timeout(worker.settings.function_timeout, invocation.run(work)).await;
-            let done = match ran {
-                Ok(Some(response)) => response.batch_item_failures.is_empty(),
-                Ok(None) | Err(_) => {
-                    let how = if invocation.crashed() {
-                        "crashed"
-                    } else {
-                        "timed out"
-                    };
-                    worker
-                        .ledger
-                        .invocation_died("launch", how, &invocation.accepted());
-                    false
-                }
-            };
-            if !done {
-                if queued.receives >= worker.settings.max_receives {
-                    lock(&worker.dead_letters).push(queued.message);
-                } else {
-                    // Back after the delay the worker asked for (ChangeMessageVisibility), or
-                    // after the visibility timeout when it asked for none (it died).
-                    let hidden = worker
-                        .queue
-                        .take_retry(&receipt)
-                        .unwrap_or(worker.settings.visibility_timeout);
-                    queued.visible_at = worker.clock.now() + hidden;
-                    self.lock().push_back(queued);
-                }
-            }
-            self.in_flight.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
-}
-
-/// The one-message event Lambda's SQS mapping hands the launch function.
-fn sqs_event(message: &ChunkMessage, receipt: &str, receives: u32) -> SqsEvent {
-    let mut record = SqsMessage::default();
-    record.message_id = Some(receipt.to_string());
-    record.receipt_handle = Some(receipt.to_string());
-    record.body = Some(serde_json::to_string(message).expect("a chunk message serializes"));
-    record
-        .attributes
-        .insert("ApproximateReceiveCount".into(), receives.to_string());
-    let mut event = SqsEvent::default();
-    event.records.push(record);
-    event
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -524,7 +484,8 @@ impl Running {
                 }
             }
             self.launch.absorb(&world.queue, now);
-            let settled = self.launch.idle()
+            let settled = lock(&world.launches).len() == world.tenants.len()
+                && self.launch.idle()
                 && world.rebatch.caught_up(&self.rebatch_lanes)
                 && world.deliver.caught_up(&self.deliver_lanes)
                 && world.stores.archive.deferred().is_empty()

@@ -23,6 +23,7 @@ pub struct Ledger {
     accepts: Mutex<HashMap<String, u32>>,
     first_accept: Mutex<Option<OffsetDateTime>>,
     last_accept: Mutex<Option<OffsetDateTime>>,
+    last_accept_by_tenant: Mutex<HashMap<TenantId, OffsetDateTime>>,
     /// Accepted by an invocation that died before its outcome said so: a second send of these
     /// is inside the documented crash window.
     exposed: Mutex<HashSet<String>>,
@@ -45,6 +46,7 @@ impl Ledger {
             accepts: Mutex::default(),
             first_accept: Mutex::default(),
             last_accept: Mutex::default(),
+            last_accept_by_tenant: Mutex::default(),
             exposed: Mutex::default(),
             deaths: Mutex::default(),
             gave_up: Mutex::default(),
@@ -60,6 +62,9 @@ impl Ledger {
             .or_default() += 1;
         lock(&self.first_accept).get_or_insert(now);
         *lock(&self.last_accept) = Some(now);
+        if let Some((tenant, _)) = self.owners.get(message_id) {
+            lock(&self.last_accept_by_tenant).insert(tenant.clone(), now);
+        }
         format!(
             "sim-{:012}",
             self.provider_ids.fetch_add(1, Ordering::Relaxed)
@@ -165,6 +170,10 @@ impl Ledger {
         Some(((*lock(&self.first_accept))?, (*lock(&self.last_accept))?))
     }
 
+    pub(super) fn last_send_of(&self, tenant: &TenantId) -> Option<OffsetDateTime> {
+        lock(&self.last_accept_by_tenant).get(tenant).copied()
+    }
+
     pub(super) fn deaths(&self) -> BTreeMap<String, u64> {
         lock(&self.deaths).clone()
     }
@@ -221,6 +230,10 @@ pub struct SimReport {
     pub stream_throttles: u64,
     /// Virtual seconds from the launch to the last email SES accepted.
     pub launch_to_last_send_seconds: f64,
+    /// Per tenant: virtual seconds from its own launch to its last email SES accepted.
+    pub launch_to_last_send_by_tenant: BTreeMap<String, f64>,
+    /// What the deliveries' send budgets did (all containers added up).
+    pub budget: crate::deliverability::budget::BudgetCounts,
     pub violations: Vec<String>,
 }
 

@@ -12,6 +12,7 @@ mod audience;
 mod invocation;
 mod kinesis;
 mod launch;
+mod launch_queue;
 mod ledger;
 mod reconcile;
 mod ses;
@@ -20,7 +21,7 @@ mod stores;
 
 pub use invocation::{Fault, FaultAction, FaultPoint};
 pub use kinesis::MappingSettings;
-pub use launch::LaunchSettings;
+pub use launch_queue::LaunchSettings;
 pub use ledger::{Ledger, SimReport};
 
 use std::collections::BTreeMap;
@@ -82,7 +83,13 @@ pub struct SimConfig {
     pub campaign_events: MappingSettings,
     pub send_batches: MappingSettings,
     pub send_concurrency: usize,
-    pub launch: launch::LaunchSettings,
+    pub launch: launch_queue::LaunchSettings,
+    /// The first tenant's campaign size, when it differs from the others' (a noisy neighbour).
+    pub first_tenant_recipients: Option<u64>,
+    /// The other tenants launch this long after the first.
+    pub others_launch_after: Duration,
+    /// The send budget every delivery shares, as deployed; off, SES's throttling alone paces.
+    pub send_budget: bool,
     pub faults: FaultRates,
     /// Campaigns paused and resumed, tenants suspended and reinstated mid-campaign, at times
     /// drawn from the seed (`setbacks`): delivery parks, and redrive jobs put the batches back.
@@ -117,16 +124,27 @@ impl SimConfig {
                 function_timeout: Duration::from_secs(120),
             },
             send_concurrency: 16,
-            launch: launch::LaunchSettings {
+            launch: launch_queue::LaunchSettings {
                 chunk_bytes: 64 * 1024 * 1024,
                 concurrency: 20,
                 visibility_timeout: Duration::from_secs(1800),
                 max_receives: 5,
                 function_timeout: Duration::from_secs(300),
             },
+            first_tenant_recipients: None,
+            others_launch_after: Duration::ZERO,
+            send_budget: true,
             faults: FaultRates::NONE,
             setbacks: false,
             max_virtual_time: Duration::from_secs(6 * 3600),
+        }
+    }
+
+    /// The campaign size of tenant `index`.
+    pub fn recipients_of(&self, index: usize) -> u64 {
+        match (index, self.first_tenant_recipients) {
+            (0, Some(first)) => first,
+            _ => self.recipients_per_tenant,
         }
     }
 }

@@ -145,6 +145,19 @@ impl SimWorld {
         if let Some((_, last)) = self.ledger.send_span() {
             report.launch_to_last_send_seconds = (last - self.launched_at).as_seconds_f64();
         }
+        let launches = self
+            .launches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for (tenant, launched) in launches {
+            if let Some(last) = self.ledger.last_send_of(&tenant) {
+                report
+                    .launch_to_last_send_by_tenant
+                    .insert(tenant.to_string(), (last - launched).as_seconds_f64());
+            }
+        }
+        report.budget = self.budget_counts();
         self.check_stats(&mut report).await;
         self.check_redrives(&mut report);
         report

@@ -1,6 +1,7 @@
 //! SES as a delivery sees it, in virtual time: a latency per call, an account-wide maximum send
-//! rate (a token bucket; a send past it is throttled), throttling storms, and the faults an
-//! invocation was dealt (an answer lost after SES accepted the email, a crash right after).
+//! rate (a token bucket; a send past it is throttled) that GetAccount states, throttling storms,
+//! and the faults an invocation was dealt (an answer lost after SES accepted the email, a crash
+//! right after).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,7 +13,8 @@ use super::invocation::{self, FaultAction, FaultPoint};
 use super::{Faults, Ledger, VirtualClock};
 use crate::channels::email::{EmailProvider, OutboundEmail};
 use crate::clock::Clock;
-use crate::error::{Message, SendError};
+use crate::deliverability::budget::{SendQuota, SendQuotaSource};
+use crate::error::{Message, SendError, StoreError};
 
 pub struct SimSes {
     pub rate_per_second: f64,
@@ -93,5 +95,17 @@ impl EmailProvider for SimSes {
             return invocation::crash().await;
         }
         Ok(provider_id)
+    }
+}
+
+/// GetAccount's `SendQuota`: the account's maximum send rate, no daily quota in the way.
+#[async_trait]
+impl SendQuotaSource for SimSes {
+    async fn send_quota(&self) -> Result<SendQuota, StoreError> {
+        Ok(SendQuota {
+            max_send_rate: self.rate_per_second,
+            max_24_hour_send: -1.0,
+            sent_last_24_hours: 0.0,
+        })
     }
 }

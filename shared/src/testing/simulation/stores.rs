@@ -13,6 +13,7 @@ use rand::rngs::StdRng;
 use super::invocation::{self, FaultAction, FaultPoint};
 use super::{Faults, VirtualClock};
 use crate::clock::Clock;
+use crate::deliverability::budget::{BudgetState, BudgetStore, BudgetWrite, BudgetWritten};
 use crate::directory::{DeliveryContext, DeliveryDirectory};
 use crate::domain::{
     BatchId, CampaignId, MessageId, SendBatch, TemplateRef, TemplateVersion, TenantId,
@@ -26,7 +27,8 @@ use crate::pipeline::send_log::{
 };
 use crate::templates::ports::TemplateStore;
 use crate::testing::{
-    MemoryArchive, MemoryDirectory, MemoryParkedCounts, MemoryRedriveJobs, MemorySendLog,
+    MemoryArchive, MemoryBudgetStore, MemoryDirectory, MemoryParkedCounts, MemoryRedriveJobs,
+    MemorySendLog,
 };
 
 fn outage(store: &'static str) -> StoreError {
@@ -43,6 +45,8 @@ pub struct FaultyStores {
     pub archive: Arc<MemoryArchive>,
     /// The parked counts on the delivery table.
     pub parked: Arc<MemoryParkedCounts>,
+    /// The send budget's item on the delivery table.
+    pub budget: Arc<MemoryBudgetStore>,
     /// The redrive jobs on the tenants table.
     pub jobs: Arc<MemoryRedriveJobs>,
     pub faults: Arc<Faults>,
@@ -264,6 +268,19 @@ impl ParkedCounts for FaultyStores {
     ) -> Result<ParkedTally, StoreError> {
         self.dynamodb()?;
         self.parked.campaign_parked(tenant, campaign).await
+    }
+}
+
+#[async_trait]
+impl BudgetStore for FaultyStores {
+    async fn apply(&self, write: &BudgetWrite) -> Result<BudgetWritten, StoreError> {
+        self.dynamodb()?;
+        self.budget.apply(write).await
+    }
+
+    async fn read(&self) -> Result<BudgetState, StoreError> {
+        self.dynamodb()?;
+        self.budget.read().await
     }
 }
 

@@ -1,0 +1,106 @@
+//! One attempt at a batch's recipients: every claim and check, the warm-up cap and the send
+//! budget, then the sends, each on its slot.
+
+use std::sync::atomic::AtomicBool;
+
+use time::OffsetDateTime;
+
+use super::*;
+use crate::domain::SendBatch;
+
+impl Deliverer {
+    /// Claims and checks every recipient, takes the day's sends from a tenant in warm-up and
+    /// their slots from the send budget, then sends, `send_concurrency` at a time, each on its
+    /// slot. Answers each slot's outcome, why the tenant's workspace refused a send if it did,
+    /// how long other deliveries hold the recipients they hold, and until when the warm-up cap
+    /// or the budget holds back the ones they did not grant.
+    pub(super) async fn send_all(
+        &self,
+        batch: &SendBatch,
+        ready: &ReadyBatch,
+        resolver: &ClaimResolver<'_>,
+        deadline: OffsetDateTime,
+        lagging: bool,
+    ) -> AttemptResults {
+        let lease_until = (deadline + self.config.lease_margin).unix_timestamp();
+        let send_until = deadline - self.config.deadline_reserve;
+        let workspace_refused = AtomicBool::new(false);
+        let jobs: Vec<DeliverRecipient<'_>> = batch
+            .recipients
+            .iter()
+            .enumerate()
+            .map(|(slot, recipient)| DeliverRecipient {
+                batch,
+                slot,
+                recipient,
+                workspace: &ready.workspace,
+                brand: &ready.brand,
+                template: &ready.template,
+                suppressed: push::is_suppressed(batch, recipient, &ready.suppressed),
+                ready,
+                resolver,
+                lease_until,
+                send_until,
+                workspace_refused: &workspace_refused,
+            })
+            .collect();
+        let concurrency = self.config.send_concurrency.max(1);
+        let checks: Vec<_> = jobs.iter().map(|job| self.check_in_span(job)).collect();
+        let checked: Vec<(usize, Result<(), RecipientResult>)> = futures::stream::iter(checks)
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        let mut results: Vec<(usize, RecipientResult)> = Vec::with_capacity(jobs.len());
+        let mut sendable = Vec::new();
+        for (slot, check) in checked {
+            match check {
+                Ok(()) => sendable.push(slot),
+                Err(result) => results.push((slot, result)),
+            }
+        }
+        let allotment = self
+            .allot(batch, &ready.workspace, sendable, send_until, lagging)
+            .await;
+        let pending = |slot: &usize| (*slot, RecipientResult::pending());
+        results.extend(allotment.grant.held_back.iter().map(pending));
+        let sends: Vec<_> = allotment
+            .sends
+            .iter()
+            .map(|&(slot, not_before)| self.send_in_span(&jobs[slot], not_before))
+            .collect();
+        let mut sent: Vec<(usize, RecipientResult)> = futures::stream::iter(sends)
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        sent.extend(allotment.budget_held.iter().map(pending));
+        self.give_back_unsent(batch, &allotment.grant, &sent).await;
+        results.extend(sent);
+
+        AttemptResults::of(batch, results, &allotment)
+    }
+}
+
+impl AttemptResults {
+    fn of(
+        batch: &SendBatch,
+        results: Vec<(usize, RecipientResult)>,
+        allotment: &super::budget::Allotment,
+    ) -> Self {
+        let mut attempt = AttemptResults {
+            slots: vec![RecipientOutcome::Pending; batch.recipients.len()],
+            tenant_rejection: None,
+            held_until: None,
+            capped_until: allotment.held_until,
+            held_back: allotment.grant.held_back.len() + allotment.budget_held.len(),
+            share_reservation: allotment.share_reservation,
+        };
+        for (slot, outcome) in results {
+            attempt.slots[slot] = outcome.outcome;
+            if attempt.tenant_rejection.is_none() {
+                attempt.tenant_rejection = outcome.tenant_rejection;
+            }
+            attempt.held_until = attempt.held_until.max(outcome.held_until);
+        }
+        attempt
+    }
+}
