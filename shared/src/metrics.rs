@@ -59,6 +59,7 @@ pub const METRICS: &[(&str, Unit)] = &[
     ("Suppressed", Unit::Count),
     ("DeadLettered", Unit::Count),
     ("Deferred", Unit::Count),
+    ("QuietHoursHeld", Unit::Count),
     ("Unconfirmed", Unit::Count),
     ("Retried", Unit::Count),
     ("WarmupHeldBack", Unit::Count),

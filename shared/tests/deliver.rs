@@ -512,6 +512,46 @@ async fn given_a_suspended_tenant_then_its_batches_are_parked() {
 }
 
 #[tokio::test]
+async fn given_a_launch_running_into_the_quiet_hours_then_its_batches_wait_for_the_window_to_end() {
+    let world = world(&["alpine", "harbor"]).await;
+    let mut workspace = sample_workspace("alpine", DOMAIN);
+    workspace.settings.timezone = "Europe/Zurich".into();
+    workspace.settings.quiet_hours = Some(storecast::domain::QuietHours {
+        start_hour: 21,
+        end_hour: 8,
+    });
+    world.directory.put_workspace(&workspace).await.unwrap();
+    // 22:30 in Zurich: alpine is quiet, harbor (no quiet hours) is not.
+    world.clock.advance(time::Duration::minutes(11 * 60 + 30));
+    let held = batch("alpine", 1..4);
+    let night = world.deliver(&[&held, &batch("harbor", 1..3)]).await;
+    assert_eq!(night.per_tenant["alpine"].deferred, 3);
+    assert_eq!(night.per_tenant["alpine"].quiet_hours_held, 3);
+    assert_eq!(night.per_tenant["harbor"].sent, 2);
+    assert_eq!(
+        world.provider.sent_count(),
+        2,
+        "nothing of alpine's was sent"
+    );
+    let deferred = world.archive.deferred();
+    assert_eq!(deferred.len(), 1);
+    // 08:00 in Zurich the next morning.
+    assert_eq!(
+        deferred[0].1.retry_at,
+        time::macros::datetime!(2026-11-23 07:00 UTC).unix_timestamp()
+    );
+    // Not due at 07:59 local; sent at 08:00.
+    world.clock.advance(time::Duration::minutes(9 * 60 + 29));
+    let (early, _) = world.redrive_and_deliver().await;
+    assert_eq!(early.batches, 0);
+    world.clock.advance(time::Duration::minutes(1));
+    let (redriven, morning) = world.redrive_and_deliver().await;
+    assert_eq!(redriven.batches, 1);
+    assert_eq!(morning.per_tenant["alpine"].sent, 3);
+    assert_eq!(world.provider.sent_count(), 5);
+}
+
+#[tokio::test]
 async fn given_throttling_that_outlasts_the_retries_then_the_rest_is_deferred_and_sent_once() {
     let world = world(&["alpine"]).await;
     // Three recipients, four attempts each.

@@ -137,6 +137,8 @@ pub struct TenantCounts {
     pub deferred: u64,
     /// Left for Lambda's retry of the record: only when even the archive could not keep them.
     pub retried: u64,
+    /// Of the deferred, those held to the end of the retailer's quiet hours.
+    pub quiet_hours_held: u64,
 }
 
 impl TenantCounts {
@@ -153,6 +155,7 @@ impl TenantCounts {
         self.unconfirmed += other.unconfirmed;
         self.deferred += other.deferred;
         self.retried += other.retried;
+        self.quiet_hours_held += other.quiet_hours_held;
     }
 }
 
@@ -364,6 +367,7 @@ impl Deliverer {
             ("DeadLettered", counts.dead_lettered),
             ("Unconfirmed", counts.unconfirmed),
             ("Deferred", counts.deferred),
+            ("QuietHoursHeld", counts.quiet_hours_held),
             ("Retried", counts.retried),
         ] {
             if value > 0 {
@@ -455,6 +459,12 @@ impl Deliverer {
         };
         if let Some(reason) = hold {
             return Err(self.park(batch, reason, counts, recipients).await);
+        }
+        if let Some(held) = self
+            .quiet_hours_hold(batch, &workspace, deadline, counts)
+            .await
+        {
+            return Err(held);
         }
         let template = match self.template(batch).await {
             Ok(template) => template,

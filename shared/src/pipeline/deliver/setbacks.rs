@@ -3,7 +3,8 @@
 //! given back to Lambda.
 
 use crate::clock::rfc3339;
-use crate::domain::{SendBatch, VariantId};
+use crate::deliverability::quiet_hours::held_until;
+use crate::domain::{SendBatch, TenantWorkspace, VariantId};
 use crate::error::{Retryable, StoreError};
 use crate::pipeline::archive::{DeadLetter, DeferredBatch, ParkedBatch};
 use crate::pipeline::send_log::BatchOutcome;
@@ -12,6 +13,8 @@ use super::*;
 
 /// Deferring stops retrying this close to the deadline, so the invocation still answers in time.
 const DEFER_RESERVE: time::Duration = time::Duration::seconds(1);
+/// The reason a batch held by the retailer's quiet hours is deferred with.
+pub const QUIET_HOURS_REASON: &str = "quiet hours";
 /// Attempts to defer at most (each after the send retry's backoff), within the deadline.
 const DEFER_ATTEMPTS: u32 = 20;
 
@@ -47,6 +50,32 @@ impl Deliverer {
             counts,
         )
         .await
+    }
+
+    /// A batch that reaches the retailer's quiet hours (a launch that ran into its window, or
+    /// batches redriven during it) is deferred whole to the window's end, in the retailer's
+    /// time zone: nothing is claimed or sent, and the scheduler's tick puts it back then.
+    pub(super) async fn quiet_hours_hold(
+        &self,
+        batch: &SendBatch,
+        workspace: &TenantWorkspace,
+        deadline: time::OffsetDateTime,
+        counts: &mut TenantCounts,
+    ) -> Option<BatchDisposition> {
+        let settings = &workspace.settings;
+        let open = held_until(self.clock.now(), &settings.timezone, settings.quiet_hours)?;
+        counts.quiet_hours_held += batch.recipients.len() as u64;
+        Some(
+            self.defer(
+                Some(batch.clone()),
+                None,
+                open.unix_timestamp(),
+                QUIET_HOURS_REASON,
+                deadline,
+                counts,
+            )
+            .await,
+        )
     }
 
     /// Keeps what is left of a batch (and an outcome that could not be written) in the archive
