@@ -7,12 +7,12 @@ use liquid_core::{Language, Renderable, Template};
 
 use super::{
     Baking, RenderError, TemplatePart, date_filter, echo_tag, for_block, markup, nil_tolerant,
-    price_filter, shopify_filters, vars,
+    price_filter, shopify_filters, tablerow, vars,
 };
 use crate::domain::FieldValue;
 
-/// The Liquid dialect of every template: the stdlib (minus partials, which templates do not
-/// have, and `tablerow`), a lenient `for`, math and array filters that read nil as Shopify does,
+/// The Liquid dialect of every template: the stdlib (partials are added when a template has
+/// snippets, `render/partials.rs`), a lenient `for` and `tablerow`, math and array filters that read nil as Shopify does,
 /// Shopify's own versions of the filters where liquid's differ ([`shopify_filters`]), and our
 /// `date` and `price` filters. Built once.
 pub(crate) static LANGUAGE: LazyLock<Language> = LazyLock::new(build_language);
@@ -35,7 +35,7 @@ fn build_language() -> Language {
             .tags
             .register(tag.reflection().tag().to_owned(), tag);
     }
-    let blocks: [Box<dyn liquid_core::ParseBlock>; 8] = [
+    let blocks: [Box<dyn liquid_core::ParseBlock>; 9] = [
         Box::new(stdlib::RawBlock),
         Box::new(stdlib::IfBlock),
         Box::new(stdlib::UnlessBlock),
@@ -44,6 +44,7 @@ fn build_language() -> Language {
         Box::new(stdlib::CaptureBlock),
         Box::new(stdlib::CaseBlock),
         Box::new(for_block::LenientForBlock),
+        Box::new(tablerow::TableRowBlock),
     ];
     for block in blocks {
         language

@@ -18,6 +18,7 @@ mod partials;
 mod price_filter;
 mod runtime;
 mod shopify_filters;
+mod tablerow;
 pub mod value;
 mod vars;
 
@@ -464,3 +465,7 @@ fn trim_in_place(text: &mut String) {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+#[path = "loop_tests.rs"]
+mod loop_tests;

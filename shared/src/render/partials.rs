@@ -212,12 +212,7 @@ impl Argument {
                     Ok(value.as_scalar().and_then(|s| s.to_integer()).unwrap_or(0))
                 };
                 let (start, stop) = (bound(start)?, bound(stop)?);
-                if stop.saturating_sub(start) >= super::for_block::MAX_RANGE_LEN {
-                    return Error::with_msg("Range too long").into_err();
-                }
-                Ok(ValueCow::Owned(Value::Array(
-                    (start..=stop).map(Value::scalar).collect(),
-                )))
+                Ok(ValueCow::Owned(super::for_block::range_array(start, stop)?))
             }
         }
     }
