@@ -308,9 +308,13 @@ fn items<'r>(collection: &'r ValueCow<'_>) -> Vec<ValueCow<'r>> {
     } else if value.is_nil() {
         Vec::new()
     } else if let Some(object) = value.as_object() {
-        // Shopify iterates a hash as [key, value] pairs.
-        object
-            .iter()
+        // Shopify iterates a hash as [key, value] pairs, in its order. The data's objects keep
+        // their keys sorted (`FieldValue`), liquid's own (a filter's result) none: sorted here
+        // too, so that a render is the same every time.
+        let mut pairs: Vec<_> = object.iter().collect();
+        pairs.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+        pairs
+            .into_iter()
             .map(|(k, v)| {
                 ValueCow::Owned(Value::Array(vec![
                     Value::scalar(k.into_owned()),

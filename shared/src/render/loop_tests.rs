@@ -116,3 +116,33 @@ fn given_a_loop_in_a_snippet_rendered_for_each_item_then_it_has_no_parentloop() 
 
     assert_eq!(out, "a1:12 b2:12 ");
 }
+
+#[test]
+fn given_blocks_holding_only_whitespace_and_assignments_then_their_whitespace_is_dropped() {
+    let out = render(
+        "!{% if true %}\n  {% assign a = 1 %}\n  {% for i in (1..3) %}\n  {% endfor %}\n{% endif %}!\
+         {% if true %} x {% endif %}!{% capture c %} y {% endcapture %}{{ c }}",
+    );
+
+    assert_eq!(out, "!! x ! y ");
+}
+
+#[test]
+fn given_whitespace_control_next_to_tabs_then_tabs_are_trimmed_as_in_ruby() {
+    assert_eq!(render("a \t\n{%- if true -%}\t b{%- endif -%}\t\r\n"), "ab");
+}
+
+#[test]
+fn given_a_parse_error_after_a_dropped_blank_block_then_its_line_is_the_authors() {
+    let error = render_data(
+        "{% if true %}\n\n{% assign a = 1 %}\n{% endif %}\n{{ a | }}",
+        serde_json::json!({}),
+        &[],
+    )
+    .unwrap_err();
+
+    assert!(
+        matches!(error, RenderError::Parse { line: Some(5), .. }),
+        "{error:?}"
+    );
+}

@@ -129,14 +129,56 @@ pub(crate) fn prepare(source: &str) -> Result<Cow<'_, str>, MarkupError> {
     let mut copied = 0;
     let mut at = 0;
     while let Some(markup) = next_markup(source, at, false) {
-        out.push_str(&source[copied..markup.start]);
+        push_text(
+            &mut out,
+            &source[copied..markup.start],
+            copied,
+            markup.trim_left,
+            source,
+        );
         let end = rewrite(source, &markup, &mut out)?;
         copied = end;
         at = end;
     }
-    out.push_str(&source[copied..]);
-    Ok(Cow::Owned(out))
+    push_text(&mut out, &source[copied..], copied, false, source);
+    Ok(Cow::Owned(blank_bodies::drop_whitespace_of_blank_blocks(
+        &out,
+    )))
 }
+
+/// Text between markups, with whitespace control as Ruby applies it: a hyphen trims every
+/// whitespace character. liquid's grammar trims spaces and line breaks itself (and keeps the
+/// lines of parse errors); the others (tabs, form feeds) are dropped here.
+fn push_text(out: &mut String, text: &str, offset: usize, trim_end: bool, source: &str) {
+    let trim_start = source[..offset].ends_with("-%}") || source[..offset].ends_with("-}}");
+    let kept_by_liquid = |c: char| matches!(c, ' ' | '\n' | '\r');
+    let mut middle = text;
+    if trim_start {
+        let rest = middle.trim_start_matches(is_ruby_space);
+        out.extend(
+            middle[..middle.len() - rest.len()]
+                .chars()
+                .filter(|&c| kept_by_liquid(c)),
+        );
+        middle = rest;
+    }
+    let mut tail = "";
+    if trim_end {
+        let rest = middle.trim_end_matches(is_ruby_space);
+        tail = &middle[rest.len()..];
+        middle = rest;
+    }
+    out.push_str(middle);
+    out.extend(tail.chars().filter(|&c| kept_by_liquid(c)));
+}
+
+/// Ruby's `\s`.
+fn is_ruby_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c')
+}
+
+#[path = "blank_bodies.rs"]
+mod blank_bodies;
 
 /// Writes `markup` (and, for a block copied or dropped whole, its body) rewritten; returns the
 /// offset where the source goes on.
