@@ -7,7 +7,8 @@
 //! the rewritten source drops that text, moving its line breaks into the next tag so that parse
 //! errors keep the author's lines.
 
-use super::{find_block_end, is_ruby_space, next_markup};
+use super::{BLOCKS, MarkupError, find_block_end, is_ruby_space, line_of, next_markup};
+use crate::render::budget::MAX_BLOCK_NESTING;
 
 /// Blocks whose whitespace Ruby drops when all their branches are blank.
 const STRIPPED: &[&str] = &["if", "unless", "case", "for"];
@@ -25,10 +26,12 @@ struct Frame {
     texts: Vec<(usize, usize)>,
 }
 
-pub(super) fn drop_whitespace_of_blank_blocks(source: &str) -> String {
-    let dropped = blank_texts(source);
+/// The source without the whitespace of blank blocks. Blocks nested deeper than
+/// [`MAX_BLOCK_NESTING`] are refused here, before liquid's parser recurses into them.
+pub(super) fn drop_whitespace_of_blank_blocks(source: &str) -> Result<String, MarkupError> {
+    let dropped = blank_texts(source)?;
     if dropped.is_empty() {
-        return source.to_owned();
+        return Ok(source.to_owned());
     }
     let mut out = String::with_capacity(source.len());
     let mut copied = 0;
@@ -48,17 +51,18 @@ pub(super) fn drop_whitespace_of_blank_blocks(source: &str) -> String {
         copied = end + tag_open;
     }
     out.push_str(&source[copied..]);
-    out
+    Ok(out)
 }
 
 /// The whitespace-only texts of blank blocks, in order.
-fn blank_texts(source: &str) -> Vec<(usize, usize)> {
+fn blank_texts(source: &str) -> Result<Vec<(usize, usize)>, MarkupError> {
     let mut stack = vec![Frame {
         name: String::new(),
         blank: false,
         texts: Vec::new(),
     }];
     let mut dropped = Vec::new();
+    let mut nesting = 0usize;
     let mut at = 0;
     while let Some(markup) = next_markup(source, at, true) {
         let text = &source[at..markup.start];
@@ -74,6 +78,20 @@ fn blank_texts(source: &str) -> Vec<(usize, usize)> {
         }
         at = markup.end;
         let (name, _) = markup.name_and_arguments();
+        if BLOCKS.contains(&name) {
+            nesting += 1;
+            if nesting > MAX_BLOCK_NESTING {
+                return Err(MarkupError {
+                    line: line_of(source, markup.start),
+                    message: format!("blocks nest more than {MAX_BLOCK_NESTING} deep"),
+                });
+            }
+        } else if name
+            .strip_prefix("end")
+            .is_some_and(|block| BLOCKS.contains(&block))
+        {
+            nesting = nesting.saturating_sub(1);
+        }
         if STRIPPED.contains(&name) || PRINTING.contains(&name) || name == "capture" {
             stack.push(Frame {
                 name: name.to_owned(),
@@ -102,7 +120,7 @@ fn blank_texts(source: &str) -> Vec<(usize, usize)> {
             };
             match find_block_end(source, markup.end, name, end_name, false) {
                 Some(closing) => at = closing.end,
-                None => return Vec::new(),
+                None => return Ok(Vec::new()),
             }
             if name == "raw" {
                 stack.last_mut().expect("a frame").blank = false;
@@ -112,5 +130,5 @@ fn blank_texts(source: &str) -> Vec<(usize, usize)> {
         }
     }
     dropped.sort_unstable();
-    dropped
+    Ok(dropped)
 }

@@ -16,11 +16,9 @@ use liquid_core::{
     TagBlock, TagTokenIter, Template,
 };
 
+use super::budget::{MAX_LOOP_ITERATIONS, charge_iterations};
 use super::object_view::fixed_object_view;
 use super::runtime::LoopFrame;
-
-/// A counted range longer than this is a template bug (or abuse), not a product grid.
-pub(crate) const MAX_RANGE_LEN: i64 = 10_000;
 
 #[derive(Copy, Clone, Debug, Default)]
 pub(crate) struct LenientForBlock;
@@ -247,8 +245,10 @@ pub(crate) struct LoopRegister {
 
 /// The array `(start..stop)` stands for.
 pub(crate) fn range_array(start: i64, stop: i64) -> Result<Value> {
-    if stop.saturating_sub(start) >= MAX_RANGE_LEN {
-        return Error::with_msg("Range too long")
+    // A range longer than the whole loop budget can never be iterated: refused before it is
+    // built, so `(1..100000000)` allocates nothing.
+    if stop.saturating_sub(start) >= MAX_LOOP_ITERATIONS as i64 {
+        return super::budget::exceeded("loop iterations", MAX_LOOP_ITERATIONS)
             .context("range", format!("({start}..{stop})"))
             .into_err();
     }
@@ -333,6 +333,7 @@ impl Renderable for For {
     fn render_to(&self, writer: &mut dyn Write, runtime: &dyn Runtime) -> Result<()> {
         let collection = self.header.evaluate_collection(runtime)?;
         let items = self.header.evaluate(&collection, runtime)?;
+        charge_iterations(runtime, items.len())?;
 
         if items.is_empty() {
             if let Some(else_body) = &self.else_body {

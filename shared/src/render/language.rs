@@ -6,8 +6,8 @@ use std::sync::LazyLock;
 use liquid_core::{Language, Renderable, Template};
 
 use super::{
-    Baking, RenderError, TemplatePart, date_filter, echo_tag, for_block, markup, nil_tolerant,
-    price_filter, shopify_filters, tablerow, vars,
+    Baking, RenderError, TemplatePart, budget, date_filter, echo_tag, for_block, markup,
+    nil_tolerant, price_filter, shopify_filters, tablerow, vars,
 };
 use crate::domain::FieldValue;
 
@@ -23,7 +23,7 @@ fn build_language() -> Language {
     let mut language = Language::empty();
     let tags: [Box<dyn liquid_core::ParseTag>; 7] = [
         Box::new(echo_tag::EchoTag),
-        Box::new(stdlib::AssignTag),
+        Box::new(budget::AssignTag),
         Box::new(stdlib::BreakTag),
         Box::new(stdlib::ContinueTag),
         Box::new(stdlib::CycleTag),
@@ -41,7 +41,7 @@ fn build_language() -> Language {
         Box::new(stdlib::UnlessBlock),
         Box::new(stdlib::IfChangedBlock),
         Box::new(stdlib::CommentBlock),
-        Box::new(stdlib::CaptureBlock),
+        Box::new(budget::CaptureBlock),
         Box::new(stdlib::CaseBlock),
         Box::new(for_block::LenientForBlock),
         Box::new(tablerow::TableRowBlock),

@@ -143,7 +143,7 @@ pub(crate) fn prepare(source: &str) -> Result<Cow<'_, str>, MarkupError> {
     push_text(&mut out, &source[copied..], copied, false, source);
     Ok(Cow::Owned(blank_bodies::drop_whitespace_of_blank_blocks(
         &out,
-    )))
+    )?))
 }
 
 /// Text between markups, with whitespace control as Ruby applies it: a hyphen trims every

@@ -18,6 +18,7 @@ use liquid_core::{
     TagTokenIter, Template, ValueView,
 };
 
+use super::budget::Iterations;
 use super::for_block::Forloop;
 use super::runtime::lookup;
 use super::value::NIL;
@@ -261,6 +262,9 @@ impl Renderable for PartialCall {
             _ => vec![value.as_view()],
         };
         let length = items.len();
+        if bound.each {
+            super::budget::charge_iterations(runtime, length)?;
+        }
         for (index, item) in items.into_iter().enumerate() {
             let mut scope = scope.clone();
             scope.insert(alias.clone(), item.to_value());
@@ -290,7 +294,10 @@ impl PartialCall {
             registers: Registers::default(),
         };
         frame.registers().get_mut::<Depth>().0 = depth;
+        // The loop budget is the whole render's: carried into the snippet and back.
+        *frame.registers().get_mut::<Iterations>() = *runtime.registers().get_mut::<Iterations>();
         let rendered = partial.render_to(writer, &frame);
+        *runtime.registers().get_mut::<Iterations>() = *frame.registers().get_mut::<Iterations>();
         if matches!(self.kind, Kind::Include) {
             // `break` and `continue` in an included snippet reach the caller's loop.
             let interrupt = frame.registers.get_mut::<InterruptRegister>().reset();

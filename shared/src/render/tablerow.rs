@@ -67,6 +67,7 @@ impl Renderable for TableRow {
             return Ok(());
         }
         let items = self.header.evaluate(&collection, runtime)?;
+        super::budget::charge_iterations(runtime, items.len())?;
         let length = items.len();
         let cols = match &self.header.cols {
             Some(cols) => self.header.count(cols, runtime)?.unwrap_or(0),
