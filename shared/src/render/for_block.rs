@@ -16,11 +16,9 @@ use liquid_core::{
     TagBlock, TagTokenIter, Template,
 };
 
+use super::budget::{MAX_LOOP_ITERATIONS, charge_iterations};
 use super::object_view::fixed_object_view;
 use super::runtime::LoopFrame;
-
-/// A counted range longer than this is a template bug (or abuse), not a product grid.
-pub(crate) const MAX_RANGE_LEN: i64 = 10_000;
 
 #[derive(Copy, Clone, Debug, Default)]
 pub(crate) struct LenientForBlock;
@@ -42,46 +40,11 @@ impl BlockReflection for LenientForBlock {
 impl ParseBlock for LenientForBlock {
     fn parse(
         &self,
-        mut arguments: TagTokenIter<'_>,
+        arguments: TagTokenIter<'_>,
         mut tokens: TagBlock<'_, '_>,
         options: &Language,
     ) -> Result<Box<dyn Renderable>> {
-        let var_name = arguments
-            .expect_next("Identifier expected.")?
-            .expect_identifier()
-            .into_result()?;
-
-        arguments
-            .expect_next("\"in\" expected.")?
-            .expect_str("in")
-            .into_result_custom_msg("\"in\" expected.")?;
-
-        let range = arguments.expect_next("Array or range expected.")?;
-        let range = match range.expect_value() {
-            TryMatchToken::Matches(array) => Collection::Items(array),
-            TryMatchToken::Fails(range) => match range.expect_range() {
-                TryMatchToken::Matches((start, stop)) => Collection::Range(start, stop),
-                TryMatchToken::Fails(range) => return range.raise_error().into_err(),
-            },
-        };
-
-        let mut limit = None;
-        let mut offset = None;
-        let mut reversed = false;
-        while let Some(token) = arguments.next() {
-            match token.as_str() {
-                "limit" => limit = Some(parse_attr(&mut arguments)?),
-                "offset" => offset = Some(parse_attr(&mut arguments)?),
-                "reversed" => reversed = true,
-                _ => {
-                    return token
-                        .raise_custom_error("\"limit\", \"offset\" or \"reversed\" expected.")
-                        .into_err();
-                }
-            }
-        }
-        arguments.expect_nothing()?;
-
+        let header = LoopHeader::parse(arguments, LoopKind::For)?;
         let mut body = Vec::new();
         let mut else_body = None;
         while let Some(element) = tokens.next()? {
@@ -100,19 +63,196 @@ impl ParseBlock for LenientForBlock {
         tokens.assert_empty();
 
         Ok(Box::new(For {
-            var_name: KString::from_ref(var_name),
-            collection: range,
+            header,
             body: Template::new(body),
             else_body: else_body.map(Template::new),
-            limit,
-            offset,
-            reversed,
         }))
     }
 
     fn reflection(&self) -> &dyn BlockReflection {
         self
     }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LoopKind {
+    For,
+    TableRow,
+}
+
+/// What `for` and `tablerow` share: `x in collection` and the attributes after it, separated
+/// by spaces or commas (`limit: 4, offset: 2`).
+#[derive(Debug)]
+pub(crate) struct LoopHeader {
+    pub(crate) var_name: KString,
+    collection: Collection,
+    /// Shopify's loop name, `var-collection` as written: `forloop.name`, and the key under
+    /// which `offset: continue` finds where the last loop of that name stopped.
+    pub(crate) name: String,
+    limit: Option<Expression>,
+    offset: Option<Offset>,
+    pub(crate) cols: Option<Expression>,
+    reversed: bool,
+    kind: LoopKind,
+}
+
+#[derive(Debug)]
+enum Offset {
+    Value(Expression),
+    Continue,
+}
+
+impl LoopHeader {
+    pub(crate) fn parse(mut arguments: TagTokenIter<'_>, kind: LoopKind) -> Result<Self> {
+        let var_name = arguments
+            .expect_next("Identifier expected.")?
+            .expect_identifier()
+            .into_result()?;
+
+        arguments
+            .expect_next("\"in\" expected.")?
+            .expect_str("in")
+            .into_result_custom_msg("\"in\" expected.")?;
+
+        let range = arguments.expect_next("Array or range expected.")?;
+        let collection_text: String = range.as_str().split_whitespace().collect();
+        let collection = match range.expect_value() {
+            TryMatchToken::Matches(array) => Collection::Items(array),
+            TryMatchToken::Fails(range) => match range.expect_range() {
+                TryMatchToken::Matches((start, stop)) => Collection::Range(start, stop),
+                TryMatchToken::Fails(range) => return range.raise_error().into_err(),
+            },
+        };
+
+        let mut header = LoopHeader {
+            var_name: KString::from_ref(var_name),
+            collection,
+            name: format!("{var_name}-{collection_text}"),
+            limit: None,
+            offset: None,
+            cols: None,
+            reversed: false,
+            kind,
+        };
+        while let Some(token) = arguments.next() {
+            match token.as_str() {
+                "," => {}
+                "limit" => header.limit = Some(parse_attr(&mut arguments)?),
+                "offset" => header.offset = Some(parse_offset(&mut arguments)?),
+                "cols" if kind == LoopKind::TableRow => {
+                    header.cols = Some(parse_attr(&mut arguments)?)
+                }
+                "reversed" if kind == LoopKind::For => header.reversed = true,
+                _ => {
+                    return token
+                        .raise_custom_error("\"limit\", \"offset\" or \"reversed\" expected.")
+                        .into_err();
+                }
+            }
+        }
+        arguments.expect_nothing()?;
+        Ok(header)
+    }
+
+    /// The items the loop visits: the collection sliced by `offset` and `limit`, reversed if
+    /// asked. A `for` records where it stopped, for a later `offset: continue`.
+    pub(crate) fn evaluate<'r>(
+        &self,
+        collection: &'r ValueCow<'_>,
+        runtime: &dyn Runtime,
+    ) -> Result<Vec<ValueCow<'r>>> {
+        let mut items = items(collection);
+        let from = match &self.offset {
+            None => 0,
+            Some(Offset::Continue) => runtime
+                .registers()
+                .get_mut::<LoopRegister>()
+                .offsets
+                .get(&self.name)
+                .copied()
+                .unwrap_or(0),
+            Some(Offset::Value(expression)) => self.count(expression, runtime)?.unwrap_or(0),
+        };
+        let limit = match &self.limit {
+            Some(expression) => self.count(expression, runtime)?,
+            None => None,
+        };
+        let end = limit.map_or(items.len(), |limit| {
+            from.saturating_add(limit).min(items.len())
+        });
+        let start = from.min(end);
+        items.truncate(end);
+        items.drain(..start);
+        if self.kind == LoopKind::For {
+            let stopped = from.saturating_add(items.len());
+            runtime
+                .registers()
+                .get_mut::<LoopRegister>()
+                .offsets
+                .insert(self.name.clone(), stopped);
+        }
+        if self.reversed {
+            items.reverse();
+        }
+        Ok(items)
+    }
+
+    pub(crate) fn evaluate_collection<'r>(
+        &'r self,
+        runtime: &'r dyn Runtime,
+    ) -> Result<ValueCow<'r>> {
+        Ok(match &self.collection {
+            Collection::Items(expression) => expression.evaluate(runtime)?,
+            Collection::Range(start, stop) => {
+                let start = to_integer(start.evaluate(runtime)?.as_view());
+                let stop = to_integer(stop.evaluate(runtime)?.as_view());
+                ValueCow::Owned(range_array(start, stop)?)
+            }
+        })
+    }
+
+    /// A whole number of items (nil is none). `for` reads it as Ruby's `Utils.to_integer`: a
+    /// string that is not a number fails the render; `tablerow` as Ruby's `to_i`.
+    pub(crate) fn count(
+        &self,
+        expression: &Expression,
+        runtime: &dyn Runtime,
+    ) -> Result<Option<usize>> {
+        let value = expression.evaluate(runtime)?;
+        let value = value.as_view();
+        if value.is_nil() {
+            return Ok(None);
+        }
+        let Some(scalar) = value.as_scalar() else {
+            return Error::with_msg("invalid integer").into_err();
+        };
+        let number = match (scalar.to_integer(), scalar.to_float()) {
+            (Some(integer), _) => integer,
+            (None, Some(float)) => float as i64,
+            (None, None) if self.kind == LoopKind::TableRow => to_integer(value),
+            (None, None) => return Error::with_msg("invalid integer").into_err(),
+        };
+        Ok(Some(usize::try_from(number).unwrap_or(0)))
+    }
+}
+
+/// Where loops stopped (`offset: continue`) and how many `for` loops enclose the current one.
+#[derive(Default)]
+pub(crate) struct LoopRegister {
+    offsets: std::collections::HashMap<String, usize>,
+    depth: usize,
+}
+
+/// The array `(start..stop)` stands for.
+pub(crate) fn range_array(start: i64, stop: i64) -> Result<Value> {
+    // A range longer than the whole loop budget can never be iterated: refused before it is
+    // built, so `(1..100000000)` allocates nothing.
+    if stop.saturating_sub(start) >= MAX_LOOP_ITERATIONS as i64 {
+        return super::budget::exceeded("loop iterations", MAX_LOOP_ITERATIONS)
+            .context("range", format!("({start}..{stop})"))
+            .into_err();
+    }
+    Ok(Value::Array((start..=stop).map(Value::scalar).collect()))
 }
 
 fn parse_attr(arguments: &mut TagTokenIter<'_>) -> Result<Expression> {
@@ -126,6 +266,18 @@ fn parse_attr(arguments: &mut TagTokenIter<'_>) -> Result<Expression> {
         .into_result()
 }
 
+fn parse_offset(arguments: &mut TagTokenIter<'_>) -> Result<Offset> {
+    arguments
+        .expect_next("\":\" expected.")?
+        .expect_str(":")
+        .into_result_custom_msg("\":\" expected.")?;
+    let token = arguments.expect_next("Value expected.")?;
+    if token.as_str() == "continue" {
+        return Ok(Offset::Continue);
+    }
+    Ok(Offset::Value(token.expect_value().into_result()?))
+}
+
 #[derive(Debug)]
 enum Collection {
     Items(Expression),
@@ -134,89 +286,54 @@ enum Collection {
 
 #[derive(Debug)]
 struct For {
-    var_name: KString,
-    collection: Collection,
+    header: LoopHeader,
     body: Template,
     else_body: Option<Template>,
-    limit: Option<Expression>,
-    offset: Option<Expression>,
-    reversed: bool,
 }
 
 /// A whole number from any value the way Ruby's `to_i` reads it; nil and nonsense are 0.
-fn to_integer(value: &dyn ValueView) -> i64 {
+pub(crate) fn to_integer(value: &dyn ValueView) -> i64 {
     value
         .as_scalar()
         .and_then(|s| s.to_integer().or_else(|| s.to_float().map(|f| f as i64)))
         .unwrap_or(0)
 }
 
-fn evaluate_count(attr: &Option<Expression>, runtime: &dyn Runtime) -> Result<Option<usize>> {
-    let Some(attr) = attr else {
-        return Ok(None);
-    };
-    let value = attr.evaluate(runtime)?;
-    if value.is_nil() {
-        return Ok(None);
-    }
-    Ok(Some(
-        usize::try_from(to_integer(value.as_view())).unwrap_or(0),
-    ))
-}
-
-impl For {
-    fn items<'r>(&self, collection: &'r ValueCow<'_>) -> Vec<ValueCow<'r>> {
-        let value = collection.as_view();
-        if let Some(array) = value.as_array() {
-            array.values().map(ValueCow::Borrowed).collect()
-        } else if value.is_nil() {
-            Vec::new()
-        } else if let Some(object) = value.as_object() {
-            // Shopify iterates a hash as [key, value] pairs.
-            object
-                .iter()
-                .map(|(k, v)| {
-                    ValueCow::Owned(Value::Array(vec![
-                        Value::scalar(k.into_owned()),
-                        v.to_value(),
-                    ]))
-                })
-                .collect()
-        } else if value.type_name() == "string" {
-            // A string is a collection of one, as in Shopify.
-            vec![ValueCow::Borrowed(value)]
-        } else {
-            Vec::new()
-        }
+/// What a loop visits in a value: an array's items, a hash's `[key, value]` pairs, a non-empty
+/// string as a collection of one, nothing in nil or anything else.
+fn items<'r>(collection: &'r ValueCow<'_>) -> Vec<ValueCow<'r>> {
+    let value = collection.as_view();
+    if let Some(array) = value.as_array() {
+        array.values().map(ValueCow::Borrowed).collect()
+    } else if value.is_nil() {
+        Vec::new()
+    } else if let Some(object) = value.as_object() {
+        // Shopify iterates a hash as [key, value] pairs, in its order. The data's objects keep
+        // their keys sorted (`FieldValue`), liquid's own (a filter's result) none: sorted here
+        // too, so that a render is the same every time.
+        let mut pairs: Vec<_> = object.iter().collect();
+        pairs.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+        pairs
+            .into_iter()
+            .map(|(k, v)| {
+                ValueCow::Owned(Value::Array(vec![
+                    Value::scalar(k.into_owned()),
+                    v.to_value(),
+                ]))
+            })
+            .collect()
+    } else if value.type_name() == "string" && !value.to_kstr().is_empty() {
+        vec![ValueCow::Borrowed(value)]
+    } else {
+        Vec::new()
     }
 }
 
 impl Renderable for For {
     fn render_to(&self, writer: &mut dyn Write, runtime: &dyn Runtime) -> Result<()> {
-        let collection = match &self.collection {
-            Collection::Items(expression) => expression.evaluate(runtime)?,
-            Collection::Range(start, stop) => {
-                let start = to_integer(start.evaluate(runtime)?.as_view());
-                let stop = to_integer(stop.evaluate(runtime)?.as_view());
-                if stop.saturating_sub(start) >= MAX_RANGE_LEN {
-                    return Error::with_msg("Range too long")
-                        .context("range", format!("({start}..{stop})"))
-                        .into_err();
-                }
-                ValueCow::Owned(Value::Array((start..=stop).map(Value::scalar).collect()))
-            }
-        };
-        let mut items = self.items(&collection);
-
-        let offset = evaluate_count(&self.offset, runtime)?.unwrap_or(0);
-        let limit = evaluate_count(&self.limit, runtime)?.unwrap_or(usize::MAX);
-        let end = offset.saturating_add(limit).min(items.len());
-        let start = offset.min(end);
-        items.truncate(end);
-        items.drain(..start);
-        if self.reversed {
-            items.reverse();
-        }
+        let collection = self.header.evaluate_collection(runtime)?;
+        let items = self.header.evaluate(&collection, runtime)?;
+        charge_iterations(runtime, items.len())?;
 
         if items.is_empty() {
             if let Some(else_body) = &self.else_body {
@@ -225,15 +342,39 @@ impl Renderable for For {
             return Ok(());
         }
 
-        let parentloop = runtime.try_get(&[liquid_core::model::Scalar::new("forloop")]);
+        // Only a `for` in this scope is a parent loop: a snippet rendered `for` each item has
+        // a `forloop` of its own, but a loop inside it has no parent (as in Shopify).
+        let nested = runtime.registers().get_mut::<LoopRegister>().depth > 0;
+        let parentloop = if nested {
+            runtime.try_get(&[liquid_core::model::Scalar::new("forloop")])
+        } else {
+            None
+        };
         let parentloop = parentloop.as_ref().map(|v| v.as_view());
+        runtime.registers().get_mut::<LoopRegister>().depth += 1;
+        let rendered = self.render_items(&items, parentloop, writer, runtime);
+        runtime.registers().get_mut::<LoopRegister>().depth -= 1;
+        rendered
+    }
+}
+
+impl For {
+    fn render_items(
+        &self,
+        items: &[ValueCow<'_>],
+        parentloop: Option<&dyn ValueView>,
+        writer: &mut dyn Write,
+        runtime: &dyn Runtime,
+    ) -> Result<()> {
         let length = items.len();
         for (index, item) in items.iter().enumerate() {
-            let forloop = Forloop::new(index, length, parentloop);
+            let mut forloop = Forloop::new(index, length, parentloop);
+            forloop.name = &self.header.name;
             let frame = LoopFrame {
                 parent: runtime,
-                var_name: self.var_name.as_str(),
+                var_name: self.header.var_name.as_str(),
                 item: item.as_view(),
+                loop_name: "forloop",
                 forloop: &forloop,
             };
             self.body
@@ -262,6 +403,7 @@ pub(crate) struct Forloop<'p> {
     first: bool,
     last: bool,
     parentloop: Option<&'p dyn ValueView>,
+    pub(crate) name: &'p str,
 }
 
 impl<'p> Forloop<'p> {
@@ -274,6 +416,7 @@ impl<'p> Forloop<'p> {
         "first",
         "last",
         "parentloop",
+        "name",
     ];
 
     pub(crate) fn new(index: usize, length: usize, parentloop: Option<&'p dyn ValueView>) -> Self {
@@ -288,6 +431,7 @@ impl<'p> Forloop<'p> {
             first: index == 0,
             last: index == length - 1,
             parentloop: parentloop.filter(|p| !p.is_nil()),
+            name: "",
         }
     }
 
@@ -301,6 +445,7 @@ impl<'p> Forloop<'p> {
             "first" => &self.first,
             "last" => &self.last,
             "parentloop" => &self.parentloop,
+            "name" => &self.name,
             _ => return None,
         })
     }

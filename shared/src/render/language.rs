@@ -6,13 +6,13 @@ use std::sync::LazyLock;
 use liquid_core::{Language, Renderable, Template};
 
 use super::{
-    Baking, RenderError, TemplatePart, date_filter, echo_tag, for_block, markup, nil_tolerant,
-    price_filter, shopify_filters, vars,
+    Baking, RenderError, TemplatePart, budget, date_filter, echo_tag, for_block, markup,
+    nil_tolerant, price_filter, shopify_filters, tablerow, vars,
 };
 use crate::domain::FieldValue;
 
-/// The Liquid dialect of every template: the stdlib (minus partials, which templates do not
-/// have, and `tablerow`), a lenient `for`, math and array filters that read nil as Shopify does,
+/// The Liquid dialect of every template: the stdlib (partials are added when a template has
+/// snippets, `render/partials.rs`), a lenient `for` and `tablerow`, math and array filters that read nil as Shopify does,
 /// Shopify's own versions of the filters where liquid's differ ([`shopify_filters`]), and our
 /// `date` and `price` filters. Built once.
 pub(crate) static LANGUAGE: LazyLock<Language> = LazyLock::new(build_language);
@@ -23,7 +23,7 @@ fn build_language() -> Language {
     let mut language = Language::empty();
     let tags: [Box<dyn liquid_core::ParseTag>; 7] = [
         Box::new(echo_tag::EchoTag),
-        Box::new(stdlib::AssignTag),
+        Box::new(budget::AssignTag),
         Box::new(stdlib::BreakTag),
         Box::new(stdlib::ContinueTag),
         Box::new(stdlib::CycleTag),
@@ -35,15 +35,16 @@ fn build_language() -> Language {
             .tags
             .register(tag.reflection().tag().to_owned(), tag);
     }
-    let blocks: [Box<dyn liquid_core::ParseBlock>; 8] = [
+    let blocks: [Box<dyn liquid_core::ParseBlock>; 9] = [
         Box::new(stdlib::RawBlock),
         Box::new(stdlib::IfBlock),
         Box::new(stdlib::UnlessBlock),
         Box::new(stdlib::IfChangedBlock),
         Box::new(stdlib::CommentBlock),
-        Box::new(stdlib::CaptureBlock),
+        Box::new(budget::CaptureBlock),
         Box::new(stdlib::CaseBlock),
         Box::new(for_block::LenientForBlock),
+        Box::new(tablerow::TableRowBlock),
     ];
     for block in blocks {
         language

@@ -129,14 +129,56 @@ pub(crate) fn prepare(source: &str) -> Result<Cow<'_, str>, MarkupError> {
     let mut copied = 0;
     let mut at = 0;
     while let Some(markup) = next_markup(source, at, false) {
-        out.push_str(&source[copied..markup.start]);
+        push_text(
+            &mut out,
+            &source[copied..markup.start],
+            copied,
+            markup.trim_left,
+            source,
+        );
         let end = rewrite(source, &markup, &mut out)?;
         copied = end;
         at = end;
     }
-    out.push_str(&source[copied..]);
-    Ok(Cow::Owned(out))
+    push_text(&mut out, &source[copied..], copied, false, source);
+    Ok(Cow::Owned(blank_bodies::drop_whitespace_of_blank_blocks(
+        &out,
+    )?))
 }
+
+/// Text between markups, with whitespace control as Ruby applies it: a hyphen trims every
+/// whitespace character. liquid's grammar trims spaces and line breaks itself (and keeps the
+/// lines of parse errors); the others (tabs, form feeds) are dropped here.
+fn push_text(out: &mut String, text: &str, offset: usize, trim_end: bool, source: &str) {
+    let trim_start = source[..offset].ends_with("-%}") || source[..offset].ends_with("-}}");
+    let kept_by_liquid = |c: char| matches!(c, ' ' | '\n' | '\r');
+    let mut middle = text;
+    if trim_start {
+        let rest = middle.trim_start_matches(is_ruby_space);
+        out.extend(
+            middle[..middle.len() - rest.len()]
+                .chars()
+                .filter(|&c| kept_by_liquid(c)),
+        );
+        middle = rest;
+    }
+    let mut tail = "";
+    if trim_end {
+        let rest = middle.trim_end_matches(is_ruby_space);
+        tail = &middle[rest.len()..];
+        middle = rest;
+    }
+    out.push_str(middle);
+    out.extend(tail.chars().filter(|&c| kept_by_liquid(c)));
+}
+
+/// Ruby's `\s`.
+fn is_ruby_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c')
+}
+
+#[path = "blank_bodies.rs"]
+mod blank_bodies;
 
 /// Writes `markup` (and, for a block copied or dropped whole, its body) rewritten; returns the
 /// offset where the source goes on.
@@ -144,7 +186,7 @@ fn rewrite(source: &str, markup: &Markup<'_>, out: &mut String) -> Result<usize,
     if !markup.is_tag {
         out.push_str(open(markup.trim_left));
         out.push_str(" echo ");
-        out.push_str(markup.inner);
+        push_value(out, markup.inner);
         out.push(' ');
         out.push_str(close(markup.trim_right));
         return Ok(markup.end);
@@ -198,11 +240,87 @@ fn rewrite(source: &str, markup: &Markup<'_>, out: &mut String) -> Result<usize,
             }
             Ok(markup.end)
         }
+        "echo" | "assign" => {
+            out.push_str(open(markup.trim_left));
+            push_tag_with_value(out, markup.inner.trim_start_matches(is_space));
+            out.push_str(close(markup.trim_right));
+            Ok(markup.end)
+        }
         _ => {
             out.push_str(&source[markup.start..markup.end]);
             Ok(markup.end)
         }
     }
+}
+
+/// An `echo` or `assign` tag's inner text, its value's leading range rewritten.
+fn push_tag_with_value(out: &mut String, inner: &str) {
+    let value_at = if inner.starts_with("assign") {
+        inner.find('=').map(|at| at + 1)
+    } else {
+        Some("echo".len())
+    };
+    match value_at {
+        Some(at) if inner.is_char_boundary(at) => {
+            out.push(' ');
+            out.push_str(&inner[..at]);
+            push_value(out, &inner[at..]);
+            out.push(' ');
+        }
+        _ => {
+            out.push(' ');
+            out.push_str(inner);
+            out.push(' ');
+        }
+    }
+}
+
+/// A value, with a range that starts it (`(1..5) | join: ','`) turned into the range filter
+/// (`1 | __range: 5 | join: ','`): liquid's grammar takes a range only as a `for` collection
+/// or a tag argument, Shopify anywhere a value goes. Line breaks are kept.
+fn push_value(out: &mut String, value: &str) {
+    match leading_range(value) {
+        Some((start, stop, rest)) => {
+            let range = &value[..value.len() - rest.len()];
+            out.push(' ');
+            out.push_str(start);
+            out.push_str(" | ");
+            out.push_str(super::shopify_filters::RANGE_FILTER_NAME);
+            out.push_str(": ");
+            out.push_str(stop);
+            push_newlines(out, range.matches('\n').count());
+            out.push_str(rest);
+        }
+        None => out.push_str(value),
+    }
+}
+
+/// `(start..stop)` at the start of `value` (after whitespace): its two ends, trimmed, and what
+/// follows the closing parenthesis.
+fn leading_range(value: &str) -> Option<(&str, &str, &str)> {
+    let inner = value.trim_start_matches(is_space).strip_prefix('(')?;
+    let mut quote = None;
+    let mut dots = None;
+    for (at, c) in inner.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '.') if dots.is_none() && inner[at..].starts_with("..") => dots = Some(at),
+            (None, '(') => return None,
+            (None, ')') => {
+                let dots = dots?;
+                let start = inner[..dots].trim_matches(is_space);
+                let stop = inner[dots + 2..at].trim_matches(is_space);
+                if start.is_empty() || stop.is_empty() {
+                    return None;
+                }
+                return Some((start, stop, &inner[at + 1..]));
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 fn error(source: &str, markup: &Markup<'_>, message: &str) -> MarkupError {
@@ -340,9 +458,14 @@ impl LiquidLines<'_> {
         self.out.push_str("{%");
         push_newlines(self.out, line_index.saturating_sub(self.written_lines));
         self.written_lines = self.written_lines.max(line_index);
-        self.out.push(' ');
-        self.out.push_str(line);
-        self.out.push_str(" %}");
+        if name == "echo" || name == "assign" {
+            push_tag_with_value(self.out, line);
+        } else {
+            self.out.push(' ');
+            self.out.push_str(line);
+            self.out.push(' ');
+        }
+        self.out.push_str("%}");
         Ok(())
     }
 }

@@ -5,6 +5,7 @@
 //! buffers. Anything a template looks up that the data lacks is nil, never an error: a retailer's
 //! customers do not all have the same attributes, and one of them must not fail a send.
 
+mod budget;
 mod cache;
 mod context;
 mod date_filter;
@@ -18,6 +19,7 @@ mod partials;
 mod price_filter;
 mod runtime;
 mod shopify_filters;
+mod tablerow;
 pub mod value;
 mod vars;
 
@@ -33,6 +35,7 @@ pub use context::{RecipientContext, RenderContext};
 
 use crate::domain::FieldValue;
 use crate::domain::TemplateVersion;
+pub use budget::{MAX_BLOCK_NESTING, MAX_LOOP_ITERATIONS, MAX_OUTPUT_BYTES};
 use language::{LANGUAGE, compile_part};
 pub use partials::MAX_PARTIAL_DEPTH;
 use partials::Partials;
@@ -405,14 +408,20 @@ impl CompiledTemplate {
         );
         // Like parsing, rendering must never panic a delivery away: a panic is this part's
         // render error.
+        let mut writer = budget::LimitedWriter::new(&mut bytes);
         let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            template.render_to(&mut bytes, &runtime)
+            template.render_to(&mut writer, &runtime)
         }))
         .unwrap_or_else(|_| {
             Err(liquid_core::Error::with_msg(
                 "rendering panicked inside the template engine",
             ))
         });
+        let rendered = if writer.exceeded {
+            Err(budget::exceeded("bytes of output", MAX_OUTPUT_BYTES))
+        } else {
+            rendered
+        };
         match String::from_utf8(bytes) {
             Ok(text) => *out = text,
             Err(error) => {
@@ -464,3 +473,11 @@ fn trim_in_place(text: &mut String) {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+#[path = "loop_tests.rs"]
+mod loop_tests;
+
+#[cfg(test)]
+#[path = "budget_tests.rs"]
+mod budget_tests;

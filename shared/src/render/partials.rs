@@ -18,6 +18,7 @@ use liquid_core::{
     TagTokenIter, Template, ValueView,
 };
 
+use super::budget::Iterations;
 use super::for_block::Forloop;
 use super::runtime::lookup;
 use super::value::NIL;
@@ -212,12 +213,7 @@ impl Argument {
                     Ok(value.as_scalar().and_then(|s| s.to_integer()).unwrap_or(0))
                 };
                 let (start, stop) = (bound(start)?, bound(stop)?);
-                if stop.saturating_sub(start) >= super::for_block::MAX_RANGE_LEN {
-                    return Error::with_msg("Range too long").into_err();
-                }
-                Ok(ValueCow::Owned(Value::Array(
-                    (start..=stop).map(Value::scalar).collect(),
-                )))
+                Ok(ValueCow::Owned(super::for_block::range_array(start, stop)?))
             }
         }
     }
@@ -266,6 +262,9 @@ impl Renderable for PartialCall {
             _ => vec![value.as_view()],
         };
         let length = items.len();
+        if bound.each {
+            super::budget::charge_iterations(runtime, length)?;
+        }
         for (index, item) in items.into_iter().enumerate() {
             let mut scope = scope.clone();
             scope.insert(alias.clone(), item.to_value());
@@ -295,7 +294,10 @@ impl PartialCall {
             registers: Registers::default(),
         };
         frame.registers().get_mut::<Depth>().0 = depth;
+        // The loop budget is the whole render's: carried into the snippet and back.
+        *frame.registers().get_mut::<Iterations>() = *runtime.registers().get_mut::<Iterations>();
         let rendered = partial.render_to(writer, &frame);
+        *runtime.registers().get_mut::<Iterations>() = *frame.registers().get_mut::<Iterations>();
         if matches!(self.kind, Kind::Include) {
             // `break` and `continue` in an included snippet reach the caller's loop.
             let interrupt = frame.registers.get_mut::<InterruptRegister>().reset();

@@ -178,6 +178,8 @@ pub(crate) struct LoopFrame<'p> {
     pub(crate) parent: &'p dyn Runtime,
     pub(crate) var_name: &'p str,
     pub(crate) item: &'p dyn ValueView,
+    /// `forloop`, or `tablerowloop` in a `tablerow`.
+    pub(crate) loop_name: &'p str,
     pub(crate) forloop: &'p dyn ValueView,
 }
 
@@ -187,7 +189,7 @@ impl LoopFrame<'_> {
         let name = first.to_kstr();
         if name.as_str() == self.var_name {
             Some(lookup(self.item, &path[1..]))
-        } else if name.as_str() == "forloop" {
+        } else if name.as_str() == self.loop_name {
             Some(lookup(self.forloop, &path[1..]))
         } else {
             None
@@ -207,7 +209,7 @@ impl Runtime for LoopFrame<'_> {
     fn roots(&self) -> BTreeSet<KStringCow<'_>> {
         let mut roots = self.parent.roots();
         roots.insert(KStringCow::from_ref(self.var_name));
-        roots.insert(KStringCow::from_static("forloop"));
+        roots.insert(KStringCow::from_ref(self.loop_name));
         roots
     }
 

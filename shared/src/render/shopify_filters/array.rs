@@ -249,3 +249,22 @@ fn sum(numbers: &[Number]) -> Value {
         Decimal::to_f64,
     ))
 }
+
+/// The filter a range in value position is rewritten to (`(a..b) | join` becomes
+/// `a | __range: b | join`, `render/markup.rs`): liquid's grammar takes a range only as a `for`
+/// collection or a tag argument. The ends read as Ruby's `to_i`.
+pub(crate) const RANGE_FILTER_NAME: &str = "__range";
+
+pub(super) const RANGE: ShopifyFilter = ShopifyFilter {
+    name: RANGE_FILTER_NAME,
+    description: "The whole numbers from the input to the argument, both included.",
+    positional: &[required("stop", "The last number.")],
+    keyword: &[],
+    required: 1,
+    apply: |input, arguments| {
+        let stop = arguments
+            .get(0)
+            .map_or(0, |stop| crate::render::for_block::to_integer(stop));
+        crate::render::for_block::range_array(crate::render::for_block::to_integer(input), stop)
+    },
+};

@@ -167,7 +167,9 @@ const fn parameter(name: &'static str, description: &'static str) -> ParameterRe
 }
 
 /// Every filter of this module, to register in the language.
-pub(crate) fn all() -> [ShopifyFilter; 30] {
+pub(crate) use array::RANGE_FILTER_NAME;
+
+pub(crate) fn all() -> [ShopifyFilter; 31] {
     [
         CAPITALIZE,
         DEFAULT,
@@ -193,6 +195,7 @@ pub(crate) fn all() -> [ShopifyFilter; 30] {
         array::FIND,
         array::FIND_INDEX,
         array::SUM,
+        array::RANGE,
         text::BASE64_ENCODE,
         text::BASE64_DECODE,
         text::BASE64_URL_SAFE_ENCODE,
