@@ -38,7 +38,10 @@ fn catalog_of(count: usize) -> Result<Catalog> {
             Ok(template)
         })
         .collect::<Result<_>>()?;
-    Ok(Catalog { templates })
+    Ok(Catalog {
+        templates,
+        snippets: standard.snippets,
+    })
 }
 
 #[tokio::main]

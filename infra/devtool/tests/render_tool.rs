@@ -112,3 +112,38 @@ fn broken_liquid_is_reported_with_its_part_and_line() {
     assert!(message.contains("line 2"), "{message}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_library_template_renders_the_snippets_beside_it() {
+    let dir =
+        std::env::temp_dir().join(format!("storecast-render-snippets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let shared = dir.join("shared.json");
+    std::fs::write(
+        &shared,
+        r#"{"vars": {"disclaimer": "Codes are personal.", "footer_address": "1 Market Street"},
+            "retailer": {"name": "Alpine"}, "unsubscribe_url": "https://prefs.example/u"}"#,
+    )
+    .unwrap();
+    let data = dir.join("recipients.jsonl");
+    std::fs::write(&data, "{\"customer\": {}}\n").unwrap();
+    let out = dir.join("out");
+
+    run(&RenderOptions {
+        template: sample_dir().join("../welcome"),
+        shared: Some(shared),
+        data,
+        out: Some(out.clone()),
+        bench: false,
+    })
+    .unwrap();
+
+    let text = std::fs::read_to_string(out.join("0.email.txt")).unwrap();
+    assert!(
+        text.ends_with(
+            "--\nCodes are personal.\nAlpine, 1 Market Street\nUnsubscribe: https://prefs.example/u\n"
+        ),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -286,4 +286,80 @@ async fn deploying_the_standard_catalog_publishes_per_retailer_and_a_rerun_skips
         .unwrap();
     assert!(preview.html.contains("ALPS15"));
     assert!(preview.html.contains("1 Alp Road"), "brand.postal_address");
+    assert_eq!(
+        live.snippets,
+        catalog.template(&welcome).unwrap().snippets,
+        "the pinned snippets read back whole"
+    );
+    assert!(
+        preview.text.contains("1 Alp Road\nUnsubscribe: https://"),
+        "the text footer snippet: {}",
+        preview.text
+    );
+}
+
+/// The standard catalog with its text footer edited.
+fn catalog_with_text_footer(footer: &str) -> Catalog {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../templates");
+    let yaml = std::fs::read_to_string(root.join("catalog.yaml")).unwrap();
+    Catalog::parse(&yaml, |path| match path {
+        "snippets/text_footer.liquid" => Ok(footer.to_owned()),
+        _ => std::fs::read_to_string(root.join(path)),
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_snippet_edit_republishes_the_templates_using_it_and_published_versions_keep_theirs() {
+    let (t, table) = table("snippets").await;
+    table
+        .put_workspace(&sample_workspace("alpine", &t.sending_domain))
+        .await
+        .unwrap();
+    let catalog = catalog();
+    let first = deploy(&catalog, &table, &table, &DeployOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(first.published, 5, "{}", first.to_text());
+
+    let edited = catalog_with_text_footer("--\nSee you soon, {{ retailer.name }}.");
+    let second = deploy(&edited, &table, &table, &DeployOptions::default())
+        .await
+        .unwrap();
+
+    assert!(second.is_success(), "{}", second.to_text());
+    let report = &second.retailers[0];
+    assert_eq!(
+        report.unchanged,
+        [TemplateId::parse("weekly-offers").unwrap()],
+        "the one template without the text footer"
+    );
+    assert_eq!(report.changed.len(), 4);
+    let alpine = TenantId::parse("alpine").unwrap();
+    let welcome = TemplateId::parse("welcome").unwrap();
+    let pinned = table
+        .template_version(
+            &alpine,
+            &TemplateRef {
+                id: welcome.clone(),
+                version: 1,
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        pinned.snippets["text_footer"], catalog.snippets["text_footer"],
+        "version 1 keeps the footer it was published with"
+    );
+    let live = table
+        .live_template(&alpine, &welcome)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(live.template.version, 2);
+    assert_eq!(
+        live.snippets["text_footer"],
+        "--\nSee you soon, {{ retailer.name }}."
+    );
 }

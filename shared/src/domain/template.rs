@@ -1,5 +1,7 @@
 //! A published template version and the variables a template declares.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -27,6 +29,10 @@ pub struct TemplateVersion {
     /// The retailer's own values (`variables` = the schema's defaults with these over them).
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub overrides: serde_json::Map<String, serde_json::Value>,
+    /// The snippets (name to source) the template's `render` and `include` tags reach, pinned
+    /// when the version was built: a later edit of a snippet never changes this version.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub snippets: BTreeMap<String, String>,
 }
 
 /// The types a template variable can have. Values are checked against them when a retailer saves
@@ -133,6 +139,10 @@ pub fn content_hash(version: &TemplateVersion) -> String {
         variables: &'a Map<String, Value>,
         schema: &'a [VariableSpec],
         overrides: &'a Map<String, Value>,
+        // Left out when empty, so versions without snippets keep the hash they were published
+        // with.
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        snippets: &'a BTreeMap<String, String>,
     }
     let content = Content {
         subject: &version.subject,
@@ -143,6 +153,7 @@ pub fn content_hash(version: &TemplateVersion) -> String {
         variables: &version.variables,
         schema: &version.schema,
         overrides: &version.overrides,
+        snippets: &version.snippets,
     };
     let mut hasher = Sha256::new();
     // Serializing plain strings and sorted maps cannot fail.

@@ -168,6 +168,7 @@ mod tests {
             variables: serde_json::Map::new(),
             schema: Vec::new(),
             overrides: serde_json::Map::new(),
+            snippets: Default::default(),
         }
     }
 

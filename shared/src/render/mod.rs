@@ -201,6 +201,22 @@ pub struct CompiledTemplate {
     partials: Option<Arc<Partials>>,
 }
 
+/// The language of a template compiled without snippets: [`LANGUAGE`] with `render` and
+/// `include` knowing no snippet.
+static NO_SNIPPETS: std::sync::LazyLock<liquid_core::Language> = std::sync::LazyLock::new(|| {
+    Partials::compile(&BTreeMap::new(), &LANGUAGE, parse_snippet)
+        .map(|(_, language)| language)
+        .unwrap_or_else(|_| LANGUAGE.clone())
+});
+
+fn parse_snippet(
+    source: &str,
+    language: &liquid_core::Language,
+) -> Result<Vec<Box<dyn Renderable>>, String> {
+    language::parse_prepared(TemplatePart::Html, source, language)
+        .map_err(|error| error.to_string())
+}
+
 /// Borrowed sources of the five parts, whichever type holds them.
 struct PartSources<'s> {
     subject: &'s str,
@@ -217,6 +233,7 @@ pub(crate) enum Baking {
 }
 
 impl CompiledTemplate {
+    /// Compiles a published version with the snippets it pinned.
     pub fn compile(version: &TemplateVersion) -> Result<Self, RenderError> {
         let sources = PartSources {
             subject: &version.subject,
@@ -225,10 +242,11 @@ impl CompiledTemplate {
             push_title: version.push_title.as_deref(),
             push_body: version.push_body.as_deref(),
         };
-        Self::build(
+        Self::build_with(
             sources,
             FieldValue::from(&version.variables),
             Baking::Enabled,
+            &version.snippets,
         )
     }
 
@@ -244,10 +262,11 @@ impl CompiledTemplate {
             push_title: version.push_title.as_deref(),
             push_body: version.push_body.as_deref(),
         };
-        Self::build(
+        Self::build_with(
             sources,
             FieldValue::from(&version.variables),
             Baking::Disabled,
+            &version.snippets,
         )
     }
 
@@ -309,22 +328,18 @@ impl CompiledTemplate {
         let (partials, with_partials) = if snippets.is_empty() {
             (None, None)
         } else {
-            let parse = |source: &str, language: &liquid_core::Language| {
-                language::parse_prepared(TemplatePart::Html, source, language)
-                    .map_err(|error| error.to_string())
-            };
-            let (partials, language) =
-                Partials::compile(snippets, &LANGUAGE, parse).map_err(|message| {
-                    RenderError::Parse {
-                        part: TemplatePart::Html,
-                        line: None,
-                        column: None,
-                        message,
-                    }
+            let (partials, language) = Partials::compile(snippets, &LANGUAGE, parse_snippet)
+                .map_err(|message| RenderError::Parse {
+                    part: TemplatePart::Html,
+                    line: None,
+                    column: None,
+                    message,
                 })?;
             (Some(partials), Some(language))
         };
-        let language = with_partials.as_ref().unwrap_or(&LANGUAGE);
+        // Without snippets, `render` and `include` still parse, so that naming one is the clear
+        // "does not exist" error instead of an unknown tag.
+        let language = with_partials.as_ref().unwrap_or(&NO_SNIPPETS);
         let part = |part, source: &str| compile_part(part, source, &vars, baking, language);
         let optional = |p, source: Option<&str>| source.map(|source| part(p, source)).transpose();
         Ok(CompiledTemplate {

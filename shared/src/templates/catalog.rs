@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::snippets::{check_snippet_name, pinned_snippets};
 use super::{TemplateError, check_overrides, effective_variables};
 use crate::domain::{TemplateId, TemplateRef, TemplateVersion, TenantId};
 use crate::domain::{VariableSpec, VariableType};
@@ -48,6 +49,9 @@ pub struct CatalogTemplate {
     /// Sorted by name.
     pub schema: Vec<VariableSpec>,
     pub retailers: RetailerSelection,
+    /// The snippets of the library this template reaches (name to source): what its versions
+    /// pin.
+    pub snippets: BTreeMap<String, String>,
 }
 
 impl CatalogTemplate {
@@ -74,6 +78,7 @@ impl CatalogTemplate {
             variables: effective_variables(&self.schema, &overrides),
             schema: self.schema.clone(),
             overrides,
+            snippets: self.snippets.clone(),
         })
     }
 }
@@ -82,6 +87,8 @@ impl CatalogTemplate {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Catalog {
     pub templates: Vec<CatalogTemplate>,
+    /// The snippet library (`snippets/<name>.liquid`), name to source.
+    pub snippets: BTreeMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -104,7 +111,18 @@ pub enum CatalogError {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CatalogFile {
+    #[serde(default)]
+    snippets: BTreeMap<String, SnippetEntry>,
     templates: BTreeMap<String, TemplateEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SnippetEntry {
+    /// For the authors reading the catalog; not published.
+    #[serde(default)]
+    #[allow(dead_code)]
+    description: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -127,6 +145,9 @@ struct VariableEntry {
     #[serde(default)]
     max_length: Option<u32>,
 }
+
+/// The library's folder of snippets, beside the templates' folders.
+pub const SNIPPETS_FOLDER: &str = "snippets";
 
 const PARTS: [TemplatePart; 5] = [
     TemplatePart::Subject,
@@ -157,14 +178,18 @@ impl Catalog {
         let file: CatalogFile =
             serde_yaml_ng::from_str(yaml).map_err(|source| CatalogError::Syntax { source })?;
         let mut problems = Vec::new();
+        let snippets = read_snippets(file.snippets.keys(), &read, &mut problems);
         let mut templates = Vec::new();
         for (id, entry) in file.templates {
-            if let Some(template) = check_template(&id, entry, &read, &mut problems) {
+            if let Some(template) = check_template(&id, entry, &snippets, &read, &mut problems) {
                 templates.push(template);
             }
         }
         if problems.is_empty() {
-            Ok(Catalog { templates })
+            Ok(Catalog {
+                templates,
+                snippets,
+            })
         } else {
             Err(CatalogError::Invalid { problems })
         }
@@ -183,6 +208,30 @@ impl Catalog {
             .iter()
             .filter(move |t| t.retailers.includes(tenant))
     }
+}
+
+/// The library's snippets, `snippets/<name>.liquid`; a bad name or an unreadable file is a
+/// problem.
+fn read_snippets<'n>(
+    names: impl Iterator<Item = &'n String>,
+    read: &impl Fn(&str) -> std::io::Result<String>,
+    problems: &mut Vec<String>,
+) -> BTreeMap<String, String> {
+    let mut snippets = BTreeMap::new();
+    for name in names {
+        if let Err(reason) = check_snippet_name(name) {
+            problems.push(format!("snippets: {reason}"));
+            continue;
+        }
+        let path = format!("{SNIPPETS_FOLDER}/{name}.liquid");
+        match read(&path) {
+            Ok(source) => {
+                snippets.insert(name.clone(), source);
+            }
+            Err(error) => problems.push(format!("snippets: cannot read {path}: {error}")),
+        }
+    }
+    snippets
 }
 
 /// The template's parts read from its folder; an unknown, unreadable or missing required part is
@@ -233,6 +282,7 @@ fn read_parts(
 fn check_template(
     id: &str,
     entry: TemplateEntry,
+    library: &BTreeMap<String, String>,
     read: &impl Fn(&str) -> std::io::Result<String>,
     problems: &mut Vec<String>,
 ) -> Option<CatalogTemplate> {
@@ -263,18 +313,30 @@ fn check_template(
         (TemplatePart::PushTitle, sources.push_title.as_deref()),
         (TemplatePart::PushBody, sources.push_body.as_deref()),
     ];
-    for (part, source) in parts {
-        for name in source.map(super::used_variables).unwrap_or_default() {
+    let snippets = pinned_snippets(parts.iter().filter_map(|(_, source)| *source), library);
+    let files = parts
+        .iter()
+        .filter_map(|(part, source)| Some((part.file_name().to_owned(), (*source)?)))
+        .chain(
+            snippets
+                .iter()
+                .map(|(name, source)| (format!("snippet {name}"), source.as_str())),
+        );
+    for (file, source) in files {
+        for name in super::used_variables(source) {
             if !schema.iter().any(|spec| spec.name == name) {
                 problems.push(format!(
-                    "{id}: {} uses vars.{name}, which is not declared",
-                    part.file_name()
+                    "{id}: {file} uses vars.{name}, which is not declared"
                 ));
             }
         }
     }
     if problems.len() == before
-        && let Err(error) = CompiledTemplate::compile_sources(&sources, &super::defaults(&schema))
+        && let Err(error) = CompiledTemplate::compile_sources_with_snippets(
+            &sources,
+            &super::defaults(&schema),
+            &snippets,
+        )
     {
         problems.push(format!("{id}: {}", TemplateError::from(error)));
     }
@@ -284,6 +346,7 @@ fn check_template(
         sources,
         schema,
         retailers: entry.retailers,
+        snippets,
     })
 }
 

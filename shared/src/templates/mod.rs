@@ -4,6 +4,7 @@
 //! - A retailer-specific version is a catalog template with the retailer's own variable values
 //!   (overrides) over the template's defaults, published as an immutable [`TemplateVersion`]
 //!   with a live pointer per tenant and template ([`crate::templates::ports::TemplatePublisher`]).
+//! - [`snippets`]: which snippets of the library a template reaches; its versions pin them.
 //! - [`service::TemplateService`]: what the API calls (variables, saving them, previews).
 //! - [`deploy`]: publishes the catalog to every retailer it targets (`storecast-dev
 //!   deploy-templates`).
@@ -20,6 +21,8 @@ pub mod sample_recipient;
 #[cfg(feature = "api")]
 pub mod service;
 #[cfg(feature = "api")]
+pub mod snippets;
+#[cfg(feature = "api")]
 mod variables;
 
 #[cfg(feature = "api")]
@@ -32,3 +35,6 @@ pub use service::{
 
 #[cfg(feature = "api")]
 pub use variables::*;
+
+#[cfg(all(test, feature = "api"))]
+mod pinning_tests;

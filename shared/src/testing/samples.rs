@@ -50,6 +50,7 @@ pub fn sample_template_version(tenant: &str, version: u32) -> TemplateVersion {
         variables,
         schema: Vec::new(),
         overrides: serde_json::Map::new(),
+        snippets: Default::default(),
     }
 }
 

@@ -1,6 +1,9 @@
 //! `render`: renders a template folder for each line of a JSON-lines file, exactly as delivery
-//! does (same parser, filters, lenient lookups and variable baking).
+//! does (same parser, filters, lenient lookups and variable baking). The snippets its `render`
+//! and `include` tags name come from the `snippets/` folder beside the template's folder, as in
+//! the template library, and are pinned as publishing pins them.
 
+use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
@@ -8,6 +11,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value};
 use storecast::domain::FieldValue;
 use storecast::render::{CompiledTemplate, RenderContext, RenderedMessage, TemplateSources};
+use storecast::templates::snippets::pinned_snippets;
 
 #[derive(Debug, Clone)]
 pub struct RenderOptions {
@@ -47,8 +51,52 @@ pub fn load_template(dir: &Path) -> Result<TemplateSources> {
     })
 }
 
+/// The snippets of the library the template folder `dir` belongs to: every
+/// `../snippets/<name>.liquid` (none when there is no such folder).
+pub fn load_snippets(dir: &Path) -> Result<BTreeMap<String, String>> {
+    let folder = dir
+        .join("..")
+        .join(storecast::templates::catalog::SNIPPETS_FOLDER);
+    let entries = match std::fs::read_dir(&folder) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(error) => return Err(error).with_context(|| format!("reading {}", folder.display())),
+    };
+    let mut snippets = BTreeMap::new();
+    for entry in entries {
+        let path = entry?.path();
+        let Some(name) = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .and_then(|name| name.strip_suffix(".liquid"))
+        else {
+            continue;
+        };
+        let source = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        snippets.insert(name.to_owned(), source);
+    }
+    Ok(snippets)
+}
+
+/// The template folder `dir` compiled as publishing compiles it: with the snippets it reaches.
+pub fn compile_template(
+    dir: &Path,
+    variables: &Map<String, Value>,
+) -> Result<(TemplateSources, CompiledTemplate)> {
+    let sources = load_template(dir)?;
+    let parts = [&sources.subject, &sources.html, &sources.text]
+        .into_iter()
+        .chain(sources.push_title.iter())
+        .chain(sources.push_body.iter())
+        .map(String::as_str);
+    let snippets = pinned_snippets(parts, &load_snippets(dir)?);
+    let template = CompiledTemplate::compile_sources_with_snippets(&sources, variables, &snippets)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((sources, template))
+}
+
 pub fn run(options: &RenderOptions) -> Result<RenderSummary> {
-    let sources = load_template(&options.template)?;
     let mut shared = match &options.shared {
         Some(path) => read_shared_context(path)?,
         None => Map::new(),
@@ -59,8 +107,7 @@ pub fn run(options: &RenderOptions) -> Result<RenderSummary> {
         Some(_) => bail!("\"vars\" in the shared context must be an object"),
         None => Map::new(),
     };
-    let template = CompiledTemplate::compile_sources(&sources, &variables)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (_, template) = compile_template(&options.template, &variables)?;
     let contexts = read_contexts(&options.data, &shared)?;
     let mut summary = RenderSummary {
         recipients: contexts.len(),

@@ -89,6 +89,20 @@ pub(super) fn rejected(error: impl std::error::Error + Send + Sync + 'static) ->
     }
 }
 
+/// The largest compressed version document a publish writes: DynamoDB's items hold at most
+/// 400 KB, and the live item keeps its keys, hash and overrides beside the document. The standard
+/// templates with their snippets are about 3 KB.
+pub const MAX_TEMPLATE_DOCUMENT_BYTES: usize = 300 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the template version is {bytes} bytes compressed, more than the {MAX_TEMPLATE_DOCUMENT_BYTES} \
+     a template item can hold: shorten its sources or snippets"
+)]
+struct DocumentTooLarge {
+    bytes: usize,
+}
+
 /// The immutable version item and the live pointer item of a published version. Both hold the
 /// whole document (gzip-compressed: a 10 KB template is about 3 KB, three times fewer write
 /// units), so delivery reads the live version in one GetItem.
@@ -100,7 +114,13 @@ pub(super) fn published_items(version: &TemplateVersion) -> Result<(Item, Item),
         flate2::Compression::fast(),
     );
     encoder.write_all(&json).map_err(rejected)?;
-    let document = aws_sdk_dynamodb::primitives::Blob::new(encoder.finish().map_err(rejected)?);
+    let compressed = encoder.finish().map_err(rejected)?;
+    if compressed.len() > MAX_TEMPLATE_DOCUMENT_BYTES {
+        return Err(rejected(DocumentTooLarge {
+            bytes: compressed.len(),
+        }));
+    }
+    let document = aws_sdk_dynamodb::primitives::Blob::new(compressed);
     let hash = s(crate::domain::content_hash(version));
     let pk = tenant_pk(&version.tenant_id);
     let mut version_item = key(pk.clone(), template_sk(&version.template));

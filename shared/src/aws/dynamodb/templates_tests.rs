@@ -101,3 +101,31 @@ async fn a_number_taken_by_the_same_content_is_an_interrupted_deploys_and_its_po
     assert!(table.publish_all(&[mine]).await.unwrap().is_empty());
     assert_eq!((taken.num_calls(), pointer.num_calls()), (1, 1));
 }
+
+#[test]
+fn a_version_too_large_for_an_item_is_refused_before_any_request() {
+    let mut large = version(1);
+    // Incompressible text: gzip cannot bring it under the limit.
+    let mut state = 0x2545_f491_u64;
+    let noise: String = (0..MAX_TEMPLATE_DOCUMENT_BYTES * 2)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            char::from(b'!' + (state >> 58) as u8)
+        })
+        .collect();
+    large.snippets.insert("huge".into(), noise);
+
+    let error = published_items(&large).unwrap_err();
+
+    assert!(matches!(error, StoreError::Rejected { .. }), "{error:?}");
+    let reason = std::error::Error::source(&error).unwrap().to_string();
+    assert!(
+        reason.contains("shorten its sources or snippets"),
+        "{reason}"
+    );
+    let mut usual = version(1);
+    usual.snippets.insert("footer".into(), "</html>".into());
+    assert!(published_items(&usual).is_ok());
+}
