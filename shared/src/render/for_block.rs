@@ -185,11 +185,14 @@ impl LoopHeader {
         items.drain(..start);
         if self.kind == LoopKind::For {
             let stopped = from.saturating_add(items.len());
-            runtime
-                .registers()
-                .get_mut::<LoopRegister>()
-                .offsets
-                .insert(self.name.clone(), stopped);
+            let mut register = runtime.registers().get_mut::<LoopRegister>();
+            // The name is allocated once per render and loop, not per run of the loop.
+            match register.offsets.get_mut(&self.name) {
+                Some(offset) => *offset = stopped,
+                None => {
+                    register.offsets.insert(self.name.clone(), stopped);
+                }
+            }
         }
         if self.reversed {
             items.reverse();

@@ -73,9 +73,11 @@ impl Renderable for TableRow {
             Some(cols) => self.header.count(cols, runtime)?.unwrap_or(0),
             None => length,
         };
-        write!(writer, "<tr class=\"row1\">\n").replace("Failed to render")?;
+        writer
+            .write_all(b"<tr class=\"row1\">\n")
+            .replace("Failed to render")?;
         self.render_cells(&items, cols, writer, runtime)?;
-        write!(writer, "</tr>\n").replace("Failed to render")?;
+        writer.write_all(b"</tr>\n").replace("Failed to render")?;
         Ok(())
     }
 }
