@@ -63,11 +63,14 @@ events: bootstrap
 	cargo build -p rebatch -p deliver -p launch -p api
 	$(STACK) infra/scripts/events-under-rie.sh
 
-## In process: deliver hot path, audience evaluation, template preview, the availability decision.
+## In process: deliver hot path, audience evaluation, template preview, the standard templates
+## side by side with Shopify's Ruby Liquid (Debian's ruby-liquid + ruby-liquid-c, YJIT), the
+## availability decision.
 ## Then the template deploy
 ## to the local stack (100 templates x 350 retailers).
 bench: bootstrap
-	cargo bench -p storecast --bench deliver --bench audience --bench preview --bench simulation --bench availability --bench availability_optimizer --bench availability_sync
+	infra/scripts/bootstrap-ruby-liquid.sh
+	cargo bench -p storecast --bench deliver --bench audience --bench preview --bench liquid_reference --bench simulation --bench availability --bench availability_optimizer --bench availability_sync
 	$(STACK) cargo bench -p storecast-dev --bench deploy
 
 sam-build:
