@@ -188,7 +188,7 @@ impl ApiDemoReport {
         let _ = writeln!(out, "API at {}", self.base_url);
         let _ = writeln!(
             out,
-            "{:<32} {:>6} {:>7} {:>5} {:>8} {:>9} {:>7} {:>6} {:>4} {:>5} {:>5} {:>7} {:>5}",
+            "{:<32} {:>6} {:>7} {:>5} {:>8} {:>9} {:>7} {:>6} {:>4} {:>5} {:>5} {:>7} {:>5} {:>5}",
             "retailer / campaign",
             "rows",
             "matched",
@@ -201,12 +201,13 @@ impl ApiDemoReport {
             "sent",
             "fail",
             "sup@snd",
-            "park"
+            "park",
+            "defer"
         );
         for (tenant, line) in &self.lines {
             let _ = writeln!(
                 out,
-                "{:<32} {:>6} {:>7} {:>5} {:>8} {:>9} {:>7} {:>6} {:>4} {:>5} {:>5} {:>7} {:>5}",
+                "{:<32} {:>6} {:>7} {:>5} {:>8} {:>9} {:>7} {:>6} {:>4} {:>5} {:>5} {:>7} {:>5} {:>5}",
                 tenant,
                 line.n(&["rows"]),
                 line.matched(),
@@ -220,6 +221,7 @@ impl ApiDemoReport {
                 line.n(&["delivery", "failed"]),
                 line.n(&["delivery", "suppressed"]),
                 line.n(&["delivery", "parked"]),
+                deferred_by_warmup(tenant, line),
             );
         }
         self.render_feedback(&mut out);
@@ -306,8 +308,10 @@ impl ApiDemoReport {
         let cap = w.cap.map_or("unset".to_string(), |c| c.to_string());
         let _ = writeln!(
             out,
-            "warm-up, {WARMUP_RETAILER}: cap {cap} today ({}), {} sent, {} deferred to {}",
-            w.day, w.used, w.deferred, w.retry_at
+            "warm-up, {WARMUP_RETAILER}: cap {cap} today ({}), {} sent, {}",
+            w.day,
+            w.used,
+            w.deferred_text()
         );
     }
 

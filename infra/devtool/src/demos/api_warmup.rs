@@ -54,8 +54,26 @@ pub struct WarmupLine {
     pub used: u64,
     /// Recipients of the retailer's deferred batches in the archive.
     pub deferred: u64,
-    /// The earliest retry-at of those batches (RFC 3339).
-    pub retry_at: String,
+    /// Those recipients per (retry-at in RFC 3339, reason): the cap's are due at the next UTC
+    /// midnight; a batch deferred for another reason (a send budget's wait) may be due sooner.
+    pub deferred_until: std::collections::BTreeMap<(String, String), u64>,
+}
+
+impl WarmupLine {
+    /// `370 deferred to 2026-12-08T00:00:00Z (daily warm-up cap reached)`, one part per
+    /// retry-at and reason.
+    pub fn deferred_text(&self) -> String {
+        let parts: Vec<String> = self
+            .deferred_until
+            .iter()
+            .map(|((at, reason), n)| format!("{n} deferred to {at} ({reason})"))
+            .collect();
+        if parts.is_empty() {
+            "0 deferred".to_string()
+        } else {
+            parts.join(", ")
+        }
+    }
 }
 
 /// Reads today's cap item and the warm-up retailer's deferred batches.
@@ -78,7 +96,6 @@ pub async fn read_warmup(pipeline: &LocalPipeline) -> Result<WarmupLine> {
         used: usage.map_or(0, |u| u.used),
         ..WarmupLine::default()
     };
-    let mut earliest: Option<i64> = None;
     for (_, deferred) in archive.due_deferred(i64::MAX, MAX_DEFERRED_READ).await? {
         let Some(batch) = &deferred.batch else {
             continue;
@@ -86,12 +103,14 @@ pub async fn read_warmup(pipeline: &LocalPipeline) -> Result<WarmupLine> {
         if batch.group.tenant_id != tenant {
             continue;
         }
-        line.deferred += batch.recipients.len() as u64;
-        earliest = Some(earliest.map_or(deferred.retry_at, |e| e.min(deferred.retry_at)));
-    }
-    if let Some(at) = earliest {
-        line.retry_at = time::OffsetDateTime::from_unix_timestamp(at)?
+        let recipients = batch.recipients.len() as u64;
+        line.deferred += recipients;
+        let at = time::OffsetDateTime::from_unix_timestamp(deferred.retry_at)?
             .format(&time::format_description::well_known::Rfc3339)?;
+        *line
+            .deferred_until
+            .entry((at, deferred.reason.clone()))
+            .or_default() += recipients;
     }
     Ok(line)
 }
