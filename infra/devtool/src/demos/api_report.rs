@@ -91,11 +91,7 @@ impl ApiDemoReport {
                 ));
             }
             let emitted = line.n(&["events_emitted"]);
-            let delivered = line.n(&["delivery", "sent"])
-                + line.n(&["delivery", "failed"])
-                + line.n(&["delivery", "suppressed"])
-                + line.n(&["delivery", "parked"])
-                + deferred_by_warmup(tenant, line);
+            let delivered = delivered_parked_or_deferred(tenant, line);
             if emitted != line.matched() || delivered != emitted {
                 errors.push(format!(
                     "{tenant}: {} matched, {emitted} emitted, {delivered} delivered or parked",
@@ -262,6 +258,15 @@ impl ApiDemoReport {
         }
         out
     }
+}
+
+/// The campaign's messages in a final state, parked, or deferred by the warm-up.
+fn delivered_parked_or_deferred(line_key: &str, line: &RetailerLine) -> u64 {
+    line.n(&["delivery", "sent"])
+        + line.n(&["delivery", "failed"])
+        + line.n(&["delivery", "suppressed"])
+        + line.n(&["delivery", "parked"])
+        + deferred_by_warmup(line_key, line)
 }
 
 /// The messages of a warm-up retailer's campaign still on their way: deferred by its day cap
