@@ -49,6 +49,19 @@ async fn a_campaign_through_the_api_reconciles_for_every_retailer() {
             .unwrap()
             > 0
     );
+    // The warm-up retailer sent its day cap and deferred the rest to the next UTC midnight (the
+    // reconciliation above checks the deferred equal its messages on their way).
+    let warmup = &report.warmup;
+    assert_eq!(warmup.cap, Some(50), "{warmup:?}");
+    assert_eq!(warmup.used, 50, "{warmup:?}");
+    assert!(warmup.deferred > 0, "{warmup:?}");
+    assert!(
+        warmup
+            .deferred_until
+            .keys()
+            .any(|(at, _)| at.ends_with("T00:00:00Z")),
+        "{warmup:?}"
+    );
     assert_eq!(report.cross_tenant_status, 403);
     // A delivered email's List-Unsubscribe link, followed: the page changes nothing, the
     // one-click POST suppresses the recipient for that retailer.

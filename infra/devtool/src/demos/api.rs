@@ -15,7 +15,9 @@ use storecast::deliverability::suppression::{Suppression, SuppressionList as _};
 use storecast::domain::TenantId;
 
 use crate::demos::api_audience::upload_audience;
-pub use crate::demos::api_report::{ApiDemoReport, CARELESS_RETAILER, RetailerLine};
+pub use crate::demos::api_report::{
+    ApiDemoReport, CARELESS_RETAILER, RetailerLine, WARMUP_RETAILER, WarmupLine,
+};
 use crate::demos::one_click;
 use crate::local::SentEmail;
 use crate::local::api::{LocalPipelineRunner, api_state, console_site, serve};
@@ -175,6 +177,8 @@ async fn drive(
     let operator = ApiClient::new(base, Role::Operator, None)?;
     // 1. The operator onboards the retailers: each gets its own SES workspace.
     onboard_retailers(&operator).await?;
+    // The `warmup` function's run of the day sets the warm-up retailer's first cap.
+    crate::demos::api_warmup::run_daily_warmup(pipeline, sdk).await?;
     // The first retailer's item availability: configuration, syncs, refresh, lookups, the
     // optimizer; its campaign below offers only what is likely in stock.
     report.availability =
@@ -212,6 +216,7 @@ async fn drive(
     // 7. The report, from each campaign's stats.
     read_campaign_stats(base, report).await?;
     read_workspace_statuses(&operator, report).await?;
+    report.warmup = crate::demos::api_warmup::read_warmup(pipeline).await?;
     report.feedback = runner.ses_events.summary();
     report.feedback_failures = runner.ses_events.failed();
     let sent = emails_of_this_run(pipeline, options).await?;
@@ -241,6 +246,9 @@ async fn onboard_retailers(operator: &ApiClient) -> Result<()> {
         // The third retailer allows one marketing message per customer a week: its second
         // campaign skips whoever the first one reached.
         let frequency_cap = (i == 2).then(|| json!({"max_messages": 1, "window_days": 7}));
+        // One retailer starts in warm-up with a day cap below its audience: the rest of its
+        // campaign waits for tomorrow's cap.
+        let warmup = (*tenant == WARMUP_RETAILER).then(demo_warmup_plan);
         operator
             .expect(
                 reqwest::Method::PUT,
@@ -251,6 +259,7 @@ async fn onboard_retailers(operator: &ApiClient) -> Result<()> {
                     "settings": {
                         "timezone": zone,
                         "frequency_cap": frequency_cap,
+                        "warmup": warmup,
                         "brand": {"name": name, "primary_color": "#1f4d3a"}
                     }
                 })),
@@ -259,6 +268,11 @@ async fn onboard_retailers(operator: &ApiClient) -> Result<()> {
             .await?;
     }
     Ok(())
+}
+
+/// The warm-up retailer's plan: the smallest first day's cap, below its audience.
+fn demo_warmup_plan() -> Value {
+    json!({"start_cap": 50, "target": 40000, "ramp_days": 35, "engaged_first": true})
 }
 
 /// A few addresses bounced earlier (SES feedback puts them on the suppression list).

@@ -11,6 +11,11 @@ use serde_json::Value;
 /// The retailer careless with its list: a fifth of its addresses bounce, so it is auto-paused.
 pub const CARELESS_RETAILER: &str = "harbor-books";
 
+/// The retailer in warm-up: its day cap is below its audience.
+pub const WARMUP_RETAILER: &str = "citrus-kitchen";
+
+pub use crate::demos::api_warmup::WarmupLine;
+
 /// One retailer's line of the report, as its campaign's stats answered it.
 #[derive(Debug, Clone, Default)]
 pub struct RetailerLine {
@@ -59,6 +64,8 @@ pub struct ApiDemoReport {
     pub previews: Vec<PathBuf>,
     /// The first retailer's item availability (docs/availability.md).
     pub availability: crate::demos::availability::AvailabilityDemo,
+    /// The warm-up retailer's cap and deferred messages.
+    pub warmup: WarmupLine,
 }
 
 impl ApiDemoReport {
@@ -84,10 +91,7 @@ impl ApiDemoReport {
                 ));
             }
             let emitted = line.n(&["events_emitted"]);
-            let delivered = line.n(&["delivery", "sent"])
-                + line.n(&["delivery", "failed"])
-                + line.n(&["delivery", "suppressed"])
-                + line.n(&["delivery", "parked"]);
+            let delivered = delivered_parked_or_deferred(tenant, line);
             if emitted != line.matched() || delivered != emitted {
                 errors.push(format!(
                     "{tenant}: {} matched, {emitted} emitted, {delivered} delivered or parked",
@@ -97,6 +101,7 @@ impl ApiDemoReport {
             sent_total += line.n(&["delivery_by_channel", "email", "sent"]);
             pushed += line.n(&["delivery_by_channel", "push", "sent"]);
         }
+        errors.extend(self.warmup_errors());
         if sent_total as usize != self.emails_at_endpoint {
             errors.push(format!(
                 "{sent_total} counted as sent, {} accepted by the endpoint",
@@ -179,7 +184,7 @@ impl ApiDemoReport {
         let _ = writeln!(out, "API at {}", self.base_url);
         let _ = writeln!(
             out,
-            "{:<32} {:>6} {:>7} {:>5} {:>8} {:>9} {:>7} {:>6} {:>4} {:>5} {:>5} {:>7} {:>5}",
+            "{:<32} {:>6} {:>7} {:>5} {:>8} {:>9} {:>7} {:>6} {:>4} {:>5} {:>5} {:>7} {:>5} {:>5}",
             "retailer / campaign",
             "rows",
             "matched",
@@ -192,12 +197,13 @@ impl ApiDemoReport {
             "sent",
             "fail",
             "sup@snd",
-            "park"
+            "park",
+            "defer"
         );
         for (tenant, line) in &self.lines {
             let _ = writeln!(
                 out,
-                "{:<32} {:>6} {:>7} {:>5} {:>8} {:>9} {:>7} {:>6} {:>4} {:>5} {:>5} {:>7} {:>5}",
+                "{:<32} {:>6} {:>7} {:>5} {:>8} {:>9} {:>7} {:>6} {:>4} {:>5} {:>5} {:>7} {:>5} {:>5}",
                 tenant,
                 line.n(&["rows"]),
                 line.matched(),
@@ -211,9 +217,11 @@ impl ApiDemoReport {
                 line.n(&["delivery", "failed"]),
                 line.n(&["delivery", "suppressed"]),
                 line.n(&["delivery", "parked"]),
+                deferred_by_warmup(tenant, line),
             );
         }
         self.render_feedback(&mut out);
+        self.render_warmup(&mut out);
         self.render_availability(&mut out);
         for (tenant, line) in self.lines.iter().filter(|(key, _)| !key.contains('/')) {
             let _ = writeln!(out, "preview subject, {tenant}: {}", line.preview_subject);
@@ -252,7 +260,66 @@ impl ApiDemoReport {
     }
 }
 
+/// The campaign's messages in a final state, parked, or deferred by the warm-up.
+fn delivered_parked_or_deferred(line_key: &str, line: &RetailerLine) -> u64 {
+    line.n(&["delivery", "sent"])
+        + line.n(&["delivery", "failed"])
+        + line.n(&["delivery", "suppressed"])
+        + line.n(&["delivery", "parked"])
+        + deferred_by_warmup(line_key, line)
+}
+
+/// The messages of a warm-up retailer's campaign still on their way: deferred by its day cap
+/// (neither lost nor sent). Any other retailer's must all be final or parked.
+fn deferred_by_warmup(line_key: &str, line: &RetailerLine) -> u64 {
+    let tenant = line_key.split('/').next().unwrap_or(line_key);
+    if tenant == WARMUP_RETAILER {
+        line.n(&["delivery", "in_flight"])
+    } else {
+        0
+    }
+}
+
 impl ApiDemoReport {
+    /// The warm-up retailer's messages on their way are all in its deferred batches, and its
+    /// sends today are what the cap granted.
+    fn warmup_errors(&self) -> Vec<String> {
+        let w = &self.warmup;
+        let (mut in_flight, mut sent) = (0, 0);
+        for (key, line) in &self.lines {
+            if key.split('/').next() == Some(WARMUP_RETAILER) {
+                in_flight += line.n(&["delivery", "in_flight"]);
+                sent += line.n(&["delivery_by_channel", "email", "sent"]);
+            }
+        }
+        let mut errors = Vec::new();
+        if w.deferred == 0 || w.deferred != in_flight {
+            errors.push(format!(
+                "warm-up: {} deferred in the archive, {in_flight} on their way",
+                w.deferred
+            ));
+        }
+        if w.cap.is_none_or(|cap| w.used > cap) || w.used != sent {
+            errors.push(format!(
+                "warm-up: cap {:?}, {} used, {sent} sent",
+                w.cap, w.used
+            ));
+        }
+        errors
+    }
+
+    fn render_warmup(&self, out: &mut String) {
+        let w = &self.warmup;
+        let cap = w.cap.map_or("unset".to_string(), |c| c.to_string());
+        let _ = writeln!(
+            out,
+            "warm-up, {WARMUP_RETAILER}: cap {cap} today ({}), {} sent, {}",
+            w.day,
+            w.used,
+            w.deferred_text()
+        );
+    }
+
     /// SES's feedback per campaign, and what it did: suppressions, auto-pauses.
     fn render_feedback(&self, out: &mut String) {
         let _ = writeln!(

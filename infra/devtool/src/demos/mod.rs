@@ -5,6 +5,7 @@ pub mod api;
 pub mod api_audience;
 pub mod api_push;
 pub mod api_report;
+pub mod api_warmup;
 pub mod availability;
 pub mod one_click;
 pub mod pipeline;
