@@ -54,6 +54,7 @@ fn welcome_batch(version: u32, customers: std::ops::Range<u32>) -> SendBatch {
         group,
         recipients,
         redrive: 0,
+        share_reservation: None,
     }
 }
 
@@ -103,6 +104,7 @@ async fn given_a_template_with_snippets_when_delivered_then_each_email_carries_i
             sequence_number: i.to_string(),
             partition_key: batch.batch_id.to_string(),
             data: serde_json::to_vec(batch).unwrap(),
+            arrived_at: None,
         })
         .collect();
     let outcome = deliverer
