@@ -1289,6 +1289,23 @@ export interface components {
             /** @enum {string} */
             op: "any";
         };
+        /**
+         * @description How a retailer shares the account's send rate with the others that are sending at the same
+         *     time: its assured rate is the account's rate times `weight` over the sum of their weights;
+         *     beyond it, it may use what the others leave, never more than `max_per_second`.
+         */
+        SendShare: {
+            /**
+             * Format: int32
+             * @description 1 to [`MAX_SEND_WEIGHT`].
+             */
+            weight?: number;
+            /**
+             * Format: int32
+             * @description Sends a second this retailer never goes past, even when the account has room.
+             */
+            max_per_second?: number | null;
+        };
         /** @description Customers left out, by reason (from the chunks' launch reports). */
         SkippedCounts: {
             /** Format: int64 */
@@ -1382,6 +1399,7 @@ export interface components {
             quiet_hours?: null | components["schemas"]["QuietHours"];
             frequency_cap?: null | components["schemas"]["FrequencyCap"];
             warmup?: null | components["schemas"]["WarmupPlan"];
+            send_budget?: null | components["schemas"]["SendShare"];
             status?: null | components["schemas"]["TenantStatus"];
         };
         /** @description `PUT /tenants/{tenant}`: the whole retailer. Settings are replaced as given. */
@@ -1405,6 +1423,7 @@ export interface components {
             /** @description Brand variables (logo, colours, postal address...) every template sees as `brand.*`. */
             brand?: Record<string, unknown>;
             warmup?: null | components["schemas"]["WarmupPlan"];
+            send_budget?: null | components["schemas"]["SendShare"];
         };
         /** @enum {string} */
         TenantStatus: "ACTIVE" | "PAUSED" | "SUSPENDED";
