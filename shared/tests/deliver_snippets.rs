@@ -5,12 +5,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use storecast::clock::Clock;
-use storecast::domain::{BatchId, MessageId, SendBatch, TemplateId, TemplateRef};
+use storecast::domain::{SendBatch, TemplateId, TemplateRef};
 use storecast::pipeline::deliver::{Deliverer, DelivererPorts, DeliveryConfig};
 use storecast::pipeline::lambda_batch::InboundRecord;
 use storecast::templates::Catalog;
 use storecast::templates::deploy::{DeployOptions, deploy};
-use storecast::testing::samples::{sample_event, seed_retailer};
+use storecast::testing::samples::{batch_of, sample_event, seed_retailer};
 use storecast::testing::{
     ManualClock, MemoryArchive, MemoryDirectory, MemoryEmailProvider, MemorySendLog,
 };
@@ -39,23 +39,7 @@ fn welcome_batch(version: u32, customers: std::ops::Range<u32>) -> SendBatch {
             event
         })
         .collect();
-    let group = events[0].group();
-    let recipients: Vec<_> = events
-        .into_iter()
-        .map(|mut event| {
-            event.variant = group.variant.clone();
-            event.into_recipient()
-        })
-        .collect();
-    let ids: Vec<&MessageId> = recipients.iter().map(|r| &r.message_id).collect();
-    SendBatch {
-        contract_version: storecast::domain::CONTRACT_VERSION,
-        batch_id: BatchId::derive(&group, &ids),
-        group,
-        recipients,
-        redrive: 0,
-        share_reservation: None,
-    }
+    batch_of(events)
 }
 
 #[tokio::test]

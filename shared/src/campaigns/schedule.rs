@@ -2,7 +2,6 @@
 //! retailer's quiet hours. Time zones and daylight saving come from jiff's bundled database, so
 //! the answer does not depend on the host.
 
-use jiff::Timestamp;
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 use time::OffsetDateTime;
@@ -56,9 +55,7 @@ pub fn local_to_instant(
     Ok(to_offset(zoned.timestamp()))
 }
 
-fn to_offset(timestamp: Timestamp) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(timestamp.as_second()).unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
+use crate::deliverability::quiet_hours::to_offset;
 
 impl QuietHours {
     pub fn validate(&self) -> Result<(), InvalidCampaign> {

@@ -24,7 +24,7 @@ impl QuietHours {
     }
 }
 
-fn to_offset(timestamp: Timestamp) -> OffsetDateTime {
+pub(crate) fn to_offset(timestamp: Timestamp) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(timestamp.as_second()).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 

@@ -111,10 +111,17 @@ pub fn sample_batch(
     campaign: &str,
     customers: impl IntoIterator<Item = u32>,
 ) -> SendBatch {
-    let events: Vec<_> = customers
-        .into_iter()
-        .map(|n| sample_event(tenant, campaign, n))
-        .collect();
+    batch_of(
+        customers
+            .into_iter()
+            .map(|n| sample_event(tenant, campaign, n))
+            .collect(),
+    )
+}
+
+/// The send batch rebatch would write for `events` of one group (all in the first event's
+/// variant).
+pub fn batch_of(events: Vec<CampaignEvent>) -> SendBatch {
     let group = events
         .first()
         .expect("a batch has at least one customer")
