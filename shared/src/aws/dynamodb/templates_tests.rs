@@ -1,6 +1,6 @@
 //! Request shapes of the bulk publish: each version only where its number is free, each live
 //! pointer only from the version before. The local endpoint runs the same writes
-//! (infra/devtool/tests/templates.rs).
+//! (infra/devtool/tests/local_stack/templates.rs).
 
 use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemInput, PutItemOutput};
 use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;

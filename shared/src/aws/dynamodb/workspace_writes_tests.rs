@@ -1,6 +1,6 @@
 //! Request shapes of the workspace writes: each change is one conditional write of the
 //! attributes it owns, never `status` unless it is the status that changes. The local endpoint
-//! checks the conditions themselves (infra/devtool/tests/adapters.rs).
+//! checks the conditions themselves (infra/devtool/tests/local_stack/adapters.rs).
 
 use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemInput, UpdateItemOutput};

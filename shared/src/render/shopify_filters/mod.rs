@@ -3,7 +3,7 @@
 //! 5` printing 14.989999999999998, a customer attribute that is an empty string failing a send
 //! in `plus`, `url_encode` writing spaces as `%20`. Each follows the reference implementation
 //! (`lib/liquid/standardfilters.rb`); the golden-liquid suite checks them
-//! (`shared/tests/golden_liquid.rs`).
+//! (`shared/tests/integration/golden_liquid.rs`).
 
 use std::fmt;
 

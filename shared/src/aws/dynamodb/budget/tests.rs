@@ -1,5 +1,5 @@
 //! Request shapes of the send budget's one write per take: the local endpoint checks the
-//! arithmetic under concurrent takes (infra/devtool/tests/send_budget.rs); these pin what each
+//! arithmetic under concurrent takes (infra/devtool/tests/local_stack/send_budget.rs); these pin what each
 //! write asks and how the answers are read.
 
 use aws_sdk_dynamodb::operation::get_item::GetItemOutput;

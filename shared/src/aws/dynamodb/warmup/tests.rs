@@ -1,5 +1,5 @@
 //! Request shapes of the send cap: the local endpoint checks the arithmetic under concurrency
-//! (infra/devtool/tests/warmup.rs); these pin how many writes a take costs and what each asks.
+//! (infra/devtool/tests/local_stack/warmup.rs); these pin how many writes a take costs and what each asks.
 
 use std::sync::{Arc, Mutex};
 

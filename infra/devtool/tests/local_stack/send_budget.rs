@@ -3,7 +3,7 @@
 //! account's rate; the push budget is an item of its own. The request shapes moto does not check
 //! are pinned in `shared/src/aws/dynamodb/budget/tests.rs`.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! Template publishing and the deploy tool against the local endpoint (moto in server mode).
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 

@@ -1,7 +1,7 @@
 //! What a Kinesis mapping gives up on lands in the S3 on-failure bucket with the records
 //! themselves, and `replay-failures` puts it back on its stream (against the local endpoint).
 
-mod support;
+use crate::support;
 
 use std::sync::{Arc, Mutex};
 

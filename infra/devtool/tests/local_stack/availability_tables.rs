@@ -1,7 +1,7 @@
 //! The availability adapters against the local endpoint: the scores table's conditional column
 //! writes and bulk reads, the stores a retailer has, and the configuration's revisions.
 
-mod support;
+use crate::support;
 
 use storecast::availability::{
     AvailabilityConfig, ChangeNote, ColumnScore, ConfigStore, MissingScore, ModelColumn, Score,

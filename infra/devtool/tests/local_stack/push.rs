@@ -3,7 +3,7 @@
 //! endpoint (read back from moto's model data), a disabled endpoint, and the endpoint cache and
 //! push applications on the tenants table.
 
-mod support;
+use crate::support;
 
 use storecast::aws::dynamodb::TenantsTable;
 use storecast::aws::sns::SnsPush;

@@ -1,7 +1,7 @@
 //! The campaigns engine's AWS adapters against the local endpoint, and a small launch from an
 //! export in S3 onto the campaign-events stream.
 
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 use std::io::Write as _;

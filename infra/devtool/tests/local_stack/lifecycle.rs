@@ -2,7 +2,7 @@
 //! revisions and their delivery status item, chunk progress, the schedule index), and a launch
 //! whose chunks run through the launch queue's mapping as parallel invocations would.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! associations, event destinations or sending options: those requests are tested with
 //! request-level mocks in `storecast::aws::ses_workspaces`.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! Every file in events/ goes through its function's handler, in process, against the local
 //! endpoint: the same event `sam local invoke -e` would pass.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -1,6 +1,6 @@
 //! Every AWS adapter against the local endpoint (moto in server mode), through the real SDK.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! The warm-up's DynamoDB adapters against the local endpoint: the day's send cap under many
 //! concurrent takes, and the versioned state.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 //! message and kind with its counters in one transaction, unknown messages, the counters read
 //! back, soft-bounce histories, and redeliveries of one event.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 
