@@ -64,18 +64,13 @@ impl Deliverer {
                 None => parked,
             };
         }
-        let remainder = match remainder {
-            Some(remaining) if unrecorded.is_none() && !attempt.quiet_held.is_empty() => {
-                let held = &attempt.quiet_held;
-                match self
-                    .defer_quiet(batch, remaining, held, deadline, counts)
-                    .await
-                {
-                    Ok(rest) => rest,
-                    Err(disposition) => return disposition,
-                }
-            }
-            remainder => remainder,
+        let quiet = (&attempt.quiet_held[..], unrecorded.is_some());
+        let remainder = match self
+            .defer_quiet(batch, remainder, quiet, deadline, counts)
+            .await
+        {
+            Ok(rest) => rest,
+            Err(disposition) => return disposition,
         };
         if remainder.is_none() && unrecorded.is_none() {
             return BatchDisposition::Done;

@@ -98,15 +98,21 @@ impl Deliverer {
     /// Defers the recipients of `remainder` that their quiet hours held, one batch for each
     /// time their windows end (so each is redriven when its own window ends), and answers the
     /// rest of the remainder. A deferral the archive cannot keep gives the record back to Lambda
-    /// (the batches already deferred are then deferred again under the same keys).
+    /// (the batches already deferred are then deferred again under the same keys). With an
+    /// outcome left to write (`unrecorded`), the remainder is deferred whole with it, and the
+    /// quiet ones are held again when it comes back.
     pub(super) async fn defer_quiet(
         &self,
         batch: &SendBatch,
-        remainder: SendBatch,
-        held: &[(usize, i64)],
+        remainder: Option<SendBatch>,
+        (held, unrecorded): (&[(usize, i64)], bool),
         deadline: OffsetDateTime,
         counts: &mut TenantCounts,
     ) -> Result<Option<SendBatch>, BatchDisposition> {
+        let remainder = match remainder {
+            Some(remainder) if !held.is_empty() && !unrecorded => remainder,
+            other => return Ok(other),
+        };
         let opens: HashMap<&MessageId, i64> = held
             .iter()
             .map(|&(slot, open)| (&batch.recipients[slot].message_id, open))
