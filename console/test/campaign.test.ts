@@ -47,6 +47,9 @@ describe("the campaign form", () => {
     });
     const now = buildCampaign({ ...form, schedule: "" });
     expect(now.ok && "schedule" in now.value).toBe(false);
+    expect(now.ok && "quiet_hours_zone" in now.value).toBe(false);
+    const customerZone = buildCampaign({ ...form, customerQuietHours: true });
+    expect(customerZone.ok && customerZone.value.quiet_hours_zone).toBe("customer");
   });
 
   test("each rule kind, and the field at fault named as the API names it", () => {

@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 
 use crate::domain::{
-    CampaignId, CampaignStatus, PushPlatform, TemplateVersion, TenantId, TenantSettings,
-    TenantStatus, TenantWorkspace,
+    CampaignId, CampaignStatus, PushPlatform, QuietHoursZone, TemplateVersion, TenantId,
+    TenantSettings, TenantStatus, TenantWorkspace,
 };
 use crate::error::StoreError;
 
@@ -18,6 +18,9 @@ use crate::error::StoreError;
 pub struct DeliveryContext {
     pub workspace: Option<TenantWorkspace>,
     pub campaign_status: Option<CampaignStatus>,
+    /// In whose time zone the campaign keeps the retailer's quiet hours (on the same status
+    /// item, so no extra read): the retailer's when the item does not say.
+    pub campaign_quiet_hours: QuietHoursZone,
     /// The given addresses (normalised) that are on the tenant's suppression list.
     pub suppressed: HashSet<String>,
 }
@@ -108,6 +111,15 @@ pub trait TenantAdmin: Send + Sync {
         expected: CampaignStatus,
         status: CampaignStatus,
     ) -> Result<bool, StoreError>;
+    /// The campaign's quiet-hours zone on its delivery status item (that attribute alone): the
+    /// campaign store writes it with the status. `set_campaign_status` writes the item whole,
+    /// so it is the retailer's again after one.
+    async fn set_campaign_quiet_hours(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        zone: QuietHoursZone,
+    ) -> Result<(), StoreError>;
     /// Sets the retailer's push application ARN on `platform` (that attribute alone) if the
     /// workspace exists; `false` otherwise.
     async fn set_push_application(

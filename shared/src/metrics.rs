@@ -60,6 +60,7 @@ pub const METRICS: &[(&str, Unit)] = &[
     ("DeadLettered", Unit::Count),
     ("Deferred", Unit::Count),
     ("QuietHoursHeld", Unit::Count),
+    ("QuietHoursZoneFallback", Unit::Count),
     ("Unconfirmed", Unit::Count),
     ("Retried", Unit::Count),
     ("WarmupHeldBack", Unit::Count),

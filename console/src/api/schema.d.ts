@@ -619,6 +619,7 @@ export interface components {
             holdout_percent?: number | null;
             offers?: null | components["schemas"]["OfferSettings"];
             schedule?: string | null;
+            quiet_hours_zone?: null | components["schemas"]["QuietHoursZone"];
         };
         /**
          * @description What a campaign sends: email, push, or both. With both, each customer is evaluated once per
@@ -640,6 +641,11 @@ export interface components {
              */
             holdout_percent?: number;
             offers: components["schemas"]["OfferSettings"];
+            /**
+             * @description In whose time zone the retailer's quiet hours are kept: `retailer` (the default) or
+             *     `customer` (each recipient's `fields.timezone`, the retailer's when it has none).
+             */
+            quiet_hours_zone?: components["schemas"]["QuietHoursZone"];
         };
         CampaignId: string;
         CampaignPage: {
@@ -1076,6 +1082,11 @@ export interface components {
              *     missing.
              */
             schedule?: string | null;
+            /**
+             * @description In whose time zone the retailer's quiet hours are kept: `retailer` (the default) or
+             *     `customer` (each recipient's `fields.timezone`).
+             */
+            quiet_hours_zone?: components["schemas"]["QuietHoursZone"];
         };
         /** @description A template by id, at a published version or (version missing or 0) its live version. */
         NewTemplateRef: {
@@ -1190,6 +1201,15 @@ export interface components {
             /** Format: int32 */
             end_hour: number;
         };
+        /**
+         * @description In whose time zone a campaign keeps the retailer's quiet hours (the same local hours either
+         *     way): the retailer's (the default: a batch reaching the window waits whole), or each
+         *     customer's own (`customer.fields.timezone`, an IANA name; a customer without a readable one
+         *     falls back to the retailer's), so a customer in their quiet hours waits while the others of
+         *     the batch go out.
+         * @enum {string}
+         */
+        QuietHoursZone: "retailer" | "customer";
         RecipientReport: {
             customer_id: string;
             campaign_id: components["schemas"]["CampaignId"];

@@ -30,6 +30,8 @@ export interface CampaignForm {
   offerSlots: string;
   /** `YYYY-MM-DDTHH:MM` in the retailer's time zone (an `<input type="datetime-local">`), or empty. */
   schedule: string;
+  /** Quiet hours kept in each customer's own time zone (`fields.timezone`) instead of the retailer's. */
+  customerQuietHours?: boolean;
 }
 
 /** A typed value: numbers and booleans as such, anything else as the text. */
@@ -107,6 +109,7 @@ export function buildCampaign(form: CampaignForm): Built<NewCampaign> {
     offers: { slots },
   };
   if (form.schedule.trim() !== "") campaign.schedule = form.schedule.trim().slice(0, 16);
+  if (form.customerQuietHours) campaign.quiet_hours_zone = "customer";
   return { ok: true, value: campaign };
 }
 

@@ -28,6 +28,7 @@ export function CampaignNew({ tenant }: { tenant: string }) {
     holdoutPercent: "10",
     offerSlots: "3",
     schedule: "",
+    customerQuietHours: false,
   });
   const [idTouched, setIdTouched] = useState(false);
   const [error, setError] = useState<unknown>(null);
@@ -282,6 +283,19 @@ export function CampaignNew({ tenant }: { tenant: string }) {
               type="datetime-local"
               value={form.schedule}
               onChange={(e) => set({ schedule: e.target.value })}
+            />
+          </Field>
+          <Field
+            label="Quiet hours in each customer's time zone"
+            id="c-quiet-zone"
+            hint="Off: the retailer's quiet hours hold the whole send in the retailer's time zone. On: the same hours in each customer's own time zone (their timezone field; the retailer's when missing), so customers who are awake get it now."
+            error={fieldError("quiet_hours_zone")}
+          >
+            <input
+              id="c-quiet-zone"
+              type="checkbox"
+              checked={Boolean(form.customerQuietHours)}
+              onChange={(e) => set({ customerQuietHours: e.target.checked })}
             />
           </Field>
         </fieldset>

@@ -113,6 +113,8 @@ export function CampaignPage({ tenant, campaign }: { tenant: string; campaign: s
             <dd>{definition.holdout_percent ?? 0} %</dd>
             <dt>Schedule</dt>
             <dd>{view.data.schedule ?? "when launched"}</dd>
+            <dt>Quiet hours</dt>
+            <dd>{definition.quiet_hours_zone === "customer" ? "in each customer's time zone" : "in the retailer's time zone"}</dd>
             {view.data.launch ? (
               <>
                 <dt>Launch</dt>

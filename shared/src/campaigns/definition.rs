@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::invalid::{InvalidCampaign, invalid};
 use super::rules::SegmentRule;
-use crate::domain::{CampaignId, Channel, TemplateRef, TenantId, VariantId};
+use crate::domain::{CampaignId, Channel, QuietHoursZone, TemplateRef, TenantId, VariantId};
 
 /// The holdout may take at most this share of the audience, in percent.
 pub const MAX_HOLDOUT_PERCENT: f64 = 50.0;
@@ -28,6 +28,10 @@ pub struct CampaignDefinition {
     #[serde(default)]
     pub holdout_percent: f64,
     pub offers: OfferSettings,
+    /// In whose time zone the retailer's quiet hours are kept: `retailer` (the default) or
+    /// `customer` (each recipient's `fields.timezone`, the retailer's when it has none).
+    #[serde(default)]
+    pub quiet_hours_zone: QuietHoursZone,
 }
 
 /// What a campaign sends: email, push, or both. With both, each customer is evaluated once per

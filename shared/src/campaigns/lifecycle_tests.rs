@@ -819,6 +819,32 @@ async fn a_launch_held_by_quiet_hours_starts_when_the_window_opens() {
 }
 
 #[tokio::test]
+async fn a_launch_in_the_customers_quiet_hours_zone_starts_inside_the_retailers_window() {
+    let w = world().await;
+    put_export(&w, "alpine", 20);
+    let mut workspace = sample_workspace("alpine", DOMAIN);
+    workspace.settings.timezone = "Europe/Paris".into();
+    workspace.settings.quiet_hours = Some(QuietHours {
+        start_hour: 21,
+        end_hour: 8,
+    });
+    w.directory.put_workspace(&workspace).await.unwrap();
+    let alpine = tenant("alpine");
+    let spring = cid("spring");
+    // 21:30 in Paris: quiet there, but delivery holds each customer in their own zone.
+    w.clock
+        .advance(START.replace_hour(20).unwrap().replace_minute(30).unwrap() - START);
+    let mut request = new_campaign("spring", "alpine", None);
+    request.quiet_hours_zone = crate::domain::QuietHoursZone::Customer;
+    w.campaigns.create(&alpine, request).await.unwrap();
+
+    let accepted = w.campaigns.launch(&alpine, &spring).await.unwrap();
+
+    assert_eq!(accepted.state, CampaignState::Launching);
+    assert!(!w.queue.take().is_empty());
+}
+
+#[tokio::test]
 async fn a_scheduled_send_time_is_local_and_pausing_holds_it() {
     let w = world().await;
     put_export(&w, "alpine", 20);

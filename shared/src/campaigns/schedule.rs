@@ -71,6 +71,16 @@ impl QuietHours {
 
 pub use crate::deliverability::quiet_hours::past_quiet_hours;
 
+/// The quiet hours a launch's start is held to: the retailer's, unless the campaign keeps them in
+/// each customer's time zone (delivery holds each recipient then, so a start held in the
+/// retailer's would only delay the customers who are awake).
+pub fn launch_quiet_hours(
+    quiet: Option<QuietHours>,
+    zone: crate::domain::QuietHoursZone,
+) -> Option<QuietHours> {
+    quiet.filter(|_| zone == crate::domain::QuietHoursZone::Retailer)
+}
+
 /// When a launch requested at `now` may start: the scheduled local time (or now), never in the
 /// past, pushed past the quiet hours.
 pub fn start_time(

@@ -1,6 +1,8 @@
 //! The retailer's quiet hours: a local window in which nothing is sent. A launch does not start
 //! inside it (`campaigns::schedule`), and delivery holds a batch that reaches it while a launch
-//! runs into the window, until it ends (`pipeline::deliver`). Time zones and daylight saving come
+//! runs into the window, until it ends (`pipeline::deliver`). A campaign that keeps them in the
+//! customer's time zone holds each recipient in their own zone instead
+//! (`pipeline::deliver::quiet`). Time zones and daylight saving come
 //! from jiff's bundled database, so the answer does not depend on the host.
 
 use jiff::civil::Time;
@@ -76,6 +78,13 @@ pub fn held_until(
     (open > at).then_some(open)
 }
 
+/// When a send at `at` may go in `zone` (a customer's, or the retailer's): `None` when it may
+/// now, else the local hour the window ends there (daylight saving applied).
+pub fn held_in(at: OffsetDateTime, zone: &TimeZone, quiet: QuietHours) -> Option<OffsetDateTime> {
+    let open = past_quiet_hours(at, zone, Some(quiet));
+    (open > at).then_some(open)
+}
+
 #[cfg(test)]
 mod tests {
     use time::macros::datetime;
@@ -121,6 +130,26 @@ mod tests {
         );
         assert_eq!(
             held_until(datetime!(2026-12-02 23:00 UTC), "Not/AZone", Some(NIGHT)),
+            None
+        );
+    }
+
+    #[test]
+    fn a_customers_window_ends_at_their_own_local_hour_across_daylight_saving() {
+        let new_york = TimeZone::get("America/New_York").unwrap();
+        // 2027-03-14 is the spring-forward day in New York: 02:00 EST is 03:00 EDT. At 01:30 EST
+        // (06:30 UTC) the window ends at 08:00 EDT, 12:00 UTC (not 13:00 as in winter).
+        assert_eq!(
+            held_in(datetime!(2027-03-14 06:30 UTC), &new_york, NIGHT),
+            Some(datetime!(2027-03-14 12:00 UTC))
+        );
+        // 2026-11-01 falls back: at 23:00 EDT on Oct 31 (03:00 UTC), 08:00 EST is 13:00 UTC.
+        assert_eq!(
+            held_in(datetime!(2026-11-01 03:00 UTC), &new_york, NIGHT),
+            Some(datetime!(2026-11-01 13:00 UTC))
+        );
+        assert_eq!(
+            held_in(datetime!(2026-11-01 15:00 UTC), &new_york, NIGHT),
             None
         );
     }

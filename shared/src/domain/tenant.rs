@@ -153,6 +153,41 @@ pub struct QuietHours {
     pub end_hour: u8,
 }
 
+/// In whose time zone a campaign keeps the retailer's quiet hours (the same local hours either
+/// way): the retailer's (the default: a batch reaching the window waits whole), or each
+/// customer's own (`customer.fields.timezone`, an IANA name; a customer without a readable one
+/// falls back to the retailer's), so a customer in their quiet hours waits while the others of
+/// the batch go out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum QuietHoursZone {
+    #[default]
+    Retailer,
+    Customer,
+}
+
+impl QuietHoursZone {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuietHoursZone::Retailer => "retailer",
+            QuietHoursZone::Customer => "customer",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "retailer" => Some(QuietHoursZone::Retailer),
+            "customer" => Some(QuietHoursZone::Customer),
+            _ => None,
+        }
+    }
+}
+
+/// The customer field holding a customer's IANA time zone (`Europe/Paris`), read when a
+/// campaign keeps quiet hours in the customer's time zone.
+pub const CUSTOMER_TIMEZONE_FIELD: &str = "timezone";
+
 /// The longest frequency-cap window a retailer may set; contact history older than this is
 /// pruned.
 pub const MAX_FREQUENCY_CAP_WINDOW_DAYS: u32 = 90;

@@ -72,6 +72,13 @@ impl MemoryCampaignStore {
                         record.campaign_id(),
                         record.state.delivery_status(),
                     )
+                    .await?;
+                admin
+                    .set_campaign_quiet_hours(
+                        record.tenant_id(),
+                        record.campaign_id(),
+                        record.definition.quiet_hours_zone,
+                    )
                     .await
             }
             None => Ok(()),

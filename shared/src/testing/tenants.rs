@@ -13,8 +13,8 @@ use crate::deliverability::suppression::{
 use crate::directory::{DeliveryContext, DeliveryDirectory};
 use crate::directory::{SlugClaim, TenantAdmin};
 use crate::domain::{
-    CampaignId, CampaignStatus, TemplateId, TemplateRef, TemplateVersion, TenantId, TenantSettings,
-    TenantStatus, TenantWorkspace, normalise_address,
+    CampaignId, CampaignStatus, QuietHoursZone, TemplateId, TemplateRef, TemplateVersion, TenantId,
+    TenantSettings, TenantStatus, TenantWorkspace, normalise_address,
 };
 use crate::error::{Message, StoreError};
 use crate::templates::ports::TemplateStore;
@@ -29,6 +29,8 @@ struct DirectoryState {
     /// Versions written by [`crate::templates::ports::TemplatePublisher::publish_all`].
     bulk_writes: u64,
     campaigns: HashMap<(TenantId, CampaignId), CampaignStatus>,
+    /// The campaigns whose status item says `customer` (absent: the retailer's).
+    campaign_quiet_hours: HashMap<(TenantId, CampaignId), QuietHoursZone>,
     suppressed: std::collections::BTreeMap<(TenantId, String), Suppression>,
     slugs: HashMap<String, TenantId>,
     unavailable: bool,
@@ -141,6 +143,11 @@ impl DeliveryDirectory for MemoryDirectory {
                 .campaigns
                 .get(&(tenant.clone(), campaign.clone()))
                 .copied(),
+            campaign_quiet_hours: state
+                .campaign_quiet_hours
+                .get(&(tenant.clone(), campaign.clone()))
+                .copied()
+                .unwrap_or_default(),
             suppressed: addresses
                 .iter()
                 .filter(|a| {
@@ -412,7 +419,24 @@ impl TenantAdmin for MemoryDirectory {
         let mut state = lock(&self.state);
         let key = (tenant.clone(), campaign.clone());
         let raced = state.race_next_campaign_status.take();
+        // The item is written whole, as the DynamoDB adapter's put does.
+        state.campaign_quiet_hours.remove(&key);
         state.campaigns.insert(key, raced.unwrap_or(status));
+        Ok(())
+    }
+
+    async fn set_campaign_quiet_hours(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        zone: QuietHoursZone,
+    ) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        let key = (tenant.clone(), campaign.clone());
+        match zone {
+            QuietHoursZone::Retailer => state.campaign_quiet_hours.remove(&key),
+            QuietHoursZone::Customer => state.campaign_quiet_hours.insert(key, zone),
+        };
         Ok(())
     }
 

@@ -25,7 +25,8 @@ use storecast::deliverability::suppression::{
     Suppression, SuppressionList as _, SuppressionReason,
 };
 use storecast::deliverability::unsubscribe::{LinkFor, MAX_TOKEN_AGE_SECONDS, Unsubscribes};
-use storecast::domain::{CampaignId, TenantId, VariantId};
+use storecast::directory::DeliveryDirectory as _;
+use storecast::domain::{CampaignId, QuietHoursZone, TenantId, VariantId};
 use storecast::onboarding::{Onboarding, OnboardingConfig};
 use storecast::pipeline::publish::RetryPolicy;
 use storecast::pipeline::redrive::RedriveWorker;
@@ -543,6 +544,96 @@ async fn a_marketer_edits_and_deletes_a_draft_but_not_a_launched_campaign() {
             refused.body
         );
     }
+}
+
+#[tokio::test]
+async fn a_campaigns_quiet_hours_zone_round_trips_reaches_delivery_and_refuses_an_unknown_value() {
+    let h = two_retailers().await;
+    let mut body = campaign_body("night", "alpine");
+    body["channel"] = json!("push");
+    body["quiet_hours_zone"] = json!("customer");
+    let created = h
+        .call(
+            Method::POST,
+            "/tenants/alpine/campaigns",
+            Some(marketer("alpine")),
+            Some(body),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.body["definition"]["quiet_hours_zone"], "customer");
+    let uri = "/tenants/alpine/campaigns/night";
+    let read = h
+        .call(Method::GET, uri, Some(marketer("alpine")), None)
+        .await;
+    assert_eq!(read.body["definition"]["quiet_hours_zone"], "customer");
+    // Delivery reads it with the campaign's status, in the same read.
+    let (alpine, night) = (
+        TenantId::parse("alpine").unwrap(),
+        CampaignId::parse("night").unwrap(),
+    );
+    let context = h
+        .directory
+        .delivery_context(&alpine, &night, &[])
+        .await
+        .unwrap();
+    assert_eq!(context.campaign_quiet_hours, QuietHoursZone::Customer);
+    // Left out, it is the retailer's.
+    let spring = h
+        .call(
+            Method::GET,
+            "/tenants/alpine/campaigns/spring",
+            Some(marketer("alpine")),
+            None,
+        )
+        .await;
+    assert_eq!(spring.body["definition"]["quiet_hours_zone"], "retailer");
+
+    for (method, uri, body) in [
+        (
+            Method::PATCH,
+            uri.to_string(),
+            json!({"quiet_hours_zone": "Customer"}),
+        ),
+        (Method::POST, "/tenants/alpine/campaigns".to_string(), {
+            let mut body = campaign_body("moon", "alpine");
+            body["quiet_hours_zone"] = json!("moon");
+            body
+        }),
+    ] {
+        let refused = h
+            .call(method, &uri, Some(marketer("alpine")), Some(body))
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            refused.body
+        );
+        assert_eq!(refused.body["errors"][0]["field"], "quiet_hours_zone");
+    }
+
+    let edited = h
+        .call(
+            Method::PATCH,
+            uri,
+            Some(marketer("alpine")),
+            Some(json!({"quiet_hours_zone": "retailer"})),
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
+    assert_eq!(edited.body["definition"]["quiet_hours_zone"], "retailer");
+    let context = h
+        .directory
+        .delivery_context(&alpine, &night, &[])
+        .await
+        .unwrap();
+    assert_eq!(context.campaign_quiet_hours, QuietHoursZone::Retailer);
+    // Another retailer cannot read it.
+    let foreign = h
+        .call(Method::GET, uri, Some(marketer("harbor")), None)
+        .await;
+    assert_eq!(foreign.status, StatusCode::FORBIDDEN, "{}", foreign.body);
 }
 
 #[tokio::test]

@@ -16,7 +16,8 @@ use storecast::deliverability::suppression::{Suppression, SuppressionList as _};
 use storecast::directory::DeliveryDirectory;
 use storecast::directory::TenantAdmin;
 use storecast::domain::{
-    BatchId, CampaignId, CampaignStatus, MessageId, TenantId, TenantStatus, VariantId,
+    BatchId, CampaignId, CampaignStatus, MessageId, QuietHoursZone, TenantId, TenantStatus,
+    VariantId,
 };
 use storecast::error::SendError;
 use storecast::pipeline::archive::{Archive, DeadLetter, ParkedBatch};
@@ -149,11 +150,35 @@ async fn tenants_table_answers_the_delivery_context_in_one_read() {
         vec!["ann@example.com".to_string()]
     );
 
+    assert_eq!(context.campaign_quiet_hours, QuietHoursZone::Retailer);
+
     let unknown = table
         .delivery_context(&TenantId::parse("ghost").unwrap(), &campaign, &[])
         .await
         .unwrap();
     assert!(unknown.workspace.is_none() && unknown.campaign_status.is_none());
+
+    // The campaign's quiet-hours zone, read with its status; a status put whole resets it.
+    let zone = || async {
+        let context = table
+            .delivery_context(&tenant, &campaign, &[])
+            .await
+            .unwrap();
+        (context.campaign_status, context.campaign_quiet_hours)
+    };
+    table
+        .set_campaign_quiet_hours(&tenant, &campaign, QuietHoursZone::Customer)
+        .await
+        .unwrap();
+    assert_eq!(
+        zone().await,
+        (Some(CampaignStatus::Active), QuietHoursZone::Customer)
+    );
+    table
+        .set_campaign_quiet_hours(&tenant, &campaign, QuietHoursZone::Retailer)
+        .await
+        .unwrap();
+    assert_eq!(zone().await.1, QuietHoursZone::Retailer);
 }
 
 #[tokio::test]

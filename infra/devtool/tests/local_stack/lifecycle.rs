@@ -17,7 +17,7 @@ use storecast::campaigns::{
     ChunkStatus, LaunchId, LaunchKey, NewCampaign, ScheduleEntry,
 };
 use storecast::directory::DeliveryDirectory;
-use storecast::domain::{CampaignEvent, CampaignId, CampaignStatus, TenantId};
+use storecast::domain::{CampaignEvent, CampaignId, CampaignStatus, QuietHoursZone, TenantId};
 use storecast::testing::samples::{SAMPLE_TEMPLATE_ID, seed_retailer};
 use storecast_dev::local::campaigns::LocalCampaigns;
 use support::{TestStack, stream_events, test_stack};
@@ -79,12 +79,30 @@ async fn campaign_records_are_conditional_per_tenant_and_keep_the_delivery_statu
         }
     };
     assert_eq!(status(spring.clone()).await, Some(CampaignStatus::Active));
+    let zone = |campaign: CampaignId| {
+        let directory = &directory;
+        let alpine = alpine.clone();
+        async move {
+            directory
+                .delivery_context(&alpine, &campaign, &[])
+                .await
+                .unwrap()
+                .campaign_quiet_hours
+        }
+    };
+    assert_eq!(zone(spring.clone()).await, QuietHoursZone::Retailer);
 
     let mut paused = first.clone();
     paused.state = CampaignState::Paused;
     paused.revision = 2;
+    paused.definition.quiet_hours_zone = QuietHoursZone::Customer;
     assert!(store.update(&paused).await.unwrap());
     assert_eq!(status(spring.clone()).await, Some(CampaignStatus::Paused));
+    assert_eq!(
+        zone(spring.clone()).await,
+        QuietHoursZone::Customer,
+        "written with the status"
+    );
     let mut stale = first.clone();
     stale.state = CampaignState::Cancelled;
     stale.revision = 2;

@@ -10,8 +10,8 @@ use crate::directory::{
     MAX_WORKSPACE_PAGE, SlugClaim, TenantAdmin, WorkspaceListing, WorkspacePage,
 };
 use crate::domain::{
-    CampaignId, CampaignStatus, TemplateVersion, TenantId, TenantSettings, TenantStatus,
-    TenantWorkspace,
+    CampaignId, CampaignStatus, QuietHoursZone, TemplateVersion, TenantId, TenantSettings,
+    TenantStatus, TenantWorkspace,
 };
 use crate::error::StoreError;
 
@@ -159,6 +159,29 @@ impl TenantAdmin for TenantsTable {
         let mut item = key(tenant_pk(tenant), format!("CAMPAIGN#{campaign}"));
         item.insert("status".into(), s(status_name(status)?));
         self.put(item).await
+    }
+
+    /// `SET quiet_hours_zone = :zone` (`REMOVE` for the retailer's, the default).
+    async fn set_campaign_quiet_hours(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        zone: QuietHoursZone,
+    ) -> Result<(), StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant_pk(tenant), format!("CAMPAIGN#{campaign}"))))
+            .expression_attribute_names("#zone", QUIET_HOURS_ZONE_ATTRIBUTE);
+        let update = match zone {
+            QuietHoursZone::Retailer => update.update_expression("REMOVE #zone"),
+            QuietHoursZone::Customer => update
+                .update_expression("SET #zone = :zone")
+                .expression_attribute_values(":zone", s(zone.as_str())),
+        };
+        update.send().await.map_err(|e| store_error(TENANTS, e))?;
+        Ok(())
     }
 
     /// `SET #status = :status` if `#status = :expected`.

@@ -19,7 +19,10 @@ use aws_sdk_dynamodb::types::{
 };
 use time::OffsetDateTime;
 
-use super::{Item, batch_write, get_n, get_s, is_update_condition_failure, key, n, s, tenant_pk};
+use super::{
+    Item, QUIET_HOURS_ZONE_ATTRIBUTE, batch_write, get_n, get_s, is_update_condition_failure, key,
+    n, s, tenant_pk,
+};
 use crate::aws::dynamodb::MAX_ITEMS_PER_BATCH_WRITE;
 use crate::aws::errors::store_error;
 use crate::campaigns::checkpoint::ChunkCheckpoint;
@@ -209,6 +212,11 @@ impl DynamoCampaignStore {
             crate::domain::CampaignStatus::Cancelled => "CANCELLED",
         };
         status.insert("status".into(), s(status_value));
+        // Delivery reads the campaign's quiet-hours zone with its status (one read a batch).
+        let zone = record.definition.quiet_hours_zone;
+        if zone != crate::domain::QuietHoursZone::Retailer {
+            status.insert(QUIET_HOURS_ZONE_ATTRIBUTE.into(), s(zone.as_str()));
+        }
         let result = self
             .client
             .transact_write_items()

@@ -135,6 +135,10 @@ pub(super) fn corrupt(store: &'static str, reason: impl ToString) -> StoreError 
     }
 }
 
+/// The attribute of a campaign's delivery status item that names its quiet-hours zone
+/// (`customer`); absent for the retailer's, the default.
+pub const QUIET_HOURS_ZONE_ATTRIBUTE: &str = "quiet_hours_zone";
+
 pub(super) const TENANTS: &str = "tenants table";
 pub(super) const DELIVERY: &str = "delivery table";
 

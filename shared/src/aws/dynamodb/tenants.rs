@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::Client;
 
 use crate::aws::errors::store_error;
 use crate::directory::{DeliveryContext, DeliveryDirectory};
-use crate::domain::{CampaignId, CampaignStatus, TenantId};
+use crate::domain::{CampaignId, CampaignStatus, QuietHoursZone, TenantId};
 use crate::error::StoreError;
 
 use super::*;
@@ -72,11 +72,27 @@ impl DeliveryDirectory for TenantsTable {
                 context.campaign_status = Some(parse_status::<CampaignStatus>(get_s(
                     &item, "status", TENANTS,
                 )?)?);
+                context.campaign_quiet_hours = campaign_quiet_hours(&item)?;
             } else if let Some(address) = sk.strip_prefix("SUPPRESSED#") {
                 context.suppressed.insert(address.to_string());
             }
         }
         Ok(context)
+    }
+}
+
+/// The status item's quiet-hours zone: absent is the retailer's (items written before it
+/// existed); an unknown value is a corrupt item.
+fn campaign_quiet_hours(item: &Item) -> Result<QuietHoursZone, StoreError> {
+    match item.get(QUIET_HOURS_ZONE_ATTRIBUTE) {
+        None => Ok(QuietHoursZone::Retailer),
+        Some(value) => {
+            let name = value
+                .as_s()
+                .map_err(|_| corrupt(TENANTS, "quiet_hours_zone is not a string"))?;
+            QuietHoursZone::parse(name)
+                .ok_or_else(|| corrupt(TENANTS, format!("unknown quiet_hours_zone {name}")))
+        }
     }
 }
 

@@ -110,6 +110,9 @@ fn apply(record: &mut CampaignRecord, changes: CampaignChanges) {
     if let Some(offers) = changes.offers {
         definition.offers = offers;
     }
+    if let Some(zone) = changes.quiet_hours_zone {
+        definition.quiet_hours_zone = zone;
+    }
     if let Some(schedule) = changes.schedule {
         record.schedule = schedule;
     }

@@ -30,7 +30,10 @@ impl Campaigns {
             now,
             record.schedule.as_deref(),
             &zone,
-            workspace.settings.quiet_hours,
+            schedule::launch_quiet_hours(
+                workspace.settings.quiet_hours,
+                record.definition.quiet_hours_zone,
+            ),
         )?;
         let launch = LaunchRecord {
             launch_id: LaunchId::generate(),

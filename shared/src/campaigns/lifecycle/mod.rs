@@ -203,6 +203,7 @@ impl Campaigns {
             variants: request.variants,
             holdout_percent: request.holdout_percent,
             offers: request.offers,
+            quiet_hours_zone: request.quiet_hours_zone,
         };
         let now = self.ports.clock.now();
         let record = CampaignRecord {

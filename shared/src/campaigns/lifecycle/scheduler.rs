@@ -136,7 +136,11 @@ impl Campaigns {
         if let Some(workspace) = workspace
             && let Ok(zone) = schedule::time_zone(&workspace.settings.timezone)
         {
-            let opens = schedule::past_quiet_hours(now, &zone, workspace.settings.quiet_hours);
+            let quiet = schedule::launch_quiet_hours(
+                workspace.settings.quiet_hours,
+                record.definition.quiet_hours_zone,
+            );
+            let opens = schedule::past_quiet_hours(now, &zone, quiet);
             if opens > now {
                 launch.starts_at = opens;
                 let mut record = record.clone();

@@ -29,6 +29,10 @@ pub struct NewCampaign {
     /// missing.
     #[serde(default)]
     pub schedule: Option<String>,
+    /// In whose time zone the retailer's quiet hours are kept: `retailer` (the default) or
+    /// `customer` (each recipient's `fields.timezone`).
+    #[serde(default)]
+    pub quiet_hours_zone: crate::domain::QuietHoursZone,
 }
 
 /// A template by id, at a published version or (version missing or 0) its live version.
@@ -225,6 +229,8 @@ pub struct CampaignChanges {
     #[serde(default, deserialize_with = "present")]
     #[cfg_attr(feature = "api", schema(value_type = Option<String>))]
     pub schedule: Option<Option<String>>,
+    #[serde(default)]
+    pub quiet_hours_zone: Option<crate::domain::QuietHoursZone>,
 }
 
 /// A field that is present (even as `null`) is `Some`, so `null` can remove a value.

@@ -1,10 +1,12 @@
-//! One attempt at a batch's recipients: every claim and check, the warm-up cap and the send
-//! budget, then the sends, each on its slot.
+//! One attempt at a batch's recipients: every claim and check, the customers' own quiet hours
+//! (when the campaign asks), the warm-up cap and the send budget, then the sends, each on its
+//! slot.
 
 use std::sync::atomic::AtomicBool;
 
 use time::OffsetDateTime;
 
+use super::quiet::QuietSplit;
 use super::*;
 use crate::domain::SendBatch;
 
@@ -58,10 +60,15 @@ impl Deliverer {
                 Err(result) => results.push((slot, result)),
             }
         }
+        let quiet = match &ready.customer_quiet {
+            Some(customer_quiet) => customer_quiet.split(batch, &mut sendable, self.clock.now()),
+            None => QuietSplit::default(),
+        };
+        let pending = |slot: &usize| (*slot, RecipientResult::pending());
+        results.extend(quiet.held.iter().map(|(slot, _)| pending(slot)));
         let allotment = self
             .allot(batch, &ready.workspace, sendable, send_until, lagging)
             .await;
-        let pending = |slot: &usize| (*slot, RecipientResult::pending());
         results.extend(allotment.grant.held_back.iter().map(pending));
         let sends: Vec<_> = allotment
             .sends
@@ -76,7 +83,7 @@ impl Deliverer {
         self.give_back_unsent(batch, &allotment.grant, &sent).await;
         results.extend(sent);
 
-        AttemptResults::of(batch, results, &allotment)
+        AttemptResults::of(batch, results, &allotment, quiet)
     }
 }
 
@@ -85,6 +92,7 @@ impl AttemptResults {
         batch: &SendBatch,
         results: Vec<(usize, RecipientResult)>,
         allotment: &super::budget::Allotment,
+        quiet: QuietSplit,
     ) -> Self {
         let mut attempt = AttemptResults {
             slots: vec![RecipientOutcome::Pending; batch.recipients.len()],
@@ -93,6 +101,8 @@ impl AttemptResults {
             capped_until: allotment.held_until,
             held_back: allotment.grant.held_back.len() + allotment.budget_held.len(),
             share_reservation: allotment.share_reservation,
+            quiet_held: quiet.held,
+            zone_fallbacks: quiet.fallbacks,
         };
         for (slot, outcome) in results {
             attempt.slots[slot] = outcome.outcome;

@@ -9,6 +9,9 @@ mod outcome;
 mod push;
 #[cfg(test)]
 mod push_tests;
+mod quiet;
+#[cfg(test)]
+mod quiet_tests;
 mod recipient;
 mod setbacks;
 mod template;
@@ -137,8 +140,12 @@ pub struct TenantCounts {
     pub deferred: u64,
     /// Left for Lambda's retry of the record: only when even the archive could not keep them.
     pub retried: u64,
-    /// Of the deferred, those held to the end of the retailer's quiet hours.
+    /// Of the deferred, those held to the end of the retailer's quiet hours (the whole batch in
+    /// the retailer's time zone, or each recipient in their own when the campaign asks).
     pub quiet_hours_held: u64,
+    /// Recipients of a campaign keeping quiet hours in the customer's time zone whose own time
+    /// zone was missing or unreadable: their quiet hours were kept in the retailer's.
+    pub quiet_hours_zone_fallbacks: u64,
 }
 
 impl TenantCounts {
@@ -156,6 +163,7 @@ impl TenantCounts {
         self.deferred += other.deferred;
         self.retried += other.retried;
         self.quiet_hours_held += other.quiet_hours_held;
+        self.quiet_hours_zone_fallbacks += other.quiet_hours_zone_fallbacks;
     }
 }
 
@@ -190,6 +198,8 @@ struct ReadyBatch {
     template: Arc<CompiledTemplate>,
     /// The endpoints already known for a push batch's devices.
     endpoints: std::collections::HashMap<crate::domain::PushDevice, KnownEndpoint>,
+    /// The retailer's quiet hours in each recipient's time zone, when the campaign asks.
+    customer_quiet: Option<quiet::CustomerQuiet>,
 }
 
 pub struct Deliverer {
@@ -368,6 +378,7 @@ impl Deliverer {
             ("Unconfirmed", counts.unconfirmed),
             ("Deferred", counts.deferred),
             ("QuietHoursHeld", counts.quiet_hours_held),
+            ("QuietHoursZoneFallback", counts.quiet_hours_zone_fallbacks),
             ("Retried", counts.retried),
         ] {
             if value > 0 {
@@ -392,6 +403,7 @@ impl Deliverer {
         let attempt = self
             .send_all(batch, &ready, &resolver, deadline, lagging)
             .await;
+        counts.quiet_hours_zone_fallbacks += attempt.zone_fallbacks;
         // Counted from this attempt: a message sent by an earlier attempt comes back as a
         // duplicate here, so nothing is ever counted as sent twice.
         for outcome in &attempt.slots {
@@ -460,8 +472,9 @@ impl Deliverer {
         if let Some(reason) = hold {
             return Err(self.park(batch, reason, counts, recipients).await);
         }
+        let quiet_zone = context.campaign_quiet_hours;
         if let Some(held) = self
-            .quiet_hours_hold(batch, &workspace, deadline, counts)
+            .quiet_hours_hold(batch, &workspace, quiet_zone, deadline, counts)
             .await
         {
             return Err(held);
@@ -477,7 +490,7 @@ impl Deliverer {
                 return Err(self.dead_letter_batch(batch, raw, &reason, counts).await);
             }
         };
-        let found = (workspace, context.suppressed);
+        let found = (workspace, context.suppressed, quiet_zone);
         self.ready(batch, raw, found, template, deadline, counts)
             .await
     }

@@ -64,6 +64,14 @@ impl Deliverer {
                 None => parked,
             };
         }
+        let quiet = (&attempt.quiet_held[..], unrecorded.is_some());
+        let remainder = match self
+            .defer_quiet(batch, remainder, quiet, deadline, counts)
+            .await
+        {
+            Ok(rest) => rest,
+            Err(disposition) => return disposition,
+        };
         if remainder.is_none() && unrecorded.is_none() {
             return BatchDisposition::Done;
         }
@@ -181,6 +189,10 @@ pub(super) struct AttemptResults {
     /// The tenant's share the send budget reserved for them: a deferred remainder keeps it,
     /// and then takes only the account's slots.
     pub(super) share_reservation: Option<crate::domain::ShareReservation>,
+    /// Recipients held by their own quiet hours, each with when its window ends (epoch seconds).
+    pub(super) quiet_held: Vec<(usize, i64)>,
+    /// Recipients whose quiet hours were kept in the retailer's zone for want of their own.
+    pub(super) zone_fallbacks: u64,
 }
 
 /// The recipients without a final outcome, as a batch of their own (same group; its id derived
@@ -196,13 +208,19 @@ fn remainder_of(batch: &SendBatch, outcomes: &[RecipientOutcome]) -> Option<Send
     if remaining.is_empty() {
         return None;
     }
-    let ids: Vec<&MessageId> = remaining.iter().map(|r| &r.message_id).collect();
-    Some(SendBatch {
+    Some(batch_of(batch, remaining))
+}
+
+/// Some of `batch`'s recipients as a batch of their own: the same group, its id derived from
+/// its recipients (so the whole batch unchanged keeps its id).
+pub(super) fn batch_of(batch: &SendBatch, recipients: Vec<Recipient>) -> SendBatch {
+    let ids: Vec<&MessageId> = recipients.iter().map(|r| &r.message_id).collect();
+    SendBatch {
         contract_version: CONTRACT_VERSION,
         batch_id: BatchId::derive(&batch.group, &ids),
         group: batch.group.clone(),
-        recipients: remaining,
+        recipients,
         share_reservation: None,
         redrive: batch.redrive,
-    })
+    }
 }

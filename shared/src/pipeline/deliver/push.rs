@@ -18,7 +18,9 @@ use crate::channels::push::{
     provider_message,
 };
 use crate::deliverability::suppression::{Suppression, SuppressionList, SuppressionReason};
-use crate::domain::{Channel, PushDevice, SendBatch, TenantWorkspace, normalise_address};
+use crate::domain::{
+    Channel, PushDevice, QuietHoursZone, SendBatch, TenantWorkspace, normalise_address,
+};
 use crate::error::{Message, Retryable};
 use crate::pipeline::send_log::RecipientOutcome;
 use crate::render::{RecipientContext, RenderContext};
@@ -63,7 +65,7 @@ impl Deliverer {
         &self,
         batch: &SendBatch,
         raw: &[u8],
-        (workspace, suppressed): (TenantWorkspace, HashSet<String>),
+        (workspace, suppressed, quiet_zone): (TenantWorkspace, HashSet<String>, QuietHoursZone),
         template: Arc<CompiledTemplate>,
         deadline: OffsetDateTime,
         counts: &mut TenantCounts,
@@ -95,6 +97,7 @@ impl Deliverer {
             }
         }
         Ok(ReadyBatch {
+            customer_quiet: super::quiet::CustomerQuiet::for_campaign(&workspace, quiet_zone),
             // Converted once for the batch's recipients, not per recipient.
             brand: FieldValue::from(&workspace.settings.brand),
             workspace,

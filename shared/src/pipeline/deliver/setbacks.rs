@@ -4,7 +4,7 @@
 
 use crate::clock::rfc3339;
 use crate::deliverability::quiet_hours::held_until;
-use crate::domain::{SendBatch, TenantWorkspace, VariantId};
+use crate::domain::{QuietHoursZone, SendBatch, TenantWorkspace, VariantId};
 use crate::error::{Retryable, StoreError};
 use crate::pipeline::archive::{DeadLetter, DeferredBatch, ParkedBatch};
 use crate::pipeline::send_log::BatchOutcome;
@@ -54,14 +54,20 @@ impl Deliverer {
 
     /// A batch that reaches the retailer's quiet hours (a launch that ran into its window, or
     /// batches redriven during it) is deferred whole to the window's end, in the retailer's
-    /// time zone: nothing is claimed or sent, and the scheduler's tick puts it back then.
+    /// time zone: nothing is claimed or sent, and the scheduler's tick puts it back then. A
+    /// campaign that keeps the quiet hours in the customer's time zone is never held whole:
+    /// each recipient is held in their own (`quiet.rs`).
     pub(super) async fn quiet_hours_hold(
         &self,
         batch: &SendBatch,
         workspace: &TenantWorkspace,
+        zone: QuietHoursZone,
         deadline: time::OffsetDateTime,
         counts: &mut TenantCounts,
     ) -> Option<BatchDisposition> {
+        if zone == QuietHoursZone::Customer {
+            return None;
+        }
         let settings = &workspace.settings;
         let open = held_until(self.clock.now(), &settings.timezone, settings.quiet_hours)?;
         counts.quiet_hours_held += batch.recipients.len() as u64;
