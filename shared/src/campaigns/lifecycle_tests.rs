@@ -1101,6 +1101,56 @@ async fn a_resume_redrives_a_slice_and_the_scheduler_ticks_finish_it_with_progre
     assert_eq!(w.send_batches.records().len(), 750);
 }
 
+#[tokio::test(start_paused = true)]
+async fn the_scheduler_puts_a_batch_deferred_for_seconds_back_within_seconds_not_at_the_next_minute()
+ {
+    // GIVEN a batch deferred until 3 s from now
+    let w = world().await;
+    let deferred = crate::pipeline::archive::DeferredBatch {
+        reason: "send budget busy".into(),
+        deferred_at: "2026-12-01T12:00:00Z".into(),
+        retry_at: START.unix_timestamp() + 3,
+        batch: Some(crate::testing::samples::sample_batch(
+            "alpine",
+            "spring",
+            [1, 2],
+        )),
+        unrecorded_outcome: None,
+        outcome_variant: None,
+    };
+    w.archive.defer(&deferred).await.unwrap();
+
+    // WHEN the scheduler's minute runs (12 s of it) while the time passes
+    let clock = w.clock.clone();
+    let passing = async move {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        clock.advance(time::Duration::seconds(4));
+    };
+    let (minute, ()) = tokio::join!(
+        w.campaigns
+            .scheduler_minute(std::time::Duration::from_secs(12)),
+        passing
+    );
+
+    // THEN its tick found nothing due, its first pass (5 s in) put the batch back, and it made
+    // as many passes as fit in its time
+    let minute = minute.unwrap();
+    assert_eq!(minute.tick.deferred.batches, 0);
+    assert_eq!(
+        (minute.deferred_batches, minute.deferred_recipients),
+        (1, 2)
+    );
+    assert_eq!(minute.deferred_passes, 2);
+    assert_eq!(w.send_batches.records().len(), 1);
+    assert!(
+        w.archive
+            .due_deferred(i64::MAX, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 fn changes(value: serde_json::Value) -> CampaignChanges {
     serde_json::from_value(value).unwrap()
 }

@@ -49,8 +49,8 @@ pub use definition::{
 pub use invalid::InvalidCampaign;
 pub use lifecycle::{
     CampaignChanges, CampaignError, CampaignPage, CampaignPorts, CampaignStats, CampaignView,
-    Campaigns, CampaignsConfig, ChunkOutcome, LaunchAccepted, NewCampaign, NewTemplateRef,
-    SchedulerSummary, TickSummary,
+    Campaigns, CampaignsConfig, ChunkOutcome, DEFERRED_REDRIVE_EVERY, LaunchAccepted,
+    MinuteSummary, NewCampaign, NewTemplateRef, SCHEDULER_MINUTE, SchedulerSummary, TickSummary,
 };
 pub use ports::{
     AssumeAvailable, AudienceSource, Availability, ContactHistory, Shopper, StockItem, StockQuery,

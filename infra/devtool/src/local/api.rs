@@ -287,4 +287,9 @@ impl LocalPipelineRunner {
     pub async fn tick(&self) -> Result<storecast::campaigns::TickSummary> {
         self.launch.tick().await
     }
+
+    /// The scheduler's passes over the due deferred batches between its ticks.
+    pub async fn redrive_deferred(&self) -> Result<storecast::pipeline::redrive::DeferredRedrive> {
+        self.launch.redrive_deferred().await
+    }
 }

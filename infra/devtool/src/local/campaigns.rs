@@ -84,6 +84,12 @@ impl LocalCampaigns {
         Ok(self.campaigns.tick().await?)
     }
 
+    /// A pass over the due deferred batches, as the scheduler makes every few seconds of its
+    /// minute after the tick (`Campaigns::scheduler_minute`).
+    pub async fn redrive_deferred(&self) -> Result<storecast::pipeline::redrive::DeferredRedrive> {
+        Ok(self.campaigns.redrive_deferred().await?)
+    }
+
     pub fn runner(&self) -> &SqsRunner {
         &self.runner
     }

@@ -111,8 +111,13 @@ pub async fn serve_api(template_file: &Path, port: u16, no_request_limit: bool) 
             tracing::warn!(%error, "the pipeline behind the API failed a pass");
         }
         ticks += 1;
+        // As the scheduler runs: its tick once a minute, due deferred batches every few seconds.
         if ticks.is_multiple_of(30) {
             runner.tick().await?;
+        } else if ticks.is_multiple_of(3)
+            && let Err(error) = runner.redrive_deferred().await
+        {
+            tracing::warn!(%error, "deferred batches not put back; the next pass tries again");
         }
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     }

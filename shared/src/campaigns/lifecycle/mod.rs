@@ -11,7 +11,7 @@ mod drafts;
 mod launch;
 mod launch_worker;
 mod scheduler;
-pub use scheduler::TickSummary;
+pub use scheduler::{DEFERRED_REDRIVE_EVERY, MinuteSummary, SCHEDULER_MINUTE, TickSummary};
 mod stats;
 mod views;
 

@@ -19,7 +19,55 @@ pub struct TickSummary {
     pub redrives: crate::pipeline::redrive::JobsTick,
 }
 
+/// Deferred batches fall due at any second (a share's start, the budget's estimate, a lease's
+/// end), but the schedule invokes the scheduler once a minute: after its tick it keeps putting
+/// the due ones back this often, so a batch deferred for two seconds waits about that long, not
+/// up to a minute (measured in the fault simulation: docs/deliverability.md, "Noisy
+/// neighbour").
+pub const DEFERRED_REDRIVE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// How much of its minute the scheduler spends so: below the function's 60 s timeout, so one
+/// invocation ends before the next begins.
+pub const SCHEDULER_MINUTE: std::time::Duration = std::time::Duration::from_secs(50);
+
+/// What one scheduler invocation did: its tick, then the passes over the deferred batches.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MinuteSummary {
+    pub tick: TickSummary,
+    /// The passes after the tick, and what they put back.
+    pub deferred_passes: u32,
+    pub deferred_batches: usize,
+    pub deferred_recipients: usize,
+}
+
 impl Campaigns {
+    /// One scheduler invocation: the [`tick`](Self::tick), then a pass over the due deferred
+    /// batches every [`DEFERRED_REDRIVE_EVERY`] until `for_at_most` after it began (the tick's
+    /// own time included). A pass that fails is logged and the next one tries again; the tick's
+    /// error, if any, is returned after the passes (they do not depend on it).
+    pub async fn scheduler_minute(
+        &self,
+        for_at_most: std::time::Duration,
+    ) -> Result<MinuteSummary, CampaignError> {
+        let started = tokio::time::Instant::now();
+        let tick = self.tick().await;
+        let mut summary = MinuteSummary::default();
+        while started.elapsed() + DEFERRED_REDRIVE_EVERY <= for_at_most {
+            tokio::time::sleep(DEFERRED_REDRIVE_EVERY).await;
+            summary.deferred_passes += 1;
+            match self.redrive_deferred().await {
+                Ok(redriven) => {
+                    summary.deferred_batches += redriven.batches;
+                    summary.deferred_recipients += redriven.recipients;
+                }
+                Err(error) => {
+                    tracing::warn!(error = %DisplayChain(&error), "deferred batches not put back; the next pass tries again");
+                }
+            }
+        }
+        summary.tick = tick?;
+        Ok(summary)
+    }
+
     /// The every-minute tick: due launches first, then due deferred batches, then a slice of
     /// each running redrive job. A failure of one does not keep the others from running; the
     /// first error is returned after all ran.
@@ -90,8 +138,8 @@ impl Campaigns {
                     Err(error) => {
                         tracing::error!(error = %DisplayChain(&error), "scheduled launch failed");
                         summary.failed += 1;
-                        self.fail_launch(&entry.launch, &DisplayChain(&error).to_string())
-                            .await?;
+                        let reason = DisplayChain(&error).to_string();
+                        self.fail_launch(&entry.launch, &reason).await?;
                     }
                 }
                 self.ports.store.unschedule(&entry).await?;

@@ -18,7 +18,7 @@ use super::stores::FaultyStores;
 use super::{Faults, Ledger, SimConfig, VirtualClock, audience};
 use crate::campaigns::{
     AssumeAvailable, CampaignEngine, CampaignPorts, Campaigns, CampaignsConfig, ChunkMessage,
-    NewCampaign,
+    NewCampaign, SCHEDULER_MINUTE,
 };
 use crate::clock::Clock;
 use crate::deliverability::budget::{AccountRate, BudgetCounts, BudgetSettings, SendBudgets};
@@ -467,20 +467,35 @@ impl Running {
     /// the launch queue empty, nothing deferred, every setback carried out and every redrive job
     /// done), or the time limit passes.
     pub(super) async fn wait_until_settled(&self, world: &SimWorld, config: &SimConfig) -> bool {
-        let mut next_tick = world.clock.now() + SCHEDULER_TICK;
+        // The schedule runs every minute whether or not anything is launched: one minute has
+        // begun when the launch comes.
+        let mut next_tick = world.clock.now();
+        let mut minutes = Vec::new();
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
             let now = world.clock.now();
             if now >= next_tick {
                 next_tick = now + SCHEDULER_TICK;
-                match world.campaigns.tick().await {
-                    Ok(tick) => {
-                        let redriven = tick.redrives.batches;
+                // As the schedule invokes the function: each minute's invocation runs on its own.
+                let campaigns = world.campaigns.clone();
+                minutes.push(tokio::spawn(async move {
+                    campaigns.scheduler_minute(SCHEDULER_MINUTE).await
+                }));
+            }
+            for minute in std::mem::take(&mut minutes) {
+                if !minute.is_finished() {
+                    minutes.push(minute);
+                    continue;
+                }
+                match minute.await {
+                    Ok(Ok(summary)) => {
+                        let redriven = summary.tick.redrives.batches;
                         world.tick_redriven.fetch_add(redriven, Ordering::Relaxed);
                     }
-                    Err(error) => {
+                    Ok(Err(error)) => {
                         tracing::debug!(%error, "scheduler tick failed; the next one tries again");
                     }
+                    Err(error) => panic!("the scheduler's minute panicked: {error}"),
                 }
             }
             self.launch.absorb(&world.queue, now);
@@ -491,11 +506,9 @@ impl Running {
                 && world.stores.archive.deferred().is_empty()
                 && world.setbacks_done.load(Ordering::SeqCst)
                 && world.stores.jobs.jobs().iter().all(|job| !job.is_running());
-            if settled {
-                return true;
-            }
-            if now - world.launched_at > config.max_virtual_time {
-                return false;
+            if settled || now - world.launched_at > config.max_virtual_time {
+                minutes.iter().for_each(|minute| minute.abort());
+                return settled;
             }
         }
     }
