@@ -180,7 +180,7 @@ impl TenantSettings {
     /// Whether `address` is on the seed list (case-insensitively).
     pub fn is_seed_address(&self, address: &str) -> bool {
         let address = normalise_address(address);
-        self.seed_list.iter().any(|seed| *seed == address)
+        self.seed_list.contains(&address)
     }
 }
 
