@@ -322,6 +322,7 @@ pub fn api_state(
     sdk: &SdkConfig,
     unsubscribe: Arc<UnsubscribeSigner>,
 ) -> crate::api::ApiState {
+    use crate::templates::{TestSends, test_send::TestSendPorts};
     let tenants = Arc::new(TenantsTable::new(
         aws_sdk_dynamodb::Client::new(sdk),
         &settings.campaigns.tenants_table,
@@ -331,13 +332,19 @@ pub fn api_state(
         &settings.campaigns.scores_table,
     ));
     let (availability, availability_config) = availability_services(scores, tenants.clone());
+    let templates = Arc::new(crate::templates::TemplateService::new(
+        tenants.clone(),
+        tenants.clone(),
+        unsubscribe.clone(),
+    ));
+    let ses = Arc::new(SesProvider::new(crate::aws::ses::client(sdk)));
     crate::api::ApiState {
         onboarding: Arc::new(onboarding(&settings.onboarding, sdk)),
-        templates: Arc::new(crate::templates::TemplateService::new(
-            tenants.clone(),
-            tenants.clone(),
-            unsubscribe.clone(),
+        test_sends: Arc::new(TestSends::new(
+            TestSendPorts::new(templates.clone(), ses, tenants.clone()),
+            &settings.onboarding.sending_domain,
         )),
+        templates,
         campaigns: Arc::new(campaigns(&settings.campaigns, sdk)),
         suppressions: tenants.clone(),
         workspaces: tenants.clone(),

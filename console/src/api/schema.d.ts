@@ -468,6 +468,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/tenants/{tenant}/templates/{template}/test-send": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mail the template, rendered exactly as its preview (same draft values, sample customer and
+         *     offers, render budget), to an address of the retailer's seed list, through the retailer's own
+         *     workspace. The subject starts with `[TEST] `; the message carries the one-click unsubscribe
+         *     headers and a working link signed for the seed address. Its feedback touches no campaign.
+         *     At most 10 test sends a minute per retailer (per API container).
+         */
+        post: operations["test_send"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/tenants/{tenant}/templates/{template}/variables": {
         parameters: {
             query?: never;
@@ -1420,6 +1443,11 @@ export interface components {
             frequency_cap?: null | components["schemas"]["FrequencyCap"];
             warmup?: null | components["schemas"]["WarmupPlan"];
             send_budget?: null | components["schemas"]["SendShare"];
+            /**
+             * @description The addresses test sends may go to (replaced as a whole; `[]` empties it): at most
+             *     [`crate::domain::MAX_SEED_ADDRESSES`], stored lower-case without duplicates.
+             */
+            seed_list?: string[] | null;
             status?: null | components["schemas"]["TenantStatus"];
         };
         /** @description `PUT /tenants/{tenant}`: the whole retailer. Settings are replaced as given. */
@@ -1444,6 +1472,11 @@ export interface components {
             brand?: Record<string, unknown>;
             warmup?: null | components["schemas"]["WarmupPlan"];
             send_budget?: null | components["schemas"]["SendShare"];
+            /**
+             * @description The retailer's seed list: the only addresses a test send of a template may go to (at
+             *     most [`MAX_SEED_ADDRESSES`], stored lower-case and without duplicates).
+             */
+            seed_list?: string[];
         };
         /** @enum {string} */
         TenantStatus: "ACTIVE" | "PAUSED" | "SUSPENDED";
@@ -1465,6 +1498,30 @@ export interface components {
             settings?: components["schemas"]["TenantSettings"];
             /** @description The retailer's push applications, one per platform (created through onboarding). */
             push_applications?: components["schemas"]["PushApplications"];
+        };
+        /**
+         * @description `POST /tenants/{tenant}/templates/{template}/test-send`: the preview's inputs and the seed
+         *     address to mail.
+         */
+        TestSendRequest: {
+            /** @description An address of the retailer's seed list (compared case-insensitively). */
+            to: string;
+            /** @description Draft values over the saved ones (checked like a save, not saved), as for a preview. */
+            variables?: Record<string, unknown> | null;
+            customer?: null | components["schemas"]["PreviewCustomer"];
+            /** @description Sample offers when absent; an empty list sends the no-offer case. */
+            offers?: Record<string, unknown>[] | null;
+        };
+        /** @description The test message was accepted by the email provider. */
+        TestSent: {
+            /** @description The provider's (SES's) message id. */
+            provider_message_id: string;
+            /** @description Our message id (its `message_id` tag and the `Message-ID` header's local part). */
+            message_id: string;
+            /** @description The seed address, as stored (lower-case). */
+            to: string;
+            /** @description The subject sent, with its [`TEST_SUBJECT_PREFIX`]. */
+            subject: string;
         };
         /** @description What the caller asks for. */
         UploadRequest: {
@@ -4605,6 +4662,134 @@ export interface operations {
                 };
             };
             /** @description This retailer's requests are over its limit a second; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Failure on our side */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    test_send: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The retailer's id */
+                tenant: string;
+                /** @description The standard template's id */
+                template: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TestSendRequest"];
+            };
+        };
+        responses: {
+            /** @description Accepted by the email provider */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TestSent"];
+                };
+            };
+            /** @description Malformed request (body or path parameter) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller or retailer */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource for this retailer */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The retailer's sending is paused or suspended */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the API accepts (256 KiB) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `to` is not on the seed list or is suppressed, bad draft values, or a template that does not render (`line`, `column`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the retailer's test sends a minute (`Retry-After`) */
             429: {
                 headers: {
                     [name: string]: unknown;

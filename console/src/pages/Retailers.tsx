@@ -167,6 +167,8 @@ function Retailer({ tenant }: { tenant: string }) {
                 ? `${data.settings.warmup.start_cap} a day rising to ${data.settings.warmup.target} over ${data.settings.warmup.ramp_days} days`
                 : "none"}
             </dd>
+            <dt>Seed list (test sends)</dt>
+            <dd>{data.settings?.seed_list?.length ? data.settings.seed_list.join(", ") : "none"}</dd>
           </dl>
           <div className="actions" role="group" aria-label="Retailer actions">
             {data.status === "ACTIVE" ? (

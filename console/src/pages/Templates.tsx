@@ -1,12 +1,14 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { ApiError, seg } from "../api/client";
-import type { Preview, PreviewRequest, TemplateVariables, TenantWorkspace } from "../api/types";
+import type { Preview, PreviewRequest, TemplateVariables, TenantWorkspace, TestSent } from "../api/types";
 import { CodeEditor } from "../components/CodeEditor";
 import { describedBy, Field, ProblemAlert, useLoad } from "../components/common";
 import { PreviewPanel, type Timing } from "../components/PreviewPanel";
+import { TestSendControl } from "../components/TestSendControl";
 import { useApp } from "../context";
 import { parseCustomer, randomCustomer, type SampleCustomer } from "../logic/customers";
 import { STANDARD_TEMPLATES } from "../logic/templates";
+import { seedAddresses, testSendBody } from "../logic/testSend";
 import {
   apiErrorsByVariable,
   draftFrom,
@@ -70,7 +72,10 @@ function TemplateEditor({ tenant, template }: { tenant: string; template: string
     return {};
   }, [mode, random, customJson]);
 
-  const preview = usePreview(base, variables ? { variables: draftFrom(fields, values), customer: customer.customer ?? null } : null);
+  const previewRequest: PreviewRequest | null = variables
+    ? { variables: draftFrom(fields, values), customer: customer.customer ?? null }
+    : null;
+  const preview = usePreview(base, previewRequest);
 
   const setValue = (name: string, value: string | boolean) => {
     preview.typed();
@@ -191,6 +196,10 @@ function TemplateEditor({ tenant, template }: { tenant: string; template: string
           sender={workspace.data?.display_name ?? tenant}
           onShown={preview.shown}
           timing={preview.timing}
+        />
+        <TestSendControl
+          addresses={seedAddresses(workspace.data)}
+          send={(to) => api.post<TestSent>(`${base}/test-send`, testSendBody(to, previewRequest))}
         />
       </div>
     </div>

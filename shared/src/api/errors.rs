@@ -6,8 +6,9 @@ use http::StatusCode;
 use super::problem::{FieldError, Problem};
 use crate::availability::lookup::{ConfigError, LookupError};
 use crate::campaigns::CampaignError;
+use crate::error::SendError;
 use crate::onboarding::OnboardingError;
-use crate::templates::TemplateError;
+use crate::templates::{TemplateError, TestSendError};
 
 impl From<OnboardingError> for Problem {
     fn from(error: OnboardingError) -> Self {
@@ -57,6 +58,50 @@ impl From<TemplateError> for Problem {
                 ..Problem::conflict(format!(
                     "template {template} was being published at the same time; try again"
                 ))
+            },
+            other => Problem::from_retryable(&other),
+        }
+    }
+}
+
+impl From<TestSendError> for Problem {
+    fn from(error: TestSendError) -> Self {
+        match error {
+            TestSendError::NotActive(status) => Problem::conflict(format!(
+                "the retailer's sending is {}: no test sends until it is reinstated",
+                match status {
+                    crate::domain::TenantStatus::Paused => "paused",
+                    _ => "suspended",
+                }
+            )),
+            TestSendError::NotASeedAddress { .. } => Problem::invalid_field(
+                "to",
+                "is not on the retailer's seed list (settings `seed_list`)",
+            ),
+            TestSendError::Suppressed { reason } => Problem::invalid_field(
+                "to",
+                format!("is on the retailer's suppression list ({reason})"),
+            ),
+            TestSendError::Template(error) => error.into(),
+            TestSendError::Send(SendError::MessageRejected { reason, .. }) => {
+                Problem::invalid_field("to", format!("the email provider refused it: {reason}"))
+            }
+            TestSendError::Send(SendError::TenantRejected { reason, .. }) => Problem::conflict(
+                format!("the retailer's sending workspace refused the send: {reason}"),
+            ),
+            TestSendError::Send(SendError::Unconfirmed { .. }) => Problem::new(
+                StatusCode::BAD_GATEWAY,
+                "test-send-unconfirmed",
+                "the email provider did not answer: the message may have gone out; \
+                 check the inbox before sending again",
+            ),
+            TestSendError::TooMany { .. } => Problem {
+                retryable: true,
+                ..Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too-many-test-sends",
+                    "too many test sends in a minute; retry later",
+                )
             },
             other => Problem::from_retryable(&other),
         }

@@ -50,6 +50,8 @@ pub const PUBLIC_PREFIX: &str = "/unsubscribe/";
 pub struct ApiState {
     pub onboarding: Arc<crate::onboarding::Onboarding>,
     pub templates: Arc<crate::templates::TemplateService>,
+    /// Templates mailed to the retailer's seed list through its workspace.
+    pub test_sends: Arc<crate::templates::TestSends>,
     pub campaigns: Arc<crate::campaigns::Campaigns>,
     /// Each retailer's suppression list (the suppressions routes).
     pub suppressions: Arc<dyn crate::deliverability::suppression::SuppressionList>,
@@ -87,6 +89,7 @@ pub fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(tenants::put_push_application))
         .routes(routes!(templates::get_variables, templates::put_variables))
         .routes(routes!(templates::preview))
+        .routes(routes!(templates::test_send))
         .routes(routes!(campaigns::create, campaigns::list))
         .routes(routes!(campaigns::get, campaigns::edit, campaigns::delete))
         .routes(routes!(campaigns::launch))

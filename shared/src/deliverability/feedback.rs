@@ -235,6 +235,12 @@ impl Feedback {
         // Hard bounces, complaints and unsubscribes suppress at once, before the record: the
         // suppression is idempotent, so a retry after a crash here repeats it harmlessly.
         summary.suppressed += self.suppress_now(&parsed).await?;
+        if parsed.test_send {
+            // A template's test send: no send log entry, no campaign, no counters, no
+            // auto-pause; a seed address that bounces or complains is still suppressed.
+            summary.ignored += 1;
+            return Ok(Applied::Ignored);
+        }
         match self.ports.log.record(&record).await? {
             Recorded::UnknownMessage => {
                 let error = "no such message in the send log";

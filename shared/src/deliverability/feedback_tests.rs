@@ -387,3 +387,59 @@ async fn a_store_outage_is_a_retryable_error_not_a_lost_event() {
         Applied::Recorded(FeedbackKind::HardBounced)
     );
 }
+
+/// A template's test send, as `templates::test_send` tags it.
+fn test_send_event(event_type: &str, to: &str, body: serde_json::Value) -> serde_json::Value {
+    let mut event = ses_event("acme", 7, event_type, to, body);
+    event["detail"]["mail"]["tags"] = json!({
+        "tenant": ["acme"], "campaign": ["test-send"], "variant": ["A"],
+        "message_id": [message(7)], "test_send": ["true"]
+    });
+    event
+}
+
+#[tokio::test]
+async fn a_test_sends_events_touch_no_campaign_no_counter_and_keep_no_dead_letter() {
+    let t = setup().await;
+    let delivered = test_send_event("Delivery", "qa@acme.example", json!({}));
+    assert_eq!(t.apply(&delivered).await, Applied::Ignored);
+    let mut summary = FeedbackSummary::default();
+    t.feedback
+        .apply(
+            &test_send_event(
+                "Bounce",
+                "Gone@Acme.example",
+                json!({
+                    "bounceType": "Permanent", "bounceSubType": "General",
+                    "bouncedRecipients": [{"emailAddress": "Gone@Acme.example"}],
+                    "timestamp": "2026-12-01T10:00:03.000Z"
+                }),
+            ),
+            &mut summary,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (summary.ignored, summary.recorded, summary.unmatched),
+        (1, 0, 0)
+    );
+    assert!(t.archive.dead_letters().await.unwrap().is_empty());
+    let test_counts = t
+        .counters
+        .campaign_counts(
+            &TenantId::parse("acme").unwrap(),
+            &CampaignId::parse("test-send").unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(test_counts.is_empty(), "{test_counts:?}");
+    assert_eq!(t.counts("acme").await, FeedbackCounts::default());
+    // A seed address that bounces for good is still suppressed: the next test send is refused.
+    assert_eq!(
+        t.suppression("acme", "gone@acme.example")
+            .await
+            .unwrap()
+            .reason,
+        SuppressionReason::HardBounce
+    );
+}

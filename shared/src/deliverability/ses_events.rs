@@ -37,6 +37,8 @@ pub const TAG_TENANT: &str = "tenant";
 pub const TAG_CAMPAIGN: &str = "campaign";
 pub const TAG_VARIANT: &str = "variant";
 pub const TAG_MESSAGE: &str = "message_id";
+/// `true` on a template's test send (`templates::test_send`): its events are no campaign's.
+pub const TAG_TEST_SEND: &str = "test_send";
 
 /// Why an event could not be read: counted and kept, never a failure of the function.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,6 +62,8 @@ pub struct SesEvent {
     pub campaign: CampaignId,
     pub variant: String,
     pub message: MessageId,
+    /// A template's test send (tag [`TAG_TEST_SEND`]), not a campaign's message.
+    pub test_send: bool,
     /// SES's own id of the message.
     pub ses_message_id: String,
     /// When it happened (epoch seconds): the type's own timestamp, else the send's.
@@ -307,6 +311,7 @@ pub fn parse(event: &serde_json::Value) -> Result<SesEvent, EventError> {
     let message = MessageId::parse(tag(TAG_MESSAGE)?)
         .map_err(|_| EventError::InvalidTag { tag: TAG_MESSAGE })?;
     let variant = tag(TAG_VARIANT).unwrap_or_default();
+    let test_send = tag(TAG_TEST_SEND).is_ok_and(|value| value == "true");
     let (what, timestamp) = what_happened(&detail)?;
     let at = epoch(timestamp.unwrap_or(&mail.timestamp))
         .or_else(|| epoch(&mail.timestamp))
@@ -317,6 +322,7 @@ pub fn parse(event: &serde_json::Value) -> Result<SesEvent, EventError> {
         campaign,
         variant,
         message,
+        test_send,
         ses_message_id: mail.message_id.clone(),
         at,
         what,

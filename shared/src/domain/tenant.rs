@@ -75,7 +75,17 @@ pub struct TenantSettings {
     /// (`deliverability::budget`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_budget: Option<SendShare>,
+    /// The retailer's seed list: the only addresses a test send of a template may go to (at
+    /// most [`MAX_SEED_ADDRESSES`], stored lower-case and without duplicates).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seed_list: Vec<String>,
 }
+
+/// The campaign id a template's test send is tagged with; no campaign may take it.
+pub const TEST_SEND_CAMPAIGN: &str = "test-send";
+
+/// The most addresses a retailer's seed list may hold.
+pub const MAX_SEED_ADDRESSES: usize = 20;
 
 /// The heaviest weight a retailer's share may have: with the default of 1 for the others, it gets
 /// at most this many times their assured rate.
@@ -140,6 +150,7 @@ impl Default for TenantSettings {
             brand: serde_json::Map::new(),
             warmup: None,
             send_budget: None,
+            seed_list: Vec::new(),
         }
     }
 }
@@ -198,6 +209,14 @@ pub const MAX_FREQUENCY_CAP_WINDOW_DAYS: u32 = 90;
 pub struct FrequencyCap {
     pub max_messages: u32,
     pub window_days: u32,
+}
+
+impl TenantSettings {
+    /// Whether `address` is on the seed list (case-insensitively).
+    pub fn is_seed_address(&self, address: &str) -> bool {
+        let address = normalise_address(address);
+        self.seed_list.contains(&address)
+    }
 }
 
 impl TenantWorkspace {

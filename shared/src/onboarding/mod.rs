@@ -16,6 +16,8 @@ mod service_push;
 #[cfg(feature = "api")]
 mod service_templates;
 #[cfg(any(feature = "api", feature = "feedback"))]
+mod settings;
+#[cfg(any(feature = "api", feature = "feedback"))]
 pub mod workspaces;
 
 #[cfg(any(feature = "api", feature = "feedback"))]

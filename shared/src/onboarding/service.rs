@@ -11,10 +11,12 @@ pub use super::workspaces::{
 
 use super::json_merge::merge_patch;
 use super::push::PushSetup;
+pub use super::settings::{
+    InvalidSetting, MAX_BRAND_BYTES, MAX_BRAND_KEYS, normalise_seed_list, validate_settings,
+};
 use crate::directory::{SlugClaim, TenantAdmin};
 use crate::domain::{
-    FrequencyCap, MAX_FREQUENCY_CAP_WINDOW_DAYS, MAX_SEND_WEIGHT, QuietHours, SendShare, TenantId,
-    TenantSettings, TenantStatus, TenantWorkspace,
+    FrequencyCap, QuietHours, TenantId, TenantSettings, TenantStatus, TenantWorkspace,
 };
 use crate::error::{Retryable, StoreError};
 use crate::pipeline::redrive::{RedriveError, RedriveProgress, RedriveScope, RedriveWorker};
@@ -23,10 +25,6 @@ use crate::pipeline::redrive::{RedriveError, RedriveProgress, RedriveScope, Redr
 pub const SLUG_CHARS: std::ops::RangeInclusive<usize> = 2..=40;
 /// A display name has at most this many characters.
 pub const MAX_DISPLAY_NAME_CHARS: usize = 100;
-/// Brand variables: at most this many top-level keys ...
-pub const MAX_BRAND_KEYS: usize = 50;
-/// ... and at most this many bytes as JSON (they travel with every template render).
-pub const MAX_BRAND_BYTES: usize = 16 * 1024;
 
 /// `PUT /tenants/{tenant}`: the whole retailer. Settings are replaced as given.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -70,6 +68,10 @@ pub struct TenantPatch {
     #[serde(default, deserialize_with = "present")]
     #[cfg_attr(feature = "api", schema(value_type = Option<crate::domain::SendShare>, nullable))]
     pub send_budget: Option<Option<crate::domain::SendShare>>,
+    /// The addresses test sends may go to (replaced as a whole; `[]` empties it): at most
+    /// [`crate::domain::MAX_SEED_ADDRESSES`], stored lower-case without duplicates.
+    #[serde(default)]
+    pub seed_list: Option<Vec<String>>,
     /// Operator-owned, never changed by a PATCH: a marketer naming it is refused (`403`), an
     /// operator is pointed at `/suspend` and `/reinstate` (`422`).
     #[serde(default)]
@@ -149,6 +151,15 @@ impl Retryable for OnboardingError {
             OnboardingError::Store(e) => e.is_retryable(),
             OnboardingError::Redrive(e) => e.is_retryable(),
             OnboardingError::StandardTemplates(_) => false,
+        }
+    }
+}
+
+impl From<InvalidSetting> for OnboardingError {
+    fn from(error: InvalidSetting) -> Self {
+        OnboardingError::Invalid {
+            field: error.field,
+            reason: error.reason,
         }
     }
 }
@@ -236,6 +247,8 @@ impl Onboarding {
     ) -> Result<(TenantWorkspace, bool), OnboardingError> {
         validate_slug(&request.slug)?;
         let display_name = validate_display_name("display_name", &request.display_name)?;
+        let mut request = request;
+        request.settings.seed_list = normalise_seed_list(&request.settings.seed_list);
         validate_settings("settings.", &request.settings)?;
 
         let spec = WorkspaceSpec {
@@ -466,6 +479,9 @@ fn apply_patch(settings: &mut TenantSettings, patch: &TenantPatch) {
     if let Some(send_budget) = patch.send_budget {
         settings.send_budget = send_budget;
     }
+    if let Some(seed_list) = &patch.seed_list {
+        settings.seed_list = normalise_seed_list(seed_list);
+    }
 }
 
 pub fn validate_slug(slug: &str) -> Result<(), OnboardingError> {
@@ -504,96 +520,4 @@ fn validate_display_name(field: &str, name: &str) -> Result<String, OnboardingEr
         return Err(invalid(field, "must not contain control characters"));
     }
     Ok(name.to_string())
-}
-
-fn validate_send_share(field: &str, share: SendShare) -> Result<(), OnboardingError> {
-    if !(1..=MAX_SEND_WEIGHT).contains(&share.weight) {
-        return Err(invalid(
-            format!("{field}.weight"),
-            format!("must be 1 to {MAX_SEND_WEIGHT}"),
-        ));
-    }
-    if share.max_per_second == Some(0) {
-        return Err(invalid(
-            format!("{field}.max_per_second"),
-            "must be at least 1",
-        ));
-    }
-    Ok(())
-}
-
-/// `prefix` is `settings.` for a PUT body and empty for a PATCH, so the field names the body's.
-pub fn validate_settings(prefix: &str, settings: &TenantSettings) -> Result<(), OnboardingError> {
-    let field = |name: &str| format!("{prefix}{name}");
-    if jiff::tz::TimeZone::get(&settings.timezone).is_err() {
-        return Err(invalid(
-            field("timezone"),
-            format!("{:?} is not an IANA time zone", settings.timezone),
-        ));
-    }
-    if let Some(quiet) = settings.quiet_hours {
-        if quiet.start_hour > 23 {
-            return Err(invalid(field("quiet_hours.start_hour"), "must be 0 to 23"));
-        }
-        if quiet.end_hour > 23 {
-            return Err(invalid(field("quiet_hours.end_hour"), "must be 0 to 23"));
-        }
-        if quiet.start_hour == quiet.end_hour {
-            return Err(invalid(
-                field("quiet_hours"),
-                "start_hour and end_hour must differ",
-            ));
-        }
-    }
-    if let Some(cap) = settings.frequency_cap {
-        if cap.max_messages < 1 {
-            return Err(invalid(
-                field("frequency_cap.max_messages"),
-                "must be at least 1",
-            ));
-        }
-        if !(1..=MAX_FREQUENCY_CAP_WINDOW_DAYS).contains(&cap.window_days) {
-            return Err(invalid(
-                field("frequency_cap.window_days"),
-                format!("must be 1 to {MAX_FREQUENCY_CAP_WINDOW_DAYS}"),
-            ));
-        }
-    }
-    if let Some(pool) = &settings.sending_pool
-        && (pool.is_empty()
-            || pool.len() > MAX_RESOURCE_NAME_CHARS
-            || !pool
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-    {
-        return Err(invalid(
-            field("sending_pool"),
-            "must be 1 to 64 ASCII letters, digits, '-' or '_'",
-        ));
-    }
-    if let Some(plan) = settings.warmup
-        && let Err(error) = crate::deliverability::warmup::Ladder::new(plan)
-    {
-        return Err(invalid(
-            field(&format!("warmup.{}", error.field)),
-            error.reason,
-        ));
-    }
-    if let Some(share) = settings.send_budget {
-        validate_send_share(&field("send_budget"), share)?;
-    }
-    if settings.brand.len() > MAX_BRAND_KEYS {
-        return Err(invalid(
-            field("brand"),
-            format!("at most {MAX_BRAND_KEYS} keys"),
-        ));
-    }
-    let bytes = serde_json::to_vec(&settings.brand).map_or(usize::MAX, |json| json.len());
-    if bytes > MAX_BRAND_BYTES {
-        return Err(invalid(
-            field("brand"),
-            format!("at most {MAX_BRAND_BYTES} bytes as JSON"),
-        ));
-    }
-    Ok(())
 }

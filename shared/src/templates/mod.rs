@@ -6,6 +6,7 @@
 //!   with a live pointer per tenant and template ([`crate::templates::ports::TemplatePublisher`]).
 //! - [`snippets`]: which snippets of the library a template reaches; its versions pin them.
 //! - [`service::TemplateService`]: what the API calls (variables, saving them, previews).
+//! - [`test_send`]: a template mailed to an address of the retailer's seed list.
 //! - [`deploy`]: publishes the catalog to every retailer it targets (`storecast-dev
 //!   deploy-templates`).
 //!
@@ -23,15 +24,19 @@ pub mod service;
 #[cfg(feature = "api")]
 pub mod snippets;
 #[cfg(feature = "api")]
+pub mod test_send;
+#[cfg(feature = "api")]
 mod variables;
 
 #[cfg(feature = "api")]
 pub use catalog::{Catalog, CatalogError, CatalogTemplate, RetailerSelection};
 #[cfg(feature = "api")]
 pub use service::{
-    Preview, PreviewCustomer, PreviewRequest, PushPayloadPreview, PushPreview, TemplateService,
-    TemplateVariables,
+    Preview, PreviewCustomer, PreviewRequest, PushPayloadPreview, PushPreview, RenderedTest,
+    TEST_SEND_CAMPAIGN, TemplateService, TemplateVariables,
 };
+#[cfg(feature = "api")]
+pub use test_send::{TestSendError, TestSendRequest, TestSends, TestSent};
 
 #[cfg(feature = "api")]
 pub use variables::*;

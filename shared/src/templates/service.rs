@@ -26,6 +26,18 @@ const PUBLISH_ATTEMPTS: u32 = 3;
 /// The campaign and variant previews and render checks render as.
 const PREVIEW_CAMPAIGN: &str = "preview";
 const PREVIEW_VARIANT: &str = "A";
+pub use crate::domain::TEST_SEND_CAMPAIGN;
+
+/// A test send's render: the message and what identifies it.
+#[derive(Debug, Clone)]
+pub struct RenderedTest {
+    pub rendered: RenderedMessage,
+    pub campaign: CampaignId,
+    pub variant: VariantId,
+    /// Unique per test send, so no send log entry or feedback record can be mistaken for it.
+    pub message_id: MessageId,
+    pub unsubscribe_url: String,
+}
 
 /// A template's variables as a retailer sees them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -240,8 +252,82 @@ impl TemplateService {
         template: &TemplateId,
         request: PreviewRequest,
     ) -> Result<Preview, TemplateError> {
+        let sample = SampleRecipient::new(
+            &workspace.tenant_id,
+            request.customer.as_ref(),
+            request.offers,
+        );
+        let issued_at = time::OffsetDateTime::now_utc().unix_timestamp();
+        let (rendered, compiled, _) = self
+            .render_sample(
+                workspace,
+                template,
+                request.variables.as_ref(),
+                &sample,
+                issued_at,
+            )
+            .await?;
+        Ok(Preview {
+            push: compiled.has_push().then(|| {
+                PushPreview::of(
+                    rendered.push_title.clone().unwrap_or_default(),
+                    rendered.push_body.clone().unwrap_or_default(),
+                    &sample,
+                )
+            }),
+            subject: rendered.subject,
+            html: rendered.html,
+            text: rendered.text,
+        })
+    }
+
+    /// What a test send to `to` carries: the preview's render (same draft values, sample
+    /// customer and offers, render budget) for a customer at `to`, with campaign
+    /// [`TEST_SEND_CAMPAIGN`], a message id of its own and an unsubscribe link signed for `to`.
+    pub async fn render_test(
+        &self,
+        workspace: &TenantWorkspace,
+        template: &TemplateId,
+        request: PreviewRequest,
+        to: &str,
+        issued_at: i64,
+    ) -> Result<RenderedTest, TemplateError> {
+        let sample = SampleRecipient::for_test_send(
+            &workspace.tenant_id,
+            request.customer.as_ref(),
+            request.offers,
+            to,
+        );
+        let (rendered, _, unsubscribe_url) = self
+            .render_sample(
+                workspace,
+                template,
+                request.variables.as_ref(),
+                &sample,
+                issued_at,
+            )
+            .await?;
+        Ok(RenderedTest {
+            rendered,
+            campaign: sample.campaign,
+            variant: sample.variant,
+            message_id: sample.message_id,
+            unsubscribe_url,
+        })
+    }
+
+    /// The live version (with `draft` values over the saved ones) rendered for `sample`, its
+    /// compiled template, and the unsubscribe link it carries.
+    async fn render_sample(
+        &self,
+        workspace: &TenantWorkspace,
+        template: &TemplateId,
+        draft: Option<&Map<String, Value>>,
+        sample: &SampleRecipient,
+        issued_at: i64,
+    ) -> Result<(RenderedMessage, Arc<CompiledTemplate>, String), TemplateError> {
         let live = self.live(&workspace.tenant_id, template).await?;
-        let compiled = match request.variables.as_ref().filter(|v| !v.is_empty()) {
+        let compiled = match draft.filter(|v| !v.is_empty()) {
             None => self.cache.get_or_compile(&live)?,
             Some(draft) => {
                 let mut overrides = live.overrides.clone();
@@ -255,11 +341,6 @@ impl TemplateService {
                 Arc::new(CompiledTemplate::compile_unbaked(&version)?)
             }
         };
-        let sample = SampleRecipient::new(
-            &workspace.tenant_id,
-            request.customer.as_ref(),
-            request.offers,
-        );
         let brand = FieldValue::from(&workspace.settings.brand);
         // The link a message to the sample's address would carry: a working one.
         let link = unsubscribe_url(
@@ -268,22 +349,11 @@ impl TemplateService {
             &sample.campaign,
             &sample.variant,
             &sample.link_address,
-            time::OffsetDateTime::now_utc().unix_timestamp(),
+            issued_at,
         )
         .unwrap_or_else(|| workspace.unsubscribe_base_url.clone());
         let rendered = sample.render(&compiled, workspace, &brand, &link)?;
-        Ok(Preview {
-            push: compiled.has_push().then(|| {
-                PushPreview::of(
-                    rendered.push_title.clone().unwrap_or_default(),
-                    rendered.push_body.clone().unwrap_or_default(),
-                    &sample,
-                )
-            }),
-            subject: rendered.subject,
-            html: rendered.html,
-            text: rendered.text,
-        })
+        Ok((rendered, compiled, link))
     }
 
     async fn live(
@@ -377,6 +447,24 @@ impl SampleRecipient {
             campaign,
             variant: VariantId::parse(PREVIEW_VARIANT).expect("valid id"),
         }
+    }
+
+    /// A test send's recipient: the given customer (or the sample one) at `to`, under campaign
+    /// [`TEST_SEND_CAMPAIGN`], with a message id drawn at random.
+    fn for_test_send(
+        tenant: &TenantId,
+        customer: Option<&PreviewCustomer>,
+        offers: Option<Vec<Offer>>,
+        to: &str,
+    ) -> Self {
+        let mut sample = Self::new(tenant, customer, offers);
+        sample.customer.email = Some(to.to_string());
+        sample.link_address = to.to_string();
+        sample.campaign = CampaignId::parse(TEST_SEND_CAMPAIGN).expect("valid id");
+        let once = CustomerId::parse(format!("test-send-{:016x}", crate::random::next_u64()))
+            .expect("valid id");
+        sample.message_id = MessageId::derive(tenant, &sample.campaign, &once, Channel::Email);
+        sample
     }
 
     fn render(

@@ -54,6 +54,7 @@ struct Harness {
     events: Arc<MemoryStream>,
     counters: Arc<MemoryFeedbackCounters>,
     scores: Arc<MemoryScoreStore>,
+    email: Arc<storecast::testing::MemoryEmailProvider>,
 }
 
 fn harness() -> Harness {
@@ -130,13 +131,23 @@ fn harness() -> Harness {
         scores.clone(),
         Arc::new(MemoryConfigStore::default()),
     );
+    let templates = Arc::new(TemplateService::new(
+        directory.clone(),
+        directory.clone(),
+        unsubscribe_signer(),
+    ));
+    let email = Arc::new(storecast::testing::MemoryEmailProvider::keeping_messages());
     let router = storecast::api::router(ApiState {
         onboarding: Arc::new(onboarding),
-        templates: Arc::new(TemplateService::new(
-            directory.clone(),
-            directory.clone(),
-            unsubscribe_signer(),
+        test_sends: Arc::new(storecast::templates::TestSends::new(
+            storecast::templates::test_send::TestSendPorts::new(
+                templates.clone(),
+                email.clone(),
+                directory.clone(),
+            ),
+            DOMAIN,
         )),
+        templates,
         campaigns: campaigns.clone(),
         suppressions: directory.clone(),
         workspaces: directory.clone(),
@@ -173,6 +184,7 @@ fn harness() -> Harness {
         events,
         counters,
         scores,
+        email,
     }
 }
 
@@ -2291,4 +2303,294 @@ fn the_document_declares_the_availability_routes_answers() {
     for status in ["200", "404", "422", "503"] {
         assert!(lookup.iter().any(|s| s == status), "lookup: {status}");
     }
+}
+
+/// The retailer's seed list set through the settings PATCH.
+async fn set_seed_list(h: &Harness, tenant: &str, addresses: Value) -> Answer {
+    h.call(
+        Method::PATCH,
+        &format!("/tenants/{tenant}"),
+        Some(marketer(tenant)),
+        Some(json!({ "seed_list": addresses })),
+    )
+    .await
+}
+
+async fn test_send(h: &Harness, tenant: &str, caller: &str, body: Value) -> Answer {
+    h.call(
+        Method::POST,
+        &format!("/tenants/{tenant}/templates/{TEMPLATE}/test-send"),
+        Some(marketer(caller)),
+        Some(body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_seed_list_is_validated_deduplicated_and_stored_lower_case() {
+    let h = two_retailers().await;
+    let saved = set_seed_list(
+        &h,
+        "alpine",
+        json!(["QA@Alpine.test", " qa@alpine.test", "boss@alpine.test"]),
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    assert_eq!(
+        saved.body["settings"]["seed_list"],
+        json!(["qa@alpine.test", "boss@alpine.test"])
+    );
+    let bad = set_seed_list(&h, "alpine", json!(["qa@alpine.test", "not-an-address"])).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.body["errors"][0]["field"], "seed_list[1]");
+    let too_many: Vec<String> = (0..=storecast::domain::MAX_SEED_ADDRESSES)
+        .map(|i| format!("qa{i}@alpine.test"))
+        .collect();
+    let over = set_seed_list(&h, "alpine", json!(too_many)).await;
+    assert_eq!(over.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(over.body["errors"][0]["field"], "seed_list");
+    let kept = h
+        .call(
+            Method::GET,
+            "/tenants/alpine",
+            Some(marketer("alpine")),
+            None,
+        )
+        .await;
+    assert_eq!(
+        kept.body["settings"]["seed_list"],
+        json!(["qa@alpine.test", "boss@alpine.test"]),
+        "a refused PATCH changes nothing"
+    );
+    let emptied = set_seed_list(&h, "alpine", json!([])).await;
+    assert_eq!(emptied.status, StatusCode::OK);
+    assert!(emptied.body["settings"].get("seed_list").is_none());
+}
+
+#[tokio::test]
+async fn a_test_send_mails_a_seed_address_through_the_retailers_own_workspace() {
+    let h = two_retailers().await;
+    assert_eq!(
+        set_seed_list(&h, "alpine", json!(["qa@alpine.test"]))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let workspace = h
+        .call(
+            Method::GET,
+            "/tenants/alpine",
+            Some(marketer("alpine")),
+            None,
+        )
+        .await
+        .body;
+
+    let sent = test_send(
+        &h,
+        "alpine",
+        "alpine",
+        json!({
+            "to": "QA@alpine.test",
+            "variables": {"headline": "Draft headline"},
+            "customer": {"email": "someone@else.test", "fields": {"first_name": "Ana"}}
+        }),
+    )
+    .await;
+
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.body);
+    let mails = h.email.sent();
+    assert_eq!(mails.len(), 1);
+    let (provider_id, mail) = &mails[0];
+    assert_eq!(sent.body["provider_message_id"], provider_id.as_str());
+    assert_eq!(sent.body["to"], "qa@alpine.test");
+    assert_eq!(
+        mail.to_address, "qa@alpine.test",
+        "never the customer's address"
+    );
+    assert_eq!(mail.configuration_set, workspace["configuration_set"]);
+    assert_eq!(mail.ses_tenant, workspace["ses_tenant"]);
+    assert_eq!(mail.from_address, workspace["from_address"]);
+    let tag = |name: &str| {
+        mail.tags
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(tag("tenant").as_deref(), Some("alpine"));
+    assert_eq!(tag("campaign").as_deref(), Some("test-send"));
+    assert_eq!(tag("test_send").as_deref(), Some("true"));
+    assert_eq!(
+        tag("message_id"),
+        sent.body["message_id"].as_str().map(String::from)
+    );
+    let message = mail_parser::MessageParser::default()
+        .parse(&mail.raw_mime)
+        .unwrap();
+    let subject = message.subject().unwrap();
+    assert!(subject.starts_with("[TEST] Ana, "), "{subject}");
+    assert_eq!(sent.body["subject"], subject);
+    assert!(message.body_html(0).unwrap().contains("Draft headline"));
+    assert_eq!(
+        message.to().unwrap().first().unwrap().address(),
+        Some("qa@alpine.test")
+    );
+    assert!(message.header_raw("List-Unsubscribe").is_some());
+
+    // A second test send is its own message: a message id of its own.
+    let again = test_send(&h, "alpine", "alpine", json!({"to": "qa@alpine.test"})).await;
+    assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.body);
+    assert_ne!(again.body["message_id"], sent.body["message_id"]);
+    assert!(
+        again.body["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("[TEST] ")
+    );
+}
+
+#[tokio::test]
+async fn a_test_send_goes_only_to_the_own_seed_list_of_an_active_retailer() {
+    let h = two_retailers().await;
+    set_seed_list(&h, "alpine", json!(["qa@alpine.test", "gone@alpine.test"])).await;
+    set_seed_list(&h, "harbor", json!(["qa@harbor.test"])).await;
+
+    let stranger = test_send(&h, "alpine", "alpine", json!({"to": "ana@example.com"})).await;
+    assert_eq!(stranger.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(stranger.content_type, "application/problem+json");
+    assert_eq!(stranger.body["errors"][0]["field"], "to");
+    // Another retailer's seed address is no seed address of this one.
+    let harbors = test_send(&h, "alpine", "alpine", json!({"to": "qa@harbor.test"})).await;
+    assert_eq!(harbors.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Another retailer's template (and seed list) is out of reach.
+    let foreign = test_send(&h, "alpine", "harbor", json!({"to": "qa@alpine.test"})).await;
+    assert_eq!(foreign.status, StatusCode::FORBIDDEN);
+    let foreign = test_send(&h, "alpine", "harbor", json!({"to": "qa@harbor.test"})).await;
+    assert_eq!(foreign.status, StatusCode::FORBIDDEN);
+    // A template the retailer does not have.
+    let missing = h
+        .call(
+            Method::POST,
+            "/tenants/alpine/templates/no-such-template/test-send",
+            Some(marketer("alpine")),
+            Some(json!({"to": "qa@alpine.test"})),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    // A suppressed seed address.
+    h.directory
+        .add(
+            &TenantId::parse("alpine").unwrap(),
+            &Suppression {
+                address: "gone@alpine.test".into(),
+                reason: SuppressionReason::HardBounce,
+                since: 0,
+                detail: None,
+            },
+        )
+        .await
+        .unwrap();
+    let suppressed = test_send(&h, "alpine", "alpine", json!({"to": "gone@alpine.test"})).await;
+    assert_eq!(suppressed.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        suppressed.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("suppression")
+    );
+    assert!(h.email.sent().is_empty(), "nothing was sent");
+
+    // A suspended retailer sends no tests; harbor still does.
+    let suspended = h
+        .call(
+            Method::POST,
+            "/tenants/alpine/suspend",
+            Some(operator()),
+            None,
+        )
+        .await;
+    assert_eq!(suspended.status, StatusCode::OK);
+    let refused = test_send(&h, "alpine", "alpine", json!({"to": "qa@alpine.test"})).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("suspended")
+    );
+    let harbor = test_send(&h, "harbor", "harbor", json!({"to": "qa@harbor.test"})).await;
+    assert_eq!(harbor.status, StatusCode::ACCEPTED, "{}", harbor.body);
+    let mails = h.email.sent();
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].1.configuration_set.contains("harbor"));
+}
+
+#[tokio::test]
+async fn a_test_send_of_a_broken_template_names_part_line_and_column_and_sends_nothing() {
+    use storecast::templates::ports::{TemplatePublisher as _, TemplateStore as _};
+    let h = two_retailers().await;
+    set_seed_list(&h, "alpine", json!(["qa@alpine.test"])).await;
+    let alpine = TenantId::parse("alpine").unwrap();
+    let template = storecast::domain::TemplateId::parse(TEMPLATE).unwrap();
+    let mut version = h
+        .directory
+        .live_template(&alpine, &template)
+        .await
+        .unwrap()
+        .unwrap();
+    let live = version.template.version;
+    version.template.version = live + 1;
+    version.text =
+        "Hello\n\n{% if customer.first_name %}\n  {{ customer.first_name | }}\n{% endif %}".into();
+    h.directory.publish(&version, Some(live)).await.unwrap();
+
+    let broken = test_send(&h, "alpine", "alpine", json!({"to": "qa@alpine.test"})).await;
+
+    assert_eq!(
+        broken.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        broken.body
+    );
+    assert_eq!(
+        broken.body["type"],
+        "https://storecast.dev/problems/template-error"
+    );
+    assert_eq!(broken.body["errors"][0]["field"], "email.txt");
+    assert_eq!(broken.body["errors"][0]["line"], 4);
+    assert!(broken.body["errors"][0]["column"].as_u64().unwrap() > 1);
+    assert!(h.email.sent().is_empty());
+}
+
+#[tokio::test]
+async fn test_sends_are_limited_per_retailer_and_minute_and_the_campaign_id_is_reserved() {
+    let h = two_retailers().await;
+    set_seed_list(&h, "alpine", json!(["qa@alpine.test"])).await;
+    set_seed_list(&h, "harbor", json!(["qa@harbor.test"])).await;
+    let limit = storecast::templates::test_send::MAX_TEST_SENDS_PER_MINUTE;
+    for _ in 0..limit {
+        let sent = test_send(&h, "alpine", "alpine", json!({"to": "qa@alpine.test"})).await;
+        assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.body);
+    }
+    let over = test_send(&h, "alpine", "alpine", json!({"to": "qa@alpine.test"})).await;
+    assert_eq!(over.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(over.body["retryable"], true);
+    assert_eq!(h.email.sent().len(), limit);
+    let harbor = test_send(&h, "harbor", "harbor", json!({"to": "qa@harbor.test"})).await;
+    assert_eq!(
+        harbor.status,
+        StatusCode::ACCEPTED,
+        "another retailer's minute"
+    );
+
+    let reserved = h
+        .call(
+            Method::POST,
+            "/tenants/alpine/campaigns",
+            Some(marketer("alpine")),
+            Some(campaign_body("test-send", "alpine")),
+        )
+        .await;
+    assert_eq!(reserved.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(reserved.body["errors"][0]["field"], "campaign_id");
 }

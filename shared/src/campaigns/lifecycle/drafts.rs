@@ -68,6 +68,12 @@ impl Campaigns {
                 format!("1 to {} characters", super::MAX_NAME_CHARS),
             ));
         }
+        if record.definition.campaign_id.as_str() == crate::domain::TEST_SEND_CAMPAIGN {
+            return Err(invalid(
+                "campaign_id",
+                "is reserved: template test sends are tagged with it",
+            ));
+        }
         record.definition.validate()?;
         self.check_audience_location(&record.definition)?;
         if let Some(text) = &record.schedule {
