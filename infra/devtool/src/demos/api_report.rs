@@ -184,7 +184,7 @@ impl ApiDemoReport {
         let _ = writeln!(out, "API at {}", self.base_url);
         let _ = writeln!(
             out,
-            "{:<32} {:>6} {:>7} {:>5} {:>8} {:>9} {:>7} {:>6} {:>4} {:>5} {:>5} {:>7} {:>5} {:>5}",
+            "{:<32} {:>6} {:>7} {:>5} {:>8} {:>9} {:>7} {:>6} {:>4} {:>5} {:>5} {:>7} {:>7} {:>5} {:>5}",
             "retailer / campaign",
             "rows",
             "matched",
@@ -197,13 +197,14 @@ impl ApiDemoReport {
             "sent",
             "fail",
             "sup@snd",
+            "cap@snd",
             "park",
             "defer"
         );
         for (tenant, line) in &self.lines {
             let _ = writeln!(
                 out,
-                "{:<32} {:>6} {:>7} {:>5} {:>8} {:>9} {:>7} {:>6} {:>4} {:>5} {:>5} {:>7} {:>5} {:>5}",
+                "{:<32} {:>6} {:>7} {:>5} {:>8} {:>9} {:>7} {:>6} {:>4} {:>5} {:>5} {:>7} {:>7} {:>5} {:>5}",
                 tenant,
                 line.n(&["rows"]),
                 line.matched(),
@@ -216,6 +217,7 @@ impl ApiDemoReport {
                 line.n(&["delivery", "sent"]),
                 line.n(&["delivery", "failed"]),
                 line.n(&["delivery", "suppressed"]),
+                line.n(&["delivery", "frequency_capped"]),
                 line.n(&["delivery", "parked"]),
                 deferred_by_warmup(tenant, line),
             );
@@ -265,6 +267,7 @@ fn delivered_parked_or_deferred(line_key: &str, line: &RetailerLine) -> u64 {
     line.n(&["delivery", "sent"])
         + line.n(&["delivery", "failed"])
         + line.n(&["delivery", "suppressed"])
+        + line.n(&["delivery", "frequency_capped"])
         + line.n(&["delivery", "parked"])
         + deferred_by_warmup(line_key, line)
 }

@@ -81,9 +81,32 @@ impl TenantsTable {
         let key = contacts_key(scope.tenant, scope.channel, customer);
         let own = campaign_attribute(scope.campaign);
         let since = window_start(cap, now).unix_timestamp();
-        let horizon =
-            (now - time::Duration::days(i64::from(MAX_FREQUENCY_CAP_WINDOW_DAYS))).unix_timestamp();
-        let mut item = self
+        let mut item = self.read_contacts(&key).await?;
+        for _ in 0..CONTACT_TAKE_ATTEMPTS {
+            if item.contains_key(&own) {
+                return Ok(ContactTake::AlreadyHeld);
+            }
+            if contacts_since(&item, since, &own) >= cap.max_messages as usize {
+                return Ok(ContactTake::Refused);
+            }
+            match self.write_contact(&key, &own, &item, now).await? {
+                None => return Ok(ContactTake::Taken),
+                // Another take (or release) wrote first: decide again on what it left.
+                Some(Some(current)) => item = current,
+                Some(None) => item = self.read_contacts(&key).await?,
+            }
+        }
+        Err(StoreError::Unavailable {
+            store: TENANTS,
+            source: Message::boxed(format!(
+                "contact history still contended after {CONTACT_TAKE_ATTEMPTS} attempts"
+            )),
+        })
+    }
+
+    /// The customer's contact item, read consistently (empty when there is none).
+    async fn read_contacts(&self, key: &Item) -> Result<Item, StoreError> {
+        Ok(self
             .client
             .get_item()
             .table_name(&self.table)
@@ -93,66 +116,58 @@ impl TenantsTable {
             .await
             .map_err(|e| store_error(TENANTS, e))?
             .item
-            .unwrap_or_default();
-        for _ in 0..CONTACT_TAKE_ATTEMPTS {
-            if item.contains_key(&own) {
-                return Ok(ContactTake::AlreadyHeld);
-            }
-            if contacts_since(&item, since, &own) >= cap.max_messages as usize {
-                return Ok(ContactTake::Refused);
-            }
-            let version = item
-                .get(CONTACT_VERSION_ATTRIBUTE)
-                .and_then(|v| v.as_n().ok())
-                .and_then(|v| v.parse::<u64>().ok());
-            let stale: Vec<String> = contact_times(&item)
-                .filter(|(_, at)| *at < horizon)
-                .map(|(name, _)| name.clone())
-                .collect();
-            let mut request = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key.clone()))
-                .expression_attribute_names("#c", own.as_str())
-                .expression_attribute_names("#v", CONTACT_VERSION_ATTRIBUTE)
-                .expression_attribute_values(":at", n(now.unix_timestamp()))
-                .expression_attribute_values(":next", n(version.unwrap_or(0) + 1))
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                );
-            request = match version {
-                None => request.condition_expression("attribute_not_exists(#v)"),
-                Some(version) => request
-                    .condition_expression("#v = :v")
-                    .expression_attribute_values(":v", n(version)),
-            };
-            let mut expression = "SET #c = :at, #v = :next".to_string();
-            if !stale.is_empty() {
-                let mut placeholders = Vec::with_capacity(stale.len());
-                for (i, name) in stale.into_iter().enumerate() {
-                    placeholders.push(format!("#s{i}"));
-                    request = request.expression_attribute_names(format!("#s{i}"), name);
-                }
-                expression.push_str(&format!(" REMOVE {}", placeholders.join(", ")));
-            }
-            match request.update_expression(expression).send().await {
-                Ok(_) => return Ok(ContactTake::Taken),
-                Err(error) => match error.as_service_error() {
-                    Some(UpdateItemError::ConditionalCheckFailedException(failure)) => {
-                        // Another take (or release) wrote first: decide again on what it left.
-                        item = failure.item.clone().unwrap_or_default();
-                    }
-                    _ => return Err(store_error(TENANTS, error)),
-                },
-            }
+            .unwrap_or_default())
+    }
+
+    /// Writes the campaign's contact on the condition that the item is still at the revision
+    /// `item` holds, removing the contacts past the longest window. `None` when written;
+    /// `Some(state)` when a concurrent write came first, with the state the failed write
+    /// returned (`Some(None)`: none returned, read it again).
+    async fn write_contact(
+        &self,
+        key: &Item,
+        own: &str,
+        item: &Item,
+        now: time::OffsetDateTime,
+    ) -> Result<Option<Option<Item>>, StoreError> {
+        let horizon =
+            (now - time::Duration::days(i64::from(MAX_FREQUENCY_CAP_WINDOW_DAYS))).unix_timestamp();
+        let version = item
+            .get(CONTACT_VERSION_ATTRIBUTE)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.clone()))
+            .expression_attribute_names("#c", own)
+            .expression_attribute_names("#v", CONTACT_VERSION_ATTRIBUTE)
+            .expression_attribute_values(":at", n(now.unix_timestamp()))
+            .expression_attribute_values(":next", n(version.unwrap_or(0) + 1))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        request = match version {
+            None => request.condition_expression("attribute_not_exists(#v)"),
+            Some(version) => request
+                .condition_expression("#v = :v")
+                .expression_attribute_values(":v", n(version)),
+        };
+        let mut expression = "SET #c = :at, #v = :next".to_string();
+        let stale = contact_times(item).filter(|(_, at)| *at < horizon);
+        for (i, (name, _)) in stale.enumerate() {
+            expression.push_str(if i == 0 { " REMOVE " } else { ", " });
+            expression.push_str(&format!("#s{i}"));
+            request = request.expression_attribute_names(format!("#s{i}"), name.as_str());
         }
-        Err(StoreError::Unavailable {
-            store: TENANTS,
-            source: Message::boxed(format!(
-                "contact history still contended after {CONTACT_TAKE_ATTEMPTS} attempts"
-            )),
-        })
+        match request.update_expression(expression).send().await {
+            Ok(_) => Ok(None),
+            Err(error) => match error.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(failure)) => {
+                    Ok(Some(failure.item.clone()))
+                }
+                _ => Err(store_error(TENANTS, error)),
+            },
+        }
     }
 
     /// Removes the campaign's attribute, only where it is (an UpdateItem would otherwise create
