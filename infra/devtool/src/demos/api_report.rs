@@ -179,9 +179,8 @@ impl ApiDemoReport {
         }
     }
 
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(out, "API at {}", self.base_url);
+    /// One line per retailer (and campaign): its rows by where they went.
+    fn render_lines(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "{:<32} {:>6} {:>7} {:>5} {:>8} {:>9} {:>7} {:>6} {:>4} {:>5} {:>5} {:>7} {:>7} {:>5} {:>5}",
@@ -222,6 +221,12 @@ impl ApiDemoReport {
                 deferred_by_warmup(tenant, line),
             );
         }
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "API at {}", self.base_url);
+        self.render_lines(&mut out);
         self.render_feedback(&mut out);
         self.render_warmup(&mut out);
         self.render_availability(&mut out);
