@@ -2,8 +2,6 @@
 //! contacts (`deliverability::frequency_cap::ContactLedger`), the campaigns engine reads them as
 //! its launch-time pre-filter (`campaigns::ContactHistory`).
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
@@ -252,7 +250,7 @@ impl crate::campaigns::ContactHistory for TenantsTable {
         customers: &[CustomerId],
         since: time::OffsetDateTime,
         excluding: &CampaignId,
-    ) -> Result<HashMap<CustomerId, u32>, StoreError> {
+    ) -> Result<std::collections::HashMap<CustomerId, u32>, StoreError> {
         let mut unique: Vec<&CustomerId> = customers.iter().collect();
         unique.sort();
         unique.dedup();
@@ -262,7 +260,7 @@ impl crate::campaigns::ContactHistory for TenantsTable {
             .collect();
         let excluded = campaign_attribute(excluding);
         let since = since.unix_timestamp();
-        let mut counts = HashMap::new();
+        let mut counts = std::collections::HashMap::new();
         for item in self.batch_get(keys).await? {
             let Some(customer) =
                 get_s(&item, "sk", TENANTS)?.strip_prefix(contacts_sk_prefix(channel))
