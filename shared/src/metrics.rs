@@ -57,6 +57,7 @@ pub const METRICS: &[(&str, Unit)] = &[
     ("Parked", Unit::Count),
     ("DuplicatesSkipped", Unit::Count),
     ("Suppressed", Unit::Count),
+    ("FrequencyCapped", Unit::Count),
     ("DeadLettered", Unit::Count),
     ("Deferred", Unit::Count),
     ("QuietHoursHeld", Unit::Count),

@@ -104,6 +104,7 @@ pub fn deliverer_with_provider(
         settings.delivery_config(),
     )
     .with_send_cap(caps)
+    .with_contact_ledger(tenants_for_push.clone())
     .with_push(crate::pipeline::deliver::PushPorts {
         provider: Arc::new(crate::aws::sns::SnsPush::new(crate::aws::sns::client(sdk))),
         endpoints: tenants_for_push.clone(),

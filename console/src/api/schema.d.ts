@@ -808,6 +808,13 @@ export interface components {
             unconfirmed: number;
             /**
              * Format: int64
+             * @description Refused by the retailer's frequency cap when about to be sent (other campaigns reached
+             *     the customer first): never sent. The launch's own frequency-cap skips are
+             *     `skipped.frequency_capped`; the two together are everyone the cap kept out.
+             */
+            frequency_capped: number;
+            /**
+             * Format: int64
              * @description Emitted by the launch and neither final nor parked yet: on the streams, being delivered,
              *     deferred, or kept in a dead letter or the on-failure destination.
              */
@@ -833,6 +840,11 @@ export interface components {
             suppressed: number;
             /** Format: int64 */
             unconfirmed: number;
+            /**
+             * Format: int64
+             * @description Refused at send time by the retailer's frequency cap (`RecipientOutcome::FrequencyCapped`).
+             */
+            frequency_capped?: number;
             /** @description The failed ones by reason. */
             failed_by_reason?: components["schemas"]["FailedByReason"];
         };
@@ -1046,7 +1058,7 @@ export interface components {
          * @description Where one message stands.
          * @enum {string}
          */
-        MessageState: "NOT_SENT" | "IN_FLIGHT" | "WAITING" | "SENT" | "FAILED" | "SUPPRESSED" | "UNCONFIRMED";
+        MessageState: "NOT_SENT" | "IN_FLIGHT" | "WAITING" | "SENT" | "FAILED" | "SUPPRESSED" | "FREQUENCY_CAPPED" | "UNCONFIRMED";
         /** @description What a missing score counts as. */
         MissingScore: "unavailable" | {
             /** @description The item is decided as if it had this score. */
@@ -1361,7 +1373,9 @@ export interface components {
             not_in_segment: number;
             /**
              * Format: int64
-             * @description Over the retailer's frequency cap (no more than N marketing messages in a window).
+             * @description Over the retailer's frequency cap at launch (no more than N marketing messages per
+             *     channel in a window): not emitted. Those the cap refused at send time are
+             *     `delivery.frequency_capped`.
              */
             frequency_capped: number;
             /**

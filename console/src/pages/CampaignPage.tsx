@@ -150,6 +150,7 @@ function Stats({ stats, at, error }: { stats?: CampaignStats; at?: Date; error: 
             <Tile label="In flight" value={stats.delivery.in_flight} testid="stat-in-flight" />
             <Tile label="Failed" value={stats.delivery.failed} />
             <Tile label="Suppressed at send" value={stats.delivery.suppressed} />
+            <Tile label="Capped at send" value={stats.delivery.frequency_capped} />
             <Tile label="Parked" value={stats.delivery.parked} />
           </div>
           <p className="muted">

@@ -33,7 +33,7 @@ mod lifecycle_tests;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -107,8 +107,9 @@ impl Launch {
     }
 
     /// The retailer's frequency cap (`TenantSettings::frequency_cap`), counted over its
-    /// campaigns through [`CampaignEngine::contacts`]. Without one, no contact history is read
-    /// or written.
+    /// campaigns through [`CampaignEngine::contacts`]: customers already at the cap on a channel
+    /// are not emitted on it (a pre-filter; delivery records the contacts when it sends, and
+    /// refuses a send over the cap). Without one, no contact history is read.
     pub fn with_frequency_cap(mut self, cap: Option<FrequencyCap>) -> Self {
         self.frequency_cap = cap;
         self
@@ -369,13 +370,8 @@ impl CampaignEngine {
             stock::in_stock_per_row(self.availability.as_ref(), &campaign.tenant_id, &rows)
                 .await
                 .map_err(ChunkError::Availability)?;
-        // The customers to record as contacted, by record (only when a cap is set: without one
-        // nothing is recorded and nothing is cloned).
-        let capped = launch.frequency_cap.is_some();
-        let mut customers: Vec<CustomerId> = Vec::new();
         let mut records: Vec<StreamRecord> = Vec::with_capacity(sendable.len());
         for ((offset, variant, channel, row), in_stock) in sendable.into_iter().zip(in_stock) {
-            let customer = capped.then(|| row.id.clone());
             let record = match event_record(launch, (variant, channel), row, in_stock.as_deref()) {
                 Ok((record, unavailable)) => {
                     report.offers_unavailable += unavailable;
@@ -387,38 +383,23 @@ impl CampaignEngine {
                 }
             };
             *report.matched.entry(variant.to_string()).or_default() += 1;
-            customers.extend(customer);
             records.push(record);
         }
         let results = put_all(self.events.as_ref(), &records, self.retry).await;
         let mut failed = 0;
         let mut first = None;
-        let mut contacted = Vec::with_capacity(customers.len());
-        for (index, result) in results.into_iter().enumerate() {
+        for result in results {
             match result {
-                Ok(()) => {
-                    report.events_emitted += 1;
-                    contacted.extend(customers.get(index).cloned());
-                }
+                Ok(()) => report.events_emitted += 1,
                 Err(failure) => {
                     failed += 1;
                     first.get_or_insert(failure);
                 }
             }
         }
-        // Only the customers whose events the stream accepted count as contacted; a failed
-        // chunk is retried and records the rest then.
-        if !contacted.is_empty() {
-            self.contacts
-                .record_contacts(
-                    &campaign.tenant_id,
-                    &campaign.campaign_id,
-                    &contacted,
-                    launch.now,
-                )
-                .await
-                .map_err(ChunkError::ContactHistory)?;
-        }
+        // No contact is recorded here: delivery takes one when it sends (the frequency cap at
+        // send time, `deliverability::frequency_cap`), so a customer suppressed, parked or
+        // deferred at delivery does not count as contacted.
         match first {
             None => Ok(()),
             Some(first) => {
@@ -445,20 +426,36 @@ impl CampaignEngine {
             return Ok(());
         }
         let campaign = &launch.campaign;
-        let customers: Vec<CustomerId> = assigned.iter().map(|(_, row)| row.id.clone()).collect();
         let since = launch.now - time::Duration::days(i64::from(cap.window_days));
-        let counts = self
-            .contacts
-            .recent_contacts(
-                &campaign.tenant_id,
-                &customers,
-                since,
-                &campaign.campaign_id,
-            )
-            .await
-            .map_err(ChunkError::ContactHistory)?;
+        // Each channel is capped apart: a group of a campaign on both asks once per channel.
+        let mut counts: HashMap<Channel, HashMap<CustomerId, u32>> = HashMap::new();
+        for &channel in campaign.channel.channels() {
+            let customers: Vec<CustomerId> = assigned
+                .iter()
+                .filter(|(_, row)| row.channel == channel)
+                .map(|(_, row)| row.id.clone())
+                .collect();
+            if customers.is_empty() {
+                continue;
+            }
+            let recent = self
+                .contacts
+                .recent_contacts(
+                    &campaign.tenant_id,
+                    channel,
+                    &customers,
+                    since,
+                    &campaign.campaign_id,
+                )
+                .await
+                .map_err(ChunkError::ContactHistory)?;
+            counts.insert(channel, recent);
+        }
         let before = assigned.len();
-        assigned.retain(|(_, row)| counts.get(&row.id).copied().unwrap_or(0) < cap.max_messages);
+        assigned.retain(|(_, row)| {
+            let count = counts.get(&row.channel).and_then(|c| c.get(&row.id));
+            count.copied().unwrap_or(0) < cap.max_messages
+        });
         report.frequency_capped += (before - assigned.len()) as u64;
         Ok(())
     }

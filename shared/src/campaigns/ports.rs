@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::definition::AudienceLocation;
-use crate::domain::{CampaignId, CustomerId, StoreId, TenantId};
+use crate::domain::{CampaignId, Channel, CustomerId, StoreId, TenantId};
 use crate::error::StoreError;
 
 /// The retailer's customer export, read in byte ranges so that chunks can be processed apart and
@@ -91,26 +91,20 @@ impl Availability for AssumeAvailable {
     }
 }
 
-/// Who the tenant's campaigns contacted when: what the frequency cap counts.
+/// Who the tenant's campaigns contacted when, per channel: what the frequency cap counts. The
+/// engine only reads it (a launch-time pre-filter); delivery records a contact when it sends
+/// (`deliverability::frequency_cap::ContactLedger`, on the same history).
 #[async_trait]
 pub trait ContactHistory: Send + Sync {
     /// Per customer, how many of the tenant's campaigns other than `excluding` contacted them
-    /// at or after `since`. Customers without such contacts may be missing from the answer.
+    /// on `channel` at or after `since`. Customers without such contacts may be missing from
+    /// the answer.
     async fn recent_contacts(
         &self,
         tenant: &TenantId,
+        channel: Channel,
         customers: &[CustomerId],
         since: OffsetDateTime,
         excluding: &CampaignId,
     ) -> Result<HashMap<CustomerId, u32>, StoreError>;
-
-    /// Records that `campaign` contacted `customers` at `at`. Idempotent per (customer,
-    /// campaign): recording again replaces the time, so a re-run chunk never counts twice.
-    async fn record_contacts(
-        &self,
-        tenant: &TenantId,
-        campaign: &CampaignId,
-        customers: &[CustomerId],
-        at: OffsetDateTime,
-    ) -> Result<(), StoreError>;
 }

@@ -32,6 +32,8 @@ pub enum MessageState {
     Failed,
     /// On the retailer's suppression list when it was due.
     Suppressed,
+    /// Refused by the retailer's frequency cap when it was about to be sent: never sent.
+    FrequencyCapped,
     /// Handed to the provider without a confirmed answer: never resent.
     Unconfirmed,
 }
@@ -147,6 +149,7 @@ fn describe(outcome: RecipientOutcome) -> (MessageState, Option<String>, Option<
         } => (MessageState::Sent, None, Some(provider_message_id)),
         RecipientOutcome::Failed { reason } => (MessageState::Failed, Some(reason), None),
         RecipientOutcome::Suppressed => (MessageState::Suppressed, None, None),
+        RecipientOutcome::FrequencyCapped => (MessageState::FrequencyCapped, None, None),
         RecipientOutcome::Unconfirmed { reason } => (MessageState::Unconfirmed, Some(reason), None),
         // The owner's own slot never says duplicate; a later batch's does, for a message its
         // owner finished.

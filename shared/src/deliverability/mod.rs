@@ -10,6 +10,8 @@
 //! - [`feedback`]: applying them: the send log's feedback, the counters, suppression.
 //! - [`autopause`]: suspending a retailer whose rates cross the pause thresholds.
 //! - [`warmup`]: each retailer's warm-up plan, the daily decision and the day's send cap.
+//! - [`frequency_cap`]: the retailer's frequency cap at send time: each recipient sent takes a
+//!   contact atomically (the campaigns engine reads the same history as a pre-filter).
 //! - [`budget`]: the send budgets: the account's SES rate shared by every delivery, over each
 //!   sending retailer's share.
 //!
@@ -19,6 +21,7 @@ pub mod autopause;
 pub mod budget;
 pub mod counters;
 pub mod feedback;
+pub mod frequency_cap;
 #[cfg(feature = "api")]
 pub mod import;
 #[cfg(any(feature = "campaigns", feature = "deliver"))]

@@ -62,6 +62,10 @@ pub enum RecipientOutcome {
         reason: String,
     },
     Suppressed,
+    /// Refused by the retailer's frequency cap when it was about to be sent: other campaigns
+    /// already contacted the customer `max_messages` times on this channel within the window.
+    /// Final: not sent, not failed, never retried.
+    FrequencyCapped,
     /// Already sent (or failed) by an earlier delivery.
     Duplicate,
     /// Handed to the provider, but its answer was lost (a timeout, a broken connection, an
@@ -156,6 +160,9 @@ pub struct DeliveryTally {
     pub failed: u64,
     pub suppressed: u64,
     pub unconfirmed: u64,
+    /// Refused at send time by the retailer's frequency cap (`RecipientOutcome::FrequencyCapped`).
+    #[serde(default)]
+    pub frequency_capped: u64,
     /// The failed ones by reason.
     #[serde(default)]
     pub failed_by_reason: FailedByReason,
@@ -246,6 +253,7 @@ impl DeliveryTally {
                 }
                 RecipientOutcome::Suppressed => tally.suppressed += 1,
                 RecipientOutcome::Unconfirmed { .. } => tally.unconfirmed += 1,
+                RecipientOutcome::FrequencyCapped => tally.frequency_capped += 1,
                 _ => {}
             }
         }
@@ -269,6 +277,7 @@ impl DeliveryTally {
             ("failed", self.failed),
             ("suppressed", self.suppressed),
             ("unconfirmed", self.unconfirmed),
+            ("frequency_capped", self.frequency_capped),
         ];
         fields.extend(
             FailedByReason::NAMES
@@ -291,6 +300,7 @@ impl DeliveryTally {
             "failed" => self.failed = value,
             "suppressed" => self.suppressed = value,
             "unconfirmed" => self.unconfirmed = value,
+            "frequency_capped" => self.frequency_capped = value,
             other => {
                 if let Some(index) = FailedByReason::NAMES.iter().position(|n| *n == other) {
                     *self.failed_by_reason.slots()[index] = value;

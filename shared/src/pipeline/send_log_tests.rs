@@ -42,6 +42,7 @@ fn tally(sent: u64, failed: u64, suppressed: u64, unconfirmed: u64) -> DeliveryT
         failed,
         suppressed,
         unconfirmed,
+        frequency_capped: 0,
         // The failures of these tests are none of the classes the stats tell apart.
         failed_by_reason: FailedByReason {
             other: failed,

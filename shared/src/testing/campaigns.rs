@@ -1,4 +1,5 @@
-//! Audience exports and contact history in memory.
+//! Audience exports and contact history (the frequency cap's: the engine's read, delivery's
+//! takes) in memory.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -6,7 +7,10 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::lock;
-use crate::domain::{CampaignId, TenantId};
+use crate::deliverability::frequency_cap::{
+    ContactLedger, ContactScope, ContactTake, window_start,
+};
+use crate::domain::{CampaignId, Channel, CustomerId, FrequencyCap, TenantId};
 use crate::error::{Message, StoreError};
 
 /// Audience exports kept in memory; every read is recorded, so tests can check what a chunk
@@ -63,19 +67,22 @@ impl crate::campaigns::AudienceSource for MemoryAudienceSource {
     }
 }
 
-type ContactKey = (TenantId, crate::domain::CustomerId);
+type ContactKey = (TenantId, Channel, CustomerId);
 
 #[derive(Default)]
 struct ContactState {
-    /// Per tenant and customer: campaign → contact time (epoch seconds), as the table keeps it.
+    /// Per tenant, channel and customer: campaign → contact time (epoch seconds), as the table
+    /// keeps it.
     contacts: HashMap<ContactKey, HashMap<CampaignId, i64>>,
     reads: u64,
-    writes: u64,
+    takes: u64,
+    releases: u64,
     unavailable: bool,
 }
 
-/// Contact history in memory, with the DynamoDB adapter's semantics (one entry per customer and
-/// campaign, pruned past the longest window); counts calls so tests can check that launches
+/// Contact history in memory, with the DynamoDB adapter's semantics (one entry per customer,
+/// channel and campaign, pruned past the longest window; a take checks and records under one
+/// lock, as the adapter's conditional write does); counts calls so tests can check that tenants
 /// without a cap never touch it.
 #[derive(Default)]
 pub struct MemoryContactHistory {
@@ -83,38 +90,76 @@ pub struct MemoryContactHistory {
 }
 
 impl MemoryContactHistory {
-    /// (recent_contacts calls, record_contacts calls).
+    /// (recent_contacts calls, take_contacts and release_contacts calls).
     pub fn calls(&self) -> (u64, u64) {
         let state = lock(&self.state);
-        (state.reads, state.writes)
+        (state.reads, state.takes + state.releases)
+    }
+
+    /// (take_contacts calls, release_contacts calls).
+    pub fn ledger_calls(&self) -> (u64, u64) {
+        let state = lock(&self.state);
+        (state.takes, state.releases)
     }
 
     pub fn set_unavailable(&self, unavailable: bool) {
         lock(&self.state).unavailable = unavailable;
     }
 
-    /// The campaigns recorded for one customer of a tenant.
+    /// Records a contact directly (as a delivery's take would, without its check): for tests
+    /// that start from a history.
+    pub fn record(
+        &self,
+        tenant: &TenantId,
+        channel: Channel,
+        campaign: &CampaignId,
+        customer: &CustomerId,
+        at: time::OffsetDateTime,
+    ) {
+        lock(&self.state)
+            .contacts
+            .entry((tenant.clone(), channel, customer.clone()))
+            .or_default()
+            .insert(campaign.clone(), at.unix_timestamp());
+    }
+
+    /// The campaigns recorded for one customer of a tenant on a channel.
     pub fn campaigns_of(
         &self,
         tenant: &TenantId,
-        customer: &crate::domain::CustomerId,
+        channel: Channel,
+        customer: &CustomerId,
     ) -> Vec<CampaignId> {
         let state = lock(&self.state);
         let mut campaigns: Vec<CampaignId> = state
             .contacts
-            .get(&(tenant.clone(), customer.clone()))
+            .get(&(tenant.clone(), channel, customer.clone()))
             .map(|c| c.keys().cloned().collect())
             .unwrap_or_default();
         campaigns.sort();
         campaigns
     }
 
+    /// Every (customer, campaign) contact of a tenant on a channel.
+    pub fn contacts_of(&self, tenant: &TenantId, channel: Channel) -> usize {
+        lock(&self.state)
+            .contacts
+            .iter()
+            .filter(|((t, c, _), _)| t == tenant && *c == channel)
+            .map(|(_, campaigns)| campaigns.len())
+            .sum()
+    }
+
+    fn outage() -> StoreError {
+        StoreError::Unavailable {
+            store: "contact history",
+            source: Message::boxed("injected outage"),
+        }
+    }
+
     fn check(state: &ContactState) -> Result<(), StoreError> {
         if state.unavailable {
-            return Err(StoreError::Unavailable {
-                store: "contact history",
-                source: Message::boxed("injected outage"),
-            });
+            return Err(Self::outage());
         }
         Ok(())
     }
@@ -125,17 +170,19 @@ impl crate::campaigns::ContactHistory for MemoryContactHistory {
     async fn recent_contacts(
         &self,
         tenant: &TenantId,
-        customers: &[crate::domain::CustomerId],
+        channel: Channel,
+        customers: &[CustomerId],
         since: time::OffsetDateTime,
         excluding: &CampaignId,
-    ) -> Result<HashMap<crate::domain::CustomerId, u32>, StoreError> {
+    ) -> Result<HashMap<CustomerId, u32>, StoreError> {
         let mut state = lock(&self.state);
         state.reads += 1;
         Self::check(&state)?;
         let since = since.unix_timestamp();
         let mut counts = HashMap::new();
         for customer in customers {
-            let Some(campaigns) = state.contacts.get(&(tenant.clone(), customer.clone())) else {
+            let key = (tenant.clone(), channel, customer.clone());
+            let Some(campaigns) = state.contacts.get(&key) else {
                 continue;
             };
             let count = campaigns
@@ -148,27 +195,61 @@ impl crate::campaigns::ContactHistory for MemoryContactHistory {
         }
         Ok(counts)
     }
+}
 
-    async fn record_contacts(
+#[async_trait]
+impl ContactLedger for MemoryContactHistory {
+    async fn take_contacts(
         &self,
-        tenant: &TenantId,
-        campaign: &CampaignId,
-        customers: &[crate::domain::CustomerId],
-        at: time::OffsetDateTime,
-    ) -> Result<(), StoreError> {
+        scope: ContactScope<'_>,
+        customers: &[CustomerId],
+        cap: FrequencyCap,
+        now: time::OffsetDateTime,
+    ) -> Vec<Result<ContactTake, StoreError>> {
         let mut state = lock(&self.state);
-        state.writes += 1;
-        Self::check(&state)?;
-        let horizon = (at
+        state.takes += 1;
+        if state.unavailable {
+            return customers.iter().map(|_| Err(Self::outage())).collect();
+        }
+        let since = window_start(cap, now).unix_timestamp();
+        let horizon = (now
             - time::Duration::days(i64::from(crate::domain::MAX_FREQUENCY_CAP_WINDOW_DAYS)))
         .unix_timestamp();
+        customers
+            .iter()
+            .map(|customer| {
+                let key = (scope.tenant.clone(), scope.channel, customer.clone());
+                let campaigns = state.contacts.entry(key).or_default();
+                if campaigns.contains_key(scope.campaign) {
+                    return Ok(ContactTake::AlreadyHeld);
+                }
+                let others = campaigns
+                    .iter()
+                    .filter(|(campaign, at)| *campaign != scope.campaign && **at >= since)
+                    .count();
+                if others >= cap.max_messages as usize {
+                    return Ok(ContactTake::Refused);
+                }
+                campaigns.insert(scope.campaign.clone(), now.unix_timestamp());
+                campaigns.retain(|_, contacted| *contacted >= horizon);
+                Ok(ContactTake::Taken)
+            })
+            .collect()
+    }
+
+    async fn release_contacts(
+        &self,
+        scope: ContactScope<'_>,
+        customers: &[CustomerId],
+    ) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        state.releases += 1;
+        Self::check(&state)?;
         for customer in customers {
-            let campaigns = state
-                .contacts
-                .entry((tenant.clone(), customer.clone()))
-                .or_default();
-            campaigns.insert(campaign.clone(), at.unix_timestamp());
-            campaigns.retain(|_, contacted| *contacted >= horizon);
+            let key = (scope.tenant.clone(), scope.channel, customer.clone());
+            if let Some(campaigns) = state.contacts.get_mut(&key) {
+                campaigns.remove(scope.campaign);
+            }
         }
         Ok(())
     }

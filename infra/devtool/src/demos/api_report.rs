@@ -179,12 +179,11 @@ impl ApiDemoReport {
         }
     }
 
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(out, "API at {}", self.base_url);
+    /// One line per retailer (and campaign): its rows by where they went.
+    fn render_lines(&self, out: &mut String) {
         let _ = writeln!(
             out,
-            "{:<32} {:>6} {:>7} {:>5} {:>8} {:>9} {:>7} {:>6} {:>4} {:>5} {:>5} {:>7} {:>5} {:>5}",
+            "{:<32} {:>6} {:>7} {:>5} {:>8} {:>9} {:>7} {:>6} {:>4} {:>5} {:>5} {:>7} {:>7} {:>5} {:>5}",
             "retailer / campaign",
             "rows",
             "matched",
@@ -197,13 +196,14 @@ impl ApiDemoReport {
             "sent",
             "fail",
             "sup@snd",
+            "cap@snd",
             "park",
             "defer"
         );
         for (tenant, line) in &self.lines {
             let _ = writeln!(
                 out,
-                "{:<32} {:>6} {:>7} {:>5} {:>8} {:>9} {:>7} {:>6} {:>4} {:>5} {:>5} {:>7} {:>5} {:>5}",
+                "{:<32} {:>6} {:>7} {:>5} {:>8} {:>9} {:>7} {:>6} {:>4} {:>5} {:>5} {:>7} {:>7} {:>5} {:>5}",
                 tenant,
                 line.n(&["rows"]),
                 line.matched(),
@@ -216,10 +216,17 @@ impl ApiDemoReport {
                 line.n(&["delivery", "sent"]),
                 line.n(&["delivery", "failed"]),
                 line.n(&["delivery", "suppressed"]),
+                line.n(&["delivery", "frequency_capped"]),
                 line.n(&["delivery", "parked"]),
                 deferred_by_warmup(tenant, line),
             );
         }
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "API at {}", self.base_url);
+        self.render_lines(&mut out);
         self.render_feedback(&mut out);
         self.render_warmup(&mut out);
         self.render_availability(&mut out);
@@ -265,6 +272,7 @@ fn delivered_parked_or_deferred(line_key: &str, line: &RetailerLine) -> u64 {
     line.n(&["delivery", "sent"])
         + line.n(&["delivery", "failed"])
         + line.n(&["delivery", "suppressed"])
+        + line.n(&["delivery", "frequency_capped"])
         + line.n(&["delivery", "parked"])
         + deferred_by_warmup(line_key, line)
 }

@@ -10,14 +10,16 @@ use storecast::aws::dynamodb::{DeliveryTable, TenantsTable};
 use storecast::aws::kinesis::KinesisStream;
 use storecast::aws::s3::S3Archive;
 use storecast::aws::ses::SesProvider;
+use storecast::campaigns::ContactHistory as _;
 use storecast::channels::email::{EmailProvider, OutboundEmail};
 use storecast::clock::SystemClock;
+use storecast::deliverability::frequency_cap::{ContactLedger as _, ContactScope, ContactTake};
 use storecast::deliverability::suppression::{Suppression, SuppressionList as _};
 use storecast::directory::DeliveryDirectory;
 use storecast::directory::TenantAdmin;
 use storecast::domain::{
-    BatchId, CampaignId, CampaignStatus, MessageId, QuietHoursZone, TenantId, TenantStatus,
-    VariantId,
+    BatchId, CampaignId, CampaignStatus, Channel, CustomerId, FrequencyCap, MessageId,
+    QuietHoursZone, TenantId, TenantStatus, VariantId,
 };
 use storecast::error::SendError;
 use storecast::pipeline::archive::{Archive, DeadLetter, ParkedBatch};
@@ -547,6 +549,7 @@ async fn delivery_table_counts_each_message_once_with_its_outcome() {
                 RecipientOutcome::Unconfirmed {
                     reason: "timeout".into(),
                 },
+                RecipientOutcome::FrequencyCapped,
             ],
         ),
         &b,
@@ -611,6 +614,7 @@ async fn delivery_table_counts_each_message_once_with_its_outcome() {
                     failed: 1,
                     suppressed: 1,
                     unconfirmed: 1,
+                    frequency_capped: 1,
                     failed_by_reason: storecast::pipeline::send_log::FailedByReason {
                         other: 1,
                         ..Default::default()
@@ -1282,4 +1286,185 @@ async fn redrive_jobs_move_on_the_revision_they_read_and_the_index_lists_the_run
     assert!(archive.parked(&tenant, None).await.unwrap().is_empty());
     let tally = table.campaign_parked(&tenant, &campaign).await.unwrap();
     assert_eq!((tally.batches, tally.recipients), (0, 0));
+}
+
+fn contact_scope<'a>(tenant: &'a TenantId, campaign: &'a CampaignId) -> ContactScope<'a> {
+    ContactScope {
+        tenant,
+        channel: Channel::Email,
+        campaign,
+    }
+}
+
+/// The frequency cap's take is one conditional write on the customer's contact item: campaigns
+/// racing for the same customers under a cap of one each win some and lose the rest, and
+/// exactly one wins each customer (the losers re-read and are refused, never let through).
+#[tokio::test]
+async fn contact_takes_racing_under_a_cap_of_one_let_exactly_one_campaign_through() {
+    let t = test_stack("contact-race").await;
+    let table = Arc::new(TenantsTable::new(
+        t.clients.dynamodb.clone(),
+        &t.stack.table("TenantsTable").unwrap().name,
+    ));
+    let tenant = TenantId::parse("alpine").unwrap();
+    let cap = FrequencyCap {
+        max_messages: 1,
+        window_days: 7,
+    };
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap();
+    let customers: Vec<CustomerId> = (0..30)
+        .map(|i| CustomerId::parse(format!("c{i}")).unwrap())
+        .collect();
+    let campaigns: Vec<CampaignId> = (0..4)
+        .map(|i| CampaignId::parse(format!("race{i}")).unwrap())
+        .collect();
+    let races = campaigns.iter().map(|campaign| {
+        let (table, tenant, customers) = (table.clone(), tenant.clone(), customers.clone());
+        let campaign = campaign.clone();
+        tokio::spawn(async move {
+            table
+                .take_contacts(contact_scope(&tenant, &campaign), &customers, cap, now)
+                .await
+                .into_iter()
+                .map(|answer| answer.unwrap())
+                .collect::<Vec<ContactTake>>()
+        })
+    });
+    let answers: Vec<Vec<ContactTake>> = futures::future::join_all(races)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let mut winners = vec![None; customers.len()];
+    for (c, answers) in answers.iter().enumerate() {
+        for (i, answer) in answers.iter().enumerate() {
+            match answer {
+                ContactTake::Taken => {
+                    assert!(winners[i].is_none(), "customer {i} let through twice");
+                    winners[i] = Some(c);
+                }
+                ContactTake::Refused => {}
+                ContactTake::AlreadyHeld => panic!("no campaign held a contact before"),
+            }
+        }
+    }
+    assert!(
+        winners.iter().all(Option::is_some),
+        "each customer let through once"
+    );
+
+    // The winner taking again (a redelivery) is idempotent; a loser is still refused.
+    let first = winners[0].unwrap();
+    let again = table
+        .take_contacts(
+            contact_scope(&tenant, &campaigns[first]),
+            &customers[..1],
+            cap,
+            now,
+        )
+        .await;
+    assert_eq!(*again[0].as_ref().unwrap(), ContactTake::AlreadyHeld);
+    let loser = (first + 1) % campaigns.len();
+    let refused = table
+        .take_contacts(
+            contact_scope(&tenant, &campaigns[loser]),
+            &customers[..1],
+            cap,
+            now,
+        )
+        .await;
+    assert_eq!(*refused[0].as_ref().unwrap(), ContactTake::Refused);
+    // Given back (its send failed): the loser may take it now.
+    table
+        .release_contacts(contact_scope(&tenant, &campaigns[first]), &customers[..1])
+        .await
+        .unwrap();
+    let after = table
+        .take_contacts(
+            contact_scope(&tenant, &campaigns[loser]),
+            &customers[..1],
+            cap,
+            now,
+        )
+        .await;
+    assert_eq!(*after[0].as_ref().unwrap(), ContactTake::Taken);
+    // Releasing a contact that is not there creates no item.
+    let nobody = CustomerId::parse("nobody").unwrap();
+    table
+        .release_contacts(
+            contact_scope(&tenant, &campaigns[0]),
+            std::slice::from_ref(&nobody),
+        )
+        .await
+        .unwrap();
+    let counts = table
+        .recent_contacts(
+            &tenant,
+            Channel::Email,
+            &[nobody],
+            now - time::Duration::days(7),
+            &campaigns[1],
+        )
+        .await
+        .unwrap();
+    assert!(counts.is_empty());
+}
+
+/// An item written before takes were versioned (contacts recorded at launch, no
+/// `contacts_version`) is taken on the condition that it still has none: two racing takes under
+/// a cap of two with one contact there already let exactly one through.
+#[tokio::test]
+async fn contact_takes_on_an_unversioned_item_race_on_its_first_revision() {
+    let t = test_stack("contact-legacy").await;
+    let name = t.stack.table("TenantsTable").unwrap().name.clone();
+    let table = Arc::new(TenantsTable::new(t.clients.dynamodb.clone(), &name));
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap();
+    for i in 0..20 {
+        t.clients
+            .dynamodb
+            .put_item()
+            .table_name(&name)
+            .item("pk", AttributeValue::S("TENANT#alpine".into()))
+            .item("sk", AttributeValue::S(format!("CONTACTS#c{i}")))
+            .item(
+                "C#legacy",
+                AttributeValue::N((now.unix_timestamp() - 86_400).to_string()),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let tenant = TenantId::parse("alpine").unwrap();
+    let customers: Vec<CustomerId> = (0..20)
+        .map(|i| CustomerId::parse(format!("c{i}")).unwrap())
+        .collect();
+    let cap = FrequencyCap {
+        max_messages: 2,
+        window_days: 7,
+    };
+    let races = ["north", "south"].map(|campaign| {
+        let (table, tenant, customers) = (table.clone(), tenant.clone(), customers.clone());
+        let campaign = CampaignId::parse(campaign).unwrap();
+        tokio::spawn(async move {
+            table
+                .take_contacts(contact_scope(&tenant, &campaign), &customers, cap, now)
+                .await
+                .into_iter()
+                .map(|answer| answer.unwrap())
+                .collect::<Vec<ContactTake>>()
+        })
+    });
+    let [north, south] = races;
+    let (north, south) = (north.await.unwrap(), south.await.unwrap());
+    for i in 0..customers.len() {
+        let taken = [north[i], south[i]]
+            .iter()
+            .filter(|a| **a == ContactTake::Taken)
+            .count();
+        assert_eq!(taken, 1, "customer {i}: {:?} {:?}", north[i], south[i]);
+    }
 }

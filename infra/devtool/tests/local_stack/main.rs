@@ -23,5 +23,6 @@ mod scoring;
 mod send_budget;
 mod stream_failures;
 mod templates;
+mod test_send;
 mod warmup;
 mod warmup_sim;

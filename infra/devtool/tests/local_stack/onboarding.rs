@@ -10,9 +10,10 @@ use std::sync::Arc;
 use storecast::aws::dynamodb::TenantsTable;
 use storecast::aws::ses_workspaces::{SesWorkspaceConfig, SesWorkspaces, TENANT_TAG};
 use storecast::campaigns::ContactHistory;
+use storecast::deliverability::frequency_cap::{ContactLedger, ContactScope, ContactTake};
 use storecast::directory::DeliveryDirectory;
 use storecast::directory::{SlugClaim, TenantAdmin, WorkspaceListing, WorkspacePage};
-use storecast::domain::{CampaignId, CustomerId, TenantId, TenantStatus};
+use storecast::domain::{CampaignId, Channel, CustomerId, FrequencyCap, TenantId, TenantStatus};
 use storecast::onboarding::{
     Onboarding, OnboardingConfig, OnboardingError, TenantRequest, WorkspaceSpec,
 };
@@ -190,7 +191,7 @@ async fn the_registry_lists_workspaces_a_page_at_a_time_in_tenant_order() {
 }
 
 #[tokio::test]
-async fn contact_history_counts_per_tenant_over_many_batches_and_records_idempotently() {
+async fn contact_history_counts_per_tenant_and_channel_over_many_batches_and_takes_idempotently() {
     let t = test_stack("contacts").await;
     let table = tenants(&t);
     let alpine = tenant("alpine");
@@ -203,38 +204,68 @@ async fn contact_history_counts_per_tenant_over_many_batches_and_records_idempot
     let customers: Vec<CustomerId> = (0..230)
         .map(|i| CustomerId::parse(format!("c{i}")).unwrap())
         .collect();
+    // Delivery's takes record the contacts (`take`: a cap this wide never refuses one).
 
-    table
-        .record_contacts(
-            &alpine,
-            &spring,
-            &customers[..150],
-            now - time::Duration::days(3),
-        )
-        .await
-        .unwrap();
-    // Recorded again (a re-run chunk): still one contact.
-    table
-        .record_contacts(
-            &alpine,
-            &spring,
-            &customers[..150],
-            now - time::Duration::days(3),
-        )
-        .await
-        .unwrap();
-    table
-        .record_contacts(&alpine, &summer, &customers[100..], now)
-        .await
-        .unwrap();
-    table
-        .record_contacts(&harbor, &spring, &customers, now)
-        .await
-        .unwrap();
+    let three_days_ago = now - time::Duration::days(3);
+    let taken = take(
+        &table,
+        &alpine,
+        Channel::Email,
+        &spring,
+        &customers[0..150],
+        three_days_ago,
+    )
+    .await;
+    assert!(taken.iter().all(|t| *t == ContactTake::Taken));
+    // Taken again (a redelivery): still one contact.
+    let again = take(
+        &table,
+        &alpine,
+        Channel::Email,
+        &spring,
+        &customers[0..150],
+        three_days_ago,
+    )
+    .await;
+    assert!(again.iter().all(|t| *t == ContactTake::AlreadyHeld));
+    take(
+        &table,
+        &alpine,
+        Channel::Email,
+        &summer,
+        &customers[100..230],
+        now,
+    )
+    .await;
+    take(
+        &table,
+        &harbor,
+        Channel::Email,
+        &spring,
+        &customers[0..230],
+        now,
+    )
+    .await;
+    // Push is capped apart: these never count for email.
+    take(
+        &table,
+        &alpine,
+        Channel::Push,
+        &harbor_push(),
+        &customers[0..230],
+        now,
+    )
+    .await;
 
     let autumn = CampaignId::parse("autumn").unwrap();
     let counts = table
-        .recent_contacts(&alpine, &customers, now - time::Duration::days(7), &autumn)
+        .recent_contacts(
+            &alpine,
+            Channel::Email,
+            &customers,
+            now - time::Duration::days(7),
+            &autumn,
+        )
         .await
         .unwrap();
     assert_eq!(counts.len(), 230);
@@ -243,7 +274,13 @@ async fn contact_history_counts_per_tenant_over_many_batches_and_records_idempot
     assert_eq!(counts[&customers[200]], 1);
 
     let narrow = table
-        .recent_contacts(&alpine, &customers, now - time::Duration::days(1), &autumn)
+        .recent_contacts(
+            &alpine,
+            Channel::Email,
+            &customers,
+            now - time::Duration::days(1),
+            &autumn,
+        )
         .await
         .unwrap();
     assert!(
@@ -255,6 +292,7 @@ async fn contact_history_counts_per_tenant_over_many_batches_and_records_idempot
     let excluding_summer = table
         .recent_contacts(
             &alpine,
+            Channel::Email,
             &customers[100..],
             now - time::Duration::days(7),
             &summer,
@@ -267,6 +305,7 @@ async fn contact_history_counts_per_tenant_over_many_batches_and_records_idempot
     let nobody = table
         .recent_contacts(
             &tenant("citrus"),
+            Channel::Email,
             &customers,
             now - time::Duration::days(90),
             &autumn,
@@ -275,21 +314,43 @@ async fn contact_history_counts_per_tenant_over_many_batches_and_records_idempot
         .unwrap();
     assert!(nobody.is_empty(), "another tenant's contacts never count");
 
-    // A contact past the longest window is pruned when the customer is next recorded.
-    let old = CampaignId::parse("old").unwrap();
-    table
-        .record_contacts(
+    let push = table
+        .recent_contacts(
             &alpine,
-            &old,
-            &customers[..1],
-            now - time::Duration::days(100),
+            Channel::Push,
+            &customers,
+            now - time::Duration::days(7),
+            &autumn,
         )
         .await
         .unwrap();
-    table
-        .record_contacts(&alpine, &autumn, &customers[..1], now)
-        .await
-        .unwrap();
+    assert_eq!(push.len(), 230);
+    assert!(
+        push.values().all(|count| *count == 1),
+        "push's own contacts"
+    );
+
+    // A contact past the longest window is pruned when the customer is next taken.
+    let old = CampaignId::parse("old").unwrap();
+    let long_ago = now - time::Duration::days(100);
+    take(
+        &table,
+        &alpine,
+        Channel::Email,
+        &old,
+        &customers[0..1],
+        long_ago,
+    )
+    .await;
+    take(
+        &table,
+        &alpine,
+        Channel::Email,
+        &autumn,
+        &customers[0..1],
+        now,
+    )
+    .await;
     let item = t
         .clients
         .dynamodb
@@ -311,6 +372,37 @@ async fn contact_history_counts_per_tenant_over_many_batches_and_records_idempot
     let mut campaigns: Vec<&str> = item.keys().filter_map(|k| k.strip_prefix("C#")).collect();
     campaigns.sort();
     assert_eq!(campaigns, vec!["autumn", "spring"]);
+}
+
+fn harbor_push() -> CampaignId {
+    CampaignId::parse("harbor-push").unwrap()
+}
+
+/// Delivery's take of `customers`' contacts for `campaign` at `at`, under a cap so wide it never
+/// refuses.
+async fn take(
+    table: &TenantsTable,
+    tenant: &TenantId,
+    channel: Channel,
+    campaign: &CampaignId,
+    customers: &[CustomerId],
+    at: time::OffsetDateTime,
+) -> Vec<ContactTake> {
+    let scope = ContactScope {
+        tenant,
+        channel,
+        campaign,
+    };
+    let wide = FrequencyCap {
+        max_messages: 50,
+        window_days: 90,
+    };
+    table
+        .take_contacts(scope, customers, wide, at)
+        .await
+        .into_iter()
+        .map(|answer| answer.unwrap())
+        .collect()
 }
 
 #[tokio::test]

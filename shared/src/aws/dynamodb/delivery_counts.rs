@@ -2,8 +2,8 @@
 //! variant, counted in the same transaction that writes the outcome.
 //!
 //! Keys: `pk = DLV#<tenant>#<campaign>`, `sk = <variant>#<shard>` (email) or
-//! `<variant>#push#<shard>` (push), with `sent`, `failed`, `suppressed`, `unconfirmed` and the
-//! failed ones by reason (`failed_no_address`, ...: `FailedByReason::NAMES`). The shard is the batch id's first two hex digits, so a variant's
+//! `<variant>#push#<shard>` (push), with `sent`, `failed`, `suppressed`, `unconfirmed`,
+//! `frequency_capped` and the failed ones by reason (`failed_no_address`, ...: `FailedByReason::NAMES`). The shard is the batch id's first two hex digits, so a variant's
 //! counters are up to 256 items: two transactions on one item at once conflict (one is
 //! cancelled and retried), and at 5,000 sends a second (100 batch outcomes) each item is
 //! written about once every two and a half seconds. `stats` reads them all with one query

@@ -8,7 +8,8 @@
 //! Key layout (see docs/architecture.md):
 //! - tenants: `pk = TENANT#<tenant>`, `sk = WORKSPACE | CAMPAIGN#<id> | SUPPRESSED#<address> |
 //!   TEMPLATE#<id>#V#<version> | LIVE#<template id> | WARMUP | ENDPOINT#<platform>#<token hash> |
-//!   REDRIVE#CAMPAIGN#<id> | REDRIVE#TENANT` ([`push_endpoints`]: the push endpoint cache); the
+//!   REDRIVE#CAMPAIGN#<id> | REDRIVE#TENANT | CONTACTS#<customer> | CONTACTS#PUSH#<customer>`
+//!   ([`push_endpoints`]: the push endpoint cache; [`contacts`]: the frequency cap's); the
 //!   running redrive jobs' index `pk = REDRIVING`
 //! - delivery: claims `pk = MSG#<tenant>#<campaign>#<shard>`, `sk = <message id>`; outcomes
 //!   `pk = BATCH#<tenant>#<campaign>#<shard>`, `sk = <batch id>`. The shard (one hex digit of the
@@ -25,7 +26,7 @@ mod availability;
 mod budget;
 #[cfg(feature = "campaigns")]
 pub mod campaigns;
-#[cfg(feature = "campaigns")]
+#[cfg(any(feature = "campaigns", feature = "deliver"))]
 mod contacts;
 mod delivery_counts;
 mod feedback;
@@ -46,7 +47,7 @@ pub use admin::{REGISTRY_ATTRIBUTE, REGISTRY_WORKSPACES, WORKSPACE_REGISTRY_INDE
 #[cfg(feature = "availability")]
 pub use availability::{SCORE_WRITE_CONCURRENCY, ScoresTable};
 pub use budget::BudgetTable;
-#[cfg(feature = "campaigns")]
+#[cfg(any(feature = "campaigns", feature = "deliver"))]
 pub use contacts::CONTACT_WRITE_CONCURRENCY;
 pub use delivery_counts::ITEMS_PER_COUNTED_OUTCOME;
 pub use feedback::FeedbackTable;

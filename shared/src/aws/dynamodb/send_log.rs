@@ -48,7 +48,7 @@ pub(super) fn outcome_key(tenant: &TenantId, campaign: &CampaignId, batch: &Batc
 
 /// Outcomes are stored compactly (one short string per slot) to keep the batch record within a
 /// few write units: `S:<provider id>`, `F:<reason>`, `U:<reason>` unconfirmed, `X` suppressed,
-/// `D` duplicate, `W` deferred, `P` pending.
+/// `C` frequency capped, `D` duplicate, `W` deferred, `P` pending.
 pub fn encode_outcome(outcome: &RecipientOutcome) -> String {
     match outcome {
         RecipientOutcome::Sent {
@@ -56,6 +56,7 @@ pub fn encode_outcome(outcome: &RecipientOutcome) -> String {
         } => format!("S:{provider_message_id}"),
         RecipientOutcome::Failed { reason } => format!("F:{reason}"),
         RecipientOutcome::Suppressed => "X".into(),
+        RecipientOutcome::FrequencyCapped => "C".into(),
         RecipientOutcome::Duplicate => "D".into(),
         RecipientOutcome::Unconfirmed { reason } => format!("U:{reason}"),
         RecipientOutcome::Deferred => "W".into(),
@@ -76,6 +77,7 @@ pub fn decode_outcome(encoded: &str) -> Result<RecipientOutcome, StoreError> {
         },
         _ => match encoded {
             "X" => RecipientOutcome::Suppressed,
+            "C" => RecipientOutcome::FrequencyCapped,
             "D" => RecipientOutcome::Duplicate,
             "W" => RecipientOutcome::Deferred,
             "P" => RecipientOutcome::Pending,
@@ -423,6 +425,7 @@ mod tests {
                 reason: "bad: address".into(),
             },
             RecipientOutcome::Suppressed,
+            RecipientOutcome::FrequencyCapped,
             RecipientOutcome::Duplicate,
             RecipientOutcome::Deferred,
             RecipientOutcome::Pending,

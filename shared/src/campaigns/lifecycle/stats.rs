@@ -43,6 +43,7 @@ impl Campaigns {
             delivery.failed += tally.failed;
             delivery.suppressed += tally.suppressed;
             delivery.unconfirmed += tally.unconfirmed;
+            delivery.frequency_capped += tally.frequency_capped;
             let (_, channel) = split_counter_key(&key);
             delivery_by_channel
                 .entry(channel.to_string())

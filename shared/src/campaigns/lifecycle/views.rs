@@ -128,7 +128,9 @@ pub struct SkippedCounts {
     pub no_address: u64,
     pub suppressed: u64,
     pub not_in_segment: u64,
-    /// Over the retailer's frequency cap (no more than N marketing messages in a window).
+    /// Over the retailer's frequency cap at launch (no more than N marketing messages per
+    /// channel in a window): not emitted. Those the cap refused at send time are
+    /// `delivery.frequency_capped`.
     pub frequency_capped: u64,
     /// Rows that could not be read (counted, never failing the launch).
     pub malformed: u64,
@@ -154,6 +156,10 @@ pub struct DeliveryCounts {
     pub suppressed: u64,
     /// Handed to SES without a confirmed answer (a timeout, a lost connection): never resent.
     pub unconfirmed: u64,
+    /// Refused by the retailer's frequency cap when about to be sent (other campaigns reached
+    /// the customer first): never sent. The launch's own frequency-cap skips are
+    /// `skipped.frequency_capped`; the two together are everyone the cap kept out.
+    pub frequency_capped: u64,
     /// Emitted by the launch and neither final nor parked yet: on the streams, being delivered,
     /// deferred, or kept in a dead letter or the on-failure destination.
     pub in_flight: u64,
@@ -165,7 +171,7 @@ pub struct DeliveryCounts {
 impl DeliveryCounts {
     /// Messages in a final state.
     pub fn finished(&self) -> u64 {
-        self.sent + self.failed + self.suppressed + self.unconfirmed
+        self.sent + self.failed + self.suppressed + self.unconfirmed + self.frequency_capped
     }
 }
 

@@ -1,6 +1,6 @@
 //! One attempt at a batch's recipients: every claim and check, the customers' own quiet hours
-//! (when the campaign asks), the warm-up cap and the send budget, then the sends, each on its
-//! slot.
+//! (when the campaign asks), the warm-up cap, the send budget and the frequency cap, then the
+//! sends, each on its slot.
 
 use std::sync::atomic::AtomicBool;
 
@@ -11,8 +11,9 @@ use super::*;
 use crate::domain::SendBatch;
 
 impl Deliverer {
-    /// Claims and checks every recipient, takes the day's sends from a tenant in warm-up and
-    /// their slots from the send budget, then sends, `send_concurrency` at a time, each on its
+    /// Claims and checks every recipient, takes the day's sends from a tenant in warm-up, their
+    /// slots from the send budget and their customers' contacts from the frequency cap, then
+    /// sends, `send_concurrency` at a time, each on its
     /// slot. Answers each slot's outcome, why the tenant's workspace refused a send if it did,
     /// how long other deliveries hold the recipients they hold, and until when the warm-up cap
     /// or the budget holds back the ones they did not grant.
@@ -66,11 +67,15 @@ impl Deliverer {
         };
         let pending = |slot: &usize| (*slot, RecipientResult::pending());
         results.extend(quiet.held.iter().map(|(slot, _)| pending(slot)));
-        let allotment = self
+        let mut allotment = self
             .allot(batch, &ready.workspace, sendable, send_until, lagging)
             .await;
         results.extend(allotment.grant.held_back.iter().map(pending));
-        let sends: Vec<_> = allotment
+        let sends = std::mem::take(&mut allotment.sends);
+        let contacts = self
+            .take_contacts(batch, &ready.workspace, sends, send_until)
+            .await;
+        let sends: Vec<_> = contacts
             .sends
             .iter()
             .map(|&(slot, not_before)| self.send_in_span(&jobs[slot], not_before))
@@ -80,10 +85,18 @@ impl Deliverer {
             .collect()
             .await;
         sent.extend(allotment.budget_held.iter().map(pending));
+        let capped = |slot: &usize| {
+            let outcome = RecipientOutcome::FrequencyCapped;
+            (*slot, RecipientResult::final_outcome(outcome))
+        };
+        sent.extend(contacts.refused.iter().map(capped));
+        sent.extend(contacts.unavailable.iter().map(pending));
         self.give_back_unsent(batch, &allotment.grant, &sent).await;
+        self.release_unsent_contacts(batch, &contacts, &sent, deadline)
+            .await;
         results.extend(sent);
 
-        AttemptResults::of(batch, results, &allotment, quiet)
+        AttemptResults::of(batch, results, &allotment, quiet, &contacts)
     }
 }
 
@@ -93,13 +106,16 @@ impl AttemptResults {
         results: Vec<(usize, RecipientResult)>,
         allotment: &super::budget::Allotment,
         quiet: QuietSplit,
+        contacts: &super::frequency_cap::Contacts,
     ) -> Self {
         let mut attempt = AttemptResults {
             slots: vec![RecipientOutcome::Pending; batch.recipients.len()],
             tenant_rejection: None,
             held_until: None,
-            capped_until: allotment.held_until,
-            held_back: allotment.grant.held_back.len() + allotment.budget_held.len(),
+            capped_until: super::frequency_cap::later_of(allotment.held_until, contacts.retry_at),
+            held_back: allotment.grant.held_back.len()
+                + allotment.budget_held.len()
+                + contacts.unavailable.len(),
             share_reservation: allotment.share_reservation,
             quiet_held: quiet.held,
             zone_fallbacks: quiet.fallbacks,

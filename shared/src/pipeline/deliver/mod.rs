@@ -5,6 +5,7 @@ mod attempt;
 mod budget;
 mod cap;
 mod claims;
+mod frequency_cap;
 mod outcome;
 mod push;
 #[cfg(test)]
@@ -38,6 +39,7 @@ use crate::channels::email::EmailProvider;
 use crate::channels::push::KnownEndpoint;
 use crate::clock::Clock;
 use crate::deliverability::budget::SendBudgets;
+use crate::deliverability::frequency_cap::ContactLedger;
 use crate::deliverability::unsubscribe::UnsubscribeSigner;
 use crate::deliverability::warmup::SendCap;
 use crate::directory::DeliveryDirectory;
@@ -130,6 +132,8 @@ pub struct TenantCounts {
     pub sent: u64,
     pub duplicates: u64,
     pub suppressed: u64,
+    /// Refused by the retailer's frequency cap when about to be sent.
+    pub frequency_capped: u64,
     pub parked: u64,
     pub dead_lettered: u64,
     pub failed: u64,
@@ -155,6 +159,7 @@ impl TenantCounts {
         self.sent += other.sent;
         self.duplicates += other.duplicates;
         self.suppressed += other.suppressed;
+        self.frequency_capped += other.frequency_capped;
         self.parked += other.parked;
         self.dead_lettered += other.dead_lettered;
         self.failed += other.failed;
@@ -214,6 +219,9 @@ pub struct Deliverer {
     unsubscribe: Arc<UnsubscribeSigner>,
     /// The day's send caps of tenants in warm-up (`with_send_cap`).
     send_cap: Option<Arc<dyn SendCap>>,
+    /// The contact history the frequency cap takes from (`with_contact_ledger`). Without it,
+    /// recipients of a tenant with a cap are deferred (never sent uncapped).
+    contacts: Option<Arc<dyn ContactLedger>>,
     /// The send budgets every delivery shares (`with_send_budgets`); without them, sends are
     /// not paced.
     budgets: Option<Arc<SendBudgets>>,
@@ -248,6 +256,7 @@ impl Deliverer {
             clock: ports.clock,
             unsubscribe: ports.unsubscribe,
             send_cap: None,
+            contacts: None,
             budgets: None,
             push_budgets: None,
             cache: TemplateCache::default(),
@@ -260,6 +269,13 @@ impl Deliverer {
     /// their batches are deferred (never sent past a cap nobody counts).
     pub fn with_send_cap(mut self, send_cap: Arc<dyn SendCap>) -> Self {
         self.send_cap = Some(send_cap);
+        self
+    }
+
+    /// Enforces the frequency cap of the tenants whose settings carry one: each recipient about
+    /// to be sent takes a contact from its customer's history first.
+    pub fn with_contact_ledger(mut self, contacts: Arc<dyn ContactLedger>) -> Self {
+        self.contacts = Some(contacts);
         self
     }
 
@@ -374,6 +390,7 @@ impl Deliverer {
             ("Parked", counts.parked),
             ("DuplicatesSkipped", counts.duplicates),
             ("Suppressed", counts.suppressed),
+            ("FrequencyCapped", counts.frequency_capped),
             ("DeadLettered", counts.dead_lettered),
             ("Unconfirmed", counts.unconfirmed),
             ("Deferred", counts.deferred),
@@ -411,6 +428,7 @@ impl Deliverer {
                 RecipientOutcome::Sent { .. } => counts.sent += 1,
                 RecipientOutcome::Failed { .. } => counts.failed += 1,
                 RecipientOutcome::Suppressed => counts.suppressed += 1,
+                RecipientOutcome::FrequencyCapped => counts.frequency_capped += 1,
                 RecipientOutcome::Duplicate => counts.duplicates += 1,
                 RecipientOutcome::Unconfirmed { .. } => counts.unconfirmed += 1,
                 RecipientOutcome::Deferred | RecipientOutcome::Pending => {}

@@ -3,7 +3,7 @@
 //! seed list through the settings PATCH, and the test send is an email SES (moto) accepted, to
 //! that address only, from the retailer's from-address, with the `[TEST] ` subject.
 
-mod support;
+use crate::support;
 
 use axum::body::Body;
 use http::{Method, Request, StatusCode, header};
