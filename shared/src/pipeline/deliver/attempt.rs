@@ -53,14 +53,7 @@ impl Deliverer {
             .buffer_unordered(concurrency)
             .collect()
             .await;
-        let mut results: Vec<(usize, RecipientResult)> = Vec::with_capacity(jobs.len());
-        let mut sendable = Vec::new();
-        for (slot, check) in checked {
-            match check {
-                Ok(()) => sendable.push(slot),
-                Err(result) => results.push((slot, result)),
-            }
-        }
+        let (mut results, mut sendable) = sendable_and_settled(checked);
         let quiet = match &ready.customer_quiet {
             Some(customer_quiet) => customer_quiet.split(batch, &mut sendable, self.clock.now()),
             None => QuietSplit::default(),
@@ -98,6 +91,21 @@ impl Deliverer {
 
         AttemptResults::of(batch, results, &allotment, quiet, &contacts)
     }
+}
+
+/// The recipients every check passed, and the results of those a check settled.
+fn sendable_and_settled(
+    checked: Vec<(usize, Result<(), RecipientResult>)>,
+) -> (Vec<(usize, RecipientResult)>, Vec<usize>) {
+    let mut settled = Vec::with_capacity(checked.len());
+    let mut sendable = Vec::new();
+    for (slot, check) in checked {
+        match check {
+            Ok(()) => sendable.push(slot),
+            Err(result) => settled.push((slot, result)),
+        }
+    }
+    (settled, sendable)
 }
 
 impl AttemptResults {
