@@ -314,6 +314,18 @@ pub fn campaigns(
     )
 }
 
+/// The standard library's snippets, which retailers' own snippets override. The catalog is
+/// checked by the build's tests; should it not parse, retailers' snippets alone are served.
+#[cfg(feature = "api")]
+fn standard_snippets() -> std::collections::BTreeMap<String, String> {
+    crate::templates::catalog::standard()
+        .map(|catalog| catalog.snippets)
+        .unwrap_or_else(|error| {
+            tracing::error!(%error, "the standard catalog does not parse; no library snippets");
+            Default::default()
+        })
+}
+
 #[cfg(feature = "api")]
 /// The marketer API's services on their AWS adapters, with the availability stores given: the
 /// scores table and the configuration's revisions (`aws::dynamodb::availability`).
@@ -333,11 +345,14 @@ pub fn api_state(
     let (availability, availability_config) = availability_services(scores, tenants.clone());
     crate::api::ApiState {
         onboarding: Arc::new(onboarding(&settings.onboarding, sdk)),
-        templates: Arc::new(crate::templates::TemplateService::new(
-            tenants.clone(),
-            tenants.clone(),
-            unsubscribe.clone(),
-        )),
+        templates: Arc::new(
+            crate::templates::TemplateService::new(
+                tenants.clone(),
+                tenants.clone(),
+                unsubscribe.clone(),
+            )
+            .with_retailer_snippets(tenants.clone(), standard_snippets()),
+        ),
         campaigns: Arc::new(campaigns(&settings.campaigns, sdk)),
         suppressions: tenants.clone(),
         workspaces: tenants.clone(),
