@@ -132,11 +132,13 @@ fn harness() -> Harness {
     );
     let router = storecast::api::router(ApiState {
         onboarding: Arc::new(onboarding),
-        templates: Arc::new(TemplateService::new(
-            directory.clone(),
-            directory.clone(),
-            unsubscribe_signer(),
-        )),
+        templates: Arc::new(
+            TemplateService::new(directory.clone(), directory.clone(), unsubscribe_signer())
+                .with_retailer_snippets(
+                    Arc::new(storecast::testing::MemoryRetailerSnippets::default()),
+                    storecast::templates::catalog::standard().unwrap().snippets,
+                ),
+        ),
         campaigns: campaigns.clone(),
         suppressions: directory.clone(),
         workspaces: directory.clone(),
@@ -396,6 +398,7 @@ fn operations(tenant: &str, campaign: &str) -> Vec<(Method, String, bool)> {
             .replace("{tenant}", tenant)
             .replace("{campaign}", campaign)
             .replace("{template}", TEMPLATE)
+            .replace("{name}", "text_footer")
             .replace("{platform}", "fcm")
             .replace("{customer}", "alpine-c1");
         for (method, operation) in [
@@ -2292,3 +2295,6 @@ fn the_document_declares_the_availability_routes_answers() {
         assert!(lookup.iter().any(|s| s == status), "lookup: {status}");
     }
 }
+
+#[path = "api_snippets.rs"]
+mod snippets;
