@@ -14,10 +14,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Map;
 
-use super::TemplateError;
 use super::service::TemplateService;
-use super::snippets::{check_snippet_name, pinned_snippets};
-use crate::domain::{TemplateVersion, TenantId};
+use super::snippets::{RetailerSnippets, check_snippet_name, pinned_snippets};
+use crate::domain::TenantId;
 use crate::error::{Retryable, StoreError};
 use crate::render::{CompiledTemplate, RenderError, TemplateSources};
 use crate::templates::ports::{RetailerSnippet, RetailerSnippetStore};
@@ -109,13 +108,6 @@ impl From<RenderError> for SnippetError {
             },
         }
     }
-}
-
-/// The retailer's snippets and the library they override, for the service.
-pub(super) struct RetailerSnippets {
-    pub(super) store: Arc<dyn RetailerSnippetStore>,
-    /// The library's snippets (name to source).
-    pub(super) library: BTreeMap<String, String>,
 }
 
 impl TemplateService {
@@ -219,33 +211,6 @@ impl TemplateService {
         tracing::info!(tenant_id = %tenant, snippet = name, "retailer snippet deleted");
         Ok(())
     }
-
-    /// The snippets the tenant's templates may reach: the library's with the retailer's over
-    /// them; `None` without a retailer snippet store (versions keep the snippets they pinned).
-    pub(super) async fn snippet_union(
-        &self,
-        tenant: &TenantId,
-    ) -> Result<Option<BTreeMap<String, String>>, TemplateError> {
-        let Some(snippets) = &self.retailer_snippets else {
-            return Ok(None);
-        };
-        let mut union = snippets.library.clone();
-        let saved = snippets.store.retailer_snippets(tenant).await?;
-        union.extend(saved.into_iter().map(|s| (s.name, s.source)));
-        Ok(Some(union))
-    }
-}
-
-/// `version` with the snippets its parts reach from `union` pinned instead of its own.
-pub(super) fn repin(version: &mut TemplateVersion, union: &BTreeMap<String, String>) {
-    let parts = [
-        Some(version.subject.as_str()),
-        Some(version.html.as_str()),
-        Some(version.text.as_str()),
-        version.push_title.as_deref(),
-        version.push_body.as_deref(),
-    ];
-    version.snippets = pinned_snippets(parts.into_iter().flatten(), union);
 }
 
 fn check_name(name: &str) -> Result<(), SnippetError> {

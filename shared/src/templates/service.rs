@@ -20,7 +20,7 @@ use crate::render::{
     CompiledTemplate, RecipientContext, RenderContext, RenderedMessage, TemplateCache,
 };
 use crate::templates::ports::{PublishResult, TemplatePublisher, TemplateStore};
-use crate::templates::retailer_snippets::repin;
+use crate::templates::snippets::repin;
 
 /// How often a save re-reads the live version when another publish got in first.
 const PUBLISH_ATTEMPTS: u32 = 3;
@@ -156,7 +156,7 @@ pub struct TemplateService {
     /// Live versions compiled once for previews without draft values.
     cache: TemplateCache,
     /// The retailers' own snippets over the library's; `None`: versions keep what they pinned.
-    pub(super) retailer_snippets: Option<super::retailer_snippets::RetailerSnippets>,
+    pub(super) retailer_snippets: Option<super::snippets::RetailerSnippets>,
 }
 
 impl TemplateService {
@@ -299,6 +299,18 @@ impl TemplateService {
             html: rendered.html,
             text: rendered.text,
         })
+    }
+
+    /// The snippets the tenant's templates may reach (the library's, the retailer's over them);
+    /// `None` without a retailer snippet store: versions keep the snippets they pinned.
+    async fn snippet_union(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>, TemplateError> {
+        match &self.retailer_snippets {
+            Some(snippets) => Ok(Some(snippets.union(tenant).await?)),
+            None => Ok(None),
+        }
     }
 
     async fn live(
