@@ -272,3 +272,51 @@ async fn given_a_deleted_override_then_the_next_publish_pins_the_library_again()
         library_footer
     );
 }
+
+#[tokio::test]
+async fn given_an_override_then_a_deploy_keeps_it_for_that_retailer_only() {
+    use crate::directory::TenantAdmin as _;
+    use crate::templates::deploy::{DeployOptions, deploy_with_snippets};
+    let world = world().await;
+    let (alpine, globex) = (&world.alpine.tenant_id, &world.globex.tenant_id);
+    for workspace in [&world.alpine, &world.globex] {
+        world.directory.put_workspace(workspace).await.unwrap();
+    }
+    let catalog = super::catalog::standard().unwrap();
+    world
+        .service
+        .save_snippet(alpine, "text_footer", OWN_FOOTER.into())
+        .await
+        .unwrap();
+
+    let report = deploy_with_snippets(
+        &catalog,
+        world.directory.as_ref(),
+        world.directory.as_ref(),
+        Some(world.snippets.as_ref()),
+        &DeployOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert!(report.is_success(), "{}", report.to_text());
+
+    assert_eq!(
+        live(&world, alpine).await.snippets["text_footer"],
+        OWN_FOOTER
+    );
+    assert_eq!(
+        live(&world, globex).await.snippets["text_footer"],
+        catalog.snippets["text_footer"]
+    );
+    // A second deploy finds alpine's versions unchanged: the override is content, not churn.
+    let again = deploy_with_snippets(
+        &catalog,
+        world.directory.as_ref(),
+        world.directory.as_ref(),
+        Some(world.snippets.as_ref()),
+        &DeployOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.published, 0, "{}", again.to_text());
+}
