@@ -137,3 +137,62 @@ async fn retailer_snippets_are_written_read_listed_and_deleted_per_tenant() {
     );
     assert_eq!(table.retailer_snippets(&alpine).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_deploy_with_snippets_keeps_a_retailers_override_and_the_library_for_the_others() {
+    use storecast::directory::TenantAdmin as _;
+    use storecast::templates::deploy::{DeployOptions, deploy_with_snippets};
+    let t = test_stack("retailer-snippets-deploy").await;
+    let table = TenantsTable::new(
+        t.clients.dynamodb.clone(),
+        &t.stack.table("TenantsTable").unwrap().name,
+    );
+    let catalog = standard().unwrap();
+    let welcome = TemplateId::parse("welcome").unwrap();
+    let alpine = storecast::testing::samples::sample_workspace("alpine", "mail.example");
+    let globex = storecast::testing::samples::sample_workspace("globex", "mail.example");
+    for workspace in [&alpine, &globex] {
+        table.put_workspace(workspace).await.unwrap();
+    }
+    table
+        .put_retailer_snippet(
+            &alpine.tenant_id,
+            &snippet("text_footer", "Own {{ unsubscribe_url }}"),
+        )
+        .await
+        .unwrap();
+
+    let options = DeployOptions {
+        tenants: vec![alpine.tenant_id.clone(), globex.tenant_id.clone()],
+        ..DeployOptions::default()
+    };
+    let report = deploy_with_snippets(&catalog, &table, &table, Some(&table), &options)
+        .await
+        .unwrap();
+    assert!(report.is_success(), "{}", report.to_text());
+
+    let pinned = |tenant: TenantId| {
+        let table = table.clone();
+        let welcome = welcome.clone();
+        async move {
+            table
+                .live_template(&tenant, &welcome)
+                .await
+                .unwrap()
+                .unwrap()
+                .snippets
+        }
+    };
+    assert_eq!(
+        pinned(alpine.tenant_id.clone()).await["text_footer"],
+        "Own {{ unsubscribe_url }}"
+    );
+    assert_eq!(
+        pinned(globex.tenant_id.clone()).await["text_footer"],
+        catalog.snippets["text_footer"]
+    );
+    let again = deploy_with_snippets(&catalog, &table, &table, Some(&table), &options)
+        .await
+        .unwrap();
+    assert_eq!(again.published, 0, "{}", again.to_text());
+}
