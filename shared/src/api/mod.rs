@@ -16,6 +16,7 @@ pub mod extract;
 pub mod limits;
 pub mod openapi;
 pub mod problem;
+pub mod snippets;
 pub mod suppressions;
 pub mod templates;
 pub mod tenants;
@@ -90,6 +91,8 @@ pub fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(templates::get_variables, templates::put_variables))
         .routes(routes!(templates::preview))
         .routes(routes!(templates::test_send))
+        .routes(routes!(snippets::list))
+        .routes(routes!(snippets::get, snippets::put, snippets::delete))
         .routes(routes!(campaigns::create, campaigns::list))
         .routes(routes!(campaigns::get, campaigns::edit, campaigns::delete))
         .routes(routes!(campaigns::launch))

@@ -356,6 +356,17 @@ fn check_template(
 static STANDARD_LIBRARY: include_dir::Dir<'static> =
     include_dir::include_dir!("$CARGO_MANIFEST_DIR/../templates");
 
+/// The standard library's snippets, which retailers' own snippets override. The catalog is
+/// checked by the build's tests; should it not parse, retailers' snippets alone are served.
+pub fn standard_snippets() -> BTreeMap<String, String> {
+    standard()
+        .map(|catalog| catalog.snippets)
+        .unwrap_or_else(|error| {
+            tracing::error!(%error, "the standard catalog does not parse; no library snippets");
+            BTreeMap::new()
+        })
+}
+
 /// The standard catalog compiled into the binary.
 pub fn standard() -> Result<Catalog, CatalogError> {
     let file = |relative: &str| {

@@ -21,7 +21,8 @@ use crate::domain::content_hash;
 use crate::domain::{TemplateId, TemplateVersion, TenantId, TenantWorkspace};
 use crate::error::StoreError;
 use crate::render::{CompiledTemplate, RenderError};
-use crate::templates::ports::{LiveHead, TemplatePublisher};
+use crate::templates::ports::{LiveHead, RetailerSnippetStore, TemplatePublisher};
+use crate::templates::snippets::repin;
 
 /// Live heads are read for this many retailers at once.
 const HEAD_READ_CONCURRENCY: usize = 16;
@@ -141,6 +142,19 @@ pub async fn deploy(
     publisher: &dyn TemplatePublisher,
     options: &DeployOptions,
 ) -> Result<DeployReport, StoreError> {
+    deploy_with_snippets(catalog, workspaces, publisher, None, options).await
+}
+
+/// [`deploy`], each retailer's versions pinning from the library's snippets with the retailer's
+/// own over them (`snippets`; the library's alone when `None`), as the retailer's own publishes
+/// do: a deploy never drops a retailer's snippet from its templates.
+pub async fn deploy_with_snippets(
+    catalog: &Catalog,
+    workspaces: &dyn WorkspaceListing,
+    publisher: &dyn TemplatePublisher,
+    snippets: Option<&dyn RetailerSnippetStore>,
+    options: &DeployOptions,
+) -> Result<DeployReport, StoreError> {
     let onboarded = workspaces.workspaces().await?;
     let mut reports = Vec::new();
     let mut targets: Vec<TenantWorkspace> = Vec::new();
@@ -165,7 +179,15 @@ pub async fn deploy(
             }
         }
     }
-    deploy_to(catalog, targets, reports, publisher, options.dry_run).await
+    deploy_to_with_snippets(
+        catalog,
+        targets,
+        reports,
+        publisher,
+        snippets,
+        options.dry_run,
+    )
+    .await
 }
 
 /// Deploys `catalog` to `targets` (onboarding calls it for the one retailer it creates), with
@@ -173,25 +195,52 @@ pub async fn deploy(
 pub async fn deploy_to(
     catalog: &Catalog,
     targets: Vec<TenantWorkspace>,
-    mut reports: Vec<RetailerReport>,
+    reports: Vec<RetailerReport>,
     publisher: &dyn TemplatePublisher,
     dry_run: bool,
 ) -> Result<DeployReport, StoreError> {
-    let heads: Vec<(TenantWorkspace, Result<Vec<LiveHead>, StoreError>)> =
-        futures::stream::iter(targets)
-            .map(|workspace| async move {
-                let heads = publisher.live_heads(&workspace.tenant_id).await;
-                (workspace, heads)
-            })
-            .buffered(HEAD_READ_CONCURRENCY)
-            .collect()
+    deploy_to_with_snippets(catalog, targets, reports, publisher, None, dry_run).await
+}
+
+async fn deploy_to_with_snippets(
+    catalog: &Catalog,
+    targets: Vec<TenantWorkspace>,
+    mut reports: Vec<RetailerReport>,
+    publisher: &dyn TemplatePublisher,
+    snippets: Option<&dyn RetailerSnippetStore>,
+    dry_run: bool,
+) -> Result<DeployReport, StoreError> {
+    type Read = Result<(Vec<LiveHead>, BTreeMap<String, String>), StoreError>;
+    let heads: Vec<(TenantWorkspace, Read)> = futures::stream::iter(targets)
+        .map(|workspace| async move {
+            let read = async {
+                let heads = publisher.live_heads(&workspace.tenant_id).await?;
+                let own = match snippets {
+                    Some(store) => store.retailer_snippets(&workspace.tenant_id).await?,
+                    None => Vec::new(),
+                };
+                Ok((heads, own.into_iter().map(|s| (s.name, s.source)).collect()))
+            }
             .await;
+            (workspace, read)
+        })
+        .buffered(HEAD_READ_CONCURRENCY)
+        .collect()
+        .await;
+    let mut own_snippets = HashMap::new();
     let heads = heads
         .into_iter()
-        .map(|(workspace, heads)| heads.map(|heads| (workspace, heads)))
+        .map(|(workspace, read)| {
+            read.map(|(heads, own)| {
+                own_snippets.insert(workspace.tenant_id.clone(), own);
+                (workspace, heads)
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
-
-    let mut builder = VersionBuilder::default();
+    let mut builder = VersionBuilder {
+        own_snippets,
+        ..VersionBuilder::default()
+    };
     let mut published = 0;
     // Built and written a group of retailers at a time, so the deploy holds a group's versions
     // in memory, not every retailer's (35,000 versions of 10 KB would be 350 MB).
@@ -312,6 +361,8 @@ async fn publish_renumbering(
 struct VersionBuilder {
     compiled: HashMap<(TemplateId, String), Result<Arc<CompiledTemplate>, RenderError>>,
     hashes: HashMap<(TemplateId, String), String>,
+    /// Each retailer's own snippets (name to source), over the library's for that retailer.
+    own_snippets: HashMap<TenantId, BTreeMap<String, String>>,
 }
 
 impl VersionBuilder {
@@ -331,7 +382,8 @@ impl VersionBuilder {
         let mut versions = Vec::new();
         for template in catalog.for_tenant(tenant) {
             let head = heads.get(&template.id).copied();
-            match self.version(template, workspace, head, &mut report.dropped_overrides) {
+            let dropped = &mut report.dropped_overrides;
+            match self.version(&catalog.snippets, template, workspace, head, dropped) {
                 Ok(Some(version)) => {
                     report.changed.push(TemplateChange {
                         template: template.id.clone(),
@@ -351,6 +403,7 @@ impl VersionBuilder {
     /// content.
     fn version(
         &mut self,
+        catalog_snippets: &BTreeMap<String, String>,
         template: &CatalogTemplate,
         workspace: &TenantWorkspace,
         head: Option<&LiveHead>,
@@ -368,8 +421,18 @@ impl VersionBuilder {
             }
         }
         let number = head.map_or(1, |h| h.template.version + 1);
-        let version = template.version_for(tenant, number, &overrides)?;
-        let overrides_key = serde_json::to_string(&version.overrides).unwrap_or_default();
+        let mut version = template.version_for(tenant, number, &overrides)?;
+        let mut overrides_key = serde_json::to_string(&version.overrides).unwrap_or_default();
+        if let Some(own) = self.own_snippets.get(tenant).filter(|own| !own.is_empty()) {
+            let mut union = catalog_snippets.clone();
+            union.extend(
+                own.iter()
+                    .map(|(name, source)| (name.clone(), source.clone())),
+            );
+            repin(&mut version, &union);
+            // Versions pinning other snippets are other content: compiled and hashed apart.
+            overrides_key.push_str(&serde_json::to_string(&version.snippets).unwrap_or_default());
+        }
         let key = (template.id.clone(), overrides_key);
         let hash = self
             .hashes

@@ -5,6 +5,7 @@
 //!   (overrides) over the template's defaults, published as an immutable [`TemplateVersion`]
 //!   with a live pointer per tenant and template ([`crate::templates::ports::TemplatePublisher`]).
 //! - [`snippets`]: which snippets of the library a template reaches; its versions pin them.
+//! - [`retailer_snippets`]: a retailer's own snippets, over the library's for that retailer.
 //! - [`service::TemplateService`]: what the API calls (variables, saving them, previews).
 //! - [`test_send`]: a template mailed to an address of the retailer's seed list.
 //! - [`deploy`]: publishes the catalog to every retailer it targets (`storecast-dev
@@ -17,6 +18,8 @@ pub mod catalog;
 #[cfg(feature = "api")]
 pub mod deploy;
 pub mod ports;
+#[cfg(feature = "api")]
+pub mod retailer_snippets;
 #[cfg(feature = "api")]
 pub mod sample_recipient;
 #[cfg(feature = "api")]
@@ -43,3 +46,5 @@ pub use variables::*;
 
 #[cfg(all(test, feature = "api"))]
 mod pinning_tests;
+#[cfg(all(test, feature = "api"))]
+mod retailer_snippets_tests;

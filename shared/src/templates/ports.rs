@@ -66,3 +66,45 @@ pub trait TemplatePublisher: Send + Sync {
     /// The live heads of every template of the tenant.
     async fn live_heads(&self, tenant: &TenantId) -> Result<Vec<LiveHead>, StoreError>;
 }
+
+/// A snippet a retailer saved for its own templates: it overrides the library's snippet of the
+/// same name, or adds one, for that retailer only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetailerSnippet {
+    /// Checked by [`crate::templates::snippets::check_snippet_name`].
+    pub name: String,
+    /// Liquid source.
+    pub source: String,
+    /// When it was last saved, Unix seconds.
+    pub updated_at: i64,
+}
+
+/// A retailer's own snippets, each keyed by its tenant: no call reaches another tenant's.
+#[async_trait]
+pub trait RetailerSnippetStore: Send + Sync {
+    /// Every snippet of the tenant, by name.
+    async fn retailer_snippets(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<RetailerSnippet>, StoreError>;
+
+    async fn retailer_snippet(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<Option<RetailerSnippet>, StoreError>;
+
+    /// Creates or replaces the snippet of that name.
+    async fn put_retailer_snippet(
+        &self,
+        tenant: &TenantId,
+        snippet: &RetailerSnippet,
+    ) -> Result<(), StoreError>;
+
+    /// Whether there was one to delete.
+    async fn delete_retailer_snippet(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<bool, StoreError>;
+}

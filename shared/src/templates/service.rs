@@ -20,6 +20,7 @@ use crate::render::{
     CompiledTemplate, RecipientContext, RenderContext, RenderedMessage, TemplateCache,
 };
 use crate::templates::ports::{PublishResult, TemplatePublisher, TemplateStore};
+use crate::templates::snippets::repin;
 
 /// How often a save re-reads the live version when another publish got in first.
 const PUBLISH_ATTEMPTS: u32 = 3;
@@ -166,6 +167,8 @@ pub struct TemplateService {
     unsubscribe: Arc<UnsubscribeSigner>,
     /// Live versions compiled once for previews without draft values.
     cache: TemplateCache,
+    /// The retailers' own snippets over the library's; `None`: versions keep what they pinned.
+    pub(super) retailer_snippets: Option<super::snippets::RetailerSnippets>,
 }
 
 impl TemplateService {
@@ -179,6 +182,7 @@ impl TemplateService {
             publisher,
             unsubscribe,
             cache: TemplateCache::default(),
+            retailer_snippets: None,
         }
     }
 
@@ -205,6 +209,7 @@ impl TemplateService {
         let span =
             tracing::info_span!("set_variables", tenant_id = %tenant, template_id = %template);
         let _entered = span.enter();
+        let union = self.snippet_union(tenant).await?;
         let mut number = 0;
         for _ in 0..PUBLISH_ATTEMPTS {
             let live = self.live(tenant, template).await?;
@@ -212,7 +217,7 @@ impl TemplateService {
             // A version numbered past the live one may exist without being live (a deploy
             // interrupted between its version and pointer writes), so a retry moves past it.
             number = (live.template.version + 1).max(number + 1);
-            let version = TemplateVersion {
+            let mut version = TemplateVersion {
                 template: TemplateRef {
                     id: template.clone(),
                     version: number,
@@ -221,6 +226,9 @@ impl TemplateService {
                 overrides: kept,
                 ..live.clone()
             };
+            if let Some(union) = &union {
+                repin(&mut version, union);
+            }
             render_check(&version, None)?;
             match self
                 .publisher
@@ -326,9 +334,15 @@ impl TemplateService {
         sample: &SampleRecipient,
         issued_at: i64,
     ) -> Result<(RenderedMessage, Arc<CompiledTemplate>, String), TemplateError> {
-        let live = self.live(&workspace.tenant_id, template).await?;
+        let mut live = self.live(&workspace.tenant_id, template).await?;
+        let pinned = live.snippets.clone();
+        if let Some(union) = self.snippet_union(&workspace.tenant_id).await? {
+            repin(&mut live, &union);
+        }
         let compiled = match draft.filter(|v| !v.is_empty()) {
-            None => self.cache.get_or_compile(&live)?,
+            // The live version as published: compiled once.
+            None if live.snippets == pinned => self.cache.get_or_compile(&live)?,
+            None => Arc::new(CompiledTemplate::compile_unbaked(&live)?),
             Some(draft) => {
                 let mut overrides = live.overrides.clone();
                 overrides.extend(draft.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -354,6 +368,18 @@ impl TemplateService {
         .unwrap_or_else(|| workspace.unsubscribe_base_url.clone());
         let rendered = sample.render(&compiled, workspace, &brand, &link)?;
         Ok((rendered, compiled, link))
+    }
+
+    /// The snippets the tenant's templates may reach (the library's, the retailer's over them);
+    /// `None` without a retailer snippet store: versions keep the snippets they pinned.
+    async fn snippet_union(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>, TemplateError> {
+        match &self.retailer_snippets {
+            Some(snippets) => Ok(Some(snippets.union(tenant).await?)),
+            None => Ok(None),
+        }
     }
 
     async fn live(

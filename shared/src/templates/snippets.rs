@@ -8,6 +8,11 @@
 //! variable, which only rendering resolves, pins the whole library.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::domain::{TemplateVersion, TenantId};
+use crate::error::StoreError;
+use crate::templates::ports::RetailerSnippetStore;
 
 /// The longest snippet name, in characters.
 pub const MAX_SNIPPET_NAME_CHARS: usize = 64;
@@ -48,6 +53,40 @@ pub fn pinned_snippets<'s>(
         }
     }
     pinned
+}
+
+/// A retailer's own snippets and the library they override
+/// ([`super::retailer_snippets`]).
+pub(super) struct RetailerSnippets {
+    pub(super) store: Arc<dyn RetailerSnippetStore>,
+    /// The library's snippets (name to source).
+    pub(super) library: BTreeMap<String, String>,
+}
+
+impl RetailerSnippets {
+    /// The snippets the tenant's templates may reach: the library's with the retailer's over
+    /// them.
+    pub(super) async fn union(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<BTreeMap<String, String>, StoreError> {
+        let mut union = self.library.clone();
+        let saved = self.store.retailer_snippets(tenant).await?;
+        union.extend(saved.into_iter().map(|s| (s.name, s.source)));
+        Ok(union)
+    }
+}
+
+/// `version` with the snippets its parts reach from `union` pinned instead of its own.
+pub(super) fn repin(version: &mut TemplateVersion, union: &BTreeMap<String, String>) {
+    let parts = [
+        Some(version.subject.as_str()),
+        Some(version.html.as_str()),
+        Some(version.text.as_str()),
+        version.push_title.as_deref(),
+        version.push_body.as_deref(),
+    ];
+    version.snippets = pinned_snippets(parts.into_iter().flatten(), union);
 }
 
 enum References<'s> {

@@ -23,6 +23,8 @@ mod redrive_jobs;
 #[cfg(feature = "api")]
 mod request_quota;
 pub mod retail_template;
+#[cfg(feature = "api")]
+mod retailer_snippets;
 pub mod samples;
 #[cfg(feature = "availability")]
 mod score_exports;
@@ -59,6 +61,8 @@ pub use push_applications::{MemoryPushApplication, MemoryPushApplications};
 pub use redrive_jobs::MemoryRedriveJobs;
 #[cfg(feature = "api")]
 pub use request_quota::MemoryRequestQuota;
+#[cfg(feature = "api")]
+pub use retailer_snippets::MemoryRetailerSnippets;
 pub use send_log::MemorySendLog;
 pub use stream::MemoryStream;
 pub use tenants::MemoryDirectory;

@@ -131,11 +131,13 @@ fn harness() -> Harness {
         scores.clone(),
         Arc::new(MemoryConfigStore::default()),
     );
-    let templates = Arc::new(TemplateService::new(
-        directory.clone(),
-        directory.clone(),
-        unsubscribe_signer(),
-    ));
+    let templates = Arc::new(
+        TemplateService::new(directory.clone(), directory.clone(), unsubscribe_signer())
+            .with_retailer_snippets(
+                Arc::new(storecast::testing::MemoryRetailerSnippets::default()),
+                storecast::templates::catalog::standard().unwrap().snippets,
+            ),
+    );
     let email = Arc::new(storecast::testing::MemoryEmailProvider::keeping_messages());
     let router = storecast::api::router(ApiState {
         onboarding: Arc::new(onboarding),
@@ -408,6 +410,7 @@ fn operations(tenant: &str, campaign: &str) -> Vec<(Method, String, bool)> {
             .replace("{tenant}", tenant)
             .replace("{campaign}", campaign)
             .replace("{template}", TEMPLATE)
+            .replace("{name}", "text_footer")
             .replace("{platform}", "fcm")
             .replace("{customer}", "alpine-c1");
         for (method, operation) in [

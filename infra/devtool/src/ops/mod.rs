@@ -196,7 +196,15 @@ async fn deploy_templates(
             .map(TenantId::parse)
             .collect::<Result<_, _>>()?,
     };
-    let report = storecast::templates::deploy::deploy(&catalog, &table, &table, &options).await?;
+    // Each retailer's versions pin its own snippets over the library's, as its saves do.
+    let report = storecast::templates::deploy::deploy_with_snippets(
+        &catalog,
+        &table,
+        &table,
+        Some(&table),
+        &options,
+    )
+    .await?;
     print!("{}", report.to_text());
     if !report.is_success() {
         anyhow::bail!(

@@ -18,6 +18,7 @@ mod onboarding;
 mod optimizer_sim;
 mod push;
 mod render_tool;
+mod retailer_snippets;
 mod score_exports;
 mod scoring;
 mod send_budget;

@@ -7,9 +7,10 @@
 //!
 //! Key layout (see docs/architecture.md):
 //! - tenants: `pk = TENANT#<tenant>`, `sk = WORKSPACE | CAMPAIGN#<id> | SUPPRESSED#<address> |
-//!   TEMPLATE#<id>#V#<version> | LIVE#<template id> | WARMUP | ENDPOINT#<platform>#<token hash> |
-//!   REDRIVE#CAMPAIGN#<id> | REDRIVE#TENANT | CONTACTS#<customer> | CONTACTS#PUSH#<customer>`
-//!   ([`push_endpoints`]: the push endpoint cache; [`contacts`]: the frequency cap's); the
+//!   TEMPLATE#<id>#V#<version> | LIVE#<template id> | SNIPPET#<name> | WARMUP |
+//!   ENDPOINT#<platform>#<token hash> | REDRIVE#CAMPAIGN#<id> | REDRIVE#TENANT | CONTACTS#<customer> |
+//!   CONTACTS#PUSH#<customer>` (`retailer_snippets`: a retailer's own snippets; [`push_endpoints`]:
+//!   the push endpoint cache; [`contacts`]: the frequency cap's); the
 //!   running redrive jobs' index `pk = REDRIVING`
 //! - delivery: claims `pk = MSG#<tenant>#<campaign>#<shard>`, `sk = <message id>`; outcomes
 //!   `pk = BATCH#<tenant>#<campaign>#<shard>`, `sk = <batch id>`. The shard (one hex digit of the
@@ -36,6 +37,8 @@ mod push_endpoints;
 mod redrive_jobs;
 #[cfg(feature = "api")]
 mod request_quota;
+#[cfg(feature = "api")]
+mod retailer_snippets;
 mod send_log;
 mod suppressions;
 mod templates;
