@@ -2597,3 +2597,6 @@ async fn test_sends_are_limited_per_retailer_and_minute_and_the_campaign_id_is_r
     assert_eq!(reserved.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(reserved.body["errors"][0]["field"], "campaign_id");
 }
+
+#[path = "api_snippets.rs"]
+mod snippets;
