@@ -47,6 +47,13 @@ impl From<SnippetError> for Problem {
     }
 }
 
+/// The name in the path, as every route checks its path parameters: a malformed one is a 400.
+fn snippet_name(name: String) -> Result<String, Problem> {
+    crate::templates::snippets::check_snippet_name(&name)
+        .map_err(|reason| Problem::bad_request(format!("path parameter name: {reason}")))?;
+    Ok(name)
+}
+
 /// The retailer's own snippets by name, each saying whether it overrides the library's.
 #[utoipa::path(
     get,
@@ -80,6 +87,7 @@ pub async fn get(
     State(state): State<ApiState>,
     Path((_, name)): Path<(String, String)>,
 ) -> Result<Json<SnippetDetail>, Problem> {
+    let name = snippet_name(name)?;
     Ok(Json(state.templates.snippet(&tenant, &name).await?))
 }
 
@@ -106,6 +114,7 @@ pub async fn put(
     Path((_, name)): Path<(String, String)>,
     ApiJson(update): ApiJson<SnippetUpdate>,
 ) -> Result<Json<SnippetDetail>, Problem> {
+    let name = snippet_name(name)?;
     Ok(Json(
         state
             .templates
@@ -132,6 +141,7 @@ pub async fn delete(
     State(state): State<ApiState>,
     Path((_, name)): Path<(String, String)>,
 ) -> Result<StatusCode, Problem> {
+    let name = snippet_name(name)?;
     state.templates.delete_snippet(&tenant, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -64,7 +64,19 @@ async fn a_retailers_snippet_is_checked_pinned_by_its_next_publish_and_no_one_el
             Some(json!({"source": "x"})),
         )
         .await;
-    assert_eq!(bad_name.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        bad_name.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        bad_name.body
+    );
+    assert!(
+        bad_name.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("path parameter name")),
+        "{}",
+        bad_name.body
+    );
     let none = h
         .call(Method::GET, uri, Some(marketer("alpine")), None)
         .await;
