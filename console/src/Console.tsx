@@ -12,9 +12,12 @@ import { CampaignPage } from "./pages/CampaignPage";
 import { Suppressions } from "./pages/Suppressions";
 import { Audiences } from "./pages/Audiences";
 import { Retailers } from "./pages/Retailers";
+import { SeedList } from "./pages/SeedList";
 
 // The template editor carries CodeMirror: loaded when first opened, not on the first page.
 const Templates = lazy(() => import("./pages/Templates"));
+// So does the snippet editor (CodeMirror's Liquid mode).
+const Snippets = lazy(() => import("./pages/Snippets"));
 
 export function Console({ config }: { config: ConsoleConfig }) {
   const [session, setSession] = useState<Session | null>(() => loadSession());
@@ -77,6 +80,10 @@ function Page({ path, session }: { path: string; session: Session }) {
         return <Campaigns tenant={tenant} />;
       case "templates":
         return <Templates tenant={tenant} template={parts[3]} />;
+      case "snippets":
+        return <Snippets tenant={tenant} name={parts[3]} />;
+      case "seed-list":
+        return <SeedList tenant={tenant} />;
       case "suppressions":
         return <Suppressions tenant={tenant} />;
       case "audiences":
@@ -125,6 +132,8 @@ function Shell({
               {link(`/t/${tenant}/campaigns`, "Campaigns")}
               {link(`/t/${tenant}/audiences`, "Audiences")}
               {link(`/t/${tenant}/templates`, "Templates")}
+              {link(`/t/${tenant}/snippets`, "Snippets")}
+              {link(`/t/${tenant}/seed-list`, "Seed list")}
               {link(`/t/${tenant}/suppressions`, "Suppressions")}
             </>
           ) : null}
@@ -138,7 +147,7 @@ function Shell({
           Sign out
         </button>
       </header>
-      <main id="main" className={parts[2] === "templates" ? "page page-wide" : "page"} tabIndex={-1}>
+      <main id="main" className={parts[2] === "templates" || parts[2] === "snippets" ? "page page-wide" : "page"} tabIndex={-1}>
         {children}
       </main>
     </>

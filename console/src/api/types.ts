@@ -28,3 +28,6 @@ export type SuppressionListPage = Schemas["SuppressionListPage"];
 export type ImportReport = Schemas["ImportReport"];
 export type UploadTarget = Schemas["UploadTarget"];
 export type AudienceCheck = Schemas["AudienceCheck"];
+export type SnippetSummary = Schemas["SnippetSummary"];
+export type SnippetDetail = Schemas["SnippetDetail"];
+export type TenantPatch = Schemas["TenantPatch"];

@@ -10,9 +10,12 @@ import { ProblemAlert } from "./common";
 export function TestSendControl({
   addresses,
   send,
+  seedListHref,
 }: {
   addresses: string[];
   send: (to: string) => Promise<TestSent>;
+  /** Where the seed list is edited (the Seed list page). */
+  seedListHref?: string;
 }) {
   const [to, setTo] = useState(addresses[0] ?? "");
   const [busy, setBusy] = useState(false);
@@ -45,7 +48,14 @@ export function TestSendControl({
       <h3 id="test-send-title">Send test</h3>
       {addresses.length === 0 ? (
         <p className="muted" data-testid="no-seed-list">
-          The seed list is empty: add test addresses to the retailer's settings (<code>seed_list</code>) to send a test.
+          The seed list is empty: add test addresses to the retailer's settings (<code>seed_list</code>) to send a test
+          {seedListHref ? (
+            <>
+              {" "}
+              on the <a href={seedListHref}>Seed list</a> page
+            </>
+          ) : null}
+          .
         </p>
       ) : (
         <div className="row">
@@ -60,6 +70,7 @@ export function TestSendControl({
           <button type="submit" disabled={busy}>
             {busy ? "Sending…" : "Send test"}
           </button>
+          {seedListHref ? <a href={seedListHref}>Edit the seed list</a> : null}
         </div>
       )}
       <p aria-live="polite" className="notice" data-testid="test-send-notice">

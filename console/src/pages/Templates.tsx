@@ -199,6 +199,7 @@ function TemplateEditor({ tenant, template }: { tenant: string; template: string
         />
         <TestSendControl
           addresses={seedAddresses(workspace.data)}
+          seedListHref={href(`/t/${tenant}/seed-list`)}
           send={(to) => api.post<TestSent>(`${base}/test-send`, testSendBody(to, previewRequest))}
         />
       </div>

@@ -1,0 +1,80 @@
+// A retailer's own Liquid snippets (GET/PUT/DELETE /tenants/{t}/snippets/{name}): the name the
+// API accepts, the library's snippets a name would replace (templates/catalog.yaml; a unit test
+// keeps them equal), and the line and column of a source the API refused.
+import { ApiError } from "../api/client";
+import type { FieldError } from "../api/types";
+
+/** The API's limits (shared/src/templates: `check_snippet_name`, `MAX_RETAILER_SNIPPET_BYTES`). */
+export const MAX_SNIPPET_NAME = 64;
+export const MAX_SNIPPET_BYTES = 32 * 1024;
+export const MAX_RETAILER_SNIPPETS = 100;
+
+/**
+ * The standard library's snippets. The API lists only the retailer's own and does not serve the
+ * library's sources, so the console names these (and what they do) without their text.
+ */
+export const LIBRARY_SNIPPETS: { name: string; description: string }[] = [
+  { name: "header", description: "The preheader and the 600-pixel frame an email's body opens with." },
+  { name: "footer", description: "Closes the frame header opens, and the document." },
+  {
+    name: "text_footer",
+    description: "The text part's disclaimer, postal address and unsubscribe link (needs retailer and unsubscribe_url).",
+  },
+];
+
+/** Why a name would be refused (`null` when the API takes it): 1 to 64 of a-z, 0-9, _ and -. */
+export function snippetNameProblem(name: string): string | null {
+  if (name.length === 0) return "Give the snippet a name.";
+  if (name.length > MAX_SNIPPET_NAME) return `At most ${MAX_SNIPPET_NAME} characters.`;
+  if (!/^[a-z0-9_-]+$/.test(name)) return "Only lower-case letters a-z, digits, _ and -.";
+  return null;
+}
+
+/** Why a source would be refused before it is compiled (`null` when it is within the size limit). */
+export function snippetSourceProblem(source: string): string | null {
+  const bytes = new TextEncoder().encode(source).length;
+  return bytes > MAX_SNIPPET_BYTES ? `The source is ${bytes} bytes; at most ${MAX_SNIPPET_BYTES} (32 KiB).` : null;
+}
+
+/** The library snippet a name replaces for this retailer, if any. */
+export function libraryNamed(name: string) {
+  return LIBRARY_SNIPPETS.find((snippet) => snippet.name === name);
+}
+
+/** A place in the source the API found at fault. */
+export interface SourceError {
+  line?: number;
+  column?: number;
+  reason: string;
+}
+
+/** The `source` errors of a refused save (a 422 from the compiler), with their line and column. */
+export function sourceErrors(error: unknown): SourceError[] {
+  if (!(error instanceof ApiError)) return [];
+  return (error.problem.errors ?? [])
+    .filter((field: FieldError) => field.field === "source")
+    .map((field) => ({
+      line: field.line ?? undefined,
+      column: field.column ?? undefined,
+      reason: field.reason,
+    }));
+}
+
+/** "Line 2, column 7: …", as the page shows it beside the editor. */
+export function describeSourceError(error: SourceError): string {
+  const where =
+    error.line != null ? `Line ${error.line}${error.column != null ? `, column ${error.column}` : ""}: ` : "";
+  return `${where}${error.reason}`;
+}
+
+/**
+ * The offset in `source` of a 1-based line and column (clamped into the source), where the
+ * editor's cursor goes to show the error.
+ */
+export function offsetOf(source: string, line: number, column = 1): number {
+  const lines = source.split("\n");
+  const index = Math.min(Math.max(line, 1), lines.length) - 1;
+  let offset = 0;
+  for (let i = 0; i < index; i++) offset += lines[i].length + 1;
+  return offset + Math.min(Math.max(column - 1, 0), lines[index].length);
+}

@@ -1,0 +1,359 @@
+// A retailer's own Liquid snippets: list, create, edit in CodeMirror's Liquid mode, save (the API
+// compiles first; a 422 names the line and column, shown at the editor), delete with a
+// confirmation. The library's snippets are named (the API serves their names nowhere, nor their
+// sources), as what a snippet of the same name replaces.
+import { useEffect, useRef, useState, type FormEvent } from "react";
+import { ApiError, seg } from "../api/client";
+import type { SnippetDetail, SnippetSummary } from "../api/types";
+import { CodeEditor, type CodeEditorHandle } from "../components/CodeEditor";
+import { describedBy, Field, formatTime, ProblemAlert, useLoad } from "../components/common";
+import { useApp } from "../context";
+import {
+  describeSourceError,
+  LIBRARY_SNIPPETS,
+  libraryNamed,
+  MAX_RETAILER_SNIPPETS,
+  offsetOf,
+  snippetNameProblem,
+  snippetSourceProblem,
+  sourceErrors,
+} from "../logic/snippets";
+import { href, navigate } from "../router";
+
+export default function Snippets({ tenant, name }: { tenant: string; name?: string }) {
+  const { api } = useApp();
+  const base = `/tenants/${seg(tenant)}/snippets`;
+  const list = useLoad(() => api.get<SnippetSummary[]>(base), base);
+  return (
+    <section aria-labelledby="snippets-title" className="wide">
+      <h1 id="snippets-title">Snippets</h1>
+      <p className="hint" data-testid="snippets-publish-note">
+        Your own Liquid partials, for your templates only: a template reaches one with{" "}
+        <code>{"{% render 'name' %}"}</code>, and one named like a library snippet replaces it.{" "}
+        <strong>Saving a snippet does not republish your templates:</strong> previews use it at once, and each template
+        picks it up at its next publish (<em>Save and publish</em> on its page, or the next deploy of the library).
+        Versions already published, and campaigns launched with them, keep the snippets they were published with.
+      </p>
+      <div className="split">
+        <div>
+          <SnippetList tenant={tenant} list={list.data} error={list.error} selected={name} />
+          <NewSnippet tenant={tenant} count={list.data?.length ?? 0} />
+          <LibraryList tenant={tenant} own={list.data ?? []} />
+        </div>
+        {name ? (
+          <SnippetEditor key={`${tenant}/${name}`} tenant={tenant} name={name} onChanged={list.reload} />
+        ) : (
+          <p className="card">Pick a snippet, or create one.</p>
+        )}
+      </div>
+    </section>
+  );
+}
+
+function SnippetList({
+  tenant,
+  list,
+  error,
+  selected,
+}: {
+  tenant: string;
+  list?: SnippetSummary[];
+  error: unknown;
+  selected?: string;
+}) {
+  return (
+    <div className="card">
+      <h2 id="own-snippets-title">Your snippets</h2>
+      <ProblemAlert error={error} context="Snippets" />
+      {list ? (
+        list.length === 0 ? (
+          <p className="muted">None yet: your templates use the library's.</p>
+        ) : (
+          <table className="table" data-testid="snippet-list" aria-labelledby="own-snippets-title">
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Saved</th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.map((snippet) => (
+                <tr key={snippet.name}>
+                  <td>
+                    <a
+                      href={href(`/t/${tenant}/snippets/${snippet.name}`)}
+                      aria-current={snippet.name === selected ? "page" : undefined}
+                    >
+                      {snippet.name}
+                    </a>
+                    {snippet.overrides_library ? <span className="muted"> · replaces the library's</span> : null}
+                  </td>
+                  <td>{formatTime(snippet.updated_at)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )
+      ) : error ? null : (
+        <p aria-live="polite">Loading…</p>
+      )}
+    </div>
+  );
+}
+
+function NewSnippet({ tenant, count }: { tenant: string; count: number }) {
+  const [name, setName] = useState("");
+  const [tried, setTried] = useState(false);
+  const problem = snippetNameProblem(name.trim());
+  const full = count >= MAX_RETAILER_SNIPPETS;
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    setTried(true);
+    if (problem || full) return;
+    navigate(`/t/${tenant}/snippets/${name.trim()}`);
+    setName("");
+    setTried(false);
+  };
+  const error = tried && problem ? problem : undefined;
+  return (
+    <form className="card" onSubmit={submit} aria-labelledby="new-snippet-title" noValidate>
+      <h2 id="new-snippet-title">New snippet</h2>
+      <Field label="Snippet name" id="snippet-name" hint="1 to 64 of a-z, 0-9, _ and -." error={error}>
+        <input
+          id="snippet-name"
+          value={name}
+          maxLength={64}
+          autoComplete="off"
+          spellCheck={false}
+          aria-describedby={describedBy("snippet-name", true, !!error)}
+          aria-invalid={error ? true : undefined}
+          onChange={(event) => setName(event.target.value)}
+        />
+      </Field>
+      {full ? <p className="field-error">A retailer has at most {MAX_RETAILER_SNIPPETS} snippets: delete one first.</p> : null}
+      <button type="submit" disabled={full}>
+        Create snippet
+      </button>
+    </form>
+  );
+}
+
+function LibraryList({ tenant, own }: { tenant: string; own: SnippetSummary[] }) {
+  return (
+    <div className="card">
+      <h2 id="library-snippets-title">The library's snippets</h2>
+      <p className="hint">
+        The standard templates render these. Their sources are not editable here; a snippet of yours with the same name
+        replaces one for your templates.
+      </p>
+      <ul className="plain-list" aria-labelledby="library-snippets-title" data-testid="library-snippets">
+        {LIBRARY_SNIPPETS.map((snippet) => {
+          const replaced = own.some((mine) => mine.name === snippet.name);
+          return (
+            <li key={snippet.name}>
+              <code>{snippet.name}</code> <span className="muted">{snippet.description}</span>{" "}
+              {replaced ? (
+                <span className="muted">(replaced by yours)</span>
+              ) : (
+                <a href={href(`/t/${tenant}/snippets/${snippet.name}`)} aria-label={`Replace ${snippet.name} with your own`}>
+                  Replace with your own
+                </a>
+              )}
+            </li>
+          );
+        })}
+      </ul>
+    </div>
+  );
+}
+
+const NEW_SOURCE = "";
+
+function SnippetEditor({ tenant, name, onChanged }: { tenant: string; name: string; onChanged: () => Promise<void> }) {
+  const { api } = useApp();
+  const path = `/tenants/${seg(tenant)}/snippets/${seg(name)}`;
+  const nameProblem = snippetNameProblem(name);
+  // A 404 is a snippet this retailer does not have yet: the editor starts empty.
+  const loaded = useLoad(async (): Promise<SnippetDetail | null> => {
+    try {
+      return await api.get<SnippetDetail>(path);
+    } catch (caught) {
+      if (caught instanceof ApiError && caught.status === 404) return null;
+      throw caught;
+    }
+  }, path);
+  const [source, setSource] = useState(NEW_SOURCE);
+  const [saveError, setSaveError] = useState<unknown>(null);
+  const [notice, setNotice] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [confirming, setConfirming] = useState(false);
+  const editor = useRef<CodeEditorHandle>(null);
+  const saved = loaded.data;
+
+  useEffect(() => {
+    if (saved !== undefined) setSource(saved?.source ?? NEW_SOURCE);
+  }, [saved]);
+
+  if (nameProblem) return <p className="problem" role="alert">{`“${name}” is no snippet name: ${nameProblem}`}</p>;
+  if (loaded.error) return <ProblemAlert error={loaded.error} context={`Snippet ${name}`} />;
+  if (saved === undefined) return <p aria-live="polite">Loading…</p>;
+
+  const errors = sourceErrors(saveError);
+  const located = errors.find((error) => error.line != null);
+  const sizeProblem = snippetSourceProblem(source);
+  const library = libraryNamed(name);
+
+  const save = async (event: FormEvent) => {
+    event.preventDefault();
+    setSaveError(null);
+    setNotice("");
+    setBusy(true);
+    try {
+      const stored = await api.put<SnippetDetail>(path, { source });
+      loaded.setData(stored);
+      setNotice(
+        `Saved ${stored.name}. Previews use it now; your templates pick it up at their next publish (Save and publish).`,
+      );
+      await onChanged();
+    } catch (caught) {
+      setSaveError(caught);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const remove = async () => {
+    setSaveError(null);
+    setBusy(true);
+    try {
+      await api.delete(path);
+      setConfirming(false);
+      await onChanged();
+      navigate(`/t/${tenant}/snippets`);
+    } catch (caught) {
+      setSaveError(caught);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const hint = located ? "snippet-source-error" : undefined;
+  return (
+    <form className="card" onSubmit={save} aria-labelledby="snippet-title">
+      <h2 id="snippet-title">
+        {saved ? name : `New snippet ${name}`}
+        {saved ? <span className="muted"> · saved {formatTime(saved.updated_at)}</span> : null}
+      </h2>
+      {library ? (
+        <p className="hint">
+          Replaces the library's <code>{name}</code> for your templates ({library.description})
+        </p>
+      ) : null}
+      <p className="hint" id="snippet-source-hint">
+        Use it with <code>{`{% render '${name}' %}`}</code>. A rendered snippet sees its arguments, <code>vars</code> and{" "}
+        <code>brand</code> only. In the editor, Tab indents; Escape then Tab leaves it.
+      </p>
+      <label htmlFor="snippet-source" className="block-label">
+        Liquid source
+      </label>
+      <CodeEditor
+        id="snippet-source"
+        label="Liquid source"
+        language="liquid"
+        lines
+        value={source}
+        invalid={errors.length > 0 || !!sizeProblem}
+        describedBy={[hint, "snippet-source-hint"].filter(Boolean).join(" ")}
+        errorLine={located?.line}
+        handle={editor}
+        onChange={(text) => {
+          setSource(text);
+          if (errors.length > 0) setSaveError(null);
+        }}
+      />
+      {sizeProblem ? <p className="field-error">{sizeProblem}</p> : null}
+      {errors.length > 0 ? (
+        <div className="problem" role="alert" id="snippet-source-error" data-testid="snippet-error">
+          <p className="problem-title">Not saved: the snippet does not compile</p>
+          {errors.map((error, index) => (
+            <p key={index} className="problem-detail" data-testid="snippet-error-place">
+              {describeSourceError(error)}{" "}
+              {error.line != null ? (
+                <button
+                  type="button"
+                  className="link"
+                  onClick={() => editor.current?.focusAt(offsetOf(source, error.line!, error.column))}
+                >
+                  Go to line {error.line}
+                </button>
+              ) : null}
+            </p>
+          ))}
+        </div>
+      ) : (
+        <ProblemAlert error={saveError} context="Not saved" />
+      )}
+      <p aria-live="polite" className="notice" data-testid="snippet-notice">
+        {notice}
+      </p>
+      <div className="row">
+        <button type="submit" disabled={busy || !!sizeProblem}>
+          Save snippet
+        </button>
+        {saved && !confirming ? (
+          <button type="button" className="secondary" onClick={() => setConfirming(true)}>
+            Delete snippet
+          </button>
+        ) : null}
+      </div>
+      {confirming ? <ConfirmDelete name={name} library={!!library} busy={busy} onConfirm={remove} onCancel={() => setConfirming(false)} /> : null}
+    </form>
+  );
+}
+
+function ConfirmDelete({
+  name,
+  library,
+  busy,
+  onConfirm,
+  onCancel,
+}: {
+  name: string;
+  library: boolean;
+  busy: boolean;
+  onConfirm: () => void;
+  onCancel: () => void;
+}) {
+  const cancel = useRef<HTMLButtonElement>(null);
+  // The safe choice takes the focus; Escape cancels.
+  useEffect(() => cancel.current?.focus(), []);
+  return (
+    <div
+      className="confirm"
+      role="alertdialog"
+      aria-labelledby="confirm-delete-title"
+      aria-describedby="confirm-delete-detail"
+      onKeyDown={(event) => {
+        if (event.key === "Escape") onCancel();
+      }}
+    >
+      <p id="confirm-delete-title">
+        <strong>Delete the snippet {name}?</strong>
+      </p>
+      <p id="confirm-delete-detail">
+        {library
+          ? `Your templates go back to the library's ${name} at their next publish.`
+          : `A template or snippet that renders ${name} fails its next publish until you add it again.`}{" "}
+        Published versions keep the snippet they were published with.
+      </p>
+      <div className="row">
+        <button type="button" className="danger" disabled={busy} onClick={onConfirm}>
+          Delete {name}
+        </button>
+        <button type="button" className="secondary" ref={cancel} onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    </div>
+  );
+}
