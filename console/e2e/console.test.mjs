@@ -136,6 +136,74 @@ describe("the console against the local stack", { concurrency: false }, () => {
     await page.close();
   });
 
+  test("a marketer writes snippets: a broken one is refused at its line and column, a saved one reaches the preview", async () => {
+    const page = await signIn("marketer", tenant);
+    await page.getByRole("link", { name: "Snippets" }).click();
+    await page.getByRole("heading", { name: "Snippets", exact: true }).waitFor();
+    const source = page.getByRole("textbox", { name: "Liquid source" });
+    // A new name: the editor starts empty; saving compiles it first.
+    await page.getByLabel("Snippet name").fill("promo_line");
+    await page.getByRole("button", { name: "Create snippet" }).click();
+    await page.getByRole("heading", { name: "New snippet promo_line" }).waitFor();
+    await source.fill("<p>Winter promo from {{ brand.name | default: 'our team' }}</p>");
+    await page.getByRole("button", { name: "Save snippet" }).click();
+    await page.getByTestId("snippet-notice").filter({ hasText: "Saved promo_line" }).waitFor();
+    // The library's footer, replaced: rendering the new snippet, with an error on line 2 first.
+    await page.getByRole("link", { name: "Replace footer with your own" }).click();
+    await page.getByRole("heading", { name: "New snippet footer" }).waitFor();
+    await source.fill("{% render 'promo_line' %}\n<p>{{ 'x' | }}</p>\n</body>\n</html>");
+    await page.getByRole("button", { name: "Save snippet" }).click();
+    const place = page.getByTestId("snippet-error-place");
+    await place.waitFor();
+    // The compiler's place and reason at the editor, its excerpt below, the line marked.
+    assert.match(await place.textContent(), /^Line 2, column \d+: \w[^|]*Go to line 2$/);
+    assert.match(await page.getByTestId("snippet-error").locator("pre").textContent(), /<p>\{\{ 'x' \| \}\}<\/p>/);
+    assert.equal(await page.locator(".cm-error-line").count(), 1);
+    await page.getByRole("button", { name: "Go to line 2" }).click();
+    assert.equal(await page.evaluate(() => document.activeElement?.id), "snippet-source");
+    await shot(page, "snippets");
+    await source.fill("{% render 'promo_line' %}\n</body>\n</html>");
+    await page.getByRole("button", { name: "Save snippet" }).click();
+    await page.getByTestId("snippet-notice").filter({ hasText: "Saved footer" }).waitFor();
+    const list = page.getByTestId("snippet-list");
+    await list.getByRole("row", { name: /promo_line/ }).waitFor();
+    await list.getByRole("row", { name: /footer.*replaces the library's/ }).waitFor();
+    // Previews use the retailer's snippets at once: welcome renders footer, which renders promo_line.
+    await page.goto(`${api.base}/console/#/t/${tenant}/templates/welcome`);
+    await page.frameLocator('[data-testid="preview-desktop"]').getByText("Winter promo from").waitFor();
+    // Deleting asks first, the focus on Cancel; Escape keeps it.
+    await page.goto(`${api.base}/console/#/t/${tenant}/snippets/footer`);
+    await page.getByRole("button", { name: "Delete snippet" }).click();
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Cancel");
+    await page.keyboard.press("Escape");
+    await page.getByRole("alertdialog").waitFor({ state: "detached" });
+    await page.getByRole("button", { name: "Delete snippet" }).click();
+    await page.getByRole("alertdialog").getByRole("button", { name: "Delete footer" }).click();
+    await page.getByText("Pick a snippet, or create one.").waitFor();
+    assert.equal(await list.getByRole("row", { name: /footer/ }).count(), 0);
+    await page.close();
+  });
+
+  test("a marketer edits the seed list and sends a test to it", async () => {
+    const page = await signIn("marketer", tenant);
+    await page.getByRole("link", { name: "Seed list" }).click();
+    const seeds = page.getByLabel("Seed addresses (one a line)");
+    await seeds.fill(`qa@${tenant}.example\nnot an address`);
+    await page.getByTestId("seed-errors").filter({ hasText: "Line 2 (not an address)" }).waitFor();
+    assert.equal(await page.getByRole("button", { name: "Save seed list" }).isDisabled(), true);
+    await seeds.fill(`QA@${tenant}.example\nboss@${tenant}.example\nqa@${tenant}.example`);
+    await page.getByRole("button", { name: "Save seed list" }).click();
+    await page.getByTestId("seed-notice").filter({ hasText: "Saved: 2 of 20 addresses." }).waitFor();
+    assert.equal(await seeds.inputValue(), `qa@${tenant}.example\nboss@${tenant}.example`);
+    await shot(page, "seed-list");
+    await page.goto(`${api.base}/console/#/t/${tenant}/templates/welcome`);
+    await page.getByTestId("preview-subject").waitFor();
+    await page.getByLabel("Send a test to").selectOption(`boss@${tenant}.example`);
+    await page.getByRole("button", { name: "Send test" }).click();
+    await page.getByTestId("test-send-notice").filter({ hasText: `Sent to boss@${tenant}.example: “[TEST]` }).waitFor();
+    await page.close();
+  });
+
   test("a marketer creates and launches a campaign and its stats reach the sent count", async () => {
     const page = await signIn("marketer", tenant);
     await page.getByRole("link", { name: "New campaign" }).click();

@@ -10,6 +10,7 @@ import {
   snippetNameProblem,
   snippetSourceProblem,
   sourceErrors,
+  splitCompilerMessage,
 } from "../src/logic/snippets";
 
 describe("snippet names, as the API checks them (1 to 64 of a-z, 0-9, _ and -)", () => {
@@ -40,6 +41,7 @@ describe("a refused save: the compiler's line and column", () => {
     title: "Unprocessable Entity",
     status: 422,
     detail: "the request has invalid fields",
+    retryable: false,
     errors: [
       { field: "source", reason: "unexpected end of filter", line: 2, column: 25 },
       { field: "name", reason: "not this one" },
@@ -57,13 +59,14 @@ describe("a refused save: the compiler's line and column", () => {
       title: "Unprocessable Entity",
       status: 422,
       detail: "x",
+      retryable: false,
       errors: [{ field: "source", reason: "the snippet `fotter` does not exist", line: null, column: null }],
     });
     expect(sourceErrors(missing)).toEqual([{ line: undefined, column: undefined, reason: "the snippet `fotter` does not exist" }]);
     expect(describeSourceError(sourceErrors(missing)[0])).toBe("the snippet `fotter` does not exist");
     expect(describeSourceError({ line: 3, reason: "r" })).toBe("Line 3: r");
     expect(sourceErrors(new Error("offline"))).toEqual([]);
-    expect(sourceErrors(new ApiError({ type: "about:blank", title: "Forbidden", status: 403, detail: "no" }))).toEqual([]);
+    expect(sourceErrors(new ApiError({ type: "about:blank", title: "Forbidden", status: 403, detail: "no", retryable: false }))).toEqual([]);
   });
 
   test("a 1-based line and column become the editor's offset, clamped into the source", () => {
@@ -86,4 +89,17 @@ test("the library's snippets named are exactly templates/catalog.yaml's", () => 
   expect(LIBRARY_SNIPPETS.map((snippet) => snippet.name).sort()).toEqual(names.sort());
   expect(libraryNamed("footer")?.name).toBe("footer");
   expect(libraryNamed("promo_line")).toBeUndefined();
+});
+
+test("the Liquid parser's multi-line message: what is wrong, and the excerpt with its caret", () => {
+  const reason = " --> 2:13\n  |\n2 | <p>{{ 'x' | }}</p>\n  |             ^---\n  |\n  = expected Identifier";
+  expect(splitCompilerMessage(reason)).toEqual({
+    summary: "expected Identifier",
+    excerpt: "2 | <p>{{ 'x' | }}</p>\n  |             ^---",
+  });
+  expect(describeSourceError({ line: 2, column: 13, reason })).toBe("Line 2, column 13: expected Identifier");
+  // A one-line message is its own summary.
+  expect(splitCompilerMessage("the snippet `fotter` does not exist")).toEqual({ summary: "the snippet `fotter` does not exist" });
+  // Text before the arrow is kept in front of the note.
+  expect(splitCompilerMessage("liquid syntax error\n --> 1:1\n1 | x\n  = unexpected").summary).toBe("liquid syntax error: unexpected");
 });

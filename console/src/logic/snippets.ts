@@ -60,11 +60,29 @@ export function sourceErrors(error: unknown): SourceError[] {
     }));
 }
 
+/**
+ * A compiler message split into what is wrong and the excerpt that shows where: the Liquid
+ * parser's messages are multi-line (` --> 2:13`, the source line with a caret under the place,
+ * then ` = expected Identifier`); others are one line, all summary.
+ */
+export function splitCompilerMessage(reason: string): { summary: string; excerpt?: string } {
+  const lines = reason.split("\n");
+  const arrow = lines.findIndex((line) => line.trim().startsWith("-->"));
+  const notes = lines.filter((line) => /^\s*= /.test(line));
+  if (arrow < 0 || notes.length === 0) return { summary: reason.trim() };
+  const prefix = lines.slice(0, arrow).join(" ").trim();
+  const summary = [prefix, ...notes.map((line) => line.replace(/^\s*= /, "").trim())].filter(Boolean).join(": ");
+  const body = lines.slice(arrow + 1).filter((line) => !/^\s*= /.test(line));
+  while (body.length > 0 && /^\s*\|?\s*$/.test(body[0])) body.shift();
+  while (body.length > 0 && /^\s*\|?\s*$/.test(body[body.length - 1])) body.pop();
+  return { summary, excerpt: body.length > 0 ? body.join("\n") : undefined };
+}
+
 /** "Line 2, column 7: …", as the page shows it beside the editor. */
 export function describeSourceError(error: SourceError): string {
   const where =
     error.line != null ? `Line ${error.line}${error.column != null ? `, column ${error.column}` : ""}: ` : "";
-  return `${where}${error.reason}`;
+  return `${where}${splitCompilerMessage(error.reason).summary}`;
 }
 
 /**

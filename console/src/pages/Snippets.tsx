@@ -17,6 +17,7 @@ import {
   snippetNameProblem,
   snippetSourceProblem,
   sourceErrors,
+  splitCompilerMessage,
 } from "../logic/snippets";
 import { href, navigate } from "../router";
 
@@ -275,20 +276,26 @@ function SnippetEditor({ tenant, name, onChanged }: { tenant: string; name: stri
       {errors.length > 0 ? (
         <div className="problem" role="alert" id="snippet-source-error" data-testid="snippet-error">
           <p className="problem-title">Not saved: the snippet does not compile</p>
-          {errors.map((error, index) => (
-            <p key={index} className="problem-detail" data-testid="snippet-error-place">
-              {describeSourceError(error)}{" "}
-              {error.line != null ? (
-                <button
-                  type="button"
-                  className="link"
-                  onClick={() => editor.current?.focusAt(offsetOf(source, error.line!, error.column))}
-                >
-                  Go to line {error.line}
-                </button>
-              ) : null}
-            </p>
-          ))}
+          {errors.map((error, index) => {
+            const excerpt = splitCompilerMessage(error.reason).excerpt;
+            return (
+              <div key={index}>
+                <p className="problem-detail" data-testid="snippet-error-place">
+                  {describeSourceError(error)}{" "}
+                  {error.line != null ? (
+                    <button
+                      type="button"
+                      className="link"
+                      onClick={() => editor.current?.focusAt(offsetOf(source, error.line!, error.column))}
+                    >
+                      Go to line {error.line}
+                    </button>
+                  ) : null}
+                </p>
+                {excerpt ? <pre className="excerpt">{excerpt}</pre> : null}
+              </div>
+            );
+          })}
         </div>
       ) : (
         <ProblemAlert error={saveError} context="Not saved" />
