@@ -1,6 +1,7 @@
 // The console in a real browser (Debian's Chromium through playwright-core) against the local
 // stack: an operator onboards a retailer, its marketer sets template variables and watches the
-// preview change, creates and launches a campaign and sees its stats reach the sent count,
+// preview change, writes Liquid snippets and sees one in the preview, edits the seed list and
+// sends a test, creates and launches a campaign and sees its stats reach the sent count,
 // manages suppressions, and is refused another retailer's pages with the API's 403.
 // Run: make console-e2e (or infra/scripts/with-local-stack.sh npm --prefix console run e2e).
 import { after, before, describe, test } from "node:test";

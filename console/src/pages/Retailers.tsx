@@ -168,7 +168,12 @@ function Retailer({ tenant }: { tenant: string }) {
                 : "none"}
             </dd>
             <dt>Seed list (test sends)</dt>
-            <dd>{data.settings?.seed_list?.length ? data.settings.seed_list.join(", ") : "none"}</dd>
+            <dd>
+              {data.settings?.seed_list?.length ? data.settings.seed_list.join(", ") : "none"}{" "}
+              <a href={href(`/t/${data.tenant_id}/seed-list`)} aria-label={`Edit the seed list of ${data.display_name}`}>
+                Edit
+              </a>
+            </dd>
           </dl>
           <div className="actions" role="group" aria-label="Retailer actions">
             {data.status === "ACTIVE" ? (

@@ -313,7 +313,15 @@ function SnippetEditor({ tenant, name, onChanged }: { tenant: string; name: stri
           </button>
         ) : null}
       </div>
-      {confirming ? <ConfirmDelete name={name} library={!!library} busy={busy} onConfirm={remove} onCancel={() => setConfirming(false)} /> : null}
+      {confirming ? (
+        <ConfirmDelete
+          name={name}
+          library={!!library}
+          busy={busy}
+          onConfirm={() => void remove()}
+          onCancel={() => setConfirming(false)}
+        />
+      ) : null}
     </form>
   );
 }
