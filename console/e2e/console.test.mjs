@@ -146,6 +146,7 @@ describe("the console against the local stack", { concurrency: false }, () => {
     await page.getByLabel("Snippet name").fill("promo_line");
     await page.getByRole("button", { name: "Create snippet" }).click();
     await page.getByRole("heading", { name: "New snippet promo_line" }).waitFor();
+    await page.waitForFunction(() => document.activeElement?.id === "snippet-source");
     await source.fill("<p>Winter promo from {{ brand.name | default: 'our team' }}</p>");
     await page.getByRole("button", { name: "Save snippet" }).click();
     await page.getByTestId("snippet-notice").filter({ hasText: "Saved promo_line" }).waitFor();
@@ -180,7 +181,7 @@ describe("the console against the local stack", { concurrency: false }, () => {
     await page.getByRole("alertdialog").waitFor({ state: "detached" });
     await page.getByRole("button", { name: "Delete snippet" }).click();
     await page.getByRole("alertdialog").getByRole("button", { name: "Delete footer" }).click();
-    await page.getByText("Pick a snippet, or create one.").waitFor();
+    await page.getByTestId("snippets-notice").filter({ hasText: "Deleted the snippet footer." }).waitFor();
     assert.equal(await list.getByRole("row", { name: /footer/ }).count(), 0);
     await page.close();
   });

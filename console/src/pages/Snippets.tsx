@@ -25,6 +25,9 @@ export default function Snippets({ tenant, name }: { tenant: string; name?: stri
   const { api } = useApp();
   const base = `/tenants/${seg(tenant)}/snippets`;
   const list = useLoad(() => api.get<SnippetSummary[]>(base), base);
+  // The editor a new name opens takes the focus; a deletion is announced.
+  const [created, setCreated] = useState<string | null>(null);
+  const [deleted, setDeleted] = useState("");
   return (
     <section aria-labelledby="snippets-title" className="wide">
       <h1 id="snippets-title">Snippets</h1>
@@ -35,14 +38,24 @@ export default function Snippets({ tenant, name }: { tenant: string; name?: stri
         picks it up at its next publish (<em>Save and publish</em> on its page, or the next deploy of the library).
         Versions already published, and campaigns launched with them, keep the snippets they were published with.
       </p>
+      <p aria-live="polite" className="notice" data-testid="snippets-notice">
+        {name ? "" : deleted}
+      </p>
       <div className="split">
         <div>
           <SnippetList tenant={tenant} list={list.data} error={list.error} selected={name} />
-          <NewSnippet tenant={tenant} count={list.data?.length ?? 0} />
+          <NewSnippet tenant={tenant} count={list.data?.length ?? 0} onCreate={setCreated} />
           <LibraryList tenant={tenant} own={list.data ?? []} />
         </div>
         {name ? (
-          <SnippetEditor key={`${tenant}/${name}`} tenant={tenant} name={name} onChanged={list.reload} />
+          <SnippetEditor
+            key={`${tenant}/${name}`}
+            tenant={tenant}
+            name={name}
+            focus={created === name}
+            onChanged={list.reload}
+            onDeleted={() => setDeleted(`Deleted the snippet ${name}.`)}
+          />
         ) : (
           <p className="card">Pick a snippet, or create one.</p>
         )}
@@ -102,7 +115,15 @@ function SnippetList({
   );
 }
 
-function NewSnippet({ tenant, count }: { tenant: string; count: number }) {
+function NewSnippet({
+  tenant,
+  count,
+  onCreate,
+}: {
+  tenant: string;
+  count: number;
+  onCreate: (name: string) => void;
+}) {
   const [name, setName] = useState("");
   const [tried, setTried] = useState(false);
   const problem = snippetNameProblem(name.trim());
@@ -111,6 +132,7 @@ function NewSnippet({ tenant, count }: { tenant: string; count: number }) {
     event.preventDefault();
     setTried(true);
     if (problem || full) return;
+    onCreate(name.trim());
     navigate(`/t/${tenant}/snippets/${name.trim()}`);
     setName("");
     setTried(false);
@@ -170,7 +192,20 @@ function LibraryList({ tenant, own }: { tenant: string; own: SnippetSummary[] })
 
 const NEW_SOURCE = "";
 
-function SnippetEditor({ tenant, name, onChanged }: { tenant: string; name: string; onChanged: () => Promise<void> }) {
+function SnippetEditor({
+  tenant,
+  name,
+  focus,
+  onChanged,
+  onDeleted,
+}: {
+  tenant: string;
+  name: string;
+  /** Put the cursor in the editor once loaded (a name just created). */
+  focus: boolean;
+  onChanged: () => Promise<void>;
+  onDeleted: () => void;
+}) {
   const { api } = useApp();
   const path = `/tenants/${seg(tenant)}/snippets/${seg(name)}`;
   const nameProblem = snippetNameProblem(name);
@@ -194,6 +229,11 @@ function SnippetEditor({ tenant, name, onChanged }: { tenant: string; name: stri
   useEffect(() => {
     if (saved !== undefined) setSource(saved?.source ?? NEW_SOURCE);
   }, [saved]);
+
+  const loadedOnce = saved !== undefined;
+  useEffect(() => {
+    if (focus && loadedOnce) editor.current?.focusAt(0);
+  }, [focus, loadedOnce]);
 
   if (nameProblem) return <p className="problem" role="alert">{`“${name}” is no snippet name: ${nameProblem}`}</p>;
   if (loaded.error) return <ProblemAlert error={loaded.error} context={`Snippet ${name}`} />;
@@ -230,6 +270,7 @@ function SnippetEditor({ tenant, name, onChanged }: { tenant: string; name: stri
       await api.delete(path);
       setConfirming(false);
       await onChanged();
+      onDeleted();
       navigate(`/t/${tenant}/snippets`);
     } catch (caught) {
       setSaveError(caught);
