@@ -38,7 +38,7 @@ export default function Snippets({ tenant, name }: { tenant: string; name?: stri
         picks it up at its next publish (<em>Save and publish</em> on its page, or the next deploy of the library).
         Versions already published, and campaigns launched with them, keep the snippets they were published with.
       </p>
-      <p aria-live="polite" className="notice" data-testid="snippets-notice">
+      <p aria-live="polite" className="notice notice-collapsible" data-testid="snippets-notice">
         {name ? "" : deleted}
       </p>
       <div className="split">
