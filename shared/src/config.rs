@@ -51,6 +51,9 @@ fn optional_number(env: &dyn Lookup, name: &'static str, default: u64) -> Result
 pub struct RebatchSettings {
     pub send_batches_stream: String,
     pub archive_bucket: String,
+    /// The table holding the send budgets, to count the tenants of the batches written in their
+    /// shares; unset, none are counted before they take.
+    pub send_budgets_table: Option<String>,
 }
 
 impl RebatchSettings {
@@ -62,6 +65,9 @@ impl RebatchSettings {
         Ok(Self {
             send_batches_stream: required(env, "SEND_BATCHES_STREAM")?,
             archive_bucket: required(env, "ARCHIVE_BUCKET")?,
+            send_budgets_table: env
+                .get("DELIVERY_TABLE")
+                .filter(|table| !table.trim().is_empty()),
         })
     }
 }

@@ -67,6 +67,7 @@ pub const METRICS: &[(&str, Unit)] = &[
     ("WarmupHeldBack", Unit::Count),
     ("BudgetHeldBack", Unit::Count),
     ("BudgetWait", Unit::Milliseconds),
+    ("BudgetAnnounceFailed", Unit::Count),
     ("PushAccepted", Unit::Count),
     ("PushDeviceFailed", Unit::Count),
     ("PushEndpointsDisabled", Unit::Count),

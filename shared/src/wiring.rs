@@ -7,7 +7,12 @@ use aws_config::SdkConfig;
 
 #[cfg(any(feature = "deliver", feature = "campaigns", feature = "feedback"))]
 use crate::aws::dynamodb::DeliveryTable;
-#[cfg(feature = "dynamodb")]
+#[cfg(any(
+    feature = "deliver",
+    feature = "campaigns",
+    feature = "feedback",
+    feature = "availability"
+))]
 use crate::aws::dynamodb::TenantsTable;
 use crate::aws::kinesis::KinesisStream;
 use crate::aws::s3::S3Archive;
@@ -30,7 +35,7 @@ use crate::pipeline::parked::CountedArchive;
 use crate::pipeline::rebatch::Rebatcher;
 
 pub fn rebatcher(settings: &RebatchSettings, sdk: &SdkConfig) -> Rebatcher {
-    Rebatcher::new(
+    let rebatcher = Rebatcher::new(
         Arc::new(KinesisStream::new(
             aws_sdk_kinesis::Client::new(sdk),
             &settings.send_batches_stream,
@@ -39,7 +44,34 @@ pub fn rebatcher(settings: &RebatchSettings, sdk: &SdkConfig) -> Rebatcher {
             crate::aws::s3::client(sdk),
             &settings.archive_bucket,
         )),
-    )
+    );
+    #[cfg(feature = "dynamodb")]
+    if let Some(table) = &settings.send_budgets_table {
+        return rebatcher.with_budget_announcers(budget_announcers(table, sdk));
+    }
+    rebatcher
+}
+
+#[cfg(feature = "dynamodb")]
+/// The tenants of the batches written, counted on the email and push budget items.
+fn budget_announcers(
+    table: &str,
+    sdk: &SdkConfig,
+) -> crate::deliverability::budget::ChannelAnnouncers {
+    use crate::aws::dynamodb::BudgetTable;
+    use crate::deliverability::budget::{BudgetAnnouncer, ChannelAnnouncers};
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    let clock: Arc<dyn crate::clock::Clock> = Arc::new(crate::clock::SystemClock);
+    ChannelAnnouncers {
+        email: Arc::new(BudgetAnnouncer::new(
+            Arc::new(BudgetTable::new(dynamodb.clone(), table)),
+            clock.clone(),
+        )),
+        push: Arc::new(BudgetAnnouncer::new(
+            Arc::new(BudgetTable::push(dynamodb, table)),
+            clock,
+        )),
+    }
 }
 
 #[cfg(feature = "unsubscribe")]

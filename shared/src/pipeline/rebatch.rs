@@ -1,7 +1,7 @@
 //! Campaign events in, send batches out: groups of at most [`PROVIDER_BATCH_SIZE`] recipients of
 //! one tenant, campaign, variant, channel and template version.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
@@ -9,9 +9,10 @@ use aws_lambda_events::event::streams::KinesisEventResponse;
 use serde::Serialize;
 use tracing::Instrument;
 
+use crate::deliverability::budget::ChannelAnnouncers;
 use crate::domain::{
-    BatchGroup, BatchId, CONTRACT_VERSION, CampaignEvent, MessageId, PROVIDER_BATCH_SIZE,
-    Recipient, SendBatch,
+    BatchGroup, BatchId, CONTRACT_VERSION, CampaignEvent, Channel, MessageId, PROVIDER_BATCH_SIZE,
+    Recipient, SendBatch, TenantId,
 };
 use crate::metrics::Metrics;
 use crate::pipeline::archive::{Archive, DeadLetter};
@@ -60,6 +61,8 @@ pub struct Rebatcher {
     archive: Arc<dyn Archive>,
     retry: RetryPolicy,
     metrics: Metrics,
+    /// With send budgets: the tenants whose batches are written are counted in the shares first.
+    announcers: Option<ChannelAnnouncers>,
 }
 
 /// A batch being built, with the input positions its recipients came from.
@@ -75,7 +78,15 @@ impl Rebatcher {
             archive,
             retry: RetryPolicy::default(),
             metrics: Metrics::new(FUNCTION_NAME),
+            announcers: None,
         }
+    }
+
+    /// Counts the tenants of the batches about to be written in the send budgets' shares
+    /// (`deliverability::budget::announce`).
+    pub fn with_budget_announcers(mut self, announcers: ChannelAnnouncers) -> Self {
+        self.announcers = Some(announcers);
+        self
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
@@ -107,6 +118,7 @@ impl Rebatcher {
         let groups = self
             .group_events(records, &mut summary, &mut failed_positions)
             .await;
+        self.announce(&groups).await;
         let mut pending: Vec<PendingBatch> = Vec::new();
         for (group, members) in groups {
             for chunk in members.chunks(PROVIDER_BATCH_SIZE) {
@@ -124,6 +136,32 @@ impl Rebatcher {
         RebatchOutcome {
             summary,
             failed_positions,
+        }
+    }
+
+    /// Counts the groups' tenants in their channel's send budget before their batches reach the
+    /// stream. A failure only delays the shares' split until the tenant takes: logged and
+    /// counted, never a failed record.
+    async fn announce(&self, groups: &[(BatchGroup, Vec<(usize, Recipient)>)]) {
+        let Some(announcers) = &self.announcers else {
+            return;
+        };
+        for channel in [Channel::Email, Channel::Push] {
+            let tenants: BTreeSet<TenantId> = groups
+                .iter()
+                .filter(|(group, _)| group.channel == channel)
+                .map(|(group, _)| group.tenant_id.clone())
+                .collect();
+            if tenants.is_empty() {
+                continue;
+            }
+            if let Err(error) = announcers.of(channel).announce(&tenants).await {
+                tracing::warn!(error = %error, channel = channel.as_str(), "tenants not announced to the send budget");
+                for tenant in &tenants {
+                    self.metrics
+                        .add(tenant.as_str(), "BudgetAnnounceFailed", 1.0);
+                }
+            }
         }
     }
 
@@ -621,5 +659,62 @@ mod tests {
         rebatcher.rebatch(&records(&events)).await;
         let batches = written_batches(&stream);
         assert_eq!(batches[0].batch_id, batches[1].batch_id);
+    }
+
+    #[tokio::test]
+    async fn the_tenants_of_the_batches_written_are_announced_to_their_channels_budget_first() {
+        use crate::deliverability::budget::{BudgetAnnouncer, ChannelAnnouncers};
+        use crate::testing::{ManualClock, MemoryBudgetStore};
+        let (email, push) = (
+            Arc::new(MemoryBudgetStore::default()),
+            Arc::new(MemoryBudgetStore::default()),
+        );
+        let clock = Arc::new(ManualClock::new(
+            time::macros::datetime!(2026-12-01 09:00 UTC),
+        ));
+        let (stream, _, rebatcher) = setup();
+        let rebatcher = rebatcher.with_budget_announcers(ChannelAnnouncers {
+            email: Arc::new(BudgetAnnouncer::new(email.clone(), clock.clone())),
+            push: Arc::new(BudgetAnnouncer::new(push.clone(), clock.clone())),
+        });
+        let mut events: Vec<_> = (0..3).map(|i| sample_event("alpine", "c1", i)).collect();
+        let mut pushed = sample_event("boreal", "c1", 9);
+        pushed.channel = Channel::Push;
+        events.push(pushed);
+        let outcome = rebatcher.rebatch(&records(&events)).await;
+        assert!(outcome.failed_positions.is_empty());
+        assert_eq!(written_batches(&stream).len(), 2);
+        let tenants = |store: &MemoryBudgetStore| -> Vec<String> {
+            store
+                .state()
+                .tenants
+                .keys()
+                .map(|t| t.to_string())
+                .collect()
+        };
+        assert_eq!(tenants(&email), ["alpine"]);
+        assert_eq!(tenants(&push), ["boreal"]);
+        // a budget store that fails delays the split, never the batches
+        email.set_unavailable(true);
+        clock.advance(time::Duration::minutes(1));
+        let more: Vec<_> = (3..6).map(|i| sample_event("alpine", "c2", i)).collect();
+        let outcome = rebatcher.rebatch(&records(&more)).await;
+        assert!(outcome.failed_positions.is_empty());
+        assert_eq!(written_batches(&stream).len(), 3);
+        let failed: Vec<_> = rebatcher
+            .metrics()
+            .documents(0)
+            .into_iter()
+            .filter_map(|d| {
+                Some((
+                    d["TenantId"].clone(),
+                    d.get("BudgetAnnounceFailed")?.clone(),
+                ))
+            })
+            .collect();
+        assert_eq!(
+            failed,
+            [(serde_json::json!("alpine"), serde_json::json!(1.0))]
+        );
     }
 }

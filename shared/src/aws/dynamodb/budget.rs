@@ -139,13 +139,17 @@ impl Expression {
         if let Some(change) = &write.ceiling {
             expression.change(format!("{CEILING}{tenant}"), change);
         }
-        for (prefix, value) in [(SEEN, write.seen), (WEIGHT, i64::from(write.weight))] {
-            let (name, value) = (
-                expression.name(format!("{prefix}{tenant}")),
-                expression.value(n(value)),
-            );
-            expression.sets.push(format!("{name} = {value}"));
-        }
+        let (seen, value) = (
+            expression.name(format!("{SEEN}{tenant}")),
+            expression.value(n(write.seen)),
+        );
+        expression.sets.push(format!("{seen} = {value}"));
+        let weight = expression.name(format!("{WEIGHT}{tenant}"));
+        let set_weight = match write.weight {
+            Some(stated) => expression.value(n(i64::from(stated))),
+            None => format!("if_not_exists({weight}, {})", expression.value(n(1))),
+        };
+        expression.sets.push(format!("{weight} = {set_weight}"));
         for (stale, before) in &write.prune {
             let seen = expression.name(format!("{SEEN}{stale}"));
             let before = expression.value(n(before));

@@ -112,12 +112,27 @@ pub struct BudgetWrite {
     pub assured: Option<TatChange>,
     pub ceiling: Option<TatChange>,
     pub seen: i64,
-    pub weight: u32,
+    /// `None` (an announcement): the weight stored, or 1 for a tenant the state does not have.
+    pub weight: Option<u32>,
     /// Tenants to remove, each only if it last took before the given epoch second.
     pub prune: Vec<(TenantId, i64)>,
 }
 
 impl BudgetWrite {
+    /// A write that changes no TAT and only counts `tenant` as sending from `seen` on: its
+    /// batches are on their way to delivery ([`super::announce`]). It always holds.
+    pub fn announce(tenant: TenantId, seen: i64) -> Self {
+        Self {
+            tenant,
+            account: None,
+            assured: None,
+            ceiling: None,
+            seen,
+            weight: None,
+            prune: Vec::new(),
+        }
+    }
+
     /// Whether the write's conditions hold on `state` (what a store checks before applying).
     pub fn holds_for(&self, state: &BudgetState) -> bool {
         let entry = state.tenants.get(&self.tenant);
@@ -151,7 +166,7 @@ impl BudgetWrite {
             entry.ceiling = Some(change.apply(entry.ceiling));
         }
         entry.seen = self.seen;
-        entry.weight = self.weight;
+        entry.weight = self.weight.unwrap_or(entry.weight).max(1);
     }
 }
 

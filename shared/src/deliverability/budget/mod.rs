@@ -7,6 +7,8 @@
 //!   charged to the tenant's share or borrowed.
 //! - [`ports`]: the shared state ([`BudgetStore`]) and SES's limits ([`SendQuotaSource`]).
 //! - [`account`]: the account's rate, read again every refresh interval, with a fallback.
+//! - [`announce`]: a tenant counted in the shares as soon as its batches are written (by the
+//!   rebatcher), before it takes.
 //! - [`service`]: a take: the plan, the conditional write, a new plan if another delivery came
 //!   first.
 //!
@@ -15,12 +17,14 @@
 //! defers what the budget cannot give within it.
 
 pub mod account;
+pub mod announce;
 pub mod gcra;
 pub mod plan;
 pub mod ports;
 pub mod service;
 
 pub use account::{AccountRate, Allowance, BudgetSettings, ConfiguredRate};
+pub use announce::{BudgetAnnouncer, ChannelAnnouncers};
 pub use gcra::{BudgetState, BudgetWrite, TatChange, TenantBudget};
 pub use ports::{BudgetStore, BudgetWritten, SendQuota, SendQuotaSource};
 pub use service::{BudgetAnswer, BudgetCounts, SendBudgets, Waits};

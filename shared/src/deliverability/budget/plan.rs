@@ -430,7 +430,7 @@ impl TakeRequest {
             assured: None,
             ceiling: None,
             seen: self.now / MICROS_PER_SECOND,
-            weight: self.weight.max(1),
+            weight: Some(self.weight.max(1)),
             prune: state
                 .tenants
                 .iter()

@@ -529,3 +529,68 @@ fn a_plan_on_a_stale_view_holds_only_where_the_grant_is_still_true() {
     };
     assert!(!write.holds_for(&busy));
 }
+
+#[tokio::test]
+async fn a_tenant_announced_before_it_takes_splits_the_shares_at_once_and_keeps_its_weight() {
+    // GIVEN a heavy tenant (weight 3) sending alone on an account of 100 a second
+    let b = Budgets::new(100.0);
+    let heavy = SendShare {
+        weight: 3,
+        max_per_second: None,
+    };
+    b.container()
+        .take(&tenant("heavy"), heavy, 1, WAIT)
+        .await
+        .unwrap();
+    let request = |who: &str, weight: u32| TakeRequest {
+        tenant: tenant(who),
+        weight,
+        ceiling_per_second: None,
+        account_per_second: 100.0,
+        wanted: 1,
+        now: micros(START),
+        max_wait: 0,
+        share_wait: 0,
+        reserved: None,
+    };
+    assert_eq!(
+        plan::assured_rate(&b.store.state(), &request("heavy", 3)),
+        100.0
+    );
+    // WHEN the rebatcher announces a newcomer and the heavy one, whose batches it also wrote
+    let announcer = BudgetAnnouncer::new(b.store.clone(), b.clock.clone());
+    let both = [tenant("heavy"), tenant("newcomer")].into_iter().collect();
+    assert_eq!(announcer.announce(&both).await.unwrap(), 2);
+    // THEN the newcomer counts, at weight 1 until it takes, and the heavy one keeps its weight
+    let state = b.store.state();
+    assert_eq!(plan::assured_rate(&state, &request("heavy", 3)), 75.0);
+    assert_eq!(state.tenants[&tenant("heavy")].weight, 3);
+    assert_eq!(state.tenants[&tenant("newcomer")].weight, 1);
+    // and no TAT moved: an announcement takes nothing
+    assert_eq!(state.tenants[&tenant("newcomer")].assured, None);
+    assert_eq!(state.account, b.store.state().account);
+}
+
+#[tokio::test]
+async fn a_container_announces_a_tenant_once_per_interval_and_a_failure_is_an_error_to_log() {
+    let b = Budgets::new(100.0);
+    let announcer = BudgetAnnouncer::new(b.store.clone(), b.clock.clone());
+    let one = [tenant("alpine")].into_iter().collect();
+    assert_eq!(announcer.announce(&one).await.unwrap(), 1);
+    b.advance(Duration::from_secs(
+        announce::ANNOUNCE_EVERY_SECONDS as u64 - 1,
+    ));
+    assert_eq!(announcer.announce(&one).await.unwrap(), 0, "too soon");
+    b.advance(Duration::from_secs(1));
+    assert_eq!(announcer.announce(&one).await.unwrap(), 1);
+    assert_eq!(b.store.writes(), (2, 0));
+    // within the window, the tenant still counts for others
+    let seen = b.store.state().tenants[&tenant("alpine")].seen;
+    assert_eq!(seen, b.clock.now().unix_timestamp());
+    // a store that fails answers the error, and the tenant is tried again on the next batch
+    b.store.set_unavailable(true);
+    b.advance(Duration::from_secs(announce::ANNOUNCE_EVERY_SECONDS as u64));
+    assert!(announcer.announce(&one).await.is_err());
+    b.store.set_unavailable(false);
+    assert_eq!(announcer.announce(&one).await.unwrap(), 1);
+}

@@ -21,7 +21,9 @@ use crate::campaigns::{
     NewCampaign, SCHEDULER_MINUTE,
 };
 use crate::clock::Clock;
-use crate::deliverability::budget::{AccountRate, BudgetCounts, BudgetSettings, SendBudgets};
+use crate::deliverability::budget::{
+    AccountRate, BudgetAnnouncer, BudgetCounts, BudgetSettings, ChannelAnnouncers, SendBudgets,
+};
 use crate::domain::{CampaignId, Channel, CustomerId, MessageId, TenantId};
 use crate::onboarding::{Onboarding, OnboardingConfig, SendingWorkspaces, WorkspaceSpec};
 use crate::pipeline::deliver::{Deliverer, DelivererPorts, DeliveryConfig};
@@ -161,7 +163,7 @@ impl SimWorld {
             name: "rebatch",
             stream: events.clone(),
             settings: config.campaign_events,
-            handlers: rebatch_handlers(Rebatcher::new(batches.clone(), stores.clone())),
+            handlers: rebatch_handlers(Self::rebatcher(config, &clock, &stores, &batches)),
             on_failure: Arc::new(OnFailure::default()),
         });
         let budgets = Arc::new(Mutex::new(Vec::new()));
@@ -238,6 +240,28 @@ impl SimWorld {
         };
         Onboarding::new(workspaces, directory.clone(), config)
             .with_redrive(campaigns.redrive_worker())
+    }
+
+    /// The rebatcher as deployed: with the budget, it counts the tenants of the batches it
+    /// writes in the shares (the sim has no push budget: those go to a store of their own).
+    fn rebatcher(
+        config: &SimConfig,
+        clock: &Arc<VirtualClock>,
+        stores: &Arc<FaultyStores>,
+        batches: &Arc<SimStream>,
+    ) -> Rebatcher {
+        let rebatcher = Rebatcher::new(batches.clone(), stores.clone());
+        if !config.send_budget {
+            return rebatcher;
+        }
+        let clock: Arc<dyn Clock> = clock.clone();
+        rebatcher.with_budget_announcers(ChannelAnnouncers {
+            email: Arc::new(BudgetAnnouncer::new(stores.clone(), clock.clone())),
+            push: Arc::new(BudgetAnnouncer::new(
+                Arc::new(crate::testing::MemoryBudgetStore::default()),
+                clock,
+            )),
+        })
     }
 
     /// The deliver function on the send-batches stream, sending through the simulated SES;

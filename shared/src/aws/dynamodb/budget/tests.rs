@@ -28,7 +28,7 @@ fn write(account: TatChange, assured: Option<TatChange>) -> BudgetWrite {
         assured,
         ceiling: None,
         seen: 1_800_000_000,
-        weight: 2,
+        weight: Some(2),
         prune: vec![(tenant("gone"), 1_799_996_400)],
     }
 }
@@ -271,4 +271,45 @@ async fn the_push_budget_is_an_item_of_its_own_beside_the_email_one() {
     table.apply(&write(idle(), Some(idle()))).await.unwrap();
     table.read().await.unwrap();
     assert_eq!((take.num_calls(), read.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn an_announcement_sets_when_the_tenant_was_seen_and_keeps_its_weight_unconditionally() {
+    let shape = mock!(Client::update_item)
+        .match_requests(|r| {
+            let names = r.expression_attribute_names().unwrap();
+            let values = r.expression_attribute_values().unwrap();
+            let spell = |text: &str| {
+                let mut text = text.to_string();
+                for (k, v) in names {
+                    text = text.replace(k.as_str(), v);
+                }
+                for (k, v) in values {
+                    text = text.replace(k.as_str(), v.as_n().unwrap());
+                }
+                text
+            };
+            r.condition_expression().is_none()
+                && every_value_used(r)
+                && spell(r.update_expression().unwrap())
+                    == "SET s#alpine = 1800000000, w#alpine = if_not_exists(w#alpine, 1)"
+        })
+        .then_output(|| {
+            UpdateItemOutput::builder()
+                .set_attributes(Some(item(&[("s#alpine", 1_800_000_000), ("w#alpine", 3)])))
+                .build()
+        });
+    let table = BudgetTable::new(
+        mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&shape]),
+        "delivery",
+    );
+    let answer = table
+        .apply(&BudgetWrite::announce(tenant("alpine"), 1_800_000_000))
+        .await
+        .unwrap();
+    assert_eq!(shape.num_calls(), 1);
+    let BudgetWritten::Applied(state) = answer else {
+        panic!("applied: {answer:?}");
+    };
+    assert_eq!(state.tenants[&tenant("alpine")].weight, 3);
 }
