@@ -396,3 +396,6 @@ impl ApiDemoReport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
