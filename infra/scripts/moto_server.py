@@ -8,6 +8,13 @@ cost per outcome grew with the delivery table: `make demo` spent most of its tim
 copies. Here the copy shares every item with the live table except the items the transaction
 names, which are deep-copied; a cancelled transaction still leaves the table exactly as it was.
 
+And with DynamoDB's atomicity: moto's server is threaded and its DynamoDB backend takes no lock,
+so two concurrent writes to one item could interleave (an UpdateItem reads `used`, another
+writes it, the first writes its stale sum: one of them is lost), and a cancelled transaction
+put back a table copy taken before a concurrent write to it. DynamoDB applies each write to an
+item atomically and isolates transactions; here every DynamoDB read and write holds one lock,
+so they are applied one at a time, as if serialised per item.
+
 Run it as moto_server: `python infra/scripts/moto_server.py -H 127.0.0.1 -p PORT`.
 """
 
@@ -97,8 +104,36 @@ def transact_write_items(self, transact_items):
         _pending.backups = None
 
 
+# Reentrant: a transaction applies its items through `put_item`, `update_item`, ...
+_dynamodb_lock = threading.RLock()
+
+
+def _serialised(operation):
+    def run(*args, **kwargs):
+        with _dynamodb_lock:
+            return operation(*args, **kwargs)
+
+    run.__name__ = operation.__name__
+    run.__doc__ = operation.__doc__
+    return run
+
+
 dynamodb_models.copy = _CopyForTransactions()
 dynamodb_models.DynamoDBBackend.transact_write_items = transact_write_items
+for _name in (
+    "put_item",
+    "update_item",
+    "delete_item",
+    "get_item",
+    "query",
+    "scan",
+    "transact_write_items",
+):
+    setattr(
+        dynamodb_models.DynamoDBBackend,
+        _name,
+        _serialised(getattr(dynamodb_models.DynamoDBBackend, _name)),
+    )
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -6,6 +6,7 @@ mod api;
 mod availability_optimizer;
 mod deliver;
 mod deliver_frequency_cap;
+mod deliver_late_contacts;
 mod deliver_snippets;
 mod golden_liquid;
 mod simulation;

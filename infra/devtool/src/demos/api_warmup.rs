@@ -8,13 +8,9 @@ use storecast::config::WarmupSettings;
 use storecast::deliverability::counters::Day;
 use storecast::deliverability::warmup::SendCap as _;
 use storecast::domain::TenantId;
-use storecast::pipeline::archive::Archive as _;
 
 use crate::demos::api_report::WARMUP_RETAILER;
 use crate::local::pipeline::LocalPipeline;
-
-/// Deferred batches read back at most (a demo's retailer has a few).
-const MAX_DEFERRED_READ: usize = 10_000;
 
 /// Runs the `warmup` function's daily service (settings from template.yaml's environment) and
 /// answers the cap it set for the warm-up retailer.
@@ -86,17 +82,13 @@ pub async fn read_warmup(pipeline: &LocalPipeline) -> Result<WarmupLine> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let day = Day::of_epoch(now);
     let usage = caps.usage(&tenant, &day).await?;
-    let archive = storecast::aws::s3::S3Archive::new(
-        pipeline.clients.s3.clone(),
-        &pipeline.stack.bucket("ArchiveBucket")?.name,
-    );
     let mut line = WarmupLine {
         day: day.0.clone(),
         cap: usage.and_then(|u| u.cap),
         used: usage.map_or(0, |u| u.used),
         ..WarmupLine::default()
     };
-    for (_, deferred) in archive.due_deferred(i64::MAX, MAX_DEFERRED_READ).await? {
+    for deferred in crate::demos::api_deferred::deferred_batches(pipeline).await? {
         let Some(batch) = &deferred.batch else {
             continue;
         };

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod api_audience;
+pub mod api_deferred;
 pub mod api_push;
 pub mod api_report;
 pub mod api_warmup;

@@ -1,14 +1,16 @@
 //! The dev tool's tests against the local endpoint, one module per capability, linked into one
 //! binary: a test binary links the whole library and the AWS SDKs (about 80 MB each in a debug
-//! build), so one per file filled the CI machine's disk. Two demos stay binaries of their own:
-//! `demo.rs` records every request the endpoint takes, so nothing else may run beside it, and
-//! `api_demo.rs` runs the whole platform against wall-clock deadlines (run beside the others it
-//! deferred recipients whose contact-history takes missed them, and did not reconcile).
+//! build), so one per file filled the CI machine's disk. The pipeline demo stays a binary of its
+//! own: `demo.rs` records every request the endpoint takes, so nothing else may run beside it.
+//! The API demo runs here beside the others: what its deliveries defer when the loaded endpoint
+//! misses their bounds is redriven before its report is read, and the report counts what is
+//! still deferred as on its way (`demos::api_deferred`).
 //! Every test provisions its own stack name (`support::test_stack`), so they run in parallel.
 
 mod support;
 
 mod adapters;
+mod api_demo;
 mod availability_tables;
 mod campaigns;
 mod events;

@@ -12,10 +12,11 @@ use storecast::domain::TenantId;
 use storecast::error::StoreError;
 use support::test_stack;
 
-/// moto evaluates a conditional update without locking the item (its server is threaded), so
-/// two concurrent takes can both pass one condition there; DynamoDB serialises writes to an
-/// item. The callers below run concurrently, and this lets one request at a time reach the
-/// endpoint, so what is checked is the adapter's expressions, not moto's missing lock.
+/// Stock moto evaluates a conditional update without locking the item (its server is threaded),
+/// so two concurrent takes can both pass one condition there; DynamoDB serialises writes to an
+/// item, and so does the local stack's `infra/scripts/moto_server.py`. The callers below run
+/// concurrently, and this lets one request at a time reach the endpoint, so what is checked is
+/// the adapter's expressions whatever moto runs them (the ungated race is the last test here).
 struct OneAtATime<C> {
     inner: C,
     gate: tokio::sync::Mutex<()>,
@@ -268,4 +269,41 @@ async fn concurrent_deliveries_on_the_dynamodb_cap_send_exactly_the_cap() {
     );
     let reset = next_day_start(clock.now().unix_timestamp());
     assert!(archive.deferred().iter().all(|(_, d)| d.retry_at == reset));
+}
+
+/// DynamoDB applies each write to an item atomically. The local endpoint must too, or
+/// concurrent takes and give-backs on one cap item overwrite one another's counts: the API demo
+/// run beside the other local-stack tests read "cap 50, 45 used, 50 sent" (a take lost to a
+/// give-back of another shard). `infra/scripts/moto_server.py` serialises moto's DynamoDB writes;
+/// this runs the adapter ungated (no `OneAtATime`), 300 takes and 300 give-backs at once.
+#[tokio::test]
+async fn concurrent_takes_and_give_backs_on_one_cap_item_all_count() {
+    let t = test_stack("warmup-cap-race").await;
+    let caps = Arc::new(caps(&t));
+    let tenant = TenantId::parse("alpine").unwrap();
+    let day = Day("2026-03-04".into());
+    caps.set_cap(&tenant, &day, 100_000).await.unwrap();
+    let runs = (0..300u64).map(|_| {
+        let (caps, tenant, day) = (caps.clone(), tenant.clone(), day.clone());
+        tokio::spawn(async move {
+            assert_eq!(caps.take(&tenant, &day, 3, 50).await.unwrap(), 3);
+            caps.give_back(&tenant, &day, 1).await.unwrap();
+        })
+    });
+    for run in futures::future::join_all(runs).await {
+        run.unwrap();
+    }
+    assert_eq!(
+        caps.usage(&tenant, &day).await.unwrap(),
+        Some(CapUsage {
+            cap: Some(100_000),
+            used: 600
+        }),
+        "every take and every give-back counted once"
+    );
+    // `remaining` agrees: exactly the rest of the cap can still be taken.
+    assert_eq!(
+        caps.take(&tenant, &day, 100_000, 50).await.unwrap(),
+        100_000 - 600
+    );
 }

@@ -99,3 +99,69 @@ async fn a_campaign_through_the_api_reconciles_for_every_retailer() {
         );
     }
 }
+
+/// Before its report, the demo redrives what its deliveries deferred for less than a day, once
+/// due (read from the archive, not a fixed sleep), and leaves what waits for the next UTC day.
+#[tokio::test]
+async fn the_demo_redrives_what_is_due_before_tomorrow_and_leaves_the_next_days() {
+    use storecast::deliverability::warmup::next_day_start;
+    use storecast::pipeline::archive::{Archive as _, DeferredBatch};
+    use storecast::testing::samples::sample_batch;
+    use storecast_dev::demos::api_deferred::{deferred_batches, settle_deferrals};
+    use storecast_dev::local::api::LocalPipelineRunner;
+    use storecast_dev::local::pipeline::LocalPipeline;
+
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let resolution = storecast_dev::local::template::Resolution {
+        stack_name: format!("t-settle-{}", std::process::id()),
+        ..Default::default()
+    };
+    let pipeline = LocalPipeline::connect_as(&root.join("template.yaml"), &resolution)
+        .await
+        .unwrap();
+    pipeline.provision().await.unwrap();
+    let sdk = pipeline.sdk_config().await;
+    let mut runner = LocalPipelineRunner::new(&pipeline, &sdk).await.unwrap();
+    let archive = storecast::aws::s3::S3Archive::new(
+        pipeline.clients.s3.clone(),
+        &pipeline.stack.bucket("ArchiveBucket").unwrap().name,
+    );
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let tomorrow = next_day_start(now);
+    let deferral = |retry_at: i64, reason: &str, customers: std::ops::RangeInclusive<u32>| {
+        DeferredBatch {
+            reason: reason.into(),
+            deferred_at: now.to_string(),
+            retry_at,
+            // A retailer nobody onboarded: its redriven batch ends dead-lettered, never lost.
+            batch: Some(sample_batch("nobody-onboarded", "c1", customers)),
+            unrecorded_outcome: None,
+            outcome_variant: None,
+        }
+    };
+    archive
+        .defer(&deferral(now + 2, "contact history unavailable", 1..=3))
+        .await
+        .unwrap();
+    archive
+        .defer(&deferral(tomorrow, "daily warm-up cap reached", 4..=5))
+        .await
+        .unwrap();
+
+    let started = std::time::Instant::now();
+    let rounds = settle_deferrals(&pipeline, &mut runner).await.unwrap();
+    assert_eq!(rounds, 1, "one wait, one redrive; nothing left due today");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(2),
+        "waited until due"
+    );
+    let left = deferred_batches(&pipeline).await.unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].retry_at, tomorrow);
+    let letters = archive.dead_letters().await.unwrap();
+    assert_eq!(
+        letters.len(),
+        1,
+        "the redriven batch reached delivery: {letters:?}"
+    );
+}
