@@ -48,12 +48,18 @@ pub(super) fn outcome_key(tenant: &TenantId, campaign: &CampaignId, batch: &Batc
 
 /// Outcomes are stored compactly (one short string per slot) to keep the batch record within a
 /// few write units: `S:<provider id>`, `F:<reason>`, `U:<reason>` unconfirmed, `X` suppressed,
-/// `C` frequency capped, `D` duplicate, `W` deferred, `P` pending.
+/// `C` frequency capped, `D` duplicate, `W` deferred, `P` pending. A push sent beside devices
+/// whose endpoint was disabled is `S<n>:<provider ids>`, `n` those devices.
 pub fn encode_outcome(outcome: &RecipientOutcome) -> String {
     match outcome {
         RecipientOutcome::Sent {
             provider_message_id,
+            endpoints_disabled: 0,
         } => format!("S:{provider_message_id}"),
+        RecipientOutcome::Sent {
+            provider_message_id,
+            endpoints_disabled,
+        } => format!("S{endpoints_disabled}:{provider_message_id}"),
         RecipientOutcome::Failed { reason } => format!("F:{reason}"),
         RecipientOutcome::Suppressed => "X".into(),
         RecipientOutcome::FrequencyCapped => "C".into(),
@@ -68,6 +74,7 @@ pub fn decode_outcome(encoded: &str) -> Result<RecipientOutcome, StoreError> {
     Ok(match encoded.split_once(':') {
         Some(("S", id)) => RecipientOutcome::Sent {
             provider_message_id: id.to_string(),
+            endpoints_disabled: 0,
         },
         Some(("F", reason)) => RecipientOutcome::Failed {
             reason: reason.to_string(),
@@ -81,7 +88,16 @@ pub fn decode_outcome(encoded: &str) -> Result<RecipientOutcome, StoreError> {
             "D" => RecipientOutcome::Duplicate,
             "W" => RecipientOutcome::Deferred,
             "P" => RecipientOutcome::Pending,
-            other => return Err(corrupt(DELIVERY, format!("unknown outcome {other:?}"))),
+            other => match other
+                .split_once(':')
+                .and_then(|(tag, id)| Some((tag.strip_prefix('S')?.parse().ok()?, id)))
+            {
+                Some((endpoints_disabled, id)) => RecipientOutcome::Sent {
+                    provider_message_id: id.to_string(),
+                    endpoints_disabled,
+                },
+                None => return Err(corrupt(DELIVERY, format!("unknown outcome {other:?}"))),
+            },
         },
     })
 }
@@ -420,6 +436,11 @@ mod tests {
         for outcome in [
             RecipientOutcome::Sent {
                 provider_message_id: "0100-abc:def".into(),
+                endpoints_disabled: 0,
+            },
+            RecipientOutcome::Sent {
+                provider_message_id: "sns-1,sns-2".into(),
+                endpoints_disabled: 3,
             },
             RecipientOutcome::Failed {
                 reason: "bad: address".into(),
@@ -461,6 +482,7 @@ mod tests {
                     // The shape of an SES message id.
                     provider_message_id:
                         "010001933b8a8c3e-5b0b6e2c-8d0a-4b8a-9c53-0c9b2a7f6e1a-000000".into(),
+                    endpoints_disabled: 0,
                 };
                 crate::domain::PROVIDER_BATCH_SIZE
             ],

@@ -196,7 +196,8 @@ pub struct CampaignStats {
     pub delivery: DeliveryCounts,
     /// What delivery recorded per channel (`email`, `push`): sent, failed and why, suppressed,
     /// unconfirmed. `failed_by_reason.endpoint_disabled` counts the pushes whose every device's
-    /// endpoint the push service had disabled.
+    /// endpoint the push service had disabled; `endpoints_disabled` the disabled devices of the
+    /// pushes another device took.
     #[cfg_attr(feature = "api", schema(value_type = std::collections::BTreeMap<String, crate::pipeline::send_log::DeliveryTally>))]
     pub delivery_by_channel: BTreeMap<String, crate::pipeline::send_log::DeliveryTally>,
     /// SES's feedback on the sent messages (each message counted once per kind).
