@@ -458,6 +458,12 @@ pub trait DeliveryCounters: Send + Sync {
         tenant: &TenantId,
         campaign: &CampaignId,
     ) -> Result<Vec<(String, DeliveryTally)>, StoreError>;
+    /// What delivery counted of the campaign's usage (`crate::costs::UsageCounters`).
+    async fn campaign_usage(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+    ) -> Result<crate::costs::Usage, StoreError>;
 }
 
 /// Lists a campaign's claims (a query per key shard; not on the delivery path).

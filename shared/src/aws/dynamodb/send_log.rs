@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
+};
 
 use crate::aws::errors::store_error;
 use crate::clock::Clock;
@@ -244,9 +246,11 @@ impl DeliveryTable {
             .table_name(&self.table)
             .set_key(Some(key))
             .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(|e| store_error(DELIVERY, e))?;
+        crate::costs::record_dynamodb_read(consumed(output.consumed_capacity.as_ref(), 1.0));
         Ok(output.item)
     }
 
@@ -303,11 +307,19 @@ impl SendLog for DeliveryTable {
             .set_item(Some(self.claim_item(claim)))
             .condition_expression("attribute_not_exists(pk)")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
+        let model = claim_write_units(claim) as f64;
         match result {
-            Ok(_) => Ok(ClaimResult::Claimed),
+            Ok(output) => {
+                let units = consumed(output.consumed_capacity.as_ref(), model);
+                crate::costs::record_dynamodb_write(units);
+                Ok(ClaimResult::Claimed)
+            }
             Err(error) if is_condition_failure(&error) => {
+                // A refused condition is billed as the write; its answer carries no capacity.
+                crate::costs::record_dynamodb_write(model);
                 let old = match error.as_service_error() {
                     Some(PutItemError::ConditionalCheckFailedException(e)) => e.item.clone(),
                     _ => None,
@@ -343,11 +355,20 @@ impl SendLog for DeliveryTable {
             .condition_expression("batch_id = :batch AND attempt = :attempt")
             .expression_attribute_values(":batch", s(previous.batch_id.as_str()))
             .expression_attribute_values(":attempt", n(previous.attempt.0))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
+        let model = claim_write_units(claim) as f64;
         match result {
-            Ok(_) => Ok(true),
-            Err(error) if is_condition_failure(&error) => Ok(false),
+            Ok(output) => {
+                let units = consumed(output.consumed_capacity.as_ref(), model);
+                crate::costs::record_dynamodb_write(units);
+                Ok(true)
+            }
+            Err(error) if is_condition_failure(&error) => {
+                crate::costs::record_dynamodb_write(model);
+                Ok(false)
+            }
             Err(error) => Err(store_error(DELIVERY, error)),
         }
     }
@@ -369,11 +390,20 @@ impl SendLog for DeliveryTable {
             .set_expression_attribute_values(
                 revision.map(|r| std::collections::HashMap::from([(":rev".to_string(), n(r))])),
             )
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
+        let model = outcome_write_units(write) as f64;
         match result {
-            Ok(_) => Ok(OutcomeWritten::Written),
-            Err(error) if is_condition_failure(&error) => Ok(OutcomeWritten::Stale),
+            Ok(output) => {
+                let units = consumed(output.consumed_capacity.as_ref(), model);
+                crate::costs::record_dynamodb_write(units);
+                Ok(OutcomeWritten::Written)
+            }
+            Err(error) if is_condition_failure(&error) => {
+                crate::costs::record_dynamodb_write(model);
+                Ok(OutcomeWritten::Stale)
+            }
             Err(error) => Err(store_error(DELIVERY, error)),
         }
     }

@@ -56,6 +56,7 @@ impl Campaigns {
             feedback.add_all(&counts);
             feedback_by_variant.insert(variant, counts);
         }
+        let usage = self.ports.delivery.campaign_usage(tenant, id).await?;
         let parked = self.ports.parked.campaign_parked(tenant, id).await?;
         let scope = crate::pipeline::redrive::RedriveScope::campaign(tenant, id);
         let redrive = self.ports.redrive_jobs.job(&scope).await?;
@@ -64,6 +65,7 @@ impl Campaigns {
         delivery.in_flight = report
             .events_emitted
             .saturating_sub(delivery.finished() + delivery.parked);
+        let cost = crate::costs::CampaignCost::new(usage, delivery.sent);
         Ok(CampaignStats {
             campaign_id: id.clone(),
             state: record.state,
@@ -83,6 +85,7 @@ impl Campaigns {
             offers_unavailable: report.offers_unavailable,
             matched: report.matched,
             delivery,
+            cost,
             delivery_by_channel,
             feedback,
             feedback_by_variant,
