@@ -36,20 +36,7 @@ impl Campaigns {
                 }
             }
         }
-        let mut delivery = DeliveryCounts::default();
-        let mut delivery_by_channel = std::collections::BTreeMap::<String, DeliveryTally>::new();
-        for (key, tally) in self.ports.delivery.campaign_tallies(tenant, id).await? {
-            delivery.sent += tally.sent;
-            delivery.failed += tally.failed;
-            delivery.suppressed += tally.suppressed;
-            delivery.unconfirmed += tally.unconfirmed;
-            delivery.frequency_capped += tally.frequency_capped;
-            let (_, channel) = split_counter_key(&key);
-            delivery_by_channel
-                .entry(channel.to_string())
-                .or_default()
-                .add(&tally);
-        }
+        let (mut delivery, delivery_by_channel) = self.delivery_counts(tenant, id).await?;
         let mut feedback = crate::deliverability::counters::FeedbackCounts::default();
         let mut feedback_by_variant = std::collections::BTreeMap::new();
         for (variant, counts) in self.ports.feedback.campaign_counts(tenant, id).await? {
@@ -91,5 +78,34 @@ impl Campaigns {
             feedback_by_variant,
             redrive: redrive.as_ref().map(Into::into),
         })
+    }
+
+    /// The delivery counters summed, and per channel.
+    async fn delivery_counts(
+        &self,
+        tenant: &TenantId,
+        id: &CampaignId,
+    ) -> Result<
+        (
+            DeliveryCounts,
+            std::collections::BTreeMap<String, DeliveryTally>,
+        ),
+        CampaignError,
+    > {
+        let mut delivery = DeliveryCounts::default();
+        let mut by_channel = std::collections::BTreeMap::<String, DeliveryTally>::new();
+        for (key, tally) in self.ports.delivery.campaign_tallies(tenant, id).await? {
+            delivery.sent += tally.sent;
+            delivery.failed += tally.failed;
+            delivery.suppressed += tally.suppressed;
+            delivery.unconfirmed += tally.unconfirmed;
+            delivery.frequency_capped += tally.frequency_capped;
+            let (_, channel) = split_counter_key(&key);
+            by_channel
+                .entry(channel.to_string())
+                .or_default()
+                .add(&tally);
+        }
+        Ok((delivery, by_channel))
     }
 }
