@@ -617,6 +617,7 @@ async fn delivery_table_counts_each_message_once_with_its_outcome() {
                     suppressed: 1,
                     unconfirmed: 1,
                     frequency_capped: 1,
+                    endpoints_disabled: 0,
                     failed_by_reason: storecast::pipeline::send_log::FailedByReason {
                         other: 1,
                         ..Default::default()

@@ -11,6 +11,7 @@ mod support;
 mod adapters;
 mod availability_tables;
 mod campaigns;
+mod costs;
 mod events;
 mod feedback;
 mod found_rate;
