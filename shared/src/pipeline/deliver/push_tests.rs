@@ -87,7 +87,8 @@ async fn world(tenants: &[(&str, &[PushPlatform])]) -> World {
         provider: push.clone(),
         endpoints: endpoints.clone(),
         suppressions: directory.clone(),
-    });
+    })
+    .with_usage(send_log.clone());
     World {
         directory,
         send_log,
@@ -329,6 +330,13 @@ async fn given_one_device_disabled_and_one_live_then_the_message_is_sent_and_the
     assert_eq!((tally.sent, tally.failed), (2, 0));
     assert_eq!(tally.endpoints_disabled, 2);
     assert_eq!(tally.failed_by_reason.endpoint_disabled, 0);
+    // The campaign's usage counts the two pushes the devices took, once; no email.
+    let usage = world
+        .send_log
+        .campaign_usage(&tenant, &batch.group.campaign_id)
+        .await
+        .unwrap();
+    assert_eq!((usage.sns_publishes, usage.ses_messages), (2.0, 0.0));
     assert!(
         world
             .directory
