@@ -92,7 +92,14 @@ pub struct DeliverSettings {
     /// second, default [`crate::deliverability::budget::account::SNS_DEFAULT_PUSH_RATE`]), of
     /// which the same share is handed out; with the send budget off, pushes are not paced either.
     pub push_send_rate: f64,
+    /// The function's configured memory, which its GB-seconds are counted at (Lambda sets
+    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`; elsewhere the template's 1,024 MB).
+    pub lambda_memory_mb: u32,
 }
+
+/// Deliver's `MemorySize` in template.yaml: its GB-seconds outside Lambda (the local stack).
+#[cfg(feature = "deliver")]
+pub const DELIVER_MEMORY_MB: u64 = 1024;
 
 #[cfg(feature = "deliver")]
 fn push_send_rate(env: &dyn Lookup) -> Result<f64, ConfigError> {
@@ -187,6 +194,12 @@ impl DeliverSettings {
             unsubscribe_keys_secret: required(env, "UNSUBSCRIBE_KEYS_SECRET")?,
             send_budget: send_budget(env)?,
             push_send_rate: push_send_rate(env)?,
+            lambda_memory_mb: optional_number(
+                env,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                DELIVER_MEMORY_MB,
+            )?
+            .clamp(128, 10_240) as u32,
         })
     }
 
@@ -194,6 +207,7 @@ impl DeliverSettings {
         let mut config = crate::pipeline::deliver::DeliveryConfig::new(&self.sending_domain);
         config.send_concurrency = self.send_concurrency;
         config.lease_margin = self.lease_margin;
+        config.lambda_memory_mb = self.lambda_memory_mb;
         config
     }
 }

@@ -12,6 +12,7 @@ pub mod campaigns;
 pub mod channels;
 pub mod clock;
 pub mod config;
+pub mod costs;
 pub mod deliverability;
 pub mod directory;
 pub mod domain;

@@ -36,6 +36,8 @@ pub enum Unit {
     Count,
     Microseconds,
     Milliseconds,
+    /// A plain number: dollars.
+    None,
 }
 
 impl Unit {
@@ -44,6 +46,7 @@ impl Unit {
             Unit::Count => "Count",
             Unit::Microseconds => "Microseconds",
             Unit::Milliseconds => "Milliseconds",
+            Unit::None => "None",
         }
     }
 }
@@ -71,6 +74,8 @@ pub const METRICS: &[(&str, Unit)] = &[
     ("PushAccepted", Unit::Count),
     ("PushDeviceFailed", Unit::Count),
     ("PushEndpointsDisabled", Unit::Count),
+    // What the batches cost at the unit prices (crate::costs), in US dollars.
+    ("SendCostUsd", Unit::None),
     ("RenderTime", Unit::Microseconds),
     ("Unsubscribed", Unit::Count),
     ("UnsubscribeRefused", Unit::Count),

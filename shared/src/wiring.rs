@@ -117,6 +117,7 @@ pub fn deliverer_with_provider(
         &settings.delivery_table,
         clock.clone(),
     ));
+    let usage = delivery.clone();
     let deliverer = Deliverer::new(
         DelivererPorts {
             directory: tenants.clone(),
@@ -136,6 +137,7 @@ pub fn deliverer_with_provider(
         settings.delivery_config(),
     )
     .with_send_cap(caps)
+    .with_usage(usage)
     .with_contact_ledger(tenants_for_push.clone())
     .with_push(crate::pipeline::deliver::PushPorts {
         provider: Arc::new(crate::aws::sns::SnsPush::new(crate::aws::sns::client(sdk))),

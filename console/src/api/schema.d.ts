@@ -696,6 +696,21 @@ export interface components {
          * @enum {string}
          */
         CampaignChannel: "email" | "push" | "both";
+        /** @description A campaign's cost as its stats show it. */
+        CampaignCost: {
+            /** @description What delivery counted for the campaign so far. */
+            usage: components["schemas"]["Usage"];
+            /**
+             * Format: double
+             * @description The usage at the published unit prices (US dollars, us-east-1 list prices).
+             */
+            usd: number;
+            /**
+             * Format: double
+             * @description `usd` over the messages sent (all channels); absent while none was sent.
+             */
+            usd_per_sent?: number | null;
+        };
         CampaignDefinition: {
             tenant_id: components["schemas"]["TenantId"];
             campaign_id: components["schemas"]["CampaignId"];
@@ -755,11 +770,17 @@ export interface components {
             /**
              * @description What delivery recorded per channel (`email`, `push`): sent, failed and why, suppressed,
              *     unconfirmed. `failed_by_reason.endpoint_disabled` counts the pushes whose every device's
-             *     endpoint the push service had disabled.
+             *     endpoint the push service had disabled; `endpoints_disabled` the disabled devices of the
+             *     pushes another device took.
              */
             delivery_by_channel: {
                 [key: string]: components["schemas"]["DeliveryTally"];
             };
+            /**
+             * @description What delivering the campaign used so far (Lambda, DynamoDB, Kinesis, SES, SNS), at the
+             *     published unit prices, and per message sent (docs/operations.md, "Cost per send").
+             */
+            cost: components["schemas"]["CampaignCost"];
             /** @description SES's feedback on the sent messages (each message counted once per kind). */
             feedback: components["schemas"]["FeedbackCounts"];
             feedback_by_variant: {
@@ -890,6 +911,13 @@ export interface components {
              * @description Refused at send time by the retailer's frequency cap (`RecipientOutcome::FrequencyCapped`).
              */
             frequency_capped?: number;
+            /**
+             * Format: int64
+             * @description Push: devices whose endpoint the push service had disabled, in messages that another
+             *     device of the customer took (sent). The messages whose every device was disabled are
+             *     `failed_by_reason.endpoint_disabled`. Each device is counted once per message.
+             */
+            endpoints_disabled?: number;
             /** @description The failed ones by reason. */
             failed_by_reason?: components["schemas"]["FailedByReason"];
         };
@@ -1624,6 +1652,47 @@ export interface components {
             content_type: string;
             /** @description RFC 3339: the URL is refused after this. */
             expires_at: string;
+        };
+        /**
+         * @description Counted usage of one campaign (or one of its batches). Fractions are kept: a batch gets its
+         *     share of an invocation's request, and DynamoDB bills reads in half units.
+         */
+        Usage: {
+            /**
+             * Format: double
+             * @description Lambda duration times its configured memory, in GB-seconds (deliver's time on the batch).
+             */
+            lambda_gb_seconds: number;
+            /**
+             * Format: double
+             * @description Lambda requests: each batch counts its share of the invocation that delivered it.
+             */
+            lambda_requests: number;
+            /**
+             * Format: double
+             * @description DynamoDB read request units the delivery's counted calls consumed.
+             */
+            dynamodb_read_units: number;
+            /**
+             * Format: double
+             * @description DynamoDB write request units the delivery's counted calls consumed.
+             */
+            dynamodb_write_units: number;
+            /**
+             * Format: double
+             * @description Kinesis PUT payload units: the send batch's record and the campaign events it carried.
+             */
+            kinesis_put_units: number;
+            /**
+             * Format: double
+             * @description Emails handed to SES (sent, or unconfirmed: those may have been billed).
+             */
+            ses_messages: number;
+            /**
+             * Format: double
+             * @description Pushes published to SNS endpoints that took them (or may have).
+             */
+            sns_publishes: number;
         };
         /** @description One variable a template declares. */
         VariableSpec: {

@@ -161,6 +161,10 @@ function Stats({ stats, at, error }: { stats?: CampaignStats; at?: Date; error: 
               .join(", ") || "none yet"}
             .
           </p>
+          <p className="muted" data-testid="stat-cost">
+            Counted cost: ${stats.cost.usd.toFixed(4)}
+            {stats.cost.usd_per_sent != null ? `, $${(stats.cost.usd_per_sent * 1000).toFixed(4)} per 1,000 sent` : ""} (what delivery used, at list prices).
+          </p>
           <table className="table compact">
             <caption>Skipped, by reason</caption>
             <tbody>

@@ -146,6 +146,7 @@ fn describe(outcome: RecipientOutcome) -> (MessageState, Option<String>, Option<
     match outcome {
         RecipientOutcome::Sent {
             provider_message_id,
+            ..
         } => (MessageState::Sent, None, Some(provider_message_id)),
         RecipientOutcome::Failed { reason } => (MessageState::Failed, Some(reason), None),
         RecipientOutcome::Suppressed => (MessageState::Suppressed, None, None),
@@ -221,6 +222,7 @@ mod tests {
             outcomes: vec![
                 RecipientOutcome::Sent {
                     provider_message_id: "ses-1".into(),
+                    endpoints_disabled: 0,
                 },
                 RecipientOutcome::Pending,
             ],

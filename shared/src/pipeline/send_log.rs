@@ -57,6 +57,10 @@ pub enum ClaimResult {
 pub enum RecipientOutcome {
     Sent {
         provider_message_id: String,
+        /// A push: the customer's devices whose endpoint the push service had disabled, beside
+        /// the ones that took it (0 for email).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        endpoints_disabled: u32,
     },
     Failed {
         reason: String,
@@ -78,6 +82,10 @@ pub enum RecipientOutcome {
     Deferred,
     /// Not attempted (throttled, or the invocation ran out of time): retried later.
     Pending,
+}
+
+fn is_zero(count: &u32) -> bool {
+    *count == 0
 }
 
 impl RecipientOutcome {
@@ -163,6 +171,11 @@ pub struct DeliveryTally {
     /// Refused at send time by the retailer's frequency cap (`RecipientOutcome::FrequencyCapped`).
     #[serde(default)]
     pub frequency_capped: u64,
+    /// Push: devices whose endpoint the push service had disabled, in messages that another
+    /// device of the customer took (sent). The messages whose every device was disabled are
+    /// `failed_by_reason.endpoint_disabled`. Each device is counted once per message.
+    #[serde(default)]
+    pub endpoints_disabled: u64,
     /// The failed ones by reason.
     #[serde(default)]
     pub failed_by_reason: FailedByReason,
@@ -246,7 +259,12 @@ impl DeliveryTally {
                 continue;
             }
             match outcome {
-                RecipientOutcome::Sent { .. } => tally.sent += 1,
+                RecipientOutcome::Sent {
+                    endpoints_disabled, ..
+                } => {
+                    tally.sent += 1;
+                    tally.endpoints_disabled += u64::from(*endpoints_disabled);
+                }
                 RecipientOutcome::Failed { reason } => {
                     tally.failed += 1;
                     tally.failed_by_reason.count(reason);
@@ -278,6 +296,7 @@ impl DeliveryTally {
             ("suppressed", self.suppressed),
             ("unconfirmed", self.unconfirmed),
             ("frequency_capped", self.frequency_capped),
+            ("endpoints_disabled", self.endpoints_disabled),
         ];
         fields.extend(
             FailedByReason::NAMES
@@ -301,6 +320,7 @@ impl DeliveryTally {
             "suppressed" => self.suppressed = value,
             "unconfirmed" => self.unconfirmed = value,
             "frequency_capped" => self.frequency_capped = value,
+            "endpoints_disabled" => self.endpoints_disabled = value,
             other => {
                 if let Some(index) = FailedByReason::NAMES.iter().position(|n| *n == other) {
                     *self.failed_by_reason.slots()[index] = value;
@@ -438,6 +458,12 @@ pub trait DeliveryCounters: Send + Sync {
         tenant: &TenantId,
         campaign: &CampaignId,
     ) -> Result<Vec<(String, DeliveryTally)>, StoreError>;
+    /// What delivery counted of the campaign's usage (`crate::costs::UsageCounters`).
+    async fn campaign_usage(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+    ) -> Result<crate::costs::Usage, StoreError>;
 }
 
 /// Lists a campaign's claims (a query per key shard; not on the delivery path).

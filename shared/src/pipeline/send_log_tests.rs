@@ -15,6 +15,7 @@ fn ids() -> (TenantId, CampaignId, VariantId) {
 fn sent(id: &str) -> RecipientOutcome {
     RecipientOutcome::Sent {
         provider_message_id: id.into(),
+        endpoints_disabled: 0,
     }
 }
 
@@ -43,6 +44,7 @@ fn tally(sent: u64, failed: u64, suppressed: u64, unconfirmed: u64) -> DeliveryT
         suppressed,
         unconfirmed,
         frequency_capped: 0,
+        endpoints_disabled: 0,
         // The failures of these tests are none of the classes the stats tell apart.
         failed_by_reason: FailedByReason {
             other: failed,

@@ -23,6 +23,8 @@ struct SendLogState {
     outcomes: HashMap<OutcomeKey, BatchOutcome>,
     /// Delivery counters by tenant, campaign and variant.
     tallies: HashMap<(TenantId, CampaignId, String), DeliveryTally>,
+    /// Usage counters by tenant and campaign.
+    usage: HashMap<(TenantId, CampaignId), crate::costs::Usage>,
 }
 
 /// Claims and outcomes, with the same conditional semantics as the DynamoDB adapter. Counts the
@@ -185,5 +187,36 @@ impl DeliveryCounters for MemorySendLog {
             .collect();
         tallies.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(tallies)
+    }
+
+    async fn campaign_usage(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+    ) -> Result<crate::costs::Usage, StoreError> {
+        let key = (tenant.clone(), campaign.clone());
+        Ok(lock(&self.state)
+            .usage
+            .get(&key)
+            .copied()
+            .unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl crate::costs::UsageCounters for MemorySendLog {
+    async fn add_usage(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        _batch: &BatchId,
+        usage: &crate::costs::Usage,
+    ) -> Result<(), StoreError> {
+        lock(&self.state)
+            .usage
+            .entry((tenant.clone(), campaign.clone()))
+            .or_default()
+            .add(usage);
+        Ok(())
     }
 }

@@ -55,6 +55,8 @@ struct Harness {
     counters: Arc<MemoryFeedbackCounters>,
     scores: Arc<MemoryScoreStore>,
     email: Arc<storecast::testing::MemoryEmailProvider>,
+    /// The delivery counters and usage the stats read.
+    send_log: Arc<MemorySendLog>,
 }
 
 fn harness() -> Harness {
@@ -84,6 +86,7 @@ fn harness() -> Harness {
     let events = Arc::new(MemoryStream::default());
     let send_log = Arc::new(MemorySendLog::default());
     let send_log_for_lookup = send_log.clone();
+    let send_log_for_stats = send_log.clone();
     let engine = CampaignEngine {
         source: source.clone(),
         suppression: directory.clone(),
@@ -187,6 +190,7 @@ fn harness() -> Harness {
         counters,
         scores,
         email,
+        send_log: send_log_for_stats,
     }
 }
 
@@ -2600,3 +2604,78 @@ async fn test_sends_are_limited_per_retailer_and_minute_and_the_campaign_id_is_r
 
 #[path = "api_snippets.rs"]
 mod snippets;
+
+#[tokio::test]
+async fn the_stats_show_the_campaigns_own_cost_per_sent_message() {
+    use storecast::costs::{Usage, UsageCounters as _};
+    use storecast::domain::{BatchId, Channel};
+    use storecast::pipeline::send_log::{AttemptId, BatchOutcome, RecipientOutcome};
+    let h = two_retailers().await;
+    let (alpine, spring) = (
+        TenantId::parse("alpine").unwrap(),
+        CampaignId::parse("spring").unwrap(),
+    );
+    let batch = BatchId::parse("ab12").unwrap();
+    let sent = |n: u32| RecipientOutcome::Sent {
+        provider_message_id: format!("ses-{n}"),
+        endpoints_disabled: 0,
+    };
+    storecast::pipeline::send_log::record_outcome(
+        h.send_log.as_ref(),
+        &BatchOutcome {
+            tenant_id: alpine.clone(),
+            campaign_id: spring.clone(),
+            batch_id: batch.clone(),
+            attempt: AttemptId(1),
+            outcomes: (0..4).map(sent).collect(),
+            revision: 0,
+            channel: Channel::Email,
+        },
+        &VariantId::parse("A").unwrap(),
+        Some(None),
+    )
+    .await
+    .unwrap();
+    let usage = Usage {
+        lambda_gb_seconds: 0.5,
+        lambda_requests: 1.0,
+        dynamodb_read_units: 3.0,
+        dynamodb_write_units: 9.0,
+        kinesis_put_units: 5.0,
+        ses_messages: 4.0,
+        sns_publishes: 0.0,
+    };
+    h.send_log
+        .add_usage(&alpine, &spring, &batch, &usage)
+        .await
+        .unwrap();
+    // Another retailer's campaign of the same name: never in alpine's figures.
+    let harbor = TenantId::parse("harbor").unwrap();
+    let foreign = Usage {
+        ses_messages: 1_000.0,
+        ..usage
+    };
+    h.send_log
+        .add_usage(&harbor, &spring, &batch, &foreign)
+        .await
+        .unwrap();
+
+    let stats = h
+        .call(
+            Method::GET,
+            "/tenants/alpine/campaigns/spring/stats",
+            Some(marketer("alpine")),
+            None,
+        )
+        .await;
+
+    assert_eq!(stats.status, StatusCode::OK);
+    let cost = &stats.body["cost"];
+    assert_eq!(cost["usage"]["ses_messages"], 4.0, "{cost}");
+    assert_eq!(cost["usage"]["dynamodb_write_units"], 9.0);
+    assert_eq!(cost["usage"]["kinesis_put_units"], 5.0);
+    let usd = cost["usd"].as_f64().unwrap();
+    assert!((usd - usage.usd()).abs() < 1e-12, "{usd}");
+    let per_sent = cost["usd_per_sent"].as_f64().unwrap();
+    assert!((per_sent - usage.usd() / 4.0).abs() < 1e-12, "{per_sent}");
+}

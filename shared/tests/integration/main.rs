@@ -5,6 +5,7 @@
 mod api;
 mod availability_optimizer;
 mod deliver;
+mod deliver_costs;
 mod deliver_frequency_cap;
 mod deliver_late_contacts;
 mod deliver_snippets;

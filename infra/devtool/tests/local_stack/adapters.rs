@@ -456,6 +456,7 @@ async fn delivery_table_keeps_batch_outcomes_with_an_expiry() {
         outcomes: vec![
             RecipientOutcome::Sent {
                 provider_message_id: "0100-abc".into(),
+                endpoints_disabled: 0,
             },
             RecipientOutcome::Suppressed,
             RecipientOutcome::Failed {
@@ -519,6 +520,7 @@ async fn delivery_table_counts_each_message_once_with_its_outcome() {
     );
     let sent = |id: &str| RecipientOutcome::Sent {
         provider_message_id: id.into(),
+        endpoints_disabled: 0,
     };
     let batch = |id: &str, attempt: u64, outcomes: Vec<RecipientOutcome>| BatchOutcome {
         tenant_id: tenant.clone(),
@@ -615,6 +617,7 @@ async fn delivery_table_counts_each_message_once_with_its_outcome() {
                     suppressed: 1,
                     unconfirmed: 1,
                     frequency_capped: 1,
+                    endpoints_disabled: 0,
                     failed_by_reason: storecast::pipeline::send_log::FailedByReason {
                         other: 1,
                         ..Default::default()
@@ -817,6 +820,7 @@ async fn delivery_table_lists_a_campaigns_send_log_across_its_key_shards() {
     let mut outcomes = vec![RecipientOutcome::Suppressed; 20];
     outcomes[0] = RecipientOutcome::Sent {
         provider_message_id: "ses-0".into(),
+        endpoints_disabled: 0,
     };
     record_outcome(
         &table,
@@ -843,7 +847,8 @@ async fn delivery_table_lists_a_campaigns_send_log_across_its_key_shards() {
     assert_eq!(
         first.outcome,
         Some(RecipientOutcome::Sent {
-            provider_message_id: "ses-0".into()
+            provider_message_id: "ses-0".into(),
+            endpoints_disabled: 0,
         })
     );
     let one = storecast::pipeline::send_log::recipient_status(&table, &tenant, &campaign, &ids[5])

@@ -13,6 +13,7 @@ mod adapters;
 mod api_demo;
 mod availability_tables;
 mod campaigns;
+mod costs;
 mod events;
 mod feedback;
 mod found_rate;

@@ -12,7 +12,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Put, ReturnConsumedCapacity, TransactWriteItem, Update};
 
 use super::feedback::{CAMPAIGN_COUNTER_RETENTION, MAX_ITEMS_PER_TRANSACTION};
 use super::send_log::DeliveryTable;
@@ -116,11 +116,26 @@ impl DeliveryTable {
             .client()
             .transact_write_items()
             .set_transact_items(Some(self.counted_outcome(item, write)?))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
+        let model = super::outcome_write_units(write) as f64;
         match result {
-            Ok(_) => Ok(OutcomeWritten::Written),
-            Err(error) => cancelled(error),
+            Ok(output) => {
+                let reported: f64 = output
+                    .consumed_capacity()
+                    .iter()
+                    .filter_map(|c| c.capacity_units())
+                    .sum();
+                let units = if reported > 0.0 { reported } else { model };
+                crate::costs::record_dynamodb_write(units);
+                Ok(OutcomeWritten::Written)
+            }
+            Err(error) => {
+                // Counted at the model: at most what a cancelled transaction is billed.
+                crate::costs::record_dynamodb_write(model);
+                cancelled(error)
+            }
         }
     }
 }
@@ -185,6 +200,14 @@ impl DeliveryCounters for DeliveryTable {
             tally.add(&counts);
         }
         Ok(by_variant.into_iter().collect())
+    }
+
+    async fn campaign_usage(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+    ) -> Result<crate::costs::Usage, StoreError> {
+        self.read_usage(tenant, campaign).await
     }
 }
 

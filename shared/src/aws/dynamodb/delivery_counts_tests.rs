@@ -25,6 +25,7 @@ fn outcome(revision: u64) -> BatchOutcome {
         outcomes: vec![
             RecipientOutcome::Sent {
                 provider_message_id: "ses-1".into(),
+                endpoints_disabled: 0,
             },
             RecipientOutcome::Failed {
                 reason: "bad address".into(),

@@ -43,6 +43,7 @@ mod send_log;
 mod suppressions;
 mod templates;
 mod tenants;
+mod usage;
 mod warmup;
 mod workspace_writes;
 
@@ -72,7 +73,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConsumedCapacity, KeysAndAttributes, ReturnConsumedCapacity,
+};
 
 use crate::aws::errors::store_error;
 use crate::domain::{
@@ -94,6 +97,12 @@ pub(crate) type Item = HashMap<String, AttributeValue>;
 
 pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
+}
+
+/// The capacity units a call's `ConsumedCapacity` reports, or `model` (the units the call is
+/// billed by its items' sizes) where the answer has none.
+pub(super) fn consumed(capacity: Option<&ConsumedCapacity>, model: f64) -> f64 {
+    capacity.and_then(|c| c.capacity_units()).unwrap_or(model)
 }
 
 pub(crate) fn n(value: impl ToString) -> AttributeValue {
@@ -265,9 +274,17 @@ pub(super) async fn batch_get(
             let output = client
                 .batch_get_item()
                 .request_items(table, request)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await
                 .map_err(|e| store_error(store, e))?;
+            crate::costs::record_dynamodb_read(
+                output
+                    .consumed_capacity()
+                    .iter()
+                    .filter_map(|c| c.capacity_units())
+                    .sum(),
+            );
             if let Some(mut responses) = output.responses {
                 found.extend(responses.remove(table).unwrap_or_default());
             }

@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
+};
 
 use crate::aws::errors::store_error;
 use crate::clock::Clock;
@@ -48,12 +50,18 @@ pub(super) fn outcome_key(tenant: &TenantId, campaign: &CampaignId, batch: &Batc
 
 /// Outcomes are stored compactly (one short string per slot) to keep the batch record within a
 /// few write units: `S:<provider id>`, `F:<reason>`, `U:<reason>` unconfirmed, `X` suppressed,
-/// `C` frequency capped, `D` duplicate, `W` deferred, `P` pending.
+/// `C` frequency capped, `D` duplicate, `W` deferred, `P` pending. A push sent beside devices
+/// whose endpoint was disabled is `S<n>:<provider ids>`, `n` those devices.
 pub fn encode_outcome(outcome: &RecipientOutcome) -> String {
     match outcome {
         RecipientOutcome::Sent {
             provider_message_id,
+            endpoints_disabled: 0,
         } => format!("S:{provider_message_id}"),
+        RecipientOutcome::Sent {
+            provider_message_id,
+            endpoints_disabled,
+        } => format!("S{endpoints_disabled}:{provider_message_id}"),
         RecipientOutcome::Failed { reason } => format!("F:{reason}"),
         RecipientOutcome::Suppressed => "X".into(),
         RecipientOutcome::FrequencyCapped => "C".into(),
@@ -68,6 +76,7 @@ pub fn decode_outcome(encoded: &str) -> Result<RecipientOutcome, StoreError> {
     Ok(match encoded.split_once(':') {
         Some(("S", id)) => RecipientOutcome::Sent {
             provider_message_id: id.to_string(),
+            endpoints_disabled: 0,
         },
         Some(("F", reason)) => RecipientOutcome::Failed {
             reason: reason.to_string(),
@@ -81,7 +90,16 @@ pub fn decode_outcome(encoded: &str) -> Result<RecipientOutcome, StoreError> {
             "D" => RecipientOutcome::Duplicate,
             "W" => RecipientOutcome::Deferred,
             "P" => RecipientOutcome::Pending,
-            other => return Err(corrupt(DELIVERY, format!("unknown outcome {other:?}"))),
+            other => match other
+                .split_once(':')
+                .and_then(|(tag, id)| Some((tag.strip_prefix('S')?.parse().ok()?, id)))
+            {
+                Some((endpoints_disabled, id)) => RecipientOutcome::Sent {
+                    provider_message_id: id.to_string(),
+                    endpoints_disabled,
+                },
+                None => return Err(corrupt(DELIVERY, format!("unknown outcome {other:?}"))),
+            },
         },
     })
 }
@@ -228,9 +246,11 @@ impl DeliveryTable {
             .table_name(&self.table)
             .set_key(Some(key))
             .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(|e| store_error(DELIVERY, e))?;
+        crate::costs::record_dynamodb_read(consumed(output.consumed_capacity.as_ref(), 1.0));
         Ok(output.item)
     }
 
@@ -287,11 +307,19 @@ impl SendLog for DeliveryTable {
             .set_item(Some(self.claim_item(claim)))
             .condition_expression("attribute_not_exists(pk)")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
+        let model = claim_write_units(claim) as f64;
         match result {
-            Ok(_) => Ok(ClaimResult::Claimed),
+            Ok(output) => {
+                let units = consumed(output.consumed_capacity.as_ref(), model);
+                crate::costs::record_dynamodb_write(units);
+                Ok(ClaimResult::Claimed)
+            }
             Err(error) if is_condition_failure(&error) => {
+                // A refused condition is billed as the write; its answer carries no capacity.
+                crate::costs::record_dynamodb_write(model);
                 let old = match error.as_service_error() {
                     Some(PutItemError::ConditionalCheckFailedException(e)) => e.item.clone(),
                     _ => None,
@@ -327,11 +355,20 @@ impl SendLog for DeliveryTable {
             .condition_expression("batch_id = :batch AND attempt = :attempt")
             .expression_attribute_values(":batch", s(previous.batch_id.as_str()))
             .expression_attribute_values(":attempt", n(previous.attempt.0))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
+        let model = claim_write_units(claim) as f64;
         match result {
-            Ok(_) => Ok(true),
-            Err(error) if is_condition_failure(&error) => Ok(false),
+            Ok(output) => {
+                let units = consumed(output.consumed_capacity.as_ref(), model);
+                crate::costs::record_dynamodb_write(units);
+                Ok(true)
+            }
+            Err(error) if is_condition_failure(&error) => {
+                crate::costs::record_dynamodb_write(model);
+                Ok(false)
+            }
             Err(error) => Err(store_error(DELIVERY, error)),
         }
     }
@@ -353,11 +390,20 @@ impl SendLog for DeliveryTable {
             .set_expression_attribute_values(
                 revision.map(|r| std::collections::HashMap::from([(":rev".to_string(), n(r))])),
             )
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
+        let model = outcome_write_units(write) as f64;
         match result {
-            Ok(_) => Ok(OutcomeWritten::Written),
-            Err(error) if is_condition_failure(&error) => Ok(OutcomeWritten::Stale),
+            Ok(output) => {
+                let units = consumed(output.consumed_capacity.as_ref(), model);
+                crate::costs::record_dynamodb_write(units);
+                Ok(OutcomeWritten::Written)
+            }
+            Err(error) if is_condition_failure(&error) => {
+                crate::costs::record_dynamodb_write(model);
+                Ok(OutcomeWritten::Stale)
+            }
             Err(error) => Err(store_error(DELIVERY, error)),
         }
     }
@@ -420,6 +466,11 @@ mod tests {
         for outcome in [
             RecipientOutcome::Sent {
                 provider_message_id: "0100-abc:def".into(),
+                endpoints_disabled: 0,
+            },
+            RecipientOutcome::Sent {
+                provider_message_id: "sns-1,sns-2".into(),
+                endpoints_disabled: 3,
             },
             RecipientOutcome::Failed {
                 reason: "bad: address".into(),
@@ -461,6 +512,7 @@ mod tests {
                     // The shape of an SES message id.
                     provider_message_id:
                         "010001933b8a8c3e-5b0b6e2c-8d0a-4b8a-9c53-0c9b2a7f6e1a-000000".into(),
+                    endpoints_disabled: 0,
                 };
                 crate::domain::PROVIDER_BATCH_SIZE
             ],

@@ -36,26 +36,14 @@ impl Campaigns {
                 }
             }
         }
-        let mut delivery = DeliveryCounts::default();
-        let mut delivery_by_channel = std::collections::BTreeMap::<String, DeliveryTally>::new();
-        for (key, tally) in self.ports.delivery.campaign_tallies(tenant, id).await? {
-            delivery.sent += tally.sent;
-            delivery.failed += tally.failed;
-            delivery.suppressed += tally.suppressed;
-            delivery.unconfirmed += tally.unconfirmed;
-            delivery.frequency_capped += tally.frequency_capped;
-            let (_, channel) = split_counter_key(&key);
-            delivery_by_channel
-                .entry(channel.to_string())
-                .or_default()
-                .add(&tally);
-        }
+        let (mut delivery, delivery_by_channel) = self.delivery_counts(tenant, id).await?;
         let mut feedback = crate::deliverability::counters::FeedbackCounts::default();
         let mut feedback_by_variant = std::collections::BTreeMap::new();
         for (variant, counts) in self.ports.feedback.campaign_counts(tenant, id).await? {
             feedback.add_all(&counts);
             feedback_by_variant.insert(variant, counts);
         }
+        let usage = self.ports.delivery.campaign_usage(tenant, id).await?;
         let parked = self.ports.parked.campaign_parked(tenant, id).await?;
         let scope = crate::pipeline::redrive::RedriveScope::campaign(tenant, id);
         let redrive = self.ports.redrive_jobs.job(&scope).await?;
@@ -64,6 +52,7 @@ impl Campaigns {
         delivery.in_flight = report
             .events_emitted
             .saturating_sub(delivery.finished() + delivery.parked);
+        let cost = crate::costs::CampaignCost::new(usage, delivery.sent);
         Ok(CampaignStats {
             campaign_id: id.clone(),
             state: record.state,
@@ -83,10 +72,40 @@ impl Campaigns {
             offers_unavailable: report.offers_unavailable,
             matched: report.matched,
             delivery,
+            cost,
             delivery_by_channel,
             feedback,
             feedback_by_variant,
             redrive: redrive.as_ref().map(Into::into),
         })
+    }
+
+    /// The delivery counters summed, and per channel.
+    async fn delivery_counts(
+        &self,
+        tenant: &TenantId,
+        id: &CampaignId,
+    ) -> Result<
+        (
+            DeliveryCounts,
+            std::collections::BTreeMap<String, DeliveryTally>,
+        ),
+        CampaignError,
+    > {
+        let mut delivery = DeliveryCounts::default();
+        let mut by_channel = std::collections::BTreeMap::<String, DeliveryTally>::new();
+        for (key, tally) in self.ports.delivery.campaign_tallies(tenant, id).await? {
+            delivery.sent += tally.sent;
+            delivery.failed += tally.failed;
+            delivery.suppressed += tally.suppressed;
+            delivery.unconfirmed += tally.unconfirmed;
+            delivery.frequency_capped += tally.frequency_capped;
+            let (_, channel) = split_counter_key(&key);
+            by_channel
+                .entry(channel.to_string())
+                .or_default()
+                .add(&tally);
+        }
+        Ok((delivery, by_channel))
     }
 }

@@ -196,9 +196,13 @@ pub struct CampaignStats {
     pub delivery: DeliveryCounts,
     /// What delivery recorded per channel (`email`, `push`): sent, failed and why, suppressed,
     /// unconfirmed. `failed_by_reason.endpoint_disabled` counts the pushes whose every device's
-    /// endpoint the push service had disabled.
+    /// endpoint the push service had disabled; `endpoints_disabled` the disabled devices of the
+    /// pushes another device took.
     #[cfg_attr(feature = "api", schema(value_type = std::collections::BTreeMap<String, crate::pipeline::send_log::DeliveryTally>))]
     pub delivery_by_channel: BTreeMap<String, crate::pipeline::send_log::DeliveryTally>,
+    /// What delivering the campaign used so far (Lambda, DynamoDB, Kinesis, SES, SNS), at the
+    /// published unit prices, and per message sent (docs/operations.md, "Cost per send").
+    pub cost: crate::costs::CampaignCost,
     /// SES's feedback on the sent messages (each message counted once per kind).
     pub feedback: crate::deliverability::counters::FeedbackCounts,
     pub feedback_by_variant: BTreeMap<String, crate::deliverability::counters::FeedbackCounts>,

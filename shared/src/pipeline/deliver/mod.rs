@@ -16,6 +16,7 @@ mod quiet_tests;
 mod recipient;
 mod setbacks;
 mod template;
+mod usage;
 
 use claims::{ClaimDecision, ClaimResolver};
 use outcome::AttemptResults;
@@ -99,6 +100,8 @@ pub struct DeliveryConfig {
     /// the batches of other tenants behind it sooner.
     pub lagging_after: Duration,
     pub unsubscribe_mailto: Option<String>,
+    /// The function's configured memory: each batch's GB-seconds are its time at this size.
+    pub lambda_memory_mb: u32,
 }
 
 impl DeliveryConfig {
@@ -120,6 +123,7 @@ impl DeliveryConfig {
                 max_delay: Duration::from_secs(2),
             },
             unsubscribe_mailto: None,
+            lambda_memory_mb: 1024,
         }
     }
 }
@@ -140,6 +144,8 @@ pub struct TenantCounts {
     pub cancelled: u64,
     /// Handed to the provider without a confirmed answer: never retried.
     pub unconfirmed: u64,
+    /// Pushes published to a device endpoint that took them (or may have: unconfirmed).
+    pub push_publishes: u64,
     /// Set aside in the archive to be redriven when due (held elsewhere, throttled, out of time).
     pub deferred: u64,
     /// Left for Lambda's retry of the record: only when even the archive could not keep them.
@@ -165,6 +171,7 @@ impl TenantCounts {
         self.failed += other.failed;
         self.cancelled += other.cancelled;
         self.unconfirmed += other.unconfirmed;
+        self.push_publishes += other.push_publishes;
         self.deferred += other.deferred;
         self.retried += other.retried;
         self.quiet_hours_held += other.quiet_hours_held;
@@ -228,6 +235,9 @@ pub struct Deliverer {
     /// The push budget every delivery shares (`with_push_budgets`), apart from the email one:
     /// SNS's rate, not SES's.
     push_budgets: Option<Arc<SendBudgets>>,
+    /// Where each batch's usage is added to its campaign's (`with_usage`); without it, usage is
+    /// not counted.
+    usage: Option<Arc<dyn crate::costs::UsageCounters>>,
     cache: TemplateCache,
     config: DeliveryConfig,
     metrics: Metrics,
@@ -259,6 +269,7 @@ impl Deliverer {
             contacts: None,
             budgets: None,
             push_budgets: None,
+            usage: None,
             cache: TemplateCache::default(),
             config,
             metrics: Metrics::new(FUNCTION_NAME),
@@ -362,8 +373,14 @@ impl Deliverer {
             let lagging = record
                 .arrived_at
                 .is_some_and(|at| self.clock.now() - at > self.config.lagging_after);
+            let run = usage::BatchRun {
+                raw: &record.data,
+                deadline,
+                lagging,
+                records_in_invocation: records.len(),
+            };
             let disposition = self
-                .deliver_batch(&batch, &record.data, deadline, lagging, &mut counts)
+                .deliver_counting_usage(&batch, run, &mut counts)
                 .instrument(span)
                 .await;
             self.record_metrics(batch.group.tenant_id.as_str(), &counts);
@@ -425,7 +442,16 @@ impl Deliverer {
         // duplicate here, so nothing is ever counted as sent twice.
         for outcome in &attempt.slots {
             match outcome {
-                RecipientOutcome::Sent { .. } => counts.sent += 1,
+                RecipientOutcome::Sent {
+                    provider_message_id,
+                    ..
+                } => {
+                    counts.sent += 1;
+                    if batch.group.channel == crate::domain::Channel::Push {
+                        // One provider id per device that took it.
+                        counts.push_publishes += provider_message_id.split(',').count() as u64;
+                    }
+                }
                 RecipientOutcome::Failed { .. } => counts.failed += 1,
                 RecipientOutcome::Suppressed => counts.suppressed += 1,
                 RecipientOutcome::FrequencyCapped => counts.frequency_capped += 1,

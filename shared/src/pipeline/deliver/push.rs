@@ -336,9 +336,14 @@ fn aggregate(job: &DeliverRecipient<'_>, results: Vec<DeviceResult>) -> Recipien
     let mut unconfirmed = None;
     let mut rejected = None;
     let mut later = false;
+    let mut disabled = 0;
     for result in results {
         match result {
             DeviceResult::Accepted(id) => accepted.push(id),
+            DeviceResult::Failed(error @ PushError::EndpointDisabled { .. }) => {
+                disabled += 1;
+                reasons.insert(error.reason());
+            }
             DeviceResult::NotAttempted => later = true,
             DeviceResult::NoApplication => {
                 reasons.insert("the retailer has no push application for the device's platform");
@@ -356,6 +361,7 @@ fn aggregate(job: &DeliverRecipient<'_>, results: Vec<DeviceResult>) -> Recipien
     let outcome = if !accepted.is_empty() {
         RecipientOutcome::Sent {
             provider_message_id: accepted.join(","),
+            endpoints_disabled: disabled,
         }
     } else if let Some(reason) = unconfirmed {
         RecipientOutcome::Unconfirmed { reason }

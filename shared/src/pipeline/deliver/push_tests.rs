@@ -87,7 +87,8 @@ async fn world(tenants: &[(&str, &[PushPlatform])]) -> World {
         provider: push.clone(),
         endpoints: endpoints.clone(),
         suppressions: directory.clone(),
-    });
+    })
+    .with_usage(send_log.clone());
     World {
         directory,
         send_log,
@@ -152,6 +153,7 @@ async fn given_devices_on_both_platforms_when_delivered_then_each_gets_one_publi
     }
     let RecipientOutcome::Sent {
         provider_message_id,
+        ..
     } = &world.outcomes(&batch).await[0]
     else {
         panic!("sent");
@@ -287,15 +289,54 @@ async fn given_one_device_disabled_and_one_live_then_the_message_is_sent_and_the
  {
     let world = world(&[("alpine", &[PushPlatform::Fcm])]).await;
     world.push.disable_token("tok-old");
-    let batch = sample_push_batch("alpine", "c1", [(1, vec![fcm("tok-old"), fcm("tok-new")])]);
+    world.push.disable_token("tok-older");
+    let batch = sample_push_batch(
+        "alpine",
+        "c1",
+        [
+            (1, vec![fcm("tok-old"), fcm("tok-new"), fcm("tok-older")]),
+            (2, vec![fcm("tok-other")]),
+        ],
+    );
 
     world.deliver(&batch).await;
+    // A redelivered copy finds the message done: nothing is counted twice.
+    world.deliver(&batch).await;
 
+    let outcomes = world.outcomes(&batch).await;
     assert!(matches!(
-        world.outcomes(&batch).await[0],
-        RecipientOutcome::Sent { .. }
+        outcomes[0],
+        RecipientOutcome::Sent {
+            endpoints_disabled: 2,
+            ..
+        }
+    ));
+    assert!(matches!(
+        outcomes[1],
+        RecipientOutcome::Sent {
+            endpoints_disabled: 0,
+            ..
+        }
     ));
     let tenant = TenantId::parse("alpine").unwrap();
+    // The campaign's push counters have the disabled devices of the sent message; no message
+    // failed for them.
+    let tallies = world
+        .send_log
+        .campaign_tallies(&tenant, &batch.group.campaign_id)
+        .await
+        .unwrap();
+    let (_, tally) = &tallies[0];
+    assert_eq!((tally.sent, tally.failed), (2, 0));
+    assert_eq!(tally.endpoints_disabled, 2);
+    assert_eq!(tally.failed_by_reason.endpoint_disabled, 0);
+    // The campaign's usage counts the two pushes the devices took, once; no email.
+    let usage = world
+        .send_log
+        .campaign_usage(&tenant, &batch.group.campaign_id)
+        .await
+        .unwrap();
+    assert_eq!((usage.sns_publishes, usage.ses_messages), (2.0, 0.0));
     assert!(
         world
             .directory

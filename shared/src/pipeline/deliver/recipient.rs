@@ -122,6 +122,7 @@ impl Deliverer {
                 Ok(provider_message_id) => {
                     return RecipientResult::final_outcome(RecipientOutcome::Sent {
                         provider_message_id,
+                        endpoints_disabled: 0,
                     });
                 }
                 Err(error @ (SendError::Throttled { .. } | SendError::Unavailable { .. })) => {
