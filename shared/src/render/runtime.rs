@@ -119,7 +119,7 @@ impl<'g> LenientRuntime<'g> {
         if &*name == "vars" {
             return lookup(self.vars, rest);
         }
-        if let Some(value) = self.context.get(&*name)
+        if let Some(value) = self.context.get(&name)
             && !value.is_nil()
         {
             return lookup(value, rest);

@@ -264,7 +264,7 @@ pub(super) const RANGE: ShopifyFilter = ShopifyFilter {
     apply: |input, arguments| {
         let stop = arguments
             .get(0)
-            .map_or(0, |stop| crate::render::for_block::to_integer(stop));
+            .map_or(0, crate::render::for_block::to_integer);
         crate::render::for_block::range_array(crate::render::for_block::to_integer(input), stop)
     },
 };
