@@ -220,11 +220,11 @@ impl liquid_core::ParseTag for AssignTag {
             .expect_next("Assignment operator \"=\" expected.")?
             .expect_str("=")
             .into_result_custom_msg("Assignment operator \"=\" expected.")?;
-        let source = arguments
-            .expect_next("FilterChain expected.")?
-            .expect_filter_chain(options)
-            .into_result()?;
+        let token = arguments.expect_next("FilterChain expected.")?;
+        let text = token.as_str().to_owned();
+        let source = token.expect_filter_chain(options).into_result()?;
         arguments.expect_nothing()?;
+        let source = super::chain::Chain::new(&text, source, options);
         Ok(Box::new(Assign { target, source }))
     }
 
@@ -236,7 +236,7 @@ impl liquid_core::ParseTag for AssignTag {
 #[derive(Debug)]
 struct Assign {
     target: liquid_core::model::KString,
-    source: liquid_core::parser::FilterChain,
+    source: super::chain::Chain,
 }
 
 impl Renderable for Assign {

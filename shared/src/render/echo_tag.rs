@@ -6,8 +6,8 @@
 use std::fmt;
 use std::io::Write;
 
+use super::chain::Chain;
 use liquid_core::model::ValueView;
-use liquid_core::parser::FilterChain;
 use liquid_core::{Language, ParseTag, Renderable, Result, Runtime, TagReflection, TagTokenIter};
 
 #[derive(Copy, Clone, Debug, Default)]
@@ -32,9 +32,12 @@ impl ParseTag for EchoTag {
         let Some(token) = arguments.next() else {
             return Ok(Box::new(Echo { chain: None }));
         };
+        let text = token.as_str().to_owned();
         let chain = token.expect_filter_chain(options).into_result()?;
         arguments.expect_nothing()?;
-        Ok(Box::new(Echo { chain: Some(chain) }))
+        Ok(Box::new(Echo {
+            chain: Some(Chain::new(&text, chain, options)),
+        }))
     }
 
     fn reflection(&self) -> &dyn TagReflection {
@@ -44,7 +47,7 @@ impl ParseTag for EchoTag {
 
 #[derive(Debug)]
 struct Echo {
-    chain: Option<FilterChain>,
+    chain: Option<Chain>,
 }
 
 impl Renderable for Echo {
@@ -53,9 +56,23 @@ impl Renderable for Echo {
             return Ok(());
         };
         let value = chain.evaluate(runtime)?;
-        write!(writer, "{}", RubyDisplay(value.as_view()))
+        write_value(writer, value.as_view())
             .map_err(|error| liquid_core::Error::with_msg(error.to_string()))
     }
+}
+
+/// Writes what [`RubyDisplay`] prints; nil and text (most outputs) without the formatting
+/// machinery.
+fn write_value(writer: &mut dyn Write, value: &dyn ValueView) -> std::io::Result<()> {
+    if value.is_nil() {
+        return Ok(());
+    }
+    if value.type_name() == "string"
+        && let Some(text) = value.as_scalar()
+    {
+        return writer.write_all(text.as_ref().into_cow_str().as_bytes());
+    }
+    write!(writer, "{}", RubyDisplay(value))
 }
 
 /// A value as Ruby Liquid prints it: floats with their fraction, lists item after item.

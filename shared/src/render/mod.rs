@@ -7,6 +7,7 @@
 
 mod budget;
 mod cache;
+mod chain;
 mod context;
 mod date_filter;
 mod echo_tag;

@@ -20,7 +20,7 @@ use liquid_core::{
 
 use super::budget::Iterations;
 use super::for_block::Forloop;
-use super::runtime::lookup;
+use super::runtime::{key_text, lookup};
 use super::value::NIL;
 
 /// How deep partials may render each other (a partial that renders itself stops here).
@@ -240,22 +240,26 @@ struct Depth(usize);
 
 impl Renderable for PartialCall {
     fn render_to(&self, writer: &mut dyn Write, runtime: &dyn Runtime) -> Result<()> {
-        let name = self.name.evaluate(runtime)?.to_kstr().into_owned();
+        let name = self.name.evaluate(runtime)?;
+        let name = name.to_kstr();
         let partial = runtime.partials().get(name.as_str())?;
         let depth = runtime.registers().get_mut::<Depth>().0 + 1;
         if depth > MAX_PARTIAL_DEPTH {
             return Error::with_msg(format!("snippets nest more than {MAX_PARTIAL_DEPTH} deep"))
                 .into_err();
         }
-        let mut scope = Object::new();
-        for (key, value) in &self.keywords {
-            scope.insert(key.clone(), value.evaluate(runtime)?.into_owned());
-        }
-        let alias = self.bound.as_ref().and_then(|b| b.alias.clone());
-        let alias = alias.unwrap_or_else(|| KString::from_ref(name.as_str()));
+        // The arguments are the caller's values, borrowed for the snippet's render.
+        let keywords = self
+            .keywords
+            .iter()
+            .map(|(key, value)| Ok((key.as_str(), value.evaluate(runtime)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let mut arguments: Vec<(&str, &dyn ValueView)> =
+            keywords.iter().map(|(k, v)| (*k, v.as_view())).collect();
         let Some(bound) = &self.bound else {
-            return self.render_once(&*partial, writer, runtime, scope, None, depth);
+            return self.render_once(&*partial, writer, runtime, &arguments, None, depth);
         };
+        let alias = bound.alias.as_deref().unwrap_or(name.as_str());
         let value = bound.value.evaluate(runtime)?;
         let items: Vec<&dyn ValueView> = match value.as_array() {
             Some(array) if bound.each => array.values().collect(),
@@ -266,11 +270,12 @@ impl Renderable for PartialCall {
             super::budget::charge_iterations(runtime, length)?;
         }
         for (index, item) in items.into_iter().enumerate() {
-            let mut scope = scope.clone();
-            scope.insert(alias.clone(), item.to_value());
+            arguments.push((alias, item));
             let forloop = bound.each.then(|| Forloop::new(index, length, None));
             let forloop = forloop.as_ref().map(|f| f as &dyn ValueView);
-            self.render_once(&*partial, writer, runtime, scope, forloop, depth)?;
+            let rendered = self.render_once(&*partial, writer, runtime, &arguments, forloop, depth);
+            arguments.pop();
+            rendered?;
         }
         Ok(())
     }
@@ -282,14 +287,15 @@ impl PartialCall {
         partial: &dyn Renderable,
         writer: &mut dyn Write,
         runtime: &dyn Runtime,
-        scope: Object,
+        arguments: &[(&str, &dyn ValueView)],
         forloop: Option<&dyn ValueView>,
         depth: usize,
     ) -> Result<()> {
         let frame = PartialFrame {
             parent: runtime,
             isolated: matches!(self.kind, Kind::Render),
-            scope: std::cell::RefCell::new(scope),
+            arguments,
+            assigned: std::cell::RefCell::new(Object::new()),
             forloop,
             registers: Registers::default(),
         };
@@ -313,12 +319,13 @@ impl PartialCall {
     }
 }
 
-/// The scope of one rendered snippet: its arguments and assignments over the caller's scope
-/// (`include`), or over nothing but [`GLOBALS`] (`render`).
+/// The scope of one rendered snippet: its assignments, then its arguments (later ones win), over
+/// the caller's scope (`include`), or over nothing but [`GLOBALS`] (`render`).
 struct PartialFrame<'p> {
     parent: &'p dyn Runtime,
     isolated: bool,
-    scope: std::cell::RefCell<Object>,
+    arguments: &'p [(&'p str, &'p dyn ValueView)],
+    assigned: std::cell::RefCell<Object>,
     forloop: Option<&'p dyn ValueView>,
     registers: Registers,
 }
@@ -328,16 +335,25 @@ impl PartialFrame<'_> {
         let Some(first) = path.first() else {
             return ValueCow::Borrowed(&NIL);
         };
-        let name = first.to_kstr();
-        if let Some(value) = self.scope.borrow().get(name.as_str()) {
-            return ValueCow::Owned(lookup(value, &path[1..]).into_owned());
+        let name = key_text(first);
+        let name = &*name;
+        {
+            let assigned = self.assigned.borrow();
+            if !assigned.is_empty()
+                && let Some(value) = assigned.get(name)
+            {
+                return ValueCow::Owned(lookup(value, &path[1..]).into_owned());
+            }
         }
-        if name.as_str() == "forloop"
+        if let Some((_, value)) = self.arguments.iter().rev().find(|(k, _)| *k == name) {
+            return lookup(*value, &path[1..]);
+        }
+        if name == "forloop"
             && let Some(forloop) = self.forloop
         {
             return lookup(forloop, &path[1..]);
         }
-        if !self.isolated || GLOBALS.contains(&name.as_str()) {
+        if !self.isolated || GLOBALS.contains(&name) {
             return self
                 .parent
                 .try_get(path)
@@ -358,11 +374,12 @@ impl Runtime for PartialFrame<'_> {
 
     fn roots(&self) -> BTreeSet<KStringCow<'_>> {
         let mut roots: BTreeSet<KStringCow<'_>> = self
-            .scope
+            .assigned
             .borrow()
             .keys()
             .map(|k| KStringCow::from(k.clone()))
             .collect();
+        roots.extend(self.arguments.iter().map(|(k, _)| KStringCow::from_ref(k)));
         if !self.isolated {
             roots.extend(self.parent.roots());
         }
@@ -379,7 +396,7 @@ impl Runtime for PartialFrame<'_> {
 
     fn set_global(&self, name: KString, val: Value) -> Option<Value> {
         if self.isolated {
-            self.scope.borrow_mut().insert(name, val)
+            self.assigned.borrow_mut().insert(name, val)
         } else {
             self.parent.set_global(name, val)
         }
@@ -388,7 +405,7 @@ impl Runtime for PartialFrame<'_> {
     fn set_index(&self, name: KString, val: Value) -> Option<Value> {
         if self.isolated {
             let key = KString::from(format!("\u{0}counter:{name}"));
-            self.scope.borrow_mut().insert(key, val)
+            self.assigned.borrow_mut().insert(key, val)
         } else {
             self.parent.set_index(name, val)
         }
@@ -397,7 +414,7 @@ impl Runtime for PartialFrame<'_> {
     fn get_index<'a>(&'a self, name: &str) -> Option<ValueCow<'a>> {
         if self.isolated {
             let key = format!("\u{0}counter:{name}");
-            self.scope
+            self.assigned
                 .borrow()
                 .get(key.as_str())
                 .cloned()

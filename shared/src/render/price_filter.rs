@@ -8,7 +8,9 @@ use std::fmt::{self, Write as _};
 
 use liquid_core::model::{Value, ValueView};
 use liquid_core::parser::{FilterArguments, ParameterReflection};
-use liquid_core::{Error, Expression, Filter, FilterReflection, ParseFilter, Result, Runtime};
+use liquid_core::{Error, Filter, FilterReflection, ParseFilter, Result, Runtime};
+
+use super::chain::FastExpression;
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct PriceFilterParser;
@@ -45,7 +47,9 @@ impl ParseFilter for PriceFilterParser {
                 "price: takes at most one argument, the currency",
             ));
         }
-        Ok(Box::new(PriceFilter { currency }))
+        Ok(Box::new(PriceFilter {
+            currency: currency.map(FastExpression::new),
+        }))
     }
 
     fn reflection(&self) -> &dyn FilterReflection {
@@ -55,7 +59,7 @@ impl ParseFilter for PriceFilterParser {
 
 #[derive(Debug)]
 struct PriceFilter {
-    currency: Option<Expression>,
+    currency: Option<FastExpression>,
 }
 
 impl fmt::Display for PriceFilter {

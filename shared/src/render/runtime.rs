@@ -4,6 +4,7 @@
 //! looks up into an owned `Value`; after that copy a loop item or an assigned object is strict
 //! again. This runtime resolves every path itself, leniently, and hands out borrowed views.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -32,13 +33,19 @@ pub(crate) fn lookup<'v>(root: &'v dyn ValueView, path: &[ScalarCow<'_>]) -> Val
     }
 }
 
+/// The text of a path's key, borrowed: liquid's `to_kstr` copies a short key out of its inline
+/// buffer on every lookup, which costs more than the lookup.
+pub(crate) fn key_text<'s>(index: &'s ScalarCow<'_>) -> Cow<'s, str> {
+    index.as_ref().into_cow_str()
+}
+
 fn step<'v>(value: &'v dyn ValueView, index: &ScalarCow<'_>) -> ValueCow<'v> {
     let nil = ValueCow::Borrowed(&NIL as &dyn ValueView);
     if let Some(array) = value.as_array() {
         if let Some(i) = index.to_integer() {
             return array.get(i).map_or(nil, ValueCow::Borrowed);
         }
-        return match index.to_kstr().as_str() {
+        return match &*key_text(index) {
             "first" => array.first().map_or(nil, ValueCow::Borrowed),
             "last" => array.last().map_or(nil, ValueCow::Borrowed),
             "size" => ValueCow::Owned(Value::scalar(array.size())),
@@ -46,18 +53,18 @@ fn step<'v>(value: &'v dyn ValueView, index: &ScalarCow<'_>) -> ValueCow<'v> {
         };
     }
     if let Some(object) = value.as_object() {
-        let key = index.to_kstr();
+        let key = key_text(index);
         // One `get`, not `contains_key` and `get`: a missing key and a nil value both end as nil.
-        return match object.get(key.as_str()) {
+        return match object.get(&key) {
             Some(found) => ValueCow::Borrowed(found),
-            None if key.as_str() == "size" && !value.is_nil() => {
+            None if key == "size" && !value.is_nil() => {
                 ValueCow::Owned(Value::scalar(object.size()))
             }
             None => nil,
         };
     }
     if let Some(scalar) = value.as_scalar()
-        && index.to_kstr().as_str() == "size"
+        && key_text(index) == "size"
     {
         // Shopify counts characters; liquid counts bytes.
         let chars = scalar.to_kstr().as_str().chars().count();
@@ -97,27 +104,27 @@ impl<'g> LenientRuntime<'g> {
         let Some(first) = path.first() else {
             return ValueCow::Borrowed(&NIL);
         };
-        let name = first.to_kstr();
+        let name = key_text(first);
         let rest = &path[1..];
         // Assigned variables shadow the data, as in Shopify where `assign` writes to the
         // outermost scope, which is searched before the data passed in.
         {
             let assigned = self.assigned.borrow();
             if !assigned.is_empty()
-                && let Some(value) = assigned.get(name.as_str())
+                && let Some(value) = assigned.get(&*name)
             {
                 return ValueCow::Owned(lookup(value, rest).into_owned());
             }
         }
-        if name.as_str() == "vars" {
+        if &*name == "vars" {
             return lookup(self.vars, rest);
         }
-        if let Some(value) = self.context.get(name.as_str())
+        if let Some(value) = self.context.get(&name)
             && !value.is_nil()
         {
             return lookup(value, rest);
         }
-        if let Some(value) = self.counters.borrow().get(name.as_str()) {
+        if let Some(value) = self.counters.borrow().get(&*name) {
             return ValueCow::Owned(lookup(value, rest).into_owned());
         }
         ValueCow::Borrowed(&NIL)
@@ -186,10 +193,10 @@ pub(crate) struct LoopFrame<'p> {
 impl LoopFrame<'_> {
     fn resolve(&self, path: &[ScalarCow<'_>]) -> Option<ValueCow<'_>> {
         let first = path.first()?;
-        let name = first.to_kstr();
-        if name.as_str() == self.var_name {
+        let name = key_text(first);
+        if &*name == self.var_name {
             Some(lookup(self.item, &path[1..]))
-        } else if name.as_str() == self.loop_name {
+        } else if &*name == self.loop_name {
             Some(lookup(self.forloop, &path[1..]))
         } else {
             None

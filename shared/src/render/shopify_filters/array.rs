@@ -64,7 +64,7 @@ fn property_of(item: &dyn ValueView, property: &Value) -> Result<Property> {
     }
 }
 
-fn property_error(property: &Value) -> Error {
+fn property_error(property: &dyn ValueView) -> Error {
     Error::with_msg(format!(
         "cannot select the property {} of a number",
         property.source()
@@ -94,7 +94,7 @@ pub(super) fn ruby_equal(left: &dyn ValueView, right: &dyn ValueView) -> bool {
 
 /// Which items pass the test, item by item; `None` when an item cannot be indexed.
 fn matches(input: &dyn ValueView, arguments: &Arguments) -> Result<Option<Vec<bool>>> {
-    let property = arguments.get(0).cloned().unwrap_or(Value::Nil);
+    let property = arguments.get(0).map_or(Value::Nil, |v| v.to_value());
     let target = arguments.get(1).filter(|v| !v.is_nil());
     let mut out = Vec::new();
     for item in items(input) {
@@ -264,7 +264,7 @@ pub(super) const RANGE: ShopifyFilter = ShopifyFilter {
     apply: |input, arguments| {
         let stop = arguments
             .get(0)
-            .map_or(0, |stop| crate::render::for_block::to_integer(stop));
+            .map_or(0, crate::render::for_block::to_integer);
         crate::render::for_block::range_array(crate::render::for_block::to_integer(input), stop)
     },
 };

@@ -106,9 +106,7 @@ pub(super) fn arithmetic(
     operation: Operation,
 ) -> Value {
     let left = to_number(input);
-    let right = arguments
-        .get(0)
-        .map_or(Number::Integer(0), |v| to_number(v));
+    let right = arguments.get(0).map_or(Number::Integer(0), to_number);
     if let (Number::Integer(a), Number::Integer(b)) = (left, right) {
         let exact = match operation {
             Operation::Plus => a.checked_add(b),
@@ -209,9 +207,7 @@ pub(super) const MODULO: ShopifyFilter = ShopifyFilter {
     keyword: &[],
     required: 1,
     apply: |input, arguments| {
-        let divisor = arguments
-            .get(0)
-            .map_or(Number::Integer(0), |v| to_number(v));
+        let divisor = arguments.get(0).map_or(Number::Integer(0), to_number);
         match (to_number(input), divisor) {
             (_, Number::Integer(0)) => Err(Error::with_msg("modulo: divided by 0")),
             (Number::Integer(a), Number::Integer(b)) => Ok(Value::scalar(
@@ -229,9 +225,7 @@ pub(super) const DIVIDED_BY: ShopifyFilter = ShopifyFilter {
     keyword: &[],
     required: 1,
     apply: |input, arguments| {
-        let divisor = arguments
-            .get(0)
-            .map_or(Number::Integer(0), |v| to_number(v));
+        let divisor = arguments.get(0).map_or(Number::Integer(0), to_number);
         match (to_number(input), divisor) {
             (_, Number::Integer(0)) => Err(Error::with_msg("divided_by: divided by 0")),
             (Number::Integer(a), Number::Integer(b)) => {
@@ -293,9 +287,7 @@ pub(super) const FLOOR: ShopifyFilter = ShopifyFilter {
 
 fn bound(input: &dyn ValueView, arguments: &Arguments, keep_larger: bool) -> Value {
     let value = to_number(input);
-    let limit = arguments
-        .get(0)
-        .map_or(Number::Integer(0), |v| to_number(v));
+    let limit = arguments.get(0).map_or(Number::Integer(0), to_number);
     let larger = as_f64(limit) > as_f64(value);
     number_value(if larger == keep_larger { limit } else { value })
 }

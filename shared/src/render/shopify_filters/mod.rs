@@ -7,30 +7,51 @@
 
 use std::fmt;
 
-use liquid_core::model::{Value, ValueView};
+use liquid_core::model::{Value, ValueCow, ValueView};
 use liquid_core::parser::{FilterArguments, ParameterReflection};
-use liquid_core::{Error, Expression, Filter, FilterReflection, ParseFilter, Result, Runtime};
+use liquid_core::{Error, Filter, FilterReflection, ParseFilter, Result, Runtime};
 
-/// A filter's arguments, evaluated.
-struct Arguments {
-    positional: Vec<Value>,
-    keyword: Vec<(String, Value)>,
+use super::chain::FastExpression;
+
+/// The most positional parameters any filter here takes (a test holds every filter to it).
+const MAX_POSITIONAL: usize = 2;
+
+/// A filter's arguments, evaluated: borrowed where the data holds them, in place (a filter runs
+/// for every output of every recipient, so its arguments are neither copied nor collected).
+struct Arguments<'a> {
+    positional: [Option<ValueCow<'a>>; MAX_POSITIONAL],
+    keyword: Vec<(&'a str, ValueCow<'a>)>,
 }
 
-impl Arguments {
-    fn get(&self, index: usize) -> Option<&Value> {
-        self.positional.get(index)
+impl<'a> Arguments<'a> {
+    #[cfg(test)]
+    fn positional(values: impl IntoIterator<Item = Value>) -> Self {
+        let mut positional = [None, None];
+        for (slot, value) in positional.iter_mut().zip(values) {
+            *slot = Some(ValueCow::Owned(value));
+        }
+        Arguments {
+            positional,
+            keyword: Vec::new(),
+        }
     }
 
-    fn keyword(&self, name: &str) -> Option<&Value> {
+    fn get(&self, index: usize) -> Option<&dyn ValueView> {
+        self.positional
+            .get(index)
+            .and_then(Option::as_ref)
+            .map(ValueCow::as_view)
+    }
+
+    fn keyword(&self, name: &str) -> Option<&dyn ValueView> {
         self.keyword
             .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value)
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.as_view())
     }
 }
 
-type Apply = fn(&dyn ValueView, &Arguments) -> Result<Value>;
+type Apply = fn(&dyn ValueView, &Arguments<'_>) -> Result<Value>;
 
 /// One filter: its name, arguments and what it computes from the evaluated input and arguments.
 #[derive(Clone, Copy)]
@@ -72,7 +93,8 @@ impl FilterReflection for ShopifyFilter {
 
 impl ParseFilter for ShopifyFilter {
     fn parse(&self, arguments: FilterArguments<'_>) -> Result<Box<dyn Filter>> {
-        let positional: Vec<Expression> = arguments.positional.collect();
+        let positional: Vec<FastExpression> =
+            arguments.positional.map(FastExpression::new).collect();
         if positional.len() > self.positional.len() {
             return Err(Error::with_msg(format!(
                 "{}: takes at most {} arguments",
@@ -94,7 +116,7 @@ impl ParseFilter for ShopifyFilter {
                     self.name
                 )));
             }
-            keyword.push((name.to_owned(), expression));
+            keyword.push((name.to_owned(), FastExpression::new(expression)));
         }
         Ok(Box::new(ParsedFilter {
             filter: *self,
@@ -111,8 +133,8 @@ impl ParseFilter for ShopifyFilter {
 #[derive(Debug)]
 struct ParsedFilter {
     filter: ShopifyFilter,
-    positional: Vec<Expression>,
-    keyword: Vec<(String, Expression)>,
+    positional: Vec<FastExpression>,
+    keyword: Vec<(String, FastExpression)>,
 }
 
 impl fmt::Display for ParsedFilter {
@@ -130,15 +152,14 @@ impl fmt::Display for ParsedFilter {
 
 impl Filter for ParsedFilter {
     fn evaluate(&self, input: &dyn ValueView, runtime: &dyn Runtime) -> Result<Value> {
-        let positional = self
-            .positional
-            .iter()
-            .map(|e| e.evaluate(runtime).map(|v| v.into_owned()))
-            .collect::<Result<_>>()?;
+        let mut positional = [None, None];
+        for (slot, expression) in positional.iter_mut().zip(&self.positional) {
+            *slot = Some(expression.evaluate(runtime)?);
+        }
         let keyword = self
             .keyword
             .iter()
-            .map(|(k, e)| Ok((k.clone(), e.evaluate(runtime)?.into_owned())))
+            .map(|(k, e)| Ok((k.as_str(), e.evaluate(runtime)?)))
             .collect::<Result<_>>()?;
         (self.filter.apply)(
             input,
@@ -207,7 +228,7 @@ pub(crate) fn all() -> [ShopifyFilter; 31] {
 
 /// An absent argument is `default`; one given as nil (a variable the data lacks) is empty, as
 /// in Ruby, where `nil.to_s` is "".
-fn string_argument(value: Option<&Value>, default: &str) -> String {
+fn string_argument(value: Option<&dyn ValueView>, default: &str) -> String {
     match value {
         Some(value) => value.to_kstr().as_str().to_owned(),
         None => default.to_owned(),
@@ -216,7 +237,7 @@ fn string_argument(value: Option<&Value>, default: &str) -> String {
 
 /// An absent argument, or one that is nil, is `default`. (Ruby Liquid fails the render on a nil
 /// length; a variable the data lacks must not fail a send.)
-fn integer_argument(value: Option<&Value>, default: i64) -> Result<i64> {
+fn integer_argument(value: Option<&dyn ValueView>, default: i64) -> Result<i64> {
     let Some(value) = value.filter(|v| !v.is_nil()) else {
         return Ok(default);
     };
@@ -277,8 +298,7 @@ const DEFAULT: ShopifyFilter = ShopifyFilter {
         Ok(if replace {
             arguments
                 .get(0)
-                .cloned()
-                .unwrap_or_else(|| Value::scalar(""))
+                .map_or_else(|| Value::scalar(""), |value| value.to_value())
         } else {
             input.to_value()
         })
@@ -464,7 +484,7 @@ mod tests {
         assert_eq!(truncate("Ground control", 2, "..."), "...");
         assert_eq!(truncate("abc", 3, "..."), "abc");
         assert_eq!(
-            string_argument(Some(&Value::Nil), "..."),
+            string_argument(Some(&Value::Nil as &dyn ValueView), "..."),
             "",
             "an ellipsis given as nil is empty"
         );
@@ -500,10 +520,7 @@ mod tests {
 
     #[test]
     fn given_numbers_when_computed_then_decimal_exact_and_non_numbers_are_zero() {
-        let args = |v: Value| Arguments {
-            positional: vec![v],
-            keyword: Vec::new(),
-        };
+        let args = |v: Value| Arguments::positional([v]);
         let cases: [(Value, Value, Operation, Value); 7] = [
             (
                 Value::scalar(19.99),
@@ -558,15 +575,24 @@ mod tests {
         let divide = |a: i64, b: i64| {
             (DIVIDED_BY.apply)(
                 &Value::scalar(a),
-                &Arguments {
-                    positional: vec![Value::scalar(b)],
-                    keyword: Vec::new(),
-                },
+                &Arguments::positional([Value::scalar(b)]),
             )
         };
         assert_eq!(divide(7, 2).unwrap(), Value::scalar(3i64));
         assert_eq!(divide(-7, 2).unwrap(), Value::scalar(-4i64));
         assert_eq!(divide(7, -2).unwrap(), Value::scalar(-4i64));
         assert!(divide(1, 0).is_err());
+    }
+
+    #[test]
+    fn given_every_filter_then_its_positional_parameters_fit_the_evaluated_arguments() {
+        for filter in all() {
+            assert!(
+                filter.positional.len() <= MAX_POSITIONAL,
+                "{} takes {} positional arguments",
+                filter.name,
+                filter.positional.len()
+            );
+        }
     }
 }
