@@ -11,7 +11,8 @@ use crate::aws::dynamodb::DeliveryTable;
     feature = "deliver",
     feature = "campaigns",
     feature = "feedback",
-    feature = "availability"
+    feature = "availability",
+    feature = "warmup"
 ))]
 use crate::aws::dynamodb::TenantsTable;
 use crate::aws::kinesis::KinesisStream;
