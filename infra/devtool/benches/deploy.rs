@@ -41,6 +41,7 @@ fn catalog_of(count: usize) -> Result<Catalog> {
     Ok(Catalog {
         templates,
         snippets: standard.snippets,
+        snippet_descriptions: standard.snippet_descriptions,
     })
 }
 

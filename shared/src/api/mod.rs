@@ -93,6 +93,8 @@ pub fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(templates::test_send))
         .routes(routes!(snippets::list))
         .routes(routes!(snippets::get, snippets::put, snippets::delete))
+        .routes(routes!(snippets::list_library))
+        .routes(routes!(snippets::get_library))
         .routes(routes!(campaigns::create, campaigns::list))
         .routes(routes!(campaigns::get, campaigns::edit, campaigns::delete))
         .routes(routes!(campaigns::launch))

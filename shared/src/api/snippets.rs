@@ -11,7 +11,9 @@ use super::ApiState;
 use super::extract::{ApiJson, TenantPath};
 use super::problem::{FieldError, Problem};
 use crate::domain::TenantId;
-use crate::templates::retailer_snippets::{SnippetDetail, SnippetError, SnippetSummary};
+use crate::templates::retailer_snippets::{
+    LibrarySnippetDetail, LibrarySnippetSummary, SnippetDetail, SnippetError, SnippetSummary,
+};
 
 /// A snippet's new source.
 #[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
@@ -27,6 +29,9 @@ impl From<SnippetError> for Problem {
             SnippetError::Invalid { field, reason } => Problem::invalid_field(field, reason),
             SnippetError::NotFound { name } => {
                 Problem::not_found(format!("no snippet {name} for this retailer"))
+            }
+            SnippetError::NotInLibrary { name } => {
+                Problem::not_found(format!("the template library has no snippet {name}"))
             }
             SnippetError::Liquid {
                 line,
@@ -144,4 +149,43 @@ pub async fn delete(
     let name = snippet_name(name)?;
     state.templates.delete_snippet(&tenant, &name).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The template library's snippets (what a retailer's own snippet of the same name replaces),
+/// each saying whether this retailer replaces it.
+#[utoipa::path(
+    get,
+    path = "/tenants/{tenant}/library/snippets",
+    operation_id = "list_library_snippets",
+    tag = "templates",
+    params(("tenant" = inline(TenantId), Path, description = "The retailer's id")),
+    responses((status = 200, description = "The library's snippets", body = Vec<LibrarySnippetSummary>))
+)]
+pub async fn list_library(
+    TenantPath(tenant): TenantPath,
+    State(state): State<ApiState>,
+) -> Result<Json<Vec<LibrarySnippetSummary>>, Problem> {
+    Ok(Json(state.templates.library_snippets(&tenant).await?))
+}
+
+/// One of the template library's snippets with its source: the starting point of a retailer's
+/// own version.
+#[utoipa::path(
+    get,
+    path = "/tenants/{tenant}/library/snippets/{name}",
+    operation_id = "get_library_snippet",
+    tag = "templates",
+    params(
+        ("tenant" = inline(TenantId), Path, description = "The retailer's id"),
+        ("name" = String, Path, description = "1 to 64 of a-z, 0-9, _ and -"),
+    ),
+    responses((status = 200, description = "The library's snippet", body = LibrarySnippetDetail))
+)]
+pub async fn get_library(
+    TenantPath(tenant): TenantPath,
+    State(state): State<ApiState>,
+    Path((_, name)): Path<(String, String)>,
+) -> Result<Json<LibrarySnippetDetail>, Problem> {
+    let name = snippet_name(name)?;
+    Ok(Json(state.templates.library_snippet(&tenant, &name).await?))
 }

@@ -89,6 +89,8 @@ pub struct Catalog {
     pub templates: Vec<CatalogTemplate>,
     /// The snippet library (`snippets/<name>.liquid`), name to source.
     pub snippets: BTreeMap<String, String>,
+    /// What each library snippet is for, as the catalog describes it (name to text).
+    pub snippet_descriptions: BTreeMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,9 +121,8 @@ struct CatalogFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SnippetEntry {
-    /// For the authors reading the catalog; not published.
+    /// For template authors (the API's library listing); not published with the versions.
     #[serde(default)]
-    #[allow(dead_code)]
     description: Option<String>,
 }
 
@@ -179,6 +180,11 @@ impl Catalog {
             serde_yaml_ng::from_str(yaml).map_err(|source| CatalogError::Syntax { source })?;
         let mut problems = Vec::new();
         let snippets = read_snippets(file.snippets.keys(), &read, &mut problems);
+        let snippet_descriptions = file
+            .snippets
+            .into_iter()
+            .filter_map(|(name, entry)| Some((name, entry.description?)))
+            .collect();
         let mut templates = Vec::new();
         for (id, entry) in file.templates {
             if let Some(template) = check_template(&id, entry, &snippets, &read, &mut problems) {
@@ -189,6 +195,7 @@ impl Catalog {
             Ok(Catalog {
                 templates,
                 snippets,
+                snippet_descriptions,
             })
         } else {
             Err(CatalogError::Invalid { problems })
@@ -358,12 +365,15 @@ static STANDARD_LIBRARY: include_dir::Dir<'static> =
 
 /// The standard library's snippets, which retailers' own snippets override. The catalog is
 /// checked by the build's tests; should it not parse, retailers' snippets alone are served.
-pub fn standard_snippets() -> BTreeMap<String, String> {
+pub fn standard_snippets() -> super::retailer_snippets::SnippetLibrary {
     standard()
-        .map(|catalog| catalog.snippets)
+        .map(|catalog| super::retailer_snippets::SnippetLibrary {
+            sources: catalog.snippets,
+            descriptions: catalog.snippet_descriptions,
+        })
         .unwrap_or_else(|error| {
             tracing::error!(%error, "the standard catalog does not parse; no library snippets");
-            BTreeMap::new()
+            Default::default()
         })
 }
 

@@ -21,6 +21,25 @@ use crate::error::{Retryable, StoreError};
 use crate::render::{CompiledTemplate, RenderError, TemplateSources};
 use crate::templates::ports::{RetailerSnippet, RetailerSnippetStore};
 
+/// The template library's snippets: what a retailer's own snippets override.
+#[derive(Debug, Clone, Default)]
+pub struct SnippetLibrary {
+    /// Name to Liquid source.
+    pub sources: BTreeMap<String, String>,
+    /// Name to what the snippet is for.
+    pub descriptions: BTreeMap<String, String>,
+}
+
+/// A library of sources alone, undescribed.
+impl From<BTreeMap<String, String>> for SnippetLibrary {
+    fn from(sources: BTreeMap<String, String>) -> Self {
+        Self {
+            sources,
+            descriptions: BTreeMap::new(),
+        }
+    }
+}
+
 /// The largest source of a retailer's snippet, in bytes (a version pins it whole, inside a
 /// document of at most `MAX_TEMPLATE_DOCUMENT_BYTES` compressed).
 pub const MAX_RETAILER_SNIPPET_BYTES: usize = 32 * 1024;
@@ -49,12 +68,34 @@ pub struct SnippetDetail {
     pub source: String,
 }
 
+/// One of the template library's snippets, as a retailer sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LibrarySnippetSummary {
+    pub name: String,
+    /// What it is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Whether the retailer has a snippet of this name, which replaces this one in its templates.
+    pub replaced_by_retailer: bool,
+}
+
+/// One of the template library's snippets with its source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LibrarySnippetDetail {
+    #[serde(flatten)]
+    pub summary: LibrarySnippetSummary,
+    /// Liquid source, as the library publishes it.
+    pub source: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SnippetError {
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
     #[error("no snippet {name} for this retailer")]
     NotFound { name: String },
+    #[error("the template library has no snippet {name}")]
+    NotInLibrary { name: String },
     /// The source does not compile; line and column are in the snippet's source when known.
     #[error("snippet source{}: {message}", location(*line, *column))]
     Liquid {
@@ -82,6 +123,7 @@ impl Retryable for SnippetError {
             SnippetError::Store(error) => error.is_retryable(),
             SnippetError::Invalid { .. }
             | SnippetError::NotFound { .. }
+            | SnippetError::NotInLibrary { .. }
             | SnippetError::Liquid { .. }
             | SnippetError::Unavailable => false,
         }
@@ -116,16 +158,67 @@ impl TemplateService {
     pub fn with_retailer_snippets(
         mut self,
         store: Arc<dyn RetailerSnippetStore>,
-        library: BTreeMap<String, String>,
+        library: impl Into<SnippetLibrary>,
     ) -> Self {
-        self.retailer_snippets = Some(RetailerSnippets { store, library });
+        let SnippetLibrary {
+            sources,
+            descriptions,
+        } = library.into();
+        self.retailer_snippets = Some(RetailerSnippets {
+            store,
+            library: sources,
+            descriptions,
+        });
         self
     }
 
-    fn snippet_store(&self) -> Result<&RetailerSnippets, SnippetError> {
+    pub(super) fn snippet_store(&self) -> Result<&RetailerSnippets, SnippetError> {
         self.retailer_snippets
             .as_ref()
             .ok_or(SnippetError::Unavailable)
+    }
+
+    /// The library's snippets by name, each saying whether the retailer replaces it.
+    pub async fn library_snippets(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<LibrarySnippetSummary>, SnippetError> {
+        let snippets = self.snippet_store()?;
+        let saved = snippets.store.retailer_snippets(tenant).await?;
+        Ok(snippets
+            .library
+            .keys()
+            .map(|name| LibrarySnippetSummary {
+                name: name.clone(),
+                description: snippets.descriptions.get(name).cloned(),
+                replaced_by_retailer: saved.iter().any(|own| &own.name == name),
+            })
+            .collect())
+    }
+
+    /// One of the library's snippets with its source.
+    pub async fn library_snippet(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<LibrarySnippetDetail, SnippetError> {
+        let snippets = self.snippet_store()?;
+        check_name(name)?;
+        let source = snippets
+            .library
+            .get(name)
+            .ok_or_else(|| SnippetError::NotInLibrary {
+                name: name.to_owned(),
+            })?;
+        let replaced = snippets.store.retailer_snippet(tenant, name).await?;
+        Ok(LibrarySnippetDetail {
+            summary: LibrarySnippetSummary {
+                name: name.to_owned(),
+                description: snippets.descriptions.get(name).cloned(),
+                replaced_by_retailer: replaced.is_some(),
+            },
+            source: source.clone(),
+        })
     }
 
     /// The retailer's snippets, by name.

@@ -61,6 +61,8 @@ pub(super) struct RetailerSnippets {
     pub(super) store: Arc<dyn RetailerSnippetStore>,
     /// The library's snippets (name to source).
     pub(super) library: BTreeMap<String, String>,
+    /// What each library snippet is for (name to text), for the library's listing.
+    pub(super) descriptions: BTreeMap<String, String>,
 }
 
 impl RetailerSnippets {

@@ -138,7 +138,7 @@ fn harness() -> Harness {
         TemplateService::new(directory.clone(), directory.clone(), unsubscribe_signer())
             .with_retailer_snippets(
                 Arc::new(storecast::testing::MemoryRetailerSnippets::default()),
-                storecast::templates::catalog::standard().unwrap().snippets,
+                storecast::templates::catalog::standard_snippets(),
             ),
     );
     let email = Arc::new(storecast::testing::MemoryEmailProvider::keeping_messages());

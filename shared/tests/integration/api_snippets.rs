@@ -191,3 +191,106 @@ async fn a_retailers_snippet_is_checked_pinned_by_its_next_publish_and_no_one_el
         .await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_librarys_snippets_are_listed_and_shown_with_whether_the_retailer_replaces_them() {
+    let h = two_retailers().await;
+    let library = storecast::templates::catalog::standard().unwrap();
+    let listed = h
+        .call(
+            Method::GET,
+            "/tenants/alpine/library/snippets",
+            Some(marketer("alpine")),
+            None,
+        )
+        .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    let names: Vec<&str> = listed
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    let expected: Vec<&str> = library.snippets.keys().map(String::as_str).collect();
+    assert_eq!(names, expected);
+    assert!(
+        listed.body.as_array().unwrap().iter().all(|s| {
+            s["replaced_by_retailer"] == false
+                && s["description"].as_str().is_some_and(|d| !d.is_empty())
+        }),
+        "{}",
+        listed.body
+    );
+
+    let uri = "/tenants/alpine/library/snippets/text_footer";
+    let shown = h
+        .call(Method::GET, uri, Some(marketer("alpine")), None)
+        .await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+    assert_eq!(
+        shown.body["source"],
+        library.snippets["text_footer"].as_str()
+    );
+    assert_eq!(
+        shown.body["description"],
+        library.snippet_descriptions["text_footer"].as_str()
+    );
+
+    // Alpine replaces it: alpine's listing says so, harbor's does not.
+    let saved = h
+        .call(
+            Method::PUT,
+            "/tenants/alpine/snippets/text_footer",
+            Some(marketer("alpine")),
+            Some(json!({"source": OWN_FOOTER})),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    for (tenant, replaced) in [("alpine", true), ("harbor", false)] {
+        let shown = h
+            .call(
+                Method::GET,
+                &format!("/tenants/{tenant}/library/snippets/text_footer"),
+                Some(marketer(tenant)),
+                None,
+            )
+            .await;
+        assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+        assert_eq!(
+            shown.body["source"],
+            library.snippets["text_footer"].as_str(),
+            "the library's source, never a retailer's"
+        );
+        assert_eq!(shown.body["replaced_by_retailer"], replaced, "{tenant}");
+    }
+
+    let unknown = h
+        .call(
+            Method::GET,
+            "/tenants/alpine/library/snippets/no_such_snippet",
+            Some(marketer("alpine")),
+            None,
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.body);
+    let malformed = h
+        .call(
+            Method::GET,
+            "/tenants/alpine/library/snippets/Footer",
+            Some(marketer("alpine")),
+            None,
+        )
+        .await;
+    assert_eq!(
+        malformed.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        malformed.body
+    );
+    // Another retailer's path is refused like every workspace route.
+    let foreign = h
+        .call(Method::GET, uri, Some(marketer("harbor")), None)
+        .await;
+    assert_eq!(foreign.status, StatusCode::FORBIDDEN);
+}
