@@ -151,8 +151,18 @@ describe("the console against the local stack", { concurrency: false }, () => {
     await page.getByRole("button", { name: "Save snippet" }).click();
     await page.getByTestId("snippet-notice").filter({ hasText: "Saved promo_line" }).waitFor();
     // The library's footer, replaced: rendering the new snippet, with an error on line 2 first.
+    const library = page.getByTestId("library-snippets");
+    await library.getByText("Closes the frame").waitFor();
     await page.getByRole("link", { name: "Replace footer with your own" }).click();
     await page.getByRole("heading", { name: "New snippet footer" }).waitFor();
+    // The replacement starts from a copy of the library's source (its file in templates/snippets).
+    await page.getByTestId("snippet-replaces").filter({ hasText: "starts from a copy" }).waitFor();
+    const libraryFooter = readFileSync(join(root, "templates/snippets/footer.liquid"), "utf8");
+    const squeezed = (text) => text.replace(/\s+/g, "");
+    await page.waitForFunction(
+      (expected) => document.querySelector('[data-testid="editor-snippet-source"] .cm-content')?.textContent.replace(/\s+/g, "") === expected,
+      squeezed(libraryFooter),
+    );
     await source.fill("{% render 'promo_line' %}\n<p>{{ 'x' | }}</p>\n</body>\n</html>");
     await page.getByRole("button", { name: "Save snippet" }).click();
     const place = page.getByTestId("snippet-error-place");
@@ -170,6 +180,7 @@ describe("the console against the local stack", { concurrency: false }, () => {
     const list = page.getByTestId("snippet-list");
     await list.getByRole("row", { name: /promo_line/ }).waitFor();
     await list.getByRole("row", { name: /footer.*replaces the library's/ }).waitFor();
+    await library.getByText("(replaced by yours)").waitFor();
     // Previews use the retailer's snippets at once: welcome renders footer, which renders promo_line.
     await page.goto(`${api.base}/console/#/t/${tenant}/templates/welcome`);
     await page.frameLocator('[data-testid="preview-desktop"]').getByText("Winter promo from").waitFor();

@@ -1,16 +1,14 @@
-import { readFileSync } from "node:fs";
 import { describe, expect, test } from "vitest";
 import { ApiError } from "../src/api/client";
 import {
   describeSourceError,
-  LIBRARY_SNIPPETS,
-  libraryNamed,
   MAX_SNIPPET_BYTES,
   offsetOf,
   snippetNameProblem,
   snippetSourceProblem,
   sourceErrors,
   splitCompilerMessage,
+  startingSource,
 } from "../src/logic/snippets";
 
 describe("snippet names, as the API checks them (1 to 64 of a-z, 0-9, _ and -)", () => {
@@ -81,14 +79,14 @@ describe("a refused save: the compiler's line and column", () => {
   });
 });
 
-test("the library's snippets named are exactly templates/catalog.yaml's", () => {
-  const catalog = readFileSync(new URL("../../templates/catalog.yaml", import.meta.url), "utf8");
-  const section = catalog.split(/^snippets:\s*$/m)[1].split(/^\S/m)[0];
-  const names = [...section.matchAll(/^ {2}([a-z0-9_-]+):/gm)].map((match) => match[1]);
-  expect(names.length).toBeGreaterThan(0);
-  expect(LIBRARY_SNIPPETS.map((snippet) => snippet.name).sort()).toEqual(names.sort());
-  expect(libraryNamed("footer")?.name).toBe("footer");
-  expect(libraryNamed("promo_line")).toBeUndefined();
+test("an editor starts from the saved source, else a copy of the library's, once both are loaded", () => {
+  const library = { source: "{{ retailer.name }}" };
+  expect(startingSource(undefined, library)).toBeUndefined();
+  expect(startingSource(null, undefined)).toBeUndefined();
+  expect(startingSource({ source: "mine" }, library)).toBe("mine");
+  expect(startingSource({ source: "" }, library)).toBe("");
+  expect(startingSource(null, library)).toBe("{{ retailer.name }}");
+  expect(startingSource(null, null)).toBe("");
 });
 
 test("the Liquid parser's multi-line message: what is wrong, and the excerpt with its caret", () => {

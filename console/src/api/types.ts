@@ -30,4 +30,6 @@ export type UploadTarget = Schemas["UploadTarget"];
 export type AudienceCheck = Schemas["AudienceCheck"];
 export type SnippetSummary = Schemas["SnippetSummary"];
 export type SnippetDetail = Schemas["SnippetDetail"];
+export type LibrarySnippetSummary = Schemas["LibrarySnippetSummary"];
+export type LibrarySnippetDetail = Schemas["LibrarySnippetDetail"];
 export type TenantPatch = Schemas["TenantPatch"];

@@ -1,6 +1,6 @@
 // A retailer's own Liquid snippets (GET/PUT/DELETE /tenants/{t}/snippets/{name}): the name the
-// API accepts, the library's snippets a name would replace (templates/catalog.yaml; a unit test
-// keeps them equal), and the line and column of a source the API refused.
+// API accepts, the source an editor starts from, and the line and column of a source the API
+// refused.
 import { ApiError } from "../api/client";
 import type { FieldError } from "../api/types";
 
@@ -8,19 +8,6 @@ import type { FieldError } from "../api/types";
 export const MAX_SNIPPET_NAME = 64;
 export const MAX_SNIPPET_BYTES = 32 * 1024;
 export const MAX_RETAILER_SNIPPETS = 100;
-
-/**
- * The standard library's snippets. The API lists only the retailer's own and does not serve the
- * library's sources, so the console names these (and what they do) without their text.
- */
-export const LIBRARY_SNIPPETS: { name: string; description: string }[] = [
-  { name: "header", description: "The preheader and the 600-pixel frame an email's body opens with." },
-  { name: "footer", description: "Closes the frame header opens, and the document." },
-  {
-    name: "text_footer",
-    description: "The text part's disclaimer, postal address and unsubscribe link (needs retailer and unsubscribe_url).",
-  },
-];
 
 /** Why a name would be refused (`null` when the API takes it): 1 to 64 of a-z, 0-9, _ and -. */
 export function snippetNameProblem(name: string): string | null {
@@ -36,9 +23,16 @@ export function snippetSourceProblem(source: string): string | null {
   return bytes > MAX_SNIPPET_BYTES ? `The source is ${bytes} bytes; at most ${MAX_SNIPPET_BYTES} (32 KiB).` : null;
 }
 
-/** The library snippet a name replaces for this retailer, if any. */
-export function libraryNamed(name: string) {
-  return LIBRARY_SNIPPETS.find((snippet) => snippet.name === name);
+/**
+ * What the editor starts from: the retailer's saved source, else the library's of that name (a
+ * replacement starts as a copy), else nothing. `undefined` while either is still loading.
+ */
+export function startingSource(
+  saved: { source: string } | null | undefined,
+  library: { source: string } | null | undefined,
+): string | undefined {
+  if (saved === undefined || library === undefined) return undefined;
+  return saved?.source ?? library?.source ?? "";
 }
 
 /** A place in the source the API found at fault. */

@@ -1,23 +1,22 @@
 // A retailer's own Liquid snippets: list, create, edit in CodeMirror's Liquid mode, save (the API
 // compiles first; a 422 names the line and column, shown at the editor), delete with a
-// confirmation. The library's snippets are named (the API serves their names nowhere, nor their
-// sources), as what a snippet of the same name replaces.
+// confirmation. The library's snippets are listed from the API with what they are for; replacing
+// one starts the editor from a copy of the library's source.
 import { useEffect, useRef, useState, type FormEvent } from "react";
 import { ApiError, seg } from "../api/client";
-import type { SnippetDetail, SnippetSummary } from "../api/types";
+import type { LibrarySnippetDetail, LibrarySnippetSummary, SnippetDetail, SnippetSummary } from "../api/types";
 import { CodeEditor, type CodeEditorHandle } from "../components/CodeEditor";
 import { describedBy, Field, formatTime, ProblemAlert, useLoad } from "../components/common";
 import { useApp } from "../context";
 import {
   describeSourceError,
-  LIBRARY_SNIPPETS,
-  libraryNamed,
   MAX_RETAILER_SNIPPETS,
   offsetOf,
   snippetNameProblem,
   snippetSourceProblem,
   sourceErrors,
   splitCompilerMessage,
+  startingSource,
 } from "../logic/snippets";
 import { href, navigate } from "../router";
 
@@ -25,6 +24,11 @@ export default function Snippets({ tenant, name }: { tenant: string; name?: stri
   const { api } = useApp();
   const base = `/tenants/${seg(tenant)}/snippets`;
   const list = useLoad(() => api.get<SnippetSummary[]>(base), base);
+  const libraryBase = `/tenants/${seg(tenant)}/library/snippets`;
+  const library = useLoad(() => api.get<LibrarySnippetSummary[]>(libraryBase), libraryBase);
+  const changed = async () => {
+    await Promise.all([list.reload(), library.reload()]);
+  };
   // The editor a new name opens takes the focus; a deletion is announced.
   const [created, setCreated] = useState<string | null>(null);
   const [deleted, setDeleted] = useState("");
@@ -45,7 +49,7 @@ export default function Snippets({ tenant, name }: { tenant: string; name?: stri
         <div>
           <SnippetList tenant={tenant} list={list.data} error={list.error} selected={name} />
           <NewSnippet tenant={tenant} count={list.data?.length ?? 0} onCreate={setCreated} />
-          <LibraryList tenant={tenant} own={list.data ?? []} />
+          <LibraryList tenant={tenant} library={library.data} error={library.error} />
         </div>
         {name ? (
           <SnippetEditor
@@ -53,7 +57,7 @@ export default function Snippets({ tenant, name }: { tenant: string; name?: stri
             tenant={tenant}
             name={name}
             focus={created === name}
-            onChanged={list.reload}
+            onChanged={changed}
             onDeleted={() => setDeleted(`Deleted the snippet ${name}.`)}
           />
         ) : (
@@ -161,21 +165,29 @@ function NewSnippet({
   );
 }
 
-function LibraryList({ tenant, own }: { tenant: string; own: SnippetSummary[] }) {
+function LibraryList({
+  tenant,
+  library,
+  error,
+}: {
+  tenant: string;
+  library?: LibrarySnippetSummary[];
+  error: unknown;
+}) {
   return (
     <div className="card">
       <h2 id="library-snippets-title">The library's snippets</h2>
       <p className="hint">
-        The standard templates render these. Their sources are not editable here; a snippet of yours with the same name
-        replaces one for your templates.
+        The standard templates render these. A snippet of yours with the same name replaces one for your templates;
+        replacing starts from a copy of the library's source.
       </p>
-      <ul className="plain-list" aria-labelledby="library-snippets-title" data-testid="library-snippets">
-        {LIBRARY_SNIPPETS.map((snippet) => {
-          const replaced = own.some((mine) => mine.name === snippet.name);
-          return (
+      <ProblemAlert error={error} context="The library's snippets" />
+      {library ? (
+        <ul className="plain-list" aria-labelledby="library-snippets-title" data-testid="library-snippets">
+          {library.map((snippet) => (
             <li key={snippet.name}>
               <code>{snippet.name}</code> <span className="muted">{snippet.description}</span>{" "}
-              {replaced ? (
+              {snippet.replaced_by_retailer ? (
                 <span className="muted">(replaced by yours)</span>
               ) : (
                 <a href={href(`/t/${tenant}/snippets/${snippet.name}`)} aria-label={`Replace ${snippet.name} with your own`}>
@@ -183,14 +195,14 @@ function LibraryList({ tenant, own }: { tenant: string; own: SnippetSummary[] })
                 </a>
               )}
             </li>
-          );
-        })}
-      </ul>
+          ))}
+        </ul>
+      ) : error ? null : (
+        <p aria-live="polite">Loading…</p>
+      )}
     </div>
   );
 }
-
-const NEW_SOURCE = "";
 
 function SnippetEditor({
   tenant,
@@ -208,41 +220,38 @@ function SnippetEditor({
 }) {
   const { api } = useApp();
   const path = `/tenants/${seg(tenant)}/snippets/${seg(name)}`;
+  const libraryPath = `/tenants/${seg(tenant)}/library/snippets/${seg(name)}`;
   const nameProblem = snippetNameProblem(name);
-  // A 404 is a snippet this retailer does not have yet: the editor starts empty.
-  const loaded = useLoad(async (): Promise<SnippetDetail | null> => {
-    try {
-      return await api.get<SnippetDetail>(path);
-    } catch (caught) {
-      if (caught instanceof ApiError && caught.status === 404) return null;
-      throw caught;
-    }
-  }, path);
-  const [source, setSource] = useState(NEW_SOURCE);
+  // A 404 is a snippet this retailer does not have yet (or a name the library does not have).
+  const loaded = useLoad(() => orNone(api.get<SnippetDetail>(path)), path);
+  const libraryLoaded = useLoad(() => orNone(api.get<LibrarySnippetDetail>(libraryPath)), libraryPath);
+  const [source, setSource] = useState("");
   const [saveError, setSaveError] = useState<unknown>(null);
   const [notice, setNotice] = useState("");
   const [busy, setBusy] = useState(false);
   const [confirming, setConfirming] = useState(false);
   const editor = useRef<CodeEditorHandle>(null);
   const saved = loaded.data;
+  const library = libraryLoaded.data;
+  const start = startingSource(saved, library);
 
   useEffect(() => {
-    if (saved !== undefined) setSource(saved?.source ?? NEW_SOURCE);
-  }, [saved]);
+    if (start !== undefined) setSource(start);
+  }, [start]);
 
-  const loadedOnce = saved !== undefined;
+  const loadedOnce = start !== undefined;
   useEffect(() => {
     if (focus && loadedOnce) editor.current?.focusAt(0);
   }, [focus, loadedOnce]);
 
   if (nameProblem) return <p className="problem" role="alert">{`“${name}” is no snippet name: ${nameProblem}`}</p>;
   if (loaded.error) return <ProblemAlert error={loaded.error} context={`Snippet ${name}`} />;
-  if (saved === undefined) return <p aria-live="polite">Loading…</p>;
+  if (libraryLoaded.error) return <ProblemAlert error={libraryLoaded.error} context={`The library's ${name}`} />;
+  if (saved === undefined || library === undefined) return <p aria-live="polite">Loading…</p>;
 
   const errors = sourceErrors(saveError);
   const located = errors.find((error) => error.line != null);
   const sizeProblem = snippetSourceProblem(source);
-  const library = libraryNamed(name);
 
   const save = async (event: FormEvent) => {
     event.preventDefault();
@@ -287,8 +296,9 @@ function SnippetEditor({
         {saved ? <span className="muted"> · saved {formatTime(saved.updated_at)}</span> : null}
       </h2>
       {library ? (
-        <p className="hint">
+        <p className="hint" data-testid="snippet-replaces">
           Replaces the library's <code>{name}</code> for your templates ({library.description})
+          {saved ? null : <>. The editor starts from a copy of the library's source.</>}
         </p>
       ) : null}
       <p className="hint" id="snippet-source-hint">
@@ -412,4 +422,14 @@ function ConfirmDelete({
       </div>
     </div>
   );
+}
+
+/** A 404 read as "none". */
+async function orNone<T>(request: Promise<T>): Promise<T | null> {
+  try {
+    return await request;
+  } catch (caught) {
+    if (caught instanceof ApiError && caught.status === 404) return null;
+    throw caught;
+  }
 }
