@@ -13,7 +13,6 @@ use storecast::domain::{
     CampaignId, CampaignStatus, Channel, CustomerId, FrequencyCap, SendBatch, TenantId,
 };
 use storecast::pipeline::deliver::{Deliverer, DelivererPorts, DeliveryConfig, TenantCounts};
-use storecast::pipeline::lambda_batch::InboundRecord;
 use storecast::pipeline::redrive::redrive_due;
 use storecast::pipeline::send_log::{DeliveryCounters, DeliveryTally, RecipientOutcome, SendLog};
 use storecast::testing::samples::{sample_batch, seed_retailer};
@@ -71,15 +70,6 @@ async fn world(retailers: &[(&str, Option<FrequencyCap>)], campaigns: &[&str]) -
     }
 }
 
-fn record(batch: &SendBatch) -> InboundRecord {
-    InboundRecord {
-        sequence_number: "100".into(),
-        partition_key: batch.batch_id.to_string(),
-        data: serde_json::to_vec(batch).unwrap(),
-        arrived_at: None,
-    }
-}
-
 impl World {
     /// A delivery of its own (as another Lambda container would run), on the shared stores.
     fn deliverer(&self) -> Deliverer {
@@ -106,7 +96,9 @@ impl World {
     }
 
     async fn deliver(&self, deliverer: &Deliverer, batch: &SendBatch) -> TenantCounts {
-        let outcome = deliverer.deliver(&[record(batch)], self.deadline()).await;
+        let outcome = deliverer
+            .deliver(&[crate::support::record(batch, 0)], self.deadline())
+            .await;
         assert!(
             outcome.failed_positions.is_empty(),
             "nothing left to Lambda"

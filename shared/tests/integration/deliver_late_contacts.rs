@@ -16,7 +16,6 @@ use storecast::directory::TenantAdmin;
 use storecast::domain::{CustomerId, FrequencyCap, SendBatch, TenantId, WarmupPlan};
 use storecast::error::StoreError;
 use storecast::pipeline::deliver::{Deliverer, DelivererPorts, DeliveryConfig, TenantCounts};
-use storecast::pipeline::lambda_batch::InboundRecord;
 use storecast::pipeline::redrive::redrive_due;
 use storecast::testing::samples::{sample_batch, seed_retailer};
 use storecast::testing::{
@@ -138,28 +137,7 @@ impl World {
     /// Every batch in its own invocation, all at once (as the stream's shards run them).
     async fn deliver_concurrently(&self, batches: &[SendBatch]) -> TenantCounts {
         let deadline = self.clock.now() + time::Duration::seconds(60);
-        let runs = batches.iter().enumerate().map(|(n, batch)| {
-            let deliverer = self.deliverer.clone();
-            let records = vec![InboundRecord {
-                sequence_number: format!("{}", 100 + n),
-                partition_key: batch.batch_id.to_string(),
-                data: serde_json::to_vec(batch).unwrap(),
-                arrived_at: None,
-            }];
-            tokio::spawn(async move { deliverer.deliver(&records, deadline).await })
-        });
-        let mut total = TenantCounts::default();
-        for outcome in futures::future::join_all(runs).await {
-            let outcome = outcome.unwrap();
-            assert!(
-                outcome.failed_positions.is_empty(),
-                "nothing left to Lambda"
-            );
-            for counts in outcome.per_tenant.values() {
-                total.add(counts);
-            }
-        }
-        total
+        crate::support::deliver_concurrently(&self.deliverer, batches, deadline).await
     }
 
     /// The scheduler's redrive of what is due, then its delivery.

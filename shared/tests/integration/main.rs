@@ -11,4 +11,5 @@ mod deliver_late_contacts;
 mod deliver_snippets;
 mod golden_liquid;
 mod simulation;
+mod support;
 mod warmup;

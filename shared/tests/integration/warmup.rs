@@ -10,7 +10,6 @@ use storecast::deliverability::warmup::{SendCap, next_day_start};
 use storecast::directory::TenantAdmin;
 use storecast::domain::{FieldValue, SendBatch, TenantId, WarmupPlan};
 use storecast::pipeline::deliver::{Deliverer, DelivererPorts, DeliveryConfig, TenantCounts};
-use storecast::pipeline::lambda_batch::InboundRecord;
 use storecast::pipeline::redrive::redrive_due;
 use storecast::testing::samples::{sample_batch, seed_retailer};
 use storecast::testing::{
@@ -86,15 +85,6 @@ async fn world(warming: &[(&str, WarmupPlan)], others: &[&str]) -> World {
     }
 }
 
-fn record(batch: &SendBatch, n: usize) -> InboundRecord {
-    InboundRecord {
-        sequence_number: format!("{}", 100 + n),
-        partition_key: batch.batch_id.to_string(),
-        data: serde_json::to_vec(batch).unwrap(),
-        arrived_at: None,
-    }
-}
-
 impl World {
     fn deadline(&self) -> OffsetDateTime {
         self.clock.now() + time::Duration::seconds(60)
@@ -102,24 +92,7 @@ impl World {
 
     /// Every batch in its own invocation, all at once (as many shards would).
     async fn deliver_concurrently(&self, batches: &[SendBatch]) -> TenantCounts {
-        let runs = batches.iter().enumerate().map(|(n, batch)| {
-            let deliverer = self.deliverer.clone();
-            let records = vec![record(batch, n)];
-            let deadline = self.deadline();
-            tokio::spawn(async move { deliverer.deliver(&records, deadline).await })
-        });
-        let mut total = TenantCounts::default();
-        for outcome in futures::future::join_all(runs).await {
-            let outcome = outcome.unwrap();
-            assert!(
-                outcome.failed_positions.is_empty(),
-                "nothing is left to Lambda's retry"
-            );
-            for counts in outcome.per_tenant.values() {
-                total.add(counts);
-            }
-        }
-        total
+        crate::support::deliver_concurrently(&self.deliverer, batches, self.deadline()).await
     }
 
     /// The scheduler's redrive, then delivery of what it put back (concurrently).
