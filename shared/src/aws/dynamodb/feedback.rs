@@ -438,23 +438,31 @@ fn history_of(attributes: Option<&Item>) -> HashMap<String, i64> {
 
 #[async_trait]
 impl FeedbackCounters for FeedbackTable {
+    /// Both counters in one transaction: they move together, and the SDK's idempotency token
+    /// keeps a retried attempt that was applied from counting twice.
     async fn increment(&self, key: &CounterKey, kind: FeedbackKind) -> Result<(), StoreError> {
         // Counted without a message (an unsubscribe by link): spread over the shards by time.
         let shard_index = (self.clock.now().unix_timestamp_nanos() as usize) % KEY_SHARDS.len();
         let shard = &KEY_SHARDS[shard_index..=shard_index];
+        let mut items = Vec::new();
         for (item_key, retention) in counter_keys(key, shard) {
-            self.client
-                .update_item()
+            let update = Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(item_key))
                 .update_expression(COUNTER_ADD)
                 .expression_attribute_names("#kind", kind.as_str())
                 .expression_attribute_values(":one", n(1))
                 .expression_attribute_values(":expires", self.expiry(retention))
-                .send()
-                .await
-                .map_err(|e| store_error(DELIVERY, e))?;
+                .build()
+                .map_err(|e| corrupt(DELIVERY, e))?;
+            items.push(TransactWriteItem::builder().update(update).build());
         }
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map_err(|e| store_error(DELIVERY, e))?;
         Ok(())
     }
 

@@ -105,3 +105,47 @@ async fn a_cancelled_transaction_says_which_guard_failed() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_count_without_a_message_moves_both_counters_in_one_transaction_with_a_token() {
+    let seen = Arc::new(Mutex::new(None));
+    let rule = {
+        let seen = seen.clone();
+        mock!(Client::transact_write_items).then_compute_output(move |request| {
+            *seen.lock().unwrap() = Some((
+                request.client_request_token().map(str::to_owned),
+                request.transact_items().to_vec(),
+            ));
+            TransactWriteItemsOutput::builder().build()
+        })
+    };
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]);
+    let table = FeedbackTable::new(client, "delivery", Arc::new(SystemClock));
+    let key = CounterKey {
+        tenant: TenantId::parse("acme").unwrap(),
+        campaign: CampaignId::parse("spring").unwrap(),
+        variant: "b".into(),
+        day: Day("2026-12-07".into()),
+    };
+
+    table
+        .increment(&key, FeedbackKind::Unsubscribed)
+        .await
+        .unwrap();
+
+    let (token, items) = seen.lock().unwrap().clone().unwrap();
+    assert!(token.is_some_and(|t| !t.is_empty()), "an idempotency token");
+    let pks: Vec<&str> = items
+        .iter()
+        .map(|item| item.update().unwrap().key()["pk"].as_s().unwrap().as_str())
+        .collect();
+    assert_eq!(pks, ["COUNT#acme#spring", "DAY#acme#2026-12-07"]);
+    for item in &items {
+        let update = item.update().unwrap();
+        assert_eq!(update.update_expression(), COUNTER_ADD);
+        assert_eq!(
+            update.expression_attribute_names().unwrap()["#kind"],
+            "unsubscribed"
+        );
+    }
+}
