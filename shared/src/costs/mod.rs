@@ -5,7 +5,9 @@
 
 mod meter;
 
-pub use meter::{DynamoUnits, metered, record_dynamodb_read, record_dynamodb_write};
+pub use meter::{
+    MeteredUnits, metered, record_dynamodb_read, record_dynamodb_write, record_kinesis_put,
+};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -128,6 +130,10 @@ impl Usage {
         bytes.div_ceil(KINESIS_PUT_UNIT_BYTES).max(1) as f64
     }
 }
+
+/// The metric a usage write that failed is counted in (per function, like every metric): the
+/// campaign's cost is then short of it, the messages are unaffected.
+pub const USAGE_NOT_COUNTED: &str = "UsageNotCounted";
 
 /// A campaign's cost as its stats show it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]

@@ -11,7 +11,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure};
 
 use crate::aws::errors::store_error;
 use crate::deliverability::counters::Day;
@@ -140,8 +140,10 @@ impl DailyCaps {
             .expression_attribute_values(":fallback", n(fallback))
             .expression_attribute_values(":expires", n(Self::expires_at(day)?))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
+        count_update(&result, SMALL_ITEM_UNITS);
         match result {
             Ok(_) => Ok(Take::Granted),
             Err(error) => match error.as_service_error() {
@@ -214,8 +216,10 @@ impl SendCap for DailyCaps {
             .condition_expression("attribute_exists(remaining)")
             .expression_attribute_values(":n", n(count))
             .expression_attribute_values(":minus", n(-(count as i64)))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
+        count_update(&result, SMALL_ITEM_UNITS);
         match result {
             Ok(_) => Ok(()),
             Err(error) => match error.as_service_error() {

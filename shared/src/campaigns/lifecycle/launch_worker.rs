@@ -202,6 +202,7 @@ impl Campaigns {
     /// dead-letter queue after the queue's maxReceiveCount).
     pub async fn handle_chunk_messages(&self, event: SqsEvent) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
+        let messages = event.records.len();
         for record in event.records {
             let id = record.message_id.clone().unwrap_or_default();
             let receive_count = record
@@ -219,7 +220,10 @@ impl Campaigns {
                         continue;
                     }
                 };
-            let retry = match self.run_chunk(&message, receive_count).await {
+            let ran = self
+                .run_chunk_counting_usage(&message, receive_count, messages)
+                .await;
+            let retry = match ran {
                 Ok(ChunkOutcome::Retry(_)) => true,
                 Ok(outcome) => {
                     tracing::info!(?outcome, "chunk message handled");
@@ -236,6 +240,7 @@ impl Campaigns {
                 response.add_failure(id);
             }
         }
+        self.flush_metrics();
         response
     }
 
