@@ -358,6 +358,9 @@ pub(super) fn is_update_condition_failure(
 
 /// What the request-shape tests of the transactional writes share.
 #[cfg(test)]
+mod metering_tests;
+
+#[cfg(test)]
 pub(crate) mod test_support {
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
     use aws_sdk_dynamodb::types::CancellationReason;
