@@ -1,4 +1,5 @@
-//! What a campaign costs to send: the usage delivery counts per batch (Lambda GB-seconds and
+//! What a campaign costs to send: the usage the launch (per chunk), rebatch (per invocation,
+//! shared among its campaigns) and delivery (per batch) count for it (Lambda GB-seconds and
 //! requests, DynamoDB read and write units, Kinesis PUT payload units, SES messages, SNS
 //! publishes), kept per campaign beside its delivery counters, and that usage priced at the
 //! published unit prices. See docs/operations.md, "Cost per send".
@@ -40,6 +41,10 @@ pub const SES_MESSAGE_USD: f64 = 0.10 / 1e3;
 /// SNS mobile push, per notification published to an endpoint: the publish request ($0.50 per
 /// million requests) and the mobile push delivery ($0.50 per million notifications).
 pub const SNS_PUBLISH_USD: f64 = (0.50 + 0.50) / 1e6;
+
+// The field descriptions below are in the OpenAPI document (and the console's generated types):
+// they still speak of delivery alone; what each counter holds today is in docs/operations.md,
+// "Cost per send" (the launch and rebatch add to the same counters).
 
 /// Counted usage of one campaign (or one of its batches). Fractions are kept: a batch gets its
 /// share of an invocation's request, and DynamoDB bills reads in half units.
@@ -159,8 +164,9 @@ impl CampaignCost {
     }
 }
 
-/// Where the usage of each delivered batch is added to its campaign's (atomic counters: added,
-/// never rewritten). Reading it back is `DeliveryCounters::campaign_usage`.
+/// Where the usage of each launch chunk, rebatch invocation and delivered batch is added to its
+/// campaign's (atomic counters: added, never rewritten); `batch` only picks the counter shard.
+/// Reading it back is `DeliveryCounters::campaign_usage`.
 #[async_trait]
 pub trait UsageCounters: Send + Sync {
     async fn add_usage(

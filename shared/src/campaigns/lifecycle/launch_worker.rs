@@ -12,6 +12,9 @@ use crate::error::Retryable;
 
 use super::*;
 
+/// Why a chunk of a campaign that is not there is skipped.
+pub(super) const NO_SUCH_CAMPAIGN: &str = "no such campaign";
+
 impl Campaigns {
     /// One chunk of a launch (one queue message).
     #[tracing::instrument(skip_all, fields(
@@ -32,7 +35,7 @@ impl Campaigns {
             .get(&key.tenant_id, &key.campaign_id)
             .await?
         else {
-            return Ok(ChunkOutcome::Skipped("no such campaign"));
+            return Ok(ChunkOutcome::Skipped(NO_SUCH_CAMPAIGN));
         };
         let Some(launch) = record
             .launch

@@ -12,6 +12,7 @@ use crate::campaigns::queue::ChunkMessage;
 use crate::costs::{USAGE_NOT_COUNTED, Usage, UsageCounters, metered};
 use crate::domain::BatchId;
 
+use super::launch_worker::NO_SUCH_CAMPAIGN;
 use super::{CampaignError, Campaigns, ChunkOutcome};
 
 /// The launch function's name in its metrics.
@@ -27,8 +28,9 @@ impl Campaigns {
         self
     }
 
-    /// Runs the chunk, then adds what it used to its campaign's usage. A usage write that fails
-    /// is logged and counted (`UsageNotCounted`), never failing the chunk.
+    /// Runs the chunk, then adds what it used to its campaign's usage (a chunk of a campaign that
+    /// is not there counts nothing). A usage write that fails is logged and counted
+    /// (`UsageNotCounted`), never failing the chunk.
     pub(super) async fn run_chunk_counting_usage(
         &self,
         message: &ChunkMessage,
@@ -40,6 +42,10 @@ impl Campaigns {
         let Some(counters) = &self.usage else {
             return outcome;
         };
+        if matches!(outcome, Ok(ChunkOutcome::Skipped(reason)) if reason == NO_SUCH_CAMPAIGN) {
+            // Nothing to count it for (and no counter item for a campaign that is not there).
+            return outcome;
+        }
         let usage = Usage {
             lambda_gb_seconds: Usage::gb_seconds(self.config.lambda_memory_mb, started.elapsed()),
             lambda_requests: 1.0 / messages_in_invocation.max(1) as f64,
