@@ -34,7 +34,6 @@ pub(crate) fn required(env: &dyn Lookup, name: &'static str) -> Result<String, C
         .ok_or(ConfigError::Missing(name))
 }
 
-#[cfg(any(feature = "deliver", feature = "campaigns", feature = "feedback"))]
 fn optional_number(env: &dyn Lookup, name: &'static str, default: u64) -> Result<u64, ConfigError> {
     match env.get(name) {
         Some(value) if !value.trim().is_empty() => {
