@@ -1400,3 +1400,62 @@ async fn a_usage_write_that_fails_never_fails_a_launch_chunk() {
         CampaignState::Sent
     );
 }
+
+/// A deferred batch the scheduler puts back counts its record's PUT units for its own campaign.
+#[tokio::test]
+async fn a_deferred_batch_put_back_counts_its_put_units_for_its_campaign() {
+    use crate::costs::Usage;
+    use crate::pipeline::send_log::DeliveryCounters as _;
+    let w = world().await;
+    let campaigns = w.campaigns.with_usage(w.send_log.clone());
+    let batches = [
+        crate::testing::samples::sample_batch("alpine", "spring", 0..40),
+        crate::testing::samples::sample_batch("alpine", "spring", 40..45),
+        crate::testing::samples::sample_batch("harbor", "autumn", [1]),
+    ];
+    for batch in &batches {
+        let deferred = crate::pipeline::archive::DeferredBatch {
+            reason: "send budget busy".into(),
+            deferred_at: "2026-12-01T12:00:00Z".into(),
+            retry_at: START.unix_timestamp() - 1,
+            batch: Some(batch.clone()),
+            unrecorded_outcome: None,
+            outcome_variant: None,
+        };
+        w.archive.defer(&deferred).await.unwrap();
+    }
+
+    let redriven = campaigns.redrive_deferred().await.unwrap();
+
+    assert_eq!(redriven.batches, 3);
+    let units = |batch: &crate::domain::SendBatch| {
+        Usage::put_units(serde_json::to_vec(batch).unwrap().len())
+    };
+    let usage = |tenant: &str, campaign: &str| {
+        let send_log = w.send_log.clone();
+        let (tenant, campaign) = (self::tenant(tenant), cid(campaign));
+        async move { send_log.campaign_usage(&tenant, &campaign).await.unwrap() }
+    };
+    let spring = usage("alpine", "spring").await;
+    assert_eq!(
+        spring.kinesis_put_units,
+        units(&batches[0]) + units(&batches[1])
+    );
+    assert!(
+        units(&batches[0]) >= 2.0,
+        "40 customers are more than 25 KB"
+    );
+    assert_eq!(
+        spring,
+        Usage {
+            kinesis_put_units: spring.kinesis_put_units,
+            ..Usage::default()
+        },
+        "only the PUT units: the scheduler's time is not counted"
+    );
+    assert_eq!(
+        usage("harbor", "autumn").await.kinesis_put_units,
+        units(&batches[2])
+    );
+    assert!(usage("harbor", "spring").await.is_zero());
+}

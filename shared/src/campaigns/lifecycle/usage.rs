@@ -3,20 +3,25 @@
 //! DynamoDB units its calls consumed (the adapters' `ConsumedCapacity`, metered per chunk: the
 //! campaign record and chunk progress, the suppression check, the contact history, the stock
 //! filter's scores) and the Kinesis PUT units of the campaign events the stream accepted. A chunk
-//! is one tenant's campaign, so the usage is that campaign's.
+//! is one tenant's campaign, so the usage is that campaign's. The scheduler counts the PUT units
+//! of the deferred batches it puts back, each for its batch's campaign.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::campaigns::queue::ChunkMessage;
 use crate::costs::{USAGE_NOT_COUNTED, Usage, UsageCounters, metered};
-use crate::domain::BatchId;
+use std::collections::BTreeMap;
+
+use crate::domain::{BatchId, CampaignId, TenantId};
 
 use super::launch_worker::NO_SUCH_CAMPAIGN;
 use super::{CampaignError, Campaigns, ChunkOutcome};
 
 /// The launch function's name in its metrics.
 pub(super) const FUNCTION_NAME: &str = "launch";
+/// The scheduler function's name in its metrics.
+const SCHEDULER_FUNCTION_NAME: &str = "scheduler";
 
 /// The launch function's `MemorySize` in template.yaml: its GB-seconds outside Lambda.
 pub const LAUNCH_MEMORY_MB: u32 = 1024;
@@ -64,6 +69,37 @@ impl Campaigns {
                 .add(key.tenant_id.as_str(), USAGE_NOT_COUNTED, 1.0);
         }
         outcome
+    }
+
+    /// Adds the PUT units of the deferred batches put back on the stream to their campaigns'
+    /// usage (one update per campaign, sharded by its first batch). A write that fails is
+    /// logged and counted, never failing the redrive.
+    pub(super) async fn count_put_back(&self, put_back: &[(TenantId, CampaignId, BatchId, u64)]) {
+        let Some(counters) = &self.usage else {
+            return;
+        };
+        let mut per_campaign: BTreeMap<(&TenantId, &CampaignId), (&BatchId, u64)> = BTreeMap::new();
+        for (tenant, campaign, batch, units) in put_back {
+            per_campaign
+                .entry((tenant, campaign))
+                .or_insert((batch, 0))
+                .1 += units;
+        }
+        // The scheduler's own metrics (the campaigns' are the launch function's).
+        let metrics = crate::metrics::Metrics::new(SCHEDULER_FUNCTION_NAME);
+        for ((tenant, campaign), (batch, units)) in per_campaign {
+            let usage = Usage {
+                kinesis_put_units: units as f64,
+                ..Usage::default()
+            };
+            if let Err(error) = bounded(counters.add_usage(tenant, campaign, batch, &usage)).await {
+                tracing::warn!(%error, tenant_id = %tenant, campaign_id = %campaign, "put-back usage could not be counted");
+                metrics.add(tenant.as_str(), USAGE_NOT_COUNTED, 1.0);
+            }
+        }
+        if let Err(error) = metrics.flush(&mut std::io::stdout().lock()) {
+            tracing::warn!(%error, "could not write metrics");
+        }
     }
 
     /// Writes the invocation's metrics (embedded metric format, on stdout).
