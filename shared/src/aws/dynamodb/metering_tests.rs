@@ -5,9 +5,14 @@
 
 use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
 use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
+use aws_sdk_dynamodb::operation::transact_write_items::{
+    TransactWriteItemsError, TransactWriteItemsOutput,
+};
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
-use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
-use aws_sdk_dynamodb::types::{ConsumedCapacity, ReturnConsumedCapacity};
+use aws_sdk_dynamodb::types::error::{
+    ConditionalCheckFailedException, TransactionCanceledException,
+};
+use aws_sdk_dynamodb::types::{CancellationReason, ConsumedCapacity, ReturnConsumedCapacity};
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
 use super::*;
@@ -101,12 +106,12 @@ async fn a_budget_write_counts_the_units_its_answer_reports_and_a_refused_one_it
 }
 
 #[tokio::test]
-async fn the_warmup_caps_take_and_give_back_count_their_writes_refused_or_not() {
-    let writes = mock!(Client::update_item)
+async fn the_warmup_caps_take_and_give_back_count_their_transactions_cancelled_or_not() {
+    let writes = mock!(Client::transact_write_items)
         .match_requests(|r| r.return_consumed_capacity() == Some(&ReturnConsumedCapacity::Total))
         .then_output(|| {
-            UpdateItemOutput::builder()
-                .consumed_capacity(capacity(1.0))
+            TransactWriteItemsOutput::builder()
+                .consumed_capacity(capacity(2.0))
                 .build()
         });
     let caps = DailyCaps::new(
@@ -122,16 +127,29 @@ async fn the_warmup_caps_take_and_give_back_count_their_writes_refused_or_not() 
     .await;
     assert_eq!(granted, 10);
     assert_eq!(writes.num_calls(), 2);
-    assert_eq!(units.write, 2.0);
+    assert_eq!(units.write, 4.0);
 
-    // A take the cap refuses (nothing left, no item returned) is billed as a write too.
-    let refusal = mock!(Client::update_item).then_error(refused);
+    // A take the cap refuses (the transaction cancelled by its condition) is billed too: a
+    // small item written in a transaction.
+    let refusal = mock!(Client::transact_write_items).then_error(|| {
+        TransactWriteItemsError::TransactionCanceledException(
+            TransactionCanceledException::builder()
+                .message("cancelled")
+                .cancellation_reasons(
+                    CancellationReason::builder()
+                        .code("ConditionalCheckFailed")
+                        .build(),
+                )
+                .build(),
+        )
+    });
     let caps = DailyCaps::new(
         mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&refusal]),
         "delivery",
     );
-    let (_, units) = metered(caps.take(&alpine(), &day, 10, 5)).await;
-    assert_eq!(units.write, refusal.num_calls() as f64);
+    let (granted, units) = metered(caps.take(&alpine(), &day, 10, 5)).await;
+    assert_eq!(granted.unwrap(), 0);
+    assert_eq!(units.write, 2.0 * refusal.num_calls() as f64);
 }
 
 #[cfg(feature = "deliver")]

@@ -7,11 +7,18 @@
 //! take is one UpdateItem `remaining = remaining - :n, ADD used :n` if `remaining >= :n`; when
 //! that fails, the old item tells what is left, and one more conditional update takes exactly
 //! that. DynamoDB conditions cannot compute `cap - used`, hence `remaining`.
+//!
+//! A take and a give-back add to counters, so each is sent as a one-item TransactWriteItems: the
+//! SDK gives the request an idempotency token (`ClientRequestToken`) and resends the same token
+//! when it retries an attempt that timed out, and DynamoDB applies a token once. As a plain
+//! UpdateItem, an attempt applied but unanswered would be applied again by the retry: a doubled
+//! take under-sends, a doubled give-back lets a batch past the day's cap.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 
 use crate::aws::errors::store_error;
 use crate::deliverability::counters::Day;
@@ -19,6 +26,7 @@ use crate::deliverability::warmup::{CapUsage, SendCap, WarmupRecord, WarmupState
 use crate::domain::TenantId;
 use crate::error::StoreError;
 
+use super::send_log::TRANSACTIONAL_WRITE_FACTOR;
 use super::*;
 
 /// Cap items are kept this long after their day starts (TTL), for operators to read back.
@@ -126,9 +134,7 @@ impl DailyCaps {
         } else {
             "remaining >= :n"
         };
-        let result = self
-            .client
-            .update_item()
+        let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(Self::key(tenant, day)))
             .update_expression(
@@ -140,22 +146,55 @@ impl DailyCaps {
             .expression_attribute_values(":fallback", n(fallback))
             .expression_attribute_values(":expires", n(Self::expires_at(day)?))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| corrupt(DELIVERY, e))?;
+        match self.write_once(update).await {
+            Ok(()) => Ok(Take::Granted),
+            Err(error) => match refused_item(&error) {
+                // No old item: the day had none, so the fallback is what it had.
+                Some(old) => Ok(Take::Left(match old {
+                    Some(old) => get_n::<i64>(old, "remaining", DELIVERY)?,
+                    None => fallback as i64,
+                })),
+                None => Err(store_error(DELIVERY, error)),
+            },
+        }
+    }
+
+    /// One update as a one-item transaction, for its idempotency token (see the module docs).
+    /// Its write units go to the task's meter (`costs::metered`): what the answer reports, or a
+    /// small item's twice (a transaction's) where it has none or the transaction was cancelled.
+    async fn write_once(&self, update: Update) -> Result<(), SdkError<TransactWriteItemsError>> {
+        let model = TRANSACTIONAL_WRITE_FACTOR as f64 * SMALL_ITEM_UNITS;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
-        count_update(&result, SMALL_ITEM_UNITS);
-        match result {
-            Ok(_) => Ok(Take::Granted),
-            Err(error) => match error.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(e)) => {
-                    Ok(Take::Left(match &e.item {
-                        Some(old) => get_n::<i64>(old, "remaining", DELIVERY)?,
-                        None => fallback as i64,
-                    }))
-                }
-                _ => Err(store_error(DELIVERY, error)),
-            },
+        match &result {
+            Ok(output) => crate::costs::record_dynamodb_write(consumed(
+                output.consumed_capacity().first(),
+                model,
+            )),
+            Err(error) if refused_item(error).is_some() => {
+                crate::costs::record_dynamodb_write(model)
+            }
+            Err(_) => {}
         }
+        result.map(|_| ())
+    }
+}
+
+/// When the one item's condition failed: the item as it was (if there was one).
+fn refused_item(error: &SdkError<TransactWriteItemsError>) -> Option<Option<&Item>> {
+    match error.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+            let reason = cancelled.cancellation_reasons().first()?;
+            (reason.code() == Some("ConditionalCheckFailed")).then_some(reason.item())
+        }
+        _ => None,
     }
 }
 
@@ -207,25 +246,20 @@ impl SendCap for DailyCaps {
         if count == 0 {
             return Ok(());
         }
-        let result = self
-            .client
-            .update_item()
+        let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(Self::key(tenant, day)))
             .update_expression("SET remaining = remaining + :n ADD used :minus")
             .condition_expression("attribute_exists(remaining)")
             .expression_attribute_values(":n", n(count))
             .expression_attribute_values(":minus", n(-(count as i64)))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        count_update(&result, SMALL_ITEM_UNITS);
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) => match error.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
-                _ => Err(store_error(DELIVERY, error)),
-            },
+            .build()
+            .map_err(|e| corrupt(DELIVERY, e))?;
+        match self.write_once(update).await {
+            Ok(()) => Ok(()),
+            // No cap item: nothing was taken from it that day.
+            Err(error) if refused_item(&error).is_some() => Ok(()),
+            Err(error) => Err(store_error(DELIVERY, error)),
         }
     }
 
