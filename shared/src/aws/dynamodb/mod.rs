@@ -111,6 +111,7 @@ pub(super) const SMALL_ITEM_UNITS: f64 = 1.0;
 /// Counts an UpdateItem's write units in the current task's meter (`costs::metered`): what its
 /// answer reports, or `model` where DynamoDB refused its condition (billed as the write, with no
 /// capacity in the error). A call that failed otherwise counts nothing.
+#[cfg(any(feature = "campaigns", feature = "deliver"))]
 pub(super) fn count_update<R: std::fmt::Debug>(
     result: &Result<
         aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
