@@ -34,7 +34,6 @@ pub(crate) fn required(env: &dyn Lookup, name: &'static str) -> Result<String, C
         .ok_or(ConfigError::Missing(name))
 }
 
-#[cfg(any(feature = "deliver", feature = "campaigns", feature = "feedback"))]
 fn optional_number(env: &dyn Lookup, name: &'static str, default: u64) -> Result<u64, ConfigError> {
     match env.get(name) {
         Some(value) if !value.trim().is_empty() => {
@@ -52,8 +51,11 @@ pub struct RebatchSettings {
     pub send_batches_stream: String,
     pub archive_bucket: String,
     /// The table holding the send budgets, to count the tenants of the batches written in their
-    /// shares; unset, none are counted before they take.
+    /// shares, and each campaign's usage (`USAGE#` counters); unset, neither is counted.
     pub send_budgets_table: Option<String>,
+    /// The function's configured memory, which its GB-seconds are counted at (Lambda sets
+    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`; elsewhere the template's 512 MB).
+    pub lambda_memory_mb: u32,
 }
 
 impl RebatchSettings {
@@ -68,6 +70,12 @@ impl RebatchSettings {
             send_budgets_table: env
                 .get("DELIVERY_TABLE")
                 .filter(|table| !table.trim().is_empty()),
+            lambda_memory_mb: optional_number(
+                env,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                u64::from(crate::pipeline::rebatch::REBATCH_MEMORY_MB),
+            )?
+            .clamp(128, 10_240) as u32,
         })
     }
 }
@@ -350,6 +358,9 @@ pub struct CampaignsSettings {
     pub chunk_bytes: u64,
     /// The launch queue's maxReceiveCount (template.yaml): the attempt reaching it is the last.
     pub max_chunk_attempts: u32,
+    /// The function's configured memory, which a launch chunk's GB-seconds are counted at
+    /// (Lambda sets `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`; elsewhere the template's 1,024 MB).
+    pub lambda_memory_mb: u32,
 }
 
 #[cfg(feature = "campaigns")]
@@ -376,6 +387,12 @@ impl CampaignsSettings {
             .max(1024),
             max_chunk_attempts: optional_number(env, "MAX_CHUNK_ATTEMPTS", 5)?.clamp(1, 1000)
                 as u32,
+            lambda_memory_mb: optional_number(
+                env,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                u64::from(crate::campaigns::LAUNCH_MEMORY_MB),
+            )?
+            .clamp(128, 10_240) as u32,
         })
     }
 
@@ -385,6 +402,7 @@ impl CampaignsSettings {
             exports_bucket: Some(self.exports_bucket.clone()),
             max_chunk_attempts: self.max_chunk_attempts,
             chunk_retry: Default::default(),
+            lambda_memory_mb: self.lambda_memory_mb,
             ..Default::default()
         }
     }

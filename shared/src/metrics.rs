@@ -76,6 +76,8 @@ pub const METRICS: &[(&str, Unit)] = &[
     ("PushEndpointsDisabled", Unit::Count),
     // What the batches cost at the unit prices (crate::costs), in US dollars.
     ("SendCostUsd", Unit::None),
+    // A campaign's usage that could not be added to its counters (crate::costs).
+    ("UsageNotCounted", Unit::Count),
     ("RenderTime", Unit::Microseconds),
     ("Unsubscribed", Unit::Count),
     ("UnsubscribeRefused", Unit::Count),

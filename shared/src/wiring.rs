@@ -48,7 +48,15 @@ pub fn rebatcher(settings: &RebatchSettings, sdk: &SdkConfig) -> Rebatcher {
     );
     #[cfg(feature = "dynamodb")]
     if let Some(table) = &settings.send_budgets_table {
-        return rebatcher.with_budget_announcers(budget_announcers(table, sdk));
+        // Each campaign's usage, on the delivery table's usage counters (`USAGE#`).
+        let usage = Arc::new(crate::aws::dynamodb::DeliveryTable::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            table,
+            Arc::new(crate::clock::SystemClock),
+        ));
+        return rebatcher
+            .with_budget_announcers(budget_announcers(table, sdk))
+            .with_usage(usage, settings.lambda_memory_mb);
     }
     rebatcher
 }
@@ -337,7 +345,7 @@ pub fn campaigns(
             send_batches: Arc::new(KinesisStream::new(kinesis, &settings.send_batches_stream)),
             redrive_jobs: tenants,
             delivery: delivery.clone(),
-            send_log: delivery,
+            send_log: delivery.clone(),
             feedback: Arc::new(crate::aws::dynamodb::FeedbackTable::new(
                 dynamodb_for_feedback,
                 &settings.delivery_table,
@@ -348,6 +356,8 @@ pub fn campaigns(
         },
         settings.campaigns_config(),
     )
+    // The launch chunks' usage, on the delivery table's usage counters (`USAGE#`).
+    .with_usage(delivery)
 }
 
 #[cfg(feature = "api")]

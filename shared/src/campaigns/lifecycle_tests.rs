@@ -1294,3 +1294,168 @@ async fn only_a_draft_is_edited_or_deleted_and_a_deleted_draft_is_gone() {
         .await
         .unwrap();
 }
+
+/// The launch worker's usage: each chunk adds its events' PUT units, its time and its share of
+/// the invocation to its own campaign, never to another retailer's.
+#[tokio::test]
+async fn a_launch_adds_its_put_units_and_time_to_its_own_campaign_only() {
+    use crate::costs::Usage;
+    use crate::pipeline::send_log::DeliveryCounters as _;
+    let w = world().await;
+    put_export(&w, "alpine", ROWS);
+    put_export(&w, "harbor", 45);
+    let campaigns = w.campaigns.with_usage(w.send_log.clone());
+    let (alpine, harbor) = (tenant("alpine"), tenant("harbor"));
+    for (retailer, campaign) in [(&alpine, "spring"), (&harbor, "autumn")] {
+        let definition = new_campaign(campaign, retailer.as_str(), None);
+        campaigns.create(retailer, definition).await.unwrap();
+        campaigns.launch(retailer, &cid(campaign)).await.unwrap();
+    }
+    let messages = w.queue.take();
+    // Both launches' chunks, side by side, one per invocation (the template's batch size).
+    for message in &messages {
+        let response = campaigns
+            .handle_chunk_messages(sqs_event(std::slice::from_ref(message), 1))
+            .await;
+        assert!(response.batch_item_failures.is_empty());
+    }
+    let records = w.events.records();
+    let put_units_of = |retailer: &str| -> f64 {
+        records
+            .iter()
+            .filter(|r| {
+                let event: CampaignEvent = serde_json::from_slice(&r.data).unwrap();
+                event.tenant_id.as_str() == retailer
+            })
+            .map(|r| Usage::put_units(r.data.len()))
+            .sum()
+    };
+    let chunks_of = |retailer: &TenantId| {
+        messages
+            .iter()
+            .filter(|m| &m.launch.tenant_id == retailer)
+            .count() as f64
+    };
+    let usage = |retailer: &TenantId, campaign: &str| {
+        let send_log = w.send_log.clone();
+        let (retailer, campaign) = (retailer.clone(), cid(campaign));
+        async move { send_log.campaign_usage(&retailer, &campaign).await.unwrap() }
+    };
+    let spring = usage(&alpine, "spring").await;
+    let autumn = usage(&harbor, "autumn").await;
+    assert!(put_units_of("alpine") > put_units_of("harbor"));
+    assert!(put_units_of("harbor") > 0.0);
+    // Every event the stream took is one unit (each under 25 KB), counted for its campaign.
+    assert_eq!(spring.kinesis_put_units, put_units_of("alpine"));
+    assert_eq!(autumn.kinesis_put_units, put_units_of("harbor"));
+    assert_eq!(spring.lambda_requests, chunks_of(&alpine));
+    assert_eq!(autumn.lambda_requests, chunks_of(&harbor));
+    assert!(spring.lambda_gb_seconds > 0.0 && autumn.lambda_gb_seconds > 0.0);
+    assert_eq!(spring.ses_messages, 0.0, "a launch sends nothing");
+    // Nothing of one retailer's launch is counted for another campaign.
+    assert!(usage(&alpine, "autumn").await.is_zero());
+    assert!(usage(&harbor, "spring").await.is_zero());
+    assert!(usage(&alpine, "seeded").await.is_zero());
+}
+
+/// Usage counters that are down.
+struct DownCounters;
+
+#[async_trait::async_trait]
+impl crate::costs::UsageCounters for DownCounters {
+    async fn add_usage(
+        &self,
+        _: &TenantId,
+        _: &CampaignId,
+        _: &crate::domain::BatchId,
+        _: &crate::costs::Usage,
+    ) -> Result<(), crate::error::StoreError> {
+        Err(crate::error::StoreError::Unavailable {
+            store: "delivery table",
+            source: "down".into(),
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_usage_write_that_fails_never_fails_a_launch_chunk() {
+    let w = world().await;
+    put_export(&w, "alpine", ROWS);
+    let campaigns = w.campaigns.with_usage(Arc::new(DownCounters));
+    let alpine = tenant("alpine");
+    campaigns
+        .create(&alpine, new_campaign("spring", "alpine", None))
+        .await
+        .unwrap();
+    campaigns.launch(&alpine, &cid("spring")).await.unwrap();
+    for message in w.queue.take() {
+        let response = campaigns
+            .handle_chunk_messages(sqs_event(std::slice::from_ref(&message), 1))
+            .await;
+        assert!(response.batch_item_failures.is_empty());
+    }
+    assert!(!w.events.records().is_empty());
+    assert_eq!(
+        campaigns.get(&alpine, &cid("spring")).await.unwrap().state,
+        CampaignState::Sent
+    );
+}
+
+/// A deferred batch the scheduler puts back counts its record's PUT units for its own campaign.
+#[tokio::test]
+async fn a_deferred_batch_put_back_counts_its_put_units_for_its_campaign() {
+    use crate::costs::Usage;
+    use crate::pipeline::send_log::DeliveryCounters as _;
+    let w = world().await;
+    let campaigns = w.campaigns.with_usage(w.send_log.clone());
+    let batches = [
+        crate::testing::samples::sample_batch("alpine", "spring", 0..40),
+        crate::testing::samples::sample_batch("alpine", "spring", 40..45),
+        crate::testing::samples::sample_batch("harbor", "autumn", [1]),
+    ];
+    for batch in &batches {
+        let deferred = crate::pipeline::archive::DeferredBatch {
+            reason: "send budget busy".into(),
+            deferred_at: "2026-12-01T12:00:00Z".into(),
+            retry_at: START.unix_timestamp() - 1,
+            batch: Some(batch.clone()),
+            unrecorded_outcome: None,
+            outcome_variant: None,
+        };
+        w.archive.defer(&deferred).await.unwrap();
+    }
+
+    let redriven = campaigns.redrive_deferred().await.unwrap();
+
+    assert_eq!(redriven.batches, 3);
+    let units = |batch: &crate::domain::SendBatch| {
+        Usage::put_units(serde_json::to_vec(batch).unwrap().len())
+    };
+    let usage = |tenant: &str, campaign: &str| {
+        let send_log = w.send_log.clone();
+        let (tenant, campaign) = (self::tenant(tenant), cid(campaign));
+        async move { send_log.campaign_usage(&tenant, &campaign).await.unwrap() }
+    };
+    let spring = usage("alpine", "spring").await;
+    assert_eq!(
+        spring.kinesis_put_units,
+        units(&batches[0]) + units(&batches[1])
+    );
+    assert!(
+        units(&batches[0]) >= 2.0,
+        "40 customers are more than 25 KB"
+    );
+    assert_eq!(
+        spring,
+        Usage {
+            kinesis_put_units: spring.kinesis_put_units,
+            ..Usage::default()
+        },
+        "only the PUT units: the scheduler's time is not counted"
+    );
+    assert_eq!(
+        usage("harbor", "autumn").await.kinesis_put_units,
+        units(&batches[2])
+    );
+    assert!(usage("harbor", "spring").await.is_zero());
+}

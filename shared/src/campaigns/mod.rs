@@ -49,8 +49,9 @@ pub use definition::{
 pub use invalid::InvalidCampaign;
 pub use lifecycle::{
     CampaignChanges, CampaignError, CampaignPage, CampaignPorts, CampaignStats, CampaignView,
-    Campaigns, CampaignsConfig, ChunkOutcome, DEFERRED_REDRIVE_EVERY, LaunchAccepted,
-    MinuteSummary, NewCampaign, NewTemplateRef, SCHEDULER_MINUTE, SchedulerSummary, TickSummary,
+    Campaigns, CampaignsConfig, ChunkOutcome, DEFERRED_REDRIVE_EVERY, LAUNCH_MEMORY_MB,
+    LaunchAccepted, MinuteSummary, NewCampaign, NewTemplateRef, SCHEDULER_MINUTE, SchedulerSummary,
+    TickSummary,
 };
 pub use ports::{
     AssumeAvailable, AudienceSource, Availability, ContactHistory, Shopper, StockItem, StockQuery,

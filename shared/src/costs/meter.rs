@@ -1,48 +1,68 @@
-//! The DynamoDB capacity a batch's delivery consumed: the DynamoDB adapters report what each
-//! counted call's `ConsumedCapacity` says (or, where DynamoDB answers with an error, the units
-//! it bills for it) to the meter of the task they run in. Delivery runs each batch in a meter of
-//! its own ([`metered`]), so every call made for the batch (its sends run concurrently, but in
-//! the batch's task) is counted for the batch's tenant and campaign, and calls made outside a
-//! metered batch count for nothing.
+//! What a unit of work consumed of the services billed per request: the DynamoDB adapters report
+//! what each counted call's `ConsumedCapacity` says (or, where DynamoDB answers with an error, the
+//! units it bills for it), and `pipeline::publish::put_all` the PUT payload units of the records a
+//! stream accepted, to the meter of the task they run in. Delivery runs each batch in a meter of
+//! its own ([`metered`]), and the launch worker each chunk, so every call made for it (concurrent
+//! ones too, as long as they run in its task) is counted for its tenant and campaign, and calls
+//! made outside a metered unit of work count for nothing.
 
 use std::cell::Cell;
 use std::future::Future;
 
-/// DynamoDB request units.
+/// Request units counted by the meter.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct DynamoUnits {
+pub struct MeteredUnits {
+    /// DynamoDB read request units.
     pub read: f64,
+    /// DynamoDB write request units.
     pub write: f64,
+    /// Kinesis PUT payload units of the records accepted.
+    pub kinesis_put: f64,
 }
 
 tokio::task_local! {
-    static METER: Cell<DynamoUnits>;
+    static METER: Cell<MeteredUnits>;
 }
 
-fn record(read: f64, write: f64) {
-    // Outside a metered batch there is nobody to count for.
+fn record(add: MeteredUnits) {
+    // Outside a metered unit of work there is nobody to count for.
     let _ = METER.try_with(|meter| {
         let mut units = meter.get();
-        units.read += read;
-        units.write += write;
+        units.read += add.read;
+        units.write += add.write;
+        units.kinesis_put += add.kinesis_put;
         meter.set(units);
     });
 }
 
 /// Read units consumed by a call made in the current task.
 pub fn record_dynamodb_read(units: f64) {
-    record(units, 0.0);
+    record(MeteredUnits {
+        read: units,
+        ..MeteredUnits::default()
+    });
 }
 
 /// Write units consumed by a call made in the current task.
 pub fn record_dynamodb_write(units: f64) {
-    record(0.0, units);
+    record(MeteredUnits {
+        write: units,
+        ..MeteredUnits::default()
+    });
+}
+
+/// PUT payload units of records a stream accepted from the current task.
+pub fn record_kinesis_put(units: f64) {
+    record(MeteredUnits {
+        kinesis_put: units,
+        ..MeteredUnits::default()
+    });
 }
 
 /// Runs `work` with a meter of its own and answers what it consumed.
-pub async fn metered<F: Future>(work: F) -> (F::Output, DynamoUnits) {
+pub async fn metered<F: Future>(work: F) -> (F::Output, MeteredUnits) {
     METER
-        .scope(Cell::new(DynamoUnits::default()), async {
+        .scope(Cell::new(MeteredUnits::default()), async {
             let output = work.await;
             (output, METER.with(Cell::get))
         })

@@ -1,11 +1,14 @@
-//! What a campaign costs to send: the usage delivery counts per batch (Lambda GB-seconds and
+//! What a campaign costs to send: the usage the launch (per chunk), rebatch (per invocation,
+//! shared among its campaigns) and delivery (per batch) count for it (Lambda GB-seconds and
 //! requests, DynamoDB read and write units, Kinesis PUT payload units, SES messages, SNS
 //! publishes), kept per campaign beside its delivery counters, and that usage priced at the
 //! published unit prices. See docs/operations.md, "Cost per send".
 
 mod meter;
 
-pub use meter::{DynamoUnits, metered, record_dynamodb_read, record_dynamodb_write};
+pub use meter::{
+    MeteredUnits, metered, record_dynamodb_read, record_dynamodb_write, record_kinesis_put,
+};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -38,6 +41,10 @@ pub const SES_MESSAGE_USD: f64 = 0.10 / 1e3;
 /// SNS mobile push, per notification published to an endpoint: the publish request ($0.50 per
 /// million requests) and the mobile push delivery ($0.50 per million notifications).
 pub const SNS_PUBLISH_USD: f64 = (0.50 + 0.50) / 1e6;
+
+// The field descriptions below are in the OpenAPI document (and the console's generated types):
+// they still speak of delivery alone; what each counter holds today is in docs/operations.md,
+// "Cost per send" (the launch and rebatch add to the same counters).
 
 /// Counted usage of one campaign (or one of its batches). Fractions are kept: a batch gets its
 /// share of an invocation's request, and DynamoDB bills reads in half units.
@@ -129,6 +136,10 @@ impl Usage {
     }
 }
 
+/// The metric a usage write that failed is counted in (per function, like every metric): the
+/// campaign's cost is then short of it, the messages are unaffected.
+pub const USAGE_NOT_COUNTED: &str = "UsageNotCounted";
+
 /// A campaign's cost as its stats show it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 #[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
@@ -153,8 +164,9 @@ impl CampaignCost {
     }
 }
 
-/// Where the usage of each delivered batch is added to its campaign's (atomic counters: added,
-/// never rewritten). Reading it back is `DeliveryCounters::campaign_usage`.
+/// Where the usage of each launch chunk, rebatch invocation and delivered batch is added to its
+/// campaign's (atomic counters: added, never rewritten); `batch` only picks the counter shard.
+/// Reading it back is `DeliveryCounters::campaign_usage`.
 #[async_trait]
 pub trait UsageCounters: Send + Sync {
     async fn add_usage(

@@ -108,6 +108,7 @@ async fn a_meter_counts_only_the_calls_made_in_its_own_work() {
     let (answer, units) = metered(async {
         record_dynamodb_read(0.5);
         record_dynamodb_write(2.0);
+        record_kinesis_put(2.0);
         // Concurrent work of the same task is counted too.
         futures::future::join(async { record_dynamodb_write(1.0) }, async {
             record_dynamodb_read(1.0)
@@ -119,17 +120,18 @@ async fn a_meter_counts_only_the_calls_made_in_its_own_work() {
     assert_eq!(answer, 42);
     assert_eq!(
         units,
-        DynamoUnits {
+        MeteredUnits {
             read: 1.5,
-            write: 3.0
+            write: 3.0,
+            kinesis_put: 2.0,
         }
     );
     let (_, other) = metered(async { record_dynamodb_read(4.0) }).await;
     assert_eq!(
         other,
-        DynamoUnits {
+        MeteredUnits {
             read: 4.0,
-            write: 0.0
+            ..MeteredUnits::default()
         }
     );
 }

@@ -297,6 +297,18 @@ impl BatchId {
         }
         Self(hex(&hasher.finalize()[..12]))
     }
+
+    /// An id of the same shape for a unit of work that is not a send batch (a launch chunk, a
+    /// rebatch invocation's share of a campaign): what is counted per batch id (a campaign's
+    /// usage) spreads over its shards the same way.
+    pub fn of_work(parts: &[&str]) -> Self {
+        let mut hasher = Sha256::new();
+        for part in parts {
+            hasher.update(part.as_bytes());
+            hasher.update([0u8]);
+        }
+        Self(hex(&hasher.finalize()[..12]))
+    }
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

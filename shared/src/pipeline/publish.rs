@@ -218,6 +218,7 @@ async fn put_chunk(
         };
         match stream.put_records(batch).await {
             Ok(entries) => {
+                count_accepted(&entries, batch);
                 let still_failed = settle(&entries, &pending, results, &mut last_error);
                 tracing::debug!(
                     settled = pending.len() - still_failed.len(),
@@ -250,6 +251,20 @@ async fn put_chunk(
             code: last_error.0.clone(),
             message: last_error.1.clone(),
         });
+    }
+}
+
+/// Counts the PUT payload units of the records the stream accepted (each billed in started
+/// 25 KB units of its data) in the current task's meter (`costs::metered`).
+fn count_accepted(entries: &[EntryResult], batch: &[StreamRecord]) {
+    let units: f64 = entries
+        .iter()
+        .zip(batch)
+        .filter(|(entry, _)| **entry == EntryResult::Accepted)
+        .map(|(_, record)| crate::costs::Usage::put_units(record.data.len()))
+        .sum();
+    if units > 0.0 {
+        crate::costs::record_kinesis_put(units);
     }
 }
 

@@ -9,6 +9,7 @@ use aws_lambda_events::event::streams::KinesisEventResponse;
 use serde::Serialize;
 use tracing::Instrument;
 
+use crate::costs::metered;
 use crate::deliverability::budget::ChannelAnnouncers;
 use crate::domain::{
     BatchGroup, BatchId, CONTRACT_VERSION, CampaignEvent, Channel, MessageId, PROVIDER_BATCH_SIZE,
@@ -23,6 +24,10 @@ use crate::pipeline::publish::{MAX_BYTES_PER_RECORD, RecordStream, StreamRecord}
 use crate::pipeline::publish::{RetryPolicy, put_all};
 
 pub const FUNCTION_NAME: &str = "rebatch";
+
+mod usage;
+pub use usage::REBATCH_MEMORY_MB;
+use usage::{Announced, InvocationUsage};
 
 /// What a send batch of one recipient adds to its campaign event, at most: the batch id and the
 /// `recipients` wrapper, less the fields the group takes out (a few dozen bytes in practice).
@@ -63,6 +68,8 @@ pub struct Rebatcher {
     metrics: Metrics,
     /// With send budgets: the tenants whose batches are written are counted in the shares first.
     announcers: Option<ChannelAnnouncers>,
+    /// Where each campaign's usage is added, and the function's memory (`with_usage`).
+    usage: Option<(Arc<dyn crate::costs::UsageCounters>, u32)>,
 }
 
 /// A batch being built, with the input positions its recipients came from.
@@ -79,6 +86,7 @@ impl Rebatcher {
             retry: RetryPolicy::default(),
             metrics: Metrics::new(FUNCTION_NAME),
             announcers: None,
+            usage: None,
         }
     }
 
@@ -115,10 +123,12 @@ impl Rebatcher {
             ..RebatchSummary::default()
         };
         let mut failed_positions = Vec::new();
+        let mut usage = InvocationUsage::start();
         let groups = self
             .group_events(records, &mut summary, &mut failed_positions)
             .await;
-        self.announce(&groups).await;
+        usage.grouped(&groups);
+        let announced = self.announce(&groups).await;
         let mut pending: Vec<PendingBatch> = Vec::new();
         for (group, members) in groups {
             for chunk in members.chunks(PROVIDER_BATCH_SIZE) {
@@ -126,7 +136,13 @@ impl Rebatcher {
             }
         }
         self.write_batches(records, pending, &mut summary, &mut failed_positions)
-            .await;
+            .await
+            .into_iter()
+            .for_each(|(group, bytes)| usage.written(&group, bytes));
+        if let Some(first) = records.first() {
+            self.count_usage(&usage, &announced, &first.sequence_number)
+                .await;
+        }
         failed_positions.sort_unstable();
         failed_positions.dedup();
         // Lambda redelivers everything from the earliest failed record on.
@@ -140,11 +156,13 @@ impl Rebatcher {
     }
 
     /// Counts the groups' tenants in their channel's send budget before their batches reach the
-    /// stream. A failure only delays the shares' split until the tenant takes: logged and
-    /// counted, never a failed record.
-    async fn announce(&self, groups: &[(BatchGroup, Vec<(usize, Recipient)>)]) {
+    /// stream, one tenant at a time, answering the write units of each tenant's announcement. A
+    /// failure only delays the shares' split until the tenant takes: logged and counted, never a
+    /// failed record.
+    async fn announce(&self, groups: &[(BatchGroup, Vec<(usize, Recipient)>)]) -> Announced {
+        let mut announced = Announced::new();
         let Some(announcers) = &self.announcers else {
-            return;
+            return announced;
         };
         for channel in [Channel::Email, Channel::Push] {
             let tenants: BTreeSet<TenantId> = groups
@@ -155,14 +173,26 @@ impl Rebatcher {
             if tenants.is_empty() {
                 continue;
             }
-            if let Err(error) = announcers.of(channel).announce(&tenants).await {
-                tracing::warn!(error = %error, channel = channel.as_str(), "tenants not announced to the send budget");
-                for tenant in &tenants {
+            let mut failed = false;
+            for tenant in tenants {
+                if failed {
+                    // The first failure stops the channel's announcements.
                     self.metrics
                         .add(tenant.as_str(), "BudgetAnnounceFailed", 1.0);
+                    continue;
+                }
+                let one = BTreeSet::from([tenant.clone()]);
+                let (result, units) = metered(announcers.of(channel).announce(&one)).await;
+                announced.insert((channel, tenant.clone()), units.write);
+                if let Err(error) = result {
+                    tracing::warn!(error = %error, channel = channel.as_str(), "tenants not announced to the send budget");
+                    self.metrics
+                        .add(tenant.as_str(), "BudgetAnnounceFailed", 1.0);
+                    failed = true;
                 }
             }
         }
+        announced
     }
 
     /// The records' events by group, in order of first appearance, each message once; unreadable
@@ -209,14 +239,16 @@ impl Rebatcher {
     /// Puts the batches on the send-batches stream. The source records of a batch the stream can
     /// never take (too large even alone, refused for its content) are dead-lettered: retrying
     /// them would only hold up the shard until Lambda gives up. Those of a batch that could not
-    /// be written for now are reported for a retry.
+    /// be written for now are reported for a retry. Answers the group and the data size of each
+    /// batch the stream accepted.
     async fn write_batches(
         &self,
         records: &[InboundRecord],
         pending: Vec<PendingBatch>,
         summary: &mut RebatchSummary,
         failed_positions: &mut Vec<usize>,
-    ) {
+    ) -> Vec<(BatchGroup, usize)> {
+        let mut written = Vec::new();
         let mut stream_records = Vec::with_capacity(pending.len());
         let mut encoded_batches = Vec::with_capacity(pending.len());
         for batch in pending {
@@ -236,7 +268,8 @@ impl Rebatcher {
         }
 
         let results = put_all(self.output.as_ref(), &stream_records, self.retry).await;
-        for (batch, result) in encoded_batches.iter().zip(results) {
+        let sizes = stream_records.iter().map(|record| record.data.len());
+        for ((batch, result), bytes) in encoded_batches.iter().zip(results).zip(sizes) {
             let group = &batch.batch.group;
             let span = tracing::info_span!(
                 "send_batch",
@@ -248,6 +281,7 @@ impl Rebatcher {
                 Ok(()) => {
                     summary.batches += 1;
                     self.metrics.add(group.tenant_id.as_str(), "Batches", 1.0);
+                    written.push((group.clone(), bytes));
                 }
                 Err(failure) if failure.is_the_records_fault() => {
                     let reason = format!("send batch not accepted by the stream: {failure}");
@@ -270,6 +304,7 @@ impl Rebatcher {
                 }
             }
         }
+        written
     }
 
     async fn dead_letter(

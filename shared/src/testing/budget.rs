@@ -51,8 +51,10 @@ impl MemoryBudgetStore {
 
 #[async_trait]
 impl BudgetStore for MemoryBudgetStore {
+    /// Counted in the task's meter as the DynamoDB adapter's write: one unit.
     async fn apply(&self, write: &BudgetWrite) -> Result<BudgetWritten, StoreError> {
         self.check()?;
+        crate::costs::record_dynamodb_write(1.0);
         let mut state = lock(&self.state);
         if !write.holds_for(&state) {
             self.refused.fetch_add(1, Ordering::Relaxed);
@@ -65,6 +67,7 @@ impl BudgetStore for MemoryBudgetStore {
 
     async fn read(&self) -> Result<BudgetState, StoreError> {
         self.check()?;
+        crate::costs::record_dynamodb_read(1.0);
         Ok(lock(&self.state).clone())
     }
 }

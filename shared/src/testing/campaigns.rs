@@ -218,6 +218,9 @@ impl ContactLedger for MemoryContactHistory {
         customers
             .iter()
             .map(|customer| {
+                // Counted as the DynamoDB adapter's calls: a consistent read of the customer's
+                // contacts, and a write when it takes one.
+                crate::costs::record_dynamodb_read(1.0);
                 let key = (scope.tenant.clone(), scope.channel, customer.clone());
                 let campaigns = state.contacts.entry(key).or_default();
                 if campaigns.contains_key(scope.campaign) {
@@ -230,6 +233,7 @@ impl ContactLedger for MemoryContactHistory {
                 if others >= cap.max_messages as usize {
                     return Ok(ContactTake::Refused);
                 }
+                crate::costs::record_dynamodb_write(1.0);
                 campaigns.insert(scope.campaign.clone(), now.unix_timestamp());
                 campaigns.retain(|_, contacted| *contacted >= horizon);
                 Ok(ContactTake::Taken)
@@ -246,6 +250,7 @@ impl ContactLedger for MemoryContactHistory {
         state.releases += 1;
         Self::check(&state)?;
         for customer in customers {
+            crate::costs::record_dynamodb_write(1.0);
             let key = (scope.tenant.clone(), scope.channel, customer.clone());
             if let Some(campaigns) = state.contacts.get_mut(&key) {
                 campaigns.remove(scope.campaign);

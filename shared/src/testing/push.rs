@@ -219,6 +219,8 @@ impl PushEndpoints for MemoryPushEndpoints {
         devices: &[PushDevice],
     ) -> Result<HashMap<PushDevice, KnownEndpoint>, StoreError> {
         let known = lock(&self.known);
+        // Counted as the DynamoDB adapter's BatchGetItem: half a unit a key.
+        crate::costs::record_dynamodb_read(0.5 * devices.len() as f64);
         Ok(devices
             .iter()
             .filter_map(|device| {
@@ -235,6 +237,7 @@ impl PushEndpoints for MemoryPushEndpoints {
         device: &PushDevice,
         endpoint: &KnownEndpoint,
     ) -> Result<(), StoreError> {
+        crate::costs::record_dynamodb_write(1.0);
         lock(&self.known).insert((tenant.clone(), device.clone()), endpoint.clone());
         Ok(())
     }

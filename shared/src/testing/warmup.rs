@@ -107,6 +107,8 @@ impl SendCap for MemorySendCap {
         fallback: u64,
     ) -> Result<u64, StoreError> {
         self.check()?;
+        // Counted as the DynamoDB adapter's conditional write: one unit.
+        crate::costs::record_dynamodb_write(1.0);
         let mut days = lock(&self.days);
         let entry = days.entry((tenant.clone(), day.clone())).or_default();
         let left = entry.cap.unwrap_or(fallback).saturating_sub(entry.used);
@@ -117,6 +119,7 @@ impl SendCap for MemorySendCap {
 
     async fn give_back(&self, tenant: &TenantId, day: &Day, count: u64) -> Result<(), StoreError> {
         self.check()?;
+        crate::costs::record_dynamodb_write(1.0);
         if let Some(entry) = lock(&self.days).get_mut(&(tenant.clone(), day.clone())) {
             entry.used = entry.used.saturating_sub(count);
         }

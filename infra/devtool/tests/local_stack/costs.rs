@@ -144,3 +144,61 @@ async fn the_adapters_report_what_delivery_reads_and_writes_to_the_batchs_meter(
     // Outside a meter nothing is counted for anybody.
     table.claim(&claim("m2")).await.unwrap();
 }
+
+/// The rebatcher as the template wires it: each campaign of an invocation gets the PUT units of
+/// its own batches, its share of the time and the request, and its tenant's budget announcement.
+#[tokio::test]
+async fn a_rebatch_invocation_adds_each_campaigns_share_to_its_usage() {
+    use storecast::config::RebatchSettings;
+    use storecast::pipeline::lambda_batch::InboundRecord;
+    use storecast::testing::samples::sample_event;
+
+    let t = test_stack("usage-rebatch").await;
+    let environment = t.stack.function("rebatch").unwrap().environment.clone();
+    let settings = RebatchSettings::from_lookup(&environment).unwrap();
+    let sdk = t.endpoint.sdk_config().await;
+    let rebatcher = storecast::wiring::rebatcher(&settings, &sdk);
+    let mut events: Vec<_> = (0..60).map(|i| sample_event("alpine", "c1", i)).collect();
+    events.extend((0..20).map(|i| sample_event("harbor", "c2", i)));
+    let records: Vec<InboundRecord> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| InboundRecord {
+            sequence_number: format!("{}", 1000 + i),
+            partition_key: e.message_id.to_string(),
+            data: serde_json::to_vec(e).unwrap(),
+            arrived_at: None,
+        })
+        .collect();
+
+    let outcome = rebatcher.rebatch(&records).await;
+
+    assert!(outcome.failed_positions.is_empty(), "{outcome:?}");
+    let table = DeliveryTable::new(
+        t.clients.dynamodb.clone(),
+        &t.stack.table("DeliveryTable").unwrap().name,
+        Arc::new(SystemClock),
+    );
+    let usage = |tenant: &str, campaign: &str| {
+        let table = &table;
+        let (tenant, campaign) = (
+            TenantId::parse(tenant).unwrap(),
+            CampaignId::parse(campaign).unwrap(),
+        );
+        async move { table.campaign_usage(&tenant, &campaign).await.unwrap() }
+    };
+    let alpine = usage("alpine", "c1").await;
+    let harbor = usage("harbor", "c2").await;
+    // alpine's 60 events in two variants: at least two batches, each at least a unit.
+    assert!(alpine.kinesis_put_units >= 2.0, "{alpine:?}");
+    assert!(harbor.kinesis_put_units >= 1.0, "{harbor:?}");
+    assert!((alpine.lambda_requests - 0.75).abs() < 1e-9, "{alpine:?}");
+    assert!((harbor.lambda_requests - 0.25).abs() < 1e-9, "{harbor:?}");
+    assert!(alpine.lambda_gb_seconds > 0.0);
+    // The usage update's own unit and the tenant's announcement, at what the endpoint reports
+    // for it (moto answers fixed capacities: the plumbing, not the numbers).
+    assert!(alpine.dynamodb_write_units > 1.0, "{alpine:?}");
+    assert!(harbor.dynamodb_write_units > 1.0, "{harbor:?}");
+    assert!(usage("alpine", "c2").await.is_zero());
+    assert!(usage("harbor", "c1").await.is_zero());
+}

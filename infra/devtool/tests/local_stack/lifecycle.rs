@@ -385,6 +385,22 @@ async fn a_launch_runs_its_chunks_through_the_launch_queue() {
         .collect();
     assert_eq!(events.len() as u64, campaign_stats.events_emitted);
     assert_eq!(events.len() as u64, matched);
+    // Each chunk added its usage to the campaign (docs/operations.md, "Cost per send"): one PUT
+    // unit per event (each under 25 KB), its time, and the DynamoDB units of its reads and
+    // writes (the endpoint reports capacity for the single-item calls).
+    let usage = campaign_stats.cost.usage;
+    assert_eq!(usage.kinesis_put_units, events.len() as f64);
+    assert!(usage.lambda_gb_seconds > 0.0, "{usage:?}");
+    assert!(usage.lambda_requests >= 1.0, "{usage:?}");
+    assert!(
+        usage.dynamodb_read_units >= f64::from(chunks),
+        "the chunk's reads at least: {usage:?}"
+    );
+    assert!(
+        usage.dynamodb_write_units >= f64::from(2 * chunks),
+        "the chunk's finish and its usage update at least: {usage:?}"
+    );
+    assert_eq!(usage.ses_messages, 0.0);
     // The status item delivery reads is in step with the record.
     let context = table.delivery_context(&alpine, &spring, &[]).await.unwrap();
     assert_eq!(context.campaign_status, Some(CampaignStatus::Active));

@@ -15,7 +15,9 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnConsumedCapacity, ReturnValue, ReturnValuesOnConditionCheckFailure,
+};
 
 use crate::aws::errors::store_error;
 use crate::deliverability::budget::{
@@ -24,6 +26,7 @@ use crate::deliverability::budget::{
 use crate::domain::TenantId;
 use crate::error::StoreError;
 
+use super::send_log::WRITE_UNIT_BYTES;
 use super::*;
 
 const BUDGET_PK: &str = "SEND_BUDGET";
@@ -206,6 +209,16 @@ fn state_of(item: Option<&Item>) -> Result<BudgetState, StoreError> {
     Ok(state)
 }
 
+/// A strongly consistent read is billed one unit per started 4 KB of the item.
+const READ_UNIT_BYTES: usize = 4 * 1024;
+
+/// The units of a call on the budget item of this size (started `unit_bytes`; at least one),
+/// where DynamoDB's answer reports none.
+fn budget_item_units(item: Option<&Item>, unit_bytes: usize) -> f64 {
+    let size = item.map_or(0, super::send_log::item_size);
+    size.div_ceil(unit_bytes).max(1) as f64
+}
+
 #[async_trait]
 impl BudgetStore for BudgetTable {
     async fn apply(&self, write: &BudgetWrite) -> Result<BudgetWritten, StoreError> {
@@ -219,16 +232,25 @@ impl BudgetStore for BudgetTable {
             .set_expression_attribute_names(Some(expression.names.clone()))
             .set_expression_attribute_values(Some(expression.values.clone()))
             .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
         if !expression.conditions.is_empty() {
             request = request.condition_expression(expression.conditions.join(" AND "));
         }
         match request.send().await {
-            Ok(output) => Ok(BudgetWritten::Applied(state_of(
-                output.attributes.as_ref(),
-            )?)),
+            Ok(output) => {
+                // The budget item holds every tenant's state: a write is billed by its size.
+                let model = budget_item_units(output.attributes.as_ref(), WRITE_UNIT_BYTES);
+                crate::costs::record_dynamodb_write(consumed(output.consumed_capacity(), model));
+                Ok(BudgetWritten::Applied(state_of(
+                    output.attributes.as_ref(),
+                )?))
+            }
             Err(error) => match error.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(refused)) => {
+                    // Billed as the write; the error carries no capacity.
+                    let model = budget_item_units(refused.item.as_ref(), WRITE_UNIT_BYTES);
+                    crate::costs::record_dynamodb_write(model);
                     Ok(BudgetWritten::Refused(state_of(refused.item.as_ref())?))
                 }
                 _ => Err(store_error(DELIVERY, error)),
@@ -243,9 +265,12 @@ impl BudgetStore for BudgetTable {
             .table_name(&self.table)
             .set_key(Some(key(BUDGET_PK.into(), self.scope.into())))
             .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(|e| store_error(DELIVERY, e))?;
+        let model = budget_item_units(output.item.as_ref(), READ_UNIT_BYTES);
+        count_read(output.consumed_capacity(), model);
         state_of(output.item.as_ref())
     }
 }

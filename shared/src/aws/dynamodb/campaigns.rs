@@ -15,13 +15,15 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, Put, PutRequest, TransactWriteItem, WriteRequest,
+    AttributeValue, Delete, Put, PutRequest, ReturnConsumedCapacity, TransactWriteItem,
+    WriteRequest,
 };
 use time::OffsetDateTime;
 
+use super::send_log::{TRANSACTIONAL_WRITE_FACTOR, write_units};
 use super::{
-    Item, QUIET_HOURS_ZONE_ATTRIBUTE, batch_write, get_n, get_s, is_update_condition_failure, key,
-    n, s, tenant_pk,
+    Item, QUIET_HOURS_ZONE_ATTRIBUTE, SMALL_ITEM_UNITS, batch_write, count_read, count_update,
+    get_n, get_s, is_update_condition_failure, key, n, s, tenant_pk,
 };
 use crate::aws::dynamodb::MAX_ITEMS_PER_BATCH_WRITE;
 use crate::aws::errors::store_error;
@@ -212,6 +214,7 @@ impl DynamoCampaignStore {
             crate::domain::CampaignStatus::Cancelled => "CANCELLED",
         };
         status.insert("status".into(), s(status_value));
+        let item_for_units = item.clone();
         // Delivery reads the campaign's quiet-hours zone with its status (one read a batch).
         let zone = record.definition.quiet_hours_zone;
         if zone != crate::domain::QuietHoursZone::Retailer {
@@ -222,11 +225,31 @@ impl DynamoCampaignStore {
             .transact_write_items()
             .transact_items(self.put(item, Some(condition))?)
             .transact_items(self.put(status, None)?)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
+        // Two items, each billed twice in a transaction (a cancelled one too, with no capacity
+        // in its answer); the record is modelled at its size.
+        let model = (TRANSACTIONAL_WRITE_FACTOR * (write_units(&item_for_units) + 1)) as f64;
         match result {
-            Ok(_) => Ok(true),
-            Err(error) if condition_failed(&error) => Ok(false),
+            Ok(output) => {
+                let units: f64 = output
+                    .consumed_capacity()
+                    .iter()
+                    .filter_map(|c| c.capacity_units())
+                    .sum();
+                let counted = if output.consumed_capacity().is_empty() {
+                    model
+                } else {
+                    units
+                };
+                crate::costs::record_dynamodb_write(counted);
+                Ok(true)
+            }
+            Err(error) if condition_failed(&error) => {
+                crate::costs::record_dynamodb_write(model);
+                Ok(false)
+            }
             Err(error) => Err(store_error(STORE, error)),
         }
     }
@@ -245,12 +268,14 @@ impl DynamoCampaignStore {
             .expression_attribute_values(":pk", s(pk))
             .expression_attribute_values(":prefix", s(prefix))
             .consistent_read(consistent)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .into_paginator()
-            .items()
             .send();
         let mut items = Vec::new();
-        while let Some(item) = pages.next().await {
-            items.push(item.map_err(|e| store_error(STORE, e))?);
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| store_error(STORE, e))?;
+            count_read(page.consumed_capacity(), SMALL_ITEM_UNITS);
+            items.extend(page.items.unwrap_or_default());
         }
         Ok(items)
     }
@@ -274,9 +299,11 @@ impl CampaignStore for DynamoCampaignStore {
             .table_name(&self.table)
             .set_key(Some(record_key(tenant, campaign)))
             .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(|e| store_error(STORE, e))?;
+        count_read(output.consumed_capacity(), SMALL_ITEM_UNITS);
         let Some(item) = output.item else {
             return Ok(None);
         };
@@ -404,9 +431,11 @@ impl CampaignStore for DynamoCampaignStore {
             .table_name(&self.table)
             .set_key(Some(chunk_key(launch, index)))
             .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(|e| store_error(STORE, e))?;
+        count_read(output.consumed_capacity(), SMALL_ITEM_UNITS);
         output.item.as_ref().map(chunk_from_item).transpose()
     }
 
@@ -434,8 +463,10 @@ impl CampaignStore for DynamoCampaignStore {
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":done", s("DONE"))
             .expression_attribute_values(":report", s(report))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
+        count_update(&result, SMALL_ITEM_UNITS);
         match result {
             Ok(_) => Ok(true),
             Err(error) if is_update_condition_failure(&error) => Ok(false),
@@ -465,8 +496,10 @@ impl CampaignStore for DynamoCampaignStore {
             .expression_attribute_values(":pending", s("PENDING"))
             .expression_attribute_values(":row", n(checkpoint.last_row))
             .expression_attribute_values(":report", s(report))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
+        count_update(&result, SMALL_ITEM_UNITS);
         match result {
             Ok(_) => Ok(true),
             Err(error) if is_update_condition_failure(&error) => Ok(false),
@@ -496,8 +529,10 @@ impl CampaignStore for DynamoCampaignStore {
             .expression_attribute_values(":error", s(error.chars().take(1000).collect::<String>()))
             .expression_attribute_values(":status", s(status))
             .expression_attribute_values(":done", s("DONE"))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
+        count_update(&result, SMALL_ITEM_UNITS);
         match result {
             Ok(_) => Ok(()),
             Err(error) if is_update_condition_failure(&error) => Ok(()),

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure};
 
 use crate::aws::errors::store_error;
 use crate::deliverability::frequency_cap::{
@@ -110,9 +110,11 @@ impl TenantsTable {
             .table_name(&self.table)
             .set_key(Some(key.clone()))
             .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
-            .map_err(|e| store_error(TENANTS, e))?
+            .map_err(|e| store_error(TENANTS, e))
+            .inspect(|output| count_read(output.consumed_capacity(), SMALL_ITEM_UNITS))?
             .item
             .unwrap_or_default())
     }
@@ -157,7 +159,13 @@ impl TenantsTable {
             expression.push_str(&format!("#s{i}"));
             request = request.expression_attribute_names(format!("#s{i}"), name.as_str());
         }
-        match request.update_expression(expression).send().await {
+        let result = request
+            .update_expression(expression)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        count_update(&result, SMALL_ITEM_UNITS);
+        match result {
             Ok(_) => Ok(None),
             Err(error) => match error.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(failure)) => {
@@ -183,8 +191,10 @@ impl TenantsTable {
             .update_expression("REMOVE #c")
             .condition_expression("attribute_exists(#c)")
             .expression_attribute_names("#c", campaign_attribute(scope.campaign))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
+        count_update(&result, SMALL_ITEM_UNITS);
         match result {
             Ok(_) => Ok(()),
             Err(error) => match error.as_service_error() {

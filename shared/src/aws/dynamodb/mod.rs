@@ -105,6 +105,36 @@ pub(super) fn consumed(capacity: Option<&ConsumedCapacity>, model: f64) -> f64 {
     capacity.and_then(|c| c.capacity_units()).unwrap_or(model)
 }
 
+/// The units of a call on a small item (under a kilobyte written, four read consistently): one.
+pub(super) const SMALL_ITEM_UNITS: f64 = 1.0;
+
+/// Counts an UpdateItem's write units in the current task's meter (`costs::metered`): what its
+/// answer reports, or `model` where DynamoDB refused its condition (billed as the write, with no
+/// capacity in the error). A call that failed otherwise counts nothing.
+#[cfg(any(feature = "campaigns", feature = "deliver"))]
+pub(super) fn count_update<R: std::fmt::Debug>(
+    result: &Result<
+        aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
+        SdkError<UpdateItemError, R>,
+    >,
+    model: f64,
+) {
+    match result {
+        Ok(output) => {
+            crate::costs::record_dynamodb_write(consumed(output.consumed_capacity(), model))
+        }
+        Err(error) if is_update_condition_failure(error) => {
+            crate::costs::record_dynamodb_write(model)
+        }
+        Err(_) => {}
+    }
+}
+
+/// Counts a read's units in the current task's meter: what its answer reports, or `model`.
+pub(super) fn count_read(capacity: Option<&ConsumedCapacity>, model: f64) {
+    crate::costs::record_dynamodb_read(consumed(capacity, model));
+}
+
 pub(crate) fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
@@ -328,6 +358,9 @@ pub(super) fn is_update_condition_failure(
 }
 
 /// What the request-shape tests of the transactional writes share.
+#[cfg(test)]
+mod metering_tests;
+
 #[cfg(test)]
 pub(crate) mod test_support {
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;

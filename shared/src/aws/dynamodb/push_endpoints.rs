@@ -62,13 +62,16 @@ impl PushEndpoints for TenantsTable {
             s(endpoint.application_arn.as_str()),
         );
         item.insert("endpoint_arn".into(), s(endpoint.endpoint_arn.as_str()));
-        self.client
+        let output = self
+            .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(|e| store_error(TENANTS, e))?;
+        crate::costs::record_dynamodb_write(consumed(output.consumed_capacity(), SMALL_ITEM_UNITS));
         Ok(())
     }
 }

@@ -26,6 +26,7 @@ use crate::deliverability::warmup::{CapUsage, SendCap, WarmupRecord, WarmupState
 use crate::domain::TenantId;
 use crate::error::StoreError;
 
+use super::send_log::TRANSACTIONAL_WRITE_FACTOR;
 use super::*;
 
 /// Cap items are kept this long after their day starts (TTL), for operators to read back.
@@ -161,13 +162,28 @@ impl DailyCaps {
     }
 
     /// One update as a one-item transaction, for its idempotency token (see the module docs).
+    /// Its write units go to the task's meter (`costs::metered`): what the answer reports, or a
+    /// small item's twice (a transaction's) where it has none or the transaction was cancelled.
     async fn write_once(&self, update: Update) -> Result<(), SdkError<TransactWriteItemsError>> {
-        self.client
+        let model = TRANSACTIONAL_WRITE_FACTOR as f64 * SMALL_ITEM_UNITS;
+        let result = self
+            .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(update).build())
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
-            .await
-            .map(|_| ())
+            .await;
+        match &result {
+            Ok(output) => crate::costs::record_dynamodb_write(consumed(
+                output.consumed_capacity().first(),
+                model,
+            )),
+            Err(error) if refused_item(error).is_some() => {
+                crate::costs::record_dynamodb_write(model)
+            }
+            Err(_) => {}
+        }
+        result.map(|_| ())
     }
 }
 

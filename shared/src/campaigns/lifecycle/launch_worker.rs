@@ -12,6 +12,9 @@ use crate::error::Retryable;
 
 use super::*;
 
+/// Why a chunk of a campaign that is not there is skipped.
+pub(super) const NO_SUCH_CAMPAIGN: &str = "no such campaign";
+
 impl Campaigns {
     /// One chunk of a launch (one queue message).
     #[tracing::instrument(skip_all, fields(
@@ -32,7 +35,7 @@ impl Campaigns {
             .get(&key.tenant_id, &key.campaign_id)
             .await?
         else {
-            return Ok(ChunkOutcome::Skipped("no such campaign"));
+            return Ok(ChunkOutcome::Skipped(NO_SUCH_CAMPAIGN));
         };
         let Some(launch) = record
             .launch
@@ -202,6 +205,7 @@ impl Campaigns {
     /// dead-letter queue after the queue's maxReceiveCount).
     pub async fn handle_chunk_messages(&self, event: SqsEvent) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
+        let messages = event.records.len();
         for record in event.records {
             let id = record.message_id.clone().unwrap_or_default();
             let receive_count = record
@@ -219,7 +223,10 @@ impl Campaigns {
                         continue;
                     }
                 };
-            let retry = match self.run_chunk(&message, receive_count).await {
+            let ran = self
+                .run_chunk_counting_usage(&message, receive_count, messages)
+                .await;
+            let retry = match ran {
                 Ok(ChunkOutcome::Retry(_)) => true,
                 Ok(outcome) => {
                     tracing::info!(?outcome, "chunk message handled");
@@ -236,6 +243,7 @@ impl Campaigns {
                 response.add_failure(id);
             }
         }
+        self.flush_metrics();
         response
     }
 

@@ -13,6 +13,8 @@ mod launch_worker;
 mod scheduler;
 pub use scheduler::{DEFERRED_REDRIVE_EVERY, MinuteSummary, SCHEDULER_MINUTE, TickSummary};
 mod stats;
+mod usage;
+pub use usage::LAUNCH_MEMORY_MB;
 mod views;
 
 pub use views::*;
@@ -123,6 +125,8 @@ pub struct CampaignsConfig {
     pub chunk_retry: ChunkRetry,
     /// The redrive a resume runs itself before it answers (the scheduler's tick does the rest).
     pub redrive_first_slice: crate::pipeline::redrive::SliceBudget,
+    /// The launch function's memory: a chunk's GB-seconds are counted at it.
+    pub lambda_memory_mb: u32,
 }
 
 impl Default for CampaignsConfig {
@@ -133,6 +137,7 @@ impl Default for CampaignsConfig {
             max_chunk_attempts: 5,
             chunk_retry: ChunkRetry::default(),
             redrive_first_slice: crate::pipeline::redrive::worker::START_SLICE,
+            lambda_memory_mb: LAUNCH_MEMORY_MB,
         }
     }
 }
@@ -164,6 +169,9 @@ pub struct SchedulerSummary {
 pub struct Campaigns {
     ports: CampaignPorts,
     config: CampaignsConfig,
+    /// Where each launch chunk's usage is added to its campaign's (`with_usage`).
+    usage: Option<Arc<dyn crate::costs::UsageCounters>>,
+    metrics: crate::metrics::Metrics,
 }
 
 fn invalid(field: &str, reason: impl Into<String>) -> CampaignError {
@@ -182,7 +190,12 @@ fn conflict(record: &CampaignRecord, action: &str) -> CampaignError {
 
 impl Campaigns {
     pub fn new(ports: CampaignPorts, config: CampaignsConfig) -> Self {
-        Self { ports, config }
+        Self {
+            ports,
+            config,
+            usage: None,
+            metrics: crate::metrics::Metrics::new(usage::FUNCTION_NAME),
+        }
     }
 
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant, campaign_id = %request.campaign_id))]

@@ -95,17 +95,20 @@ impl Campaigns {
 
     /// Puts the deferred send batches that are due back on the send-batches stream
     /// (`pipeline::redrive::redrive_due`).
+    /// The PUT units of the batches put back are added to their campaigns' usage.
     pub async fn redrive_deferred(
         &self,
     ) -> Result<crate::pipeline::redrive::DeferredRedrive, CampaignError> {
-        crate::pipeline::redrive::redrive_due(
+        let redriven = crate::pipeline::redrive::redrive_due(
             self.ports.archive.as_ref(),
             self.ports.send_batches.as_ref(),
             self.ports.send_log.as_ref(),
             self.ports.clock.now().unix_timestamp(),
         )
         .await
-        .map_err(CampaignError::Redrive)
+        .map_err(CampaignError::Redrive)?;
+        self.count_put_back(&redriven.put_back).await;
+        Ok(redriven)
     }
 
     /// The scheduler's tick: starts every due SCHEDULED launch (held again if the retailer's

@@ -1,12 +1,13 @@
 //! What delivering one batch used, added to its campaign's usage (docs/operations.md, "Cost per
 //! send"): the batch's time at the function's memory and its share of the invocation, the
-//! DynamoDB units its calls consumed (the adapters' `ConsumedCapacity`, metered per batch), the
-//! Kinesis PUT units of its record and of the campaign events it carried, and the messages
-//! handed to SES or SNS. One batch is one tenant's campaign, so the usage is that campaign's.
+//! DynamoDB units its calls consumed (the adapters' `ConsumedCapacity`, metered per batch: the
+//! claims and outcomes, the send budget, the warm-up cap, the frequency cap, the push endpoint
+//! cache), and the messages handed to SES or SNS. The Kinesis PUT units of the batch's record and
+//! of its campaign events are counted by who put them (rebatch, the launch worker). One batch is one tenant's campaign, so the usage is that campaign's.
 
 use std::time::{Duration, Instant};
 
-use crate::costs::{DynamoUnits, Usage, UsageCounters, metered};
+use crate::costs::{MeteredUnits, Usage, UsageCounters, metered};
 use crate::domain::Channel;
 
 use super::*;
@@ -29,7 +30,8 @@ impl Deliverer {
 
     /// Delivers the batch, then adds what it used to its campaign's usage and to the
     /// `SendCostUsd` metric. A dead-lettered batch counts nothing (its tenant or campaign may not
-    /// exist); a usage write that fails is logged, never failing the batch.
+    /// exist); a usage write that fails is logged and counted (`UsageNotCounted`), never failing
+    /// the batch.
     pub(super) async fn deliver_counting_usage(
         &self,
         batch: &SendBatch,
@@ -64,6 +66,11 @@ impl Deliverer {
         if let Err(error) = self.bounded(run.deadline, add).await {
             // Only the cost figure is short: the messages are unaffected.
             tracing::warn!(%error, "batch usage could not be counted");
+            self.metrics.add(
+                group.tenant_id.as_str(),
+                crate::costs::USAGE_NOT_COUNTED,
+                1.0,
+            );
         }
         disposition
     }
@@ -74,16 +81,9 @@ pub(super) fn batch_usage(
     channel: Channel,
     run: &BatchRun<'_>,
     (memory_mb, elapsed): (u32, Duration),
-    units: DynamoUnits,
+    units: MeteredUnits,
     counts: &TenantCounts,
 ) -> Usage {
-    // Each message made final here was one campaign event (well under 25 KB: one unit) before
-    // rebatch grouped it; counted when final, so once whatever is redelivered.
-    let events = counts.sent
-        + counts.failed
-        + counts.suppressed
-        + counts.unconfirmed
-        + counts.frequency_capped;
     let (ses_messages, sns_publishes) = match channel {
         Channel::Email => (counts.sent + counts.unconfirmed, 0),
         Channel::Push => (0, counts.push_publishes + counts.unconfirmed),
@@ -93,7 +93,9 @@ pub(super) fn batch_usage(
         lambda_requests: 1.0 / run.records_in_invocation.max(1) as f64,
         dynamodb_read_units: units.read,
         dynamodb_write_units: units.write,
-        kinesis_put_units: Usage::put_units(run.raw.len()) + events as f64,
+        // The batch's record and its campaign events were counted where they were put (rebatch,
+        // the launch); only what delivery itself puts on a stream counts here.
+        kinesis_put_units: units.kinesis_put,
         ses_messages: ses_messages as f64,
         sns_publishes: sns_publishes as f64,
     }

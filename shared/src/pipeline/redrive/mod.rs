@@ -161,6 +161,10 @@ pub struct DeferredRedrive {
     /// first such one is redriven, so a message whose outcome is still unwritten is never handed
     /// to another delivery before it.
     pub left: usize,
+    /// Each batch put back: its campaign and id, and its record's Kinesis PUT payload units (what
+    /// the campaign's usage counts of it).
+    #[serde(skip)]
+    pub put_back: Vec<(TenantId, CampaignId, crate::domain::BatchId, u64)>,
 }
 
 /// Puts the deferred batches that are due back on the send-batches stream, earliest first.
@@ -201,13 +205,15 @@ pub async fn redrive_due(
             });
         }
     }
+    let sizes: Vec<usize> = records.iter().map(|record| record.data.len()).collect();
     let mut results = put_all(stream, &records, RetryPolicy::default())
         .await
-        .into_iter();
+        .into_iter()
+        .zip(sizes);
     for (key, batch) in ready {
-        let put = match batch {
-            Some(_) => results.next().unwrap_or(Ok(())),
-            None => Ok(()),
+        let (put, size) = match batch {
+            Some(_) => results.next().unwrap_or((Ok(()), 0)),
+            None => (Ok(()), 0),
         };
         match put {
             Ok(()) => {
@@ -215,6 +221,12 @@ pub async fn redrive_due(
                 if let Some(batch) = batch {
                     summary.batches += 1;
                     summary.recipients += batch.recipients.len();
+                    summary.put_back.push((
+                        batch.group.tenant_id.clone(),
+                        batch.group.campaign_id.clone(),
+                        batch.batch_id.clone(),
+                        crate::costs::Usage::put_units(size) as u64,
+                    ));
                 }
             }
             Err(failure) => {

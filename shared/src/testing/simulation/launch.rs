@@ -367,6 +367,7 @@ impl SimWorld {
                 max_chunk_attempts: config.launch.max_receives,
                 chunk_retry: Default::default(),
                 redrive_first_slice: super::setbacks::first_slice(config.seed),
+                ..Default::default()
             },
         )
     }
