@@ -1713,27 +1713,29 @@ export interface components {
         Usage: {
             /**
              * Format: double
-             * @description Lambda duration times its configured memory, in GB-seconds (deliver's time on the batch).
+             * @description Lambda duration times its configured memory, in GB-seconds: the launch's chunks,
+             *     rebatch's share of its invocations and deliver's time on the batches.
              */
             lambda_gb_seconds: number;
             /**
              * Format: double
-             * @description Lambda requests: each batch counts its share of the invocation that delivered it.
+             * @description Lambda requests: each chunk, group or batch counts its share of its invocation.
              */
             lambda_requests: number;
             /**
              * Format: double
-             * @description DynamoDB read request units the delivery's counted calls consumed.
+             * @description DynamoDB read request units the counted calls of launch and delivery consumed.
              */
             dynamodb_read_units: number;
             /**
              * Format: double
-             * @description DynamoDB write request units the delivery's counted calls consumed.
+             * @description DynamoDB write request units the counted calls of launch, rebatch and delivery consumed.
              */
             dynamodb_write_units: number;
             /**
              * Format: double
-             * @description Kinesis PUT payload units: the send batch's record and the campaign events it carried.
+             * @description Kinesis PUT payload units of what each stage put: the launch's events, rebatch's send
+             *     batches, the scheduler's redriven batches and delivery's campaign events.
              */
             kinesis_put_units: number;
             /**

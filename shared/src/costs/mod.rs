@@ -42,24 +42,22 @@ pub const SES_MESSAGE_USD: f64 = 0.10 / 1e3;
 /// million requests) and the mobile push delivery ($0.50 per million notifications).
 pub const SNS_PUBLISH_USD: f64 = (0.50 + 0.50) / 1e6;
 
-// The field descriptions below are in the OpenAPI document (and the console's generated types):
-// they still speak of delivery alone; what each counter holds today is in docs/operations.md,
-// "Cost per send" (the launch and rebatch add to the same counters).
-
 /// Counted usage of one campaign (or one of its batches). Fractions are kept: a batch gets its
 /// share of an invocation's request, and DynamoDB bills reads in half units.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct Usage {
-    /// Lambda duration times its configured memory, in GB-seconds (deliver's time on the batch).
+    /// Lambda duration times its configured memory, in GB-seconds: the launch's chunks,
+    /// rebatch's share of its invocations and deliver's time on the batches.
     pub lambda_gb_seconds: f64,
-    /// Lambda requests: each batch counts its share of the invocation that delivered it.
+    /// Lambda requests: each chunk, group or batch counts its share of its invocation.
     pub lambda_requests: f64,
-    /// DynamoDB read request units the delivery's counted calls consumed.
+    /// DynamoDB read request units the counted calls of launch and delivery consumed.
     pub dynamodb_read_units: f64,
-    /// DynamoDB write request units the delivery's counted calls consumed.
+    /// DynamoDB write request units the counted calls of launch, rebatch and delivery consumed.
     pub dynamodb_write_units: f64,
-    /// Kinesis PUT payload units: the send batch's record and the campaign events it carried.
+    /// Kinesis PUT payload units of what each stage put: the launch's events, rebatch's send
+    /// batches, the scheduler's redriven batches and delivery's campaign events.
     pub kinesis_put_units: f64,
     /// Emails handed to SES (sent, or unconfirmed: those may have been billed).
     pub ses_messages: f64,
