@@ -187,6 +187,14 @@ impl FastExpression {
             None => self.expression.evaluate(runtime),
         }
     }
+
+    /// What `Expression::try_evaluate` gives.
+    pub(crate) fn try_evaluate<'r>(&'r self, runtime: &'r dyn Runtime) -> Option<ValueCow<'r>> {
+        match &self.path {
+            Some(path) => runtime.try_get(path),
+            None => self.expression.try_evaluate(runtime),
+        }
+    }
 }
 
 impl fmt::Display for FastExpression {

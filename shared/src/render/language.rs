@@ -6,8 +6,8 @@ use std::sync::LazyLock;
 use liquid_core::{Language, Renderable, Template};
 
 use super::{
-    Baking, RenderError, TemplatePart, budget, date_filter, echo_tag, for_block, markup,
-    nil_tolerant, price_filter, shopify_filters, tablerow, vars,
+    Baking, RenderError, TemplatePart, body, budget, date_filter, echo_tag, for_block, if_block,
+    markup, nil_tolerant, price_filter, shopify_filters, tablerow, vars,
 };
 use crate::domain::FieldValue;
 
@@ -24,8 +24,8 @@ fn build_language() -> Language {
     let tags: [Box<dyn liquid_core::ParseTag>; 7] = [
         Box::new(echo_tag::EchoTag),
         Box::new(budget::AssignTag),
-        Box::new(stdlib::BreakTag),
-        Box::new(stdlib::ContinueTag),
+        Box::new(body::Interrupting(stdlib::BreakTag)),
+        Box::new(body::Interrupting(stdlib::ContinueTag)),
         Box::new(stdlib::CycleTag),
         Box::new(stdlib::IncrementTag),
         Box::new(stdlib::DecrementTag),
@@ -37,8 +37,8 @@ fn build_language() -> Language {
     }
     let blocks: [Box<dyn liquid_core::ParseBlock>; 9] = [
         Box::new(stdlib::RawBlock),
-        Box::new(stdlib::IfBlock),
-        Box::new(stdlib::UnlessBlock),
+        Box::new(if_block::IfBlock),
+        Box::new(if_block::UnlessBlock),
         Box::new(stdlib::IfChangedBlock),
         Box::new(stdlib::CommentBlock),
         Box::new(budget::CaptureBlock),

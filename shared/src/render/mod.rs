@@ -5,6 +5,7 @@
 //! buffers. Anything a template looks up that the data lacks is nil, never an error: a retailer's
 //! customers do not all have the same attributes, and one of them must not fail a send.
 
+mod body;
 mod budget;
 mod cache;
 mod chain;
@@ -12,6 +13,7 @@ mod context;
 mod date_filter;
 mod echo_tag;
 mod for_block;
+mod if_block;
 mod language;
 mod markup;
 mod nil_tolerant;
