@@ -300,6 +300,31 @@ fn given_if_inside_for_with_break_or_continue_then_the_loop_stops_or_skips() {
 }
 
 #[test]
+fn given_if_including_a_snippet_that_breaks_then_the_rest_of_the_branch_is_skipped() {
+    let sources = TemplateSources {
+        html: "{% for i in (1..3) %}{% if i == 2 %}{% include 'stop' %}after{% endif %}{{ i }}\
+               {% endfor %}|{% for i in (1..3) %}{% if i == 2 %}{% render 'stop' %}r{% endif %}\
+               {{ i }}{% endfor %}"
+            .to_owned(),
+        ..TemplateSources::default()
+    };
+    let snippets = BTreeMap::from([("stop".to_owned(), "{% break %}".to_owned())]);
+    let template = CompiledTemplate::compile_sources_with_snippets(
+        &sources,
+        &serde_json::Map::new(),
+        &snippets,
+    )
+    .unwrap();
+    let mut out = RenderedMessage::default();
+    let data = data();
+    template
+        .render(&RenderContext::from_value(&data), &mut out)
+        .unwrap();
+    // `include` shares the caller's loop, `render` does not.
+    assert_eq!(out.html, "1|1r23");
+}
+
+#[test]
 fn given_parse_errors_then_the_same_as_liquid_lib() {
     for source in [
         "{% if %}x{% endif %}",

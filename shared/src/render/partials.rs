@@ -133,6 +133,10 @@ impl ParseTag for PartialTag {
         mut arguments: TagTokenIter<'_>,
         _options: &Language,
     ) -> Result<Box<dyn Renderable>> {
+        if matches!(self.kind, Kind::Include) {
+            // A `break` or `continue` in an included snippet reaches the caller's loop.
+            super::body::note_interrupting_tag();
+        }
         let name = arguments
             .expect_next("A snippet name expected.")?
             .expect_value()
