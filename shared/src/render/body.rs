@@ -30,6 +30,11 @@ pub(crate) fn interrupting_tags_parsed() -> u64 {
     INTERRUPTING_TAGS.with(Cell::get)
 }
 
+/// Forgets the tags counted since `count`: a loop's body, whose interrupts end at the loop.
+pub(crate) fn forget_interrupting_tags_since(count: u64) {
+    INTERRUPTING_TAGS.with(|counted| counted.set(count));
+}
+
 /// A tag (liquid's `break`, `continue`) whose parse is counted by [`note_interrupting_tag`].
 #[derive(Clone, Debug)]
 pub(crate) struct Interrupting<T>(pub(crate) T);
@@ -55,6 +60,8 @@ pub(crate) struct Body {
     elements: Vec<Box<dyn Renderable>>,
     /// Per element: whether it can set the interrupt register.
     interrupts: Vec<bool>,
+    /// Whether any element can.
+    any_interrupts: bool,
 }
 
 impl Body {
@@ -62,6 +69,7 @@ impl Body {
     pub(crate) fn uniform(elements: Vec<Box<dyn Renderable>>, may_interrupt: bool) -> Self {
         let interrupts = vec![may_interrupt; elements.len()];
         Body {
+            any_interrupts: may_interrupt && !elements.is_empty(),
             elements,
             interrupts,
         }
@@ -92,11 +100,12 @@ impl Body {
     pub(crate) fn push(&mut self, element: Box<dyn Renderable>, may_interrupt: bool) {
         self.elements.push(element);
         self.interrupts.push(may_interrupt);
+        self.any_interrupts |= may_interrupt;
     }
 
     /// Whether rendering this body can leave the interrupt register set.
     pub(crate) fn may_interrupt(&self) -> bool {
-        self.interrupts.contains(&true)
+        self.any_interrupts
     }
 }
 
@@ -116,3 +125,7 @@ impl Renderable for Body {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "body_tests.rs"]
+mod tests;

@@ -3,7 +3,9 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use liquid_core::{Language, Renderable, Template};
+use liquid_core::{Language, Renderable};
+
+use super::body::{Body, interrupting_tags_parsed};
 
 use super::{
     Baking, RenderError, TemplatePart, body, budget, date_filter, echo_tag, for_block, if_block,
@@ -119,23 +121,34 @@ pub(super) fn compile_part(
     vars: &FieldValue,
     baking: Baking,
     language: &Language,
-) -> Result<Template, RenderError> {
+) -> Result<Body, RenderError> {
     // The retailer's source is parsed as written first, so errors point at their lines.
-    let elements = parse_prepared(part, source, language)?;
+    let elements = parse_body(part, source, language)?;
     let baked = match baking {
         Baking::Enabled => vars::bake(source, vars),
         Baking::Disabled => None,
     };
     let Some(baked) = baked else {
-        return Ok(Template::new(elements));
+        return Ok(elements);
     };
-    match parse_prepared(part, &baked, language) {
-        Ok(baked_elements) => Ok(Template::new(baked_elements)),
+    match parse_body(part, &baked, language) {
+        Ok(baked_elements) => Ok(baked_elements),
         Err(error) => {
             tracing::warn!(part = %part, %error, "baking template variables failed; looking them up per render");
-            Ok(Template::new(elements))
+            Ok(elements)
         }
     }
+}
+
+/// A whole part as a [`Body`]: it looks at the interrupt register after each element when any
+/// `break`, `continue` or `include` outside a loop can set it, never otherwise.
+fn parse_body(part: TemplatePart, source: &str, language: &Language) -> Result<Body, RenderError> {
+    let before = interrupting_tags_parsed();
+    let elements = parse_prepared(part, source, language)?;
+    Ok(Body::uniform(
+        elements,
+        interrupting_tags_parsed() != before,
+    ))
 }
 
 /// Parses one part after [`markup::prepare`]. A parse error of the rewritten source is reported

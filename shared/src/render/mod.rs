@@ -30,7 +30,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use liquid_core::{Renderable, Template};
+use body::Body;
+use liquid_core::Renderable;
 use serde::{Deserialize, Serialize};
 
 pub use cache::{LIVE_POINTER_TTL, TemplateCache};
@@ -194,11 +195,11 @@ impl<'s> From<&'s TemplateSources> for PartSources<'s> {
 /// A template version parsed once, shared between workers behind an `Arc`.
 #[derive(Debug)]
 pub struct CompiledTemplate {
-    subject: Template,
-    html: Template,
-    text: Template,
-    push_title: Option<Template>,
-    push_body: Option<Template>,
+    subject: Body,
+    html: Body,
+    text: Body,
+    push_title: Option<Body>,
+    push_body: Option<Body>,
     vars: FieldValue,
     /// The snippets `render` and `include` can name, compiled with the template.
     partials: Option<Arc<Partials>>,
@@ -390,7 +391,7 @@ impl CompiledTemplate {
 
     fn render_optional(
         &self,
-        template: &Option<Template>,
+        template: &Option<Body>,
         part: TemplatePart,
         ctx: &RenderContext<'_>,
         out: &mut Option<String>,
@@ -408,7 +409,7 @@ impl CompiledTemplate {
 
     fn render_part(
         &self,
-        template: &Template,
+        template: &Body,
         part: TemplatePart,
         ctx: &RenderContext<'_>,
         out: &mut String,
