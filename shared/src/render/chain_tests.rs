@@ -174,3 +174,48 @@ fn given_integer_and_text_keys_then_the_built_path_keeps_their_types() {
     assert_eq!(keys[1].to_integer(), Some(1));
     assert_eq!(keys[2].type_name(), "string");
 }
+
+#[test]
+fn given_escape_and_default_that_would_copy_their_input_then_it_is_kept_and_renders_the_same() {
+    let cases = [
+        ("customer.first_name | escape", "Anna"),
+        ("customer.first_name | escape | size", "4"),
+        ("customer.first_name | escape | upcase", "ANNA"),
+        (
+            "offer.title | escape | escape",
+            "Boots &amp;amp; &amp;lt;socks&amp;gt;",
+        ),
+        ("customer.first_name | default: 'x' | append: '!'", "Anna!"),
+        ("customer.points | default: 1 | plus: 1", "13"),
+        ("'' | default: 'none'", "none"),
+        ("customer.missing | escape | default: 'none'", "none"),
+        (
+            "offers.first.title | default: 'x' | escape | capitalize",
+            "One",
+        ),
+    ];
+    for (chain, expected) in cases {
+        assert_eq!(
+            both(chain),
+            format!("{expected}|{expected}|simple"),
+            "{chain}"
+        );
+    }
+}
+
+#[test]
+fn given_texts_then_escape_and_default_keep_only_what_they_would_copy() {
+    let text = |s: &str| Value::scalar(s.to_owned());
+    assert!(Keeps::TextWithoutMarkup.input(&text("Summer sale")));
+    assert!(Keeps::TextWithoutMarkup.input(&text("")));
+    for markup in ["a<b", "a>b", "it's", "\"q\"", "a & b"] {
+        assert!(!Keeps::TextWithoutMarkup.input(&text(markup)), "{markup}");
+    }
+    assert!(Keeps::NonEmptyText.input(&text(" ")));
+    assert!(!Keeps::NonEmptyText.input(&text("")));
+    for other in [Value::Nil, Value::scalar(3), Value::scalar(false)] {
+        assert!(!Keeps::NonEmptyText.input(&other), "{other:?}");
+        assert!(!Keeps::TextWithoutMarkup.input(&other), "{other:?}");
+    }
+    assert!(!Keeps::Nothing.input(&text("x")));
+}
