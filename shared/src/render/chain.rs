@@ -33,6 +33,11 @@ impl Chain {
         }
     }
 
+    /// Whether the chain is a variable path alone, without filters (`offers.first`).
+    pub(crate) fn is_plain_path(&self) -> bool {
+        matches!(self, Chain::Simple(SimpleChain { entry: Entry::Path(_), filters, .. }) if filters.is_empty())
+    }
+
     pub(crate) fn evaluate<'r>(&'r self, runtime: &'r dyn Runtime) -> Result<ValueCow<'r>> {
         match self {
             Chain::Simple(chain) => chain.evaluate(runtime),

@@ -219,3 +219,76 @@ fn given_texts_then_escape_and_default_keep_only_what_they_would_copy() {
     }
     assert!(!Keeps::Nothing.input(&text("x")));
 }
+
+/// `{% plain chain %}` prints whether [`Chain::new`] compiles the chain to a plain path.
+#[derive(Clone, Copy, Debug)]
+struct PlainTag;
+
+impl TagReflection for PlainTag {
+    fn tag(&self) -> &str {
+        "plain"
+    }
+
+    fn description(&self) -> &str {
+        "test"
+    }
+}
+
+impl ParseTag for PlainTag {
+    fn parse(
+        &self,
+        mut arguments: TagTokenIter<'_>,
+        options: &Language,
+    ) -> Result<Box<dyn liquid_core::Renderable>> {
+        let token = arguments.expect_next("chain")?;
+        let text = token.as_str().to_owned();
+        let chain = Chain::new(
+            &text,
+            token.expect_filter_chain(options).into_result()?,
+            options,
+        );
+        Ok(Box::new(Printed(if chain.is_plain_path() {
+            "plain"
+        } else {
+            "not"
+        })))
+    }
+
+    fn reflection(&self) -> &dyn TagReflection {
+        self
+    }
+}
+
+#[derive(Debug)]
+struct Printed(&'static str);
+
+impl Renderable for Printed {
+    fn render_to(&self, writer: &mut dyn Write, _runtime: &dyn Runtime) -> Result<()> {
+        writer.write_all(self.0.as_bytes()).unwrap();
+        Ok(())
+    }
+}
+
+#[test]
+fn given_chains_then_only_a_path_without_filters_is_a_plain_path() {
+    let mut language = LANGUAGE.clone();
+    language
+        .tags
+        .register("plain".to_owned(), Box::new(PlainTag) as Box<dyn ParseTag>);
+    let plain = |chain: &str| {
+        let elements = liquid_core::parser::parse(&format!("{{% plain {chain} %}}"), &language)
+            .unwrap_or_else(|e| panic!("{chain}: {e}"));
+        let data = FieldValue::default();
+        let runtime = LenientRuntime::new(&data, &data, None);
+        let mut out = Vec::new();
+        liquid_core::Template::new(elements)
+            .render_to(&mut out, &runtime)
+            .unwrap();
+        String::from_utf8(out).unwrap() == "plain"
+    };
+    assert!(plain("offers.first"));
+    assert!(plain("customer"));
+    assert!(!plain("offers.first | default: 'x'"));
+    assert!(!plain("'text'"));
+    assert!(!plain("customer.tags[0]"));
+}
