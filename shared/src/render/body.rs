@@ -10,9 +10,13 @@
 use std::cell::Cell;
 use std::io::Write;
 
+use liquid_core::error::ResultLiquidReplaceExt;
 use liquid_core::parser::{BlockElement, TagBlock};
 use liquid_core::runtime::InterruptRegister;
-use liquid_core::{Language, ParseTag, Renderable, Result, Runtime, TagReflection, TagTokenIter};
+use liquid_core::{
+    BlockReflection, Language, ParseBlock, ParseTag, Renderable, Result, Runtime, TagReflection,
+    TagTokenIter,
+};
 
 thread_local! {
     /// Tags parsed on this thread that can set the interrupt register (parsing is synchronous,
@@ -54,6 +58,88 @@ impl<T: ParseTag + Clone + 'static> ParseTag for Interrupting<T> {
     }
 }
 
+/// Template text between tags, written as it is (liquid's own text goes through `write!`).
+#[derive(Debug)]
+struct RawText(String);
+
+impl Renderable for RawText {
+    fn render_to(&self, writer: &mut dyn Write, _runtime: &dyn Runtime) -> Result<()> {
+        writer
+            .write_all(self.0.as_bytes())
+            .replace("Failed to render")?;
+        Ok(())
+    }
+}
+
+/// The block a whole part is wrapped in ([`parse_part`]); a template that writes it fails to
+/// parse.
+const PART_BLOCK: &str = "storecast_part__";
+
+thread_local! {
+    /// Set by [`parse_part`] for its own wrapping block only.
+    static PART_ALLOWED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Parses a prepared part (or snippet) wrapped in [`PartBlock`], so that its top-level
+/// elements are a [`Body`]'s: text written without `write!`, the interrupt register looked at
+/// only after elements that can set it. `None` when the wrapped source does not parse as one
+/// block: the caller parses it as written, which gives the author's error.
+pub(crate) fn parse_part(prepared: &str, language: &Language) -> Option<Box<dyn Renderable>> {
+    let wrapped = format!("{{% {PART_BLOCK} %}}{prepared}{{% end{PART_BLOCK} %}}");
+    PART_ALLOWED.with(|allowed| allowed.set(true));
+    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        liquid_core::parser::parse(&wrapped, language)
+    }));
+    PART_ALLOWED.with(|allowed| allowed.set(false));
+    let mut elements = parsed.ok()?.ok()?;
+    if elements.len() != 1 {
+        return None;
+    }
+    elements.pop()
+}
+
+/// A whole part (or snippet) parsed as one block, so that its top-level elements are parsed as
+/// a [`Body`]'s (liquid's top-level parse returns them already built).
+#[derive(Copy, Clone, Debug, Default)]
+pub(crate) struct PartBlock;
+
+impl BlockReflection for PartBlock {
+    fn start_tag(&self) -> &str {
+        PART_BLOCK
+    }
+
+    fn end_tag(&self) -> &str {
+        "endstorecast_part__"
+    }
+
+    fn description(&self) -> &str {
+        "A whole part, as a body (added by the compiler around every part)."
+    }
+}
+
+impl ParseBlock for PartBlock {
+    fn parse(
+        &self,
+        mut arguments: TagTokenIter<'_>,
+        mut tokens: TagBlock<'_, '_>,
+        options: &Language,
+    ) -> Result<Box<dyn Renderable>> {
+        if !PART_ALLOWED.with(|allowed| allowed.replace(false)) {
+            return Err(liquid_core::Error::with_msg(format!(
+                "Unknown tag `{PART_BLOCK}`"
+            )));
+        }
+        arguments.expect_nothing()?;
+        let body = Body::parse_rest(&mut tokens, options)?;
+        tokens.assert_empty();
+        Ok(Box::new(body))
+    }
+
+    fn reflection(&self) -> &dyn BlockReflection {
+        self
+    }
+}
+
 /// Elements rendered in order, stopping after one that set the interrupt register.
 #[derive(Debug, Default)]
 pub(crate) struct Body {
@@ -82,6 +168,10 @@ impl Body {
         tokens: &mut TagBlock<'a, '_>,
         options: &Language,
     ) -> Result<()> {
+        if let BlockElement::Raw(raw) = element {
+            self.push(Box::new(RawText(raw.as_str().to_owned())), false);
+            return Ok(());
+        }
         let before = interrupting_tags_parsed();
         let parsed = element.parse(tokens, options)?;
         self.push(parsed, interrupting_tags_parsed() != before);

@@ -88,3 +88,35 @@ fn given_an_included_snippet_that_breaks_then_the_callers_loop_stops() {
         "1-2-3-"
     );
 }
+
+#[test]
+fn given_a_template_that_writes_the_part_block_then_it_does_not_parse() {
+    let sources = TemplateSources {
+        html: "a{% storecast_part__ %}b{% endstorecast_part__ %}".to_owned(),
+        ..TemplateSources::default()
+    };
+    let error = CompiledTemplate::compile_sources(&sources, &serde_json::Map::new())
+        .expect_err("the part block is the compiler's own");
+    assert!(error.to_string().contains("storecast_part__"), "{error}");
+}
+
+#[test]
+fn given_text_around_tags_with_whitespace_control_then_written_as_liquid_trims_it() {
+    assert_eq!(
+        render(
+            "a  {%- if true -%}  b  {%- endif -%}  c\n{% for i in (1..2) %} {{ i }} {% endfor %}"
+        ),
+        "abc\n 1  2 "
+    );
+}
+
+#[test]
+fn given_a_stray_end_tag_then_the_parse_error_points_at_its_line() {
+    let sources = TemplateSources {
+        html: "line one\n{% endif %}".to_owned(),
+        ..TemplateSources::default()
+    };
+    let error = CompiledTemplate::compile_sources(&sources, &serde_json::Map::new())
+        .expect_err("a stray endif");
+    assert!(error.to_string().contains("line 2"), "{error}");
+}

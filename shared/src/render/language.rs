@@ -37,7 +37,7 @@ fn build_language() -> Language {
             .tags
             .register(tag.reflection().tag().to_owned(), tag);
     }
-    let blocks: [Box<dyn liquid_core::ParseBlock>; 9] = [
+    let blocks: [Box<dyn liquid_core::ParseBlock>; 10] = [
         Box::new(stdlib::RawBlock),
         Box::new(if_block::IfBlock),
         Box::new(if_block::UnlessBlock),
@@ -47,6 +47,7 @@ fn build_language() -> Language {
         Box::new(stdlib::CaseBlock),
         Box::new(for_block::LenientForBlock),
         Box::new(tablerow::TableRowBlock),
+        Box::new(body::PartBlock),
     ];
     for block in blocks {
         language
@@ -140,15 +141,30 @@ pub(super) fn compile_part(
     }
 }
 
-/// A whole part as a [`Body`]: it looks at the interrupt register after each element when any
-/// `break`, `continue` or `include` outside a loop can set it, never otherwise.
+/// A whole part as a [`Body`]: it looks at the interrupt register after an element only when a
+/// `break`, `continue` or `include` outside a loop can set it.
 fn parse_body(part: TemplatePart, source: &str, language: &Language) -> Result<Body, RenderError> {
     let before = interrupting_tags_parsed();
-    let elements = parse_prepared(part, source, language)?;
+    let elements = parse_elements(part, source, language)?;
     Ok(Body::uniform(
         elements,
         interrupting_tags_parsed() != before,
     ))
+}
+
+/// A part's (or snippet's) elements: the whole part as one [`body::parse_part`] block when it
+/// parses so (nearly always), else liquid's top-level elements, or the author's parse error.
+pub(super) fn parse_elements(
+    part: TemplatePart,
+    source: &str,
+    language: &Language,
+) -> Result<Vec<Box<dyn Renderable>>, RenderError> {
+    if let Ok(prepared) = markup::prepare(source)
+        && let Some(whole) = body::parse_part(&prepared, language)
+    {
+        return Ok(vec![whole]);
+    }
+    parse_prepared(part, source, language)
 }
 
 /// Parses one part after [`markup::prepare`]. A parse error of the rewritten source is reported

@@ -217,7 +217,7 @@ fn parse_snippet(
     source: &str,
     language: &liquid_core::Language,
 ) -> Result<Vec<Box<dyn Renderable>>, String> {
-    language::parse_prepared(TemplatePart::Html, source, language)
+    language::parse_elements(TemplatePart::Html, source, language)
         .map_err(|error| error.to_string())
 }
 
