@@ -246,7 +246,11 @@ impl Renderable for Assign {
             .evaluate(runtime)
             .trace_with(|| format!("{{% assign {} = {} %}}", self.target, self.source).into())?
             .into_owned();
-        check_assigned(&value)?;
+        // A plain path copies what the data or an earlier (checked) assignment already holds:
+        // it cannot grow anything, so it is not weighed again.
+        if !self.source.is_plain_path() {
+            check_assigned(&value)?;
+        }
         runtime.set_global(self.target.clone(), value);
         Ok(())
     }

@@ -90,6 +90,26 @@ fn given_an_append_that_doubles_a_string_then_budget_error_at_the_assignment() {
 }
 
 #[test]
+fn given_plain_copies_of_a_checked_value_then_assigned_without_growing_past_the_limit() {
+    // s is 1 MiB exactly; copies of it (a plain path, not weighed again) cannot grow it, and the
+    // next doubling of a copy is still refused.
+    let grow = "{% assign s = '0123456789abcdef' %}{% for i in (1..16) %}{% assign s = s | append: s %}{% endfor %}";
+    assert_eq!(
+        render(&format!(
+            "{grow}{{% for i in (1..50) %}}{{% assign t = s %}}{{% endfor %}}{{{{ t | size }}}}"
+        ))
+        .unwrap(),
+        MAX_OUTPUT_BYTES.to_string()
+    );
+    assert_budget_error(
+        render(&format!(
+            "{grow}{{% assign t = s %}}{{% assign t = t | append: 'x' %}}"
+        )),
+        "assigned value",
+    );
+}
+
+#[test]
 fn given_a_capture_or_output_past_the_size_limit_then_budget_error() {
     let grow = "{% assign s = '0123456789abcdef' %}{% for i in (1..16) %}{% assign s = s | append: s %}{% endfor %}";
     // s is 1 MiB exactly: allowed as a value, too big twice over as output or capture.

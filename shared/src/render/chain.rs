@@ -33,6 +33,11 @@ impl Chain {
         }
     }
 
+    /// Whether the chain is a variable path alone, without filters (`offers.first`).
+    pub(crate) fn is_plain_path(&self) -> bool {
+        matches!(self, Chain::Simple(SimpleChain { entry: Entry::Path(_), filters, .. }) if filters.is_empty())
+    }
+
     pub(crate) fn evaluate<'r>(&'r self, runtime: &'r dyn Runtime) -> Result<ValueCow<'r>> {
         match self {
             Chain::Simple(chain) => chain.evaluate(runtime),
@@ -57,10 +62,55 @@ enum Entry {
     Literal(Value),
 }
 
+/// One filter of a simple chain, with what it is known to return unchanged.
+#[derive(Debug)]
+struct Step {
+    filter: Box<dyn Filter>,
+    keeps: Keeps,
+}
+
+/// Inputs a filter is known to return as a copy: for those the input itself is kept (it views
+/// the same text), instead of the filter's new owned copy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Keeps {
+    Nothing,
+    /// `escape` (liquid-lib's): a text with none of `<>'"&`.
+    TextWithoutMarkup,
+    /// `default` (Shopify's): a text that is not empty.
+    NonEmptyText,
+}
+
+impl Keeps {
+    fn of(filter: &str) -> Self {
+        match filter {
+            "escape" => Keeps::TextWithoutMarkup,
+            "default" => Keeps::NonEmptyText,
+            _ => Keeps::Nothing,
+        }
+    }
+
+    fn input(self, input: &dyn ValueView) -> bool {
+        if self == Keeps::Nothing || input.type_name() != "string" {
+            return false;
+        }
+        let Some(scalar) = input.as_scalar() else {
+            return false;
+        };
+        let text = scalar.as_ref().into_cow_str();
+        match self {
+            Keeps::Nothing => false,
+            Keeps::TextWithoutMarkup => !text
+                .bytes()
+                .any(|b| matches!(b, b'<' | b'>' | b'\'' | b'"' | b'&')),
+            Keeps::NonEmptyText => !text.is_empty(),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct SimpleChain {
     entry: Entry,
-    filters: Vec<Box<dyn Filter>>,
+    filters: Vec<Step>,
     /// What liquid's chain displays (in error messages).
     display: String,
 }
@@ -134,7 +184,10 @@ impl SimpleChain {
                     keyword: Box::new(std::iter::empty()),
                 })
                 .ok()?;
-            filters.push(filter);
+            filters.push(Step {
+                filter,
+                keeps: Keeps::of(name),
+            });
         }
         Some(SimpleChain {
             entry,
@@ -149,7 +202,10 @@ impl SimpleChain {
             Entry::Literal(literal) => ValueCow::Borrowed(literal as &dyn ValueView),
         };
         // As liquid's `FilterChain::evaluate`, with the same error context (built only on error).
-        for filter in &self.filters {
+        for Step { filter, keeps } in &self.filters {
+            if keeps.input(value.as_view()) {
+                continue;
+            }
             value = match filter.evaluate(value.as_view(), runtime) {
                 Ok(filtered) => ValueCow::Owned(filtered),
                 Err(error) => {
@@ -185,6 +241,14 @@ impl FastExpression {
         match &self.path {
             Some(path) => runtime.get(path),
             None => self.expression.evaluate(runtime),
+        }
+    }
+
+    /// What `Expression::try_evaluate` gives.
+    pub(crate) fn try_evaluate<'r>(&'r self, runtime: &'r dyn Runtime) -> Option<ValueCow<'r>> {
+        match &self.path {
+            Some(path) => runtime.try_get(path),
+            None => self.expression.try_evaluate(runtime),
         }
     }
 }

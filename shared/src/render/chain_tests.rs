@@ -174,3 +174,121 @@ fn given_integer_and_text_keys_then_the_built_path_keeps_their_types() {
     assert_eq!(keys[1].to_integer(), Some(1));
     assert_eq!(keys[2].type_name(), "string");
 }
+
+#[test]
+fn given_escape_and_default_that_would_copy_their_input_then_it_is_kept_and_renders_the_same() {
+    let cases = [
+        ("customer.first_name | escape", "Anna"),
+        ("customer.first_name | escape | size", "4"),
+        ("customer.first_name | escape | upcase", "ANNA"),
+        (
+            "offer.title | escape | escape",
+            "Boots &amp;amp; &amp;lt;socks&amp;gt;",
+        ),
+        ("customer.first_name | default: 'x' | append: '!'", "Anna!"),
+        ("customer.points | default: 1 | plus: 1", "13"),
+        ("'' | default: 'none'", "none"),
+        ("customer.missing | escape | default: 'none'", "none"),
+        (
+            "offers.first.title | default: 'x' | escape | capitalize",
+            "One",
+        ),
+    ];
+    for (chain, expected) in cases {
+        assert_eq!(
+            both(chain),
+            format!("{expected}|{expected}|simple"),
+            "{chain}"
+        );
+    }
+}
+
+#[test]
+fn given_texts_then_escape_and_default_keep_only_what_they_would_copy() {
+    let text = |s: &str| Value::scalar(s.to_owned());
+    assert!(Keeps::TextWithoutMarkup.input(&text("Summer sale")));
+    assert!(Keeps::TextWithoutMarkup.input(&text("")));
+    for markup in ["a<b", "a>b", "it's", "\"q\"", "a & b"] {
+        assert!(!Keeps::TextWithoutMarkup.input(&text(markup)), "{markup}");
+    }
+    assert!(Keeps::NonEmptyText.input(&text(" ")));
+    assert!(!Keeps::NonEmptyText.input(&text("")));
+    for other in [Value::Nil, Value::scalar(3), Value::scalar(false)] {
+        assert!(!Keeps::NonEmptyText.input(&other), "{other:?}");
+        assert!(!Keeps::TextWithoutMarkup.input(&other), "{other:?}");
+    }
+    assert!(!Keeps::Nothing.input(&text("x")));
+}
+
+/// `{% plain chain %}` prints whether [`Chain::new`] compiles the chain to a plain path.
+#[derive(Clone, Copy, Debug)]
+struct PlainTag;
+
+impl TagReflection for PlainTag {
+    fn tag(&self) -> &str {
+        "plain"
+    }
+
+    fn description(&self) -> &str {
+        "test"
+    }
+}
+
+impl ParseTag for PlainTag {
+    fn parse(
+        &self,
+        mut arguments: TagTokenIter<'_>,
+        options: &Language,
+    ) -> Result<Box<dyn liquid_core::Renderable>> {
+        let token = arguments.expect_next("chain")?;
+        let text = token.as_str().to_owned();
+        let chain = Chain::new(
+            &text,
+            token.expect_filter_chain(options).into_result()?,
+            options,
+        );
+        Ok(Box::new(Printed(if chain.is_plain_path() {
+            "plain"
+        } else {
+            "not"
+        })))
+    }
+
+    fn reflection(&self) -> &dyn TagReflection {
+        self
+    }
+}
+
+#[derive(Debug)]
+struct Printed(&'static str);
+
+impl Renderable for Printed {
+    fn render_to(&self, writer: &mut dyn Write, _runtime: &dyn Runtime) -> Result<()> {
+        writer.write_all(self.0.as_bytes()).unwrap();
+        Ok(())
+    }
+}
+
+#[test]
+fn given_chains_then_only_a_path_without_filters_is_a_plain_path() {
+    let mut language = LANGUAGE.clone();
+    language
+        .tags
+        .register("plain".to_owned(), Box::new(PlainTag) as Box<dyn ParseTag>);
+    let plain = |chain: &str| {
+        let elements = liquid_core::parser::parse(&format!("{{% plain {chain} %}}"), &language)
+            .unwrap_or_else(|e| panic!("{chain}: {e}"));
+        let data = FieldValue::default();
+        let runtime = LenientRuntime::new(&data, &data, None);
+        let mut out = Vec::new();
+        liquid_core::Template::new(elements)
+            .render_to(&mut out, &runtime)
+            .unwrap();
+        String::from_utf8(out).unwrap() == "plain"
+    };
+    assert!(plain("offers.first"));
+    assert!(plain("customer"));
+    assert!(!plain("offers.first | default: 'x'"));
+    assert!(!plain("'text'"));
+    assert!(!plain("customer.tags[0]"));
+}

@@ -13,9 +13,10 @@ use liquid_core::parser::{BlockElement, TryMatchToken};
 use liquid_core::runtime::{Interrupt, InterruptRegister};
 use liquid_core::{
     BlockReflection, Error, Expression, Language, ParseBlock, Renderable, Result, Runtime,
-    TagBlock, TagTokenIter, Template,
+    TagBlock, TagTokenIter,
 };
 
+use super::body::{Body, forget_interrupting_tags_since, interrupting_tags_parsed};
 use super::budget::{MAX_LOOP_ITERATIONS, charge_iterations};
 use super::object_view::fixed_object_view;
 use super::runtime::LoopFrame;
@@ -45,27 +46,30 @@ impl ParseBlock for LenientForBlock {
         options: &Language,
     ) -> Result<Box<dyn Renderable>> {
         let header = LoopHeader::parse(arguments, LoopKind::For)?;
-        let mut body = Vec::new();
+        let before = interrupting_tags_parsed();
+        let mut body = Body::default();
         let mut else_body = None;
         while let Some(element) = tokens.next()? {
             match element {
-                BlockElement::Tag(mut tag) => match tag.name() {
-                    "else" => {
-                        tag.tokens().expect_nothing()?;
-                        else_body = Some(tokens.parse_all(options)?);
-                        break;
-                    }
-                    _ => body.push(tag.parse(&mut tokens, options)?),
-                },
-                element => body.push(element.parse(&mut tokens, options)?),
+                BlockElement::Tag(mut tag) if tag.name() == "else" => {
+                    tag.tokens().expect_nothing()?;
+                    // The loop ends its body's `break` and `continue`, not its `else` branch's.
+                    forget_interrupting_tags_since(before);
+                    else_body = Some(Body::parse_rest(&mut tokens, options)?);
+                    break;
+                }
+                element => body.parse_push(element, &mut tokens, options)?,
             }
+        }
+        if else_body.is_none() {
+            forget_interrupting_tags_since(before);
         }
         tokens.assert_empty();
 
         Ok(Box::new(For {
             header,
-            body: Template::new(body),
-            else_body: else_body.map(Template::new),
+            body,
+            else_body,
         }))
     }
 
@@ -290,8 +294,8 @@ enum Collection {
 #[derive(Debug)]
 struct For {
     header: LoopHeader,
-    body: Template,
-    else_body: Option<Template>,
+    body: Body,
+    else_body: Option<Body>,
 }
 
 /// A whole number from any value the way Ruby's `to_i` reads it; nil and nonsense are 0.
@@ -385,7 +389,11 @@ impl For {
                 .context_key("index")
                 .value_with(|| format!("{}", index + 1).into())?;
 
-            // `continue` needs nothing more at the end of the body; `break` ends the loop.
+            // `continue` needs nothing more at the end of the body; `break` ends the loop. A
+            // body without either cannot have set the register.
+            if !self.body.may_interrupt() {
+                continue;
+            }
             let interrupt = frame.registers().get_mut::<InterruptRegister>().reset();
             if let Some(Interrupt::Break) = interrupt {
                 break;

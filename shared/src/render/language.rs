@@ -3,11 +3,13 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use liquid_core::{Language, Renderable, Template};
+use liquid_core::{Language, Renderable};
+
+use super::body::{Body, interrupting_tags_parsed};
 
 use super::{
-    Baking, RenderError, TemplatePart, budget, date_filter, echo_tag, for_block, markup,
-    nil_tolerant, price_filter, shopify_filters, tablerow, vars,
+    Baking, RenderError, TemplatePart, body, budget, date_filter, echo_tag, for_block, if_block,
+    markup, nil_tolerant, price_filter, shopify_filters, tablerow, vars,
 };
 use crate::domain::FieldValue;
 
@@ -24,8 +26,8 @@ fn build_language() -> Language {
     let tags: [Box<dyn liquid_core::ParseTag>; 7] = [
         Box::new(echo_tag::EchoTag),
         Box::new(budget::AssignTag),
-        Box::new(stdlib::BreakTag),
-        Box::new(stdlib::ContinueTag),
+        Box::new(body::Interrupting(stdlib::BreakTag)),
+        Box::new(body::Interrupting(stdlib::ContinueTag)),
         Box::new(stdlib::CycleTag),
         Box::new(stdlib::IncrementTag),
         Box::new(stdlib::DecrementTag),
@@ -35,16 +37,17 @@ fn build_language() -> Language {
             .tags
             .register(tag.reflection().tag().to_owned(), tag);
     }
-    let blocks: [Box<dyn liquid_core::ParseBlock>; 9] = [
+    let blocks: [Box<dyn liquid_core::ParseBlock>; 10] = [
         Box::new(stdlib::RawBlock),
-        Box::new(stdlib::IfBlock),
-        Box::new(stdlib::UnlessBlock),
+        Box::new(if_block::IfBlock),
+        Box::new(if_block::UnlessBlock),
         Box::new(stdlib::IfChangedBlock),
         Box::new(stdlib::CommentBlock),
         Box::new(budget::CaptureBlock),
         Box::new(stdlib::CaseBlock),
         Box::new(for_block::LenientForBlock),
         Box::new(tablerow::TableRowBlock),
+        Box::new(body::PartBlock),
     ];
     for block in blocks {
         language
@@ -119,23 +122,49 @@ pub(super) fn compile_part(
     vars: &FieldValue,
     baking: Baking,
     language: &Language,
-) -> Result<Template, RenderError> {
+) -> Result<Body, RenderError> {
     // The retailer's source is parsed as written first, so errors point at their lines.
-    let elements = parse_prepared(part, source, language)?;
+    let elements = parse_body(part, source, language)?;
     let baked = match baking {
         Baking::Enabled => vars::bake(source, vars),
         Baking::Disabled => None,
     };
     let Some(baked) = baked else {
-        return Ok(Template::new(elements));
+        return Ok(elements);
     };
-    match parse_prepared(part, &baked, language) {
-        Ok(baked_elements) => Ok(Template::new(baked_elements)),
+    match parse_body(part, &baked, language) {
+        Ok(baked_elements) => Ok(baked_elements),
         Err(error) => {
             tracing::warn!(part = %part, %error, "baking template variables failed; looking them up per render");
-            Ok(Template::new(elements))
+            Ok(elements)
         }
     }
+}
+
+/// A whole part as a [`Body`]: it looks at the interrupt register after an element only when a
+/// `break`, `continue` or `include` outside a loop can set it.
+fn parse_body(part: TemplatePart, source: &str, language: &Language) -> Result<Body, RenderError> {
+    let before = interrupting_tags_parsed();
+    let elements = parse_elements(part, source, language)?;
+    Ok(Body::uniform(
+        elements,
+        interrupting_tags_parsed() != before,
+    ))
+}
+
+/// A part's (or snippet's) elements: the whole part as one [`body::parse_part`] block when it
+/// parses so (nearly always), else liquid's top-level elements, or the author's parse error.
+pub(super) fn parse_elements(
+    part: TemplatePart,
+    source: &str,
+    language: &Language,
+) -> Result<Vec<Box<dyn Renderable>>, RenderError> {
+    if let Ok(prepared) = markup::prepare(source)
+        && let Some(whole) = body::parse_part(&prepared, language)
+    {
+        return Ok(vec![whole]);
+    }
+    parse_prepared(part, source, language)
 }
 
 /// Parses one part after [`markup::prepare`]. A parse error of the rewritten source is reported

@@ -5,6 +5,7 @@
 //! buffers. Anything a template looks up that the data lacks is nil, never an error: a retailer's
 //! customers do not all have the same attributes, and one of them must not fail a send.
 
+mod body;
 mod budget;
 mod cache;
 mod chain;
@@ -12,6 +13,7 @@ mod context;
 mod date_filter;
 mod echo_tag;
 mod for_block;
+mod if_block;
 mod language;
 mod markup;
 mod nil_tolerant;
@@ -28,7 +30,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use liquid_core::{Renderable, Template};
+use body::Body;
+use liquid_core::Renderable;
 use serde::{Deserialize, Serialize};
 
 pub use cache::{LIVE_POINTER_TTL, TemplateCache};
@@ -192,11 +195,11 @@ impl<'s> From<&'s TemplateSources> for PartSources<'s> {
 /// A template version parsed once, shared between workers behind an `Arc`.
 #[derive(Debug)]
 pub struct CompiledTemplate {
-    subject: Template,
-    html: Template,
-    text: Template,
-    push_title: Option<Template>,
-    push_body: Option<Template>,
+    subject: Body,
+    html: Body,
+    text: Body,
+    push_title: Option<Body>,
+    push_body: Option<Body>,
     vars: FieldValue,
     /// The snippets `render` and `include` can name, compiled with the template.
     partials: Option<Arc<Partials>>,
@@ -214,7 +217,7 @@ fn parse_snippet(
     source: &str,
     language: &liquid_core::Language,
 ) -> Result<Vec<Box<dyn Renderable>>, String> {
-    language::parse_prepared(TemplatePart::Html, source, language)
+    language::parse_elements(TemplatePart::Html, source, language)
         .map_err(|error| error.to_string())
 }
 
@@ -388,7 +391,7 @@ impl CompiledTemplate {
 
     fn render_optional(
         &self,
-        template: &Option<Template>,
+        template: &Option<Body>,
         part: TemplatePart,
         ctx: &RenderContext<'_>,
         out: &mut Option<String>,
@@ -406,7 +409,7 @@ impl CompiledTemplate {
 
     fn render_part(
         &self,
-        template: &Template,
+        template: &Body,
         part: TemplatePart,
         ctx: &RenderContext<'_>,
         out: &mut String,

@@ -51,11 +51,16 @@ macro_rules! fixed_object_view {
                 )
             }
             fn to_value(&self) -> ::liquid_core::model::Value {
-                ::liquid_core::model::Value::Object(
-                    ::liquid_core::model::ObjectView::iter(self)
-                        .map(|(k, v)| (k.into_owned(), v.to_value()))
-                        .collect(),
-                )
+                // Collected first, so that the map is allocated once at its size (a map built
+                // from the boxed iterator grows, and rehashes, several times).
+                let fields: Vec<_> = Self::KEYS
+                    .iter()
+                    .filter_map(|k| {
+                        self.field(k)
+                            .map(|v| (::liquid_core::model::KString::from_static(k), v.to_value()))
+                    })
+                    .collect();
+                ::liquid_core::model::Value::Object(fields.into_iter().collect())
             }
             fn as_object(&self) -> Option<&dyn ::liquid_core::model::ObjectView> {
                 Some(self)

@@ -15,9 +15,10 @@ use liquid_core::parser::TryMatchToken;
 use liquid_core::runtime::{InterruptRegister, PartialStore, Registers};
 use liquid_core::{
     Error, Expression, Language, ParseTag, Renderable, Result, Runtime, TagReflection,
-    TagTokenIter, Template, ValueView,
+    TagTokenIter, ValueView,
 };
 
+use super::body::{Body, interrupting_tags_parsed};
 use super::budget::Iterations;
 use super::for_block::Forloop;
 use super::runtime::{key_text, lookup};
@@ -56,12 +57,11 @@ impl Partials {
         }
         let mut compiled = BTreeMap::new();
         for (name, source) in sources {
+            let before = interrupting_tags_parsed();
             let elements =
                 parse(source, &language).map_err(|error| format!("snippet `{name}`: {error}"))?;
-            compiled.insert(
-                name.clone(),
-                Arc::new(Template::new(elements)) as Arc<dyn Renderable>,
-            );
+            let body = Body::uniform(elements, interrupting_tags_parsed() != before);
+            compiled.insert(name.clone(), Arc::new(body) as Arc<dyn Renderable>);
         }
         Ok((Arc::new(Partials { compiled }), language))
     }
@@ -133,6 +133,10 @@ impl ParseTag for PartialTag {
         mut arguments: TagTokenIter<'_>,
         _options: &Language,
     ) -> Result<Box<dyn Renderable>> {
+        if matches!(self.kind, Kind::Include) {
+            // A `break` or `continue` in an included snippet reaches the caller's loop.
+            super::body::note_interrupting_tag();
+        }
         let name = arguments
             .expect_next("A snippet name expected.")?
             .expect_value()

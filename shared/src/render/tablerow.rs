@@ -9,9 +9,9 @@ use liquid_core::model::{ValueCow, ValueView};
 use liquid_core::runtime::{Interrupt, InterruptRegister};
 use liquid_core::{
     BlockReflection, Language, ParseBlock, Renderable, Result, Runtime, TagBlock, TagTokenIter,
-    Template,
 };
 
+use super::body::{Body, forget_interrupting_tags_since, interrupting_tags_parsed};
 use super::for_block::{LoopHeader, LoopKind};
 use super::object_view::fixed_object_view;
 use super::runtime::LoopFrame;
@@ -41,12 +41,12 @@ impl ParseBlock for TableRowBlock {
         options: &Language,
     ) -> Result<Box<dyn Renderable>> {
         let header = LoopHeader::parse(arguments, LoopKind::TableRow)?;
-        let body = tokens.parse_all(options)?;
+        let before = interrupting_tags_parsed();
+        let body = Body::parse_rest(&mut tokens, options)?;
+        // The loop ends its body's `break` and `continue`.
+        forget_interrupting_tags_since(before);
         tokens.assert_empty();
-        Ok(Box::new(TableRow {
-            header,
-            body: Template::new(body),
-        }))
+        Ok(Box::new(TableRow { header, body }))
     }
 
     fn reflection(&self) -> &dyn BlockReflection {
@@ -57,7 +57,7 @@ impl ParseBlock for TableRowBlock {
 #[derive(Debug)]
 struct TableRow {
     header: LoopHeader,
-    body: Template,
+    body: Body,
 }
 
 impl Renderable for TableRow {

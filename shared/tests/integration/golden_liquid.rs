@@ -23,7 +23,7 @@ const SUITE_PATH: &str = concat!(
 
 /// The measured number of passing cases. Raise it when conformance improves; a change that
 /// makes it fail has broken a case that used to pass.
-const PASS_FLOOR: usize = 960;
+const PASS_FLOOR: usize = 972;
 
 #[derive(Debug, Deserialize)]
 struct Suite {
