@@ -419,6 +419,9 @@ pub struct ApiSettings {
     /// Each retailer's API requests per second (`API_TENANT_REQUESTS_PER_SECOND`, default
     /// [`crate::api::limits::DEFAULT_REQUESTS_PER_SECOND`]); 0 turns the limit off.
     pub tenant_requests_per_second: u32,
+    /// What the deliverability report shows the warm-up judging by: the same `WARMUP_*`
+    /// variables as the warm-up function's ([`warmup_thresholds`]).
+    pub warmup_thresholds: crate::deliverability::warmup::WarmupThresholds,
 }
 
 #[cfg(feature = "api")]
@@ -437,6 +440,7 @@ impl ApiSettings {
                 "API_TENANT_REQUESTS_PER_SECOND",
                 crate::api::limits::DEFAULT_REQUESTS_PER_SECOND,
             )?,
+            warmup_thresholds: warmup_thresholds(env)?,
         })
     }
 }
@@ -571,36 +575,47 @@ impl WarmupSettings {
     }
 
     pub fn from_lookup(env: &dyn Lookup) -> Result<Self, ConfigError> {
-        let mut t = crate::deliverability::warmup::WarmupThresholds::default();
-        for (name, rate) in [
-            ("WARMUP_HOLD_BOUNCE_RATE", &mut t.hold_bounce_rate),
-            ("WARMUP_HOLD_COMPLAINT_RATE", &mut t.hold_complaint_rate),
-            ("WARMUP_HOLD_DEFERRAL_RATE", &mut t.hold_deferral_rate),
-            ("WARMUP_STEP_BACK_BOUNCE_RATE", &mut t.step_back_bounce_rate),
-            (
-                "WARMUP_STEP_BACK_COMPLAINT_RATE",
-                &mut t.step_back_complaint_rate,
-            ),
-        ] {
-            *rate = optional_parsed(env, name, *rate)?;
-        }
-        t.min_volume = optional_parsed(env, "WARMUP_MIN_VOLUME", t.min_volume)?;
-        t.step_back_rungs = optional_parsed(env, "WARMUP_STEP_BACK_RUNGS", t.step_back_rungs)?;
-        t.resume_after_healthy_days = optional_parsed(
-            env,
-            "WARMUP_RESUME_AFTER_HEALTHY_DAYS",
-            t.resume_after_healthy_days,
-        )?;
-        t.validate().map_err(|reason| ConfigError::Invalid {
-            name: "WARMUP_*",
-            reason,
-        })?;
+        let t = warmup_thresholds(env)?;
         Ok(Self {
             tenants_table: required(env, "TENANTS_TABLE")?,
             delivery_table: required(env, "DELIVERY_TABLE")?,
             thresholds: t,
         })
     }
+}
+
+#[cfg(feature = "warmup")]
+/// The warm-up's thresholds: the defaults of `WarmupThresholds`, each `WARMUP_*` variable
+/// overriding one. The warm-up function judges by them; the API reports them (set the same
+/// variables on both).
+pub fn warmup_thresholds(
+    env: &dyn Lookup,
+) -> Result<crate::deliverability::warmup::WarmupThresholds, ConfigError> {
+    let mut t = crate::deliverability::warmup::WarmupThresholds::default();
+    for (name, rate) in [
+        ("WARMUP_HOLD_BOUNCE_RATE", &mut t.hold_bounce_rate),
+        ("WARMUP_HOLD_COMPLAINT_RATE", &mut t.hold_complaint_rate),
+        ("WARMUP_HOLD_DEFERRAL_RATE", &mut t.hold_deferral_rate),
+        ("WARMUP_STEP_BACK_BOUNCE_RATE", &mut t.step_back_bounce_rate),
+        (
+            "WARMUP_STEP_BACK_COMPLAINT_RATE",
+            &mut t.step_back_complaint_rate,
+        ),
+    ] {
+        *rate = optional_parsed(env, name, *rate)?;
+    }
+    t.min_volume = optional_parsed(env, "WARMUP_MIN_VOLUME", t.min_volume)?;
+    t.step_back_rungs = optional_parsed(env, "WARMUP_STEP_BACK_RUNGS", t.step_back_rungs)?;
+    t.resume_after_healthy_days = optional_parsed(
+        env,
+        "WARMUP_RESUME_AFTER_HEALTHY_DAYS",
+        t.resume_after_healthy_days,
+    )?;
+    t.validate().map_err(|reason| ConfigError::Invalid {
+        name: "WARMUP_*",
+        reason,
+    })?;
+    Ok(t)
 }
 
 #[cfg(any(feature = "warmup", feature = "api", feature = "deliver"))]

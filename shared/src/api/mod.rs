@@ -11,6 +11,7 @@ pub mod audiences;
 pub mod auth;
 pub mod availability;
 pub mod campaigns;
+pub mod deliverability;
 pub mod errors;
 pub mod extract;
 pub mod limits;
@@ -71,6 +72,8 @@ pub struct ApiState {
     pub audience_uploads: Arc<crate::campaigns::uploads::AudienceUploads>,
     /// One customer's messages of a campaign and their feedback.
     pub recipients: Arc<crate::campaigns::recipients::RecipientLookup>,
+    /// Each retailer's warm-up and daily feedback figures.
+    pub deliverability: Arc<crate::deliverability::report::DeliverabilityReports>,
     /// Each retailer's requests per second ([`limits`]); none: unlimited (the shared throttle
     /// alone).
     pub request_limit: Option<Arc<limits::TenantRequestLimit>>,
@@ -108,6 +111,7 @@ pub fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(suppressions::list))
         .routes(routes!(suppressions::add, suppressions::remove))
         .routes(routes!(suppressions::import))
+        .routes(routes!(deliverability::get))
         .routes(routes!(unsubscribe::confirm_page, unsubscribe::one_click))
         .routes(routes!(availability::lookup))
         .routes(routes!(availability::get_config, availability::put_config))

@@ -14,6 +14,7 @@
 //!   contact atomically (the campaigns engine reads the same history as a pre-filter).
 //! - [`budget`]: the send budgets: the account's SES rate shared by every delivery, over each
 //!   sending retailer's share.
+//! - [`report`]: a retailer's warm-up and daily counts and rates, for the API and the console.
 //!
 //! Each port has its AWS adapter in `aws/` and its in-memory adapter in `testing/`.
 
@@ -26,6 +27,7 @@ pub mod frequency_cap;
 pub mod import;
 #[cfg(any(feature = "campaigns", feature = "deliver"))]
 pub mod quiet_hours;
+pub mod report;
 pub mod ses_events;
 pub mod suppression;
 #[cfg(feature = "unsubscribe")]

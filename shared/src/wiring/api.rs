@@ -46,7 +46,9 @@ pub fn api_state(
         &settings.campaigns.delivery_table,
         Arc::new(SystemClock),
     ));
+    let deliverability = deliverability_reports(settings, sdk, &tenants, feedback.clone());
     crate::api::ApiState {
+        deliverability,
         onboarding: Arc::new(onboarding(&settings.onboarding, sdk)),
         test_sends,
         templates,
@@ -93,6 +95,30 @@ pub fn api_state(
             ))
         }),
     }
+}
+
+/// The deliverability reports: the workspace and the warm-up state on the tenants table, the day
+/// counters and the day's cap on the delivery table.
+fn deliverability_reports(
+    settings: &crate::config::ApiSettings,
+    sdk: &SdkConfig,
+    tenants: &Arc<TenantsTable>,
+    feedback: Arc<crate::aws::dynamodb::FeedbackTable>,
+) -> Arc<crate::deliverability::report::DeliverabilityReports> {
+    use crate::deliverability::report::{DeliverabilityReports, ReportPorts};
+    Arc::new(DeliverabilityReports::new(
+        ReportPorts {
+            workspaces: tenants.clone(),
+            feedback,
+            warmup: tenants.clone(),
+            caps: Arc::new(crate::aws::dynamodb::DailyCaps::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                &settings.campaigns.delivery_table,
+            )),
+        },
+        settings.warmup_thresholds,
+        Arc::new(SystemClock),
+    ))
 }
 
 /// The lookup and the configuration service on one configuration cache, so a change made

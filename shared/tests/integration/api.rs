@@ -57,6 +57,9 @@ struct Harness {
     email: Arc<storecast::testing::MemoryEmailProvider>,
     /// The delivery counters and usage the stats read.
     send_log: Arc<MemorySendLog>,
+    /// The warm-up's state and day caps the deliverability report reads.
+    warmup_store: Arc<storecast::testing::MemoryWarmupStore>,
+    caps: Arc<storecast::testing::MemorySendCap>,
 }
 
 fn harness() -> Harness {
@@ -142,7 +145,21 @@ fn harness() -> Harness {
             ),
     );
     let email = Arc::new(storecast::testing::MemoryEmailProvider::keeping_messages());
+    let warmup_store = Arc::new(storecast::testing::MemoryWarmupStore::default());
+    let caps = Arc::new(storecast::testing::MemorySendCap::default());
     let router = storecast::api::router(ApiState {
+        deliverability: Arc::new(
+            storecast::deliverability::report::DeliverabilityReports::new(
+                storecast::deliverability::report::ReportPorts {
+                    workspaces: directory.clone(),
+                    feedback: counters.clone(),
+                    warmup: warmup_store.clone(),
+                    caps: caps.clone(),
+                },
+                Default::default(),
+                Arc::new(SystemClock),
+            ),
+        ),
         onboarding: Arc::new(onboarding),
         test_sends: Arc::new(storecast::templates::TestSends::new(
             storecast::templates::test_send::TestSendPorts::new(
@@ -191,6 +208,8 @@ fn harness() -> Harness {
         scores,
         email,
         send_log: send_log_for_stats,
+        warmup_store,
+        caps,
     }
 }
 
@@ -2604,6 +2623,9 @@ async fn test_sends_are_limited_per_retailer_and_minute_and_the_campaign_id_is_r
 
 #[path = "api_snippets.rs"]
 mod snippets;
+
+#[path = "api_deliverability.rs"]
+mod deliverability;
 
 #[tokio::test]
 async fn the_stats_show_the_campaigns_own_cost_per_sent_message() {

@@ -19,6 +19,7 @@ pub const MAX_HISTORY: usize = 60;
 
 /// When the ladder holds and when it steps back. Rates are fractions (0.02 is 2 %).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct WarmupThresholds {
     /// Fewer sends than this yesterday and the rates are not judged: the ladder holds.
@@ -94,6 +95,7 @@ impl WarmupThresholds {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum WarmupStage {
     Ramping,
@@ -104,6 +106,7 @@ pub enum WarmupStage {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum WarmupAction {
     Start,
