@@ -1,8 +1,8 @@
 // The console in a real browser (Debian's Chromium through playwright-core) against the local
 // stack: an operator onboards a retailer, its marketer sets template variables and watches the
 // preview change, writes Liquid snippets and sees one in the preview, edits the seed list and
-// sends a test, creates and launches a campaign and sees its stats reach the sent count,
-// manages suppressions, and is refused another retailer's pages with the API's 403.
+// sends a test, creates and launches a campaign and sees its stats reach the sent count, reads
+// that day's sends on the Deliverability page, manages suppressions, and is refused another retailer's pages with the API's 403.
 // Run: make console-e2e (or infra/scripts/with-local-stack.sh npm --prefix console run e2e).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -22,6 +22,8 @@ const AUDIENCE = 60;
 let api;
 let context;
 let config;
+/** What the launched campaign sent (its stats), for the Deliverability page's day. */
+let campaignSent = 0;
 
 async function shot(page, name) {
   mkdirSync(screenshots, { recursive: true });
@@ -82,6 +84,9 @@ describe("the console against the local stack", { concurrency: false }, () => {
     await listed.getByText("ACTIVE").waitFor();
     await listed.getByRole("link", { name: "End To End Outfitters" }).click();
     await page.getByRole("heading", { name: "End To End Outfitters" }).waitFor();
+    // Its warm-up state and rates are a link away.
+    await page.getByRole("link", { name: "Warm-up state and rates of End To End Outfitters" }).click();
+    await page.getByTestId("warm-up").getByText("Not in warm-up").waitFor();
     await page.close();
     // What CI/CD and the retailer's data feed do outside the console.
     deployTemplates(tenant);
@@ -240,6 +245,7 @@ describe("the console against the local stack", { concurrency: false }, () => {
       { timeout: 90_000, polling: 500 },
     );
     const sent = await page.getByTestId("stat-sent").textContent();
+    campaignSent = Number(sent);
     const consented = [...Array(AUDIENCE).keys()].filter((i) => i % 3 !== 2 && i % 7 !== 3).length;
     assert.ok(Number(sent) > 0 && Number(sent) <= consented, `sent ${sent} of ${consented} consented gold and silver customers`);
     await page.getByTestId("campaign-state").filter({ hasText: "SENT" }).waitFor();
@@ -247,6 +253,28 @@ describe("the console against the local stack", { concurrency: false }, () => {
     await page.getByRole("link", { name: "← Campaigns" }).click();
     await page.getByTestId("campaigns").getByText("Winter warm-up").waitFor();
     await shot(page, "campaigns");
+    await page.close();
+  });
+
+  test("a marketer reads the day of its campaign's sends on the Deliverability page", async () => {
+    assert.ok(campaignSent > 0, "the campaign test ran first and sent");
+    const page = await signIn("marketer", tenant);
+    await page.getByRole("link", { name: "Deliverability" }).click();
+    await page.getByRole("heading", { name: "Deliverability" }).waitFor();
+    // No warm-up plan: said so, and the days still listed.
+    await page.getByTestId("warm-up").getByText("Not in warm-up").waitFor();
+    const today = new Date().toISOString().slice(0, 10);
+    const row = page.getByTestId("days").getByRole("row", { name: new RegExp(`${today} \\(today\\)`) });
+    await row.waitFor();
+    // Sent, then delivered: every message of the campaign, as the mailbox simulator answered.
+    const cells = await row.getByRole("cell").allTextContents();
+    assert.equal(Number(cells[0]), campaignSent, `today's sent: ${cells.join(" | ")}`);
+    assert.equal(Number(cells[1]), campaignSent, `today's delivered: ${cells.join(" | ")}`);
+    assert.equal(cells[5], "0.00%", "no bounces");
+    assert.equal(await page.getByTestId("days").getByRole("row").count(), 15);
+    await page.getByLabel("Days shown").selectOption("7");
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="days"] tbody tr').length === 7);
+    await shot(page, "deliverability");
     await page.close();
   });
 

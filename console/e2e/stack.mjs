@@ -69,7 +69,9 @@ export function audienceRows(tenant, size) {
     rows.push(
       JSON.stringify({
         id: `${tenant}-${i}`,
-        email: `customer${i}@${tenant}.example`,
+        // The SES mailbox simulator's success address: the local stack publishes its Send and
+        // Delivery events, so the day's feedback counters (the Deliverability page) count them.
+        email: `success+${tenant}-${i}@simulator.amazonses.com`,
         consent: { email: i % 7 !== 3 },
         attributes: { first_name: `Customer${i}`, tier: ["gold", "silver", "bronze"][i % 3] },
         candidates: [0, 1, 2].map((c) => ({

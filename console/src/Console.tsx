@@ -10,6 +10,7 @@ import { Campaigns } from "./pages/Campaigns";
 import { CampaignNew } from "./pages/CampaignNew";
 import { CampaignPage } from "./pages/CampaignPage";
 import { Suppressions } from "./pages/Suppressions";
+import { Deliverability } from "./pages/Deliverability";
 import { Audiences } from "./pages/Audiences";
 import { Retailers } from "./pages/Retailers";
 import { SeedList } from "./pages/SeedList";
@@ -88,6 +89,8 @@ function Page({ path, session }: { path: string; session: Session }) {
         return <Suppressions tenant={tenant} />;
       case "audiences":
         return <Audiences tenant={tenant} />;
+      case "deliverability":
+        return <Deliverability tenant={tenant} />;
     }
   }
   return <Redirect to={homeOf(session)} />;
@@ -135,6 +138,7 @@ function Shell({
               {link(`/t/${tenant}/snippets`, "Snippets")}
               {link(`/t/${tenant}/seed-list`, "Seed list")}
               {link(`/t/${tenant}/suppressions`, "Suppressions")}
+              {link(`/t/${tenant}/deliverability`, "Deliverability")}
             </>
           ) : null}
         </nav>

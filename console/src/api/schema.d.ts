@@ -326,6 +326,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/tenants/{tenant}/deliverability": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The retailer's warm-up (plan, state, today's cap and what it granted, the last decisions with
+         *     their reasons; absent without a plan) and, for each of the last days, newest first, its
+         *     feedback counts with the bounce, complaint and deferral rates the warm-up judges, beside the
+         *     thresholds it judges them by.
+         */
+        get: operations["get_deliverability"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/tenants/{tenant}/library/snippets": {
         parameters: {
             query?: never;
@@ -892,6 +914,59 @@ export interface components {
             version: number;
             config: components["schemas"]["AvailabilityConfig"];
             change: components["schemas"]["ChangeNote"];
+        };
+        DayFigures: {
+            day: string;
+            /** @description Every count of the day's feedback. */
+            counts: components["schemas"]["FeedbackCounts"];
+            /**
+             * Format: int64
+             * @description Delayed and soft-bounced messages: the deferral rate's events.
+             */
+            deferrals: number;
+            /**
+             * Format: double
+             * @description Hard bounces per message sent (what SES's review level counts).
+             */
+            bounce_rate: number;
+            /** Format: double */
+            complaint_rate: number;
+            /**
+             * Format: double
+             * @description Deferrals per message sent.
+             */
+            deferral_rate: number;
+        };
+        DecisionView: {
+            /** @description The day the decision's cap applies to. */
+            day: string;
+            action: components["schemas"]["WarmupAction"];
+            /** Format: int32 */
+            rung: number;
+            /** Format: int64 */
+            cap: number;
+            reason: string;
+            /**
+             * Format: int64
+             * @description The previous day's figures it was made from.
+             */
+            sent: number;
+            /** Format: double */
+            bounce_rate: number;
+            /** Format: double */
+            complaint_rate: number;
+            /** Format: double */
+            deferral_rate: number;
+        };
+        /** @description The report. Rates are fractions (0.02 is 2 %), as the thresholds are. */
+        DeliverabilityReport: {
+            /** @description Today (UTC), `YYYY-MM-DD`. */
+            today: string;
+            warm_up?: null | components["schemas"]["WarmUpReport"];
+            /** @description What the daily warm-up decision judges the rates by. */
+            thresholds: components["schemas"]["WarmupThresholds"];
+            /** @description Today and the days before it, newest first. */
+            days: components["schemas"]["DayFigures"][];
         };
         /**
          * @description What delivery recorded, from the delivery counters (kept with the batch outcomes) and the
@@ -1776,6 +1851,39 @@ export interface components {
             /** Format: int32 */
             weight: number;
         };
+        WarmUpReport: {
+            plan: components["schemas"]["WarmupPlan"];
+            /**
+             * Format: int32
+             * @description The rung at which the plan's target is reached.
+             */
+            top_rung: number;
+            state?: null | components["schemas"]["WarmUpStateView"];
+            /**
+             * Format: int64
+             * @description Today's cap (absent while no decision set it) and the sends it granted so far.
+             */
+            today_cap?: number | null;
+            /** Format: int64 */
+            today_used: number;
+            /** @description The last decisions, newest first. */
+            decisions: components["schemas"]["DecisionView"][];
+        };
+        WarmUpStateView: {
+            /** Format: int32 */
+            rung: number;
+            stage: components["schemas"]["WarmupStage"];
+            /**
+             * Format: int64
+             * @description The cap of `day`, the day last decided.
+             */
+            cap: number;
+            day: string;
+            /** Format: int32 */
+            healthy_streak: number;
+        };
+        /** @enum {string} */
+        WarmupAction: "start" | "advance" | "hold" | "step_back" | "resume" | "complete";
         /**
          * @description A warm-up plan: `start_cap` sends on the first day, growing step by step to `target` a day
          *     over `ramp_days` healthy days (validated by `deliverability::warmup::Ladder::new`).
@@ -1792,6 +1900,64 @@ export interface components {
              *     customer field `engagement_score`, higher first), when the audience carries it.
              */
             engaged_first?: boolean;
+        };
+        /** @enum {string} */
+        WarmupStage: "ramping" | "holding" | "stepped_back" | "complete";
+        /** @description When the ladder holds and when it steps back. Rates are fractions (0.02 is 2 %). */
+        WarmupThresholds: {
+            /**
+             * Format: int64
+             * @description Fewer sends than this yesterday and the rates are not judged: the ladder holds.
+             * @default 50
+             */
+            min_volume: number;
+            /**
+             * Format: int64
+             * @description A rate resting on fewer events than this (one complaint in 600 sends is 0.17 %) is
+             *     noise and not judged.
+             * @default 3
+             */
+            min_events: number;
+            /**
+             * Format: double
+             * @description Hold at or above these (caution levels) ...
+             * @default 0.02
+             */
+            hold_bounce_rate: number;
+            /**
+             * Format: double
+             * @default 0.0005
+             */
+            hold_complaint_rate: number;
+            /**
+             * Format: double
+             * @description Delayed and soft-bounced messages per message sent: the receivers' "slow down".
+             * @default 0.05
+             */
+            hold_deferral_rate: number;
+            /**
+             * Format: double
+             * @description ... step back at or above these (near the review levels).
+             * @default 0.04
+             */
+            step_back_bounce_rate: number;
+            /**
+             * Format: double
+             * @default 0.0008
+             */
+            step_back_complaint_rate: number;
+            /**
+             * Format: int32
+             * @description Rungs a step back goes down.
+             * @default 3
+             */
+            step_back_rungs: number;
+            /**
+             * Format: int32
+             * @description Healthy days after a step back before the ladder climbs again.
+             * @default 2
+             */
+            resume_after_healthy_days: number;
         };
     };
     responses: never;
@@ -4031,6 +4197,95 @@ export interface operations {
                 };
             };
             /** @description Malformed request (body or path parameter) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller or retailer */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource for this retailer */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This retailer's requests are over its limit a second; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Failure on our side */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_deliverability: {
+        parameters: {
+            query?: {
+                /** @description Days reported, today included (1 to 60, default 14). */
+                days?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The retailer's id */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The report */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliverabilityReport"];
+                };
+            };
+            /** @description `days` out of range */
             400: {
                 headers: {
                     [name: string]: unknown;

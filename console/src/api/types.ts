@@ -33,3 +33,7 @@ export type SnippetDetail = Schemas["SnippetDetail"];
 export type LibrarySnippetSummary = Schemas["LibrarySnippetSummary"];
 export type LibrarySnippetDetail = Schemas["LibrarySnippetDetail"];
 export type TenantPatch = Schemas["TenantPatch"];
+export type DeliverabilityReport = Schemas["DeliverabilityReport"];
+export type DayFigures = Schemas["DayFigures"];
+export type WarmUpReport = Schemas["WarmUpReport"];
+export type DecisionView = Schemas["DecisionView"];

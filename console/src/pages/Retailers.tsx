@@ -165,7 +165,13 @@ function Retailer({ tenant }: { tenant: string }) {
             <dd>
               {data.settings?.warmup
                 ? `${data.settings.warmup.start_cap} a day rising to ${data.settings.warmup.target} over ${data.settings.warmup.ramp_days} days`
-                : "none"}
+                : "none"}{" "}
+              <a
+                href={href(`/t/${data.tenant_id}/deliverability`)}
+                aria-label={`Warm-up state and rates of ${data.display_name}`}
+              >
+                State and rates
+              </a>
             </dd>
             <dt>Seed list (test sends)</dt>
             <dd>
