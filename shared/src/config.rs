@@ -527,6 +527,24 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "warmup")]
+    #[test]
+    fn the_warm_up_thresholds_are_the_defaults_each_overridden_by_its_variable_and_checked() {
+        use crate::deliverability::warmup::WarmupThresholds;
+        let mut env: BTreeMap<String, String> = BTreeMap::new();
+        assert_eq!(
+            warmup_thresholds(&env).unwrap(),
+            WarmupThresholds::default()
+        );
+        env.insert("WARMUP_HOLD_BOUNCE_RATE".into(), "0.01".into());
+        env.insert("WARMUP_MIN_VOLUME".into(), "200".into());
+        let t = warmup_thresholds(&env).unwrap();
+        assert_eq!((t.hold_bounce_rate, t.min_volume), (0.01, 200));
+        env.insert("WARMUP_HOLD_BOUNCE_RATE".into(), "0.045".into());
+        let err = warmup_thresholds(&env).unwrap_err();
+        assert!(err.to_string().contains("hold_bounce_rate"), "{err}");
+    }
+
     #[test]
     fn onboarding_settings_need_the_workspace_names_and_make_redrive_optional() {
         let mut env: BTreeMap<String, String> = [

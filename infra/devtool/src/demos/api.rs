@@ -168,6 +168,15 @@ pub async fn run(options: &ApiDemoOptions) -> Result<ApiDemoReport> {
     Ok(report)
 }
 
+/// The warm-up retailer's day through the API, as the console's Deliverability page reads it.
+async fn warmup_retailers_deliverability(base: &str) -> Result<(u16, Value)> {
+    let warming = TenantId::parse(crate::demos::api_report::WARMUP_RETAILER)?;
+    let path = format!("/tenants/{warming}/deliverability?days=2");
+    ApiClient::new(base, Role::Marketer, Some(&warming))?
+        .call(reqwest::Method::GET, &path, None)
+        .await
+}
+
 async fn drive(
     pipeline: &LocalPipeline,
     sdk: &aws_config::SdkConfig,
@@ -224,6 +233,7 @@ async fn drive(
     );
     read_workspace_statuses(&operator, report).await?;
     report.warmup = crate::demos::api_warmup::read_warmup(pipeline).await?;
+    report.warmup.api_report = warmup_retailers_deliverability(base).await?;
     report.feedback = runner.ses_events.summary();
     report.feedback_failures = runner.ses_events.failed();
     let sent = emails_of_this_run(pipeline, options).await?;

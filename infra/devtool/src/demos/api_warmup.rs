@@ -53,6 +53,8 @@ pub struct WarmupLine {
     /// Those recipients per (retry-at in RFC 3339, reason): the cap's are due at the next UTC
     /// midnight; a batch deferred for another reason (a send budget's wait) may be due sooner.
     pub deferred_until: std::collections::BTreeMap<(String, String), u64>,
+    /// `GET /tenants/{t}/deliverability?days=2` as the retailer's marketer: status and body.
+    pub api_report: (u16, serde_json::Value),
 }
 
 impl WarmupLine {

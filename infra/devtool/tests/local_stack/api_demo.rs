@@ -62,6 +62,17 @@ async fn a_campaign_through_the_api_reconciles_for_every_retailer() {
             .any(|(at, _)| at.ends_with("T00:00:00Z")),
         "{warmup:?}"
     );
+    // The API's deliverability report reads the same cap item, the state the daily run stored,
+    // and the day counters the feedback handler wrote.
+    let (status, api) = &warmup.api_report;
+    assert_eq!(*status, 200, "{api}");
+    let warm_up = &api["warm_up"];
+    assert_eq!(warm_up["today_cap"], 50, "{api}");
+    assert_eq!(warm_up["today_used"], warmup.used, "{api}");
+    assert_eq!(warm_up["state"]["rung"], 0, "{api}");
+    assert_eq!(warm_up["decisions"][0]["action"], "start", "{api}");
+    assert_eq!(api["days"][0]["day"], warmup.day.as_str(), "{api}");
+    assert_eq!(api["days"].as_array().map(Vec::len), Some(2), "{api}");
     assert_eq!(report.cross_tenant_status, 403);
     // A delivered email's List-Unsubscribe link, followed: the page changes nothing, the
     // one-click POST suppresses the recipient for that retailer.
