@@ -295,9 +295,9 @@ describe("the console against the local stack", { concurrency: false }, () => {
     const page = await signIn("marketer", tenant);
     await page.getByRole("link", { name: "Audiences" }).click();
     const rows = [
-      { id: "u1", email: "ann@example.com", consent: { email: true } },
+      { id: "u1", email: "ann@example.com", consent: { email: true }, attributes: { first_name: "Annika" } },
       { id: "u2", email: "bob@example.com", consent: { email: true }, attributes: ["not", "an", "object"] },
-      { id: "u3", email: "cy@example.com", consent: { email: false } },
+      { id: "u3", email: "cy@example.com", consent: { email: false }, attributes: { first_name: "Cyrano" } },
     ];
     await page.getByLabel("Customer export (JSON lines)").setInputFiles({
       name: "customers.jsonl",
@@ -316,6 +316,38 @@ describe("the console against the local stack", { concurrency: false }, () => {
     assert.equal(await malformed.getByRole("cell").first().textContent(), "2");
     assert.match(await report.getByTestId("report-key").textContent(), new RegExp(`^${tenant}/uploads/.*\\.jsonl$`));
     await shot(page, "audiences");
+
+    // The template page previews with a customer picked from that export (this tab uploaded it,
+    // so its key is offered); the malformed row is never picked.
+    await page.goto(`${api.base}/console/#/t/${tenant}/templates/weekly-offers`);
+    await page.getByLabel("From an audience export").check();
+    const key = await page.getByLabel("Export key").inputValue();
+    assert.match(key, new RegExp(`^${tenant}/uploads/.*\\.jsonl$`));
+    await page.getByRole("button", { name: "Pick a customer" }).click();
+    const names = { u1: "Annika", u3: "Cyrano" };
+    const picked = async () => {
+      const text = await page.getByTestId("export-sample").textContent();
+      const id = /Customer (u\d)/.exec(text)?.[1];
+      assert.ok(id === "u1" || id === "u3", text);
+      await page.getByTestId("preview-subject").filter({ hasText: `${names[id]}, ` }).waitFor();
+      return id;
+    };
+    await page.getByTestId("export-sample").waitFor();
+    const first = await picked();
+    await shot(page, "templates-export-customer");
+    // "Pick another" asks with a new seed: within a few picks the other customer comes up.
+    let other = first;
+    for (let i = 0; i < 12 && other === first; i++) {
+      const answered = page.waitForResponse((response) => response.url().includes("/audiences/sample?"));
+      await page.getByRole("button", { name: "Pick another" }).click();
+      await answered;
+      other = await picked();
+    }
+    assert.notEqual(other, first, "a new seed picks the export's other customer");
+    // A key of another retailer is refused before asking.
+    await page.getByLabel("Export key").fill("someone-else/uploads/a.jsonl");
+    await page.getByText(`an export of this retailer starts with ${tenant}/`).waitFor();
+    assert.equal(await page.getByRole("button", { name: "Pick another" }).isDisabled(), true);
     await page.close();
   });
 

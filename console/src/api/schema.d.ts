@@ -75,6 +75,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/tenants/{tenant}/audiences/sample": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One customer of an export in the exports bucket, for a template preview: its `email` and
+         *     `fields` are a preview's `customer`. Picked at random (or with `seed`) among the well-formed
+         *     rows that start in the export's first MiB (`MAX_SAMPLED_BYTES`), read with the campaigns
+         *     engine's own reader; malformed rows are skipped.
+         */
+        get: operations["sample_audience"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/tenants/{tenant}/audiences/uploads": {
         parameters: {
             query?: never;
@@ -713,6 +735,40 @@ export interface components {
         AudienceLocation: {
             bucket: string;
             key: string;
+        };
+        /** @description A customer of the export, with the `email` and `fields` a preview's custom customer takes. */
+        AudienceSample: {
+            /** @description The row's `id`. */
+            customer_id: string;
+            email?: string | null;
+            /** @description The row's `attributes`: what a template reads as `customer.fields`. */
+            fields: Record<string, unknown>;
+            /** @description The row's subscription consent (a missing answer is no). */
+            consent: components["schemas"]["SampleConsent"];
+            /** @description Whether the row names a push device. */
+            has_push_token: boolean;
+            /**
+             * Format: int64
+             * @description The row's line in the export (from 1).
+             */
+            line: number;
+            /**
+             * Format: int64
+             * @description The seed the customer was picked with: the same seed picks the same customer again.
+             */
+            seed: number;
+            /**
+             * Format: int64
+             * @description Well-formed rows the customer was picked among.
+             */
+            rows: number;
+            /**
+             * Format: int64
+             * @description Malformed rows skipped.
+             */
+            malformed: number;
+            /** @description False when the export goes on past the bytes read. */
+            complete: boolean;
         };
         AvailabilityConfig: {
             models: components["schemas"]["ModelColumn"][];
@@ -1495,6 +1551,10 @@ export interface components {
             version: number;
             /** @description Why (kept with the new revision), 1 to 500 characters. */
             reason: string;
+        };
+        SampleConsent: {
+            email: boolean;
+            push: boolean;
         };
         ScoreColumn: string;
         /**
@@ -2456,6 +2516,106 @@ export interface operations {
             };
             /** @description No export at that key (not uploaded yet?) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This retailer's requests are over its limit a second; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Failure on our side */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    sample_audience: {
+        parameters: {
+            query: {
+                /** @description The export's key in the exports bucket (an upload's `key`), under the retailer's prefix. */
+                key: string;
+                /** @description Picks the same customer again; a random one when absent (the answer's `seed` says which). */
+                seed?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The retailer's id */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A customer of the export */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AudienceSample"];
+                };
+            };
+            /** @description No `key`, or one outside the retailer's prefix */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller or retailer */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No export at that key (not uploaded yet?) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The export's first MiB holds no well-formed row */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

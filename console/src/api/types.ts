@@ -28,6 +28,7 @@ export type SuppressionListPage = Schemas["SuppressionListPage"];
 export type ImportReport = Schemas["ImportReport"];
 export type UploadTarget = Schemas["UploadTarget"];
 export type AudienceCheck = Schemas["AudienceCheck"];
+export type AudienceSample = Schemas["AudienceSample"];
 export type SnippetSummary = Schemas["SnippetSummary"];
 export type SnippetDetail = Schemas["SnippetDetail"];
 export type LibrarySnippetSummary = Schemas["LibrarySnippetSummary"];

@@ -3,6 +3,7 @@ import { seg } from "../api/client";
 import type { AudienceCheck, UploadTarget } from "../api/types";
 import { Field, ProblemAlert } from "../components/common";
 import { useApp } from "../context";
+import { rememberExport } from "../logic/audienceSample";
 import { isGzip, putFile } from "../logic/upload";
 
 type Step = "idle" | "uploading" | "checking" | "done";
@@ -35,6 +36,8 @@ export function Audiences({ tenant }: { tenant: string }) {
       await putFile(target, file, setProgress, cancel.current.signal);
       setStep("checking");
       setReport(await api.get<AudienceCheck>(`${base}/report`, { query: { key: target.key } }));
+      // The template page offers this tab's uploads as the exports a preview customer comes from.
+      rememberExport(sessionStorage, tenant, target.key);
       setStep("done");
     } catch (caught) {
       setError(caught);

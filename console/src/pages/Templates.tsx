@@ -1,11 +1,12 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { ApiError, seg } from "../api/client";
-import type { Preview, PreviewRequest, TemplateVariables, TenantWorkspace, TestSent } from "../api/types";
+import type { AudienceSample, Preview, PreviewRequest, TemplateVariables, TenantWorkspace, TestSent } from "../api/types";
 import { CodeEditor } from "../components/CodeEditor";
 import { describedBy, Field, ProblemAlert, useLoad } from "../components/common";
 import { PreviewPanel, type Timing } from "../components/PreviewPanel";
 import { TestSendControl } from "../components/TestSendControl";
 import { useApp } from "../context";
+import { exportKeyProblem, newSeed, previewCustomer, recentExports } from "../logic/audienceSample";
 import { parseCustomer, randomCustomer, type SampleCustomer } from "../logic/customers";
 import { STANDARD_TEMPLATES } from "../logic/templates";
 import { seedAddresses, testSendBody } from "../logic/testSend";
@@ -40,7 +41,14 @@ export default function Templates({ tenant, template }: { tenant: string; templa
   );
 }
 
-type CustomerMode = "sample" | "random" | "custom";
+type CustomerMode = "sample" | "random" | "export" | "custom";
+
+const MODE_LABELS: Record<CustomerMode, string> = {
+  sample: "The API's sample",
+  random: "Random",
+  export: "From an audience export",
+  custom: "Custom JSON",
+};
 
 function TemplateEditor({ tenant, template }: { tenant: string; template: string }) {
   const { api } = useApp();
@@ -63,14 +71,16 @@ function TemplateEditor({ tenant, template }: { tenant: string; template: string
   const localErrors = validate(fields, values);
   const apiErrors = saveError instanceof ApiError ? apiErrorsByVariable(saveError.problem.errors ?? []) : {};
 
+  const fromExport = useExportSample(tenant);
   const customer = useMemo((): { customer?: SampleCustomer; error?: string } => {
     if (mode === "random") return { customer: random };
+    if (mode === "export") return fromExport.sample ? { customer: previewCustomer(fromExport.sample) } : {};
     if (mode === "custom") {
       const parsed = parseCustomer(customJson);
       return parsed.ok ? { customer: parsed.customer } : { error: parsed.reason };
     }
     return {};
-  }, [mode, random, customJson]);
+  }, [mode, random, customJson, fromExport.sample]);
 
   const previewRequest: PreviewRequest | null = variables
     ? { variables: draftFrom(fields, values), customer: customer.customer ?? null }
@@ -143,7 +153,7 @@ function TemplateEditor({ tenant, template }: { tenant: string; template: string
         <fieldset className="customer">
           <legend>Sample customer</legend>
           <div className="row">
-            {(["sample", "random", "custom"] as CustomerMode[]).map((choice) => (
+            {(Object.keys(MODE_LABELS) as CustomerMode[]).map((choice) => (
               <label key={choice}>
                 <input
                   type="radio"
@@ -155,7 +165,7 @@ function TemplateEditor({ tenant, template }: { tenant: string; template: string
                     setMode(choice);
                   }}
                 />{" "}
-                {choice === "sample" ? "The API's sample" : choice === "random" ? "Random" : "Custom JSON"}
+                {MODE_LABELS[choice]}
               </label>
             ))}
             {mode === "random" ? (
@@ -172,6 +182,16 @@ function TemplateEditor({ tenant, template }: { tenant: string; template: string
             ) : null}
           </div>
           {mode === "random" ? <code className="muted">{JSON.stringify(random.fields)}</code> : null}
+          {mode === "export" ? (
+            <ExportSampleControl
+              tenant={tenant}
+              state={fromExport}
+              onPick={(key) => {
+                preview.typed();
+                void fromExport.pick(key);
+              }}
+            />
+          ) : null}
           {mode === "custom" ? (
             <>
               <CodeEditor
@@ -280,6 +300,75 @@ function VariableInput({
  * (cancelling the request still running); `timing` is the time from the last keystroke to the
  * preview drawn, as the frames report it.
  */
+/** A customer picked from one of the retailer's exports, and a new seed for "Pick another". */
+function useExportSample(tenant: string) {
+  const { api } = useApp();
+  const [key, setKey] = useState(() => recentExports(sessionStorage, tenant)[0] ?? "");
+  const [sample, setSample] = useState<AudienceSample | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [pending, setPending] = useState(false);
+  const pick = async (exportKey: string) => {
+    setError(null);
+    setPending(true);
+    try {
+      const query = { key: exportKey.trim(), seed: newSeed() };
+      setSample(await api.get<AudienceSample>(`/tenants/${seg(tenant)}/audiences/sample`, { query }));
+    } catch (caught) {
+      setError(caught);
+    } finally {
+      setPending(false);
+    }
+  };
+  return { key, setKey, sample, error, pending, pick };
+}
+
+function ExportSampleControl({
+  tenant,
+  state,
+  onPick,
+}: {
+  tenant: string;
+  state: ReturnType<typeof useExportSample>;
+  onPick: (key: string) => void;
+}) {
+  const problem = exportKeyProblem(tenant, state.key);
+  const recent = recentExports(sessionStorage, tenant);
+  return (
+    <div className="export-sample">
+      <Field
+        label="Export key"
+        id="export-key"
+        hint="An upload's key, as the Audiences page shows it"
+        error={problem && state.key ? problem : undefined}
+      >
+        <input
+          id="export-key"
+          aria-describedby={describedBy("export-key", true, !!(problem && state.key))}
+          list="recent-exports"
+          value={state.key}
+          placeholder={`${tenant}/uploads/…`}
+          onChange={(e) => state.setKey(e.target.value)}
+        />
+      </Field>
+      <datalist id="recent-exports">
+        {recent.map((key) => (
+          <option key={key} value={key} />
+        ))}
+      </datalist>
+      <button type="button" className="secondary" disabled={!!problem || state.pending} onClick={() => onPick(state.key)}>
+        {state.sample ? "Pick another" : "Pick a customer"}
+      </button>
+      <ProblemAlert error={state.error} context="No customer picked" />
+      {state.sample ? (
+        <p className="muted" data-testid="export-sample">
+          Customer <code>{state.sample.customer_id}</code> (line {state.sample.line}, one of {state.sample.rows} rows
+          {state.sample.complete ? "" : " in the export's first MiB"}): <code>{JSON.stringify(state.sample.fields)}</code>
+        </p>
+      ) : null}
+    </div>
+  );
+}
+
 function usePreview(base: string, request: PreviewRequest | null) {
   const { api } = useApp();
   const [preview, setPreview] = useState<Preview>();

@@ -108,6 +108,7 @@ pub fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(campaigns::recipient))
         .routes(routes!(audiences::create_upload))
         .routes(routes!(audiences::report))
+        .routes(routes!(audiences::sample))
         .routes(routes!(suppressions::list))
         .routes(routes!(suppressions::add, suppressions::remove))
         .routes(routes!(suppressions::import))

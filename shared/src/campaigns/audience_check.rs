@@ -101,20 +101,33 @@ impl AudienceChecks {
         }
     }
 
+    /// The export at `key`, which must be under the retailer's own prefix.
+    pub(crate) fn location(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+    ) -> Result<AudienceLocation, AudienceCheckError> {
+        let prefix = format!("{tenant}/");
+        if !key.starts_with(&prefix) || key.contains("..") {
+            return Err(AudienceCheckError::Key(format!("must start with {prefix}")));
+        }
+        Ok(AudienceLocation {
+            bucket: self.bucket.clone(),
+            key: key.to_string(),
+        })
+    }
+
+    pub(crate) fn source(&self) -> &dyn AudienceSource {
+        self.source.as_ref()
+    }
+
     #[tracing::instrument(skip(self), fields(tenant_id = %tenant))]
     pub async fn check(
         &self,
         tenant: &TenantId,
         key: &str,
     ) -> Result<AudienceCheck, AudienceCheckError> {
-        let prefix = format!("{tenant}/");
-        if !key.starts_with(&prefix) || key.contains("..") {
-            return Err(AudienceCheckError::Key(format!("must start with {prefix}")));
-        }
-        let location = AudienceLocation {
-            bucket: self.bucket.clone(),
-            key: key.to_string(),
-        };
+        let location = self.location(tenant, key)?;
         let size = self.source.object_size(&location).await?;
         let mut lines = open_chunk(self.source.as_ref(), &location, 0..size).await?;
         let mut report = AudienceCheck {

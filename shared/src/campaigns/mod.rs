@@ -13,6 +13,8 @@ pub mod assign;
 pub mod audience;
 #[cfg(feature = "api")]
 pub mod audience_check;
+#[cfg(feature = "api")]
+pub mod audience_sample;
 pub mod checkpoint;
 pub mod definition;
 mod invalid;

@@ -1503,6 +1503,107 @@ async fn an_uploaded_export_gets_its_parse_report_with_the_malformed_rows_lines(
     }
 }
 
+#[tokio::test]
+async fn a_preview_renders_for_a_customer_picked_from_an_uploaded_export() {
+    let h = two_retailers().await;
+    let sample_uri = |seed: u64| {
+        format!("/tenants/alpine/audiences/sample?key=alpine/customers.jsonl&seed={seed}")
+    };
+    let sample = h
+        .call(Method::GET, &sample_uri(11), Some(marketer("alpine")), None)
+        .await;
+    assert_eq!(sample.status, StatusCode::OK, "{}", sample.body);
+    let id = sample.body["customer_id"].as_str().unwrap().to_string();
+    let i: u64 = id.strip_prefix("alpine-c").unwrap().parse().unwrap();
+    assert!(i < 60, "{id}");
+    assert_eq!(sample.body["line"], i + 1);
+    assert_eq!(sample.body["email"], format!("c{i}@alpine.customers.test"));
+    assert_eq!(sample.body["fields"]["first_name"], format!("C{i}"));
+    assert_eq!(sample.body["consent"]["email"], !i.is_multiple_of(10));
+    assert_eq!(sample.body["rows"], 60, "the broken last row is skipped");
+    assert_eq!(sample.body["malformed"], 1);
+    assert_eq!(sample.body["seed"], 11);
+    let again = h
+        .call(Method::GET, &sample_uri(11), Some(marketer("alpine")), None)
+        .await;
+    assert_eq!(
+        again.body, sample.body,
+        "the same seed picks the same customer"
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for seed in 0..20 {
+        let other = h
+            .call(
+                Method::GET,
+                &sample_uri(seed),
+                Some(marketer("alpine")),
+                None,
+            )
+            .await;
+        seen.insert(other.body["customer_id"].as_str().unwrap().to_string());
+    }
+    assert!(seen.len() > 5, "new seeds pick other customers: {seen:?}");
+
+    // The answer is a preview's customer as it stands.
+    let preview = h
+        .call(
+            Method::POST,
+            &format!("/tenants/alpine/templates/{TEMPLATE}/preview"),
+            Some(marketer("alpine")),
+            Some(json!({"customer": sample.body})),
+        )
+        .await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+    let subject = preview.body["subject"].as_str().unwrap();
+    assert!(subject.starts_with(&format!("C{i}, ")), "{subject}");
+
+    // Harbor reaches neither alpine's path nor, through its own, alpine's key.
+    for (uri, status) in [
+        (sample_uri(1), StatusCode::FORBIDDEN),
+        (
+            "/tenants/harbor/audiences/sample?key=alpine/customers.jsonl".into(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/tenants/harbor/audiences/sample?key=harbor/none.jsonl".into(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/tenants/harbor/audiences/sample".into(),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let answer = h
+            .call(Method::GET, &uri, Some(marketer("harbor")), None)
+            .await;
+        assert_eq!(answer.status, status, "{uri}: {}", answer.body);
+        assert_eq!(answer.content_type, "application/problem+json");
+    }
+
+    // An export without a well-formed row is a 422 that says so.
+    for (key, text) in [
+        ("harbor/empty.jsonl", ""),
+        ("harbor/broken.jsonl", "{\"id\": \"broken\nnot json\n"),
+    ] {
+        let location = AudienceLocation {
+            bucket: EXPORTS.into(),
+            key: key.into(),
+        };
+        h.source.put(&location, text.as_bytes().to_vec());
+        let answer = h
+            .call(
+                Method::GET,
+                &format!("/tenants/harbor/audiences/sample?key={key}"),
+                Some(marketer("harbor")),
+                None,
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{key}");
+        let detail = answer.body["detail"].as_str().unwrap();
+        assert!(detail.contains("no well-formed customer"), "{detail}");
+    }
+}
+
 #[test]
 fn every_operation_has_its_own_id_for_client_generators() {
     let (_, document) = storecast::api::routes();

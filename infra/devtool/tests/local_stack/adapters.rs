@@ -1131,6 +1131,54 @@ async fn an_uploaded_export_is_reported_as_the_engine_reads_it_from_s3() {
 }
 
 #[tokio::test]
+async fn a_preview_customer_is_sampled_from_the_first_mib_of_an_export_in_s3() {
+    use storecast::aws::s3::S3AudienceSource;
+    use storecast::campaigns::audience_check::AudienceChecks;
+    use storecast::campaigns::audience_sample::MAX_SAMPLED_BYTES;
+    let t = test_stack("audience-sample").await;
+    let bucket = t.stack.bucket("ExportsBucket").unwrap().name.clone();
+    // A line past the first MiB: the sample's bounded range read stops before most of them.
+    let mut export = String::from("{\"id\": \"broken\n");
+    let mut rows = 0u64;
+    while export.len() as u64 <= MAX_SAMPLED_BYTES * 3 / 2 {
+        export.push_str(&format!(
+            r#"{{"id": "c{rows}", "email": "c{rows}@example.com", "consent": {{"email": true}}, "attributes": {{"first_name": "N{rows}"}}}}"#
+        ));
+        export.push('\n');
+        rows += 1;
+    }
+    t.clients
+        .s3
+        .put_object()
+        .bucket(&bucket)
+        .key("alpine/uploads/big.jsonl")
+        .body(export.into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    let checks = AudienceChecks::new(
+        Arc::new(S3AudienceSource::new(t.clients.s3.clone())),
+        &bucket,
+    );
+    let alpine = TenantId::parse("alpine").unwrap();
+    let key = "alpine/uploads/big.jsonl";
+    let sample = checks.sample(&alpine, key, Some(42)).await.unwrap();
+    assert!(!sample.complete);
+    assert_eq!(sample.malformed, 1);
+    assert!(sample.rows < rows * 3 / 4, "{} of {rows}", sample.rows);
+    let n = sample.line - 2;
+    assert_eq!(sample.customer_id, format!("c{n}"));
+    assert_eq!(sample.fields["first_name"], format!("N{n}"));
+    assert_eq!(checks.sample(&alpine, key, Some(42)).await.unwrap(), sample);
+    assert!(
+        checks
+            .sample(&alpine, "harbor/uploads/big.jsonl", None)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
 async fn the_local_console_origin_may_put_uploads_as_the_templates_cors_rule_allows() {
     let t = test_stack("uploads-cors").await;
     let bucket = t.stack.bucket("ExportsBucket").unwrap().name.clone();
