@@ -67,12 +67,7 @@ impl World {
         let records: Vec<InboundRecord> = batches
             .iter()
             .enumerate()
-            .map(|(i, b)| InboundRecord {
-                sequence_number: format!("{}", 100 + i),
-                partition_key: b.batch_id.to_string(),
-                data: serde_json::to_vec(b).unwrap(),
-                arrived_at: None,
-            })
+            .map(|(i, b)| crate::support::record(b, i))
             .collect();
         let deadline = self.clock.now() + time::Duration::seconds(60);
         self.deliverer.deliver(&records, deadline).await
