@@ -176,5 +176,22 @@ pub trait UsageCounters: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
+/// A usage write of launch, rebatch or the scheduler waits at most this long: the work it counts
+/// is done, and its cost figure can be short.
+pub const USAGE_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `add` (a usage write), given up after [`USAGE_WRITE_TIMEOUT`] as an unavailable store.
+pub async fn within_usage_timeout(
+    add: impl std::future::Future<Output = Result<(), StoreError>>,
+) -> Result<(), StoreError> {
+    match tokio::time::timeout(USAGE_WRITE_TIMEOUT, add).await {
+        Ok(result) => result,
+        Err(_) => Err(StoreError::Unavailable {
+            store: "usage counters",
+            source: "timed out".into(),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -7,10 +7,10 @@
 //! of the deferred batches it puts back, each for its batch's campaign.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::campaigns::queue::ChunkMessage;
-use crate::costs::{USAGE_NOT_COUNTED, Usage, UsageCounters, metered};
+use crate::costs::{USAGE_NOT_COUNTED, Usage, UsageCounters, metered, within_usage_timeout};
 use std::collections::BTreeMap;
 
 use crate::domain::{BatchId, CampaignId, TenantId};
@@ -62,7 +62,7 @@ impl Campaigns {
         let key = &message.launch;
         let shard = chunk_usage_shard(message);
         let add = counters.add_usage(&key.tenant_id, &key.campaign_id, &shard, &usage);
-        if let Err(error) = bounded(add).await {
+        if let Err(error) = within_usage_timeout(add).await {
             // Only the cost figure is short: the chunk's events are unaffected.
             tracing::warn!(%error, "launch chunk usage could not be counted");
             self.metrics
@@ -92,7 +92,9 @@ impl Campaigns {
                 kinesis_put_units: units as f64,
                 ..Usage::default()
             };
-            if let Err(error) = bounded(counters.add_usage(tenant, campaign, batch, &usage)).await {
+            if let Err(error) =
+                within_usage_timeout(counters.add_usage(tenant, campaign, batch, &usage)).await
+            {
                 tracing::warn!(%error, tenant_id = %tenant, campaign_id = %campaign, "put-back usage could not be counted");
                 metrics.add(tenant.as_str(), USAGE_NOT_COUNTED, 1.0);
             }
@@ -107,21 +109,6 @@ impl Campaigns {
         if let Err(error) = self.metrics.flush(&mut std::io::stdout().lock()) {
             tracing::warn!(%error, "could not write metrics");
         }
-    }
-}
-
-/// A usage write waits at most this long: the chunk is done, its cost figure can be short.
-const USAGE_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-
-async fn bounded(
-    add: impl std::future::Future<Output = Result<(), crate::error::StoreError>>,
-) -> Result<(), crate::error::StoreError> {
-    match tokio::time::timeout(USAGE_WRITE_TIMEOUT, add).await {
-        Ok(result) => result,
-        Err(_) => Err(crate::error::StoreError::Unavailable {
-            store: "usage counters",
-            source: "timed out".into(),
-        }),
     }
 }
 

@@ -7,18 +7,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::costs::{USAGE_NOT_COUNTED, Usage, UsageCounters};
+use crate::costs::{USAGE_NOT_COUNTED, Usage, UsageCounters, within_usage_timeout};
 use crate::domain::{BatchGroup, BatchId, CampaignId, Channel, Recipient, TenantId};
 
 use super::Rebatcher;
 
 /// Rebatch's `MemorySize` in template.yaml (the Globals' default): its GB-seconds outside Lambda.
 pub const REBATCH_MEMORY_MB: u32 = 512;
-
-/// A usage write waits at most this long: the batches are written, the cost figure can be short.
-const USAGE_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The send budget announcement's write units of an invocation, per channel and tenant.
 pub(super) type Announced = HashMap<(Channel, TenantId), f64>;
@@ -130,15 +127,10 @@ impl Rebatcher {
                 first_sequence_number,
             ]);
             let add = counters.add_usage(&tenant, &campaign, &shard, &usage);
-            match tokio::time::timeout(USAGE_WRITE_TIMEOUT, add).await {
-                Ok(Ok(())) => continue,
-                Ok(Err(error)) => {
-                    tracing::warn!(%error, tenant_id = %tenant, campaign_id = %campaign, "rebatch usage could not be counted");
-                }
-                Err(_) => {
-                    tracing::warn!(tenant_id = %tenant, campaign_id = %campaign, "rebatch usage could not be counted: timed out");
-                }
-            }
+            let Err(error) = within_usage_timeout(add).await else {
+                continue;
+            };
+            tracing::warn!(%error, tenant_id = %tenant, campaign_id = %campaign, "rebatch usage could not be counted");
             self.metrics.add(tenant.as_str(), USAGE_NOT_COUNTED, 1.0);
         }
     }
